@@ -1,0 +1,46 @@
+# seedsync: one command to run the whole system locally, one to test it all.
+#   make setup   install the toolchain pieces the build needs (idempotent; make dev/test run it)
+#   make up      Cassandra + origins eu/us/asia (127.0.0.1:8081-8083) + edge (127.0.0.1:8787), in the background
+#   make dev     make up, then follow the logs until Ctrl-C (which stops the stack)
+#   make down    stop everything `make up` started
+#   make test    every test: lint, unit, integration (real Cassandra), Worker in workerd, browser e2e
+#   make bench   all benchmarks (engine, origin, edge); or bench-engine / bench-origin / bench-edge
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+
+.PHONY: setup up dev down status logs test bench bench-engine bench-origin bench-edge clean-run
+
+setup:
+	@bash scripts/setup.sh
+
+up: setup
+	@bash scripts/stack.sh up
+
+dev: up
+	@trap 'bash scripts/stack.sh down' INT TERM EXIT; bash scripts/stack.sh logs
+
+down:
+	@bash scripts/stack.sh down
+
+status:
+	@bash scripts/stack.sh status
+
+logs:
+	@bash scripts/stack.sh logs
+
+test: setup
+	@bash scripts/test.sh
+
+bench: bench-engine bench-origin bench-edge
+
+bench-engine: setup
+	@bash scripts/bench-engine.sh
+
+bench-origin: setup
+	@bash scripts/bench-origin.sh
+
+bench-edge: setup
+	@bash scripts/bench-edge.sh
+
+clean-run: down
+	@bash scripts/cassandra.sh wipe

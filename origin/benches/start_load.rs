@@ -1,0 +1,250 @@
+//! Load benchmark of `POST /game/start` against the local Cassandra, next to raw driver writes
+//! of the same table in the same run. Prints figures; it is not a pass/fail test.
+//!
+//! `make bench-origin` (Cassandra must be running; the Makefile starts it). Knobs:
+//! `BENCH_SECONDS` (default 8 per phase), `BENCH_CONCURRENCY` (default 32).
+//!
+//! Phases, interleaved so drift in the shared machine hits all of them alike:
+//! 1. raw insert: the `games` table's prepared INSERT through the driver (the issue's baseline);
+//! 2. raw start writes: the same two writes a start makes (INSERT game + LWT claim of the
+//!    user's active slot), through the driver;
+//! 3. HTTP: `POST /game/start` through the real origin (axum + JSON + the same writes).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use origin::config::Settings;
+use origin::domain::{Game, GameId, GameStatus, Region, UserId};
+use origin::startup::{AppState, run};
+use origin::store::Store;
+use shared_engine::Algorithm;
+
+struct Figures {
+    ops: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+    errors: usize,
+}
+
+impl Figures {
+    fn rate(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn game_for(user: String) -> Game {
+    let now = origin::service::now_ms();
+    Game {
+        id: GameId::random(),
+        user_id: UserId::parse("userId", &user).expect("valid"),
+        region: Region::parse("eu").expect("valid"),
+        seed: 42,
+        start_at_ms: now + 3_000,
+        tick_ms: 100,
+        break_every: 50,
+        algorithm: Algorithm::Mix32V1,
+        status: GameStatus::Active,
+        created_at_ms: now,
+        exited_at_ms: None,
+        metadata: None,
+    }
+}
+
+/// Runs `op` from `concurrency` tasks for `duration`; each call gets a unique sequence number.
+async fn drive<F, Fut>(concurrency: usize, duration: Duration, op: F) -> Figures
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let op = op.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let (mut latencies, mut errors, mut n) = (Vec::new(), 0usize, 0u64);
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    let ok = op(((worker as u64) << 40) | n).await;
+                    latencies.push(t.elapsed());
+                    errors += usize::from(!ok);
+                    n += 1;
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await.expect("worker");
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Figures {
+        ops: latencies.len(),
+        elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        errors,
+    }
+}
+
+fn print(name: &str, f: &Figures) {
+    println!(
+        "{name:<34} {:>8.0} ops/s   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} ops, {} errors)",
+        f.rate(),
+        f.p50.as_secs_f64() * 1000.0,
+        f.p99.as_secs_f64() * 1000.0,
+        f.ops,
+        f.errors
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds = env_number("BENCH_SECONDS", 8);
+    let concurrency = env_number("BENCH_CONCURRENCY", 32) as usize;
+    let duration = Duration::from_secs(seconds);
+    let keyspace = format!("bench_{}", std::process::id());
+    let vars: HashMap<String, String> = [
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("REGION", "eu"),
+        ("CASSANDRA_KEYSPACE", keyspace.as_str()),
+        ("REQUEST_TIMEOUT_SECONDS", "30"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .chain(
+        std::env::var("CASSANDRA_HOSTS")
+            .ok()
+            .map(|h| ("CASSANDRA_HOSTS".to_owned(), h)),
+    )
+    .collect();
+    let settings = Settings::from_map(&vars).expect("settings");
+    let store = Store::connect(&settings.cassandra)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nstart Cassandra first: scripts/cassandra.sh start"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/game/start", listener.local_addr().expect("addr"));
+    let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(run(
+        listener,
+        AppState::new(&settings, store.clone()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .expect("client");
+
+    println!(
+        "origin start benchmark: {concurrency} concurrent clients, {seconds} s per phase, keyspace {keyspace}, Cassandra at {}",
+        settings.cassandra.hosts.join(",")
+    );
+    let raw_insert = |store: Store| {
+        move |n: u64| {
+            let store = store.clone();
+            async move {
+                store
+                    .insert_game(&game_for(format!("raw-{n}")))
+                    .await
+                    .is_ok()
+            }
+        }
+    };
+    let raw_start = |store: Store| {
+        move |n: u64| {
+            let store = store.clone();
+            async move {
+                let game = game_for(format!("rawstart-{n}-{}", std::process::id()));
+                store.insert_game(&game).await.is_ok()
+                    && store.claim_active(&game.user_id, game.id).await.is_ok()
+            }
+        }
+    };
+    let http = |client: reqwest::Client, url: String| {
+        move |n: u64| {
+            let client = client.clone();
+            let url = url.clone();
+            async move {
+                let body =
+                    serde_json::json!({"userId": format!("http-{n}-{}", std::process::id())});
+                matches!(client.post(&url).json(&body).send().await, Ok(r) if r.status().as_u16() == 201)
+            }
+        }
+    };
+
+    // Warm-up: JIT, connection pools, prepared statement caches.
+    drive(
+        concurrency,
+        Duration::from_secs(2),
+        raw_start(store.clone()),
+    )
+    .await;
+    drive(
+        concurrency,
+        Duration::from_secs(2),
+        http(client.clone(), url.clone()),
+    )
+    .await;
+
+    let insert_a = drive(concurrency, duration, raw_insert(store.clone())).await;
+    let start_a = drive(concurrency, duration, raw_start(store.clone())).await;
+    let http_fig = drive(concurrency, duration, http(client.clone(), url.clone())).await;
+    let start_b = drive(concurrency, duration, raw_start(store.clone())).await;
+    let insert_b = drive(concurrency, duration, raw_insert(store.clone())).await;
+
+    print("raw INSERT games (driver)", &insert_a);
+    print("raw start writes (driver)", &start_a);
+    print("POST /game/start (HTTP)", &http_fig);
+    print("raw start writes (driver, again)", &start_b);
+    print("raw INSERT games (driver, again)", &insert_b);
+    let insert_rate = (insert_a.rate() + insert_b.rate()) / 2.0;
+    let start_rate = (start_a.rate() + start_b.rate()) / 2.0;
+    println!(
+        "BENCH origin_starts_per_s={:.0} p50_ms={:.2} p99_ms={:.2} raw_insert_per_s={:.0} raw_start_writes_per_s={:.0} \
+         ratio_vs_raw_insert={:.2} ratio_vs_same_writes={:.2} target=0.8",
+        http_fig.rate(),
+        http_fig.p50.as_secs_f64() * 1000.0,
+        http_fig.p99.as_secs_f64() * 1000.0,
+        insert_rate,
+        start_rate,
+        http_fig.rate() / insert_rate,
+        http_fig.rate() / start_rate,
+    );
+    let _ = stop_server.send(());
+    let _ = server.await;
+    // The benchmark's keyspace is throwaway.
+    let _ = store
+        .session()
+        .query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), ())
+        .await;
+}

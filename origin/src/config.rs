@@ -1,0 +1,427 @@
+//! Typed settings read from environment variables and validated at start-up.
+//!
+//! A bad value stops the process with a message that names the variable, so a typo in a
+//! deployment never becomes a half-working origin.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use scylla::frame::types::Consistency;
+use shared_engine::DEFAULT_BREAK_EVERY;
+
+use crate::domain::{MAX_BREAK_EVERY, MAX_TICK_MS, Region};
+
+/// Every environment variable the origin reads (deployment files are checked against it).
+pub const VARIABLES: &[&str] = &[
+    "HOST",
+    "PORT",
+    "REGION",
+    "CASSANDRA_HOSTS",
+    "CASSANDRA_KEYSPACE",
+    "CASSANDRA_USERNAME",
+    "CASSANDRA_PASSWORD",
+    "CASSANDRA_CONSISTENCY",
+    "CASSANDRA_LOCAL_DC",
+    "CASSANDRA_REPLICATION",
+    "CASSANDRA_TIMEOUT_SECONDS",
+    "START_DELAY_MS",
+    "TICK_MS",
+    "BREAK_EVERY",
+    "REQUEST_TIMEOUT_SECONDS",
+    "RUST_LOG",
+];
+
+/// A variable that is set to something unusable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The environment variable.
+    pub variable: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}: {}", self.variable, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// How the keyspace replicates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replication {
+    /// `SimpleStrategy` with a replication factor (single datacenter, local development).
+    Simple(u32),
+    /// `NetworkTopologyStrategy` with a replication factor per datacenter.
+    NetworkTopology(Vec<(String, u32)>),
+}
+
+impl Replication {
+    /// The CQL map literal for `CREATE KEYSPACE ... WITH replication = ...`.
+    pub fn cql(&self) -> String {
+        match self {
+            Replication::Simple(rf) => {
+                format!("{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}")
+            }
+            Replication::NetworkTopology(dcs) => {
+                let mut cql = String::from("{'class': 'NetworkTopologyStrategy'");
+                for (dc, rf) in dcs {
+                    cql.push_str(&format!(", '{dc}': {rf}"));
+                }
+                cql.push('}');
+                cql
+            }
+        }
+    }
+
+    fn parse(value: &str) -> Result<Replication, String> {
+        const HINT: &str = "expected `SimpleStrategy:RF` or `dc:RF,dc:RF,...`";
+        if let Some(rf) = value.strip_prefix("SimpleStrategy:") {
+            return Ok(Replication::Simple(
+                parse_rf(rf).map_err(|e| format!("{e}; {HINT}"))?,
+            ));
+        }
+        let mut dcs = Vec::new();
+        for part in value.split(',') {
+            let (dc, rf) = part
+                .split_once(':')
+                .ok_or_else(|| format!("{part:?}: {HINT}"))?;
+            let dc = dc.trim();
+            if dc.is_empty()
+                || !dc
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(format!(
+                    "datacenter name {dc:?} must be letters, digits, '_' or '-'"
+                ));
+            }
+            dcs.push((dc.to_owned(), parse_rf(rf.trim())?));
+        }
+        Ok(Replication::NetworkTopology(dcs))
+    }
+}
+
+fn parse_rf(value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(rf @ 1..=15) => Ok(rf),
+        _ => Err(format!("replication factor {value:?} must be 1..=15")),
+    }
+}
+
+/// How to reach and use Cassandra.
+#[derive(Debug, Clone)]
+pub struct CassandraSettings {
+    /// Contact points, `host:port`.
+    pub hosts: Vec<String>,
+    /// Keyspace holding every table of this service (created if missing).
+    pub keyspace: String,
+    /// Username and password, if the cluster authenticates.
+    pub credentials: Option<(String, String)>,
+    /// Consistency of every read and write (LWTs use the matching serial consistency).
+    pub consistency: Consistency,
+    /// The datacenter to prefer (this region's), if any.
+    pub local_dc: Option<String>,
+    /// Replication of the keyspace when this service creates it.
+    pub replication: Replication,
+    /// Client-side timeout of each request to Cassandra.
+    pub timeout: Duration,
+}
+
+/// What new games look like when a request does not say.
+#[derive(Debug, Clone, Copy)]
+pub struct GameDefaults {
+    /// Countdown before step 0.
+    pub start_delay_ms: u32,
+    /// Milliseconds per step.
+    pub tick_ms: u32,
+    /// Break odds.
+    pub break_every: u32,
+}
+
+/// Everything the origin needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to bind.
+    pub host: IpAddr,
+    /// Port to bind (0 picks a free one).
+    pub port: u16,
+    /// The region this origin serves.
+    pub region: Region,
+    /// Storage.
+    pub cassandra: CassandraSettings,
+    /// Defaults for new games.
+    pub games: GameDefaults,
+    /// A request that takes longer is answered 503 `timeout`.
+    pub request_timeout: Duration,
+}
+
+/// Reads variables from a map, so tests need not touch the process environment.
+struct Env<'a>(&'a HashMap<String, String>);
+
+impl Env<'_> {
+    fn get(&self, variable: &'static str) -> Option<&str> {
+        self.0
+            .get(variable)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(
+        &self,
+        variable: &'static str,
+        default: T,
+        valid: impl Fn(&T) -> bool,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        let Some(raw) = self.get(variable) else {
+            return Ok(default);
+        };
+        match raw.trim().parse::<T>() {
+            Ok(value) if valid(&value) => Ok(value),
+            _ => Err(ConfigError {
+                variable,
+                message: format!("{raw:?} is not {expected}"),
+            }),
+        }
+    }
+}
+
+impl Settings {
+    /// Settings from the process environment.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        Settings::from_map(&std::env::vars().collect())
+    }
+
+    /// Settings from a map of variables (missing or empty means default).
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Settings, ConfigError> {
+        let env = Env(vars);
+        let host = env.parse(
+            "HOST",
+            IpAddr::from([0, 0, 0, 0]),
+            |_| true,
+            "an IP address",
+        )?;
+        let port = env.parse("PORT", 8080u16, |_| true, "a port number (0-65535)")?;
+        let region =
+            Region::parse(env.get("REGION").unwrap_or("eu")).map_err(|message| ConfigError {
+                variable: "REGION",
+                message,
+            })?;
+        let hosts: Vec<String> = env
+            .get("CASSANDRA_HOSTS")
+            .unwrap_or("127.0.0.1:9042")
+            .split(',')
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .collect();
+        if let Some(bad) = hosts.iter().find(|h| !valid_host_port(h)) {
+            return Err(ConfigError {
+                variable: "CASSANDRA_HOSTS",
+                message: format!("{bad:?} is not host:port (comma-separated list)"),
+            });
+        }
+        if hosts.is_empty() {
+            return Err(ConfigError {
+                variable: "CASSANDRA_HOSTS",
+                message: "no hosts given".into(),
+            });
+        }
+        let keyspace = env
+            .get("CASSANDRA_KEYSPACE")
+            .unwrap_or("seedsync")
+            .to_owned();
+        let keyspace_ok = keyspace.len() <= 48
+            && keyspace.starts_with(|c: char| c.is_ascii_alphabetic())
+            && keyspace
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !keyspace_ok {
+            return Err(ConfigError {
+                variable: "CASSANDRA_KEYSPACE",
+                message: format!(
+                    "{keyspace:?} must be a letter then up to 47 letters, digits or '_'"
+                ),
+            });
+        }
+        let credentials = match (env.get("CASSANDRA_USERNAME"), env.get("CASSANDRA_PASSWORD")) {
+            (Some(user), Some(password)) => Some((user.to_owned(), password.to_owned())),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    variable: "CASSANDRA_PASSWORD",
+                    message: "must be set when CASSANDRA_USERNAME is".into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError {
+                    variable: "CASSANDRA_USERNAME",
+                    message: "must be set when CASSANDRA_PASSWORD is".into(),
+                });
+            }
+        };
+        let consistency = parse_consistency(
+            env.get("CASSANDRA_CONSISTENCY").unwrap_or("LOCAL_QUORUM"),
+        )
+        .map_err(|message| ConfigError {
+            variable: "CASSANDRA_CONSISTENCY",
+            message,
+        })?;
+        let local_dc = env.get("CASSANDRA_LOCAL_DC").map(str::to_owned);
+        let replication = Replication::parse(
+            env.get("CASSANDRA_REPLICATION")
+                .unwrap_or("SimpleStrategy:1"),
+        )
+        .map_err(|message| ConfigError {
+            variable: "CASSANDRA_REPLICATION",
+            message,
+        })?;
+        let timeout_seconds = env.parse(
+            "CASSANDRA_TIMEOUT_SECONDS",
+            5u64,
+            |s| (1..=120).contains(s),
+            "1..=120",
+        )?;
+        let start_delay_ms =
+            env.parse("START_DELAY_MS", 3_000u32, |v| *v <= 600_000, "0..=600000")?;
+        let tick_ms = env.parse(
+            "TICK_MS",
+            100u32,
+            |v| (1..=MAX_TICK_MS).contains(v),
+            "1..=60000",
+        )?;
+        let break_every = env.parse(
+            "BREAK_EVERY",
+            DEFAULT_BREAK_EVERY,
+            |v| (2..=MAX_BREAK_EVERY).contains(v),
+            "2..=1000000",
+        )?;
+        let request_timeout_seconds = env.parse(
+            "REQUEST_TIMEOUT_SECONDS",
+            10u64,
+            |s| (1..=300).contains(s),
+            "1..=300",
+        )?;
+        Ok(Settings {
+            host,
+            port,
+            region,
+            cassandra: CassandraSettings {
+                hosts,
+                keyspace,
+                credentials,
+                consistency,
+                local_dc,
+                replication,
+                timeout: Duration::from_secs(timeout_seconds),
+            },
+            games: GameDefaults {
+                start_delay_ms,
+                tick_ms,
+                break_every,
+            },
+            request_timeout: Duration::from_secs(request_timeout_seconds),
+        })
+    }
+}
+
+fn valid_host_port(value: &str) -> bool {
+    match value.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
+        None => false,
+    }
+}
+
+fn parse_consistency(value: &str) -> Result<Consistency, String> {
+    Ok(match value.trim().to_ascii_uppercase().as_str() {
+        "ONE" => Consistency::One,
+        "TWO" => Consistency::Two,
+        "THREE" => Consistency::Three,
+        "QUORUM" => Consistency::Quorum,
+        "ALL" => Consistency::All,
+        "LOCAL_QUORUM" => Consistency::LocalQuorum,
+        "EACH_QUORUM" => Consistency::EachQuorum,
+        "LOCAL_ONE" => Consistency::LocalOne,
+        other => {
+            return Err(format!(
+                "{other:?} is not one of ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, EACH_QUORUM, LOCAL_ONE"
+            ));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let settings = Settings::from_map(&HashMap::new()).unwrap();
+        assert_eq!(settings.port, 8080);
+        assert_eq!(settings.region.as_str(), "eu");
+        assert_eq!(settings.cassandra.consistency, Consistency::LocalQuorum);
+        assert_eq!(settings.cassandra.replication, Replication::Simple(1));
+        assert_eq!(settings.games.start_delay_ms, 3_000);
+        assert_eq!(settings.games.tick_ms, 100);
+        assert_eq!(settings.games.break_every, 50);
+    }
+
+    #[test]
+    fn every_bad_value_names_its_variable() {
+        let cases = [
+            ("PORT", "80a"),
+            ("HOST", "localhost"),
+            ("REGION", "EU WEST"),
+            ("CASSANDRA_HOSTS", "127.0.0.1"),
+            ("CASSANDRA_KEYSPACE", "1abc"),
+            ("CASSANDRA_CONSISTENCY", "SOMETIMES"),
+            ("CASSANDRA_REPLICATION", "eu:0"),
+            ("CASSANDRA_TIMEOUT_SECONDS", "0"),
+            ("START_DELAY_MS", "-1"),
+            ("TICK_MS", "0"),
+            ("BREAK_EVERY", "1"),
+            ("CASSANDRA_USERNAME", "alice"),
+        ];
+        for (variable, value) in cases {
+            let err = Settings::from_map(&vars(&[(variable, value)])).unwrap_err();
+            let expected = if variable == "CASSANDRA_USERNAME" {
+                "CASSANDRA_PASSWORD"
+            } else {
+                variable
+            };
+            assert_eq!(err.variable, expected, "{variable}={value}: {err}");
+            assert!(err.to_string().contains(expected));
+        }
+    }
+
+    #[test]
+    fn replication_forms() {
+        assert_eq!(
+            Replication::parse("eu:3,us:3,asia:3").unwrap(),
+            Replication::NetworkTopology(vec![
+                ("eu".into(), 3),
+                ("us".into(), 3),
+                ("asia".into(), 3)
+            ])
+        );
+        assert_eq!(
+            Replication::parse("eu:3, us:1").unwrap().cql(),
+            "{'class': 'NetworkTopologyStrategy', 'eu': 3, 'us': 1}"
+        );
+        assert_eq!(
+            Replication::Simple(2).cql(),
+            "{'class': 'SimpleStrategy', 'replication_factor': 2}"
+        );
+        assert!(Replication::parse("eu'; DROP:1").is_err());
+    }
+}

@@ -1,0 +1,91 @@
+//! Prometheus metrics of the origin, served at `GET /metrics`.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+/// The origin's metrics and the registry that renders them.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by method, matched route template and status.
+    pub http_requests: IntCounterVec,
+    /// Request latency by method and route.
+    pub http_latency: HistogramVec,
+    /// Failed Cassandra operations by operation.
+    pub cassandra_errors: IntCounterVec,
+    /// Games created.
+    pub sessions_started: IntCounter,
+    /// Games exited (first exit only).
+    pub sessions_exited: IntCounter,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new(region: &str) -> Metrics {
+        let registry = Registry::new_custom(
+            None,
+            Some([("region".to_owned(), region.to_owned())].into()),
+        )
+        .expect("static registry labels are valid");
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "origin_http_requests_total",
+                "HTTP requests by method, route and status",
+            ),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let http_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "origin_http_request_duration_seconds",
+                "HTTP request latency",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["method", "route"],
+        )
+        .expect("valid metric");
+        let cassandra_errors = IntCounterVec::new(
+            Opts::new(
+                "origin_cassandra_errors_total",
+                "Failed Cassandra operations",
+            ),
+            &["operation"],
+        )
+        .expect("valid metric");
+        let sessions_started = IntCounter::new("origin_sessions_started_total", "Games created")
+            .expect("valid metric");
+        let sessions_exited =
+            IntCounter::new("origin_sessions_exited_total", "Games exited").expect("valid metric");
+        for collector in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_latency.clone()),
+            Box::new(cassandra_errors.clone()),
+            Box::new(sessions_started.clone()),
+            Box::new(sessions_exited.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            http_requests,
+            http_latency,
+            cassandra_errors,
+            sessions_started,
+            sessions_exited,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("encoding to a Vec cannot fail");
+        String::from_utf8(buffer).expect("the text format is UTF-8")
+    }
+}

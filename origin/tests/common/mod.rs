@@ -1,0 +1,125 @@
+//! `spawn_app()`: a real origin on 127.0.0.1:0 against the real Cassandra named by
+//! `CASSANDRA_HOSTS` (default 127.0.0.1:9042), in a keyspace unique to this test run.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use origin::config::Settings;
+use origin::startup::{AppState, run};
+use origin::store::Store;
+use serde_json::Value;
+use tokio::sync::{Mutex, oneshot};
+
+/// One keyspace per test process, so runs never see each other's data.
+pub static KEYSPACE: LazyLock<String> = LazyLock::new(|| {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("test_{}_{:x}", std::process::id(), nanos & 0xffff_ffff)
+});
+
+/// Schema creation is serialized: concurrent DDL from many tests only adds noise.
+static CONNECT: Mutex<()> = Mutex::const_new(());
+
+pub fn settings(region: &str) -> Settings {
+    let mut vars: HashMap<String, String> = HashMap::new();
+    vars.insert("HOST".into(), "127.0.0.1".into());
+    vars.insert("PORT".into(), "0".into());
+    vars.insert("REGION".into(), region.into());
+    vars.insert("CASSANDRA_KEYSPACE".into(), KEYSPACE.clone());
+    vars.insert(
+        "CASSANDRA_HOSTS".into(),
+        std::env::var("CASSANDRA_HOSTS").unwrap_or_else(|_| "127.0.0.1:9042".into()),
+    );
+    vars.insert("CASSANDRA_TIMEOUT_SECONDS".into(), "10".into());
+    Settings::from_map(&vars).expect("test settings are valid")
+}
+
+pub async fn connect(settings: &Settings) -> Store {
+    let _guard = CONNECT.lock().await;
+    Store::connect(&settings.cassandra).await.unwrap_or_else(|e| {
+        panic!("{e}\nThe origin's integration tests need a real Cassandra: run `scripts/cassandra.sh start` (make test does)")
+    })
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+pub async fn spawn_app(region: &str) -> TestApp {
+    let settings = settings(region);
+    let store = connect(&settings).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = oneshot::channel::<()>();
+    let state = AppState::new(&settings, store.clone());
+    let server = tokio::spawn(run(listener, state, async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        store,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn start(&self, user: &str) -> (u16, Value) {
+        self.post("/game/start", &serde_json::json!({ "userId": user }))
+            .await
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+pub fn unique_user(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}

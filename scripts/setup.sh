@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what building and testing seedsync needs on a fresh machine of this project's kind
+# (Rust, Java 17 + Maven, Node 20 + npm, Python 3 present). Idempotent and quiet when done.
+#   - rust: the wasm32 target, wasm-bindgen-cli and worker-build from crates.io (scripts/setup-edge.sh)
+#   - npm: the root tooling (wrangler, Node 22 for it, esbuild, binaryen) and the frontend's deps
+#   - Debian: chromium (browser tests), curl (readiness checks), when running as root
+#   - Cassandra jars from Maven Central are fetched by scripts/cassandra.sh on first start
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+missing=()
+command -v curl >/dev/null || missing+=(curl)
+command -v chromium >/dev/null || missing+=(chromium)
+if ((${#missing[@]})); then
+  if [[ "$(id -u)" == 0 ]]; then
+    echo "setup: apt-get install ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "setup: please install with your package manager: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+bash scripts/setup-edge.sh
+if [[ -f frontend/package.json ]] && [[ ! -d frontend/node_modules || frontend/package-lock.json -nt frontend/node_modules/.package-lock.json ]]; then
+  echo "setup: npm ci (frontend)" >&2
+  npm --prefix frontend ci --no-audit --no-fund
+fi

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# The local seedsync stack without Docker: Cassandra (from Maven Central jars), three origins
+# (eu, us, asia) and the edge Worker in wrangler dev, which also serves the frontend.
+#
+#   scripts/stack.sh up       build what is missing, start everything, return when all is healthy
+#   scripts/stack.sh down     stop what `up` started, by PID (process groups), newest first
+#   scripts/stack.sh status   one line per component
+#   scripts/stack.sh logs     follow every log (Ctrl-C to stop following)
+#
+# Env: EDGE_PORT (8787), ORIGIN_PORT_BASE (8081: eu, +1 us, +2 asia), STACK_RUN_DIR (.run/stack),
+# CASSANDRA_KEYSPACE (seedsync), STACK_PROFILE (release|debug, default release),
+# STACK_SKIP_FRONTEND=1 (serve whatever frontend/dist holds), STACK_TIMEOUT (seconds per wait, 180).
+# Everything listens on 127.0.0.1 only.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+EDGE_PORT="${EDGE_PORT:-8787}"
+ORIGIN_PORT_BASE="${ORIGIN_PORT_BASE:-8081}"
+RUN_DIR="${STACK_RUN_DIR:-$ROOT/.run/stack}"
+KEYSPACE="${CASSANDRA_KEYSPACE:-seedsync}"
+PROFILE="${STACK_PROFILE:-release}"
+TIMEOUT="${STACK_TIMEOUT:-180}"
+REGIONS=(eu us asia)
+
+log() { printf 'stack: %s\n' "$*" >&2; }
+
+origin_port() {
+  local i
+  for i in "${!REGIONS[@]}"; do
+    [[ "${REGIONS[$i]}" == "$1" ]] && { echo $((ORIGIN_PORT_BASE + i)); return; }
+  done
+  return 1
+}
+
+alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Waits until `curl URL` answers 2xx, or the process behind PIDFILE dies, or TIMEOUT passes.
+wait_http() {
+  local name="$1" url="$2" pidfile="$3" logfile="$4" deadline=$((SECONDS + TIMEOUT))
+  while ((SECONDS < deadline)); do
+    if curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; then
+      log "$name ready at $url"
+      return 0
+    fi
+    if ! alive "$pidfile"; then
+      log "$name exited during start-up; last lines of $logfile:"
+      tail -n 30 "$logfile" >&2 || true
+      return 1
+    fi
+    sleep 0.5
+  done
+  log "$name not ready after ${TIMEOUT}s; last lines of $logfile:"
+  tail -n 30 "$logfile" >&2 || true
+  return 1
+}
+
+# Starts a command in its own session (so `down` can stop its whole process group).
+spawn() {
+  local name="$1"; shift
+  local logfile="$RUN_DIR/$name.log" pidfile="$RUN_DIR/$name.pid"
+  if alive "$pidfile"; then
+    log "$name already running (pid $(cat "$pidfile"))"
+    return 0
+  fi
+  setsid "$@" >"$logfile" 2>&1 < /dev/null &
+  echo $! >"$pidfile"
+}
+
+stop_pidfile() {
+  local name="$1" pidfile="$RUN_DIR/$1.pid" pid
+  [[ -f "$pidfile" ]] || return 0
+  pid="$(cat "$pidfile")"
+  if kill -0 "$pid" 2>/dev/null; then
+    # Negative PID: the process group that setsid created for it (wrangler's workerd too).
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 20))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "$name did not stop within 20 s; killing"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    log "stopped $name (pid $pid)"
+  fi
+  rm -f "$pidfile"
+}
+
+build() {
+  local cargo_flags=()
+  [[ "$PROFILE" == release ]] && cargo_flags=(--release)
+  log "building the origin ($PROFILE)"
+  cargo build "${cargo_flags[@]}" -p origin
+  if [[ -z "${STACK_SKIP_FRONTEND:-}" && -f frontend/package.json ]]; then
+    log "building the frontend"
+    [[ -d frontend/node_modules ]] || npm --prefix frontend ci --no-audit --no-fund
+    npm --prefix frontend run build
+  fi
+  log "building the edge Worker"
+  [[ -d node_modules ]] || npm ci --no-audit --no-fund
+  bash scripts/build-worker.sh
+}
+
+up() {
+  mkdir -p "$RUN_DIR"
+  build
+  if scripts/cassandra.sh status >/dev/null 2>&1; then
+    log "Cassandra already running; using it"
+  else
+    scripts/cassandra.sh start
+    touch "$RUN_DIR/cassandra.started-here"
+  fi
+  local binary="$CARGO_TARGET_DIR/$PROFILE/origin" region port
+  for region in "${REGIONS[@]}"; do
+    port="$(origin_port "$region")"
+    spawn "origin-$region" env HOST=127.0.0.1 PORT="$port" REGION="$region" \
+      CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}" CASSANDRA_KEYSPACE="$KEYSPACE" \
+      CASSANDRA_REPLICATION="${CASSANDRA_REPLICATION:-SimpleStrategy:1}" "$binary"
+  done
+  for region in "${REGIONS[@]}"; do
+    port="$(origin_port "$region")"
+    wait_http "origin-$region" "http://127.0.0.1:$port/ready" "$RUN_DIR/origin-$region.pid" "$RUN_DIR/origin-$region.log"
+  done
+  local origins
+  origins="{\"eu\":\"http://127.0.0.1:$(origin_port eu)\",\"us\":\"http://127.0.0.1:$(origin_port us)\",\"asia\":\"http://127.0.0.1:$(origin_port asia)\"}"
+  spawn edge env WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false DO_NOT_TRACK=1 \
+    CLOUDFLARE_CF_FETCH_ENABLED=false \
+    bash edge-worker/scripts/wrangler.sh dev --local --ip 127.0.0.1 --port "$EDGE_PORT" \
+    --persist-to "$RUN_DIR/wrangler-state" --var "REGION_ORIGINS:$origins"
+  wait_http edge "http://127.0.0.1:$EDGE_PORT/edge/health" "$RUN_DIR/edge.pid" "$RUN_DIR/edge.log"
+  log "up: page and API at http://127.0.0.1:$EDGE_PORT/ (origins on 127.0.0.1:$(origin_port eu)-$(origin_port asia))"
+}
+
+down() {
+  [[ -d "$RUN_DIR" ]] || { log "nothing to stop"; return 0; }
+  stop_pidfile edge
+  local region
+  for region in "${REGIONS[@]}"; do stop_pidfile "origin-$region"; done
+  if [[ -f "$RUN_DIR/cassandra.started-here" ]]; then
+    scripts/cassandra.sh stop
+    rm -f "$RUN_DIR/cassandra.started-here"
+  fi
+}
+
+status() {
+  local name ok=0
+  for name in edge origin-eu origin-us origin-asia; do
+    if alive "$RUN_DIR/$name.pid"; then
+      echo "$name: running (pid $(cat "$RUN_DIR/$name.pid"))"
+    else
+      echo "$name: stopped"; ok=1
+    fi
+  done
+  scripts/cassandra.sh status || ok=1
+  return "$ok"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  logs) exec tail -n 20 -F "$RUN_DIR"/*.log ;;
+  *) echo "usage: scripts/stack.sh up|down|status|logs" >&2; exit 2 ;;
+esac

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# `make test`: every test of seedsync, against real components, starting and stopping what it
+# needs. Stages run in order and stop at the first failure; whatever this script started is
+# stopped on exit (by PID). Logs and browser screenshots land in artifacts/.
+#
+#   1 lint        cargo fmt --check, clippy (native and wasm32) with -D warnings
+#   2 no_std      the engine built for wasm32 without std
+#   3 cassandra   a real Cassandra node (reused if one is already up)
+#   4 rust        unit, property, statistical and integration tests (origin on real Cassandra)
+#   5 edge        the real Worker in workerd (wrangler dev) against real origins, and a dry-run deploy
+#   6 frontend    vitest unit tests, then the page in headless Chromium against the full stack
+#
+# TEST_STAGES="rust edge" runs a subset (lint and no_std are cheap; cassandra comes with rust/edge/frontend).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export PATH="$HOME/.cargo/bin:$PATH"
+export CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}"
+LOGS="$ROOT/artifacts/test-logs"
+mkdir -p "$LOGS"
+STAGES="${TEST_STAGES:-lint no_std rust edge frontend}"
+started_cassandra=""
+passed=0
+failed=0
+
+cleanup() {
+  if [[ -n "$started_cassandra" ]]; then
+    echo "test: stopping the Cassandra this run started" >&2
+    scripts/cassandra.sh stop || true
+  fi
+}
+trap cleanup EXIT
+
+# Adds the counts a runner printed (cargo, node --test, vitest) to the totals.
+count() {
+  local log="$1" p f
+  p=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+  f=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+  p=$((p + $(grep -Eo '^(# |ℹ )pass [0-9]+' "$log" | awk '{s+=$NF} END {print s+0}')))
+  f=$((f + $(grep -Eo '^(# |ℹ )fail [0-9]+' "$log" | awk '{s+=$NF} END {print s+0}')))
+  p=$((p + $(grep -Eo 'Tests +[0-9]+ passed' "$log" | awk '{s+=$2} END {print s+0}')))
+  f=$((f + $(grep -Eo 'Tests +[0-9]+ failed' "$log" | awk '{s+=$2} END {print s+0}')))
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+# run NAME CMD...: runs a step, keeps its log, counts its tests, stops everything on failure.
+run() {
+  local name="$1"; shift
+  local log="$LOGS/$name.log" start=$SECONDS
+  echo "=== $name: $*"
+  if "$@" 2>&1 | tee "$log"; then
+    count "$log"
+    echo "=== $name: ok ($((SECONDS - start)) s)"
+  else
+    count "$log"
+    echo "=== $name: FAILED ($((SECONDS - start)) s); log: $log"
+    echo "make-test: $passed passed, $((failed > 0 ? failed : 1)) failed"
+    exit 1
+  fi
+}
+
+wants() { [[ " $STAGES " == *" $1 "* ]]; }
+
+ensure_cassandra() {
+  [[ -n "$started_cassandra" ]] && return 0
+  if scripts/cassandra.sh status >/dev/null 2>&1; then
+    echo "test: using the Cassandra that is already running (tests use their own keyspaces)"
+  else
+    # Test-only speed-ups (no fsync); `make up` keeps durable defaults.
+    export CASSANDRA_FAST=1
+    run cassandra scripts/cassandra.sh start
+    started_cassandra=1
+  fi
+}
+
+if wants lint; then
+  run fmt cargo fmt --all -- --check
+  run clippy cargo clippy --workspace --all-targets -- -D warnings
+  run clippy-wasm cargo clippy -p edge-worker -p shared-engine-wasm --target wasm32-unknown-unknown -- -D warnings
+fi
+if wants no_std; then
+  run no-std cargo build -p shared-engine --no-default-features --target wasm32-unknown-unknown
+fi
+if wants rust; then
+  run build-tests cargo test --workspace --no-run
+  ensure_cassandra
+  run rust-tests cargo test --workspace
+fi
+if wants edge; then
+  ensure_cassandra
+  run origin-build cargo build -p origin
+  run worker-build bash scripts/build-worker.sh
+  run edge-tests node --test --test-concurrency=1 --test-reporter=tap edge-worker/tests/
+  run edge-dry-run npm run --silent edge:dry-run
+fi
+if wants frontend; then
+  ensure_cassandra
+  # The e2e stack reuses the debug origin the earlier stages built instead of a release build.
+  export STACK_PROFILE="${STACK_PROFILE:-debug}"
+  run frontend-unit npm --prefix frontend test
+  run frontend-e2e npm --prefix frontend run e2e
+fi
+echo "make-test: $passed passed, $failed failed"
+((failed == 0))
