@@ -11,4 +11,4 @@ if ! scripts/cassandra.sh status >/dev/null 2>&1; then
   started=1
 fi
 trap '[[ -n "$started" ]] && scripts/cassandra.sh stop' EXIT
-cargo bench -p origin --bench start_load 2>/dev/null
+cargo bench -p origin --bench start_load 2> >(grep -v -E '^\s+(Compiling|Finished|Running)' >&2)

@@ -66,6 +66,10 @@ where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
+    // Sequence numbers are unique across phases too: a reused user id would find that user's
+    // active game and answer 200 instead of creating one.
+    static PHASE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let phase = PHASE.fetch_add(1, Ordering::Relaxed);
     let op = Arc::new(op);
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -77,7 +81,7 @@ where
                 let (mut latencies, mut errors, mut n) = (Vec::new(), 0usize, 0u64);
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
-                    let ok = op(((worker as u64) << 40) | n).await;
+                    let ok = op((phase << 56) | ((worker as u64) << 40) | n).await;
                     latencies.push(t.elapsed());
                     errors += usize::from(!ok);
                     n += 1;
@@ -109,6 +113,14 @@ where
         p50: pct(0.50),
         p99: pct(0.99),
         errors,
+    }
+}
+
+/// Prints the first few failures, so an error count always comes with its cause.
+fn report_error(what: String) {
+    static SEEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    if SEEN.fetch_add(1, Ordering::Relaxed) < 5 {
+        eprintln!("error: {what}");
     }
 }
 
@@ -197,7 +209,21 @@ async fn main() {
             async move {
                 let body =
                     serde_json::json!({"userId": format!("http-{n}-{}", std::process::id())});
-                matches!(client.post(&url).json(&body).send().await, Ok(r) if r.status().as_u16() == 201)
+                match client.post(&url).json(&body).send().await {
+                    Ok(r) if r.status().as_u16() == 201 => true,
+                    Ok(r) => {
+                        report_error(format!(
+                            "HTTP {}: {}",
+                            r.status(),
+                            r.text().await.unwrap_or_default()
+                        ));
+                        false
+                    }
+                    Err(e) => {
+                        report_error(format!("request failed: {e:?}"));
+                        false
+                    }
+                }
             }
         }
     };
