@@ -1,0 +1,53 @@
+// Prints the e2e figures (report.json) and the closing 'e2e: N passed, N failed' line.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [dir, rcArg] = process.argv.slice(2);
+const rc = Number(rcArg ?? 1);
+const read = (name) => {
+  const p = join(dir, name);
+  try {
+    return existsSync(p) ? JSON.parse(readFileSync(p, 'utf8')) : null;
+  } catch {
+    return null;
+  }
+};
+
+const report = read('report.json');
+if (report) {
+  const fmt = (o) => (o ? `${o.offset.toFixed(1)} ms ± ${o.bound.toFixed(1)} ms` : 'n/a');
+  console.log(`e2e: clock offsets estimated: A ${fmt(report.offsets?.A)}, B (Date.now +5 s) ${fmt(report.offsets?.B)}`);
+  if (report.game) {
+    const g = report.game;
+    console.log(`e2e: game ${g.gameId} region=${g.region} seed=${g.seed} tickMs=${g.tickMs} breakEvery=${g.breakEvery} ${g.algorithm}`);
+  }
+  for (const i of report.instants ?? []) {
+    const c = (x) => `step ${x.step} value ${x.value} round ${x.round}`;
+    const s = i.server ? `server ${c(i.server)}` : 'server n/a';
+    console.log(`e2e: instant ${i.instant}: A ${c(i.a)} | B ${c(i.b)} | ${s} | real-clock step ${i.expectedSteps.join('..')}${i.attempts > 1 ? ` (read ${i.attempts}x)` : ''}`);
+  }
+  if (report.breakChecked) console.log(`e2e: break at step ${report.breakChecked.step} (round ${report.breakChecked.round}) logged and flashed on both`);
+  if (report.final) {
+    const f = report.final;
+    console.log(
+      `e2e: exit at ${f.exitedAt}: A stopped at step ${f.a.step} value ${f.a.value}, B at step ${f.b.step} value ${f.b.value} ` +
+        `(engine: step ${f.engine?.tick?.step}); B saw the end ${f.viewerLagMs} ms after the click`,
+    );
+  }
+  if (report.errorMessage) console.log(`e2e: errors shown: "${report.errorMessage}"`);
+  if (report.pageErrors?.length) console.log(`e2e: page errors: ${report.pageErrors.join(' | ')}`);
+}
+
+const results = read('results.json');
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+if (results) {
+  passed = results.numPassedTests ?? 0;
+  failed = results.numFailedTests ?? 0;
+  // Tests not run after a failure (bail) are 'pending' in the per-test list, not in the totals.
+  skipped = Math.max(0, (results.numTotalTests ?? 0) - passed - failed);
+}
+if (rc !== 0 && failed === 0) failed = 1; // a crash or timeout before any result
+console.log(`e2e: ${rc === 0 && failed === 0 ? 'PASS' : 'FAIL'}`);
+console.log(`e2e: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

@@ -1,0 +1,208 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { describeError, type EdgeClient, type Game } from './api/edge';
+import type { ClockSync } from './clock/clockSync';
+import { ClockPanel } from './components/ClockPanel';
+import { JoinForm, StartForm, type RegionChoice } from './components/Forms';
+import { GamePanel } from './components/GamePanel';
+import { loadEngine } from './engine/engine';
+import { GameSession, type Role } from './game/session';
+
+/** How long a start/join waits for the first clock sync before running on what it has. */
+const CLOCK_WAIT_MS = 4_000;
+const PLAYER_KEY = (gameId: string) => `seedsync:player:${gameId}`;
+
+function sleep(ms: number) {
+  return new Promise<void>((resolve) => setTimeout(resolve, ms));
+}
+
+function gameIdFromUrl(): string | null {
+  const id = new URLSearchParams(window.location.search).get('game');
+  return id && id.trim() !== '' ? id.trim() : null;
+}
+
+function rememberPlayer(gameId: string, userId: string) {
+  try {
+    sessionStorage.setItem(PLAYER_KEY(gameId), userId);
+  } catch {
+    // Storage may be unavailable (private mode); the page then treats a reload as a viewer.
+  }
+}
+
+function rememberedPlayer(gameId: string): string | null {
+  try {
+    return sessionStorage.getItem(PLAYER_KEY(gameId));
+  } catch {
+    return null;
+  }
+}
+
+export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
+  const [engine, setEngine] = useState<'loading' | 'ready' | { error: string }>('loading');
+  const [session, setSession] = useState<GameSession | null>(null);
+  const [busy, setBusy] = useState<null | 'start' | 'join'>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [initialGameId] = useState(gameIdFromUrl);
+  const autoJoined = useRef(false);
+
+  useEffect(() => {
+    void clock.start();
+    return () => clock.stop();
+  }, [clock]);
+
+  useEffect(() => {
+    loadEngine().then(
+      () => setEngine('ready'),
+      (err: unknown) => setEngine({ error: describeError(err) }),
+    );
+  }, []);
+
+  // A session is disposed (timers stopped, engine memory freed) when replaced or unmounted.
+  const current = useRef<GameSession | null>(null);
+  const replaceSession = useCallback((next: GameSession | null) => {
+    current.current?.dispose();
+    current.current = next;
+    setSession(next);
+  }, []);
+  useEffect(() => () => current.current?.dispose(), []);
+
+  // A tab coming back from the background catches up at once instead of at its next timer.
+  useEffect(() => {
+    if (!session) return;
+    const onVisible = () => {
+      if (document.visibilityState === 'visible') session.refresh();
+    };
+    document.addEventListener('visibilitychange', onVisible);
+    return () => document.removeEventListener('visibilitychange', onVisible);
+  }, [session]);
+
+  const open = useCallback(
+    (game: Game, role: Role) => {
+      const next = new GameSession(game, role, { clock, api });
+      next.run();
+      replaceSession(next);
+      const url = `${window.location.pathname}?game=${encodeURIComponent(game.gameId)}`;
+      window.history.replaceState(null, '', url);
+    },
+    [api, clock, replaceSession],
+  );
+
+  const waitForClock = useCallback(() => Promise.race([clock.start(), sleep(CLOCK_WAIT_MS)]), [clock]);
+
+  const start = useCallback(
+    async (userId: string, region: RegionChoice) => {
+      setBusy('start');
+      setError(null);
+      try {
+        const game = await api.startGame(userId, region === 'auto' ? undefined : region);
+        await waitForClock();
+        rememberPlayer(game.gameId, game.userId || userId);
+        open({ ...game, userId: game.userId || userId }, 'player');
+      } catch (err) {
+        setError(describeError(err));
+      } finally {
+        setBusy(null);
+      }
+    },
+    [api, open, waitForClock],
+  );
+
+  const join = useCallback(
+    async (gameId: string) => {
+      setBusy('join');
+      setError(null);
+      try {
+        const game = await api.getGame(gameId);
+        await waitForClock();
+        const player = rememberedPlayer(game.gameId);
+        open(game, player !== null && player === game.userId ? 'player' : 'viewer');
+      } catch (err) {
+        setError(describeError(err));
+      } finally {
+        setBusy(null);
+      }
+    },
+    [api, open, waitForClock],
+  );
+
+  useEffect(() => {
+    if (engine === 'ready' && initialGameId && !autoJoined.current) {
+      autoJoined.current = true;
+      void join(initialGameId);
+    }
+  }, [engine, initialGameId, join]);
+
+  const close = useCallback(() => {
+    replaceSession(null);
+    window.history.replaceState(null, '', window.location.pathname);
+  }, [replaceSession]);
+
+  const engineError = typeof engine === 'object' ? engine.error : null;
+  const canAct = engine === 'ready' && busy === null;
+
+  return (
+    <div className="app">
+      <header className="top">
+        <h1>
+          seed<span>sync</span>
+        </h1>
+        <p className="tagline">One seed, one clock: every player sees the counter break at the same moment — no tick stream.</p>
+      </header>
+
+      <main className={session ? 'layout has-session' : 'layout'}>
+        <div className="side">
+          {!session && (
+            <>
+              <StartForm busy={!canAct && busy === 'start'} onStart={(u, r) => canAct && void start(u, r)} />
+              <JoinForm
+                busy={!canAct && busy === 'join'}
+                onJoin={(id) => canAct && void join(id)}
+                initialGameId={initialGameId ?? undefined}
+              />
+            </>
+          )}
+          <ClockPanel clock={clock} />
+        </div>
+
+        <div className="primary">
+          {engine === 'loading' && (
+            <p className="card muted" role="status">
+              Loading the game engine…
+            </p>
+          )}
+          {engineError && (
+            <p className="error" role="alert">
+              {engineError}. Reload the page to try again.
+            </p>
+          )}
+          {error && (
+            <div className="error" role="alert" data-testid="page-error">
+              <p>{error}</p>
+              <button type="button" className="link-button" onClick={() => setError(null)}>
+                Dismiss
+              </button>
+            </div>
+          )}
+          {busy && (
+            <p className="card muted" role="status">
+              {busy === 'start' ? 'Asking the edge for a game…' : 'Looking the game up…'}
+            </p>
+          )}
+          {session ? (
+            <GamePanel key={session.getSnapshot().game.gameId} session={session} onClose={close} />
+          ) : (
+            !busy && (
+              <section className="card intro" aria-labelledby="intro-title">
+                <h2 id="intro-title">How it works</h2>
+                <ol>
+                  <li>Start a game: the edge picks a region, whose server answers with a seed and a start time.</li>
+                  <li>Every page runs the same deterministic engine (Rust, compiled to WebAssembly) on the server’s clock.</li>
+                  <li>Share the link: anyone who opens it sees the same step, value and breaks, in lockstep.</li>
+                </ol>
+              </section>
+            )
+          )}
+        </div>
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,124 @@
+import { useId, useState, type FormEvent } from 'react';
+import type { Region } from '../api/edge';
+
+export type RegionChoice = 'auto' | Region;
+
+const CHOICES: { value: RegionChoice; label: string }[] = [
+  { value: 'auto', label: 'Auto' },
+  { value: 'eu', label: 'EU' },
+  { value: 'us', label: 'US' },
+  { value: 'asia', label: 'Asia' },
+];
+
+/** Checks a user id before it is sent; returns a message or null. */
+export function validateUserId(userId: string): string | null {
+  const id = userId.trim();
+  if (id === '') return 'Enter a user id.';
+  if (id.length > 64) return 'A user id has at most 64 characters.';
+  return null;
+}
+
+export function StartForm(props: {
+  busy: boolean;
+  onStart: (userId: string, region: RegionChoice) => void;
+  initialUserId?: string;
+}) {
+  const [userId, setUserId] = useState(props.initialUserId ?? '');
+  const [region, setRegion] = useState<RegionChoice>('auto');
+  const [problem, setProblem] = useState<string | null>(null);
+  const ids = useId();
+
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    const msg = validateUserId(userId);
+    setProblem(msg);
+    if (!msg) props.onStart(userId.trim(), region);
+  }
+
+  return (
+    <form className="card" onSubmit={submit} aria-labelledby={`${ids}-title`} noValidate>
+      <h2 id={`${ids}-title`}>Start a game</h2>
+      <div className="field">
+        <label htmlFor={`${ids}-user`}>User id</label>
+        <input
+          id={`${ids}-user`}
+          name="userId"
+          autoComplete="username"
+          value={userId}
+          maxLength={64}
+          onChange={(e) => setUserId(e.target.value)}
+          aria-invalid={problem ? true : undefined}
+          aria-describedby={problem ? `${ids}-problem` : undefined}
+          placeholder="e.g. alice"
+        />
+        {problem && (
+          <p id={`${ids}-problem`} className="field-error" role="alert">
+            {problem}
+          </p>
+        )}
+      </div>
+      <fieldset className="segmented">
+        <legend>Region</legend>
+        {CHOICES.map((c) => (
+          <label key={c.value} className={region === c.value ? 'selected' : undefined}>
+            <input
+              type="radio"
+              name={`${ids}-region`}
+              value={c.value}
+              checked={region === c.value}
+              onChange={() => setRegion(c.value)}
+            />
+            <span>{c.label}</span>
+          </label>
+        ))}
+      </fieldset>
+      <button type="submit" disabled={props.busy}>
+        {props.busy ? 'Starting…' : 'Start'}
+      </button>
+    </form>
+  );
+}
+
+export function JoinForm(props: { busy: boolean; onJoin: (gameId: string) => void; initialGameId?: string }) {
+  const [gameId, setGameId] = useState(props.initialGameId ?? '');
+  const [problem, setProblem] = useState<string | null>(null);
+  const ids = useId();
+
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    const id = gameId.trim();
+    if (id === '') {
+      setProblem('Enter a game id, or open a shared link.');
+      return;
+    }
+    setProblem(null);
+    props.onJoin(id);
+  }
+
+  return (
+    <form className="card" onSubmit={submit} aria-labelledby={`${ids}-title`} noValidate>
+      <h2 id={`${ids}-title`}>Join a game</h2>
+      <div className="field">
+        <label htmlFor={`${ids}-game`}>Game id</label>
+        <input
+          id={`${ids}-game`}
+          name="gameId"
+          value={gameId}
+          onChange={(e) => setGameId(e.target.value)}
+          aria-invalid={problem ? true : undefined}
+          aria-describedby={problem ? `${ids}-problem` : undefined}
+          autoComplete="off"
+          spellCheck={false}
+        />
+        {problem && (
+          <p id={`${ids}-problem`} className="field-error" role="alert">
+            {problem}
+          </p>
+        )}
+      </div>
+      <button type="submit" className="secondary" disabled={props.busy}>
+        {props.busy ? 'Joining…' : 'Join'}
+      </button>
+    </form>
+  );
+}

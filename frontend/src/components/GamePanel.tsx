@@ -1,0 +1,205 @@
+import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import type { GameSession } from '../game/session';
+import { formatCountdown, formatRoutedBy, formatServerTime, regionName, shareLink } from '../format';
+
+function useSession(session: GameSession) {
+  return useSyncExternalStore(session.subscribe, session.getSnapshot);
+}
+
+/** One game: its facts, the countdown or the counter, the break log and the exit button. */
+export function GamePanel({ session, onClose }: { session: GameSession; onClose: () => void }) {
+  const snap = useSession(session);
+  const { game, state, role } = snap;
+  const titleRef = useRef<HTMLHeadingElement>(null);
+  const [copyNote, setCopyNote] = useState<string | null>(null);
+  const link = shareLink(game.gameId, window.location.origin);
+  const tick = state.phase === 'countdown' ? null : state.tick;
+
+  useEffect(() => titleRef.current?.focus(), []);
+
+  // Announce phase changes (not every tick) to screen readers.
+  const announcement =
+    state.phase === 'countdown'
+      ? 'Game starting soon.'
+      : state.phase === 'running'
+        ? snap.leftEarly
+          ? `Stopped watching at step ${tick?.step}.`
+          : 'Game running.'
+        : tick
+          ? `Game over. Final step ${tick.step}, value ${tick.value}, round ${tick.round}.`
+          : 'Game over before it started.';
+
+  async function copy() {
+    try {
+      await navigator.clipboard.writeText(link);
+      setCopyNote('Link copied.');
+    } catch {
+      setCopyNote('Could not copy: select the link and copy it.');
+    }
+  }
+
+  return (
+    <section className="card game" aria-labelledby="game-title">
+      <div className="game-head">
+        <h2 id="game-title" ref={titleRef} tabIndex={-1}>
+          {role === 'player' ? 'Your game' : 'Watching a game'}
+        </h2>
+        <span className={`badge phase-${snap.leftEarly ? 'left' : state.phase}`} data-testid="phase">
+          {snap.leftEarly ? 'stopped watching' : state.phase}
+        </span>
+      </div>
+
+      <dl className="facts">
+        <div className="wide">
+          <dt>Game id</dt>
+          <dd>
+            <code data-testid="game-id">{game.gameId}</code>
+          </dd>
+        </div>
+        <div>
+          <dt>Player</dt>
+          <dd>{game.userId || 'unknown'}</dd>
+        </div>
+        <div>
+          <dt>Backend region</dt>
+          <dd data-testid="backend-region">{regionName(game.backendRegion ?? game.region)}</dd>
+        </div>
+        <div>
+          <dt>Why this region</dt>
+          <dd data-testid="routed-by">
+            {role === 'player' || game.routedBy !== undefined ? formatRoutedBy(game.routedBy) : 'the game’s home region (joined by id)'}
+          </dd>
+        </div>
+        <div>
+          <dt>Rules</dt>
+          <dd>
+            tick {game.tickMs} ms, a break about every {game.breakEvery} steps, <code>{game.algorithm}</code>
+          </dd>
+        </div>
+        <div className="share">
+          <dt>Share</dt>
+          <dd>
+            <a href={link} data-testid="share-link">
+              {link}
+            </a>{' '}
+            <button type="button" className="link-button" onClick={() => void copy()}>
+              Copy link
+            </button>
+            {copyNote && <span className="muted"> {copyNote}</span>}
+          </dd>
+        </div>
+      </dl>
+
+      <div
+        className={`stage stage-${state.phase}`}
+        data-testid="counter"
+        data-phase={state.phase}
+        data-step={tick ? tick.step : ''}
+        data-value={tick ? tick.value : ''}
+        data-round={tick ? tick.round : ''}
+        data-server-now={snap.serverNow}
+        data-stopped={snap.stopped ? 'true' : 'false'}
+        data-flashes={snap.flashKey}
+      >
+        {snap.flashKey > 0 && (
+          <div key={snap.flashKey} className="flash" aria-hidden="true">
+            Break!
+          </div>
+        )}
+        {state.phase === 'countdown' ? (
+          <div className="countdown">
+            <span className="label">Starts in</span>
+            <span className="big" data-testid="countdown">
+              {formatCountdown(state.msUntilStart)}
+            </span>
+            <span className="muted">at {formatServerTime(game.startAt)} (server time)</span>
+          </div>
+        ) : tick ? (
+          <div className="numbers">
+            <div className="value">
+              <span className="label">Value</span>
+              <span className="big" data-testid="value">
+                {tick.value}
+              </span>
+            </div>
+            <div>
+              <span className="label">Step</span>
+              <span className="mid" data-testid="step">
+                {tick.step}
+              </span>
+            </div>
+            <div>
+              <span className="label">Round</span>
+              <span className="mid" data-testid="round">
+                {tick.round}
+              </span>
+            </div>
+          </div>
+        ) : (
+          <p className="big-note">The game ended before its first step.</p>
+        )}
+        {state.phase === 'ended' && (
+          <p className="final" data-testid="final">
+            Game over{snap.endedAt !== null ? ` at ${formatServerTime(snap.endedAt)}` : ''}
+            {tick ? `: final step ${tick.step}, value ${tick.value}, round ${tick.round}.` : '.'}
+          </p>
+        )}
+        {snap.leftEarly && state.phase !== 'ended' && (
+          <p className="final">You stopped watching; the game may still be running for others.</p>
+        )}
+      </div>
+
+      <p className="sr-only" role="status" aria-live="polite">
+        {announcement}
+      </p>
+
+      {snap.error && (
+        <p className="error" role="alert" data-testid="game-error">
+          {snap.error}
+        </p>
+      )}
+      {snap.pollWarning && !snap.stopped && (
+        <p className="warning" role="status">
+          {snap.pollWarning}
+        </p>
+      )}
+
+      <div className="actions">
+        {!snap.stopped && role === 'player' && (
+          <button type="button" className="danger" onClick={() => void session.exit()} disabled={snap.exiting}>
+            {snap.exiting ? 'Exiting…' : 'Exit game'}
+          </button>
+        )}
+        {!snap.stopped && role === 'viewer' && (
+          <button type="button" className="secondary" onClick={() => session.leave()}>
+            Stop watching
+          </button>
+        )}
+        {snap.stopped && (
+          <button type="button" onClick={onClose}>
+            New game
+          </button>
+        )}
+      </div>
+
+      <h3 id="log-title">Breaks</h3>
+      {snap.breaks.length === 0 ? (
+        <p className="muted">
+          {state.phase === 'countdown'
+            ? 'No break yet: the game has not started.'
+            : tick && tick.round > 0
+              ? `No break since you opened the game (${tick.round} before).`
+              : 'No break yet.'}
+        </p>
+      ) : null}
+      <ol className="log" aria-labelledby="log-title" aria-live="polite" aria-relevant="additions" data-testid="break-log">
+        {snap.breaks.map((b) => (
+          <li key={b.step}>
+            <span className="log-time">{formatServerTime(b.at)}</span> break at step <strong>{b.step}</strong> → round{' '}
+            {b.round}
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { EdgeClient, EdgeError, errorFromResponse, parseGame } from '../src/api/edge';
+
+const game = {
+  gameId: 'g-1',
+  userId: 'alice',
+  region: 'eu',
+  seed: 42,
+  startAt: 1_750_000_003_000,
+  tickMs: 100,
+  breakEvery: 50,
+  algorithm: 'mix32-v1',
+  status: 'active',
+  createdAt: 1_750_000_000_000,
+  backendRegion: 'eu',
+  routedBy: 'preferred',
+};
+
+function fakeFetch(handler: (url: string, init: RequestInit) => Promise<Response> | Response) {
+  const calls: { url: string; init: RequestInit }[] = [];
+  const fn = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    calls.push({ url: String(input), init: init ?? {} });
+    return handler(String(input), init ?? {});
+  }) as typeof fetch;
+  return { fn, calls };
+}
+
+async function caught(p: Promise<unknown>): Promise<EdgeError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(EdgeError);
+    return err as EdgeError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('EdgeClient', () => {
+  it('starts a game, sending the region only when one was picked', async () => {
+    const { fn, calls } = fakeFetch(() => new Response(JSON.stringify(game), { status: 201 }));
+    const api = new EdgeClient({ fetch: fn });
+    const g = await api.startGame('alice', 'asia');
+    expect(g.seed).toBe(42);
+    expect(g.routedBy).toBe('preferred');
+    await api.startGame('alice');
+    expect(calls.map((c) => [c.url, c.init.method, JSON.parse(String(c.init.body))])).toEqual([
+      ['/edge/game/start', 'POST', { userId: 'alice', preferredRegion: 'asia' }],
+      ['/edge/game/start', 'POST', { userId: 'alice' }],
+    ]);
+  });
+
+  it('turns the edge’s JSON errors into readable messages', async () => {
+    const { fn } = fakeFetch(
+      () => new Response(JSON.stringify({ error: { code: 'not_found', message: 'no game g-404' } }), { status: 404 }),
+    );
+    const err = await caught(new EdgeClient({ fetch: fn }).getGame('g-404'));
+    expect(err.code).toBe('not_found');
+    expect(err.status).toBe(404);
+    expect(err.message).toBe('Loading the game failed: no game g-404 (not_found, HTTP 404)');
+  });
+
+  it('describes non-JSON failures (a proxy’s HTML page) without dumping them whole', () => {
+    const err = errorFromResponse(502, '<html>\n  <body>Bad gateway</body></html>' + 'x'.repeat(500), 'Starting the game');
+    expect(err.message.startsWith('Starting the game failed: server error (HTTP 502): <html> <body>Bad gateway')).toBe(true);
+    expect(err.message.length).toBeLessThan(260);
+  });
+
+  it('gives up after the timeout instead of hanging', async () => {
+    const { fn } = fakeFetch(
+      (_url, init) =>
+        new Promise<Response>((_resolve, reject) => {
+          init.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+        }),
+    );
+    const t0 = Date.now();
+    const err = await caught(new EdgeClient({ fetch: fn, timeoutMs: 60 }).getTime());
+    expect(err.code).toBe('timeout');
+    expect(err.message).toMatch(/did not answer within 0\.1 s/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
+  it('reports an unreachable edge', async () => {
+    const { fn } = fakeFetch(() => {
+      throw new TypeError('fetch failed');
+    });
+    const err = await caught(new EdgeClient({ fetch: fn }).exitGame('g-1', 'alice'));
+    expect(err.code).toBe('network');
+    expect(err.message).toMatch(/could not reach the edge/);
+  });
+
+  it('rejects answers that lack what the engine needs', async () => {
+    const { fn } = fakeFetch(() => new Response(JSON.stringify({ ...game, seed: 'x' }), { status: 200 }));
+    const err = await caught(new EdgeClient({ fetch: fn }).getGame('g-1'));
+    expect(err.code).toBe('bad_response');
+    expect(err.message).toMatch(/"seed"/);
+    const notJson = fakeFetch(() => new Response('ok', { status: 200 }));
+    expect((await caught(new EdgeClient({ fetch: notJson.fn }).getTime())).code).toBe('bad_response');
+  });
+
+  it('keeps exitedAt only when the game has one', () => {
+    expect(parseGame({ ...game, exitedAt: 5 }, 'x').exitedAt).toBe(5);
+    expect('exitedAt' in parseGame({ ...game, exitedAt: null }, 'x')).toBe(false);
+  });
+});
