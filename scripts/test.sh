@@ -34,15 +34,24 @@ trap cleanup EXIT
 
 # Adds the counts a runner printed (cargo, node --test, vitest) to the totals.
 count() {
-  local log="$1" p f
-  p=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
-  f=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
-  p=$((p + $(grep -Eo '^(# |ℹ )pass [0-9]+' "$log" | awk '{s+=$NF} END {print s+0}')))
-  f=$((f + $(grep -Eo '^(# |ℹ )fail [0-9]+' "$log" | awk '{s+=$NF} END {print s+0}')))
-  p=$((p + $(grep -Eo 'Tests +[0-9]+ passed' "$log" | awk '{s+=$2} END {print s+0}')))
-  f=$((f + $(grep -Eo 'Tests +[0-9]+ failed' "$log" | awk '{s+=$2} END {print s+0}')))
-  passed=$((passed + p))
-  failed=$((failed + f))
+  local counts
+  counts=$(awk '
+    match($0, /test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed/) {
+      split(substr($0, RSTART, RLENGTH), w, " "); p += w[4]; f += w[6]
+    }
+    /^(# |ℹ )pass [0-9]+$/ { p += $NF }
+    /^(# |ℹ )fail [0-9]+$/ { f += $NF }
+    /^ *Tests +[0-9]/ {
+      line = $0
+      while (match(line, /[0-9]+ (passed|failed)/)) {
+        split(substr(line, RSTART, RLENGTH), w, " ")
+        if (w[2] == "passed") p += w[1]; else f += w[1]
+        line = substr(line, RSTART + RLENGTH)
+      }
+    }
+    END { print p + 0, f + 0 }' "$1")
+  passed=$((passed + ${counts% *}))
+  failed=$((failed + ${counts#* }))
 }
 
 # run NAME CMD...: runs a step, keeps its log, counts its tests, stops everything on failure.

@@ -1,0 +1,113 @@
+//! What the edge caches, under which key, and for how long.
+//!
+//! Entries live in the Workers Cache API keyed by synthetic URLs (never the client's URL, so query
+//! strings or hosts cannot fragment or poison them). Freshness is judged by the edge itself from
+//! the `x-edge-stored-at` header written at `put` time, in milliseconds, rather than by the
+//! Cache API's own expiry (whole seconds, and not guaranteed to evict on time); the entry's
+//! `Cache-Control: max-age` only lets the platform drop it eventually.
+
+/// Header carrying the store time (ms since the epoch) on cached entries.
+pub const STORED_AT_HEADER: &str = "x-edge-stored-at";
+
+/// A state is only cached once `at` is this far in the past. The state at `at` can still change
+/// until then: an exit recorded by an origin whose clock lags the edge's could land before `at`.
+pub const STATE_SETTLE_MS: u64 = 2_000;
+
+const KEY_BASE: &str = "https://edge-cache.seedsync.invalid";
+
+pub fn game_key(game_id: &str) -> String {
+    format!("{KEY_BASE}/game/{game_id}")
+}
+
+pub fn state_key(game_id: &str, at: u64) -> String {
+    format!("{KEY_BASE}/game/{game_id}/state?at={at}")
+}
+
+/// Whether an entry stored at `stored_at_ms` is still fresh at `now_ms`. A TTL of 0 disables the
+/// cache. A store time in the future (clock step) counts as age 0, i.e. fresh, but never longer
+/// than one TTL after `now_ms` catches up.
+pub fn is_fresh(stored_at_ms: u64, now_ms: u64, ttl_ms: u64) -> bool {
+    ttl_ms > 0 && now_ms.saturating_sub(stored_at_ms) < ttl_ms
+}
+
+/// Age in whole seconds, for the `age` header on hits.
+pub fn age_secs(stored_at_ms: u64, now_ms: u64) -> u64 {
+    now_ms.saturating_sub(stored_at_ms) / 1000
+}
+
+/// `max-age` for `cache.put`: the TTL rounded up to whole seconds (at least 1, which the Cache API
+/// needs to store anything).
+pub fn max_age_secs(ttl_ms: u64) -> u64 {
+    ttl_ms.div_ceil(1000).max(1)
+}
+
+/// Whether `GET /game/{id}/state?at=` may be cached: only a state far enough in the past (see
+/// [`STATE_SETTLE_MS`]), and only when the client named `at` (without it the origin uses its
+/// own "now", which must not be replayed).
+pub fn state_cacheable(at: Option<u64>, now_ms: u64) -> bool {
+    match at {
+        Some(at) => at.saturating_add(STATE_SETTLE_MS) <= now_ms,
+        None => false,
+    }
+}
+
+/// Only successful origin answers are cached: a 404 for a game being created elsewhere right now
+/// must not stick for a TTL.
+pub fn status_cacheable(status: u16) -> bool {
+    status == 200
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_boundaries() {
+        let ttl = 30_000;
+        assert!(is_fresh(1_000, 1_000, ttl));
+        assert!(is_fresh(1_000, 30_999, ttl));
+        assert!(!is_fresh(1_000, 31_000, ttl), "expires exactly at TTL");
+        assert!(!is_fresh(1_000, 1_000_000, ttl));
+        assert!(is_fresh(5_000, 1_000, ttl), "store time ahead of clock");
+        assert!(!is_fresh(1_000, 1_000, 0), "TTL 0 disables caching");
+    }
+
+    #[test]
+    fn ages_and_max_age() {
+        assert_eq!(age_secs(1_000, 2_999), 1);
+        assert_eq!(age_secs(5_000, 1_000), 0);
+        assert_eq!(max_age_secs(30_000), 30);
+        assert_eq!(max_age_secs(30_001), 31);
+        assert_eq!(max_age_secs(0), 1);
+    }
+
+    #[test]
+    fn keys_are_distinct_per_game_and_instant() {
+        assert_eq!(
+            game_key("abc"),
+            "https://edge-cache.seedsync.invalid/game/abc"
+        );
+        assert_ne!(state_key("abc", 1), state_key("abc", 2));
+        assert_ne!(state_key("abc", 1), state_key("abd", 1));
+        assert_ne!(game_key("abc"), state_key("abc", 0));
+    }
+
+    #[test]
+    fn only_settled_states_are_cached() {
+        let now = 100_000;
+        assert!(state_cacheable(Some(now - STATE_SETTLE_MS), now));
+        assert!(state_cacheable(Some(0), now));
+        assert!(!state_cacheable(Some(now - STATE_SETTLE_MS + 1), now));
+        assert!(!state_cacheable(Some(now + 60_000), now), "future");
+        assert!(!state_cacheable(None, now));
+        assert!(!state_cacheable(Some(u64::MAX), now), "no overflow");
+    }
+
+    #[test]
+    fn only_200_is_cached() {
+        assert!(status_cacheable(200));
+        for s in [201, 304, 404, 500, 503] {
+            assert!(!status_cacheable(s), "{s}");
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The edge's URL space: maps a method and path to a [`Route`], or to why none matches.
+
+/// A matched edge endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Start,
+    Exit,
+    Game(String),
+    GameState(String),
+    Time,
+    Regions,
+    Health,
+    /// CORS preflight for any `/edge/*` path.
+    Preflight,
+}
+
+/// Why no route matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoRoute {
+    NotFound,
+    /// The path exists, with these methods.
+    MethodNotAllowed(&'static str),
+}
+
+/// Splits an absolute request URL into its path and raw query (without `?`; empty if none).
+/// Done by hand because parsing with the `url` crate would pull its IDNA tables into the wasm.
+pub fn split_url(url: &str) -> (&str, &str) {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[after_scheme..];
+    let rest = match rest.find('/') {
+        Some(i) => &rest[i..],
+        None => "/",
+    };
+    let rest = rest.split('#').next().unwrap_or(rest);
+    match rest.split_once('?') {
+        Some((path, query)) => (path, query),
+        None => (rest, ""),
+    }
+}
+
+/// Matches `method` + `path` (no query string). A trailing slash is tolerated.
+pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
+    let path = if path.len() > 1 {
+        path.strip_suffix('/').unwrap_or(path)
+    } else {
+        path
+    };
+    let Some(rest) = path.strip_prefix("/edge/") else {
+        return Err(NoRoute::NotFound);
+    };
+    if method == "OPTIONS" {
+        return Ok(Route::Preflight);
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    let (route, allow) = match segments.as_slice() {
+        ["time"] => (Route::Time, "GET"),
+        ["regions"] => (Route::Regions, "GET"),
+        ["health"] => (Route::Health, "GET"),
+        ["game", "start"] => (Route::Start, "POST"),
+        ["game", "exit"] => (Route::Exit, "POST"),
+        ["game", id] if !id.is_empty() => (Route::Game((*id).to_string()), "GET"),
+        ["game", id, "state"] if !id.is_empty() => (Route::GameState((*id).to_string()), "GET"),
+        _ => return Err(NoRoute::NotFound),
+    };
+    let method_ok = method == allow || (allow == "GET" && method == "HEAD");
+    if method_ok {
+        Ok(route)
+    } else {
+        Err(NoRoute::MethodNotAllowed(allow))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_every_endpoint() {
+        assert_eq!(route("POST", "/edge/game/start"), Ok(Route::Start));
+        assert_eq!(route("POST", "/edge/game/exit/"), Ok(Route::Exit));
+        assert_eq!(
+            route("GET", "/edge/game/g-1"),
+            Ok(Route::Game("g-1".into()))
+        );
+        assert_eq!(
+            route("GET", "/edge/game/g-1/state"),
+            Ok(Route::GameState("g-1".into()))
+        );
+        assert_eq!(route("GET", "/edge/time"), Ok(Route::Time));
+        assert_eq!(route("GET", "/edge/regions"), Ok(Route::Regions));
+        assert_eq!(route("GET", "/edge/health"), Ok(Route::Health));
+        assert_eq!(route("OPTIONS", "/edge/game/start"), Ok(Route::Preflight));
+    }
+
+    #[test]
+    fn splits_urls() {
+        assert_eq!(
+            split_url("http://127.0.0.1:8787/edge/time"),
+            ("/edge/time", "")
+        );
+        assert_eq!(
+            split_url("https://x.example/edge/game/g1/state?at=5&b=1#frag"),
+            ("/edge/game/g1/state", "at=5&b=1")
+        );
+        assert_eq!(split_url("http://x.example"), ("/", ""));
+        assert_eq!(split_url("http://x.example?a=1"), ("/", ""));
+        assert_eq!(split_url("/edge/time?x"), ("/edge/time", "x"));
+    }
+
+    #[test]
+    fn wrong_methods_and_unknown_paths() {
+        assert_eq!(
+            route("GET", "/edge/game/start"),
+            Err(NoRoute::MethodNotAllowed("POST"))
+        );
+        assert_eq!(
+            route("POST", "/edge/time"),
+            Err(NoRoute::MethodNotAllowed("GET"))
+        );
+        assert_eq!(
+            route("DELETE", "/edge/game/abc"),
+            Err(NoRoute::MethodNotAllowed("GET"))
+        );
+        for p in [
+            "/",
+            "/edge",
+            "/edge/",
+            "/edge/nope",
+            "/edge/game",
+            "/edge/game//state",
+            "/edge/game/a/b",
+            "/game/start",
+        ] {
+            assert_eq!(route("GET", p), Err(NoRoute::NotFound), "{p}");
+        }
+    }
+}

@@ -1,0 +1,211 @@
+// The Worker on its own (real workerd via wrangler dev, no origins needed): clock, health,
+// regions, CORS, correlation headers, static assets vs /edge/*, bad input and bad config.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { call, freePort, startEdge } from './harness.mjs';
+
+const INDEX_HTML = '<!doctype html><title>seedsync test page</title>';
+
+describe('edge without origins', () => {
+  let edge;
+  let deadPort;
+  before(async () => {
+    // Origins on ports nothing listens on: every origin call fails fast with a connect error.
+    deadPort = await freePort();
+    const assets = fs.mkdtempSync(path.join(os.tmpdir(), 'seedsync-assets-'));
+    fs.writeFileSync(path.join(assets, 'index.html'), INDEX_HTML);
+    edge = await startEdge({
+      assetsDir: assets,
+      vars: {
+        REGION_ORIGINS: JSON.stringify({
+          eu: `http://127.0.0.1:${deadPort}`,
+          us: `http://127.0.0.1:${deadPort}`,
+        }),
+        FAILOVER_ORDER: 'eu,us',
+        DEFAULT_REGION: 'eu',
+        ORIGIN_TIMEOUT_MS: '1000',
+      },
+    });
+  });
+  after(async () => edge?.stop());
+
+  test('GET /edge/time answers the server clock in ms, uncached', async () => {
+    const before = Date.now();
+    const r = await call(`${edge.url}/edge/time`);
+    const afterTs = Date.now();
+    assert.equal(r.status, 200);
+    assert.equal(typeof r.body.now, 'number');
+    assert.ok(r.body.now >= before - 1000 && r.body.now <= afterTs + 1000, `${r.body.now} not in [${before}, ${afterTs}]`);
+    assert.equal(r.headers.get('cache-control'), 'no-store');
+    assert.match(r.headers.get('content-type'), /^application\/json/);
+    const r2 = await call(`${edge.url}/edge/time`);
+    assert.ok(r2.body.now >= r.body.now);
+  });
+
+  test('GET /edge/health and /edge/regions describe the configuration', async () => {
+    const h = await call(`${edge.url}/edge/health`);
+    assert.equal(h.status, 200);
+    assert.equal(h.body.status, 'ok');
+    assert.equal(h.body.regions, 2);
+    const r = await call(`${edge.url}/edge/regions`);
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body.failoverOrder, ['eu', 'us']);
+    assert.equal(r.body.defaultRegion, 'eu');
+    assert.equal(r.body.cacheTtlSeconds, 30);
+    assert.equal(r.body.originTimeoutMs, 1000);
+    assert.deepEqual(
+      r.body.regions.map((x) => [x.name, x.origin, x.breaker]),
+      [
+        ['eu', `http://127.0.0.1:${deadPort}`, 'closed'],
+        ['us', `http://127.0.0.1:${deadPort}`, 'closed'],
+      ],
+    );
+  });
+
+  test('every response carries CORS headers; preflight lists methods and headers', async () => {
+    const r = await call(`${edge.url}/edge/time`);
+    assert.equal(r.headers.get('access-control-allow-origin'), '*');
+    assert.match(r.headers.get('access-control-expose-headers'), /x-edge-cache/);
+    const p = await call(`${edge.url}/edge/game/start`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'POST' },
+    });
+    assert.equal(p.status, 204);
+    assert.equal(p.headers.get('access-control-allow-origin'), '*');
+    assert.match(p.headers.get('access-control-allow-methods'), /POST/);
+    assert.match(p.headers.get('access-control-allow-headers'), /idempotency-key/);
+    const e = await call(`${edge.url}/edge/nope`);
+    assert.equal(e.headers.get('access-control-allow-origin'), '*');
+  });
+
+  test('x-request-id and traceparent are echoed, or minted when absent or invalid', async () => {
+    const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const r = await call(`${edge.url}/edge/time`, { headers: { 'x-request-id': 'basic-req-1', traceparent: tp } });
+    assert.equal(r.headers.get('x-request-id'), 'basic-req-1');
+    assert.equal(r.headers.get('traceparent'), tp);
+    const m = await call(`${edge.url}/edge/time`, { headers: { traceparent: 'garbage' } });
+    assert.match(m.headers.get('x-request-id'), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.match(m.headers.get('traceparent'), /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+
+  test('/ serves the frontend index.html; /edge/* always reaches the Worker', async () => {
+    const page = await fetch(`${edge.url}/`);
+    assert.equal(page.status, 200);
+    assert.equal(await page.text(), INDEX_HTML);
+    const t = await call(`${edge.url}/edge/time`);
+    assert.equal(t.status, 200);
+    assert.equal(typeof t.body.now, 'number');
+  });
+
+  test('unknown routes are JSON 404s, wrong methods 405 with Allow', async () => {
+    for (const p of ['/edge/nope', '/edge/game', '/edge/game/a/b/c', '/no-such-file.js']) {
+      const r = await call(`${edge.url}${p}`);
+      assert.equal(r.status, 404, p);
+      assert.equal(r.body.error.code, 'not_found', p);
+      assert.match(r.body.error.message, /no route/);
+    }
+    const r = await call(`${edge.url}/edge/game/start`);
+    assert.equal(r.status, 405);
+    assert.equal(r.body.error.code, 'method_not_allowed');
+    assert.equal(r.headers.get('allow'), 'POST');
+  });
+
+  test('malformed JSON is 400 bad_json, invalid fields 400 invalid_request', async () => {
+    const cases = [
+      ['/edge/game/start', '{', 'bad_json'],
+      ['/edge/game/start', '', 'bad_json'],
+      ['/edge/game/start', '[1]', 'invalid_request'],
+      ['/edge/game/start', '{"userId": 5}', 'invalid_request'],
+      ['/edge/game/start', '{"preferredRegion": "eu"}', 'invalid_request'],
+      ['/edge/game/exit', '{"userId": "u"}', 'invalid_request'],
+      ['/edge/game/exit', '{"gameId": "../etc", "userId": "u"}', 'invalid_request'],
+      ['/edge/game/exit', 'not json', 'bad_json'],
+    ];
+    for (const [p, raw, code] of cases) {
+      const r = await call(`${edge.url}${p}`, { method: 'POST', raw, headers: { 'content-type': 'application/json' } });
+      assert.equal(r.status, 400, `${p} ${raw}: ${r.text}`);
+      assert.equal(r.body.error.code, code, `${p} ${raw}`);
+      assert.equal(typeof r.body.error.message, 'string');
+    }
+    const bad = await call(`${edge.url}/edge/game/start`, {
+      method: 'POST',
+      body: { userId: 'u1' },
+      headers: { 'idempotency-key': 'x'.repeat(129) },
+    });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error.message, /Idempotency-Key/);
+    for (const p of ['/edge/game/abc/state?at=soon', '/edge/game/abc/state?at=-5', '/edge/game/a%20b']) {
+      const r = await call(`${edge.url}${p}`);
+      assert.equal(r.status, 400, p);
+      assert.equal(r.body.error.code, 'invalid_request', p);
+    }
+  });
+
+  test('a body over 16 KiB is 413, with or without Content-Length', async () => {
+    const big = JSON.stringify({ userId: 'u1', metadata: { pad: 'x'.repeat(17 * 1024) } });
+    const r = await call(`${edge.url}/edge/game/start`, { method: 'POST', raw: big, headers: { 'content-type': 'application/json' } });
+    assert.equal(r.status, 413);
+    assert.equal(r.body.error.code, 'payload_too_large');
+    // Chunked upload: no Content-Length, so the edge has to count.
+    const stream = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(big));
+        c.close();
+      },
+    });
+    const res = await fetch(`${edge.url}/edge/game/start`, { method: 'POST', body: stream, duplex: 'half' });
+    assert.equal(res.status, 413);
+    assert.equal((await res.json()).error.code, 'payload_too_large');
+    // Just under the limit is accepted as far as size goes (then fails on the dead origins).
+    const ok = JSON.stringify({ userId: 'u1', metadata: { pad: 'x'.repeat(15 * 1024) } });
+    const r2 = await call(`${edge.url}/edge/game/start`, { method: 'POST', raw: ok, headers: { 'content-type': 'application/json' } });
+    assert.equal(r2.status, 503);
+  });
+
+  test('all origins down: 503 origins_unavailable naming each region, breakers open', async () => {
+    const r = await call(`${edge.url}/edge/game/start`, { method: 'POST', body: { userId: 'u-down' } });
+    assert.equal(r.status, 503);
+    assert.equal(r.body.error.code, 'origins_unavailable');
+    assert.match(r.body.error.message, /eu: /);
+    assert.match(r.body.error.message, /us: /);
+    // Threshold 3 (wrangler.toml): two more failing requests open both breakers.
+    await call(`${edge.url}/edge/game/start`, { method: 'POST', body: { userId: 'u-down' } });
+    await call(`${edge.url}/edge/game/start`, { method: 'POST', body: { userId: 'u-down' } });
+    const regions = await call(`${edge.url}/edge/regions`);
+    assert.deepEqual(regions.body.regions.map((x) => x.breaker), ['open', 'open']);
+    const t0 = performance.now();
+    const fast = await call(`${edge.url}/edge/game/abc`, { headers: { 'x-user-region': 'eu' } });
+    assert.ok(performance.now() - t0 < 500, 'an open circuit answers without waiting');
+    assert.equal(fast.status, 503);
+    assert.match(fast.body.error.message, /eu: circuit open; us: circuit open/);
+  });
+});
+
+describe('edge with bad configuration', () => {
+  let edge;
+  before(async () => {
+    edge = await startEdge({ vars: { DEFAULT_REGION: 'mars', CACHE_TTL_SECONDS: 'soon' } });
+  });
+  after(async () => edge?.stop());
+
+  test('answers a JSON 500 naming the variable instead of crashing', async () => {
+    for (const p of ['/edge/health', '/edge/regions', '/edge/game/abc']) {
+      const r = await call(`${edge.url}${p}`);
+      assert.equal(r.status, 500, p);
+      assert.equal(r.body.error.code, 'bad_config');
+      assert.match(r.body.error.message, /DEFAULT_REGION/);
+      assert.match(r.body.error.message, /"mars" is not a region/);
+    }
+    const s = await call(`${edge.url}/edge/game/start`, { method: 'POST', body: { userId: 'u1' } });
+    assert.equal(s.status, 500);
+    assert.equal(s.body.error.code, 'bad_config');
+    // The clock does not depend on configuration.
+    const t = await call(`${edge.url}/edge/time`);
+    assert.equal(t.status, 200);
+  });
+});

@@ -1,0 +1,192 @@
+// Join/spectate reads through the edge cache, and exit (with and without a region) dropping the
+// cached record. The origins' own request counters prove which reads reached them.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import {
+  GAME_READS,
+  call,
+  cfCountry,
+  originMetric,
+  originVars,
+  sleep,
+  startEdge,
+  startOrigins,
+  uid,
+} from './harness.mjs';
+
+describe('edge cache and exit', () => {
+  let origins;
+  let edge;
+  before(async () => {
+    origins = await startOrigins(['eu', 'us', 'asia'], 'cache');
+    edge = await startEdge({ vars: originVars(origins, ['eu', 'us', 'asia']) });
+  });
+  after(async () => {
+    await edge?.stop();
+    for (const o of Object.values(origins ?? {})) await o.stop();
+  });
+
+  async function startGame(preferredRegion = 'eu') {
+    const userId = uid('cache');
+    const r = await call(`${edge.url}/edge/game/start`, { method: 'POST', body: { userId, preferredRegion } });
+    assert.equal(r.status, 201, r.text);
+    return r.body;
+  }
+  const reads = () => originMetric(origins, 'origin_http_requests_total', GAME_READS);
+
+  test('a join is a miss once, then hits never reach an origin', async () => {
+    const game = await startGame();
+    const before = await reads();
+    const first = await call(`${edge.url}/edge/game/${game.gameId}`, { headers: cfCountry('DE') });
+    assert.equal(first.status, 200);
+    assert.equal(first.headers.get('x-edge-cache'), 'miss');
+    assert.equal(first.body.gameId, game.gameId);
+    assert.equal(first.body.status, 'active');
+    assert.equal(first.body.seed, game.seed);
+    assert.equal(await reads(), before + 1, 'the miss reached an origin');
+
+    for (let i = 0; i < 5; i++) {
+      const hit = await call(`${edge.url}/edge/game/${game.gameId}`, { headers: cfCountry(i % 2 ? 'JP' : 'US') });
+      assert.equal(hit.status, 200);
+      assert.equal(hit.headers.get('x-edge-cache'), 'hit');
+      assert.deepEqual(hit.body, first.body);
+      assert.ok(Number(hit.headers.get('age')) <= 30);
+      assert.equal(hit.headers.get('access-control-allow-origin'), '*');
+    }
+    assert.equal(await reads(), before + 1, 'no hit reached an origin');
+  });
+
+  test('exit without backendRegion uses the region the edge already knows, then drops the cached record', async () => {
+    const game = await startGame('us');
+    const warm = await call(`${edge.url}/edge/game/${game.gameId}`);
+    assert.equal(warm.headers.get('x-edge-cache'), 'miss');
+    assert.equal((await call(`${edge.url}/edge/game/${game.gameId}`)).headers.get('x-edge-cache'), 'hit');
+
+    const exit = await call(`${edge.url}/edge/game/exit`, { method: 'POST', body: { gameId: game.gameId, userId: game.userId } });
+    assert.equal(exit.status, 200, exit.text);
+    assert.equal(exit.body.status, 'exited');
+    assert.equal(exit.body.gameId, game.gameId);
+    assert.equal(exit.body.backendRegion, 'us');
+
+    const before = await reads();
+    const after = await call(`${edge.url}/edge/game/${game.gameId}`);
+    assert.equal(after.status, 200);
+    assert.equal(after.headers.get('x-edge-cache'), 'miss', 'the cached active record was dropped');
+    assert.equal(after.body.status, 'exited');
+    assert.equal(await reads(), before + 1);
+  });
+
+  test('exit of a game the edge never saw asks the nearest origin, then exits at the game\'s region', async () => {
+    // Created straight at the asia origin, so this edge has no memo or cache entry for it.
+    const userId = uid('direct');
+    const created = await call(`${origins.asia.url}/game/start`, { method: 'POST', body: { userId } });
+    assert.equal(created.status, 201, created.text);
+    const gameId = created.body.gameId;
+    const exitsAt = async (o) =>
+      originMetric({ o }, 'origin_http_requests_total', { method: 'POST', route: '/game/exit', status: '200' });
+    const lookupsAtEu = async () => originMetric({ eu: origins.eu }, 'origin_http_requests_total', GAME_READS);
+
+    const [asiaExits, euExits, euLookups] = [await exitsAt(origins.asia), await exitsAt(origins.eu), await lookupsAtEu()];
+    const exit = await call(`${edge.url}/edge/game/exit`, {
+      method: 'POST',
+      body: { gameId, userId },
+      headers: cfCountry('FR'),
+    });
+    assert.equal(exit.status, 200, exit.text);
+    assert.equal(exit.body.status, 'exited');
+    assert.equal(exit.body.backendRegion, 'asia');
+    assert.equal(exit.headers.get('x-edge-region'), 'asia');
+    assert.equal(await lookupsAtEu(), euLookups + 1, 'looked the game up at the nearest origin (eu for FR)');
+    assert.equal(await exitsAt(origins.asia), asiaExits + 1, 'exited at the game\'s region');
+    assert.equal(await exitsAt(origins.eu), euExits);
+  });
+
+  test('exit with backendRegion goes straight there', async () => {
+    const game = await startGame('eu');
+    const exit = await call(`${edge.url}/edge/game/exit`, {
+      method: 'POST',
+      body: { gameId: game.gameId, userId: game.userId, backendRegion: 'eu' },
+    });
+    assert.equal(exit.status, 200, exit.text);
+    assert.equal(exit.headers.get('x-edge-region'), 'eu');
+  });
+
+  test('unknown game: exit and reads are 404 not_found, and not cached', async () => {
+    const gameId = '00000000-0000-4000-8000-000000000000';
+    const exit = await call(`${edge.url}/edge/game/exit`, { method: 'POST', body: { gameId, userId: 'nobody' } });
+    assert.equal(exit.status, 404, exit.text);
+    assert.equal(exit.body.error.code, 'not_found');
+    for (let i = 0; i < 2; i++) {
+      const r = await call(`${edge.url}/edge/game/${gameId}`);
+      assert.equal(r.status, 404);
+      assert.equal(r.body.error.code, 'not_found');
+      assert.equal(r.headers.get('x-edge-cache'), 'miss');
+    }
+  });
+
+  test('exit by the wrong user is refused by the origin and keeps the cache', async () => {
+    const game = await startGame('eu');
+    await call(`${edge.url}/edge/game/${game.gameId}`);
+    const r = await call(`${edge.url}/edge/game/exit`, { method: 'POST', body: { gameId: game.gameId, userId: 'someone-else' } });
+    assert.equal(r.status, 403, r.text);
+    const still = await call(`${edge.url}/edge/game/${game.gameId}`);
+    assert.equal(still.headers.get('x-edge-cache'), 'hit');
+    assert.equal(still.body.status, 'active');
+  });
+
+  test('settled states are cached per instant; future and "now" states are not', async () => {
+    const game = await startGame('eu');
+    // Wait until the game runs and the instant is settled (2 s in the past).
+    const at = game.startAt + 500;
+    const wait = at + 2_100 - Date.now();
+    if (wait > 0) await sleep(wait);
+    const url = `${edge.url}/edge/game/${game.gameId}/state?at=${at}`;
+    const first = await call(url);
+    assert.equal(first.status, 200, first.text);
+    assert.equal(first.headers.get('x-edge-cache'), 'miss');
+    assert.equal(first.body.phase, 'running');
+    assert.equal(first.body.at, at);
+    const second = await call(url);
+    assert.equal(second.headers.get('x-edge-cache'), 'hit');
+    assert.deepEqual(second.body, first.body);
+    // Another instant is another entry.
+    const other = await call(`${edge.url}/edge/game/${game.gameId}/state?at=${at + 100}`);
+    assert.equal(other.headers.get('x-edge-cache'), 'miss');
+    assert.notEqual(other.body.step, first.body.step);
+    // The future can still change (an exit), and "now" is the origin's: never cached.
+    for (const u of [`${url.split('?')[0]}?at=${Date.now() + 60_000}`, url.split('?')[0]]) {
+      for (let i = 0; i < 2; i++) {
+        const r = await call(u);
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.headers.get('x-edge-cache'), 'miss', u);
+      }
+    }
+  });
+});
+
+describe('edge cache TTL', () => {
+  let origins;
+  let edge;
+  before(async () => {
+    origins = await startOrigins(['eu'], 'ttl');
+    edge = await startEdge({ vars: { ...originVars(origins, ['eu']), CACHE_TTL_SECONDS: '2' } });
+  });
+  after(async () => {
+    await edge?.stop();
+    for (const o of Object.values(origins ?? {})) await o.stop();
+  });
+
+  test('an entry expires after the TTL and is fetched again', async () => {
+    const r = await call(`${edge.url}/edge/game/start`, { method: 'POST', body: { userId: uid('ttl') } });
+    assert.equal(r.status, 201, r.text);
+    const url = `${edge.url}/edge/game/${r.body.gameId}`;
+    assert.equal((await call(url)).headers.get('x-edge-cache'), 'miss');
+    assert.equal((await call(url)).headers.get('x-edge-cache'), 'hit');
+    await sleep(2_200);
+    const before = await originMetric(origins, 'origin_http_requests_total', GAME_READS);
+    assert.equal((await call(url)).headers.get('x-edge-cache'), 'miss');
+    assert.equal(await originMetric(origins, 'origin_http_requests_total', GAME_READS), before + 1);
+  });
+});

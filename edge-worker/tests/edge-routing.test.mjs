@@ -1,0 +1,112 @@
+// Routing rules through the real Worker (wrangler dev) to three real origins (eu, us, asia) on
+// Cassandra: preference, header, geo (miniflare's per-request cf), default; idempotency; and the
+// correlation headers reaching the origin.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { call, cfCountry, originMetric, originVars, startEdge, startOrigins, uid } from './harness.mjs';
+
+describe('routing to regional origins', () => {
+  let origins;
+  let edge;
+  before(async () => {
+    origins = await startOrigins(['eu', 'us', 'asia'], 'routing');
+    edge = await startEdge({ vars: originVars(origins, ['eu', 'us', 'asia']) });
+  });
+  after(async () => {
+    await edge?.stop();
+    for (const o of Object.values(origins ?? {})) await o.stop();
+  });
+
+  async function start(body, headers = {}) {
+    const r = await call(`${edge.url}/edge/game/start`, { method: 'POST', body, headers });
+    assert.ok(r.status === 201 || r.status === 200, `start: ${r.status} ${r.text}`);
+    return r;
+  }
+
+  const cases = [
+    // [name, preferredRegion, x-user-region, cf country, expected region, routedBy]
+    ['preference wins over header and geo', 'asia', 'us', 'DE', 'asia', 'preference'],
+    ['unknown preference falls to the header', 'mars', 'us', 'DE', 'us', 'header'],
+    ['header wins over geo', undefined, 'asia', 'US', 'asia', 'header'],
+    ['geo: JP -> asia', undefined, undefined, 'JP', 'asia', 'geo'],
+    ['geo: BR -> us', undefined, undefined, 'BR', 'us', 'geo'],
+    ['geo: FR -> eu', undefined, 'mars', 'FR', 'eu', 'geo'],
+    ['no usable hint -> default region', undefined, undefined, 'XX', 'eu', 'default'],
+  ];
+  for (const [name, preferred, header, country, region, routedBy] of cases) {
+    test(name, async () => {
+      const userId = uid('route');
+      const headers = { ...cfCountry(country) };
+      if (header) headers['x-user-region'] = header;
+      const body = { userId };
+      if (preferred) body.preferredRegion = preferred;
+      const r = await start(body, headers);
+      assert.equal(r.status, 201);
+      assert.equal(r.body.backendRegion, region);
+      assert.equal(r.body.routedBy, routedBy);
+      assert.equal(r.body.region, region, 'the game was created by that region\'s origin');
+      assert.equal(r.body.userId, userId);
+      assert.equal(r.headers.get('x-edge-region'), region);
+      for (const k of ['gameId', 'seed', 'startAt', 'tickMs']) assert.ok(r.body[k] !== undefined, `missing ${k}`);
+      assert.equal(r.body.status, 'active');
+      assert.equal(r.body.preferredRegion, undefined, 'edge-only field not echoed');
+    });
+  }
+
+  test('the same Idempotency-Key returns the same game, from any region', async () => {
+    const userId = uid('idem');
+    const key = uid('key');
+    const startedBefore = await originMetric(origins, 'origin_sessions_started_total');
+    const a = await start({ userId, preferredRegion: 'us' }, { 'idempotency-key': key });
+    assert.equal(a.status, 201);
+    assert.equal(a.headers.get('idempotency-key'), key);
+    const b = await start({ userId, preferredRegion: 'asia' }, { 'idempotency-key': key });
+    assert.equal(b.status, 200);
+    assert.equal(b.body.gameId, a.body.gameId);
+    assert.equal(b.body.backendRegion, 'us', 'backendRegion is where the game lives');
+    assert.equal(b.headers.get('x-edge-region'), 'asia', 'served by the preferred origin');
+    assert.equal(await originMetric(origins, 'origin_sessions_started_total'), startedBefore + 1);
+  });
+
+  test('without a client key the edge mints one and returns it', async () => {
+    const r = await start({ userId: uid('mint') }, cfCountry('DE'));
+    assert.match(r.headers.get('idempotency-key'), /^[0-9a-f-]{36}$/);
+  });
+
+  test('x-request-id and traceparent reach the origin and come back', async () => {
+    const requestId = uid('rid');
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const tp = `00-${traceId}-00f067aa0ba902b7-01`;
+    const r = await start({ userId: uid('trace'), preferredRegion: 'us' }, { 'x-request-id': requestId, traceparent: tp });
+    assert.equal(r.headers.get('x-request-id'), requestId);
+    assert.equal(r.headers.get('traceparent'), tp);
+    // The us origin logged the request under our id and trace.
+    const line = origins.us.proc
+      .log()
+      .split('\n')
+      .find((l) => l.includes(requestId));
+    assert.ok(line, `request id ${requestId} not in the us origin's log`);
+    const entry = JSON.parse(line);
+    assert.equal(entry.span.request_id, requestId);
+    assert.equal(entry.span.trace_id, traceId);
+    assert.equal(entry.fields.route, '/game/start');
+  });
+
+  test('origin 4xx answers pass through as JSON', async () => {
+    // Same key, different user: the origin refuses (the key belongs to someone else).
+    const key = uid('key');
+    await start({ userId: uid('owner') }, { 'idempotency-key': key });
+    const r = await call(`${edge.url}/edge/game/start`, {
+      method: 'POST',
+      body: { userId: uid('thief') },
+      headers: { 'idempotency-key': key },
+    });
+    assert.ok(r.status >= 400 && r.status < 500, `${r.status} ${r.text}`);
+    assert.equal(typeof r.body.error.code, 'string');
+    // A 4xx is an answer, not an origin failure: no failover, breaker stays closed.
+    const regions = await call(`${edge.url}/edge/regions`);
+    assert.ok(regions.body.regions.every((x) => x.breaker === 'closed'));
+  });
+});

@@ -1,0 +1,270 @@
+// Test harness for the edge Worker's integration tests and benchmark: starts real regional
+// origins (target/debug/origin against Cassandra) and the real Worker under `wrangler dev`
+// (workerd), each on a free 127.0.0.1 port with a bounded lifetime, and stops them by PID.
+//
+// Environment:
+//   ORIGIN_BIN         origin binary (default <repo>/target/debug/origin)
+//   CASSANDRA_HOSTS    default 127.0.0.1:9042 (started by the caller, e.g. scripts/cassandra.sh)
+//   EDGE_TEST_LIFETIME seconds any server may live (default 900)
+
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const LIFETIME_S = Number(process.env.EDGE_TEST_LIFETIME ?? 900);
+const ORIGIN_BIN = process.env.ORIGIN_BIN ?? path.join(ROOT, 'target', 'debug', 'origin');
+const CASSANDRA_HOSTS = process.env.CASSANDRA_HOSTS ?? '127.0.0.1:9042';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export async function freePort() {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address();
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+/** A keyspace name unique to this run (Cassandra: letters, digits, _; at most 48 chars). */
+export function uniqueKeyspace(tag) {
+  const rnd = Math.random().toString(36).slice(2, 8);
+  return `edge_${tag}_${process.pid}_${rnd}`.slice(0, 48);
+}
+
+function tmpDir(tag) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `seedsync-edge-${tag}-`));
+}
+
+/**
+ * Spawns `cmd` in its own process group under `timeout` (so it dies on its own even if the
+ * test process is killed), logging to a file. Returns a handle whose stop() signals the group.
+ */
+function spawnBounded(name, cmd, args, { env, cwd } = {}) {
+  const logPath = path.join(tmpDir(name), 'output.log');
+  const log = fs.openSync(logPath, 'a');
+  const child = spawn('timeout', ['--kill-after=5', String(LIFETIME_S), cmd, ...args], {
+    cwd: cwd ?? ROOT,
+    env: { ...process.env, ...env },
+    detached: true,
+    stdio: ['ignore', log, log],
+  });
+  fs.closeSync(log);
+  const exited = once(child, 'exit');
+  let stopped = false;
+  return {
+    name,
+    pid: child.pid,
+    logPath,
+    get exitCode() {
+      return child.exitCode;
+    },
+    log() {
+      return fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') : '';
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        return;
+      }
+      const timer = sleep(10_000).then(() => 'timeout');
+      if ((await Promise.race([exited, timer])) === 'timeout') {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+        await exited;
+      }
+    },
+  };
+}
+
+async function waitFor(url, { timeoutMs, proc, okStatus = 200 }) {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (proc && proc.exitCode !== null) {
+      throw new Error(`${proc.name} exited (${proc.exitCode}) before ${url} was ready:\n${proc.log().slice(-3000)}`);
+    }
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (res.status === okStatus) return;
+      last = `HTTP ${res.status}`;
+    } catch (e) {
+      last = e.cause?.code ?? e.message;
+    }
+    await sleep(250);
+  }
+  throw new Error(`${url} not ready after ${timeoutMs} ms (${last})${proc ? `:\n${proc.log().slice(-3000)}` : ''}`);
+}
+
+/** Starts one origin of `region`; resolves once GET /ready is 200. */
+export async function startOrigin({ region, keyspace, port }) {
+  if (!fs.existsSync(ORIGIN_BIN)) {
+    throw new Error(`origin binary ${ORIGIN_BIN} is missing: run \`cargo build -p origin\` first`);
+  }
+  port ??= await freePort();
+  const proc = spawnBounded(`origin-${region}`, ORIGIN_BIN, [], {
+    env: {
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      REGION: region,
+      CASSANDRA_HOSTS,
+      CASSANDRA_KEYSPACE: keyspace,
+      CASSANDRA_REPLICATION: 'SimpleStrategy:1',
+    },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(`${url}/ready`, { timeoutMs: 90_000, proc });
+  } catch (e) {
+    await proc.stop();
+    throw e;
+  }
+  return { region, port, url, keyspace, proc, stop: () => proc.stop() };
+}
+
+/** Starts origins for every region in `regions`, sharing one keyspace (as regions share data). */
+export async function startOrigins(regions, tag) {
+  const keyspace = uniqueKeyspace(tag);
+  const origins = {};
+  // The first origin creates the keyspace and tables; the others then only connect.
+  for (const region of regions) {
+    origins[region] = await startOrigin({ region, keyspace });
+  }
+  return origins;
+}
+
+/** Builds the Worker (a no-op when edge-worker/build is current). */
+export function buildWorker() {
+  const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'build-worker.sh')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 900_000,
+  });
+  if (r.status !== 0) {
+    throw new Error(`scripts/build-worker.sh failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  }
+}
+
+/** Config vars pointing the edge at `origins` ({region: {url}}), in `order`. */
+export function originVars(origins, order = Object.keys(origins)) {
+  const map = {};
+  for (const [region, o] of Object.entries(origins)) map[region] = o.url;
+  return {
+    REGION_ORIGINS: JSON.stringify(map),
+    FAILOVER_ORDER: order.join(','),
+    DEFAULT_REGION: order[0],
+  };
+}
+
+/**
+ * Starts the Worker under `wrangler dev --local` with `vars` overriding wrangler.toml's [vars]
+ * (`--var NAME:VALUE`), its own state dir and inspector port. Resolves once /edge/time is 200.
+ */
+export async function startEdge({ vars = {}, assetsDir } = {}) {
+  buildWorker();
+  const port = await freePort();
+  const inspector = await freePort();
+  const state = tmpDir('wrangler-state');
+  const args = [
+    path.join(ROOT, 'edge-worker', 'scripts', 'wrangler.sh'),
+    'dev',
+    '--local',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--inspector-port',
+    String(inspector),
+    '--persist-to',
+    state,
+    '--show-interactive-dev-session=false',
+    '--log-level',
+    'warn',
+  ];
+  if (assetsDir) args.push('--assets', assetsDir);
+  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
+  const proc = spawnBounded('wrangler', 'bash', args);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(`${url}/edge/time`, { timeoutMs: 120_000, proc });
+  } catch (e) {
+    await proc.stop();
+    throw e;
+  }
+  return { port, url, proc, stop: () => proc.stop() };
+}
+
+/** Prometheus text -> value of the first sample of `name` whose labels include `labels`. */
+export function metricValue(text, name, labels = {}) {
+  let total = 0;
+  let found = false;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = line.match(/^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/);
+    if (!m || m[1] !== name) continue;
+    const have = {};
+    for (const pair of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) have[pair[1]] = pair[2];
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) {
+      total += Number(m[3]);
+      found = true;
+    }
+  }
+  return found ? total : 0;
+}
+
+/** Sum of a metric across origins. */
+export async function originMetric(origins, name, labels = {}) {
+  let sum = 0;
+  for (const o of Object.values(origins)) {
+    if (o.proc.exitCode !== null) continue;
+    const res = await fetch(`${o.url}/metrics`);
+    sum += metricValue(await res.text(), name, labels);
+  }
+  return sum;
+}
+
+export const GAME_READS = { method: 'GET', route: '/game/{id}', status: '200' };
+
+/** JSON request helper: returns {status, headers, body (parsed JSON or text), ms}. */
+export async function call(url, { method = 'GET', body, headers = {}, raw } = {}) {
+  const init = { method, headers: { ...headers } };
+  if (raw !== undefined) init.body = raw;
+  else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers['content-type'] = 'application/json';
+  }
+  const t0 = performance.now();
+  const res = await fetch(url, init);
+  const text = await res.text();
+  const ms = performance.now() - t0;
+  let parsed = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    /* not JSON: leave the text for the assertion message */
+  }
+  return { status: res.status, headers: res.headers, body: parsed, text, ms };
+}
+
+/** The MF-CF-Blob header that makes miniflare set request.cf for one request. */
+export function cfCountry(country) {
+  return { 'mf-cf-blob': JSON.stringify({ country, clientAcceptEncoding: '' }) };
+}
+
+export function uid(tag) {
+  return `${tag}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Builds the edge Worker (edge-worker/) to edge-worker/build/{index.js,index_bg.wasm}, offline:
+# worker-build gets wasm-bindgen, esbuild and wasm-opt from local paths (WASM_BINDGEN_BIN,
+# ESBUILD_BIN, WASM_OPT_BIN) instead of downloading them from GitHub. Run scripts/setup-edge.sh
+# once first. Also wrangler's [build] command, so it is a no-op when nothing changed
+# (FORCE=1 rebuilds anyway).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# wrangler refuses to start when the [assets] directory is missing; the frontend may not be built.
+mkdir -p frontend/dist
+
+OUT=edge-worker/build
+if [[ -z "${FORCE:-}" && -f "$OUT/index.js" && -f "$OUT/index_bg.wasm" ]]; then
+  newer="$(find edge-worker/src edge-worker/Cargo.toml Cargo.lock scripts/build-worker.sh \
+    -newer "$OUT/index_bg.wasm" -print -quit)"
+  if [[ -z "$newer" ]]; then
+    echo "build-worker: $OUT is up to date"
+    exit 0
+  fi
+fi
+
+WANT_BINDGEN="$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)"
+export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen || true)}"
+have="$("${WASM_BINDGEN_BIN:-false}" --version 2>/dev/null | awk '{print $2}' || true)"
+if [[ -z "$have" || "$have" != "$WANT_BINDGEN" ]]; then
+  echo "build-worker: need wasm-bindgen $WANT_BINDGEN (found '${have:-none}'); run scripts/setup-edge.sh" >&2
+  exit 1
+fi
+if ! command -v worker-build >/dev/null; then
+  echo "build-worker: worker-build missing; run scripts/setup-edge.sh" >&2
+  exit 1
+fi
+# esbuild: the native binary of the platform package if npm installed it, else the JS launcher.
+esbuild_native="$(ls "$ROOT"/node_modules/@esbuild/*/bin/esbuild 2>/dev/null | head -n1 || true)"
+export ESBUILD_BIN="${ESBUILD_BIN:-${esbuild_native:-$ROOT/node_modules/.bin/esbuild}}"
+# wasm-opt from npm binaryen (Debian's is too old to read current wasm).
+export WASM_OPT_BIN="${WASM_OPT_BIN:-$ROOT/node_modules/.bin/wasm-opt}"
+for bin in "$ESBUILD_BIN" "$WASM_OPT_BIN"; do
+  [[ -x "$bin" ]] || { echo "build-worker: $bin missing; run scripts/setup-edge.sh" >&2; exit 1; }
+done
+
+# Size matters for the upload limit and cold starts: optimise the release build for size. Set
+# through the environment because profiles are workspace-wide in Cargo.toml.
+export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-z}"
+export CARGO_PROFILE_RELEASE_LTO="${CARGO_PROFILE_RELEASE_LTO:-true}"
+export CARGO_PROFILE_RELEASE_CODEGEN_UNITS="${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:-1}"
+export CARGO_PROFILE_RELEASE_PANIC="${CARGO_PROFILE_RELEASE_PANIC:-abort}"
+
+cd edge-worker
+worker-build --release
+cd "$ROOT"
+ls -l "$OUT/index.js" "$OUT/index_bg.wasm"
+printf 'build-worker: wasm %s bytes, gzip %s bytes\n' \
+  "$(wc -c < "$OUT/index_bg.wasm")" "$(gzip -9c "$OUT/index_bg.wasm" | wc -c)"
