@@ -17,6 +17,8 @@ cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export PATH="$HOME/.cargo/bin:$PATH"
 export CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}"
+# Plain logs: the counts below are read from them.
+export NO_COLOR=1 FORCE_COLOR=0 CARGO_TERM_COLOR=never
 LOGS="$ROOT/artifacts/test-logs"
 mkdir -p "$LOGS"
 STAGES="${TEST_STAGES:-lint no_std rust edge frontend}"
@@ -49,7 +51,7 @@ count() {
         line = substr(line, RSTART + RLENGTH)
       }
     }
-    END { print p + 0, f + 0 }' "$1")
+    END { print p + 0, f + 0 }' < <(sed 's/\x1b\[[0-9;]*m//g' "$1"))
   passed=$((passed + ${counts% *}))
   failed=$((failed + ${counts#* }))
 }

@@ -239,7 +239,7 @@ fn count_mix32(seed: u32, break_every: u32, last_step: u64) -> (u64, Option<u64>
         if same_hi {
             let lo0 = block_start as u32;
             let scan = if len == BLOCK as u32 {
-                scan_full_block(&key, lo0, &odds)
+                scan_block(&key, lo0, BLOCK as u32, &odds)
             } else {
                 scan_block(&key, lo0, len, &odds)
             };
@@ -283,25 +283,9 @@ struct BlockScan {
     needs_redraw: bool,
 }
 
-/// A block of the constant length 64: written as pure reductions (sum, max, or) so the
-/// compiler can vectorize it.
+/// Scans `len` consecutive steps. Written as pure reductions (sum, max, or) with no branch, so
+/// the compiler vectorizes it; inlined into its caller, whose full blocks pass the constant 64.
 #[inline(always)]
-fn scan_full_block(key: &Mix32Key, lo0: u32, odds: &Odds) -> BlockScan {
-    let (mut breaks, mut last_plus_one, mut redraw) = (0u32, 0u32, 0u32);
-    for offset in 0..64u32 {
-        let hash = key.hash(lo0.wrapping_add(offset));
-        let broke = u32::from(hash < odds.break_below);
-        breaks += broke;
-        last_plus_one = last_plus_one.max(broke * (offset + 1));
-        redraw |= u32::from(hash > odds.accept_up_to);
-    }
-    BlockScan {
-        breaks,
-        last_plus_one,
-        needs_redraw: redraw != 0,
-    }
-}
-
 fn scan_block(key: &Mix32Key, lo0: u32, len: u32, odds: &Odds) -> BlockScan {
     let (mut breaks, mut last_plus_one, mut redraw) = (0u32, 0u32, 0u32);
     for offset in 0..len {

@@ -8,14 +8,13 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::game::{game_state_json, idempotency_key, load_game};
+use super::game::{game_state_json, idempotency_key, load_game, start_and_count};
 use super::{MAX_BODY_BYTES, parse_json, query_integer};
 use crate::domain::{Game, GameId, GameStatus, NewGame, UserId};
 use crate::error::AppError;
@@ -86,20 +85,7 @@ pub async fn create(State(state): State<AppState>, request: Request) -> Result<R
         body.metadata,
         ["algorithm", "tick_ms", "break_every", "metadata"],
     )?;
-    let started = service::start_game(
-        &state.store,
-        &state.region,
-        &state.games,
-        &request,
-        key.as_ref(),
-    )
-    .await?;
-    let status = if started.created {
-        state.metrics.sessions_started.inc();
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let (status, started) = start_and_count(&state, &request, key.as_ref()).await?;
     Ok((status, Json(session_json(&started.game))).into_response())
 }
 

@@ -110,6 +110,22 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyK
     }
 }
 
+/// Starts (or finds) the game and counts a creation; 201 if this request created it, else 200.
+pub(crate) async fn start_and_count(
+    state: &AppState,
+    request: &NewGame,
+    key: Option<&IdempotencyKey>,
+) -> Result<(StatusCode, service::Started), AppError> {
+    let started =
+        service::start_game(&state.store, &state.region, &state.games, request, key).await?;
+    if started.created {
+        state.metrics.sessions_started.inc();
+        Ok((StatusCode::CREATED, started))
+    } else {
+        Ok((StatusCode::OK, started))
+    }
+}
+
 /// `POST /game/start`.
 pub async fn start(
     State(state): State<AppState>,
@@ -125,20 +141,7 @@ pub async fn start(
         body.metadata,
         ["algorithm", "tickMs", "breakEvery", "metadata"],
     )?;
-    let started = service::start_game(
-        &state.store,
-        &state.region,
-        &state.games,
-        &request,
-        key.as_ref(),
-    )
-    .await?;
-    let status = if started.created {
-        state.metrics.sessions_started.inc();
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let (status, started) = start_and_count(&state, &request, key.as_ref()).await?;
     Ok((status, Json(GameView::from(started.game))).into_response())
 }
 
