@@ -2,7 +2,8 @@
 //! TTL and fails over between regions.
 //!
 //! Everything that decides something (configuration, region selection, the country table, TTL
-//! arithmetic, the circuit breaker, failover order, backoff, request validation, error bodies) is
+//! arithmetic, the circuit breaker, failover order, backoff, request validation, error bodies,
+//! game states computed with the shared engine) is
 //! plain Rust in the modules below, compiled and unit-tested natively. Only [`wasm`] (built for
 //! `wasm32` only) touches the Workers runtime: the fetch handler, outbound `fetch`, the Cache API.
 
@@ -11,6 +12,7 @@ pub mod breaker;
 pub mod cache_policy;
 pub mod config;
 pub mod countries;
+pub mod engine_state;
 pub mod error;
 pub mod ids;
 pub mod memo;

@@ -17,6 +17,7 @@ use worker::{
 use crate::breaker::Breakers;
 use crate::cache_policy::{self, STORED_AT_HEADER};
 use crate::config::{self, Config};
+use crate::engine_state;
 use crate::error::ApiError;
 use crate::ids;
 use crate::memo::BoundedMemo;
@@ -35,7 +36,7 @@ thread_local! {
 const CORS_ALLOW_HEADERS: &str =
     "content-type, idempotency-key, x-request-id, traceparent, x-user-region";
 const CORS_EXPOSE_HEADERS: &str =
-    "x-edge-cache, x-edge-region, x-request-id, traceparent, idempotency-key, age";
+    "x-edge-cache, x-edge-engine, x-edge-region, x-request-id, traceparent, idempotency-key, age";
 
 fn now_ms() -> u64 {
     Date::now().as_millis()
@@ -602,6 +603,36 @@ async fn store(cfg: &Config, key: &str, body: &[u8], region: &str) {
     }
 }
 
+/// Answers a state read with the shared engine from the cached game record, when that answer
+/// is final (see [`engine_state`]); `None` sends the read down the usual cache/origin path.
+async fn local_state(cfg: &Config, id: &str, at: Option<u64>) -> Option<Reply> {
+    let (body, stored_at) = cached(cfg, &cache_policy::game_key(id)).await?;
+    let Ok(Value::Object(record)) = serde_json::from_slice::<Value>(&body) else {
+        return None;
+    };
+    let timeline = engine_state::Timeline::from_record(&record)?;
+    // Without `at` the origin answers for its own "now", which for an exited game is past the
+    // exit even if this edge's clock lags the origin's.
+    let end = timeline
+        .params
+        .ended_at_ms()
+        .and_then(|e| u64::try_from(e).ok());
+    let at = at.unwrap_or_else(|| now_ms().max(end.unwrap_or(0)));
+    if !timeline.is_final_at(at, stored_at) {
+        return None;
+    }
+    let state = timeline.state_json(id, at)?;
+    Some(
+        Reply::json(200, &state)
+            .with("x-edge-cache", "hit")
+            .with("x-edge-engine", "local")
+            .with(
+                "age",
+                cache_policy::age_secs(stored_at, now_ms()).to_string(),
+            ),
+    )
+}
+
 /// What a read asks for.
 #[derive(Debug, Clone, Copy)]
 enum Read {
@@ -621,6 +652,11 @@ async fn read_game(
     read: Read,
 ) -> Result<Reply, ApiError> {
     validate::validate_game_id(id)?;
+    if let Read::State { at } = read
+        && let Some(reply) = local_state(cfg, id, at).await
+    {
+        return Ok(reply);
+    }
     let (key, path) = match read {
         Read::Game => (Some(cache_policy::game_key(id)), format!("/game/{id}")),
         Read::State { at } => {

@@ -136,6 +136,59 @@ describe('edge cache and exit', () => {
     assert.equal(still.body.status, 'active');
   });
 
+  test('final states are computed at the edge by the shared engine, exactly as the origin does', async () => {
+    const STATE_READS = { method: 'GET', route: '/game/{id}/state', status: '200' };
+    const stateReads = () => originMetric(origins, 'origin_http_requests_total', STATE_READS);
+    const game = await startGame('us');
+    const wait = game.startAt + 700 - Date.now();
+    if (wait > 0) await sleep(wait);
+    const exit = await call(`${edge.url}/edge/game/exit`, { method: 'POST', body: { gameId: game.gameId, userId: game.userId } });
+    assert.equal(exit.status, 200, exit.text);
+    const joined = await call(`${edge.url}/edge/game/${game.gameId}`);
+    assert.equal(joined.body.status, 'exited');
+    const exitedAt = joined.body.exitedAt;
+    const before = await stateReads();
+    // An exited game's timeline is frozen: every instant, even "now" and the future, is final.
+    const instants = [game.startAt - 1_500, game.startAt, game.startAt + 250, exitedAt - 1, exitedAt + 5, Date.now() + 3_600_000];
+    const local = [];
+    for (const at of instants) {
+      const r = await call(`${edge.url}/edge/game/${game.gameId}/state?at=${at}`);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers.get('x-edge-engine'), 'local', `at=${at}`);
+      assert.equal(r.headers.get('x-edge-cache'), 'hit');
+      local.push(r.body);
+    }
+    const now = await call(`${edge.url}/edge/game/${game.gameId}/state`);
+    assert.equal(now.headers.get('x-edge-engine'), 'local');
+    assert.equal(now.body.phase, 'ended');
+    assert.equal(await stateReads(), before, 'no state read reached an origin');
+    assert.deepEqual(local.map((s) => s.phase), ['countdown', 'running', 'running', 'running', 'ended', 'ended']);
+    // The origin, asked directly, computes the same states with the same engine.
+    for (const [i, at] of instants.entries()) {
+      const direct = await call(`${origins.us.url}/game/${game.gameId}/state?at=${at}`);
+      assert.equal(direct.status, 200, direct.text);
+      assert.deepEqual(local[i], direct.body, `at=${at}`);
+    }
+    assert.deepEqual({ ...now.body, at: 0 }, { ...local[5], at: 0 });
+  });
+
+  test('an active game is computed at the edge only for instants settled before the record was fetched', async () => {
+    const game = await startGame('eu');
+    const wait = game.startAt + 2_600 - Date.now();
+    if (wait > 0) await sleep(wait);
+    const joined = await call(`${edge.url}/edge/game/${game.gameId}`);
+    assert.equal(joined.body.status, 'active');
+    const settled = await call(`${edge.url}/edge/game/${game.gameId}/state?at=${game.startAt + 100}`);
+    assert.equal(settled.headers.get('x-edge-engine'), 'local');
+    const direct = await call(`${origins.eu.url}/game/${game.gameId}/state?at=${game.startAt + 100}`);
+    assert.deepEqual(settled.body, direct.body);
+    // The present of an active game may change (an exit elsewhere): the origin answers.
+    const present = await call(`${edge.url}/edge/game/${game.gameId}/state?at=${Date.now()}`);
+    assert.equal(present.status, 200, present.text);
+    assert.equal(present.headers.get('x-edge-engine'), null);
+    assert.equal(present.headers.get('x-edge-cache'), 'miss');
+  });
+
   test('settled states are cached per instant; future and "now" states are not', async () => {
     const game = await startGame('eu');
     // Wait until the game runs and the instant is settled (2 s in the past).
