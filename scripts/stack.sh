@@ -98,7 +98,7 @@ build() {
     npm --prefix frontend run build
   fi
   log "building the edge Worker"
-  [[ -d node_modules ]] || npm ci --no-audit --no-fund
+  [[ -d node_modules ]] || bash scripts/setup-edge.sh
   bash scripts/build-worker.sh
 }
 
