@@ -79,6 +79,10 @@ impl From<StoreError> for AppError {
     }
 }
 
+/// Marks a response caused by a failed Cassandra operation (read by the metrics middleware).
+#[derive(Debug, Clone, Copy)]
+pub struct StorageFailure(pub &'static str);
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
@@ -95,6 +99,11 @@ impl IntoResponse for AppError {
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from_static("1"),
             );
+        }
+        if let AppError::Storage(source) = &self {
+            response
+                .extensions_mut()
+                .insert(StorageFailure(source.operation()));
         }
         response
     }

@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use crate::config::{GameDefaults, Settings};
 use crate::domain::Region;
-use crate::error::AppError;
+use crate::error::{AppError, StorageFailure};
 use crate::metrics::Metrics;
 use crate::routes::{MAX_BODY_BYTES, compat, game, health};
 use crate::store::Store;
@@ -131,11 +131,11 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .http_latency
         .with_label_values(&[method.as_str(), &route])
         .observe(elapsed.as_secs_f64());
-    if status == 503 {
+    if let Some(StorageFailure(operation)) = response.extensions().get::<StorageFailure>() {
         state
             .metrics
             .cassandra_errors
-            .with_label_values(&[&route])
+            .with_label_values(&[operation])
             .inc();
     }
     span.in_scope(|| {

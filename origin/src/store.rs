@@ -67,6 +67,18 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// What the service was doing, for the `origin_cassandra_errors_total{operation}` metric.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            StoreError::Connect { .. } => "connect",
+            StoreError::Schema { .. } => "schema",
+            StoreError::Query { operation, .. } => operation,
+            StoreError::Corrupt(_) => "decode row",
+        }
+    }
+}
+
 fn query_error(operation: &'static str) -> impl Fn(&dyn std::fmt::Display) -> StoreError {
     move |error| StoreError::Query {
         operation,

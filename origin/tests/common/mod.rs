@@ -53,7 +53,10 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(region: &str) -> TestApp {
-    let settings = settings(region);
+    spawn_app_with(settings(region)).await
+}
+
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let store = connect(&settings).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
