@@ -8,7 +8,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use scylla::frame::types::Consistency;
+use scylla::frame::types::{Consistency, SerialConsistency};
 use shared_engine::DEFAULT_BREAK_EVERY;
 
 use crate::domain::{MAX_BREAK_EVERY, MAX_TICK_MS, Region};
@@ -23,6 +23,7 @@ pub const VARIABLES: &[&str] = &[
     "CASSANDRA_USERNAME",
     "CASSANDRA_PASSWORD",
     "CASSANDRA_CONSISTENCY",
+    "CASSANDRA_SERIAL_CONSISTENCY",
     "CASSANDRA_LOCAL_DC",
     "CASSANDRA_REPLICATION",
     "CASSANDRA_TIMEOUT_SECONDS",
@@ -121,8 +122,12 @@ pub struct CassandraSettings {
     pub keyspace: String,
     /// Username and password, if the cluster authenticates.
     pub credentials: Option<(String, String)>,
-    /// Consistency of every read and write (LWTs use the matching serial consistency).
+    /// Consistency of every read and write.
     pub consistency: Consistency,
+    /// Consistency of the LWTs that keep one active game per user and one game per idempotency
+    /// key. `SERIAL` (default) makes them hold across datacenters (regions); `LOCAL_SERIAL` is
+    /// cheaper but only holds within one, for deployments that pin each user to a region.
+    pub serial_consistency: SerialConsistency,
     /// The datacenter to prefer (this region's), if any.
     pub local_dc: Option<String>,
     /// Replication of the keyspace when this service creates it.
@@ -270,6 +275,22 @@ impl Settings {
             variable: "CASSANDRA_CONSISTENCY",
             message,
         })?;
+        let serial_consistency = match env
+            .get("CASSANDRA_SERIAL_CONSISTENCY")
+            .unwrap_or("SERIAL")
+            .trim()
+            .to_ascii_uppercase()
+            .as_str()
+        {
+            "SERIAL" => SerialConsistency::Serial,
+            "LOCAL_SERIAL" => SerialConsistency::LocalSerial,
+            other => {
+                return Err(ConfigError {
+                    variable: "CASSANDRA_SERIAL_CONSISTENCY",
+                    message: format!("{other:?} is not SERIAL or LOCAL_SERIAL"),
+                });
+            }
+        };
         let local_dc = env.get("CASSANDRA_LOCAL_DC").map(str::to_owned);
         let replication = Replication::parse(
             env.get("CASSANDRA_REPLICATION")
@@ -314,6 +335,7 @@ impl Settings {
                 keyspace,
                 credentials,
                 consistency,
+                serial_consistency,
                 local_dc,
                 replication,
                 timeout: Duration::from_secs(timeout_seconds),
@@ -370,6 +392,10 @@ mod tests {
         assert_eq!(settings.port, 8080);
         assert_eq!(settings.region.as_str(), "eu");
         assert_eq!(settings.cassandra.consistency, Consistency::LocalQuorum);
+        assert_eq!(
+            settings.cassandra.serial_consistency,
+            SerialConsistency::Serial
+        );
         assert_eq!(settings.cassandra.replication, Replication::Simple(1));
         assert_eq!(settings.games.start_delay_ms, 3_000);
         assert_eq!(settings.games.tick_ms, 100);
@@ -385,6 +411,7 @@ mod tests {
             ("CASSANDRA_HOSTS", "127.0.0.1"),
             ("CASSANDRA_KEYSPACE", "1abc"),
             ("CASSANDRA_CONSISTENCY", "SOMETIMES"),
+            ("CASSANDRA_SERIAL_CONSISTENCY", "QUORUM"),
             ("CASSANDRA_REPLICATION", "eu:0"),
             ("CASSANDRA_TIMEOUT_SECONDS", "0"),
             ("START_DELAY_MS", "-1"),

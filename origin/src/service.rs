@@ -85,6 +85,8 @@ pub async fn start_game(
             .await?
         {
             Claim::Claimed => {}
+            // Our own claim, seen again by a retried LWT whose first run was applied.
+            Claim::Held((id, _)) if id == game.id => {}
             Claim::Held((id, owner)) => {
                 if owner != request.user_id.as_str() {
                     return Err(AppError::Conflict(
@@ -116,10 +118,11 @@ pub async fn start_game(
                     created: inserted_here,
                 });
             }
+            // Our own claim, seen again by a retried LWT whose first run was applied.
             Claim::Held(id) if id == game.id => {
                 return Ok(Started {
                     game,
-                    created: false,
+                    created: inserted_here,
                 });
             }
             Claim::Held(other_id) => match store.game(other_id).await? {

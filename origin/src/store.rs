@@ -17,10 +17,10 @@ use scylla::DeserializeRow;
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 use scylla::policies::load_balancing::DefaultPolicy;
 use scylla::response::query_result::QueryResult;
 use scylla::statement::prepared::PreparedStatement;
-use scylla::statement::{Consistency, SerialConsistency};
 use scylla::value::{CqlTimestamp, CqlValue, Row};
 use shared_engine::Algorithm;
 use uuid::Uuid;
@@ -85,6 +85,35 @@ fn query_error(operation: &'static str) -> impl Fn(&dyn std::fmt::Display) -> St
         message: error.to_string(),
     }
 }
+
+/// Whether an error leaves an LWT's outcome unknown or merely unreached, so that running the
+/// same conditional statement again is the way to learn it: timeouts (Paxos contention across
+/// datacenters surfaces as CAS write timeouts), unavailable replicas, overload, broken
+/// connections.
+fn worth_retrying(error: &ExecutionError) -> bool {
+    match error {
+        ExecutionError::RequestTimeout(_)
+        | ExecutionError::ConnectionPoolError(_)
+        | ExecutionError::EmptyPlan => true,
+        ExecutionError::LastAttemptError(attempt) => match attempt {
+            RequestAttemptError::DbError(db, _) => matches!(
+                db,
+                DbError::WriteTimeout { .. }
+                    | DbError::ReadTimeout { .. }
+                    | DbError::Unavailable { .. }
+                    | DbError::Overloaded
+                    | DbError::IsBootstrapping
+            ),
+            RequestAttemptError::BrokenConnectionError(_)
+            | RequestAttemptError::UnableToAllocStreamId => true,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Attempts of one LWT before giving up (the driver itself never retries LWTs).
+const LWT_ATTEMPTS: u32 = 5;
 
 /// The outcome of a compare-and-set claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,15 +278,6 @@ fn lwt_outcome(
     Ok((applied, values))
 }
 
-fn serial_consistency_for(consistency: Consistency) -> SerialConsistency {
-    match consistency {
-        Consistency::LocalQuorum | Consistency::LocalOne | Consistency::One => {
-            SerialConsistency::LocalSerial
-        }
-        _ => SerialConsistency::Serial,
-    }
-}
-
 impl Store {
     /// Connects, creates the keyspace and tables if missing, and prepares every statement.
     pub async fn connect(settings: &CassandraSettings) -> Result<Store, StoreError> {
@@ -269,7 +289,7 @@ impl Store {
         }
         let profile = ExecutionProfile::builder()
             .consistency(settings.consistency)
-            .serial_consistency(Some(serial_consistency_for(settings.consistency)))
+            .serial_consistency(Some(settings.serial_consistency))
             .request_timeout(Some(settings.timeout))
             .load_balancing_policy(policy.build())
             .build();
@@ -405,6 +425,37 @@ impl Store {
         })
     }
 
+    /// Runs a conditional statement, running it again after errors that leave its outcome
+    /// unknown. Every LWT here is safe to repeat: a repeat of one that was applied reports the
+    /// row it wrote, which callers recognise as their own.
+    async fn execute_lwt(
+        &self,
+        statement: &PreparedStatement,
+        values: impl scylla::serialize::row::SerializeRow + Clone,
+        operation: &'static str,
+    ) -> Result<QueryResult, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self
+                .session
+                .execute_unpaged(statement, values.clone())
+                .await
+            {
+                Ok(result) => return Ok(result),
+                Err(error) if attempt < LWT_ATTEMPTS && worth_retrying(&error) => {
+                    // Jittered backoff lets competing proposers finish their Paxos rounds.
+                    let mut jitter = [0u8; 1];
+                    let _ = getrandom::fill(&mut jitter);
+                    let delay = 10u64 * (1 << attempt) + u64::from(jitter[0] % 32);
+                    tracing::warn!(%error, operation, attempt, "LWT outcome unknown; running it again");
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(query_error(operation)(&error)),
+            }
+        }
+    }
+
     /// Writes a new game whose id nobody else can hold (a fresh random UUID).
     pub async fn insert_game(&self, game: &Game) -> Result<(), StoreError> {
         self.session
@@ -417,10 +468,12 @@ impl Store {
     /// Writes a game unless one with its id exists; returns the existing one in that case.
     pub async fn insert_game_if_absent(&self, game: &Game) -> Result<Option<Game>, StoreError> {
         let result = self
-            .session
-            .execute_unpaged(&self.statements.insert_game_if_absent, game_values(game))
-            .await
-            .map_err(|e| query_error("insert game (LWT)")(&e))?;
+            .execute_lwt(
+                &self.statements.insert_game_if_absent,
+                game_values(game),
+                "insert game (LWT)",
+            )
+            .await?;
         let (applied, _) = lwt_outcome(result, &[], "insert game (LWT)")?;
         if applied {
             Ok(None)
@@ -463,10 +516,12 @@ impl Store {
     /// Marks a game exited at `at_ms` unless it already is (the first exit time wins).
     pub async fn exit_game(&self, id: GameId, at_ms: i64) -> Result<ExitOutcome, StoreError> {
         let result = self
-            .session
-            .execute_unpaged(&self.statements.exit_game, (CqlTimestamp(at_ms), id.0))
-            .await
-            .map_err(|e| query_error("exit game")(&e))?;
+            .execute_lwt(
+                &self.statements.exit_game,
+                (CqlTimestamp(at_ms), id.0),
+                "exit game",
+            )
+            .await?;
         let (applied, values) = lwt_outcome(result, &["status"], "exit game")?;
         if applied {
             return Ok(ExitOutcome::Exited(at_ms));
@@ -494,10 +549,12 @@ impl Store {
         game: GameId,
     ) -> Result<Claim<GameId>, StoreError> {
         let result = self
-            .session
-            .execute_unpaged(&self.statements.claim_active, (user.as_str(), game.0))
-            .await
-            .map_err(|e| query_error("claim active game")(&e))?;
+            .execute_lwt(
+                &self.statements.claim_active,
+                (user.as_str(), game.0),
+                "claim active game",
+            )
+            .await?;
         match lwt_outcome(result, &["game_id"], "claim active game")? {
             (true, _) => Ok(Claim::Claimed),
             (false, values) => match values.into_iter().next().flatten() {
@@ -513,10 +570,12 @@ impl Store {
     /// Clears the user's active game if it is still `game`.
     pub async fn release_active(&self, user: &UserId, game: GameId) -> Result<(), StoreError> {
         let result = self
-            .session
-            .execute_unpaged(&self.statements.release_active, (user.as_str(), game.0))
-            .await
-            .map_err(|e| query_error("release active game")(&e))?;
+            .execute_lwt(
+                &self.statements.release_active,
+                (user.as_str(), game.0),
+                "release active game",
+            )
+            .await?;
         lwt_outcome(result, &[], "release active game")?;
         Ok(())
     }
@@ -545,13 +604,12 @@ impl Store {
         game: GameId,
     ) -> Result<Claim<(GameId, String)>, StoreError> {
         let result = self
-            .session
-            .execute_unpaged(
+            .execute_lwt(
                 &self.statements.claim_key,
                 (key.as_str(), game.0, user.as_str()),
+                "claim idempotency key",
             )
-            .await
-            .map_err(|e| query_error("claim idempotency key")(&e))?;
+            .await?;
         match lwt_outcome(result, &["game_id", "user_id"], "claim idempotency key")? {
             (true, _) => Ok(Claim::Claimed),
             (false, values) => {
@@ -576,13 +634,12 @@ impl Store {
         game: GameId,
     ) -> Result<(), StoreError> {
         let result = self
-            .session
-            .execute_unpaged(
+            .execute_lwt(
                 &self.statements.repoint_key,
                 (game.0, key.as_str(), user.as_str()),
+                "repoint idempotency key",
             )
-            .await
-            .map_err(|e| query_error("repoint idempotency key")(&e))?;
+            .await?;
         lwt_outcome(result, &[], "repoint idempotency key")?;
         Ok(())
     }

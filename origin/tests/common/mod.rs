@@ -34,6 +34,9 @@ pub fn settings(region: &str) -> Settings {
         std::env::var("CASSANDRA_HOSTS").unwrap_or_else(|_| "127.0.0.1:9042".into()),
     );
     vars.insert("CASSANDRA_TIMEOUT_SECONDS".into(), "10".into());
+    if let Ok(serial) = std::env::var("CASSANDRA_SERIAL_CONSISTENCY") {
+        vars.insert("CASSANDRA_SERIAL_CONSISTENCY".into(), serial);
+    }
     Settings::from_map(&vars).expect("test settings are valid")
 }
 
