@@ -441,6 +441,14 @@ stop_nodes() {
     file=$(pid_file "$i")
     if ! node_pid "$i" >/dev/null; then rm -f "$file"; fi
   done
+  # The kernel may still accept on a dead JVM's sockets for a moment (its process is gone, its
+  # listeners are not yet): wait, boundedly, so a cluster started right after finds them free.
+  for i in "${live[@]}"; do
+    for ((waited = 0; waited < 40; waited++)); do
+      port_open "$(node_addr "$i")" "$NATIVE_PORT" || port_open 127.0.0.1 "$(jmx_port "$i")" || break
+      sleep 0.25
+    done
+  done
   say "stopped in $((SECONDS - start)) s"
 }
 
