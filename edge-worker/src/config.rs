@@ -4,6 +4,7 @@
 //! panicking somewhere down the line.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use crate::backoff::Backoff;
 use crate::breaker::BreakerConfig;
@@ -72,6 +73,40 @@ impl std::error::Error for ConfigError {}
 pub struct Region {
     pub name: String,
     pub origin: String,
+}
+
+/// Parses the configuration once per distinct set of raw values. The Worker reads its vars on
+/// every request, but they only change with a new deployment, so parsing the JSON maps each time
+/// would be wasted work on the hot path; keying on the raw values keeps any change visible.
+#[derive(Debug, Default)]
+pub struct ConfigCache {
+    /// The raw values last seen, and what they parsed to.
+    last: Option<(RawVars, Result<Rc<Config>, ConfigError>)>,
+}
+
+/// The raw value of each of [`ALL_VARS`], in order.
+type RawVars = Vec<Option<String>>;
+
+impl ConfigCache {
+    /// The configuration for the current raw values of [`ALL_VARS`].
+    pub fn load(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Rc<Config>, ConfigError> {
+        let raw: RawVars = ALL_VARS.iter().map(|name| lookup(name)).collect();
+        match &self.last {
+            Some((seen, parsed)) if *seen == raw => parsed.clone(),
+            _ => {
+                let parsed = Config::from_lookup(|name| {
+                    let index = ALL_VARS.iter().position(|known| *known == name)?;
+                    raw[index].clone()
+                })
+                .map(Rc::new);
+                self.last = Some((raw, parsed.clone()));
+                parsed
+            }
+        }
+    }
 }
 
 /// The validated configuration.
@@ -444,6 +479,56 @@ fn parse_u64(
         ));
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn vars(origins: &str) -> impl Fn(&str) -> Option<String> + '_ {
+        move |name| match name {
+            REGION_ORIGINS => Some(origins.to_owned()),
+            DEFAULT_REGION => Some("eu".to_owned()),
+            FAILOVER_ORDER => Some("eu".to_owned()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn parses_once_per_distinct_raw_values() {
+        let mut cache = ConfigCache::default();
+        let first = cache
+            .load(vars(r#"{"eu":"http://127.0.0.1:8081"}"#))
+            .unwrap();
+        let again = cache
+            .load(vars(r#"{"eu":"http://127.0.0.1:8081"}"#))
+            .unwrap();
+        assert!(
+            Rc::ptr_eq(&first, &again),
+            "same raw values must not be parsed again"
+        );
+        let changed = cache
+            .load(vars(r#"{"eu":"http://127.0.0.1:9999"}"#))
+            .unwrap();
+        assert!(!Rc::ptr_eq(&first, &changed));
+        let direct = Config::from_lookup(vars(r#"{"eu":"http://127.0.0.1:9999"}"#)).unwrap();
+        assert_eq!(*changed, direct);
+    }
+
+    #[test]
+    fn errors_are_kept_and_every_variable_is_read() {
+        let mut cache = ConfigCache::default();
+        let err = cache.load(vars("not json")).unwrap_err();
+        assert_eq!(err.variable, REGION_ORIGINS);
+        assert_eq!(cache.load(vars("not json")).unwrap_err(), err);
+        let reads = Cell::new(0);
+        let _ = cache.load(|name| {
+            reads.set(reads.get() + 1);
+            vars("not json")(name)
+        });
+        assert_eq!(reads.get(), ALL_VARS.len());
+    }
 }
 
 #[cfg(test)]

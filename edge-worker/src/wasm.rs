@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::pin::pin;
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::future::{Either, select};
@@ -16,7 +17,7 @@ use worker::{
 
 use crate::breaker::Breakers;
 use crate::cache_policy::{self, STORED_AT_HEADER};
-use crate::config::{self, Config};
+use crate::config::{self, Config, ConfigCache};
 use crate::engine_state;
 use crate::error::ApiError;
 use crate::ids;
@@ -31,6 +32,7 @@ thread_local! {
     // RefCell cannot be re-entered.
     static BREAKERS: RefCell<Breakers> = RefCell::new(Breakers::default());
     static GAME_REGIONS: RefCell<BoundedMemo> = RefCell::new(BoundedMemo::new(10_000));
+    static CONFIG: RefCell<ConfigCache> = RefCell::new(ConfigCache::default());
 }
 
 const CORS_ALLOW_HEADERS: &str =
@@ -215,14 +217,17 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
     }
 }
 
-fn load_config(env: &Env) -> Result<Config, ApiError> {
-    Config::from_lookup(|name| {
-        env.var(name).ok().map(|v| v.to_string()).or_else(|| {
-            // A [vars] entry written as a TOML table arrives as an object: accept it as JSON.
-            env.object_var::<Value>(name).ok().map(|v| v.to_string())
+fn load_config(env: &Env) -> Result<Rc<Config>, ApiError> {
+    CONFIG
+        .with(|cache| {
+            cache.borrow_mut().load(|name| {
+                env.var(name).ok().map(|v| v.to_string()).or_else(|| {
+                    // A [vars] entry written as a TOML table arrives as an object: accept it as JSON.
+                    env.object_var::<Value>(name).ok().map(|v| v.to_string())
+                })
+            })
         })
-    })
-    .map_err(|e| ApiError::new(500, "bad_config", e.to_string()))
+        .map_err(|e| ApiError::new(500, "bad_config", e.to_string()))
 }
 
 fn regions(cfg: &Config) -> Reply {
