@@ -648,15 +648,7 @@ async fn request_ids_traces_health_and_metrics() {
         &json!({"gameId": game["gameId"], "userId": user}),
     )
     .await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for needle in [
         r#"origin_http_requests_total{method="POST",route="/game/start",status="201",region="us"} 1"#,
         r#"origin_http_requests_total{method="GET",route="/game/{id}",status="200",region="us"} 1"#,

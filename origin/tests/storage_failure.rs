@@ -45,15 +45,7 @@ async fn a_failing_store_answers_503_and_counts_the_operation() {
         (503, Some("storage_unavailable"))
     );
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for needle in [
         r#"origin_cassandra_errors_total{operation="read game",region="eu"} 1"#,
         r#"origin_cassandra_errors_total{operation="insert game",region="eu"} 1"#,

@@ -103,6 +103,12 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     pub async fn start(&self, user: &str) -> (u16, Value) {
         self.post("/game/start", &serde_json::json!({ "userId": user }))
             .await
