@@ -6,12 +6,6 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-started=""
-if ! scripts/cassandra.sh status >/dev/null 2>&1; then
-  scripts/cassandra.sh start
-  started=1
-fi
-trap '[[ -n "$started" ]] && scripts/cassandra.sh stop' EXIT
 cargo build --release -p origin 2> >(grep -v -E '^\s+(Compiling|Finished)' >&2)
 bash scripts/build-worker.sh
-ORIGIN_BIN="$CARGO_TARGET_DIR/release/origin" node scripts/bench-edge.mjs
+ORIGIN_BIN="$CARGO_TARGET_DIR/release/origin" scripts/with-cassandra.sh node scripts/bench-edge.mjs

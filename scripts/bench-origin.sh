@@ -5,10 +5,4 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-started=""
-if ! scripts/cassandra.sh status >/dev/null 2>&1; then
-  scripts/cassandra.sh start
-  started=1
-fi
-trap '[[ -n "$started" ]] && scripts/cassandra.sh stop' EXIT
-cargo bench -p origin --bench start_load 2> >(grep -v -E '^\s+(Compiling|Finished|Running)' >&2)
+scripts/with-cassandra.sh cargo bench -p origin --bench start_load 2> >(grep -v -E '^\s+(Compiling|Finished|Running)' >&2)
