@@ -1,0 +1,37 @@
+//! The seedsync HTTP contract, in one place.
+//!
+//! The origin (axum), the edge Worker (wasm) and, through generated TypeScript, the page all
+//! speak through these types, so a field name, a validation rule, a limit or an error code
+//! exists exactly once:
+//! - [`ids`]: validated identifiers ([`UserId`], [`GameId`], [`RegionName`],
+//!   [`IdempotencyKey`]) that can only be built through their `parse` constructors (serde goes
+//!   through them too);
+//! - [`limits`]: every bound the service enforces;
+//! - [`error`]: the one error body `{"error": {"code", "message", "field"?}}` and the
+//!   [`ErrorCode`] enum, each code with exactly one HTTP status;
+//! - [`game`]: the `/game/*` (origin) and `/edge/game/*` (edge) requests and views;
+//! - [`v1`]: the session-service dialect (`/v1/sessions`, snake_case, its own error shape);
+//! - [`json`] and [`query`]: the parsers both servers run on raw bodies and query strings, so
+//!   the same bad input gets the same status and code from either.
+//!
+//! The crate is std + serde only and builds for native and `wasm32-unknown-unknown`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod game;
+pub mod ids;
+pub mod json;
+pub mod limits;
+pub mod query;
+pub mod v1;
+
+mod algorithm;
+
+pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
+pub use game::{
+    EdgeExitView, EdgeGameView, ExitRequest, ExitView, GameStatus, GameView, Phase, ReplayView,
+    RoutedBy, StartRequest, StateView, TickView,
+};
+pub use ids::{BreakEvery, GameId, IdempotencyKey, Metadata, RegionName, TickMs, UserId};
+pub use shared_engine::Algorithm;

@@ -1,0 +1,31 @@
+//! Every bound the service enforces, shared by the origin, the edge and the docs.
+
+/// Largest request body, in bytes (both the origin and the edge refuse more with 413).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Longest user id, in characters (ASCII only, so also bytes).
+pub const MAX_USER_ID_LEN: usize = 64;
+/// Longest region name.
+pub const MAX_REGION_LEN: usize = 32;
+/// Longest `Idempotency-Key` (and client-supplied `x-request-id`).
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+/// Shortest tick a game may ask for, in ms.
+pub const MIN_TICK_MS: u32 = 1;
+/// Longest tick a game may ask for (one minute).
+pub const MAX_TICK_MS: u32 = 60_000;
+/// Most frequent break odds (`1/2`).
+pub const MIN_BREAK_EVERY: u32 = 2;
+/// Rarest break odds a game may ask for.
+pub const MAX_BREAK_EVERY: u32 = 1_000_000;
+/// Largest `metadata` object, serialized as JSON.
+pub const MAX_METADATA_BYTES: usize = 4_096;
+/// Most steps one replay request returns.
+pub const MAX_REPLAY_STEPS: u64 = 10_000;
+/// Furthest step a server computes (`state_at` is O(step) for `mix32-v1`: ~20 ms here on AVX2).
+pub const MAX_COMPUTED_STEP: u64 = 100_000_000;
+/// Latest instant accepted as `at` (9999-12-31T23:59:59.999Z): every accepted instant has an
+/// RFC 3339 form, which the `/v1` dialect answers with.
+pub const MAX_AT_MS: i64 = 253_402_300_799_999;
+/// Earliest instant accepted as `at` (the Unix epoch).
+pub const MIN_AT_MS: i64 = 0;
+/// Default steps of a replay when `to` is not given (`from + 99`).
+pub const DEFAULT_REPLAY_SPAN: u64 = 100;
