@@ -29,10 +29,21 @@ const golden = JSON.parse(readFileSync(join(repoRoot, 'shared-engine', 'vectors'
 beforeAll(loadEngineForTests);
 
 describe('engine wrapper vs the shared golden vectors', () => {
-  it('has vectors for both algorithms', () => {
+  it('has vectors for every algorithm', () => {
     expect(golden.ticks.length).toBeGreaterThan(100);
-    expect(new Set(golden.ticks.map((t) => t.algorithm))).toEqual(new Set(['mix32-v1', 'lcg32']));
+    expect(new Set(golden.ticks.map((t) => t.algorithm))).toEqual(new Set(['mix32-v1', 'lcg32', 'interval-v0']));
+    expect(golden.ticks.filter((t) => t.algorithm === 'interval-v0' && t.broken).length).toBeGreaterThan(20);
     expect(defaultAlgorithm()).toBe('mix32-v1');
+  });
+
+  it('interval-v0: hand-computed first breaks of seed 0 (rounds of 100 then 235 steps)', () => {
+    const p = { seed: 0, tickMs: 100, breakEvery: 50, algorithm: 'interval-v0' };
+    expect(tickAt(p, 99)).toEqual({ step: 99, value: 100, round: 0, broken: false });
+    expect(tickAt(p, 100)).toEqual({ step: 100, value: 0, round: 1, broken: true });
+    expect(tickAt(p, 335)).toEqual({ step: 335, value: 235, round: 1, broken: false });
+    expect(tickAt(p, 336)).toEqual({ step: 336, value: 0, round: 2, broken: true });
+    // breakEvery plays no part.
+    expect(tickAt({ ...p, breakEvery: 2 }, 336)).toEqual(tickAt(p, 336));
   });
 
   it('tickAt reproduces every golden tick', () => {
@@ -73,7 +84,7 @@ describe('engine wrapper vs the shared golden vectors', () => {
   it('rejects invalid parameters with readable errors', () => {
     const p: GameParams = { seed: 1, startAt: 0, tickMs: 100, breakEvery: 50, algorithm: 'mix32-v1' };
     expect(() => stateAt({ ...p, tickMs: 0 }, 5)).toThrow(/tickMs/);
-    expect(() => stateAt({ ...p, algorithm: 'nope' }, 5)).toThrow();
+    expect(() => stateAt({ ...p, algorithm: 'nope' }, 5)).toThrow(/"mix32-v1", "lcg32" or "interval-v0"/);
     expect(() => stateAt({ ...p, seed: -1 }, 5)).toThrow(/seed/);
     expect(() => new GameFollower({ ...p, breakEvery: 1 })).toThrow(/breakEvery/);
   });
@@ -84,6 +95,7 @@ describe('GameFollower', () => {
     { seed: 42, startAt: 1_750_000_000_000, tickMs: 100, breakEvery: 50, algorithm: 'mix32-v1' },
     { seed: 7, startAt: 1_750_000_000_000, tickMs: 37, breakEvery: 3, algorithm: 'lcg32' },
     { seed: 4_294_967_295, startAt: -5_000, tickMs: 1, breakEvery: 2, algorithm: 'mix32-v1' },
+    { seed: 42, startAt: 1_750_000_000_000, tickMs: 1, breakEvery: 50, algorithm: 'interval-v0' },
   ];
 
   for (const params of cases) {

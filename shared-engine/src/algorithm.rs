@@ -1,13 +1,18 @@
 //! Break-decision algorithms: which steps of a game reset its counter.
 //!
-//! Both algorithms are pure functions of `(seed, step, break_every)` built from 32-bit integer
-//! operations only, so ports to JavaScript (`Math.imul`, `>>>`) or C# are exact.
+//! `mix32-v1` and `lcg32` are pure functions of `(seed, step, break_every)` built from 32-bit
+//! integer operations only, so ports to JavaScript (`Math.imul`, `>>>`) or C# are exact.
+//! `interval-v0` draws the length of each round from a 64-bit xorshift of `(seed, round)`, so
+//! whether a step breaks depends on the rounds before it; it is computed round by round.
 
 use core::fmt;
 
-use crate::Params;
+use crate::{Params, Tick};
 
 /// How a game decides, at each step, whether its counter breaks.
+///
+/// With the `serde` feature it serializes as its wire name ([`Algorithm::as_str`]), and
+/// deserializing an unknown name fails with a message that lists the valid ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Algorithm {
     /// `mix32-v1`, the default: a keyed counter-based hash with exact `1/break_every` odds.
@@ -18,27 +23,57 @@ pub enum Algorithm {
     /// Statistically broken (only odd `seed ^ step` can break, and breaks come in bands); never
     /// use it for new games.
     Lcg32,
+    /// `interval-v0`: the session service's interval game, kept bit-exact for its clients.
+    ///
+    /// Round `r` (the number of breaks so far) lasts [`interval_v0_interval`]`(seed, r)` steps,
+    /// between 100 and 300, and then one breaking step; `break_every` is ignored. See
+    /// [`interval_v0_tick`] for the full definition.
+    IntervalV0,
 }
 
 /// An algorithm name that this engine does not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnknownAlgorithm;
 
+/// Writes `unknown algorithm: expected "mix32-v1", "lcg32" or "interval-v0"` (every name in
+/// [`Algorithm::ALL`]).
+///
+/// ```
+/// assert_eq!(
+///     shared_engine::UnknownAlgorithm.to_string(),
+///     r#"unknown algorithm: expected "mix32-v1", "lcg32" or "interval-v0""#
+/// );
+/// ```
 impl fmt::Display for UnknownAlgorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("unknown algorithm: expected \"mix32-v1\" or \"lcg32\"")
+        f.write_str("unknown algorithm: expected ")?;
+        write_names(f, " or ")
     }
+}
+
+/// Writes every wire name, quoted: `"a", "b" or "c"` (`last` joins the final two).
+pub(crate) fn write_names(f: &mut dyn fmt::Write, last: &str) -> fmt::Result {
+    let count = Algorithm::ALL.len();
+    for (i, algorithm) in Algorithm::ALL.into_iter().enumerate() {
+        if i > 0 {
+            f.write_str(if i + 1 == count { last } else { ", " })?;
+        }
+        write!(f, "\"{}\"", algorithm.as_str())?;
+    }
+    Ok(())
 }
 
 impl Algorithm {
     /// Every algorithm, default first.
-    pub const ALL: [Algorithm; 2] = [Algorithm::Mix32V1, Algorithm::Lcg32];
+    pub const ALL: [Algorithm; 3] = [Algorithm::Mix32V1, Algorithm::Lcg32, Algorithm::IntervalV0];
 
-    /// The stable wire name (`"mix32-v1"` or `"lcg32"`), stored with every session.
+    /// The stable wire name (`"mix32-v1"`, `"lcg32"` or `"interval-v0"`), stored with every
+    /// session.
     pub const fn as_str(self) -> &'static str {
         match self {
             Algorithm::Mix32V1 => "mix32-v1",
             Algorithm::Lcg32 => "lcg32",
+            Algorithm::IntervalV0 => "interval-v0",
         }
     }
 
@@ -47,6 +82,7 @@ impl Algorithm {
     /// ```
     /// use shared_engine::Algorithm;
     /// assert_eq!(Algorithm::parse("lcg32"), Ok(Algorithm::Lcg32));
+    /// assert_eq!(Algorithm::parse("interval-v0"), Ok(Algorithm::IntervalV0));
     /// assert!(Algorithm::parse("mix32").is_err());
     /// ```
     pub fn parse(name: &str) -> Result<Algorithm, UnknownAlgorithm> {
@@ -65,11 +101,15 @@ impl fmt::Display for Algorithm {
 
 /// Whether step `step` of a game with this seed breaks.
 ///
+/// O(1) for `mix32-v1` and `lcg32`; O(rounds before `step`) for `interval-v0`, whose breaks
+/// depend on the rounds before them (a [`crate::Counter`] follows it in O(1) per step).
+///
 /// ```
 /// use shared_engine::{Algorithm, is_break};
 /// // Golden values, also in vectors/golden.json.
 /// assert!(!is_break(Algorithm::Mix32V1, 42, 0, 50));
 /// assert!(is_break(Algorithm::Lcg32, 1, 0, 2) == (shared_engine::lcg32(1, 0) % 2 == 0));
+/// assert!(is_break(Algorithm::IntervalV0, 0, 100, 50));
 /// ```
 pub fn is_break(algorithm: Algorithm, seed: u32, step: u64, break_every: u32) -> bool {
     match algorithm {
@@ -77,6 +117,7 @@ pub fn is_break(algorithm: Algorithm, seed: u32, step: u64, break_every: u32) ->
             Mix32Key::new(seed, (step >> 32) as u32).is_break(step as u32, &Odds::new(break_every))
         }
         Algorithm::Lcg32 => lcg32(seed, step).is_multiple_of(break_every.max(1)),
+        Algorithm::IntervalV0 => count_interval(u64::from(seed), step).1 == Some(step),
     }
 }
 
@@ -92,6 +133,114 @@ pub const fn lcg32(seed: u32, step: u64) -> u32 {
     1_664_525u32
         .wrapping_mul(seed ^ step as u32)
         .wrapping_add(1_013_904_223)
+}
+
+/// The `xorshift64` step of `interval-v0`: `x ^= x << 13; x ^= x >> 7; x ^= x << 17` on u64
+/// (bits shifted out are dropped).
+const fn xorshift64(mut x: u64) -> u64 {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
+}
+
+/// The length of round `round` of an `interval-v0` game: `100 + xorshift64(seed ^ round) % 201`
+/// non-breaking steps, so between 100 and 300.
+///
+/// `seed` is the full 64-bit seed: an `int64` seed of another implementation is passed as its
+/// two's complement bits (`seed as u64`); this engine's `u32` seeds are zero-extended.
+///
+/// ```
+/// use shared_engine::interval_v0_interval;
+/// // xorshift64(0) = 0, and xorshift64(1) = 1_082_269_761 = 201 * 5_384_426 + 135.
+/// assert_eq!(interval_v0_interval(0, 0), 100);
+/// assert_eq!(interval_v0_interval(0, 1), 235);
+/// assert_eq!(interval_v0_interval(1, 0), 235);
+/// assert_eq!(interval_v0_interval(-1i64 as u64, 0), 139);
+/// ```
+pub const fn interval_v0_interval(seed: u64, round: u64) -> u64 {
+    100 + xorshift64(seed ^ round) % 201
+}
+
+/// The tick at `step` of an `interval-v0` game with the full 64-bit `seed` (see
+/// [`interval_v0_interval`]); [`crate::tick_at`] computes the same for a `u32` seed.
+///
+/// Definition: rounds are numbered `r = 0, 1, 2, ...` (`r` is the number of breaks so far).
+/// The value is 1 at step 0 and grows by one each step; once round `r` has had
+/// `interval(r) = interval_v0_interval(seed, r)` non-breaking steps, the next step breaks:
+/// value 0, round `r + 1`. So the first break is at step `interval(0)`, the next one
+/// `interval(1) + 1` steps later, and so on. `break_every` plays no part.
+///
+/// Costs O(rounds), at least 101 steps each: about 4,300 rounds for a day of 100 ms ticks.
+///
+/// ```
+/// use shared_engine::{Tick, interval_v0_tick};
+/// // Seed 0: round 0 lasts 100 steps, round 1 lasts 235 (golden values).
+/// assert_eq!(interval_v0_tick(0, 99), Tick { step: 99, value: 100, round: 0, broken: false });
+/// assert_eq!(interval_v0_tick(0, 100), Tick { step: 100, value: 0, round: 1, broken: true });
+/// assert_eq!(interval_v0_tick(0, 336), Tick { step: 336, value: 0, round: 2, broken: true });
+/// assert_eq!(interval_v0_tick(42, 864_000), Tick { step: 864_000, value: 104, round: 4_302, broken: false });
+/// ```
+pub fn interval_v0_tick(seed: u64, step: u64) -> Tick {
+    let (round, last_break) = count_interval(seed, step);
+    Tick::from_breaks(step, round, last_break)
+}
+
+/// Counts the `interval-v0` breaks in `[0, step]` and finds the last one, round by round.
+fn count_interval(seed: u64, step: u64) -> (u64, Option<u64>) {
+    const BLOCK: u64 = 32;
+    // `start` is the first step of round `round`, whose break is at `start + interval(round)`.
+    let (mut round, mut start, mut last_break) = (0u64, 0u64, None);
+    // Whole blocks of rounds first, while all their breaks are at or before `step`. The steps
+    // of a block's rounds (breaks included) are summed with no branch, so that the compiler
+    // keeps many rounds in flight and vectorizes where the target allows.
+    loop {
+        // `round` is a multiple of BLOCK here, so `round + offset` is `round ^ offset`.
+        let base = seed ^ round;
+        let mut span = 0u64;
+        for offset in 0..BLOCK {
+            span += 101 + mod_201(xorshift64(base ^ offset));
+        }
+        // The block's last break is at `start + span - 1` (span >= 32 * 101).
+        match step.checked_sub(start) {
+            Some(left) if span - 1 <= left => {
+                let at = start + (span - 1);
+                last_break = Some(at);
+                round += BLOCK;
+                match at.checked_add(1) {
+                    Some(next) => start = next,
+                    None => return (round, last_break),
+                }
+            }
+            _ => break,
+        }
+    }
+    // Then round by round (fewer than BLOCK rounds).
+    while let Some(left) = step.checked_sub(start) {
+        let interval = interval_v0_interval(seed, round);
+        if interval > left {
+            break;
+        }
+        let at = start + interval;
+        last_break = Some(at);
+        round += 1;
+        match at.checked_add(1) {
+            Some(next) => start = next,
+            None => break,
+        }
+    }
+    (round, last_break)
+}
+
+/// `x % 201`, from 32-bit pieces (`2^32 = 100 (mod 201)`) so that it vectorizes, which a 64-bit
+/// division does not. Equal to `x % 201` for every `x` (see the unit tests).
+#[inline(always)]
+const fn mod_201(x: u64) -> u64 {
+    const LOW: u64 = 0xFFFF_FFFF;
+    let x = (x >> 32) * 100 + (x & LOW); // < 101 * 2^32
+    let x = (x >> 32) * 100 + (x & LOW); // < 2^32 + 100 * 100
+    let x = (x >> 32) * 100 + (x & LOW); // < 2^32: if the high word is 1, the low one is < 10,100
+    (x as u32 % 201) as u64
 }
 
 /// The raw 32-bit `mix32-v1` hash of `(seed, step)` (before the odds are applied).
@@ -219,6 +368,7 @@ pub(crate) fn count_breaks(params: &Params, step: u64) -> (u64, Option<u64>) {
             }
             (round, last)
         }
+        Algorithm::IntervalV0 => count_interval(u64::from(params.seed()), step),
     }
 }
 
@@ -349,6 +499,80 @@ mod tests {
                     "seed {seed} step {s}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn mod_201_is_the_remainder() {
+        let mut x = 0x0123_4567_89AB_CDEFu64;
+        for _ in 0..1_000_000 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            assert_eq!(mod_201(x), x % 201, "{x}");
+            assert_eq!(mod_201(x >> 20), (x >> 20) % 201, "{x}");
+        }
+        // The edges of each fold: the largest values of each 32-bit piece.
+        for hi in [0u64, 1, 100, 200, 201, 0xFFFF_FFFE, 0xFFFF_FFFF] {
+            for lo in [
+                0u64,
+                1,
+                200,
+                10_099,
+                10_100,
+                0xFFFF_D8F0,
+                0xFFFF_FFFE,
+                0xFFFF_FFFF,
+            ] {
+                let x = (hi << 32) | lo;
+                assert_eq!(mod_201(x), x % 201, "{x}");
+            }
+        }
+    }
+
+    #[test]
+    fn interval_counting_matches_step_by_step() {
+        for seed in [0u64, 1, 42, u64::from(u32::MAX), u64::MAX, 1 << 63] {
+            // Step by step, straight from the definition; compared around the first breaks,
+            // around the first block boundaries (32 rounds are about 6,500 steps), and far.
+            let (mut round, mut run, mut last_break) = (0, 0, None);
+            for step in 0..=1_000_000u64 {
+                if run == interval_v0_interval(seed, round) {
+                    round += 1;
+                    run = 0;
+                    last_break = Some(step);
+                } else {
+                    run += 1;
+                }
+                if step < 700 || (5_000..20_000).contains(&step) || step % 9_973 == 0 {
+                    assert_eq!(
+                        count_interval(seed, step),
+                        (round, last_break),
+                        "seed {seed} step {step}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn interval_first_breaks_by_hand() {
+        // Seed 0: xorshift64(0) = 0, so round 0 lasts 100 steps and breaks at step 100;
+        // xorshift64(1) = 1_082_269_761 = 201 * 5_384_426 + 135, so round 1 lasts 235 steps
+        // and breaks at 100 + 1 + 235 = 336. Seed 1 swaps those two rounds (1 ^ 0 = 1, 1 ^ 1 =
+        // 0): breaks at 235 and 336.
+        assert_eq!(xorshift64(1), 1_082_269_761);
+        for (seed, first, second) in [(0u32, 100u64, 336u64), (1, 235, 336)] {
+            for step in 0..=second {
+                let expected = step == first || step == second;
+                assert_eq!(
+                    is_break(Algorithm::IntervalV0, seed, step, 50),
+                    expected,
+                    "seed {seed} step {step}"
+                );
+            }
+            assert_eq!(count_interval(u64::from(seed), second), (2, Some(second)));
+            assert_eq!(count_interval(u64::from(seed), first - 1), (0, None));
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! A game is fully described by [`Params`]: a `seed`, the Unix millisecond `start_at_ms` at which
 //! step 0 begins, the tick length `tick_ms`, the break odds `break_every` and the [`Algorithm`]
-//! that decides breaks. Every client that knows the parameters and the time computes the same
+//! that decides breaks (`mix32-v1`, the default; `lcg32`; or `interval-v0`, whose rounds have
+//! drawn lengths and which ignores `break_every`). Every client that knows the parameters and the time computes the same
 //! [`State`] with [`state_at`], so the server never streams ticks.
 //!
 //! Semantics (normative, see the repository README):
@@ -10,6 +11,9 @@
 //! - At every step `s >= 0` the game breaks or not ([`is_break`]). `value(s)` is 0 if `s` broke,
 //!   else `value(s - 1) + 1` with `value(-1) = 0`; `round(s)` counts the breaks in `[0, s]`.
 //! - A game that ended at `ended_at_ms` freezes at the last step that began before its end.
+//!
+//! The optional `serde` feature (no_std too) makes [`Algorithm`] serialize as its wire name and
+//! [`Tick`] as `{"step", "value", "round", "broken"}`.
 //!
 //! The crate is `no_std`, allocation-free and float-free, so its outputs are bit-identical on
 //! every target. Golden vectors in `vectors/golden.json` pin them down for ports in other
@@ -35,13 +39,20 @@ extern crate std;
 mod algorithm;
 mod counter;
 mod params;
+#[cfg(feature = "serde")]
+mod serde_impls;
 
-pub use algorithm::{Algorithm, UnknownAlgorithm, is_break, lcg32, mix32_v1};
+pub use algorithm::{
+    Algorithm, UnknownAlgorithm, interval_v0_interval, interval_v0_tick, is_break, lcg32, mix32_v1,
+};
 pub use counter::Counter;
 pub use params::{DEFAULT_BREAK_EVERY, ParamError, Params};
 
 /// What a game shows at one step.
+///
+/// With the `serde` feature it serializes as `{"step", "value", "round", "broken"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Tick {
     /// The step index, 0 at `start_at_ms`.
     pub step: u64,
@@ -97,8 +108,9 @@ pub fn step_at(start_at_ms: i64, tick_ms: u32, now_ms: i64) -> StepAt {
 
 /// The state of the game described by `params` at Unix millisecond `now_ms`.
 ///
-/// Costs one [`is_break`] evaluation per step up to the current one (the running count of
-/// breaks cannot be known otherwise); clients that follow a game tick by tick should use a
+/// For `mix32-v1` and `lcg32`, costs one [`is_break`] evaluation per step up to the current one
+/// (the running count of breaks cannot be known otherwise); for `interval-v0`, one draw per
+/// round (rounds last 101 to 301 steps). Clients that follow a game tick by tick should use a
 /// [`Counter`], which is O(1) per tick.
 pub fn state_at(params: &Params, now_ms: i64) -> State {
     if let Some(end) = params.ended_at_ms()
@@ -124,13 +136,20 @@ pub fn state_at(params: &Params, now_ms: i64) -> State {
 /// The tick at `step` of the game described by `params`, independent of any clock.
 pub fn tick_at(params: &Params, step: u64) -> Tick {
     let (round, last_break) = algorithm::count_breaks(params, step);
-    Tick {
-        step,
-        value: match last_break {
-            Some(at) => step - at,
-            None => step + 1,
-        },
-        round,
-        broken: last_break == Some(step),
+    Tick::from_breaks(step, round, last_break)
+}
+
+impl Tick {
+    /// The tick at `step` given the number of breaks in `[0, step]` and the last of them.
+    fn from_breaks(step: u64, round: u64, last_break: Option<u64>) -> Tick {
+        Tick {
+            step,
+            value: match last_break {
+                Some(at) => step - at,
+                None => step + 1,
+            },
+            round,
+            broken: last_break == Some(step),
+        }
     }
 }

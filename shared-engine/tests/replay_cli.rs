@@ -17,6 +17,7 @@ fn prints_the_engines_ticks() {
     for (algorithm, name) in [
         (Algorithm::Mix32V1, "mix32-v1"),
         (Algorithm::Lcg32, "lcg32"),
+        (Algorithm::IntervalV0, "interval-v0"),
     ] {
         let output = replay(&[
             "--seed",
@@ -30,7 +31,7 @@ fn prints_the_engines_ticks() {
             "--from",
             "990",
             "--to",
-            "1100",
+            "1400",
         ]);
         assert!(output.status.success());
         let params = Params::new(987_654_321, 0, 100, 7, algorithm).unwrap();
@@ -39,7 +40,7 @@ fn prints_the_engines_ticks() {
             .lines()
             .map(str::to_owned)
             .collect();
-        assert_eq!(lines.len(), 111);
+        assert_eq!(lines.len(), 411);
         for (i, line) in lines.iter().enumerate() {
             let tick = tick_at(&params, 990 + i as u64);
             let expected = format!(
@@ -50,7 +51,7 @@ fn prints_the_engines_ticks() {
         }
         assert!(
             lines.iter().any(|l| l.ends_with("true}")),
-            "1-in-7 odds over 111 steps must break"
+            "411 steps must break (1-in-7 odds, or interval-v0 rounds of at most 301 steps)"
         );
     }
 }

@@ -2,7 +2,9 @@
 //! against the same file, and the file itself must be what the generator produces now.
 
 use serde_json::Value;
-use shared_engine::{Algorithm, Params, lcg32, mix32_v1, tick_at};
+use shared_engine::{
+    Algorithm, Params, interval_v0_interval, interval_v0_tick, lcg32, mix32_v1, tick_at,
+};
 
 fn golden() -> Value {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/golden.json"))
@@ -54,6 +56,14 @@ fn ticks_match_golden_vectors() {
         )
         .expect("valid params");
         let tick = tick_at(&params, u64_field(row, "step"));
+        if algorithm == Algorithm::IntervalV0 {
+            // The 64-bit-seed entry point agrees with the engine's u32 one.
+            assert_eq!(
+                interval_v0_tick(u64::from(params.seed()), tick.step),
+                tick,
+                "{row}"
+            );
+        }
         assert_eq!(tick.value, u64_field(row, "value"), "{row}");
         assert_eq!(tick.round, u64_field(row, "round"), "{row}");
         assert_eq!(
@@ -71,6 +81,31 @@ fn ticks_match_golden_vectors() {
             "no {algorithm} rows"
         );
     }
+}
+
+#[test]
+fn interval_v0_intervals_match_golden_vectors() {
+    let golden = golden();
+    let rows = golden["intervalV0"].as_array().expect("intervalV0 array");
+    assert!(rows.len() >= 50, "too few interval vectors");
+    let mut negative_seeds = 0;
+    for row in rows {
+        let seed: i64 = row["seed"]
+            .as_str()
+            .expect("seed string")
+            .parse()
+            .expect("int64");
+        let round: u64 = row["round"]
+            .as_str()
+            .expect("round string")
+            .parse()
+            .expect("u64");
+        let interval = u64_field(row, "interval");
+        assert!((100..=300).contains(&interval), "{row}");
+        assert_eq!(interval_v0_interval(seed as u64, round), interval, "{row}");
+        negative_seeds += usize::from(seed < 0);
+    }
+    assert!(negative_seeds > 0, "no negative int64 seeds");
 }
 
 #[test]

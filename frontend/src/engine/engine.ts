@@ -25,7 +25,12 @@ export interface GameParams {
   /** Unix ms at which step 0 begins. */
   readonly startAt: number;
   readonly tickMs: number;
+  /** Break odds (1 in `breakEvery`); validated for every algorithm, unused by `interval-v0`. */
   readonly breakEvery: number;
+  /**
+   * The engine's wire name: `'mix32-v1'` (the default), `'lcg32'` or `'interval-v0'`. Kept a
+   * string so that a name this page does not know yet is passed to the engine, which decides.
+   */
   readonly algorithm: string;
 }
 

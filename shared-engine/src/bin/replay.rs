@@ -1,14 +1,14 @@
 //! `replay`: prints a game's timeline, one JSON object per step, for debugging and audits.
 //!
-//! `replay --seed N --tick-ms 100 [--algorithm mix32-v1|lcg32] [--break-every 50] --from A --to B`
-//! prints steps A..=B. Bad arguments print a message and exit with code 2.
+//! `replay --seed N --tick-ms 100 [--algorithm mix32-v1|lcg32|interval-v0] [--break-every 50]
+//! --from A --to B` prints steps A..=B. Bad arguments print a message and exit with code 2.
 
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
 use shared_engine::{Algorithm, Counter, DEFAULT_BREAK_EVERY, Params};
 
-const USAGE: &str = "usage: replay --seed N --tick-ms MS [--algorithm mix32-v1|lcg32] \
+const USAGE: &str = "usage: replay --seed N --tick-ms MS [--algorithm mix32-v1|lcg32|interval-v0] \
 [--break-every N] --from STEP --to STEP";
 
 struct Args {

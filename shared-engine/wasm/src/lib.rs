@@ -212,9 +212,18 @@ impl GameCounter {
 
 /// Computes the tick at `step` `iterations` times and returns a checksum of the rounds, so
 /// the wasm benchmark (timed by its node caller) measures the engine, not the JS boundary.
+/// `algorithm` defaults to the default algorithm.
 #[wasm_bindgen(js_name = benchStateAt)]
-pub fn bench_state_at(seed: f64, step: f64, iterations: u32) -> Result<f64, JsError> {
-    let params = params(seed, 0.0, 100.0, 50.0, Algorithm::default().as_str())?;
+pub fn bench_state_at(
+    seed: f64,
+    step: f64,
+    iterations: u32,
+    algorithm: Option<String>,
+) -> Result<f64, JsError> {
+    let algorithm = algorithm
+        .as_deref()
+        .unwrap_or(Algorithm::default().as_str());
+    let params = params(seed, 0.0, 100.0, 50.0, algorithm)?;
     let step = u64::try_from(safe_integer("step", step)?)
         .map_err(|_| JsError::new("step must be >= 0"))?;
     let mut checksum = 0u64;
