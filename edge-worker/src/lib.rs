@@ -16,6 +16,7 @@ pub mod engine_state;
 pub mod error;
 pub mod ids;
 pub mod memo;
+pub mod rate_limit;
 pub mod routes;
 pub mod routing;
 pub mod validate;
