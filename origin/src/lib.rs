@@ -4,6 +4,7 @@
 //! `main.rs` only reads settings and calls [`startup::run`]; everything else is here so tests
 //! and benchmarks can build the app against a real cluster.
 
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
