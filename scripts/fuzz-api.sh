@@ -12,7 +12,8 @@
 # under `wrangler dev` in front of it (scripts/fuzz/stack.mjs), all on 127.0.0.1 with a bounded
 # lifetime. Installs Schemathesis into .cache/fuzz-venv on first use (PyPI).
 # Prints `fuzz: N passed, M failed` (operations x checks, from the JUnit reports) and exits
-# non-zero on any failure. Reports, logs and reproductions land in artifacts/fuzz/.
+# non-zero on any failure. Reports and logs land in artifacts/fuzz/ (run `st replay ID` for a
+# failure there, with .cache/fuzz-venv/bin on PATH, while the stack is up).
 #
 # Environment:
 #   FUZZ_MAX_EXAMPLES   examples per operation and phase (default 30: both documents in ~1-2 min)
@@ -98,7 +99,8 @@ st_failed=0
 fuzz() {
   local name="$1" spec="$2" url="$3" start=$SECONDS rc=0
   echo "=== fuzz $name: $spec against $url"
-  timeout --kill-after=10 "$RUN_TIMEOUT" "$VENV/bin/st" run "$spec" \
+  # From $OUT: Schemathesis keeps its replay cache (.schemathesis/) in the working directory.
+  (cd "$OUT" && timeout --kill-after=10 "$RUN_TIMEOUT" "$VENV/bin/st" run "$ROOT/$spec" \
     --url "$url" \
     --phases examples,coverage,fuzzing,stateful \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
@@ -112,7 +114,7 @@ fuzz() {
     --report junit,ndjson \
     --report-junit-path "$OUT/$name.junit.xml" \
     --report-ndjson-path "$OUT/$name.ndjson" \
-    --report-dir "$OUT" \
+    --report-dir "$OUT") \
     2>&1 | tee "$OUT/$name.log" || rc=${PIPESTATUS[0]}
   echo "=== fuzz $name: exit $rc ($((SECONDS - start)) s)"
   ((rc == 0)) || st_failed=1
