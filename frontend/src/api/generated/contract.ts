@@ -2,10 +2,10 @@
 // (api/src/ts.rs) by `UPDATE_CONTRACT=1 cargo test -p api ts`; change the Rust types and rerun it.
 
 /** A break algorithm's wire name (`shared_engine::Algorithm::ALL`). */
-export type Algorithm = "mix32-v1" | "lcg32";
+export type Algorithm = "mix32-v1" | "lcg32" | "interval-v0";
 
 /** Every algorithm the engine knows, in its order. */
-export const ALGORITHMS: readonly Algorithm[] = ["mix32-v1", "lcg32"];
+export const ALGORITHMS: readonly Algorithm[] = ["mix32-v1", "lcg32", "interval-v0"];
 
 /** The HTTP status of every error code (`ErrorCode::status`). */
 export const ERROR_STATUS: { readonly [C in ErrorCode]: number } = {
