@@ -119,8 +119,8 @@ fn game_routes(timeout: Duration) -> Router<AppState> {
         )
 }
 
-/// The `/v1` session dialect (mounted under `/v1`), with its own errors, also for unknown
-/// paths, wrong methods and timeouts under `/v1`.
+/// The `/v1` session dialect (mounted under `/v1`), with its own errors, also for wrong
+/// methods and timeouts (and, through [`routes::route_not_found`], unknown paths under `/v1`).
 fn v1_routes(timeout: Duration) -> Router<AppState> {
     use v1::method_not_allowed as only;
     Router::new()
@@ -131,7 +131,6 @@ fn v1_routes(timeout: Duration) -> Router<AppState> {
             get(v1::state_at).fallback(only("GET, HEAD")),
         )
         .route("/sessions/{id}/stop", post(v1::stop).fallback(only("POST")))
-        .fallback(v1::route_not_found)
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|error: tower::BoxError| async move {

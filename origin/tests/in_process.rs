@@ -407,6 +407,9 @@ async fn v1_errors_have_the_dialect_shape_on_every_path() {
         ("POST", "/v1/sessions/nope/stop", 404, "session not found"),
         ("POST", &format!("{session}/stop"), 404, "session not found"),
         ("GET", "/v1/nothing/here", 404, "not found"),
+        ("GET", "/v1/", 404, "not found"),
+        ("GET", "/v1", 404, "not found"),
+        ("GET", "/v1/sessions/", 404, "not found"),
         ("DELETE", "/v1/sessions", 405, "method not allowed"),
         ("GET", &format!("{session}/stop"), 405, "method not allowed"),
     ] {

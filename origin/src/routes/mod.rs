@@ -17,9 +17,10 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use crate::error::AppError;
+use crate::error::{AppError, V1Error};
 
 /// Whether a `Content-Type` declares JSON: `application/json` or a `+json` type under
 /// `application/`, any case, parameters (`; charset=utf-8`) allowed (the edge accepts the same).
@@ -159,9 +160,20 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKeyHeader {
     }
 }
 
-/// The game API's answer to a path no route serves: 404 `not_found`.
-pub async fn route_not_found(method: Method, OriginalUri(uri): OriginalUri) -> AppError {
-    ApiError::route_not_found(method.as_str(), uri.path()).into()
+/// Whether `path` belongs to the `/v1` session dialect (and so answers its errors).
+pub fn is_v1_path(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
+/// The answer to a path no route serves: 404, in the `/v1` dialect under `/v1`, else
+/// `not_found` of the game API.
+pub async fn route_not_found(method: Method, OriginalUri(uri): OriginalUri) -> Response {
+    let error = ApiError::route_not_found(method.as_str(), uri.path());
+    if is_v1_path(uri.path()) {
+        V1Error::from(error).into_response()
+    } else {
+        AppError::from(error).into_response()
+    }
 }
 
 /// The game API's answer to a method a route does not serve: 405 `method_not_allowed`, naming
@@ -177,6 +189,16 @@ pub fn method_not_allowed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v1_paths() {
+        for path in ["/v1", "/v1/", "/v1/sessions", "/v1/x/y"] {
+            assert!(is_v1_path(path), "{path}");
+        }
+        for path in ["/", "/v1x", "/v10/sessions", "/game/v1"] {
+            assert!(!is_v1_path(path), "{path}");
+        }
+    }
 
     #[test]
     fn json_content_types() {

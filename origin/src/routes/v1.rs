@@ -14,7 +14,7 @@ use api::v1::{
 };
 use api::{Algorithm, ApiError};
 use axum::Json;
-use axum::extract::{FromRequestParts, OriginalUri, Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -178,11 +178,6 @@ pub async fn stop(
 /// `GET /healthz`: the document's liveness probe.
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
-}
-
-/// The dialect's answer to a `/v1` path no route serves: 404 `not found`.
-pub async fn route_not_found(method: Method, OriginalUri(uri): OriginalUri) -> V1Error {
-    ApiError::route_not_found(method.as_str(), uri.path()).into()
 }
 
 /// The dialect's answer to a method a `/v1` route does not serve: 405 `method not allowed`
