@@ -129,6 +129,12 @@ pub struct GameView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub metadata: Option<Metadata>,
+    /// Starts only, and only to the request that created the game or one carrying the
+    /// `Idempotency-Key` that did: the credential its exit needs (`Authorization: Bearer`).
+    /// Reads never carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub owner_token: Option<String>,
 }
 
 impl GameView {

@@ -57,6 +57,7 @@ fn game_for(user: String) -> Game {
         created_at_ms: now,
         exited_at_ms: None,
         metadata: None,
+        owner_key: None,
     }
 }
 

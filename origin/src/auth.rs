@@ -12,11 +12,15 @@
 //! ever logged or put in a metric: the request log line records method, route, path and
 //! status only.
 
+use api::{ApiError, ErrorCode, GameId, UserId};
 use axum::http::HeaderMap;
 use owner_token::env::{KeySource, Mode};
-use owner_token::{Keyring, VerifyError};
+use owner_token::{Claims, Keyring, VerifyError};
 
 use crate::config::ConfigError;
+use crate::error::AppError;
+use crate::service::Started;
+use crate::startup::AppState;
 
 /// `true` (default) or `false`: whether `POST /v1/sessions/{id}/stop` needs the owner token.
 pub const V1_STOP_REQUIRES_TOKEN: &str = "V1_STOP_REQUIRES_TOKEN";
@@ -102,26 +106,70 @@ pub fn random_secret() -> [u8; 32] {
     bytes
 }
 
-/// Checks that `headers` carry the owner token of game `game_id`, played by `owner`.
+/// Checks that `headers` carry the owner token of game `game_id`, and says whose it is.
 pub fn authorize(
     keyring: &Keyring,
     headers: &HeaderMap,
     game_id: &str,
-    owner: &str,
     now_ms: i64,
-) -> Result<(), VerifyError> {
+) -> Result<Claims, VerifyError> {
     let header = match headers.get(axum::http::header::AUTHORIZATION) {
         None => None,
         Some(value) => Some(value.to_str().map_err(|_| VerifyError::Malformed)?),
     };
     let token = owner_token::bearer(header)?;
-    let claims = keyring.verify_for_game(token, game_id, now_ms)?;
-    // The MAC binds both; a token of this game naming someone else cannot exist unless the
-    // game changed hands, which it cannot.
-    if claims.user_id != owner {
-        return Err(VerifyError::WrongGame);
+    keyring.verify_for_game(token, game_id, now_ms)
+}
+
+/// The player whose owner token of `game` the request carries, or the contract's 401/403
+/// (counted in `origin_owner_token_refusals_total` by reason).
+pub fn owner_of(state: &AppState, headers: &HeaderMap, game: GameId) -> Result<UserId, AppError> {
+    let refused = |error: VerifyError| {
+        state
+            .metrics
+            .owner_token_refusals
+            .with_label_values(&[reason(error)])
+            .inc();
+        let code = if error.is_unauthenticated() {
+            ErrorCode::Unauthorized
+        } else {
+            ErrorCode::Forbidden
+        };
+        AppError::Api(ApiError::new(code, error.message()))
+    };
+    let claims = authorize(
+        &state.auth.keyring,
+        headers,
+        &game.to_string(),
+        crate::service::now_ms(),
+    )
+    .map_err(refused)?;
+    // Only this service signs tokens, and only for valid user ids.
+    UserId::parse(&claims.user_id).map_err(|_| refused(VerifyError::Malformed))
+}
+
+/// The metric label of a refusal.
+pub fn reason(error: VerifyError) -> &'static str {
+    match error {
+        VerifyError::Missing => "missing",
+        VerifyError::Malformed => "malformed",
+        VerifyError::UnknownKey => "unknown_key",
+        VerifyError::BadSignature => "bad_signature",
+        VerifyError::Expired => "expired",
+        VerifyError::WrongGame => "wrong_game",
     }
-    Ok(())
+}
+
+/// The token to answer a start with: the game's, when this request owns it.
+pub fn token_for(state: &AppState, started: &Started) -> Option<String> {
+    started.owner.then(|| {
+        let game = &started.game;
+        state.auth.keyring.issue(
+            &game.id.to_string(),
+            game.user_id.as_str(),
+            game.created_at_ms,
+        )
+    })
 }
 
 #[cfg(test)]
@@ -148,24 +196,17 @@ mod tests {
         let auth = AuthSettings::with_secret(SECRET);
         let token = auth.keyring.issue(GAME, "alice", 1_000);
         let ok = headers(Some(&format!("Bearer {token}")));
-        assert_eq!(authorize(&auth.keyring, &ok, GAME, "alice", 2_000), Ok(()));
-        let missing = authorize(&auth.keyring, &headers(None), GAME, "alice", 2_000);
-        assert_eq!(missing, Err(VerifyError::Missing));
-        let basic = authorize(
-            &auth.keyring,
-            &headers(Some("Basic x")),
-            GAME,
-            "alice",
-            2_000,
+        assert_eq!(
+            authorize(&auth.keyring, &ok, GAME, 2_000).unwrap().user_id,
+            "alice"
         );
+        let missing = authorize(&auth.keyring, &headers(None), GAME, 2_000);
+        assert_eq!(missing, Err(VerifyError::Missing));
+        let basic = authorize(&auth.keyring, &headers(Some("Basic x")), GAME, 2_000);
         assert!(basic.unwrap_err().is_unauthenticated());
         let other = "00000000-0000-4000-8000-000000000000";
         assert_eq!(
-            authorize(&auth.keyring, &ok, other, "alice", 2_000),
-            Err(VerifyError::WrongGame)
-        );
-        assert_eq!(
-            authorize(&auth.keyring, &ok, GAME, "mallory", 2_000),
+            authorize(&auth.keyring, &ok, other, 2_000),
             Err(VerifyError::WrongGame)
         );
         let mut bad = HeaderMap::new();
@@ -174,7 +215,7 @@ mod tests {
             HeaderValue::from_bytes(b"Bearer \xff").unwrap(),
         );
         assert_eq!(
-            authorize(&auth.keyring, &bad, GAME, "alice", 2_000),
+            authorize(&auth.keyring, &bad, GAME, 2_000),
             Err(VerifyError::Malformed)
         );
     }

@@ -33,6 +33,18 @@ pub const VARIABLES: &[&str] = &[
     "BREAK_EVERY",
     "REQUEST_TIMEOUT_SECONDS",
     "RUST_LOG",
+    // Owner tokens (crate::auth).
+    "OWNER_TOKEN_SECRET",
+    "OWNER_TOKEN_PREVIOUS_SECRET",
+    "OWNER_TOKEN_TTL_SECONDS",
+    "SEEDSYNC_ENV",
+    "V1_STOP_REQUIRES_TOKEN",
+    // Abuse limits (crate::limits).
+    "RATE_LIMIT_START",
+    "RATE_LIMIT_READ",
+    "MAX_IN_FLIGHT",
+    "TRUSTED_PROXIES",
+    "CLIENT_IP_HEADER",
 ];
 
 /// A variable that is set to something unusable.
@@ -163,6 +175,10 @@ pub struct Settings {
     pub games: GameDefaults,
     /// A request that takes longer is answered 503 `timeout`.
     pub request_timeout: Duration,
+    /// Owner tokens: the keyring and whether `/v1` stops need them.
+    pub auth: crate::auth::AuthSettings,
+    /// Per-client budgets and the in-flight cap.
+    pub limits: crate::limits::LimitSettings,
 }
 
 /// Reads variables from a map, so tests need not touch the process environment.
@@ -363,6 +379,11 @@ impl Settings {
                 break_every,
             },
             request_timeout: Duration::from_secs(request_timeout_seconds),
+            auth: crate::auth::AuthSettings::from_lookup(
+                |name| vars.get(name).cloned(),
+                crate::auth::random_secret,
+            )?,
+            limits: crate::limits::LimitSettings::from_lookup(|name| vars.get(name).cloned())?,
         })
     }
 }

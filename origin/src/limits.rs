@@ -28,9 +28,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use api::{ApiError, ErrorCode};
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -38,6 +39,7 @@ use governor::{DefaultKeyedRateLimiter, Quota as GovernorQuota};
 use tokio::sync::Semaphore;
 
 use crate::config::ConfigError;
+use crate::error::{AppError, V1Error};
 
 /// Starts per client.
 pub const RATE_LIMIT_START: &str = "RATE_LIMIT_START";
@@ -326,6 +328,15 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// The metric label: `start`, `read` or `overloaded`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Rejection::Client(Class::Start, _) => "start",
+            Rejection::Client(..) => "read",
+            Rejection::Overloaded => "overloaded",
+        }
+    }
+
     /// `Retry-After`, whole seconds, at least 1.
     pub fn retry_after_secs(self) -> u64 {
         match self {
@@ -335,27 +346,29 @@ impl Rejection {
     }
 
     /// The JSON error answer: 429 `rate_limited` for a client over its budget, 503 `timeout`
-    /// for an origin at capacity (a shed request is one the server could not serve in time).
-    pub fn into_response(self) -> Response {
-        let (status, code, message) = match self {
+    /// for an origin at capacity (a shed request is one the server could not serve in time),
+    /// in the `/v1` dialect's shape when `v1`, with the exact `Retry-After`.
+    pub fn into_response(self, v1: bool) -> Response {
+        let (code, message) = match self {
             Rejection::Client(Class::Start, _) => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "too many game starts from this client; retry after the time in Retry-After",
             ),
             Rejection::Client(..) => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "too many requests from this client; retry after the time in Retry-After",
             ),
             Rejection::Overloaded => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "timeout",
+                ErrorCode::Timeout,
                 "the server is at capacity; retry shortly (starts are safe to retry with the same Idempotency-Key)",
             ),
         };
-        let body = serde_json::json!({"error": {"code": code, "message": message}});
-        let mut response = (status, axum::Json(body)).into_response();
+        let error = AppError::Api(ApiError::new(code, message));
+        let mut response = if v1 {
+            V1Error::from(error).into_response()
+        } else {
+            error.into_response()
+        };
         if let Ok(value) = HeaderValue::from_str(&self.retry_after_secs().to_string()) {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
@@ -479,8 +492,9 @@ async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: Next
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let client = limits.settings.client_ip(peer, request.headers());
+    let v1 = request.uri().path().starts_with("/v1");
     if let Err(rejection) = limits.check_client(class, client) {
-        return rejection.into_response();
+        return rejection.into_response(v1);
     }
     let _slot = match &limits.in_flight {
         None => None,
@@ -488,7 +502,7 @@ async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: Next
             Ok(permit) => Some(permit),
             Err(_) => {
                 limits.rejected.overloaded.fetch_add(1, Ordering::Relaxed);
-                return Rejection::Overloaded.into_response();
+                return Rejection::Overloaded.into_response(v1);
             }
         },
     };

@@ -19,6 +19,20 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if settings.auth.source == owner_token::env::KeySource::Ephemeral {
+        // Loud on purpose: such tokens die with this process and no other origin accepts them.
+        let warning = "OWNER_TOKEN_SECRET is not set: owner tokens use a random key of this \
+                       process only (they stop working at restart and in other regions). \
+                       Set OWNER_TOKEN_SECRET (32+ bytes, the same on every origin); \
+                       SEEDSYNC_ENV=production makes this fatal.";
+        eprintln!("origin: WARNING: {warning}");
+        tracing::warn!("{warning}");
+    }
+    tracing::info!(
+        kids = ?settings.auth.keyring.kids().collect::<Vec<_>>(),
+        v1_stop_requires_token = settings.auth.v1_stop_requires_token,
+        "owner tokens"
+    );
     // Cassandra may still be starting (compose, make up): retry for about a minute.
     let mut attempt = 0;
     let store = loop {

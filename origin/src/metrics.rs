@@ -25,6 +25,12 @@ pub struct Metrics {
     pub sessions_started: IntCounter,
     /// Games exited (first exit only).
     pub sessions_exited: IntCounter,
+    /// Requests turned away by the abuse limits, by reason (`start`, `read`: a client over
+    /// its budget; `overloaded`: no in-flight slot).
+    pub rate_limited: IntCounterVec,
+    /// Exits and stops refused for their owner token, by reason (`missing`, `malformed`,
+    /// `unknown_key`, `bad_signature`, `expired`, `wrong_game`). Never the token itself.
+    pub owner_token_refusals: IntCounterVec,
 }
 
 impl Metrics {
@@ -66,8 +72,26 @@ impl Metrics {
             .expect("valid metric");
         let sessions_exited =
             IntCounter::new("origin_sessions_exited_total", "Games exited").expect("valid metric");
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "origin_rate_limited_total",
+                "Requests turned away by the abuse limits",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let owner_token_refusals = IntCounterVec::new(
+            Opts::new(
+                "origin_owner_token_refusals_total",
+                "Exits and stops refused for their owner token",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(rate_limited.clone()),
+            Box::new(owner_token_refusals.clone()),
             Box::new(http_latency.clone()),
             Box::new(cassandra_errors.clone()),
             Box::new(sessions_started.clone()),
@@ -84,6 +108,8 @@ impl Metrics {
             cassandra_errors,
             sessions_started,
             sessions_exited,
+            rate_limited,
+            owner_token_refusals,
         }
     }
 
@@ -119,6 +145,12 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
         .http_latency
         .with_label_values(&[method.as_str(), &route])
         .observe(started.elapsed().as_secs_f64());
+    if let Some(rejection) = response.extensions().get::<crate::limits::Rejection>() {
+        metrics
+            .rate_limited
+            .with_label_values(&[rejection.reason()])
+            .inc();
+    }
     if let Some(crate::error::StorageFailure(operation)) = response.extensions().get() {
         metrics
             .cassandra_errors

@@ -11,6 +11,7 @@
 //! each dialect's routes, a timeout answers that dialect's 503 `timeout`.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,8 +28,10 @@ use tower::util::MapRequestLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::auth::AuthSettings;
 use crate::config::Settings;
 use crate::error::{AppError, V1Error};
+use crate::limits::{self, Limits};
 use crate::metrics::{self, Metrics};
 use crate::routes::{self, game, health, v1};
 use crate::service::GameService;
@@ -44,6 +47,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Requests slower than this are answered 503 `timeout`.
     pub request_timeout: Duration,
+    /// Owner tokens: issued by starts, required by exits.
+    pub auth: Arc<AuthSettings>,
+    /// Per-client budgets and the in-flight cap.
+    pub limits: Arc<Limits>,
 }
 
 impl AppState {
@@ -65,6 +72,8 @@ impl AppState {
             )),
             metrics,
             request_timeout: settings.request_timeout,
+            auth: Arc::new(settings.auth.clone()),
+            limits: Arc::new(Limits::new(settings.limits.clone())),
         }
     }
 }
@@ -142,12 +151,15 @@ fn v1_routes(timeout: Duration) -> Router<AppState> {
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .merge(game_routes(state.request_timeout))
         .nest("/v1", v1_routes(state.request_timeout))
         .fallback(routes::route_not_found)
         .with_state(state.clone())
-        .merge(metrics_router(state.clone()))
+        .merge(metrics_router(state.clone()));
+    // The limits sit inside the metrics and the request log, so what they turn away is still
+    // counted and logged (without any credential: see crate::telemetry).
+    limits::apply(router, state.limits.clone())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
@@ -175,9 +187,17 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let housekeeping = state.limits.spawn_housekeeping(Duration::from_secs(30));
+    // The peer address is what the per-client limits key on (or check against
+    // TRUSTED_PROXIES).
+    let served = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    housekeeping.abort();
+    served
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

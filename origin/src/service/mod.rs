@@ -39,6 +39,10 @@ pub struct Started {
     pub game: Game,
     /// Whether this request created it (201) or found it (200).
     pub created: bool,
+    /// Whether this request may receive the game's owner token: it created the game, or it
+    /// carries the `Idempotency-Key` that did. A start that merely finds the user's active
+    /// game (anyone can name a user id) is not the owner.
+    pub owner: bool,
 }
 
 /// The answer to an exit request.
@@ -115,7 +119,12 @@ impl GameService {
     }
 
     /// A new game record for `request` under `id`, not yet stored.
-    fn build_game(&self, id: GameId, request: &NewGame) -> Result<Game, AppError> {
+    fn build_game(
+        &self,
+        id: GameId,
+        request: &NewGame,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Game, AppError> {
         let now = now_ms();
         Ok(Game {
             id,
@@ -132,6 +141,7 @@ impl GameService {
             created_at_ms: now,
             exited_at_ms: None,
             metadata: request.metadata.clone(),
+            owner_key: key.cloned(),
         })
     }
 
@@ -142,10 +152,12 @@ impl GameService {
         request: &NewGame,
         key: Option<&IdempotencyKey>,
     ) -> Result<Started, AppError> {
-        let started = self.start_uncounted(request, key).await?;
+        let mut started = self.start_uncounted(request, key).await?;
         if started.created {
             self.metrics.sessions_started.inc();
         }
+        started.owner =
+            started.created || key.is_some_and(|key| started.game.owner_key.as_ref() == Some(key));
         Ok(started)
     }
 
@@ -155,7 +167,7 @@ impl GameService {
         key: Option<&IdempotencyKey>,
     ) -> Result<Started, AppError> {
         let store = &*self.store;
-        let mut game = self.build_game(GameId::from(uuid::Uuid::new_v4()), request)?;
+        let mut game = self.build_game(GameId::from(uuid::Uuid::new_v4()), request, key)?;
         let mut inserted_here = true;
         if let Some(key) = key {
             match store
@@ -194,6 +206,7 @@ impl GameService {
                     return Ok(Started {
                         game,
                         created: inserted_here,
+                        owner: false,
                     });
                 }
                 // Our own claim, seen again by a retried LWT whose first run was applied.
@@ -201,6 +214,7 @@ impl GameService {
                     return Ok(Started {
                         game,
                         created: inserted_here,
+                        owner: false,
                     });
                 }
                 Claim::Held(other_id) => match store.game(other_id).await? {
@@ -216,6 +230,7 @@ impl GameService {
                         return Ok(Started {
                             game: other,
                             created: false,
+                            owner: false,
                         });
                     }
                     _ => store.release_active(&request.user_id, other_id).await?,
@@ -249,6 +264,7 @@ impl GameService {
                         return Ok(Started {
                             game: other,
                             created: false,
+                            owner: false,
                         });
                     }
                 }
@@ -257,6 +273,7 @@ impl GameService {
         Ok(Started {
             game: existing,
             created: false,
+            owner: false,
         })
     }
 
