@@ -219,7 +219,13 @@ exitedAt?: number,
 /**
  * The client's metadata, if it sent any.
  */
-metadata?: Metadata, };
+metadata?: Metadata, 
+/**
+ * Starts only, and only to the request that created the game or one carrying the
+ * `Idempotency-Key` that did: the credential its exit needs (`Authorization: Bearer`).
+ * Reads never carry it.
+ */
+ownerToken?: string, };
 
 /**
  * Why the edge sent a start to the region it did.
@@ -285,7 +291,13 @@ exitedAt?: number,
 /**
  * The client's metadata, if it sent any.
  */
-metadata?: Metadata, };
+metadata?: Metadata, 
+/**
+ * Starts only, and only to the request that created the game or one carrying the
+ * `Idempotency-Key` that did: the credential its exit needs (`Authorization: Bearer`).
+ * Reads never carry it.
+ */
+ownerToken?: string, };
 
 /**
  * The answer to an exit (also to a repeated one, with the first exit's time).
@@ -568,7 +580,12 @@ metadata?: Metadata,
 /**
  * When it was stopped, once stopped.
  */
-stopped_at?: Timestamp, };
+stopped_at?: Timestamp, 
+/**
+ * Creates only (as `ownerToken` of the game API): the credential a stop needs
+ * (`Authorization: Bearer`).
+ */
+owner_token?: string, };
 
 /**
  * The phase of a session's state.
