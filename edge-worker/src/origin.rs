@@ -5,9 +5,11 @@
 
 use std::fmt;
 
-use api::{ApiError, ErrorBody, ExitView, GameId, GameStatus, GameView, RegionName, StateView};
+use api::{
+    ApiError, ErrorBody, ExitView, GameId, GameStatus, GameView, RegionName, StateView, UserId,
+};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 /// An origin answer the edge can use.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,32 +116,53 @@ pub fn state(
     Ok(answer)
 }
 
-/// An exit (`POST /game/exit`, 200) of game `id`. Origins built before `ok` joined the
-/// contract's [`ExitView`] leave it out; their 200 means committed just the same, so a missing
-/// `ok` reads as `true`. An explicit `ok: false`, or a status other than `exited`, is off
-/// contract.
+/// The origin's exit answer, read leniently: origins built before `ok` joined the contract's
+/// [`ExitView`] leave it out, and their 200 means committed just the same. (Read straight from
+/// the bytes rather than patched as a `serde_json::Value`, which would cost the Worker a second
+/// deserializer.)
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OriginExit {
+    /// Missing reads as `true`.
+    #[serde(default = "committed")]
+    ok: bool,
+    game_id: GameId,
+    user_id: UserId,
+    exited_at: i64,
+    status: GameStatus,
+}
+
+/// What a missing `ok` means.
+fn committed() -> bool {
+    true
+}
+
+/// An exit (`POST /game/exit`, 200) of game `id`, as the contract's [`ExitView`]. An explicit
+/// `ok: false`, or a status other than `exited`, is off contract.
 pub fn exited(
     region: &RegionName,
     status: u16,
     body: &[u8],
     id: &GameId,
 ) -> Result<Answer<ExitView>, OffContract> {
-    let off = |detail: &str| OffContract {
-        region: region.clone(),
-        status,
-        detail: detail.to_owned(),
-    };
-    let answer = match parse::<Value>(region, status, body, &[200])? {
-        Answer::Ok(status, Value::Object(mut fields)) => {
-            fields.entry("ok").or_insert(Value::Bool(true));
-            let view: ExitView =
-                serde_json::from_value(Value::Object(fields)).map_err(|e| off(&e.to_string()))?;
-            if !view.ok || view.status != GameStatus::Exited {
-                return Err(off("an exit that is not committed"));
-            }
-            Answer::Ok(status, view)
+    let answer = match parse::<OriginExit>(region, status, body, &[200])? {
+        Answer::Ok(_, exit) if !exit.ok || exit.status != GameStatus::Exited => {
+            return Err(OffContract {
+                region: region.clone(),
+                status,
+                detail: "an exit that is not committed".to_owned(),
+            });
         }
-        Answer::Ok(..) => return Err(off("not a JSON object")),
+        Answer::Ok(status, exit) => Answer::Ok(
+            status,
+            ExitView {
+                ok: true,
+                game_id: exit.game_id,
+                user_id: exit.user_id,
+                exited_at: exit.exited_at,
+                status: exit.status,
+            },
+        ),
         Answer::Refused(status, error) => Answer::Refused(status, error),
     };
     same_game(region, status, &answer, id, |e| e.game_id)?;
@@ -168,7 +191,7 @@ fn same_game<T>(
 mod tests {
     use super::*;
     use api::ErrorCode;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     const ID: &str = "3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a3b";
 

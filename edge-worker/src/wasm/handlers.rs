@@ -180,9 +180,10 @@ async fn exit_region(
         return Ok(Ok(region));
     }
     if let Some((body, _)) = cache::get(cfg, &cache_policy::game_key(&exit.game_id)).await
-        && let Ok(view) = serde_json::from_slice::<EdgeGameView>(&body)
+        && let Ok(game) = serde_json::from_slice::<GameView>(&body)
+        && let Some(region) = cfg.known_region(game.region.as_str())
     {
-        return Ok(Ok(view.backend_region));
+        return Ok(Ok(region.clone()));
     }
     let location = Location::of(req);
     let (first, _) = routing::select_region(cfg, &location.hints(None));
@@ -297,8 +298,10 @@ pub(super) async fn read_game(
 /// path.
 async fn local_state(cfg: &Config, id: &GameId, at: Option<i64>) -> Option<Reply> {
     let (body, stored_at) = cache::get(cfg, &cache_policy::game_key(id)).await?;
-    let record: EdgeGameView = serde_json::from_slice(&body).ok()?;
-    let timeline = Timeline::of(&record.game)?;
+    // The cached record is an `EdgeGameView`; read as the origin's `GameView` (the edge's
+    // additions ignored), which is all a timeline needs.
+    let game: GameView = serde_json::from_slice(&body).ok()?;
+    let timeline = Timeline::of(&game)?;
     let now = i64::try_from(now_ms()).ok()?;
     let at = at.unwrap_or_else(|| timeline.default_at(now));
     if !timeline.is_final_at(at, stored_at) {
