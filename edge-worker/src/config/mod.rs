@@ -450,6 +450,11 @@ pub(crate) mod tests {
         let e = err(&[(DEFAULT_REGION, "mars")]);
         assert_eq!(e.variable, DEFAULT_REGION);
         assert!(e.message.contains("known: asia, eu, us"), "{}", e.message);
+        assert!(
+            e.message.starts_with("\"mars\" is not a region"),
+            "{}",
+            e.message
+        );
         assert_eq!(err(&[(DEFAULT_REGION, "e_u")]).variable, DEFAULT_REGION);
         assert_eq!(
             config(&[(DEFAULT_REGION, " us ")])

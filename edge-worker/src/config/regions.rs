@@ -101,7 +101,8 @@ pub(crate) fn known_region(
         Err(ConfigError::new(
             variable,
             format!(
-                "{name:?} is not a region of {REGION_ORIGINS} ({})",
+                "{:?} is not a region of {REGION_ORIGINS} ({})",
+                name.as_str(),
                 known_list(origins)
             ),
         ))
@@ -122,14 +123,20 @@ fn origin_url(region: &RegionName, url: &str) -> Result<String, ConfigError> {
         .ok_or_else(|| {
             ConfigError::new(
                 REGION_ORIGINS,
-                format!("origin of {region:?} must start with http:// or https:// (got {url:?})"),
+                format!(
+                    "origin of {:?} must start with http:// or https:// (got {url:?})",
+                    region.as_str()
+                ),
             )
         })?;
     let host = rest.split('/').next().unwrap_or_default();
     if host.is_empty() || url.contains(['?', '#', ' ']) {
         return Err(ConfigError::new(
             REGION_ORIGINS,
-            format!("origin of {region:?} is not a base URL (got {url:?})"),
+            format!(
+                "origin of {:?} is not a base URL (got {url:?})",
+                region.as_str()
+            ),
         ));
     }
     Ok(url.trim_end_matches('/').to_string())
@@ -166,7 +173,7 @@ pub(crate) fn parse_failover_order(
         if order.contains(&name) {
             return Err(ConfigError::new(
                 FAILOVER_ORDER,
-                format!("{name:?} is listed twice"),
+                format!("{:?} is listed twice", name.as_str()),
             ));
         }
         order.push(name);
