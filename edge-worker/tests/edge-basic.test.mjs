@@ -218,7 +218,7 @@ describe('edge without origins', () => {
     const regions = await call(`${edge.url}/edge/regions`);
     assert.deepEqual(regions.body.regions.map((x) => x.breaker), ['open', 'open']);
     const t0 = performance.now();
-    const fast = await call(`${edge.url}/edge/game/abc`, { headers: { 'x-user-region': 'eu' } });
+    const fast = await call(`${edge.url}/edge/game/3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a3b`, { headers: { 'x-user-region': 'eu' } });
     assert.ok(performance.now() - t0 < 500, 'an open circuit answers without waiting');
     assertError(assert, fast, 503, 'origins_unavailable', undefined, 'open circuits');
     assert.match(fast.body.error.message, /eu: circuit open; us: circuit open/);
