@@ -15,7 +15,9 @@ mkdir -p frontend/dist
 
 OUT=edge-worker/build
 if [[ -z "${FORCE:-}" && -f "$OUT/index.js" && -f "$OUT/index_bg.wasm" ]]; then
-  newer="$(find edge-worker/src edge-worker/Cargo.toml Cargo.lock scripts/build-worker.sh \
+  # The Worker's own sources and the workspace crates it is built from (contract, engine).
+  newer="$(find edge-worker/src edge-worker/Cargo.toml api/src api/Cargo.toml shared-engine/src \
+    shared-engine/Cargo.toml Cargo.lock scripts/build-worker.sh \
     -newer "$OUT/index_bg.wasm" -print -quit)"
   if [[ -z "$newer" ]]; then
     echo "build-worker: $OUT is up to date"
