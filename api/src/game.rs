@@ -21,11 +21,7 @@ pub struct StartRequest {
     #[cfg_attr(test, ts(optional))]
     pub preferred_region: Option<RegionName>,
     /// Break algorithm (default `mix32-v1`).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::algorithm::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[cfg_attr(test, ts(optional, type = "Algorithm"))]
     pub algorithm: Option<Algorithm>,
@@ -112,7 +108,6 @@ pub struct GameView {
     /// Break odds `1/n`.
     pub break_every: u32,
     /// Break algorithm.
-    #[serde(with = "crate::algorithm")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[cfg_attr(test, ts(type = "Algorithm"))]
     pub algorithm: Algorithm,

@@ -26,7 +26,6 @@ pub mod limits;
 pub mod query;
 pub mod v1;
 
-mod algorithm;
 #[cfg(test)]
 mod ts;
 

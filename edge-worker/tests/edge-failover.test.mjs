@@ -157,5 +157,6 @@ describe('failover between regions', () => {
     assert.equal(exit.status, 200, exit.text);
     assert.equal(exit.headers.get('x-edge-region'), 'us');
     assert.equal(exit.body.backendRegion, 'eu');
+    assert.equal(exit.body.ok, true);
   });
 });

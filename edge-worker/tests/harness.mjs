@@ -260,9 +260,26 @@ export async function call(url, { method = 'GET', body, headers = {}, raw } = {}
   return { status: res.status, headers: res.headers, body: parsed, text, ms };
 }
 
-/** The MF-CF-Blob header that makes miniflare set request.cf for one request. */
-export function cfCountry(country) {
-  return { 'mf-cf-blob': JSON.stringify({ country, clientAcceptEncoding: '' }) };
+/**
+ * The MF-CF-Blob header that makes miniflare set request.cf for one request. The blob replaces
+ * the whole cf object, so it carries what geo routing reads (country for COUNTRY_REGIONS
+ * overrides, continent for the continent map) and clientAcceptEncoding: '' (without it the
+ * answer comes back brotli-encoded).
+ */
+export function cfLocation(country, continent) {
+  const cf = { clientAcceptEncoding: '' };
+  if (country !== undefined) cf.country = country;
+  if (continent !== undefined) cf.continent = continent;
+  return { 'mf-cf-blob': JSON.stringify(cf) };
+}
+
+/** Asserts a contract error body: `{"error": {"code", "message", "field"?}}` with its status. */
+export function assertError(assert, r, status, code, field, what = '') {
+  assert.equal(r.status, status, `${what}: ${r.status} ${r.text}`);
+  assert.equal(r.body?.error?.code, code, `${what}: ${r.text}`);
+  assert.equal(typeof r.body.error.message, 'string', what);
+  assert.equal(r.body.error.field, field, `${what}: field`);
+  assert.deepEqual(Object.keys(r.body), ['error'], what);
 }
 
 export function uid(tag) {
