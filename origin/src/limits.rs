@@ -391,6 +391,8 @@ pub struct Rejections {
 /// The live limiters of one process.
 #[derive(Debug)]
 pub struct Limits {
+    /// `origin_rate_limited_total`, by reason, when wired to the metrics.
+    counter: Option<prometheus::IntCounterVec>,
     settings: LimitSettings,
     start: Option<DefaultKeyedRateLimiter<IpAddr>>,
     read: Option<DefaultKeyedRateLimiter<IpAddr>>,
@@ -404,6 +406,7 @@ impl Limits {
     /// Limiters for `settings`.
     pub fn new(settings: LimitSettings) -> Limits {
         Limits {
+            counter: None,
             start: settings
                 .start
                 .map(|q| DefaultKeyedRateLimiter::keyed(q.governor())),
@@ -415,6 +418,19 @@ impl Limits {
             rejected: Rejections::default(),
             settings,
         }
+    }
+
+    /// Also counts refusals into `counter` (label: [`Rejection::reason`]).
+    pub fn with_counter(mut self, counter: prometheus::IntCounterVec) -> Limits {
+        self.counter = Some(counter);
+        self
+    }
+
+    fn refused(&self, rejection: Rejection, v1: bool) -> Response {
+        if let Some(counter) = &self.counter {
+            counter.with_label_values(&[rejection.reason()]).inc();
+        }
+        rejection.into_response(v1)
     }
 
     /// The settings.
@@ -494,7 +510,7 @@ async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: Next
     let client = limits.settings.client_ip(peer, request.headers());
     let v1 = request.uri().path().starts_with("/v1");
     if let Err(rejection) = limits.check_client(class, client) {
-        return rejection.into_response(v1);
+        return limits.refused(rejection, v1);
     }
     let _slot = match &limits.in_flight {
         None => None,
@@ -502,7 +518,7 @@ async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: Next
             Ok(permit) => Some(permit),
             Err(_) => {
                 limits.rejected.overloaded.fetch_add(1, Ordering::Relaxed);
-                return Rejection::Overloaded.into_response(v1);
+                return limits.refused(Rejection::Overloaded, v1);
             }
         },
     };

@@ -145,12 +145,6 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
         .http_latency
         .with_label_values(&[method.as_str(), &route])
         .observe(started.elapsed().as_secs_f64());
-    if let Some(rejection) = response.extensions().get::<crate::limits::Rejection>() {
-        metrics
-            .rate_limited
-            .with_label_values(&[rejection.reason()])
-            .inc();
-    }
     if let Some(crate::error::StorageFailure(operation)) = response.extensions().get() {
         metrics
             .cassandra_errors

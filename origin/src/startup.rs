@@ -63,6 +63,8 @@ impl AppState {
     /// State for the given settings over a shared store.
     pub fn with_store(settings: &Settings, store: Arc<dyn GameStore>) -> AppState {
         let metrics = Arc::new(Metrics::new(settings.region.as_str()));
+        let limits =
+            Limits::new(settings.limits.clone()).with_counter(metrics.rate_limited.clone());
         AppState {
             service: Arc::new(GameService::new(
                 store,
@@ -73,7 +75,7 @@ impl AppState {
             metrics,
             request_timeout: settings.request_timeout,
             auth: Arc::new(settings.auth.clone()),
-            limits: Arc::new(Limits::new(settings.limits.clone())),
+            limits: Arc::new(limits),
         }
     }
 }
@@ -157,9 +159,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(routes::route_not_found)
         .with_state(state.clone())
         .merge(metrics_router(state.clone()));
-    // The limits sit inside the metrics and the request log, so what they turn away is still
-    // counted and logged (without any credential: see crate::telemetry).
-    limits::apply(router, state.limits.clone())
+    let router = router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
@@ -178,7 +178,11 @@ pub fn app(state: AppState) -> Router {
             telemetry::REQUEST_ID,
             MakeRequestUuid,
         ))
-        .layer(MapRequestLayer::new(telemetry::drop_invalid_request_id))
+        .layer(MapRequestLayer::new(telemetry::drop_invalid_request_id));
+    // The limits are the outermost layer: what they turn away costs no request id, span, log
+    // line or latency histogram (a flood of refusals must stay cheap and must not flood the
+    // log); it is counted in origin_rate_limited_total.
+    limits::apply(router, state.limits.clone())
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes in-flight requests.
