@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 
 use api::{
-    ApiError, EdgeExitView, EdgeGameView, ExitRequest, GameId, GameView, IdempotencyKey,
+    ApiError, EdgeExitView, EdgeGameView, ErrorCode, ExitRequest, GameId, GameView, IdempotencyKey,
     RegionName, StartRequest,
 };
 use worker::Request;
@@ -126,9 +126,13 @@ pub(super) async fn start(
     req: &mut Request,
     cfg: &Config,
     trace: &Trace,
+    limit: impl FnOnce(&str) -> Result<(), Reply>,
 ) -> Result<Reply, ApiError> {
     let body = read_json_body(req).await?;
     let start: StartRequest = api::json::parse_body(&body)?;
+    if let Err(refused) = limit(start.user_id.as_str()) {
+        return Ok(refused);
+    }
     let idempotency_key = match header(req, "idempotency-key") {
         Some(k) => IdempotencyKey::parse(&k)
             .map_err(|e| ApiError::invalid("Idempotency-Key", e))?
@@ -210,13 +214,20 @@ pub(super) async fn exit(
 ) -> Result<Reply, ApiError> {
     let body = read_json_body(req).await?;
     let exit: ExitRequest = api::json::parse_body(&body)?;
+    // The origin verifies the owner token; a request without a well-formed one is refused
+    // here, without any origin call. The value is passed on as it is and never logged.
+    let authorization = header(req, "authorization");
+    if let Err(e) = owner_token::bearer(authorization.as_deref()) {
+        return Err(ApiError::new(ErrorCode::Unauthorized, e.message()));
+    }
     let region = match exit_region(req, cfg, trace, &exit).await? {
         Ok(region) => region,
         Err(refusal) => return Ok(refusal),
     };
     remember_region(exit.game_id, &region);
 
-    let call = OriginCall::post("/game/exit", to_json(&exit)?, trace);
+    let call = OriginCall::post("/game/exit", to_json(&exit)?, trace)
+        .with("authorization", authorization.unwrap_or_default());
     let served =
         upstream::call_with_failover(cfg, &routing::attempt_order(cfg, region.as_str()), &call)
             .await?;

@@ -9,12 +9,13 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use api::ApiError;
+use api::{ApiError, ErrorCode};
 use worker::wasm_bindgen::JsValue;
 use worker::{Context, Date, Env, Request, Response, event, js_sys};
 
 use crate::config::{Config, ConfigCache};
 use crate::ids;
+use crate::rate_limit::{self, Kind, Limits, Scope};
 use crate::routes::{self, NoRoute, Route};
 
 mod cache;
@@ -26,9 +27,43 @@ use reply::Reply;
 
 thread_local! {
     // Isolate memory. wasm is single-threaded, and although one isolate interleaves concurrent
-    // requests at `.await` points, this cell is never borrowed across an `.await`, so the
+    // requests at `.await` points, these cells are never borrowed across an `.await`, so a
     // RefCell cannot be re-entered.
     static CONFIG: RefCell<ConfigCache> = RefCell::new(ConfigCache::default());
+    static LIMITS: RefCell<Limits> = RefCell::new(Limits::default());
+}
+
+/// Spends one request of `kind` for the client (and `user`, for starts) from this isolate's
+/// buckets; over budget is 429 `rate_limited` with `Retry-After`.
+fn limit(env: &Env, trace: &Trace, kind: Kind, user: Option<&str>) -> Result<(), Reply> {
+    let settings =
+        rate_limit::Settings::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+            .map_err(|e| Reply::error(&ApiError::from(e)))?;
+    let ip = trace.client_ip.as_deref().unwrap_or("unknown");
+    let outcome = LIMITS.with(|l| {
+        let mut limits = l.borrow_mut();
+        limits.configure(settings);
+        limits.check(kind, ip, user, now_ms())
+    });
+    match outcome {
+        Ok(()) => Ok(()),
+        Err((scope, decision)) => {
+            let message = match (kind, scope) {
+                (Kind::Start, Scope::User) => {
+                    "too many game starts for this user; retry after the time in Retry-After"
+                }
+                (Kind::Start, Scope::Ip) => {
+                    "too many game starts from this address; retry after the time in Retry-After"
+                }
+                (Kind::Read, _) => {
+                    "too many requests from this address; retry after the time in Retry-After"
+                }
+            };
+            let e = ApiError::new(ErrorCode::RateLimited, message);
+            let secs = decision.retry_after_secs().unwrap_or(1);
+            Err(Reply::error(&e).with("retry-after", secs.to_string()))
+        }
+    }
 }
 
 /// The Worker's clock, Unix ms.
@@ -62,6 +97,9 @@ struct Trace {
     request_id: String,
     /// W3C `traceparent`.
     traceparent: String,
+    /// The client's address (`cf-connecting-ip`), forwarded to the origin as
+    /// `x-forwarded-for` for its per-client limits.
+    client_ip: Option<String>,
 }
 
 impl Trace {
@@ -74,6 +112,8 @@ impl Trace {
         Self {
             request_id,
             traceparent,
+            client_ip: header(req, "cf-connecting-ip")
+                .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok()),
         }
     }
 }
@@ -160,10 +200,22 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
         _ => {}
     }
     let cfg = load_config(env)?;
+    // Starts are charged once their body names the user (in the handler); everything else that
+    // reaches an origin spends the looser per-address budget first.
+    if matches!(route, Route::Exit | Route::Game(_) | Route::GameState(_))
+        && let Err(refused) = limit(env, trace, Kind::Read, None)
+    {
+        return Ok(refused);
+    }
     match route {
         Route::Health => Ok(handlers::health(&cfg)),
         Route::Regions => Ok(handlers::regions(&cfg)),
-        Route::Start => handlers::start(req, &cfg, trace).await,
+        Route::Start => {
+            handlers::start(req, &cfg, trace, |user| {
+                limit(env, trace, Kind::Start, Some(user))
+            })
+            .await
+        }
         Route::Exit => handlers::exit(req, &cfg, trace).await,
         Route::Game(id) => handlers::read_game(req, &cfg, trace, &id).await,
         Route::GameState(id) => handlers::read_state(req, &cfg, trace, &id, query).await,

@@ -59,6 +59,10 @@ impl OriginCall {
         if body.is_some() {
             headers.push(("content-type", "application/json".to_string()));
         }
+        // The origins key their per-client limits on it (when they trust this edge).
+        if let Some(ip) = &trace.client_ip {
+            headers.push(("x-forwarded-for", ip.clone()));
+        }
         Self {
             method,
             path,
