@@ -5,11 +5,11 @@
 #   make down    stop everything `make up` started
 #   make test    every test: lint, unit, integration (real Cassandra), Worker in workerd, browser e2e
 #   make fuzz    Schemathesis against a fresh origin + edge from docs/openapi*.yaml (make test's contract stage)
-#   make bench   all benchmarks (engine, origin, edge); or bench-engine / bench-origin / bench-edge
+#   make bench   all benchmarks (engine, origin, edge, auth); or bench-engine / bench-origin / bench-edge / bench-auth
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: setup up dev down status logs test fuzz bench bench-engine bench-origin bench-edge clean-run
+.PHONY: setup up dev down status logs test fuzz bench bench-engine bench-origin bench-edge bench-auth clean-run
 
 setup:
 	@bash scripts/setup.sh
@@ -35,7 +35,7 @@ test: setup
 fuzz: setup
 	@bash scripts/fuzz-api.sh
 
-bench: bench-engine bench-origin bench-edge
+bench: bench-engine bench-origin bench-edge bench-auth
 
 bench-engine: setup
 	@bash scripts/bench-engine.sh
@@ -48,3 +48,6 @@ bench-edge: setup
 
 clean-run: down
 	@bash scripts/cassandra.sh wipe
+
+bench-auth: setup
+	@bash scripts/bench-auth.sh
