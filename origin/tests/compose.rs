@@ -50,7 +50,10 @@ fn compose_runs_cassandra_and_one_valid_origin_per_region() {
             // deployment would set (a blank `:-` default means unset).
             .map(|(k, v)| match v.strip_prefix("${") {
                 Some(rest) if rest.contains(":-}") => (k, String::new()),
-                Some(_) => (k, "a-deployment-secret-of-48-random-bytes-0123456789".to_owned()),
+                Some(_) => (
+                    k,
+                    "a-deployment-secret-of-48-random-bytes-0123456789".to_owned(),
+                ),
                 None => (k, v),
             })
             .collect();
