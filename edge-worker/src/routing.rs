@@ -113,12 +113,13 @@ pub fn select_start<'c>(
 ) -> (&'c RegionName, RoutedBy) {
     let mut skip_loaded = false;
     let unloaded = |skip_loaded: bool, first: &'c RegionName, rule: RoutedBy| {
-        if skip_loaded && signals.overloaded(cfg, first.as_str()) {
-            if let Some(r) = cfg.regions.iter().find(|r| {
+        if skip_loaded
+            && signals.overloaded(cfg, first.as_str())
+            && let Some(r) = cfg.regions.iter().find(|r| {
                 (signals.healthy)(r.name.as_str()) && !signals.overloaded(cfg, r.name.as_str())
-            }) {
-                return (&r.name, RoutedBy::Load);
-            }
+            })
+        {
+            return (&r.name, RoutedBy::Load);
         }
         (first, rule)
     };

@@ -176,7 +176,7 @@ impl Config {
             ));
         }
 
-        let live = live::parse(|name| get(name))?;
+        let live = live::parse(get)?;
         let regions = order
             .into_iter()
             .map(|name| {
