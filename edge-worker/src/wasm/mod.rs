@@ -4,7 +4,8 @@
 //! - [`reply`]: what a handler answers, turned into a `worker::Response` (CORS, common headers);
 //! - [`upstream`]: calls to the origins, with timeout, failover, backoff and breakers;
 //! - [`cache`]: the Workers Cache API;
-//! - [`handlers`]: one function per endpoint.
+//! - [`handlers`]: one function per endpoint;
+//! - [`live`]: the live region table (registry refresh off the request path, round trips).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -19,6 +20,7 @@ use crate::routes::{self, NoRoute, Route};
 
 mod cache;
 mod handlers;
+mod live;
 mod reply;
 mod upstream;
 
@@ -117,7 +119,7 @@ impl CfLocation {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let trace = Trace::of(&req);
     let reply = match handle(&mut req, &env, &trace).await {
         Ok(reply) => reply,
@@ -128,6 +130,10 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
             Reply::error(&e)
         }
     };
+    // After the answer is built: a due registry refresh runs past the response.
+    if let Ok(cfg) = load_config(&env) {
+        live::maybe_refresh(&cfg, &ctx);
+    }
     match reply.into_response(&trace) {
         Ok(resp) => Ok(resp),
         // Building headers only fails on invalid header values, which are never produced;
@@ -159,7 +165,7 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
         Route::Time => return Ok(handlers::time()),
         _ => {}
     }
-    let cfg = load_config(env)?;
+    let cfg = live::effective(&load_config(env)?);
     match route {
         Route::Health => Ok(handlers::health(&cfg)),
         Route::Regions => Ok(handlers::regions(&cfg)),
