@@ -111,7 +111,7 @@ async function waitFor(url, { timeoutMs, proc, okStatus = 200 }) {
 }
 
 /** Starts one origin of `region`; resolves once GET /ready is 200. */
-export async function startOrigin({ region, keyspace, port }) {
+export async function startOrigin({ region, keyspace, port, env = {} }) {
   if (!fs.existsSync(ORIGIN_BIN)) {
     throw new Error(`origin binary ${ORIGIN_BIN} is missing: run \`cargo build -p origin\` first`);
   }
@@ -124,6 +124,7 @@ export async function startOrigin({ region, keyspace, port }) {
       CASSANDRA_HOSTS,
       CASSANDRA_KEYSPACE: keyspace,
       CASSANDRA_REPLICATION: 'SimpleStrategy:1',
+      ...env,
     },
   });
   const url = `http://127.0.0.1:${port}`;
@@ -137,12 +138,12 @@ export async function startOrigin({ region, keyspace, port }) {
 }
 
 /** Starts origins for every region in `regions`, sharing one keyspace (as regions share data). */
-export async function startOrigins(regions, tag) {
+export async function startOrigins(regions, tag, env = {}) {
   const keyspace = uniqueKeyspace(tag);
   const origins = {};
   // The first origin creates the keyspace and tables; the others then only connect.
   for (const region of regions) {
-    origins[region] = await startOrigin({ region, keyspace });
+    origins[region] = await startOrigin({ region, keyspace, env });
   }
   return origins;
 }
@@ -167,6 +168,9 @@ export function originVars(origins, order = Object.keys(origins)) {
     REGION_ORIGINS: JSON.stringify(map),
     FAILOVER_ORDER: order.join(','),
     DEFAULT_REGION: order[0],
+    // The rule-based order these tests were written for; the live policies (latency, load)
+    // have their own tests (edge-regions.test.mjs), which set ROUTING_POLICY themselves.
+    ROUTING_POLICY: 'preference,header,geo,default',
   };
 }
 
