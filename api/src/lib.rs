@@ -36,6 +36,6 @@ pub use game::{
     EdgeExitView, EdgeGameView, ExitRequest, ExitView, GameStatus, GameView, Phase, ReplayView,
     RoutedBy, StartRequest, StateView, TickView,
 };
-pub use regions::{RegionList, RegionLoad, RegionRecord, RegionStatus};
 pub use ids::{BreakEvery, GameId, IdempotencyKey, Metadata, RegionName, TickMs, UserId};
+pub use regions::{RegionList, RegionLoad, RegionRecord, RegionStatus};
 pub use shared_engine::Algorithm;

@@ -207,7 +207,14 @@ mod tests {
         for ok in ["http://127.0.0.1:8081", "https://eu.example/x"] {
             assert!(is_base_url(ok), "{ok}");
         }
-        for bad in ["", "ftp://x", "http://", "http://x?y", "http://a b", "127.0.0.1:1"] {
+        for bad in [
+            "",
+            "ftp://x",
+            "http://",
+            "http://x?y",
+            "http://a b",
+            "127.0.0.1:1",
+        ] {
             assert!(!is_base_url(bad), "{bad}");
         }
     }
