@@ -160,6 +160,10 @@ pub enum RoutedBy {
     Header,
     /// The client's location (`request.cf`).
     Geo,
+    /// The healthy region with the lowest measured round trip (live registry).
+    Latency,
+    /// The first region under the load threshold, when the lowest-latency one is over it.
+    Load,
     /// The configured default region.
     Default,
     /// The chosen region failed and another one answered.
@@ -173,6 +177,8 @@ impl RoutedBy {
             RoutedBy::Preference => "preference",
             RoutedBy::Header => "header",
             RoutedBy::Geo => "geo",
+            RoutedBy::Latency => "latency",
+            RoutedBy::Load => "load",
             RoutedBy::Default => "default",
             RoutedBy::Failover => "failover",
         }

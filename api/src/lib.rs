@@ -10,6 +10,7 @@
 //! - [`error`]: the one error body `{"error": {"code", "message", "field"?}}` and the
 //!   [`ErrorCode`] enum, each code with exactly one HTTP status;
 //! - [`game`]: the `/game/*` (origin) and `/edge/game/*` (edge) requests and views;
+//! - [`regions`]: the live region registry (`/regions`, heartbeats, drain);
 //! - [`v1`]: the session-service dialect (`/v1/sessions`, snake_case, its own error shape);
 //! - [`json`] and [`query`]: the parsers both servers run on raw bodies and query strings, so
 //!   the same bad input gets the same status and code from either.
@@ -24,6 +25,7 @@ pub mod ids;
 pub mod json;
 pub mod limits;
 pub mod query;
+pub mod regions;
 pub mod v1;
 
 #[cfg(test)]
@@ -35,4 +37,5 @@ pub use game::{
     RoutedBy, StartRequest, StateView, TickView,
 };
 pub use ids::{BreakEvery, GameId, IdempotencyKey, Metadata, RegionName, TickMs, UserId};
+pub use regions::{RegionList, RegionLoad, RegionRecord, RegionStatus};
 pub use shared_engine::Algorithm;

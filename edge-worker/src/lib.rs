@@ -16,6 +16,7 @@ pub mod cache_policy;
 pub mod config;
 pub mod engine_state;
 pub mod ids;
+pub mod live;
 pub mod memo;
 pub mod origin;
 pub mod rate_limit;

@@ -181,6 +181,9 @@ export function originVars(origins, order = Object.keys(origins)) {
     REGION_ORIGINS: JSON.stringify(map),
     FAILOVER_ORDER: order.join(','),
     DEFAULT_REGION: order[0],
+    // The rule-based order these tests were written for; the live policies (latency, load)
+    // have their own tests (edge-regions.test.mjs), which set ROUTING_POLICY themselves.
+    ROUTING_POLICY: 'preference,header,geo,default',
   };
 }
 

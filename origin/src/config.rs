@@ -32,6 +32,11 @@ pub const VARIABLES: &[&str] = &[
     "TICK_MS",
     "BREAK_EVERY",
     "REQUEST_TIMEOUT_SECONDS",
+    "REGISTER_INTERVAL_SECONDS",
+    "PUBLIC_URL",
+    "ADMIN_TOKEN",
+    "TEST_MODE",
+    "TEST_ARTIFICIAL_DELAY_MS",
     "RUST_LOG",
     // Owner tokens (crate::auth).
     "OWNER_TOKEN_SECRET",
@@ -179,6 +184,8 @@ pub struct Settings {
     pub auth: crate::auth::AuthSettings,
     /// Per-client budgets and the in-flight cap.
     pub limits: crate::limits::LimitSettings,
+    /// The live region registry (heartbeats, public URL, admin token).
+    pub registry: crate::registry::RegistrySettings,
 }
 
 /// Reads variables from a map, so tests need not touch the process environment.
@@ -359,7 +366,13 @@ impl Settings {
             |s| (1..=300).contains(s),
             "1..=300",
         )?;
+        let registry = crate::registry::RegistrySettings::from_lookup(
+            |name| env.get(name).map(str::to_owned),
+            host,
+            port,
+        )?;
         Ok(Settings {
+            registry,
             host,
             port,
             region,

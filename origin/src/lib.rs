@@ -18,6 +18,7 @@ pub mod domain;
 pub mod error;
 pub mod limits;
 pub mod metrics;
+pub mod registry;
 pub mod routes;
 pub mod service;
 pub mod startup;

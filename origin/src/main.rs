@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use origin::config::Settings;
+use origin::registry::{self, cassandra::CassandraRegistry};
 use origin::startup::{AppState, run, shutdown_signal};
 use origin::store::Store;
 use origin::telemetry;
@@ -64,8 +65,25 @@ async fn main() -> ExitCode {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    // The registry shares the games keyspace; without it the origin still serves games, but
+    // nobody learns it is alive, so failing here is the honest answer.
+    let registry =
+        match CassandraRegistry::connect(store.clone(), &settings.cassandra.keyspace).await {
+            Ok(registry) => registry,
+            Err(error) => {
+                eprintln!("origin: {error}");
+                return ExitCode::from(1);
+            }
+        };
+    let state = AppState::new(&settings, store).with_registry(std::sync::Arc::new(registry));
+    let metrics = state.metrics.clone();
+    tokio::spawn(registry::heartbeat_loop(
+        state.registry.clone(),
+        settings.region.clone(),
+        move || metrics.sessions_started.get(),
+    ));
     tracing::info!(%address, region = settings.region.as_str(), keyspace = %settings.cassandra.keyspace, "origin listening");
-    match run(listener, AppState::new(&settings, store), shutdown_signal()).await {
+    match run(listener, state, shutdown_signal()).await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

@@ -33,7 +33,8 @@ use crate::config::Settings;
 use crate::error::{AppError, V1Error};
 use crate::limits::{self, Limits};
 use crate::metrics::{self, Metrics};
-use crate::routes::{self, game, health, v1};
+use crate::registry::{MemoryRegistry, Registry};
+use crate::routes::{self, game, health, regions, v1};
 use crate::service::GameService;
 use crate::store::GameStore;
 use crate::telemetry;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub auth: Arc<AuthSettings>,
     /// Per-client budgets and the in-flight cap.
     pub limits: Arc<Limits>,
+    /// The live region registry (in memory until [`AppState::with_registry`]).
+    pub registry: Registry,
 }
 
 impl AppState {
@@ -76,7 +79,18 @@ impl AppState {
             request_timeout: settings.request_timeout,
             auth: Arc::new(settings.auth.clone()),
             limits: Arc::new(limits),
+            registry: Registry {
+                store: Arc::new(MemoryRegistry::default()),
+                settings: settings.registry.clone(),
+                load: Arc::default(),
+            },
         }
+    }
+
+    /// The same state over another region registry (Cassandra's, in the binary).
+    pub fn with_registry(mut self, store: Arc<dyn crate::registry::RegionRegistry>) -> AppState {
+        self.registry.store = store;
+        self
     }
 }
 
@@ -121,6 +135,23 @@ fn game_routes(timeout: Duration) -> Router<AppState> {
         .route("/health", get(health::health).fallback(only("GET, HEAD")))
         .route("/ready", get(health::ready).fallback(only("GET, HEAD")))
         .route("/healthz", get(v1::healthz).fallback(only("GET, HEAD")))
+        .route("/regions", get(regions::list).fallback(only("GET, HEAD")))
+        .route(
+            "/regions/{name}/drain",
+            post(regions::drain).fallback(only("POST")),
+        )
+        .route(
+            "/regions/{name}/undrain",
+            post(regions::undrain).fallback(only("POST")),
+        )
+        .route(
+            "/api/regions",
+            get(regions::legacy_list).fallback(only("GET, HEAD")),
+        )
+        .route(
+            "/api/regions/register",
+            post(regions::register).fallback(only("POST")),
+        )
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|error: tower::BoxError| async move {
@@ -161,6 +192,10 @@ pub fn app(state: AppState) -> Router {
         .merge(metrics_router(state.clone()));
     let router = router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.registry.clone(),
+            crate::registry::track,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,

@@ -21,7 +21,7 @@ use crate::memo::BoundedMemo;
 use crate::origin::{self, Answer, OffContract};
 use crate::request;
 use crate::routing::{self, RouteHints};
-use crate::views::{HealthView, RegionsView, TimeView};
+use crate::views::{HealthView, TimeView};
 
 thread_local! {
     // Which region each game lives in: immutable facts, so safe in isolate memory (see
@@ -42,7 +42,7 @@ pub(super) fn health(cfg: &Config) -> Reply {
 
 /// `GET /edge/regions`.
 pub(super) fn regions(cfg: &Config) -> Reply {
-    upstream::with_breakers(|b| Reply::json(200, &RegionsView::new(cfg, b, now_ms())))
+    super::live::regions_view(cfg, |view| Reply::json(200, view))
 }
 
 /// The location hints of a request: the `x-user-region` header and `request.cf`.
@@ -142,7 +142,8 @@ pub(super) async fn start(
     };
     let location = Location::of(req);
     let (first, rule) =
-        routing::select_region(cfg, &location.hints(start.preferred_region.as_ref()));
+        super::live::select_start(cfg, &location.hints(start.preferred_region.as_ref()));
+    let first = &first;
     let order = routing::attempt_order(cfg, first.as_str());
     // The typed request, re-serialized: the origin sees exactly the contract's fields
     // (`preferredRegion` included; origins accept and ignore it).
@@ -179,7 +180,10 @@ async fn exit_region(
         .as_ref()
         .and_then(|r| cfg.known_region(r.as_str()))
         .cloned()
-        .or_else(|| GAME_REGIONS.with(|m| m.borrow().get(&exit.game_id).cloned()));
+        .or_else(|| GAME_REGIONS.with(|m| m.borrow().get(&exit.game_id).cloned()))
+        // A game whose home region is no longer routable (drained, expired) moves to a live
+        // one: any origin can exit it (shared store).
+        .filter(|r| cfg.known_region(r.as_str()).is_some());
     if let Some(region) = known {
         return Ok(Ok(region));
     }

@@ -4,7 +4,8 @@
 //! - [`reply`]: what a handler answers, turned into a `worker::Response` (CORS, common headers);
 //! - [`upstream`]: calls to the origins, with timeout, failover, backoff and breakers;
 //! - [`cache`]: the Workers Cache API;
-//! - [`handlers`]: one function per endpoint.
+//! - [`handlers`]: one function per endpoint;
+//! - [`live`]: the live region table (registry refresh off the request path, round trips).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -20,6 +21,7 @@ use crate::routes::{self, NoRoute, Route};
 
 mod cache;
 mod handlers;
+mod live;
 mod reply;
 mod upstream;
 
@@ -157,7 +159,7 @@ impl CfLocation {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let trace = Trace::of(&req);
     let reply = match handle(&mut req, &env, &trace).await {
         Ok(reply) => reply,
@@ -168,6 +170,10 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
             Reply::error(&e)
         }
     };
+    // After the answer is built: a due registry refresh runs past the response.
+    if let Ok(cfg) = load_config(&env) {
+        live::maybe_refresh(&cfg, &ctx);
+    }
     match reply.into_response(&trace) {
         Ok(resp) => Ok(resp),
         // Building headers only fails on invalid header values, which are never produced;
@@ -199,7 +205,6 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
         Route::Time => return Ok(handlers::time()),
         _ => {}
     }
-    let cfg = load_config(env)?;
     // Starts are charged once their body names the user (in the handler); everything else that
     // reaches an origin spends the looser per-address budget first.
     if matches!(route, Route::Exit | Route::Game(_) | Route::GameState(_))
@@ -207,6 +212,7 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
     {
         return Ok(refused);
     }
+    let cfg = live::effective(&load_config(env)?);
     match route {
         Route::Health => Ok(handlers::health(&cfg)),
         Route::Regions => Ok(handlers::regions(&cfg)),
