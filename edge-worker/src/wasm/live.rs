@@ -159,6 +159,8 @@ fn own_trace() -> Trace {
     Trace {
         request_id: ids::new_id(),
         traceparent: ids::new_traceparent(super::random_bytes(), super::random_bytes()),
+        // The edge's own registry reads and probes have no client to charge.
+        client_ip: None,
     }
 }
 
