@@ -94,6 +94,8 @@ const GAME_STATUSES: { readonly [S in GameStatus]: true } = { active: true, exit
 const ROUTED_BY: { readonly [R in RoutedBy]: true } = {
   preference: true,
   header: true,
+  latency: true,
+  load: true,
   geo: true,
   default: true,
   failover: true,
