@@ -59,19 +59,7 @@ impl Quota {
 
     /// Parses `n/seconds` (e.g. `30/60`), or `off` for no limit (`None`).
     pub fn parse(raw: &str) -> Result<Option<Quota>, String> {
-        let raw = raw.trim();
-        if raw.eq_ignore_ascii_case("off") {
-            return Ok(None);
-        }
-        let parsed = raw.split_once('/').and_then(|(n, s)| {
-            Some((n.trim().parse::<u32>().ok()?, s.trim().parse::<u32>().ok()?))
-        });
-        match parsed {
-            Some((n @ 1..=1_000_000, s @ 1..=86_400)) => Ok(Some(Quota::new(n, s))),
-            _ => Err(format!(
-                "{raw:?} is not `REQUESTS/SECONDS` (1..=1000000 / 1..=86400, e.g. 30/60) or `off`"
-            )),
-        }
+        Ok(api::limits::parse_rate_budget(raw)?.map(|(n, s)| Quota::new(n, s)))
     }
 
     /// Milliseconds per token.
