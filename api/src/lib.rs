@@ -11,6 +11,8 @@
 //!   [`ErrorCode`] enum, each code with exactly one HTTP status;
 //! - [`game`]: the `/game/*` (origin) and `/edge/game/*` (edge) requests and views;
 //! - [`v1`]: the session-service dialect (`/v1/sessions`, snake_case, its own error shape);
+//! - [`events`]: the `game.started` / `game.exited` events the origins publish to the event
+//!   stream (versioned envelope, deterministic event ids);
 //! - [`json`] and [`query`]: the parsers both servers run on raw bodies and query strings, so
 //!   the same bad input gets the same status and code from either.
 //!
@@ -19,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod events;
 pub mod game;
 pub mod ids;
 pub mod json;
@@ -29,6 +32,7 @@ pub mod v1;
 mod algorithm;
 
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
+pub use events::{EventId, EventType, GameEvent};
 pub use game::{
     EdgeExitView, EdgeGameView, ExitRequest, ExitView, GameStatus, GameView, Phase, ReplayView,
     RoutedBy, StartRequest, StateView, TickView,
