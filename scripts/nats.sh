@@ -32,6 +32,7 @@ BIN=${NATS_BIN:-$BIN_DIR/nats-server}
 VERSION=${NATS_SERVER_VERSION:-v2.15.2}
 START_TIMEOUT=${NATS_START_TIMEOUT:-30}
 readonly STOP_GRACE=15
+readonly MIN_GO=1.26.0 # the go line of nats-server v2.15's go.mod
 
 say() { printf 'nats: %s\n' "$*"; }
 warn() { printf 'nats: %s\n' "$*" >&2; }
@@ -108,9 +109,15 @@ cmd_build() {
   exec 8>"$BIN_DIR/.nats-build.lock"
   flock -w 600 8 || die "another build holds $BIN_DIR/.nats-build.lock"
   if [[ ! -x $BIN ]]; then
-    say "building nats-server $VERSION with $("$go" version | cut -d' ' -f3) (go install, Go module proxy)"
-    # GOTOOLCHAIN=local: build with this Go, never download another toolchain.
-    GOBIN="$BIN_DIR" GOTOOLCHAIN=local GOFLAGS=-trimpath CGO_ENABLED=0 \
+    local have toolchain=local
+    have=$("$go" env GOVERSION 2>/dev/null || true)
+    # nats-server 2.15 needs Go 1.26. A recent Go builds it as it is; an older one (Debian's
+    # golang-go) fetches the toolchain nats-server asks for, itself a module on the proxy.
+    if ! printf '%s\n%s\n' "$MIN_GO" "${have#go}" | sort -V -C; then
+      toolchain=auto
+    fi
+    say "building nats-server $VERSION with ${have:-go} (go install, Go module proxy, GOTOOLCHAIN=$toolchain)"
+    GOBIN="$BIN_DIR" GOTOOLCHAIN=$toolchain GOFLAGS=-trimpath CGO_ENABLED=0 \
       "$go" install "github.com/nats-io/nats-server/v2@$VERSION" ||
       die "go install github.com/nats-io/nats-server/v2@$VERSION failed"
     say "built $BIN ($((SECONDS - started)) s)"

@@ -5,6 +5,8 @@
 #   - npm: the root tooling (wrangler, Node 22 for it, esbuild, binaryen) and the frontend's deps
 #   - Debian: chromium (browser tests), curl (readiness checks), when running as root
 #   - Cassandra jars from Maven Central are fetched by scripts/cassandra.sh on first start
+#   - nats-server (the game-event broker), built from source with go install (Go module proxy)
+#     into .cache/bin by scripts/nats.sh build; Debian's golang-go when no Go is installed
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -13,6 +15,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 missing=()
 command -v curl >/dev/null || missing+=(curl)
 command -v chromium >/dev/null || missing+=(chromium)
+if [[ ! -x .cache/bin/nats-server ]] && ! command -v go >/dev/null && [[ ! -x /usr/local/go/bin/go ]]; then
+  missing+=(golang-go)
+fi
 if ((${#missing[@]})); then
   if [[ "$(id -u)" == 0 ]]; then
     echo "setup: apt-get install ${missing[*]}" >&2
@@ -29,3 +34,4 @@ if [[ -f frontend/package.json ]] && [[ ! -d frontend/node_modules || frontend/p
   echo "setup: npm ci (frontend)" >&2
   npm --prefix frontend ci --no-audit --no-fund
 fi
+bash scripts/nats.sh build

@@ -6,7 +6,8 @@
 #   1 lint        cargo fmt --check, clippy (native and wasm32) with -D warnings
 #   2 no_std      the engine built for wasm32 without std
 #   3 cassandra   a real Cassandra node (reused if one is already up)
-#   4 rust        unit, property, statistical and integration tests (origin on real Cassandra)
+#   4 rust        unit, property, statistical and integration tests (origin on real Cassandra,
+#                 game events on real nats-servers)
 #   5 edge        the real Worker in workerd (wrangler dev) against real origins, and a dry-run deploy
 #   6 frontend    vitest unit tests, then the page in headless Chromium against the full stack
 #   7 multidc     three regions on a three-datacenter Cassandra (eu, us, asia): the one-active-game
@@ -104,6 +105,8 @@ if wants no_std; then
 fi
 if wants rust; then
   run build-tests cargo test --workspace --no-run
+  # The events crate's tests start their own nats-servers (free ports, stopped by PID).
+  run nats-build bash scripts/nats.sh build
   ensure_cassandra
   run rust-tests cargo test --workspace
 fi
