@@ -4,11 +4,12 @@
 #   make dev     make up, then follow the logs until Ctrl-C (which stops the stack)
 #   make down    stop everything `make up` started
 #   make test    every test: lint, unit, integration (real Cassandra), Worker in workerd, browser e2e
+#   make fuzz    Schemathesis against a fresh origin + edge from docs/openapi*.yaml (make test's contract stage)
 #   make bench   all benchmarks (engine, origin, edge); or bench-engine / bench-origin / bench-edge
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: setup up dev down status logs test bench bench-engine bench-origin bench-edge clean-run
+.PHONY: setup up dev down status logs test fuzz bench bench-engine bench-origin bench-edge clean-run
 
 setup:
 	@bash scripts/setup.sh
@@ -30,6 +31,9 @@ logs:
 
 test: setup
 	@bash scripts/test.sh
+
+fuzz: setup
+	@bash scripts/fuzz-api.sh
 
 bench: bench-engine bench-origin bench-edge
 

@@ -3,7 +3,9 @@
 # (Rust, Java 17 + Maven, Node 20 + npm, Python 3 present). Idempotent and quiet when done.
 #   - rust: the wasm32 target, wasm-bindgen-cli and worker-build from crates.io (scripts/setup-edge.sh)
 #   - npm: the root tooling (wrangler, Node 22 for it, esbuild, binaryen) and the frontend's deps
-#   - Debian: chromium (browser tests), curl (readiness checks), when running as root
+#   - Debian: chromium (browser tests), curl (readiness checks), python3-venv (the fuzzer's venv),
+#     when running as root
+#   - PyPI: Schemathesis into .cache/fuzz-venv (scripts/fuzz-api.sh --setup)
 #   - Cassandra jars from Maven Central are fetched by scripts/cassandra.sh on first start
 #   - nats-server (the game-event broker), built from source with go install (Go module proxy)
 #     into .cache/bin by scripts/nats.sh build; Debian's golang-go when no Go is installed
@@ -15,6 +17,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 missing=()
 command -v curl >/dev/null || missing+=(curl)
 command -v chromium >/dev/null || missing+=(chromium)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [[ ! -x .cache/bin/nats-server ]] && ! command -v go >/dev/null && [[ ! -x /usr/local/go/bin/go ]]; then
   missing+=(golang-go)
 fi
@@ -34,4 +37,5 @@ if [[ -f frontend/package.json ]] && [[ ! -d frontend/node_modules || frontend/p
   echo "setup: npm ci (frontend)" >&2
   npm --prefix frontend ci --no-audit --no-fund
 fi
+bash scripts/fuzz-api.sh --setup
 bash scripts/nats.sh build

@@ -8,12 +8,17 @@
 #   3 cassandra   a real Cassandra node (reused if one is already up)
 #   4 rust        unit, property, statistical and integration tests (origin on real Cassandra,
 #                 game events on real nats-servers)
-#   5 edge        the real Worker in workerd (wrangler dev) against real origins, and a dry-run deploy
-#   6 frontend    vitest unit tests, then the page in headless Chromium against the full stack
-#   7 multidc     three regions on a three-datacenter Cassandra (eu, us, asia): the one-active-game
+#   5 edge        the real Worker in workerd (wrangler dev) against real origins (including the
+#                 origin/edge parity of bad inputs), and a dry-run deploy
+#   6 contract    Schemathesis fuzzing of a running origin and edge from docs/openapi.yaml and
+#                 docs/openapi-edge.yaml (scripts/fuzz-api.sh); the documents themselves are
+#                 checked against the api crate by the rust stage (origin/tests/openapi.rs)
+#   7 frontend    vitest unit tests, then the page in headless Chromium against the full stack
+#   8 multidc     three regions on a three-datacenter Cassandra (eu, us, asia): the one-active-game
 #                 and idempotency guarantees across regions (needs 127.0.0.1-3:9042 to itself)
 #
-# TEST_STAGES="rust edge" runs a subset (lint and no_std are cheap; cassandra comes with rust/edge/frontend).
+# TEST_STAGES="rust edge" runs a subset (lint and no_std are cheap; cassandra comes with
+# rust/edge/contract/frontend).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -24,7 +29,7 @@ export CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}"
 export NO_COLOR=1 FORCE_COLOR=0 CARGO_TERM_COLOR=never
 LOGS="$ROOT/artifacts/test-logs"
 mkdir -p "$LOGS"
-STAGES="${TEST_STAGES:-lint no_std rust edge frontend multidc}"
+STAGES="${TEST_STAGES:-lint no_std rust edge contract frontend multidc}"
 started_cassandra=""
 MULTIDC_RUN_DIR="$ROOT/.run/cassandra-multidc"
 started_multidc=""
@@ -52,6 +57,7 @@ count() {
     }
     /^(# |ℹ )pass [0-9]+$/ { p += $NF }
     /^(# |ℹ )fail [0-9]+$/ { f += $NF }
+    /^fuzz: [0-9]+ passed, [0-9]+ failed/ { p += $2; f += $4 }
     /^ *Tests +[0-9]/ {
       line = $0
       while (match(line, /[0-9]+ (passed|failed)/)) {
@@ -85,7 +91,10 @@ wants() { [[ " $STAGES " == *" $1 "* ]]; }
 
 ensure_cassandra() {
   [[ -n "$started_cassandra" ]] && return 0
-  if scripts/cassandra.sh status >/dev/null 2>&1; then
+  local first="${CASSANDRA_HOSTS%%,*}"
+  if scripts/cassandra.sh status >/dev/null 2>&1 ||
+    python3 scripts/cassandra/cqlprobe.py ping "${first%:*}" "${first##*:}" >/dev/null 2>&1; then
+    # The second probe finds a Cassandra another checkout started (its PID files live there).
     echo "test: using the Cassandra that is already running (tests use their own keyspaces)"
   else
     # Test-only speed-ups (no fsync); `make up` keeps durable defaults.
@@ -116,6 +125,10 @@ if wants edge; then
   run worker-build bash scripts/build-worker.sh
   run edge-tests node --test --test-concurrency=1 --test-reporter=tap edge-worker/tests/
   run edge-dry-run npm run --silent edge:dry-run
+fi
+if wants contract; then
+  ensure_cassandra
+  run contract-fuzz bash scripts/fuzz-api.sh
 fi
 if wants frontend; then
   ensure_cassandra

@@ -30,6 +30,8 @@ pub mod query;
 pub mod v1;
 
 mod algorithm;
+#[cfg(test)]
+mod ts;
 
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use events::{EventId, EventType, GameEvent};

@@ -29,3 +29,7 @@ pub const MAX_AT_MS: i64 = 253_402_300_799_999;
 pub const MIN_AT_MS: i64 = 0;
 /// Default steps of a replay when `to` is not given (`from + 99`).
 pub const DEFAULT_REPLAY_SPAN: u64 = 100;
+/// `/v1/sessions`: how far in the past a client's `start_at` may be (clock skew), in ms.
+pub const MAX_START_AT_BEHIND_MS: i64 = 60_000;
+/// `/v1/sessions`: how far in the future a client's `start_at` may be (7 days), in ms.
+pub const MAX_START_AT_AHEAD_MS: i64 = 7 * 24 * 60 * 60 * 1_000;

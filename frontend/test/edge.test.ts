@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { EdgeClient, EdgeError, errorFromResponse, parseGame } from '../src/api/edge';
+import { EdgeClient, EdgeError, errorFromResponse, parseExit, parseGame, type Game } from '../src/api/edge';
+import { ALGORITHMS, ERROR_STATUS, type ErrorBody } from '../src/api/generated/contract';
 
-const game = {
-  gameId: 'g-1',
+const game: Game = {
+  gameId: '3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a3b',
   userId: 'alice',
   region: 'eu',
   seed: 42,
@@ -13,7 +14,7 @@ const game = {
   status: 'active',
   createdAt: 1_750_000_000_000,
   backendRegion: 'eu',
-  routedBy: 'preferred',
+  routedBy: 'preference',
 };
 
 function fakeFetch(handler: (url: string, init: RequestInit) => Promise<Response> | Response) {
@@ -41,7 +42,7 @@ describe('EdgeClient', () => {
     const api = new EdgeClient({ fetch: fn });
     const g = await api.startGame('alice', 'asia');
     expect(g.seed).toBe(42);
-    expect(g.routedBy).toBe('preferred');
+    expect(g.routedBy).toBe('preference');
     await api.startGame('alice');
     expect(calls.map((c) => [c.url, c.init.method, JSON.parse(String(c.init.body))])).toEqual([
       ['/edge/game/start', 'POST', { userId: 'alice', preferredRegion: 'asia' }],
@@ -51,7 +52,7 @@ describe('EdgeClient', () => {
 
   it('turns the edge’s JSON errors into readable messages', async () => {
     const { fn } = fakeFetch(
-      () => new Response(JSON.stringify({ error: { code: 'not_found', message: 'no game g-404' } }), { status: 404 }),
+      () => new Response(JSON.stringify({ error: { code: 'not_found', message: 'no game g-404' } } satisfies ErrorBody), { status: 404 }),
     );
     const err = await caught(new EdgeClient({ fetch: fn }).getGame('g-404'));
     expect(err.code).toBe('not_found');
@@ -100,5 +101,33 @@ describe('EdgeClient', () => {
   it('keeps exitedAt only when the game has one', () => {
     expect(parseGame({ ...game, exitedAt: 5 }, 'x').exitedAt).toBe(5);
     expect('exitedAt' in parseGame({ ...game, exitedAt: null }, 'x')).toBe(false);
+  });
+  it('keeps the field of a validation error and maps unknown codes to the status', () => {
+    const body: ErrorBody = { error: { code: 'validation_failed', message: 'userId: must be 1 to 64 characters', field: 'userId' } };
+    const err = errorFromResponse(422, JSON.stringify(body), 'Starting the game');
+    expect([err.code, err.status, err.field]).toEqual(['validation_failed', 422, 'userId']);
+    expect(ERROR_STATUS[body.error.code]).toBe(422);
+    const odd = errorFromResponse(418, JSON.stringify({ error: { code: 'teapot', message: 'short and stout' } }), 'x');
+    expect(odd.code).toBe('http_418');
+    expect(odd.message).toBe('x failed: short and stout (teapot, HTTP 418)');
+  });
+
+  it('refuses games this page cannot compute, and fills what the contract implies', () => {
+    expect(() => parseGame({ ...game, algorithm: 'md5' }, 'x')).toThrow(/"algorithm"/);
+    expect(() => parseGame({ ...game, status: 'paused' }, 'x')).toThrow(/"status"/);
+    expect(() => parseGame({ ...game, userId: 7 }, 'x')).toThrow(/"userId"/);
+    for (const algorithm of ALGORITHMS) expect(parseGame({ ...game, algorithm }, 'x').algorithm).toBe(algorithm);
+    const { backendRegion: _, routedBy: __, ...origin } = game;
+    const g = parseGame({ ...origin, routedBy: 'astrology' }, 'x');
+    expect(g.backendRegion).toBe('eu');
+    expect('routedBy' in g).toBe(false);
+  });
+
+  it('reads an exit answer', async () => {
+    const answer = { ok: true, gameId: game.gameId, userId: 'alice', exitedAt: 5, status: 'exited', backendRegion: 'us' };
+    const { fn, calls } = fakeFetch(() => new Response(JSON.stringify(answer), { status: 200 }));
+    expect(await new EdgeClient({ fetch: fn }).exitGame(game.gameId, 'alice', 'us')).toEqual(answer);
+    expect(JSON.parse(String(calls[0].init.body))).toEqual({ gameId: game.gameId, userId: 'alice', backendRegion: 'us' });
+    expect(() => parseExit({ ok: true }, { gameId: game.gameId, userId: 'alice' }, 'x')).toThrow(/"exitedAt"/);
   });
 });

@@ -29,5 +29,6 @@ describe('formatting', () => {
     expect(validateUserId('  ')).toMatch(/Enter a user id/);
     expect(validateUserId('x'.repeat(65))).toMatch(/64/);
     expect(validateUserId(' alice ')).toBeNull();
+    expect(validateUserId('bob smith')).toMatch(/only letters/);
   });
 });

@@ -18,7 +18,8 @@ const game: Game = {
   algorithm: 'mix32-v1',
   status: 'active',
   backendRegion: 'us',
-  routedBy: 'preferred',
+  routedBy: 'preference',
+  createdAt: T0,
 };
 
 /** Server time = the (fake) system clock + 5 s: the page's clock is 5 s slow. */
@@ -27,7 +28,7 @@ const clock = { serverNow: () => Date.now() + 5_000 };
 function fakeApi(overrides: Partial<{ getGame: () => Promise<Game>; exitGame: () => Promise<ExitResult> }> = {}) {
   const api = {
     getGame: vi.fn(overrides.getGame ?? (async () => game)),
-    exitGame: vi.fn(overrides.exitGame ?? (async (): Promise<ExitResult> => ({ gameId: 'g-1', userId: 'alice', exitedAt: clock.serverNow(), status: 'exited' }))),
+    exitGame: vi.fn(overrides.exitGame ?? (async (): Promise<ExitResult> => ({ ok: true, gameId: 'g-1', userId: 'alice', exitedAt: clock.serverNow(), status: 'exited', backendRegion: 'us' }))),
   };
   return api;
 }
@@ -132,7 +133,7 @@ describe('GameSession', () => {
   });
 
   it('opens an already ended game frozen, with no timers', () => {
-    const ended = { ...game, status: 'exited', exitedAt: T0 + 3_000 + 450 };
+    const ended: Game = { ...game, status: 'exited', exitedAt: T0 + 3_000 + 450 };
     vi.setSystemTime(T0 + 60_000); // a minute after it ended
     const s = new GameSession(ended, 'viewer', { clock, api: fakeApi() });
     s.run();

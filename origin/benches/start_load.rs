@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use api::{Algorithm, BreakEvery, GameId, GameStatus, RegionName, TickMs, UserId};
 use origin::config::Settings;
-use origin::domain::{Game, GameId, GameStatus, Region, UserId};
+use origin::domain::Game;
 use origin::startup::{AppState, run};
-use origin::store::Store;
-use shared_engine::Algorithm;
+use origin::store::{GameStore, Store};
 
 struct Figures {
     ops: usize,
@@ -45,13 +45,13 @@ fn env_number(name: &str, default: u64) -> u64 {
 fn game_for(user: String) -> Game {
     let now = origin::service::now_ms();
     Game {
-        id: GameId::random(),
-        user_id: UserId::parse("userId", &user).expect("valid"),
-        region: Region::parse("eu").expect("valid"),
+        id: GameId::from(uuid::Uuid::new_v4()),
+        user_id: UserId::parse(&user).expect("valid"),
+        region: RegionName::parse("eu").expect("valid"),
         seed: 42,
         start_at_ms: now + 3_000,
-        tick_ms: 100,
-        break_every: 50,
+        tick_ms: TickMs::parse(100).expect("valid"),
+        break_every: BreakEvery::parse(50).expect("valid"),
         algorithm: Algorithm::Mix32V1,
         status: GameStatus::Active,
         created_at_ms: now,

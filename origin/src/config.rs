@@ -11,7 +11,8 @@ use std::time::Duration;
 use scylla::frame::types::{Consistency, SerialConsistency};
 use shared_engine::DEFAULT_BREAK_EVERY;
 
-use crate::domain::{MAX_BREAK_EVERY, MAX_TICK_MS, Region};
+use api::limits::{MAX_BREAK_EVERY, MAX_TICK_MS, MIN_BREAK_EVERY, MIN_TICK_MS};
+use api::{BreakEvery, RegionName, TickMs};
 
 /// Every environment variable the origin reads (deployment files are checked against it).
 pub const VARIABLES: &[&str] = &[
@@ -142,9 +143,9 @@ pub struct GameDefaults {
     /// Countdown before step 0.
     pub start_delay_ms: u32,
     /// Milliseconds per step.
-    pub tick_ms: u32,
+    pub tick_ms: TickMs,
     /// Break odds.
-    pub break_every: u32,
+    pub break_every: BreakEvery,
 }
 
 /// Everything the origin needs, validated.
@@ -155,7 +156,7 @@ pub struct Settings {
     /// Port to bind (0 picks a free one).
     pub port: u16,
     /// The region this origin serves.
-    pub region: Region,
+    pub region: RegionName,
     /// Storage.
     pub cassandra: CassandraSettings,
     /// Defaults for new games.
@@ -193,6 +194,22 @@ impl Env<'_> {
             }),
         }
     }
+
+    /// An integer variable validated by one of the contract's constructors (`TickMs::parse`,
+    /// ...), so the origin's defaults follow the same rule as clients' values.
+    fn number<T>(
+        &self,
+        variable: &'static str,
+        default: u64,
+        parse: impl Fn(u64) -> Result<T, api::ids::InvalidValue>,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        let value = self.parse(variable, default, |_| true, expected)?;
+        parse(value).map_err(|_| ConfigError {
+            variable,
+            message: format!("{value} is not {expected}"),
+        })
+    }
 }
 
 impl Settings {
@@ -212,9 +229,9 @@ impl Settings {
         )?;
         let port = env.parse("PORT", 8080u16, |_| true, "a port number (0-65535)")?;
         let region =
-            Region::parse(env.get("REGION").unwrap_or("eu")).map_err(|message| ConfigError {
+            RegionName::parse(env.get("REGION").unwrap_or("eu")).map_err(|e| ConfigError {
                 variable: "REGION",
-                message,
+                message: e.to_string(),
             })?;
         let hosts: Vec<String> = env
             .get("CASSANDRA_HOSTS")
@@ -308,17 +325,17 @@ impl Settings {
         )?;
         let start_delay_ms =
             env.parse("START_DELAY_MS", 3_000u32, |v| *v <= 600_000, "0..=600000")?;
-        let tick_ms = env.parse(
+        let tick_ms = env.number(
             "TICK_MS",
-            100u32,
-            |v| (1..=MAX_TICK_MS).contains(v),
-            "1..=60000",
+            100,
+            TickMs::parse,
+            &format!("{MIN_TICK_MS}..={MAX_TICK_MS}"),
         )?;
-        let break_every = env.parse(
+        let break_every = env.number(
             "BREAK_EVERY",
-            DEFAULT_BREAK_EVERY,
-            |v| (2..=MAX_BREAK_EVERY).contains(v),
-            "2..=1000000",
+            u64::from(DEFAULT_BREAK_EVERY),
+            BreakEvery::parse,
+            &format!("{MIN_BREAK_EVERY}..={MAX_BREAK_EVERY}"),
         )?;
         let request_timeout_seconds = env.parse(
             "REQUEST_TIMEOUT_SECONDS",
@@ -398,8 +415,8 @@ mod tests {
         );
         assert_eq!(settings.cassandra.replication, Replication::Simple(1));
         assert_eq!(settings.games.start_delay_ms, 3_000);
-        assert_eq!(settings.games.tick_ms, 100);
-        assert_eq!(settings.games.break_every, 50);
+        assert_eq!(settings.games.tick_ms.get(), 100);
+        assert_eq!(settings.games.break_every.get(), 50);
     }
 
     #[test]

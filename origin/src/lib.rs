@@ -1,8 +1,16 @@
 //! seedsync origin: the regional service that creates game sessions and stores them in
 //! Apache Cassandra.
 //!
-//! `main.rs` only reads settings and calls [`startup::run`]; everything else is here so tests
-//! and benchmarks can build the app against a real cluster.
+//! It speaks the shared HTTP contract of the `api` crate (one source for types, limits and
+//! error codes, shared with the edge) in two dialects over the same games: the game API
+//! (`/game/*`) and the session-service API of the design documents (`/v1/sessions`).
+//!
+//! Layers, each in its module: [`routes`] translate HTTP to and from [`service`] calls, the
+//! service decides (one active game per user, idempotent starts, counting), [`store`] persists
+//! behind the [`store::GameStore`] seam, [`domain`] holds the game record. `main.rs` only reads
+//! settings and calls [`startup::run`]; everything else is here so tests and benchmarks can
+//! build the app against a real cluster or an in-memory store.
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod domain;

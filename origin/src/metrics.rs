@@ -1,5 +1,12 @@
-//! Prometheus metrics of the origin, served at `GET /metrics`.
+//! Prometheus metrics of the origin, served at `GET /metrics`, and the middleware that
+//! records every request into them.
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
@@ -88,4 +95,35 @@ impl Metrics {
             .expect("encoding to a Vec cannot fail");
         String::from_utf8(buffer).expect("the text format is UTF-8")
     }
+}
+
+/// Middleware: counts each request by method, matched route template and status, observes its
+/// latency, and counts the Cassandra operation behind a storage failure (marked on the
+/// response by [`crate::error::StorageFailure`]).
+pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    // The template, not the path: ids would make every request its own series.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics
+        .http_requests
+        .with_label_values(&[method.as_str(), &route, &status])
+        .inc();
+    metrics
+        .http_latency
+        .with_label_values(&[method.as_str(), &route])
+        .observe(started.elapsed().as_secs_f64());
+    if let Some(crate::error::StorageFailure(operation)) = response.extensions().get() {
+        metrics
+            .cassandra_errors
+            .with_label_values(&[operation])
+            .inc();
+    }
+    response
 }

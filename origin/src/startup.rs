@@ -1,52 +1,69 @@
-//! Wiring: the application state, the router, the request middleware and the server loop.
+//! Wiring: the application state, the routers and the request plumbing, and the server loop.
 //!
-//! `app(state)` builds the router without binding anything, so tests can drive it directly;
-//! `run(listener, state, shutdown)` serves it until `shutdown` resolves, then drains.
+//! `app(state)` builds the router without binding anything, so tests can drive it directly
+//! (with `tower::ServiceExt::oneshot`, on any [`GameStore`]); `run(listener, state, shutdown)`
+//! serves it until `shutdown` resolves, then drains.
+//!
+//! Around every route, outermost first: an invalid client `x-request-id` is dropped, then
+//! tower-http sets one (keeping the client's, else a UUID) and echoes it; the W3C trace
+//! context is continued and `traceparent` echoed; `TraceLayer` opens the request span and logs
+//! the request line; the metrics middleware counts the request; the body limit applies. Inside
+//! each dialect's routes, a timeout answers that dialect's 503 `timeout`.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use api::limits::MAX_BODY_BYTES;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
-use tracing::Instrument;
+use tower::ServiceBuilder;
+use tower::timeout::TimeoutLayer;
+use tower::timeout::error::Elapsed;
+use tower::util::MapRequestLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
-use crate::config::{GameDefaults, Settings};
-use crate::domain::Region;
-use crate::error::{AppError, StorageFailure};
-use crate::metrics::Metrics;
-use crate::routes::{MAX_BODY_BYTES, compat, game, health};
-use crate::store::Store;
-use crate::telemetry::TraceContext;
+use crate::config::Settings;
+use crate::error::{AppError, V1Error};
+use crate::metrics::{self, Metrics};
+use crate::routes::{self, game, health, v1};
+use crate::service::GameService;
+use crate::store::GameStore;
+use crate::telemetry;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// Cassandra.
-    pub store: Store,
-    /// This origin's region.
-    pub region: Region,
-    /// Defaults for new games.
-    pub games: GameDefaults,
+    /// The game service (store, region, defaults).
+    pub service: Arc<GameService>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Requests slower than this are answered 503.
+    /// Requests slower than this are answered 503 `timeout`.
     pub request_timeout: Duration,
 }
 
 impl AppState {
-    /// State for the given settings and an already connected store.
-    pub fn new(settings: &Settings, store: Store) -> AppState {
+    /// State for the given settings over a store (Cassandra's [`crate::store::Store`], or a
+    /// test's fake).
+    pub fn new(settings: &Settings, store: impl GameStore + 'static) -> AppState {
+        AppState::with_store(settings, Arc::new(store))
+    }
+
+    /// State for the given settings over a shared store.
+    pub fn with_store(settings: &Settings, store: Arc<dyn GameStore>) -> AppState {
+        let metrics = Arc::new(Metrics::new(settings.region.as_str()));
         AppState {
-            store,
-            region: settings.region.clone(),
-            games: settings.games,
-            metrics: Arc::new(Metrics::new(settings.region.as_str())),
+            service: Arc::new(GameService::new(
+                store,
+                settings.region.clone(),
+                settings.games,
+                metrics.clone(),
+            )),
+            metrics,
             request_timeout: settings.request_timeout,
         }
     }
@@ -55,108 +72,101 @@ impl AppState {
 /// The metrics endpoint, on its own router so it can be mounted elsewhere if needed.
 pub fn metrics_router(state: AppState) -> Router {
     Router::new()
-        .route("/metrics", get(health::metrics))
+        .route(
+            "/metrics",
+            get(health::metrics).fallback(routes::method_not_allowed("GET, HEAD")),
+        )
         .with_state(state)
+}
+
+/// Maps the error of a timed-out route onto a response of its dialect.
+fn timed_out<E: From<AppError>>(error: tower::BoxError) -> E {
+    if error.is::<Elapsed>() {
+        AppError::Timeout.into()
+    } else {
+        AppError::Internal(format!("middleware failed: {error}")).into()
+    }
+}
+
+/// The game API, liveness and readiness, with [`api::ErrorBody`] errors.
+fn game_routes(timeout: Duration) -> Router<AppState> {
+    use routes::method_not_allowed as only;
+    Router::new()
+        .route("/game/start", post(game::start).fallback(only("POST")))
+        .route("/game/exit", post(game::exit).fallback(only("POST")))
+        .route("/game/{id}", get(game::get).fallback(only("GET, HEAD")))
+        .route(
+            "/game/{id}/state",
+            get(game::state_at).fallback(only("GET, HEAD")),
+        )
+        .route(
+            "/game/{id}/replay",
+            get(game::replay).fallback(only("GET, HEAD")),
+        )
+        .route(
+            "/users/{user_id}/game",
+            get(game::user_game).fallback(only("GET, HEAD")),
+        )
+        .route("/health", get(health::health).fallback(only("GET, HEAD")))
+        .route("/ready", get(health::ready).fallback(only("GET, HEAD")))
+        .route("/healthz", get(v1::healthz).fallback(only("GET, HEAD")))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|error: tower::BoxError| async move {
+                    timed_out::<AppError>(error)
+                }))
+                .layer(TimeoutLayer::new(timeout)),
+        )
+}
+
+/// The `/v1` session dialect (mounted under `/v1`), with its own errors, also for wrong
+/// methods and timeouts (and, through [`routes::route_not_found`], unknown paths under `/v1`).
+fn v1_routes(timeout: Duration) -> Router<AppState> {
+    use v1::method_not_allowed as only;
+    Router::new()
+        .route("/sessions", post(v1::create).fallback(only("POST")))
+        .route("/sessions/{id}", get(v1::get).fallback(only("GET, HEAD")))
+        .route(
+            "/sessions/{id}/state",
+            get(v1::state_at).fallback(only("GET, HEAD")),
+        )
+        .route("/sessions/{id}/stop", post(v1::stop).fallback(only("POST")))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|error: tower::BoxError| async move {
+                    timed_out::<V1Error>(error)
+                }))
+                .layer(TimeoutLayer::new(timeout)),
+        )
 }
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/game/start", post(game::start))
-        .route("/game/exit", post(game::exit))
-        .route("/game/{id}", get(game::get))
-        .route("/game/{id}/state", get(game::state_at))
-        .route("/game/{id}/replay", get(game::replay))
-        .route("/users/{user_id}/game", get(game::user_game))
-        .route("/v1/sessions", post(compat::create))
-        .route("/v1/sessions/{id}", get(compat::get))
-        .route("/v1/sessions/{id}/state", get(compat::state_at))
-        .route("/v1/sessions/{id}/stop", post(compat::stop))
-        .route("/healthz", get(compat::healthz))
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .with_state(state.clone());
-    api.merge(metrics_router(state.clone()))
-        .fallback(|| async { AppError::NotFound("no such route".into()) })
-        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+    Router::new()
+        .merge(game_routes(state.request_timeout))
+        .nest("/v1", v1_routes(state.request_timeout))
+        .fallback(routes::route_not_found)
+        .with_state(state.clone())
+        .merge(metrics_router(state.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(state, observe))
-}
-
-/// Per request: request id and trace context, a log span, the timeout, metrics, and a
-/// structured log line.
-async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let trace = TraceContext::from_header(
-        request
-            .headers()
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok()),
-    );
-    let path = request.uri().path().to_owned();
-    let span = tracing::info_span!("request", request_id = %request_id, trace_id = %trace.trace_id, span_id = %trace.span_id);
-
-    let mut response = match tokio::time::timeout(
-        state.request_timeout,
-        next.run(request).instrument(span.clone()),
-    )
-    .await
-    {
-        Ok(response) => response,
-        Err(_) => AppError::Timeout.into_response(),
-    };
-
-    let status = response.status().as_u16();
-    let elapsed = started.elapsed();
-    state
-        .metrics
-        .http_requests
-        .with_label_values(&[method.as_str(), &route, &status.to_string()])
-        .inc();
-    state
-        .metrics
-        .http_latency
-        .with_label_values(&[method.as_str(), &route])
-        .observe(elapsed.as_secs_f64());
-    if let Some(StorageFailure(operation)) = response.extensions().get::<StorageFailure>() {
-        state
-            .metrics
-            .cassandra_errors
-            .with_label_values(&[operation])
-            .inc();
-    }
-    span.in_scope(|| {
-        tracing::info!(
-            method = %method, route = %route, path = %path, status,
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            traceparent = %trace.header(),
-            "request finished"
-        );
-    });
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        headers.insert("x-request-id", value);
-    }
-    if let Ok(value) = HeaderValue::from_str(&trace.header()) {
-        headers.insert("traceparent", value);
-    }
-    if method == Method::HEAD {
-        *response.body_mut() = axum::body::Body::empty();
-    }
-    response
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(telemetry::request_span)
+                .on_response(telemetry::log_response),
+        )
+        .layer(axum::middleware::from_fn(
+            telemetry::propagate_trace_context,
+        ))
+        .layer(PropagateRequestIdLayer::new(telemetry::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(
+            telemetry::REQUEST_ID,
+            MakeRequestUuid,
+        ))
+        .layer(MapRequestLayer::new(telemetry::drop_invalid_request_id))
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes in-flight requests.

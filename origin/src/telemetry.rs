@@ -1,6 +1,24 @@
-//! Structured JSON logs and W3C trace context.
+//! Structured JSON logs, request ids and W3C trace context.
+//!
+//! The request plumbing around every route (see [`crate::startup::app`]): an invalid client
+//! `x-request-id` is dropped ([`drop_invalid_request_id`]) so tower-http's request-id layers
+//! generate one; [`propagate_trace_context`] continues or starts the caller's trace and echoes
+//! `traceparent`; tower-http's `TraceLayer` opens [`request_span`] and logs
+//! [`log_response`]'s line.
 
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Response};
+use axum::middleware::Next;
+use tracing::Span;
 use tracing_subscriber::EnvFilter;
+
+/// `x-request-id`.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// `traceparent`.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// Installs the JSON log subscriber (level from `RUST_LOG`, default `info`).
 pub fn init() {
@@ -77,6 +95,69 @@ impl TraceContext {
     }
 }
 
+/// Removes a client `x-request-id` that is not 1 to 128 visible ASCII characters (the rule of
+/// [`api::IdempotencyKey`]), so that one is generated instead of logging and echoing junk.
+pub fn drop_invalid_request_id(mut request: Request) -> Request {
+    let valid = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| api::IdempotencyKey::parse(v).is_ok());
+    if !valid {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
+}
+
+/// Middleware: continues the caller's W3C trace (or starts one), makes the [`TraceContext`]
+/// available to the request span, and answers `traceparent` naming this hop.
+pub async fn propagate_trace_context(mut request: Request, next: Next) -> axum::response::Response {
+    let trace = TraceContext::from_header(
+        request
+            .headers()
+            .get(&TRACEPARENT)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let header = HeaderValue::from_str(&trace.header());
+    request.extensions_mut().insert(trace);
+    let mut response = next.run(request).await;
+    if let Ok(value) = header {
+        response.headers_mut().insert(TRACEPARENT, value);
+    }
+    response
+}
+
+/// The span every log line of a request is recorded in: its request id and trace context.
+pub fn request_span(request: &Request<Body>) -> Span {
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let (trace_id, span_id) = request
+        .extensions()
+        .get::<TraceContext>()
+        .map(|t| (t.trace_id.as_str(), t.span_id.as_str()))
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        trace_id = %trace_id,
+        span_id = %span_id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
+}
+
+/// The one structured log line per request, in its span.
+pub fn log_response(response: &Response<Body>, latency: Duration, _span: &Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "request finished"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +173,25 @@ mod tests {
                 .header()
                 .starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
         );
+    }
+
+    #[test]
+    fn invalid_request_ids_are_dropped() {
+        let with = |id: &str| {
+            let request = Request::builder()
+                .header(REQUEST_ID, id)
+                .body(Body::empty())
+                .unwrap();
+            drop_invalid_request_id(request)
+                .headers()
+                .get(&REQUEST_ID)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(with("req-123").as_deref(), Some("req-123"));
+        assert_eq!(with(&"r".repeat(128)).map(|v| v.len()), Some(128));
+        for bad in ["", "has space", &"r".repeat(129)] {
+            assert_eq!(with(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

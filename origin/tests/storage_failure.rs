@@ -45,9 +45,28 @@ async fn a_failing_store_answers_503_and_counts_the_operation() {
         (503, Some("storage_unavailable"))
     );
 
+    // The /v1 dialect: its own body, the same status and Retry-After.
+    let response = app
+        .client
+        .get(app.url(&format!(
+            "/v1/sessions/sess_{}",
+            game["gameId"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "storage unavailable", "{body}");
+    assert!(
+        !body["message"].as_str().unwrap().contains("unconfigured"),
+        "{body}"
+    );
+
     let metrics = app.metrics().await;
     for needle in [
-        r#"origin_cassandra_errors_total{operation="read game",region="eu"} 1"#,
+        r#"origin_cassandra_errors_total{operation="read game",region="eu"} 2"#,
         r#"origin_cassandra_errors_total{operation="insert game",region="eu"} 1"#,
     ] {
         assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");

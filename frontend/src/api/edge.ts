@@ -3,51 +3,52 @@
  * every failure becomes an {@link EdgeError} whose `message` is fit to show to a person.
  */
 
+import {
+  ALGORITHMS,
+  type Algorithm,
+  type EdgeExitView,
+  type EdgeGameView,
+  type ErrorCode,
+  type ExitRequest,
+  type GameStatus,
+  type RoutedBy,
+  type StartRequest,
+} from './generated/contract';
+
+export type { Algorithm, EdgeExitView, EdgeGameView, ErrorCode, GameStatus, RoutedBy } from './generated/contract';
+
+/** The regions this page offers to pick (any `RegionName` is valid on the wire). */
 export type Region = 'eu' | 'us' | 'asia';
 export const REGIONS: readonly Region[] = ['eu', 'us', 'asia'];
 
-/** A game as the origin stores it (passed through by the edge). */
-export interface Game {
-  gameId: string;
-  userId: string;
-  region: string;
-  seed: number;
-  startAt: number;
-  tickMs: number;
-  breakEvery: number;
-  algorithm: string;
-  status: 'active' | 'exited' | string;
-  createdAt?: number;
-  exitedAt?: number;
-  /** Set by the edge: the region whose origin answered. */
-  backendRegion?: string;
-  /** Set by the edge on start: why that region was chosen. */
-  routedBy?: unknown;
-}
+/** A game as the edge answers it (`api::EdgeGameView`: the origin's view + `backendRegion`, `routedBy`). */
+export type Game = EdgeGameView;
 
-export interface ExitResult {
-  gameId: string;
-  userId: string;
-  exitedAt: number;
-  status: string;
-}
+/** The edge's answer to an exit (`api::EdgeExitView`). */
+export type ExitResult = EdgeExitView;
 
 export interface TimeResult {
   now: number;
 }
 
+/** Why a request failed: the contract's `ErrorCode`, or what went wrong before an answer. */
+export type EdgeErrorCode = ErrorCode | 'timeout' | 'network' | 'aborted' | 'bad_response' | `http_${number}`;
+
 /** A failed edge request, with a readable message. */
 export class EdgeError extends Error {
-  /** The edge's error code (`not_found`, ...), or `timeout`, `network`, `bad_response`. */
-  readonly code: string;
+  /** The edge's error code (`not_found`, ...), or `timeout`, `network`, `aborted`, `bad_response`, `http_<status>`. */
+  readonly code: EdgeErrorCode;
   /** HTTP status, 0 if no response arrived. */
   readonly status: number;
+  /** For `validation_failed`: the offending input (`userId`, `gameId`, ...). */
+  readonly field?: string;
 
-  constructor(code: string, message: string, status = 0) {
+  constructor(code: EdgeErrorCode, message: string, status = 0, field?: string) {
     super(message);
     this.name = 'EdgeError';
     this.code = code;
     this.status = status;
+    if (field !== undefined) this.field = field;
   }
 }
 
@@ -67,6 +68,42 @@ function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** Membership tables typed by the generated unions: the compiler fails if the contract gains or loses a value. */
+const ERROR_CODES: { readonly [C in ErrorCode]: true } = {
+  bad_request: true,
+  unauthorized: true,
+  forbidden: true,
+  not_found: true,
+  method_not_allowed: true,
+  conflict: true,
+  payload_too_large: true,
+  unsupported_media_type: true,
+  validation_failed: true,
+  rate_limited: true,
+  internal: true,
+  bad_gateway: true,
+  storage_unavailable: true,
+  timeout: true,
+  not_ready: true,
+  origins_unavailable: true,
+};
+const GAME_STATUSES: { readonly [S in GameStatus]: true } = { active: true, exited: true };
+const ROUTED_BY: { readonly [R in RoutedBy]: true } = {
+  preference: true,
+  header: true,
+  geo: true,
+  default: true,
+  failover: true,
+};
+
+function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
+}
+
+function isAlgorithm(value: unknown): value is Algorithm {
+  return typeof value === 'string' && (ALGORITHMS as readonly string[]).includes(value);
+}
+
 function describeStatus(status: number): string {
   if (status === 404) return 'not found';
   if (status === 429) return 'too many requests';
@@ -74,7 +111,7 @@ function describeStatus(status: number): string {
   return 'request rejected';
 }
 
-/** Turns an error response into a readable message (JSON `{"error":{code,message}}` or text). */
+/** Turns an error response into a readable message (the contract's `ErrorBody`, or text). */
 export function errorFromResponse(status: number, body: string, what: string): EdgeError {
   let parsed: unknown;
   try {
@@ -83,12 +120,13 @@ export function errorFromResponse(status: number, body: string, what: string): E
     parsed = undefined;
   }
   if (isObject(parsed) && isObject(parsed.error)) {
-    const code = typeof parsed.error.code === 'string' ? parsed.error.code : `http_${status}`;
+    const detail = parsed.error;
+    const code: EdgeErrorCode = isErrorCode(detail.code) ? detail.code : `http_${status}`;
+    const shown = typeof detail.code === 'string' && detail.code !== '' ? detail.code : code;
     const message =
-      typeof parsed.error.message === 'string' && parsed.error.message.trim() !== ''
-        ? parsed.error.message.trim()
-        : describeStatus(status);
-    return new EdgeError(code, `${what} failed: ${message} (${code}, HTTP ${status})`, status);
+      typeof detail.message === 'string' && detail.message.trim() !== '' ? detail.message.trim() : describeStatus(status);
+    const field = typeof detail.field === 'string' ? detail.field : undefined;
+    return new EdgeError(code, `${what} failed: ${message} (${shown}, HTTP ${status})`, status, field);
   }
   const text = body.replace(/\s+/g, ' ').trim().slice(0, 160);
   return new EdgeError(
@@ -98,43 +136,68 @@ export function errorFromResponse(status: number, body: string, what: string): E
   );
 }
 
+function invalid(what: string, key: string): EdgeError {
+  return new EdgeError('bad_response', `${what} failed: the edge's answer has no valid "${key}"`);
+}
+
 function requireNumber(obj: Json, key: string, what: string): number {
   const value = obj[key];
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new EdgeError('bad_response', `${what} failed: the edge's answer has no valid "${key}"`);
-  }
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw invalid(what, key);
   return value;
 }
 
 function requireString(obj: Json, key: string, what: string): string {
   const value = obj[key];
-  if (typeof value !== 'string' || value === '') {
-    throw new EdgeError('bad_response', `${what} failed: the edge's answer has no valid "${key}"`);
-  }
+  if (typeof value !== 'string' || value === '') throw invalid(what, key);
   return value;
 }
 
-/** Validates a game body: every field the engine needs must be present and numeric. */
+/**
+ * Validates a game body against `EdgeGameView`: everything the engine needs must be present and
+ * well-typed (an algorithm this page's engine does not know is refused). `backendRegion` falls
+ * back to `region` (the same thing: the game's home region), `routedBy` is kept only if it is
+ * one the contract names.
+ */
 export function parseGame(body: unknown, what: string): Game {
   if (!isObject(body)) throw new EdgeError('bad_response', `${what} failed: the edge's answer is not a game`);
+  const algorithm = body.algorithm;
+  if (!isAlgorithm(algorithm)) throw invalid(what, 'algorithm');
+  const status = body.status;
+  if (typeof status !== 'string' || !Object.hasOwn(GAME_STATUSES, status)) throw invalid(what, 'status');
+  const region = requireString(body, 'region', what);
   const game: Game = {
-    ...(body as object),
     gameId: requireString(body, 'gameId', what),
-    userId: typeof body.userId === 'string' ? body.userId : '',
-    region: typeof body.region === 'string' ? body.region : '',
+    userId: requireString(body, 'userId', what),
+    region,
     seed: requireNumber(body, 'seed', what),
     startAt: requireNumber(body, 'startAt', what),
     tickMs: requireNumber(body, 'tickMs', what),
     breakEvery: requireNumber(body, 'breakEvery', what),
-    algorithm: requireString(body, 'algorithm', what),
-    status: typeof body.status === 'string' ? body.status : 'active',
+    algorithm,
+    status: status as GameStatus,
+    createdAt: requireNumber(body, 'createdAt', what),
+    backendRegion: typeof body.backendRegion === 'string' && body.backendRegion !== '' ? body.backendRegion : region,
   };
-  if (body.exitedAt !== undefined && body.exitedAt !== null) {
-    game.exitedAt = requireNumber(body, 'exitedAt', what);
-  } else {
-    delete game.exitedAt;
+  if (body.exitedAt !== undefined && body.exitedAt !== null) game.exitedAt = requireNumber(body, 'exitedAt', what);
+  if (typeof body.routedBy === 'string' && Object.hasOwn(ROUTED_BY, body.routedBy)) {
+    game.routedBy = body.routedBy as RoutedBy;
   }
+  if (isObject(body.metadata)) game.metadata = body.metadata;
   return game;
+}
+
+/** Validates an exit answer against `EdgeExitView` (`exitedAt` is what the page needs). */
+export function parseExit(body: unknown, sent: ExitRequest, what: string): ExitResult {
+  if (!isObject(body)) throw new EdgeError('bad_response', `${what} failed: unexpected answer`);
+  return {
+    ok: true,
+    gameId: typeof body.gameId === 'string' ? body.gameId : sent.gameId,
+    userId: typeof body.userId === 'string' ? body.userId : sent.userId,
+    exitedAt: requireNumber(body, 'exitedAt', what),
+    status: 'exited',
+    backendRegion:
+      typeof body.backendRegion === 'string' && body.backendRegion !== '' ? body.backendRegion : (sent.backendRegion ?? ''),
+  };
 }
 
 export class EdgeClient {
@@ -205,21 +268,14 @@ export class EdgeClient {
 
   async startGame(userId: string, preferredRegion?: Region): Promise<Game> {
     const what = 'Starting the game';
-    const body = preferredRegion ? { userId, preferredRegion } : { userId };
+    const body: StartRequest = preferredRegion ? { userId, preferredRegion } : { userId };
     return parseGame(await this.request('POST', '/edge/game/start', what, body), what);
   }
 
   async exitGame(gameId: string, userId: string, backendRegion?: string): Promise<ExitResult> {
     const what = 'Exiting the game';
-    const body = backendRegion ? { gameId, userId, backendRegion } : { gameId, userId };
-    const answer = await this.request('POST', '/edge/game/exit', what, body);
-    if (!isObject(answer)) throw new EdgeError('bad_response', `${what} failed: unexpected answer`);
-    return {
-      gameId: typeof answer.gameId === 'string' ? answer.gameId : gameId,
-      userId: typeof answer.userId === 'string' ? answer.userId : userId,
-      exitedAt: requireNumber(answer, 'exitedAt', what),
-      status: typeof answer.status === 'string' ? answer.status : 'exited',
-    };
+    const body: ExitRequest = backendRegion ? { gameId, userId, backendRegion } : { gameId, userId };
+    return parseExit(await this.request('POST', '/edge/game/exit', what, body), body, what);
   }
 
   async getGame(gameId: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Game> {

@@ -1,5 +1,6 @@
 import { useId, useState, type FormEvent } from 'react';
 import type { Region } from '../api/edge';
+import { LIMITS, USER_ID_PATTERN } from '../api/generated/contract';
 
 export type RegionChoice = 'auto' | Region;
 
@@ -10,11 +11,17 @@ const CHOICES: { value: RegionChoice; label: string }[] = [
   { value: 'asia', label: 'Asia' },
 ];
 
-/** Checks a user id before it is sent; returns a message or null. */
+const USER_ID = new RegExp(USER_ID_PATTERN);
+
+/**
+ * Checks a user id before it is sent, by the contract's rule (`api::UserId`); returns a message or
+ * null. Surrounding spaces typed into the box are dropped before sending (the servers never trim).
+ */
 export function validateUserId(userId: string): string | null {
   const id = userId.trim();
   if (id === '') return 'Enter a user id.';
-  if (id.length > 64) return 'A user id has at most 64 characters.';
+  if (id.length > LIMITS.maxUserIdLen) return `A user id has at most ${LIMITS.maxUserIdLen} characters.`;
+  if (!USER_ID.test(id)) return 'A user id may contain only letters, digits and . _ : @ -';
   return null;
 }
 
@@ -45,7 +52,7 @@ export function StartForm(props: {
           name="userId"
           autoComplete="username"
           value={userId}
-          maxLength={64}
+          maxLength={LIMITS.maxUserIdLen}
           onChange={(e) => setUserId(e.target.value)}
           aria-invalid={problem ? true : undefined}
           aria-describedby={problem ? `${ids}-problem` : undefined}

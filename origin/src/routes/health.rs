@@ -2,39 +2,34 @@
 
 use std::time::Duration;
 
+use api::{ApiError, ErrorCode};
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
+use crate::error::AppError;
 use crate::startup::AppState;
 
 /// `GET /health`: the process is up.
-pub async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({"status": "ok", "region": state.region.as_str()}))
+pub async fn health(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"status": "ok", "region": state.service.region().as_str()}))
 }
 
-/// `GET /ready`: Cassandra answers within two seconds.
-pub async fn ready(State(state): State<AppState>) -> Response {
-    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
-        Ok(Ok(())) => {
-            Json(json!({"status": "ready", "region": state.region.as_str()})).into_response()
-        }
+/// `GET /ready`: Cassandra answers within two seconds; else 503 `not_ready`.
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    let not_ready = |message: &str| AppError::from(ApiError::new(ErrorCode::NotReady, message));
+    match tokio::time::timeout(Duration::from_secs(2), state.service.ready()).await {
+        Ok(Ok(())) => Ok(Json(
+            json!({"status": "ready", "region": state.service.region().as_str()}),
+        )),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready");
-            not_ready("Cassandra did not answer")
+            Err(not_ready("Cassandra did not answer"))
         }
-        Err(_) => not_ready("Cassandra did not answer within 2 s"),
+        Err(_) => Err(not_ready("Cassandra did not answer within 2 s")),
     }
-}
-
-fn not_ready(message: &str) -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({"error": {"code": "not_ready", "message": message}})),
-    )
-        .into_response()
 }
 
 /// `GET /metrics`: Prometheus text format.

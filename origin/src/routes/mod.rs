@@ -1,81 +1,226 @@
-//! HTTP routes and the extractors that turn bad input into clear JSON errors.
+//! HTTP routes, and the extractors they share, which turn bad input into the contract's errors.
+//!
+//! - [`game`]: the game API (`/game/*`, `/users/{userId}/game`);
+//! - [`v1`]: the session-service dialect (`/v1/sessions`);
+//! - [`health`]: liveness, readiness and metrics.
+//!
+//! Route modules only translate between HTTP and the service ([`crate::service`]); they never
+//! call each other.
 
-pub mod compat;
 pub mod game;
 pub mod health;
+pub mod v1;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use api::limits::MAX_BODY_BYTES;
+use api::{ApiError, GameId, IdempotencyKey, UserId};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use crate::error::AppError;
+use crate::error::{AppError, V1Error};
 
-/// Largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Whether a `Content-Type` declares JSON: `application/json` or a `+json` type under
+/// `application/`, any case, parameters (`; charset=utf-8`) allowed (the edge accepts the same).
+pub fn is_json_content_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    let subtype = subtype.to_ascii_lowercase();
+    kind.eq_ignore_ascii_case("application")
+        && (subtype == "json" || (subtype.len() > 5 && subtype.ends_with("+json")))
+}
 
-/// `axum::Json`, with rejections mapped onto [`AppError`] (400 malformed, 422 wrong shape,
-/// 413 too large, 415 not JSON).
+/// The request body, at most [`MAX_BODY_BYTES`]: 413 when the declared `Content-Length` is
+/// over (before reading anything) or when the bytes read are (chunked uploads declare none; the
+/// router's `DefaultBodyLimit` caps the read).
+#[derive(Debug)]
+pub struct BodyBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for BodyBytes {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<BodyBytes, AppError> {
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(ApiError::payload_too_large().into());
+        }
+        match Bytes::from_request(request, state).await {
+            Ok(bytes) if bytes.len() <= MAX_BODY_BYTES => Ok(BodyBytes(bytes)),
+            Ok(_) => Err(ApiError::payload_too_large().into()),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::payload_too_large().into())
+            }
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "could not read the request body: {}",
+                rejection.body_text()
+            ))
+            .into()),
+        }
+    }
+}
+
+/// A JSON body of the game API, checked in the contract's order: declared JSON (415), size
+/// (413), then [`api::json::parse_body`] (400 not JSON, 422 wrong shape naming the field).
+///
+/// Not `axum::Json`: serde accepts a JSON array for a struct (fields by position), so `["u1"]`
+/// would start a game for `u1`, and its rejections are worded differently from the edge's.
+/// Both servers run the same parser on the same bytes, so the same input gets the same status
+/// and code from either.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
-    T: DeserializeOwned,
     S: Send + Sync,
+    T: DeserializeOwned,
 {
     type Rejection = AppError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(match rejection {
-                JsonRejection::JsonDataError(e) => AppError::Validation(crate::domain::Invalid {
-                    field: "body",
-                    message: e.body_text().replace(
-                        "Failed to deserialize the JSON body into the target type: ",
-                        "",
-                    ),
-                }),
-                JsonRejection::JsonSyntaxError(e) => AppError::BadRequest(format!(
-                    "malformed JSON: {}",
-                    e.body_text()
-                        .replace("Failed to parse the request body as JSON: ", "")
-                )),
-                JsonRejection::MissingJsonContentType(_) => AppError::UnsupportedMediaType,
-                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    AppError::PayloadTooLarge(MAX_BODY_BYTES)
-                }
-                other => AppError::BadRequest(other.body_text()),
-            }),
+    async fn from_request(request: Request, state: &S) -> Result<ApiJson<T>, AppError> {
+        let declared_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_json_content_type);
+        if !declared_json {
+            return Err(ApiError::unsupported_media_type().into());
         }
+        let BodyBytes(bytes) = BodyBytes::from_request(request, state).await?;
+        Ok(ApiJson(api::json::parse_body(&bytes)?))
     }
 }
 
-/// Parses a JSON body read by hand, with the same errors as [`ApiJson`].
-pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => AppError::Validation(crate::domain::Invalid {
-            field: "body",
-            message: e.to_string(),
-        }),
-        _ => AppError::BadRequest(format!("malformed JSON: {e}")),
-    })
+/// The single `{...}` path parameter, as text (percent-decoded). Text that is not UTF-8 is
+/// refused as a value of `field` would be.
+async fn path_text(parts: &mut Parts, field: &'static str) -> Result<String, ApiError> {
+    Path::<String>::from_request_parts(parts, &())
+        .await
+        .map(|Path(text)| text)
+        .map_err(|_| ApiError::invalid(field, "is not valid UTF-8 text"))
 }
 
-/// Parses an optional integer query parameter, naming it on failure.
-pub(crate) fn query_integer<T: std::str::FromStr>(
-    params: &std::collections::HashMap<String, String>,
-    field: &'static str,
-    expected: &str,
-) -> Result<Option<T>, AppError> {
-    match params.get(field) {
-        None => Ok(None),
-        Some(raw) => raw.parse::<T>().map(Some).map_err(|_| {
-            AppError::Validation(crate::domain::Invalid::new(
-                field,
-                format!("must be {expected}, got {raw:?}"),
-            ))
-        }),
+/// The `{id}` of `/game/{id}...`: 422 `validation_failed` field `gameId` unless a UUID.
+#[derive(Debug, Clone, Copy)]
+pub struct GamePath(pub GameId);
+
+impl<S: Send + Sync> FromRequestParts<S> for GamePath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<GamePath, AppError> {
+        let text = path_text(parts, "gameId").await?;
+        let id = GameId::parse(&text).map_err(|e| ApiError::invalid("gameId", e))?;
+        Ok(GamePath(id))
+    }
+}
+
+/// The `{userId}` of `/users/{userId}/game`: 422 `validation_failed` field `userId` unless a
+/// valid user id.
+#[derive(Debug, Clone)]
+pub struct UserPath(pub UserId);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserPath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<UserPath, AppError> {
+        let text = path_text(parts, "userId").await?;
+        let user = UserId::parse(&text).map_err(|e| ApiError::invalid("userId", e))?;
+        Ok(UserPath(user))
+    }
+}
+
+/// The optional `Idempotency-Key` header: 422 `validation_failed` field `Idempotency-Key`
+/// unless 1 to 128 visible ASCII characters.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKeyHeader(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKeyHeader {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &S,
+    ) -> Result<IdempotencyKeyHeader, AppError> {
+        const FIELD: &str = "Idempotency-Key";
+        let Some(value) = parts.headers.get(FIELD) else {
+            return Ok(IdempotencyKeyHeader(None));
+        };
+        let text = value
+            .to_str()
+            .map_err(|_| ApiError::invalid(FIELD, "must be 1 to 128 visible ASCII characters"))?;
+        let key = IdempotencyKey::parse(text).map_err(|e| ApiError::invalid(FIELD, e))?;
+        Ok(IdempotencyKeyHeader(Some(key)))
+    }
+}
+
+/// Whether `path` belongs to the `/v1` session dialect (and so answers its errors).
+pub fn is_v1_path(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
+/// The answer to a path no route serves: 404, in the `/v1` dialect under `/v1`, else
+/// `not_found` of the game API.
+pub async fn route_not_found(method: Method, OriginalUri(uri): OriginalUri) -> Response {
+    let error = ApiError::route_not_found(method.as_str(), uri.path());
+    if is_v1_path(uri.path()) {
+        V1Error::from(error).into_response()
+    } else {
+        AppError::from(error).into_response()
+    }
+}
+
+/// The game API's answer to a method a route does not serve: 405 `method_not_allowed`, naming
+/// `allow` (axum adds the matching `Allow` header).
+pub fn method_not_allowed(
+    allow: &'static str,
+) -> impl Fn(Method) -> std::future::Ready<AppError> + Clone + Send + Sync + 'static {
+    move |method: Method| {
+        std::future::ready(ApiError::method_not_allowed(method.as_str(), allow).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_paths() {
+        for path in ["/v1", "/v1/", "/v1/sessions", "/v1/x/y"] {
+            assert!(is_v1_path(path), "{path}");
+        }
+        for path in ["/", "/v1x", "/v10/sessions", "/game/v1"] {
+            assert!(!is_v1_path(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn json_content_types() {
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            " application/json ;charset=UTF-8",
+            "application/merge-patch+json",
+        ] {
+            assert!(is_json_content_type(ok), "{ok:?}");
+        }
+        for bad in [
+            "",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/jsonx",
+            "application/+json",
+            "text/json",
+            "json",
+        ] {
+            assert!(!is_json_content_type(bad), "{bad:?}");
+        }
     }
 }

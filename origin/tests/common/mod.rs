@@ -1,15 +1,24 @@
-//! `spawn_app()`: a real origin on 127.0.0.1:0 against the real Cassandra named by
-//! `CASSANDRA_HOSTS` (default 127.0.0.1:9042), in a keyspace unique to this test run.
+//! Test helpers.
+//!
+//! - `spawn_app()`: a real origin on 127.0.0.1:0 against the real Cassandra named by
+//!   `CASSANDRA_HOSTS` (default 127.0.0.1:9042), in a keyspace unique to this test run.
+//! - `InProcess`: `app(state)` over a [`memory::MemoryStore`], driven with
+//!   `tower::ServiceExt::oneshot` (no socket, no Cassandra).
 #![allow(dead_code, unreachable_pub)]
 
-use std::collections::HashMap;
-use std::sync::LazyLock;
+pub mod memory;
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request};
 use origin::config::Settings;
-use origin::startup::{AppState, run};
+use origin::startup::{AppState, app, run};
 use origin::store::Store;
 use serde_json::Value;
 use tokio::sync::{Mutex, oneshot};
+use tower::ServiceExt;
 
 /// One keyspace per test process, so runs never see each other's data.
 pub static KEYSPACE: LazyLock<String> = LazyLock::new(|| {
@@ -134,4 +143,78 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
+}
+
+/// An answer of the in-process app.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+/// `app(state)` over an in-memory store.
+pub struct InProcess {
+    pub store: Arc<memory::MemoryStore>,
+    pub router: axum::Router,
+}
+
+impl InProcess {
+    /// Default settings (region `eu`), with this request timeout.
+    pub fn new(request_timeout: std::time::Duration) -> InProcess {
+        let mut settings = Settings::from_map(&HashMap::new()).expect("default settings");
+        settings.request_timeout = request_timeout;
+        let store = Arc::new(memory::MemoryStore::default());
+        let state = AppState::with_store(&settings, store.clone());
+        InProcess {
+            store,
+            router: app(state),
+        }
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+
+    /// `method path` with an optional content type and a body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<Body>,
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        self.send(request.body(body.into()).unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call("GET", path, None, Body::empty()).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
+        self.call("POST", path, Some("application/json"), body.to_string())
+            .await
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.text
+    }
 }

@@ -1,0 +1,648 @@
+// GENERATED FILE, do not edit. Rendered from the Rust types of the `api` crate
+// (api/src/ts.rs) by `UPDATE_CONTRACT=1 cargo test -p api ts`; change the Rust types and rerun it.
+
+/** A break algorithm's wire name (`shared_engine::Algorithm::ALL`). */
+export type Algorithm = "mix32-v1" | "lcg32" | "interval-v0";
+
+/** Every algorithm the engine knows, in its order. */
+export const ALGORITHMS: readonly Algorithm[] = ["mix32-v1", "lcg32", "interval-v0"];
+
+/** The HTTP status of every error code (`ErrorCode::status`). */
+export const ERROR_STATUS: { readonly [C in ErrorCode]: number } = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  validation_failed: 422,
+  rate_limited: 429,
+  internal: 500,
+  bad_gateway: 502,
+  storage_unavailable: 503,
+  timeout: 503,
+  not_ready: 503,
+  origins_unavailable: 503,
+};
+
+/** The bounds the servers enforce (`api::limits`). */
+export const LIMITS = {
+  maxBodyBytes: 16384,
+  maxUserIdLen: 64,
+  maxRegionLen: 32,
+  maxIdempotencyKeyLen: 128,
+  minTickMs: 1,
+  maxTickMs: 60000,
+  minBreakEvery: 2,
+  maxBreakEvery: 1000000,
+  maxMetadataBytes: 4096,
+  maxReplaySteps: 10000,
+  minAtMs: 0,
+  maxAtMs: 253402300799999,
+} as const;
+
+/** The rule of a user id, as a regular expression (`UserId::PATTERN`). */
+export const USER_ID_PATTERN = "^[A-Za-z0-9._:@-]{1,64}$";
+
+/** The rule of a region name (`RegionName::PATTERN`). */
+export const REGION_NAME_PATTERN = "^[a-z0-9-]{1,32}$";
+
+/**
+ * A player's id: 1 to 64 of `A-Z a-z 0-9 . _ : @ -`. Never trimmed: what the client sends is
+ * the id, or it is refused.
+ */
+export type UserId = string;
+
+/**
+ * A region name: 1 to 32 of `a-z 0-9 -` (it appears in URLs, metrics labels and config).
+ */
+export type RegionName = string;
+
+/**
+ * A game id: a UUID, written in its canonical hyphenated lowercase form.
+ */
+export type GameId = string;
+
+/**
+ * An `Idempotency-Key` (or client `x-request-id`): 1 to 128 visible ASCII characters.
+ */
+export type IdempotencyKey = string;
+
+/**
+ * Milliseconds per step, `1..=60000`.
+ */
+export type TickMs = number;
+
+/**
+ * Break odds `1/n`, `n` in `2..=1000000`.
+ */
+export type BreakEvery = number;
+
+/**
+ * A client's free-form JSON object, at most 4 KiB serialized.
+ */
+export type Metadata = Record<string, unknown>;
+
+/**
+ * Every error code, with its one HTTP status ([`ErrorCode::status`]).
+ */
+export type ErrorCode = "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "rate_limited" | "internal" | "bad_gateway" | "storage_unavailable" | "timeout" | "not_ready" | "origins_unavailable";
+
+/**
+ * The inside of an [`ErrorBody`].
+ */
+export type ErrorDetail = { 
+/**
+ * Stable machine-readable code.
+ */
+code: ErrorCode, 
+/**
+ * For people; no internals.
+ */
+message: string, 
+/**
+ * The offending input of a `validation_failed` (a JSON path like `userId` or `metadata`,
+ * a query parameter, a path segment or a header name).
+ */
+field?: string, };
+
+/**
+ * The JSON body of every error of the `/game/*` and `/edge/*` APIs.
+ */
+export type ErrorBody = { 
+/**
+ * What went wrong.
+ */
+error: ErrorDetail, };
+
+/**
+ * `POST /game/start` and `POST /edge/game/start`.
+ */
+export type StartRequest = { 
+/**
+ * The player.
+ */
+userId: UserId, 
+/**
+ * The region the client would like (edge routing; origins accept and ignore it).
+ */
+preferredRegion?: RegionName, 
+/**
+ * Break algorithm (default `mix32-v1`).
+ */
+algorithm?: Algorithm, 
+/**
+ * Milliseconds per step (default: the region's `TICK_MS`).
+ */
+tickMs?: TickMs, 
+/**
+ * Break odds `1/n` (default: the region's `BREAK_EVERY`).
+ */
+breakEvery?: BreakEvery, 
+/**
+ * Free-form JSON object, at most 4 KiB.
+ */
+metadata?: Metadata, };
+
+/**
+ * `POST /game/exit` and `POST /edge/game/exit`.
+ */
+export type ExitRequest = { 
+/**
+ * The game.
+ */
+gameId: GameId, 
+/**
+ * Its player.
+ */
+userId: UserId, 
+/**
+ * Where the game lives, if the client knows (edge routing; origins ignore it).
+ */
+backendRegion?: RegionName, };
+
+/**
+ * Whether a game still runs.
+ */
+export type GameStatus = "active" | "exited";
+
+/**
+ * A game as the API shows it: everything a client needs to compute its timeline.
+ */
+export type GameView = { 
+/**
+ * Its id.
+ */
+gameId: GameId, 
+/**
+ * The player who started it.
+ */
+userId: UserId, 
+/**
+ * The region whose origin created it.
+ */
+region: RegionName, 
+/**
+ * Engine seed (from the OS CSPRNG).
+ */
+seed: number, 
+/**
+ * Unix ms of step 0.
+ */
+startAt: number, 
+/**
+ * Milliseconds per step.
+ */
+tickMs: number, 
+/**
+ * Break odds `1/n`.
+ */
+breakEvery: number, 
+/**
+ * Break algorithm.
+ */
+algorithm: Algorithm, 
+/**
+ * Active or exited.
+ */
+status: GameStatus, 
+/**
+ * Unix ms of creation.
+ */
+createdAt: number, 
+/**
+ * Unix ms of the exit, once exited.
+ */
+exitedAt?: number, 
+/**
+ * The client's metadata, if it sent any.
+ */
+metadata?: Metadata, };
+
+/**
+ * Why the edge sent a start to the region it did.
+ */
+export type RoutedBy = "preference" | "header" | "geo" | "default" | "failover";
+
+/**
+ * A game as the edge answers it: the origin's view plus where it was served from.
+ */
+export type EdgeGameView = { 
+/**
+ * The region whose origin holds the game (its home region).
+ */
+backendRegion: RegionName, 
+/**
+ * Starts only: why that region was chosen.
+ */
+routedBy?: RoutedBy, 
+/**
+ * Its id.
+ */
+gameId: GameId, 
+/**
+ * The player who started it.
+ */
+userId: UserId, 
+/**
+ * The region whose origin created it.
+ */
+region: RegionName, 
+/**
+ * Engine seed (from the OS CSPRNG).
+ */
+seed: number, 
+/**
+ * Unix ms of step 0.
+ */
+startAt: number, 
+/**
+ * Milliseconds per step.
+ */
+tickMs: number, 
+/**
+ * Break odds `1/n`.
+ */
+breakEvery: number, 
+/**
+ * Break algorithm.
+ */
+algorithm: Algorithm, 
+/**
+ * Active or exited.
+ */
+status: GameStatus, 
+/**
+ * Unix ms of creation.
+ */
+createdAt: number, 
+/**
+ * Unix ms of the exit, once exited.
+ */
+exitedAt?: number, 
+/**
+ * The client's metadata, if it sent any.
+ */
+metadata?: Metadata, };
+
+/**
+ * The answer to an exit (also to a repeated one, with the first exit's time).
+ */
+export type ExitView = { 
+/**
+ * Always `true`: the exit is committed (the architecture document's `{"ok": true}`).
+ */
+ok: boolean, 
+/**
+ * The game.
+ */
+gameId: GameId, 
+/**
+ * Its player.
+ */
+userId: UserId, 
+/**
+ * Unix ms of the first exit.
+ */
+exitedAt: number, 
+/**
+ * Always `exited`.
+ */
+status: GameStatus, };
+
+/**
+ * An exit as the edge answers it.
+ */
+export type EdgeExitView = { 
+/**
+ * The region whose origin exited it.
+ */
+backendRegion: RegionName, 
+/**
+ * Always `true`: the exit is committed (the architecture document's `{"ok": true}`).
+ */
+ok: boolean, 
+/**
+ * The game.
+ */
+gameId: GameId, 
+/**
+ * Its player.
+ */
+userId: UserId, 
+/**
+ * Unix ms of the first exit.
+ */
+exitedAt: number, 
+/**
+ * Always `exited`.
+ */
+status: GameStatus, };
+
+/**
+ * One step of a timeline.
+ */
+export type TickView = { 
+/**
+ * Step index, 0 at `startAt`.
+ */
+step: number, 
+/**
+ * Steps since the last break (0 at a break).
+ */
+value: number, 
+/**
+ * Breaks in `[0, step]`.
+ */
+round: number, 
+/**
+ * Whether this step broke.
+ */
+broken: boolean, };
+
+/**
+ * Where a game is at an instant, tagged by `phase`.
+ */
+export type Phase = { "phase": "countdown", 
+/**
+ * Milliseconds until step 0 (at least 1).
+ */
+msUntilStart: number, } | { "phase": "running", 
+/**
+ * Step index.
+ */
+step: number, 
+/**
+ * Steps since the last break.
+ */
+value: number, 
+/**
+ * Breaks so far.
+ */
+round: number, 
+/**
+ * Whether this step broke.
+ */
+broken: boolean, } | { "phase": "ended", 
+/**
+ * Step index.
+ */
+step?: number, 
+/**
+ * Steps since the last break.
+ */
+value?: number, 
+/**
+ * Breaks so far.
+ */
+round?: number, 
+/**
+ * Whether that step broke.
+ */
+broken?: boolean, };
+
+/**
+ * `GET /game/{id}/state?at=`: the engine's state of a game at an instant.
+ */
+export type StateView = { 
+/**
+ * The game.
+ */
+gameId: GameId, 
+/**
+ * The instant, Unix ms.
+ */
+at: number, } & ({ "phase": "countdown", 
+/**
+ * Milliseconds until step 0 (at least 1).
+ */
+msUntilStart: number, } | { "phase": "running", 
+/**
+ * Step index.
+ */
+step: number, 
+/**
+ * Steps since the last break.
+ */
+value: number, 
+/**
+ * Breaks so far.
+ */
+round: number, 
+/**
+ * Whether this step broke.
+ */
+broken: boolean, } | { "phase": "ended", 
+/**
+ * Step index.
+ */
+step?: number, 
+/**
+ * Steps since the last break.
+ */
+value?: number, 
+/**
+ * Breaks so far.
+ */
+round?: number, 
+/**
+ * Whether that step broke.
+ */
+broken?: boolean, });
+
+/**
+ * `GET /game/{id}/replay?from=&to=`: a piece of the timeline.
+ */
+export type ReplayView = { 
+/**
+ * The game.
+ */
+gameId: GameId, 
+/**
+ * First step asked for.
+ */
+from: number, 
+/**
+ * Last step asked for (inclusive).
+ */
+to: number, 
+/**
+ * The steps (fewer than asked if the game exited before `to`).
+ */
+ticks: Array<TickView>, };
+
+/**
+ * An instant on the wire: RFC 3339 text, held as Unix milliseconds.
+ */
+export type Timestamp = string;
+
+/**
+ * A session id: `sess_<gameId>`. A bare game id is accepted too.
+ */
+export type SessionId = string;
+
+/**
+ * `POST /v1/sessions`.
+ */
+export type CreateSessionRequest = { 
+/**
+ * Milliseconds per step (required, `1..=60000`).
+ */
+tick_ms: TickMs, 
+/**
+ * When step 0 begins (default: now + the region's start delay); see the origin's bounds.
+ */
+start_at?: Timestamp, 
+/**
+ * The player (default: an anonymous user of the session's own).
+ */
+user_id?: UserId, 
+/**
+ * Break algorithm (default `interval-v0`, the session service's own engine).
+ */
+algorithm?: Algorithm, 
+/**
+ * Break odds for `mix32-v1`/`lcg32` (ignored by `interval-v0`).
+ */
+break_every?: BreakEvery, 
+/**
+ * Free-form JSON object, at most 4 KiB.
+ */
+metadata?: Metadata, };
+
+/**
+ * A session's status.
+ */
+export type SessionStatus = "running" | "stopped";
+
+/**
+ * A session.
+ */
+export type SessionView = { 
+/**
+ * `sess_<gameId>`.
+ */
+id: SessionId, 
+/**
+ * The engine seed as a decimal integer string (`0..=4294967295`, a valid int64).
+ */
+seed: string, 
+/**
+ * When step 0 begins.
+ */
+start_at: Timestamp, 
+/**
+ * Milliseconds per step.
+ */
+tick_ms: number, 
+/**
+ * Running or stopped.
+ */
+status: SessionStatus, 
+/**
+ * The player.
+ */
+user_id: UserId, 
+/**
+ * Break odds (used by `mix32-v1` and `lcg32`).
+ */
+break_every: number, 
+/**
+ * Break algorithm.
+ */
+algorithm: Algorithm, 
+/**
+ * The region whose origin created it.
+ */
+region: RegionName, 
+/**
+ * When it was created.
+ */
+created_at: Timestamp, 
+/**
+ * The client's metadata; absent if it sent none.
+ */
+metadata?: Metadata, 
+/**
+ * When it was stopped, once stopped.
+ */
+stopped_at?: Timestamp, };
+
+/**
+ * The phase of a session's state.
+ */
+export type SessionPhase = "countdown" | "running" | "ended";
+
+/**
+ * `GET /v1/sessions/{id}/state`: always integers and a boolean, as the document's clients
+ * expect (zeros and `false` before the start).
+ */
+export type SessionStateView = { 
+/**
+ * `sess_<gameId>`.
+ */
+id: SessionId, 
+/**
+ * Step index (0 before the start).
+ */
+step: number, 
+/**
+ * Steps since the last break.
+ */
+value: number, 
+/**
+ * Breaks so far.
+ */
+round: number, 
+/**
+ * Whether this step broke.
+ */
+broken: boolean, 
+/**
+ * The instant computed for.
+ */
+computed_at: Timestamp, 
+/**
+ * Countdown, running or ended.
+ */
+phase: SessionPhase, 
+/**
+ * Countdown only: milliseconds until step 0.
+ */
+ms_until_start?: number, };
+
+/**
+ * `POST /v1/sessions/{id}/stop`.
+ */
+export type StopView = { 
+/**
+ * Always `true`.
+ */
+ok: boolean, 
+/**
+ * `sess_<gameId>`.
+ */
+id: SessionId, 
+/**
+ * Always `stopped`.
+ */
+status: SessionStatus, 
+/**
+ * When it was stopped.
+ */
+stopped_at: Timestamp, };
+
+/**
+ * The dialect's error body: `{"error": "<message>", "message": "<detail>"}`.
+ */
+export type V1ErrorBody = { 
+/**
+ * A short message (`"session not found"`, `"invalid request body"`, ...).
+ */
+error: string, 
+/**
+ * The detail.
+ */
+message: string, };

@@ -1,0 +1,355 @@
+//! The game service: starting, exiting and reading games, and counting what it decides.
+//!
+//! Both HTTP dialects (`/game/*` and `/v1/sessions`) call this one service, so a game behaves
+//! the same whichever API made it. Its start and exit are orderings of Cassandra writes that
+//! keep one active game per user and one game per idempotency key, even under concurrent
+//! requests and crashes:
+//!
+//! Start:
+//! 1. With an `Idempotency-Key`, claim the key for a fresh game id (LWT). If the key is taken,
+//!    its game is the answer; if that game was never written (the first attempt died), finish
+//!    the first attempt under the same id.
+//! 2. Write the game row (an LWT when a key is involved, since two retries may race on one id).
+//! 3. Claim the user's active slot (LWT). If another game holds it, that game is the answer:
+//!    drop this request's row and point the key at the answer. A slot that points at an exited
+//!    or missing game (a crash mid-exit) is released and claimed again.
+//!
+//! Because the game row is written before the slot is claimed, a slot never points at a game
+//! that does not exist, and a success is only sent after every write was acknowledged.
+//!
+//! Timelines (state at an instant, replays) are computed by the shared engine: see `timeline`.
+
+mod timeline;
+
+use std::sync::Arc;
+
+use api::{GameId, GameStatus, IdempotencyKey, RegionName, UserId};
+use shared_engine::{State, Tick};
+
+use crate::config::GameDefaults;
+use crate::domain::{Game, NewGame};
+use crate::error::AppError;
+use crate::metrics::Metrics;
+use crate::store::{Claim, ExitOutcome, GameStore, StoreError};
+
+/// The answer to a start request.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// The game the user now plays.
+    pub game: Game,
+    /// Whether this request created it (201) or found it (200).
+    pub created: bool,
+}
+
+/// The answer to an exit request.
+#[derive(Debug, Clone)]
+pub struct Exited {
+    /// The game.
+    pub game_id: GameId,
+    /// Its player.
+    pub user_id: UserId,
+    /// When it was exited (the first exit's time on repeats).
+    pub exited_at_ms: i64,
+    /// Whether this request exited it.
+    pub first: bool,
+}
+
+/// A piece of a game's timeline.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    /// The game.
+    pub game: Game,
+    /// First step asked for.
+    pub from: u64,
+    /// Last step asked for.
+    pub to: u64,
+    /// The steps that exist in `from..=to` (fewer once the game exited).
+    pub ticks: Vec<Tick>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    let elapsed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A seed from the operating system's CSPRNG.
+fn secure_seed() -> Result<u32, AppError> {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| AppError::Internal(format!("no OS randomness: {e}")))?;
+    Ok(u32::from_le_bytes(bytes))
+}
+
+/// Games of one region on one store.
+#[derive(Debug, Clone)]
+pub struct GameService {
+    store: Arc<dyn GameStore>,
+    region: RegionName,
+    defaults: GameDefaults,
+    metrics: Arc<Metrics>,
+}
+
+impl GameService {
+    /// A service creating games of `region` (with `defaults`) in `store`, counting into
+    /// `metrics`.
+    pub fn new(
+        store: Arc<dyn GameStore>,
+        region: RegionName,
+        defaults: GameDefaults,
+        metrics: Arc<Metrics>,
+    ) -> GameService {
+        GameService {
+            store,
+            region,
+            defaults,
+            metrics,
+        }
+    }
+
+    /// The region this service creates games in.
+    pub fn region(&self) -> &RegionName {
+        &self.region
+    }
+
+    /// A new game record for `request` under `id`, not yet stored.
+    fn build_game(&self, id: GameId, request: &NewGame) -> Result<Game, AppError> {
+        let now = now_ms();
+        Ok(Game {
+            id,
+            user_id: request.user_id.clone(),
+            region: self.region.clone(),
+            seed: secure_seed()?,
+            start_at_ms: request
+                .start_at_ms
+                .unwrap_or_else(|| now.saturating_add(i64::from(self.defaults.start_delay_ms))),
+            tick_ms: request.tick_ms.unwrap_or(self.defaults.tick_ms),
+            break_every: request.break_every.unwrap_or(self.defaults.break_every),
+            algorithm: request.algorithm,
+            status: GameStatus::Active,
+            created_at_ms: now,
+            exited_at_ms: None,
+            metadata: request.metadata.clone(),
+        })
+    }
+
+    /// Starts a game for `request.user_id`, or returns the one that user already plays (or
+    /// the one `key` already produced). Counts `origin_sessions_started_total` when it creates.
+    pub async fn start(
+        &self,
+        request: &NewGame,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Started, AppError> {
+        let started = self.start_uncounted(request, key).await?;
+        if started.created {
+            self.metrics.sessions_started.inc();
+        }
+        Ok(started)
+    }
+
+    async fn start_uncounted(
+        &self,
+        request: &NewGame,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Started, AppError> {
+        let store = &*self.store;
+        let mut game = self.build_game(GameId::from(uuid::Uuid::new_v4()), request)?;
+        let mut inserted_here = true;
+        if let Some(key) = key {
+            match store
+                .claim_idempotency_key(key, &request.user_id, game.id)
+                .await?
+            {
+                Claim::Claimed => {}
+                // Our own claim, seen again by a retried LWT whose first run was applied.
+                Claim::Held((id, _)) if id == game.id => {}
+                Claim::Held((id, owner)) => {
+                    if owner != request.user_id {
+                        return Err(AppError::Conflict(
+                            "this Idempotency-Key was already used by another user; use a fresh key"
+                                .into(),
+                        ));
+                    }
+                    if let Some(existing) = store.game(id).await? {
+                        return self.finish_existing(existing, request).await;
+                    }
+                    game.id = id;
+                }
+            }
+            if let Some(existing) = store.insert_game_if_absent(&game).await? {
+                game = existing;
+                inserted_here = false;
+            }
+        } else {
+            store.insert_game(&game).await?;
+        }
+
+        // A stale slot is released and claimed again; twice is plenty, since only a crash or a
+        // concurrent exit can make a slot stale.
+        for _ in 0..3 {
+            match store.claim_active(&request.user_id, game.id).await? {
+                Claim::Claimed => {
+                    return Ok(Started {
+                        game,
+                        created: inserted_here,
+                    });
+                }
+                // Our own claim, seen again by a retried LWT whose first run was applied.
+                Claim::Held(id) if id == game.id => {
+                    return Ok(Started {
+                        game,
+                        created: inserted_here,
+                    });
+                }
+                Claim::Held(other_id) => match store.game(other_id).await? {
+                    Some(other) if other.status == GameStatus::Active => {
+                        if inserted_here {
+                            store.delete_game(game.id).await?;
+                        }
+                        if let Some(key) = key {
+                            store
+                                .repoint_idempotency_key(key, &request.user_id, other.id)
+                                .await?;
+                        }
+                        return Ok(Started {
+                            game: other,
+                            created: false,
+                        });
+                    }
+                    _ => store.release_active(&request.user_id, other_id).await?,
+                },
+            }
+        }
+        Err(AppError::Conflict(
+            "the user's active game changed while starting; retry".into(),
+        ))
+    }
+
+    /// An idempotent retry found its game: make sure the rest of the first attempt happened.
+    async fn finish_existing(
+        &self,
+        existing: Game,
+        request: &NewGame,
+    ) -> Result<Started, AppError> {
+        if existing.status == GameStatus::Active {
+            match self
+                .store
+                .claim_active(&request.user_id, existing.id)
+                .await?
+            {
+                Claim::Claimed => {}
+                Claim::Held(id) if id == existing.id => {}
+                Claim::Held(other_id) => {
+                    // The first attempt lost the slot to another game between its writes.
+                    if let Some(other) = self.store.game(other_id).await?
+                        && other.status == GameStatus::Active
+                    {
+                        return Ok(Started {
+                            game: other,
+                            created: false,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(Started {
+            game: existing,
+            created: false,
+        })
+    }
+
+    /// Exits a game on behalf of `user` (`None` skips the ownership check, for the `/v1`
+    /// dialect). Counts `origin_sessions_exited_total` when this request is the first exit.
+    pub async fn exit(&self, id: GameId, user: Option<&UserId>) -> Result<Exited, AppError> {
+        let game = self.game(id).await?;
+        if let Some(user) = user
+            && *user != game.user_id
+        {
+            return Err(AppError::Forbidden(format!(
+                "game {id} belongs to another user"
+            )));
+        }
+        let (exited_at_ms, first) = match game.exited_at_ms {
+            Some(at) => (at, false),
+            None => match self.store.exit_game(id, now_ms()).await? {
+                ExitOutcome::Exited(at) => (at, true),
+                ExitOutcome::AlreadyExited(at) => (at, false),
+                ExitOutcome::NotFound => return Err(not_found(id)),
+            },
+        };
+        // Also on repeats, so an exit that died between its two writes is completed by a retry.
+        self.store.release_active(&game.user_id, id).await?;
+        if first {
+            self.metrics.sessions_exited.inc();
+        }
+        Ok(Exited {
+            game_id: id,
+            user_id: game.user_id,
+            exited_at_ms,
+            first,
+        })
+    }
+
+    /// A game, or 404.
+    pub async fn game(&self, id: GameId) -> Result<Game, AppError> {
+        self.store.game(id).await?.ok_or_else(|| not_found(id))
+    }
+
+    /// The user's active game, or 404.
+    pub async fn user_game(&self, user: &UserId) -> Result<Game, AppError> {
+        let no_game = || AppError::NotFound(format!("user {user} has no active game"));
+        let id = self.store.active_game_id(user).await?.ok_or_else(no_game)?;
+        match self.store.game(id).await? {
+            Some(game) if game.status == GameStatus::Active => Ok(game),
+            _ => Err(no_game()),
+        }
+    }
+
+    /// A game and the engine's state of it at `at_ms`.
+    pub async fn state(&self, id: GameId, at_ms: i64) -> Result<(Game, State), AppError> {
+        let game = self.game(id).await?;
+        let state = timeline::state_at(&game, at_ms).await?;
+        Ok((game, state))
+    }
+
+    /// Steps `from..=to` of a game (`to` defaults to `from + 99`), at most
+    /// [`api::limits::MAX_REPLAY_STEPS`] of them.
+    pub async fn replay(&self, id: GameId, from: u64, to: Option<u64>) -> Result<Replay, AppError> {
+        let to = timeline::replay_range(from, to)?;
+        let game = self.game(id).await?;
+        let ticks = timeline::replay(&game, from, to).await?;
+        Ok(Replay {
+            game,
+            from,
+            to,
+            ticks,
+        })
+    }
+
+    /// Whether storage answers.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+}
+
+fn not_found(id: GameId) -> AppError {
+    AppError::NotFound(format!("no game with id {id}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_come_from_the_os_and_vary() {
+        let seeds: std::collections::HashSet<u32> =
+            (0..64).map(|_| secure_seed().unwrap()).collect();
+        assert!(
+            seeds.len() > 60,
+            "64 CSPRNG draws collided: {}",
+            64 - seeds.len()
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! The lightweight transactions (compare-and-set statements) of the store: the claims that make
+//! concurrent starts agree, the first-exit-wins update, and running a statement again when an
+//! error leaves its outcome unknown.
+
+use std::time::Duration;
+
+use api::{GameId, IdempotencyKey, UserId};
+use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+use scylla::response::query_result::QueryResult;
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::prepared::PreparedStatement;
+use scylla::value::{CqlTimestamp, CqlValue, Row};
+
+use super::rows::GameRow;
+use super::{Claim, ExitOutcome, GameStore, Store, StoreError, query_error};
+use crate::domain::Game;
+
+/// Attempts of one LWT before giving up (the driver itself never retries LWTs).
+const LWT_ATTEMPTS: u32 = 5;
+
+/// Whether an error leaves an LWT's outcome unknown or merely unreached, so that running the
+/// same conditional statement again is the way to learn it: timeouts (Paxos contention across
+/// datacenters surfaces as CAS write timeouts), unavailable replicas, overload, broken
+/// connections.
+fn worth_retrying(error: &ExecutionError) -> bool {
+    match error {
+        ExecutionError::RequestTimeout(_)
+        | ExecutionError::ConnectionPoolError(_)
+        | ExecutionError::EmptyPlan => true,
+        ExecutionError::LastAttemptError(attempt) => match attempt {
+            RequestAttemptError::DbError(db, _) => matches!(
+                db,
+                DbError::WriteTimeout { .. }
+                    | DbError::ReadTimeout { .. }
+                    | DbError::Unavailable { .. }
+                    | DbError::Overloaded
+                    | DbError::IsBootstrapping
+            ),
+            RequestAttemptError::BrokenConnectionError(_)
+            | RequestAttemptError::UnableToAllocStreamId => true,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Reads the `[applied]` flag of an LWT and, when not applied, the named columns of the row
+/// that won.
+fn lwt_outcome(
+    result: QueryResult,
+    columns: &[&str],
+    operation: &'static str,
+) -> Result<(bool, Vec<Option<CqlValue>>), StoreError> {
+    let rows = result
+        .into_rows_result()
+        .map_err(|e| query_error(operation)(&e))?;
+    let specs = rows.column_specs();
+    let index_of = |name: &str| specs.get_by_name(name).map(|(i, _)| i);
+    let applied_index = index_of("[applied]")
+        .ok_or_else(|| StoreError::Corrupt(format!("{operation}: no [applied] column")))?;
+    let wanted: Vec<Option<usize>> = columns.iter().map(|c| index_of(c)).collect();
+    let row = rows
+        .maybe_first_row::<Row>()
+        .map_err(|e| query_error(operation)(&e))?
+        .ok_or_else(|| StoreError::Corrupt(format!("{operation}: LWT returned no row")))?;
+    let applied = matches!(
+        row.columns.get(applied_index),
+        Some(Some(CqlValue::Boolean(true)))
+    );
+    let values = wanted
+        .into_iter()
+        .map(|i| i.and_then(|i| row.columns.get(i).cloned().flatten()))
+        .collect();
+    Ok((applied, values))
+}
+
+impl Store {
+    /// Runs a conditional statement, running it again after errors that leave its outcome
+    /// unknown. Every LWT here is safe to repeat: a repeat of one that was applied reports the
+    /// row it wrote, which callers recognise as their own.
+    async fn execute_lwt(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow + Clone,
+        operation: &'static str,
+    ) -> Result<QueryResult, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self
+                .session
+                .execute_unpaged(statement, values.clone())
+                .await
+            {
+                Ok(result) => return Ok(result),
+                Err(error) if attempt < LWT_ATTEMPTS && worth_retrying(&error) => {
+                    // Jittered backoff lets competing proposers finish their Paxos rounds.
+                    let mut jitter = [0u8; 1];
+                    let _ = getrandom::fill(&mut jitter);
+                    let delay = 10u64 * (1 << attempt) + u64::from(jitter[0] % 32);
+                    tracing::warn!(%error, operation, attempt, "LWT outcome unknown; running it again");
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(query_error(operation)(&error)),
+            }
+        }
+    }
+
+    /// `INSERT ... IF NOT EXISTS` of a game; whether it was applied.
+    pub(super) async fn insert_game_lwt(&self, game: &Game) -> Result<bool, StoreError> {
+        let result = self
+            .execute_lwt(
+                &self.statements.insert_game_if_absent,
+                GameRow::from(game),
+                "insert game (LWT)",
+            )
+            .await?;
+        Ok(lwt_outcome(result, &[], "insert game (LWT)")?.0)
+    }
+
+    /// Exits a game unless it is already exited (or missing).
+    pub(super) async fn exit_game_lwt(
+        &self,
+        id: GameId,
+        at_ms: i64,
+    ) -> Result<ExitOutcome, StoreError> {
+        let result = self
+            .execute_lwt(
+                &self.statements.exit_game,
+                (CqlTimestamp(at_ms), id.uuid()),
+                "exit game",
+            )
+            .await?;
+        let (applied, values) = lwt_outcome(result, &["status"], "exit game")?;
+        if applied {
+            return Ok(ExitOutcome::Exited(at_ms));
+        }
+        match values.first() {
+            // `IF status = ...` on a missing row reports no status.
+            Some(None) | None => Ok(ExitOutcome::NotFound),
+            Some(Some(_)) => match self.game(id).await? {
+                Some(Game {
+                    exited_at_ms: Some(at),
+                    ..
+                }) => Ok(ExitOutcome::AlreadyExited(at)),
+                Some(_) => Err(StoreError::Corrupt(format!(
+                    "game {id} is neither active nor exited"
+                ))),
+                None => Ok(ExitOutcome::NotFound),
+            },
+        }
+    }
+
+    /// Claims the user's active slot for `game`.
+    pub(super) async fn claim_active_lwt(
+        &self,
+        user: &UserId,
+        game: GameId,
+    ) -> Result<Claim<GameId>, StoreError> {
+        let result = self
+            .execute_lwt(
+                &self.statements.claim_active,
+                (user.as_str(), game.uuid()),
+                "claim active game",
+            )
+            .await?;
+        match lwt_outcome(result, &["game_id"], "claim active game")? {
+            (true, _) => Ok(Claim::Claimed),
+            (false, values) => match values.into_iter().next().flatten() {
+                Some(CqlValue::Uuid(id)) => Ok(Claim::Held(GameId::from(id))),
+                other => Err(StoreError::Corrupt(format!(
+                    "active game of {user} is {other:?}"
+                ))),
+            },
+        }
+    }
+
+    /// Clears the user's active slot if it still holds `game`.
+    pub(super) async fn release_active_lwt(
+        &self,
+        user: &UserId,
+        game: GameId,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .execute_lwt(
+                &self.statements.release_active,
+                (user.as_str(), game.uuid()),
+                "release active game",
+            )
+            .await?;
+        lwt_outcome(result, &[], "release active game")?;
+        Ok(())
+    }
+
+    /// Claims an idempotency key for `(game, user)`, or reports who holds it.
+    pub(super) async fn claim_key_lwt(
+        &self,
+        key: &IdempotencyKey,
+        user: &UserId,
+        game: GameId,
+    ) -> Result<Claim<(GameId, UserId)>, StoreError> {
+        let result = self
+            .execute_lwt(
+                &self.statements.claim_key,
+                (key.as_str(), game.uuid(), user.as_str()),
+                "claim idempotency key",
+            )
+            .await?;
+        match lwt_outcome(result, &["game_id", "user_id"], "claim idempotency key")? {
+            (true, _) => Ok(Claim::Claimed),
+            (false, values) => {
+                let mut values = values.into_iter();
+                match (values.next().flatten(), values.next().flatten()) {
+                    (Some(CqlValue::Uuid(id)), Some(CqlValue::Text(owner))) => {
+                        let owner = UserId::parse(&owner).map_err(|_| {
+                            StoreError::Corrupt(format!("idempotency key owner {owner:?}"))
+                        })?;
+                        Ok(Claim::Held((GameId::from(id), owner)))
+                    }
+                    other => Err(StoreError::Corrupt(format!(
+                        "idempotency key row is {other:?}"
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Points a key held by `user` at `game`.
+    pub(super) async fn repoint_key_lwt(
+        &self,
+        key: &IdempotencyKey,
+        user: &UserId,
+        game: GameId,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .execute_lwt(
+                &self.statements.repoint_key,
+                (game.uuid(), key.as_str(), user.as_str()),
+                "repoint idempotency key",
+            )
+            .await?;
+        lwt_outcome(result, &[], "repoint idempotency key")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,320 @@
+//! Game storage: the [`GameStore`] seam the service talks to, and [`Store`], its Apache
+//! Cassandra implementation.
+//!
+//! Query-first model, a table per question the service asks:
+//! - `games` (by game id): the game record; written once, then exited by an LWT.
+//! - `active_game_by_user` (by user id): the user's one active game, claimed with
+//!   `INSERT ... IF NOT EXISTS` so concurrent starts agree on a single game.
+//! - `game_by_idempotency_key` (by key, 24 h TTL): which game a start request's
+//!   `Idempotency-Key` produced, so a retried start returns the same game from any region.
+//!
+//! Pieces: `schema` creates the tables and prepares every statement once at start-up,
+//! `rows` maps the `games` row to and from [`Game`], `lwt` runs the conditional statements
+//! (claims) and retries those whose outcome is unknown. Errors keep the driver's text for the
+//! log and say what to check.
+
+mod lwt;
+mod rows;
+mod schema;
+
+use std::sync::Arc;
+
+use api::{GameId, IdempotencyKey, UserId};
+use async_trait::async_trait;
+use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::policies::load_balancing::DefaultPolicy;
+use uuid::Uuid;
+
+use crate::config::CassandraSettings;
+use crate::domain::Game;
+use rows::GameRow;
+use schema::Statements;
+
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_TTL_SECONDS: u32 = 24 * 60 * 60;
+
+/// A failed storage operation.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// Could not connect to any contact point.
+    #[error(
+        "cannot connect to Cassandra at {hosts}: {message} (is it running? check CASSANDRA_HOSTS and credentials)"
+    )]
+    Connect {
+        /// The contact points tried.
+        hosts: String,
+        /// The driver's error.
+        message: String,
+    },
+    /// Creating the keyspace or tables failed.
+    #[error(
+        "cannot create the schema in keyspace {keyspace}: {message} (check CASSANDRA_REPLICATION matches the cluster's datacenters)"
+    )]
+    Schema {
+        /// The keyspace.
+        keyspace: String,
+        /// The driver's error.
+        message: String,
+    },
+    /// A query failed or timed out.
+    #[error("Cassandra {operation} failed: {message}")]
+    Query {
+        /// What the service was doing.
+        operation: &'static str,
+        /// The driver's error.
+        message: String,
+    },
+    /// A stored row does not hold what this service writes.
+    #[error("stored row is not valid: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// What the service was doing, for the `origin_cassandra_errors_total{operation}` metric.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            StoreError::Connect { .. } => "connect",
+            StoreError::Schema { .. } => "schema",
+            StoreError::Query { operation, .. } => operation,
+            StoreError::Corrupt(_) => "decode row",
+        }
+    }
+}
+
+/// Maps a driver error of `operation` onto a [`StoreError::Query`].
+pub(crate) fn query_error(
+    operation: &'static str,
+) -> impl Fn(&dyn std::fmt::Display) -> StoreError {
+    move |error| StoreError::Query {
+        operation,
+        message: error.to_string(),
+    }
+}
+
+/// The outcome of a compare-and-set claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim<T> {
+    /// This request now holds it.
+    Claimed,
+    /// Someone already holds it, with this value.
+    Held(T),
+}
+
+/// The outcome of exiting a game.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitOutcome {
+    /// This request exited it at the given time.
+    Exited(i64),
+    /// It had already been exited at the given time.
+    AlreadyExited(i64),
+    /// No such game.
+    NotFound,
+}
+
+/// What the service needs from storage. Every write that decides something between
+/// concurrent requests is a compare-and-set whose repeat is harmless (see [`crate::service`]).
+///
+/// Implemented by [`Store`] on Cassandra, and by an in-memory fake in the tests, which drive
+/// the HTTP layer without a cluster.
+#[async_trait]
+pub trait GameStore: Send + Sync + std::fmt::Debug {
+    /// Writes a new game whose id nobody else can hold (a fresh random UUID).
+    async fn insert_game(&self, game: &Game) -> Result<(), StoreError>;
+
+    /// Writes a game unless one with its id exists; returns the existing one in that case.
+    async fn insert_game_if_absent(&self, game: &Game) -> Result<Option<Game>, StoreError>;
+
+    /// Reads a game.
+    async fn game(&self, id: GameId) -> Result<Option<Game>, StoreError>;
+
+    /// Deletes a game that never became anyone's active game.
+    async fn delete_game(&self, id: GameId) -> Result<(), StoreError>;
+
+    /// Marks a game exited at `at_ms` unless it already is (the first exit time wins).
+    async fn exit_game(&self, id: GameId, at_ms: i64) -> Result<ExitOutcome, StoreError>;
+
+    /// Makes `game` the user's active game unless the user already has one.
+    async fn claim_active(&self, user: &UserId, game: GameId) -> Result<Claim<GameId>, StoreError>;
+
+    /// Clears the user's active game if it is still `game`.
+    async fn release_active(&self, user: &UserId, game: GameId) -> Result<(), StoreError>;
+
+    /// The id of the user's active game, if any.
+    async fn active_game_id(&self, user: &UserId) -> Result<Option<GameId>, StoreError>;
+
+    /// Records that `key` produces `game` for `user`, unless the key is already taken; then
+    /// answers the game and user that hold it.
+    async fn claim_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        user: &UserId,
+        game: GameId,
+    ) -> Result<Claim<(GameId, UserId)>, StoreError>;
+
+    /// Points `key` (held by `user`) at the game the request finally answered with.
+    async fn repoint_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        user: &UserId,
+        game: GameId,
+    ) -> Result<(), StoreError>;
+
+    /// Whether storage answers a trivial query.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The games store on Cassandra: one session and its prepared statements.
+#[derive(Clone)]
+pub struct Store {
+    session: Arc<Session>,
+    statements: Arc<Statements>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects, creates the keyspace and tables if missing, and prepares every statement.
+    pub async fn connect(settings: &CassandraSettings) -> Result<Store, StoreError> {
+        let mut policy = DefaultPolicy::builder().token_aware(true);
+        if let Some(dc) = &settings.local_dc {
+            policy = policy
+                .prefer_datacenter(dc.clone())
+                .permit_dc_failover(true);
+        }
+        let profile = ExecutionProfile::builder()
+            .consistency(settings.consistency)
+            .serial_consistency(Some(settings.serial_consistency))
+            .request_timeout(Some(settings.timeout))
+            .load_balancing_policy(policy.build())
+            .build();
+        let mut builder = SessionBuilder::new()
+            .known_nodes(&settings.hosts)
+            .connection_timeout(settings.timeout)
+            .default_execution_profile_handle(profile.into_handle());
+        if let Some((user, password)) = &settings.credentials {
+            builder = builder.user(user, password);
+        }
+        let session = builder.build().await.map_err(|e| StoreError::Connect {
+            hosts: settings.hosts.join(","),
+            message: e.to_string(),
+        })?;
+        schema::create(&session, settings).await?;
+        let statements = schema::prepare(&session, &settings.keyspace).await?;
+        Ok(Store {
+            session: Arc::new(session),
+            statements: Arc::new(statements),
+        })
+    }
+
+    /// The underlying session, for benchmarks that compare against raw driver writes and for
+    /// tests that break the schema under a running origin.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+}
+
+#[async_trait]
+impl GameStore for Store {
+    async fn insert_game(&self, game: &Game) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(&self.statements.insert_game, GameRow::from(game))
+            .await
+            .map_err(|e| query_error("insert game")(&e))?;
+        Ok(())
+    }
+
+    async fn insert_game_if_absent(&self, game: &Game) -> Result<Option<Game>, StoreError> {
+        if self.insert_game_lwt(game).await? {
+            return Ok(None);
+        }
+        self.game(game.id)
+            .await?
+            .map(Some)
+            .ok_or_else(|| StoreError::Query {
+                operation: "insert game (LWT)",
+                message: "the existing game could not be read back".into(),
+            })
+    }
+
+    async fn game(&self, id: GameId) -> Result<Option<Game>, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(&self.statements.select_game, (id.uuid(),))
+            .await
+            .map_err(|e| query_error("read game")(&e))?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| query_error("read game")(&e))?;
+        let row = rows
+            .maybe_first_row::<GameRow>()
+            .map_err(|e| query_error("read game")(&e))?;
+        row.map(Game::try_from).transpose()
+    }
+
+    async fn delete_game(&self, id: GameId) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(&self.statements.delete_game, (id.uuid(),))
+            .await
+            .map_err(|e| query_error("delete game")(&e))?;
+        Ok(())
+    }
+
+    async fn exit_game(&self, id: GameId, at_ms: i64) -> Result<ExitOutcome, StoreError> {
+        self.exit_game_lwt(id, at_ms).await
+    }
+
+    async fn claim_active(&self, user: &UserId, game: GameId) -> Result<Claim<GameId>, StoreError> {
+        self.claim_active_lwt(user, game).await
+    }
+
+    async fn release_active(&self, user: &UserId, game: GameId) -> Result<(), StoreError> {
+        self.release_active_lwt(user, game).await
+    }
+
+    async fn active_game_id(&self, user: &UserId) -> Result<Option<GameId>, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(&self.statements.select_active, (user.as_str(),))
+            .await
+            .map_err(|e| query_error("read active game")(&e))?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| query_error("read active game")(&e))?;
+        let row = rows
+            .maybe_first_row::<(Uuid,)>()
+            .map_err(|e| query_error("read active game")(&e))?;
+        Ok(row.map(|(id,)| GameId::from(id)))
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        user: &UserId,
+        game: GameId,
+    ) -> Result<Claim<(GameId, UserId)>, StoreError> {
+        self.claim_key_lwt(key, user, game).await
+    }
+
+    async fn repoint_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        user: &UserId,
+        game: GameId,
+    ) -> Result<(), StoreError> {
+        self.repoint_key_lwt(key, user, game).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(&self.statements.ping, ())
+            .await
+            .map_err(|e| query_error("ping")(&e))?;
+        Ok(())
+    }
+}
