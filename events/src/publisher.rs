@@ -54,6 +54,12 @@ impl Publisher {
         &self.js
     }
 
+    /// Whether the client is connected to a server now (publishing while it is not would only
+    /// wait for the acknowledgement timeout).
+    pub fn is_connected(&self) -> bool {
+        self.js.client().connection_state() == async_nats::connection::State::Connected
+    }
+
     /// Creates or updates the stream now (otherwise done before the first publication).
     pub async fn ensure_stream(&self) -> Result<(), EventsError> {
         stream::ensure(&self.js).await?;

@@ -19,8 +19,9 @@ pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(2 * 60 * 60);
 /// How long events are kept: consumers that fall behind by less catch up without loss.
 pub const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
-/// Bound on the stream's disk use; the oldest events go first.
-pub const MAX_BYTES: i64 = 4 * 1024 * 1024 * 1024;
+/// Bound on the stream's disk use; the oldest events go first. JetStream reserves it when the
+/// stream is created, so it must fit the server's storage (about 2 million events).
+pub const MAX_BYTES: i64 = 1024 * 1024 * 1024;
 
 /// The subjects of the stream: every type, every region (`game.started.*`, `game.exited.*`).
 pub fn subjects() -> Vec<String> {

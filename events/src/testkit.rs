@@ -1,6 +1,10 @@
 //! A real `nats-server` with JetStream for tests: free port on 127.0.0.1, its own store dir,
 //! a bounded lifetime, stopped by PID.
 //!
+//! With `EVENTS_TEST_NATS=script` (the `events` stage of `scripts/test.sh`), tests share the
+//! one server that stage started with `scripts/nats.sh` (`NATS_PORT`, `NATS_RUN_DIR`), and
+//! stopping and starting it goes through that script (by PID, same port and store dir).
+//!
 //! The binary is `$NATS_SERVER_BIN`, else the one `scripts/nats.sh build` puts in
 //! `.cache/bin/` (built on first use, which takes a minute or two), else `nats-server` on PATH.
 //! The server runs under coreutils `timeout`, so even a test process killed with SIGKILL leaves
@@ -70,9 +74,46 @@ pub struct NatsServer {
     store_dir: PathBuf,
     log: PathBuf,
     child: Option<Child>,
+    /// Run by `scripts/nats.sh` for the whole test stage (not owned by this value).
+    script: Option<bool>,
+}
+
+fn nats_script(command: &str) -> Result<(), String> {
+    let status = Command::new("bash")
+        .arg(workspace_dir().join("scripts/nats.sh"))
+        .arg(command)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run scripts/nats.sh {command}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("scripts/nats.sh {command} failed: {status}"))
+    }
 }
 
 impl NatsServer {
+    /// The test stage's shared server (`EVENTS_TEST_NATS=script`), else [`NatsServer::start`].
+    pub async fn for_tests() -> NatsServer {
+        if std::env::var("EVENTS_TEST_NATS").as_deref() != Ok("script") {
+            return NatsServer::start().await;
+        }
+        let port = std::env::var("NATS_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(4222);
+        let mut server = NatsServer {
+            bin: PathBuf::from("nats-server"),
+            port,
+            store_dir: PathBuf::new(),
+            log: PathBuf::new(),
+            child: None,
+            script: Some(false),
+        };
+        server.start_again().await;
+        server
+    }
+
     /// Starts a server on a free port with a fresh store dir, and waits until JetStream answers.
     pub async fn start() -> NatsServer {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -89,6 +130,7 @@ impl NatsServer {
             log: store_dir.join("nats-server.log"),
             store_dir,
             child: None,
+            script: None,
         };
         server.start_again().await;
         server
@@ -96,6 +138,12 @@ impl NatsServer {
 
     /// Starts the stopped server again, on the same port and store dir (its events survive).
     pub async fn start_again(&mut self) {
+        if let Some(running) = self.script.as_mut() {
+            // Idempotent: also right when the stage's server already runs.
+            nats_script("start").unwrap_or_else(|e| panic!("{e}"));
+            *running = true;
+            return;
+        }
         assert!(self.child.is_none(), "the server is running");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -171,19 +219,25 @@ impl NatsServer {
         self.port
     }
 
-    /// The PID the server runs under (its `timeout` wrapper), while running.
+    /// The PID the server runs under (its `timeout` wrapper), while running (`None` for the
+    /// stage's shared server, whose PID file `scripts/nats.sh` keeps).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 
     /// Whether it runs.
     pub fn is_running(&self) -> bool {
-        self.child.is_some()
+        self.script.unwrap_or(self.child.is_some())
     }
 
     /// Stops the server by PID (SIGTERM; SIGKILL 5 s later) and waits until it is gone and its
     /// port is free.
     pub fn stop(&mut self) {
+        if let Some(running) = self.script.as_mut() {
+            nats_script("stop").unwrap_or_else(|e| panic!("{e}"));
+            *running = false;
+            return;
+        }
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -221,7 +275,16 @@ impl NatsServer {
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.store_dir);
+        match self.script {
+            // The stage's server outlives each test: leave it running for the next one.
+            Some(false) => {
+                let _ = nats_script("start");
+            }
+            Some(true) => {}
+            None => {
+                self.stop();
+                let _ = std::fs::remove_dir_all(&self.store_dir);
+            }
+        }
     }
 }

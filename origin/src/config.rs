@@ -32,6 +32,7 @@ pub const VARIABLES: &[&str] = &[
     "TICK_MS",
     "BREAK_EVERY",
     "REQUEST_TIMEOUT_SECONDS",
+    "NATS_URL",
     "RUST_LOG",
 ];
 
@@ -163,6 +164,43 @@ pub struct Settings {
     pub games: GameDefaults,
     /// A request that takes longer is answered 503 `timeout`.
     pub request_timeout: Duration,
+    /// Game events (`NATS_URL` set): the outbox and its relay to NATS JetStream.
+    pub events: Option<EventSettings>,
+}
+
+/// Where game events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSettings {
+    /// NATS server URL(s), comma-separated (`nats://host:4222`).
+    pub nats_url: String,
+}
+
+/// Checks `NATS_URL`: comma-separated `nats://host:port`, `tls://host:port` or `host:port`.
+fn parse_nats_url(value: &str) -> Result<String, String> {
+    let mut servers = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let address = match part.split_once("://") {
+            Some(("nats" | "tls", rest)) => rest,
+            Some((scheme, _)) => {
+                return Err(format!(
+                    "{part:?}: scheme {scheme:?} is not nats:// or tls://"
+                ));
+            }
+            None => part,
+        };
+        // Credentials in the URL (user:password@) are allowed; the host:port follows the @.
+        let host_port = address.rsplit_once('@').map_or(address, |(_, hp)| hp);
+        if !valid_host_port(host_port.trim_end_matches('/')) {
+            return Err(format!(
+                "{part:?} is not a NATS URL like nats://127.0.0.1:4222"
+            ));
+        }
+        servers.push(part.to_owned());
+    }
+    if servers.is_empty() {
+        return Err("no server given".into());
+    }
+    Ok(servers.join(","))
 }
 
 /// Reads variables from a map, so tests need not touch the process environment.
@@ -343,6 +381,15 @@ impl Settings {
             |s| (1..=300).contains(s),
             "1..=300",
         )?;
+        let events = match env.get("NATS_URL") {
+            None => None,
+            Some(url) => Some(EventSettings {
+                nats_url: parse_nats_url(url).map_err(|message| ConfigError {
+                    variable: "NATS_URL",
+                    message,
+                })?,
+            }),
+        };
         Ok(Settings {
             host,
             port,
@@ -363,6 +410,7 @@ impl Settings {
                 break_every,
             },
             request_timeout: Duration::from_secs(request_timeout_seconds),
+            events,
         })
     }
 }
@@ -435,6 +483,9 @@ mod tests {
             ("TICK_MS", "0"),
             ("BREAK_EVERY", "1"),
             ("CASSANDRA_USERNAME", "alice"),
+            ("NATS_URL", "127.0.0.1"),
+            ("NATS_URL", "http://127.0.0.1:4222"),
+            ("NATS_URL", "nats://:4222"),
         ];
         for (variable, value) in cases {
             let err = Settings::from_map(&vars(&[(variable, value)])).unwrap_err();
@@ -445,6 +496,28 @@ mod tests {
             };
             assert_eq!(err.variable, expected, "{variable}={value}: {err}");
             assert!(err.to_string().contains(expected));
+        }
+    }
+
+    #[test]
+    fn nats_url_enables_events() {
+        assert_eq!(Settings::from_map(&HashMap::new()).unwrap().events, None);
+        for (value, expected) in [
+            ("nats://127.0.0.1:4222", "nats://127.0.0.1:4222"),
+            ("127.0.0.1:4222", "127.0.0.1:4222"),
+            (
+                "nats://a:4222, tls://user:pw@b:4443",
+                "nats://a:4222,tls://user:pw@b:4443",
+            ),
+        ] {
+            let settings = Settings::from_map(&vars(&[("NATS_URL", value)])).unwrap();
+            assert_eq!(
+                settings.events,
+                Some(EventSettings {
+                    nats_url: expected.into()
+                }),
+                "{value}"
+            );
         }
     }
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use origin::config::Settings;
-use origin::startup::{AppState, run, shutdown_signal};
+use origin::startup::{run, shutdown_signal, state_with_events};
 use origin::store::Store;
 use origin::telemetry;
 
@@ -50,8 +50,21 @@ async fn main() -> ExitCode {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    tracing::info!(%address, region = settings.region.as_str(), keyspace = %settings.cassandra.keyspace, "origin listening");
-    match run(listener, AppState::new(&settings, store), shutdown_signal()).await {
+    let (state, relay) = match state_with_events(&settings, store).await {
+        Ok(wired) => wired,
+        Err(error) => {
+            eprintln!("origin: {error} (check NATS_URL)");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(%address, region = settings.region.as_str(), keyspace = %settings.cassandra.keyspace,
+        events = settings.events.as_ref().map(|e| e.nats_url.as_str()), "origin listening");
+    let served = run(listener, state, shutdown_signal()).await;
+    // After the drain: the relay gets one last pass at what the drained requests queued.
+    if let Some(relay) = relay {
+        relay.shutdown(Duration::from_secs(5)).await;
+    }
+    match served {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

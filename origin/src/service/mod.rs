@@ -17,6 +17,11 @@
 //! Because the game row is written before the slot is claimed, a slot never points at a game
 //! that does not exist, and a success is only sent after every write was acknowledged.
 //!
+//! With game events on, the event's outbox row is written before the write that commits it:
+//! alongside the game row (before the claim) for a start, before the exit's LWT for an exit.
+//! The relay publishes it once the game state shows the event happened ([`crate::outbox`]);
+//! the broker is never on the request path.
+//!
 //! Timelines (state at an instant, replays) are computed by the shared engine: see `timeline`.
 
 mod timeline;
@@ -30,6 +35,7 @@ use crate::config::GameDefaults;
 use crate::domain::{Game, NewGame};
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use crate::outbox::Outbox;
 use crate::store::{Claim, ExitOutcome, GameStore, StoreError};
 
 /// The answer to a start request.
@@ -90,6 +96,7 @@ pub struct GameService {
     region: RegionName,
     defaults: GameDefaults,
     metrics: Arc<Metrics>,
+    outbox: Option<Outbox>,
 }
 
 impl GameService {
@@ -106,6 +113,26 @@ impl GameService {
             region,
             defaults,
             metrics,
+            outbox: None,
+        }
+    }
+
+    /// The same service, queuing game events in `outbox`.
+    pub fn with_outbox(mut self, outbox: Outbox) -> GameService {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    /// The outbox, when game events are on.
+    pub fn outbox(&self) -> Option<&Outbox> {
+        self.outbox.as_ref()
+    }
+
+    /// Queues the start of `game` (an active game about to be claimed), if events are on.
+    async fn queue_started(&self, game: &Game) -> Result<(), StoreError> {
+        match &self.outbox {
+            Some(outbox) if game.status == GameStatus::Active => outbox.queue_started(game).await,
+            _ => Ok(()),
         }
     }
 
@@ -145,6 +172,9 @@ impl GameService {
         let started = self.start_uncounted(request, key).await?;
         if started.created {
             self.metrics.sessions_started.inc();
+            if let Some(outbox) = &self.outbox {
+                outbox.committed();
+            }
         }
         Ok(started)
     }
@@ -182,6 +212,12 @@ impl GameService {
                 game = existing;
                 inserted_here = false;
             }
+            // The game is known now (ours or a first attempt's): queue its start before the
+            // claim that commits it.
+            self.queue_started(&game).await?;
+        } else if self.outbox.is_some() {
+            // Both must be acknowledged before the claim; neither has to wait for the other.
+            futures::try_join!(store.insert_game(&game), self.queue_started(&game))?;
         } else {
             store.insert_game(&game).await?;
         }
@@ -234,6 +270,8 @@ impl GameService {
         request: &NewGame,
     ) -> Result<Started, AppError> {
         if existing.status == GameStatus::Active {
+            // The first attempt may have died before its claim: this claim may commit it.
+            self.queue_started(&existing).await?;
             match self
                 .store
                 .claim_active(&request.user_id, existing.id)
@@ -271,6 +309,11 @@ impl GameService {
                 "game {id} belongs to another user"
             )));
         }
+        if game.exited_at_ms.is_none()
+            && let Some(outbox) = &self.outbox
+        {
+            outbox.queue_exited(id, &game.user_id).await?;
+        }
         let (exited_at_ms, first) = match game.exited_at_ms {
             Some(at) => (at, false),
             None => match self.store.exit_game(id, now_ms()).await? {
@@ -283,6 +326,9 @@ impl GameService {
         self.store.release_active(&game.user_id, id).await?;
         if first {
             self.metrics.sessions_exited.inc();
+            if let Some(outbox) = &self.outbox {
+                outbox.committed();
+            }
         }
         Ok(Exited {
             game_id: id,

@@ -1,0 +1,519 @@
+//! The relay: a background task of each origin that publishes its region's pending events.
+//!
+//! One pass reads every partition of the region from its floor, decides for each row whether
+//! its event is committed (publish), not yet (wait) or never will be (drop, see the module docs
+//! of [`crate::outbox`]), publishes the committed ones concurrently, waits for JetStream's
+//! acknowledgements, and only then deletes their rows. A crash at any point leaves rows that
+//! the next pass (of this or a restarted origin) publishes again under the same event ids.
+//!
+//! Passes run when a request commits an event (batched over a few milliseconds) and otherwise
+//! every second. While the broker (or Cassandra) fails, passes back off exponentially with
+//! jitter up to [`RelaySettings::max_backoff`]; the request path is never involved.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use api::{EventType, GameEvent, GameStatus, RegionName};
+use events::Publisher;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::{Outbox, OutboxStore, PendingEvent, SHARDS};
+use crate::metrics::Metrics;
+use crate::service::now_ms;
+use crate::store::{GameStore, StoreError};
+
+/// Rows checked against the game state at once.
+const DECIDE_CONCURRENCY: usize = 64;
+/// Publications awaiting their acknowledgement at once.
+const PUBLISH_CONCURRENCY: usize = 256;
+
+/// How the relay paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct RelaySettings {
+    /// A row whose event is still not committed after this long is checked at SERIAL and
+    /// dropped if its event did not happen. Longer than any request (and its LWT retries) runs.
+    pub grace: Duration,
+    /// How far behind the clock a partition's scan floor trails: longer than a pending row's
+    /// write can take to be acknowledged (Cassandra's timeout) plus clock skew between origins.
+    pub safety: Duration,
+    /// Pass interval when no request wakes the relay.
+    pub idle_poll: Duration,
+    /// After a wake-up, wait this long so one pass carries many events.
+    pub gather: Duration,
+    /// Rows read per partition and page.
+    pub page: usize,
+    /// Pages per partition and pass (a pass that reaches it goes on at once with the next).
+    pub pages_per_pass: usize,
+    /// Longest pause between passes while publishing fails.
+    pub max_backoff: Duration,
+}
+
+impl RelaySettings {
+    /// Settings for an origin whose requests time out after `request_timeout` and whose
+    /// Cassandra requests after `cassandra_timeout`.
+    pub fn new(request_timeout: Duration, cassandra_timeout: Duration) -> RelaySettings {
+        RelaySettings {
+            grace: request_timeout * 2 + Duration::from_secs(5),
+            safety: cassandra_timeout + Duration::from_secs(5),
+            idle_poll: Duration::from_secs(1),
+            gather: Duration::from_millis(20),
+            page: 500,
+            pages_per_pass: 20,
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What to do with one pending row.
+#[derive(Debug, Clone, PartialEq)]
+enum Decision {
+    /// The event is committed: publish this.
+    Publish(GameEvent),
+    /// Not committed yet (the request may still be running).
+    Wait,
+    /// Never committed (a lost race, a request that died): forget the row.
+    Drop,
+}
+
+/// Figures of one pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Events acknowledged by the broker.
+    pub published: usize,
+    /// Publications (or storage operations) that failed.
+    pub failures: usize,
+    /// Rows dropped as never committed.
+    pub dropped: usize,
+    /// Rows left pending (seen by this pass).
+    pub pending: usize,
+    /// A partition has rows this pass did not reach (it stopped at its page limit).
+    pub more: bool,
+}
+
+/// The relay of one origin.
+#[derive(Debug)]
+pub struct Relay {
+    games: Arc<dyn GameStore>,
+    outbox: Outbox,
+    publisher: Publisher,
+    metrics: Arc<Metrics>,
+    settings: RelaySettings,
+    floors: Vec<i64>,
+    saved: Vec<i64>,
+    last_save: Instant,
+}
+
+/// Controls a running relay.
+#[derive(Debug)]
+pub struct RelayHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RelayHandle {
+    /// Asks the relay to stop after one last pass, and waits for it (at most `deadline`, then
+    /// it is aborted: what it did not publish stays pending for the next start).
+    pub async fn shutdown(self, deadline: Duration) {
+        let _ = self.stop.send(true);
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(deadline, self.task).await.is_err() {
+            tracing::warn!("the event relay did not stop in time; leaving the rest pending");
+            abort.abort();
+        }
+    }
+
+    /// Stops the relay at once, mid-pass (what a crash does; for tests).
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+fn backoff(failures: u32, max: Duration) -> Duration {
+    let exp = failures.min(10);
+    let base = Duration::from_millis(100 * (1u64 << exp)).min(max);
+    // Full jitter in [base/2, base]: relays of several origins do not retry in lockstep.
+    let mut byte = [0u8; 1];
+    let _ = getrandom::fill(&mut byte);
+    base / 2 + base / 2 * u32::from(byte[0]) / 255
+}
+
+impl Relay {
+    /// A relay publishing `outbox`'s region with `publisher`, reading games from `games`.
+    pub fn new(
+        games: Arc<dyn GameStore>,
+        outbox: Outbox,
+        publisher: Publisher,
+        metrics: Arc<Metrics>,
+        settings: RelaySettings,
+    ) -> Relay {
+        Relay {
+            games,
+            outbox,
+            publisher,
+            metrics,
+            settings,
+            floors: vec![0; SHARDS as usize],
+            saved: vec![0; SHARDS as usize],
+            last_save: Instant::now(),
+        }
+    }
+
+    /// Runs the relay in a background task.
+    pub fn spawn(self) -> RelayHandle {
+        let (stop, stopped) = watch::channel(false);
+        RelayHandle {
+            stop,
+            task: tokio::spawn(self.run(stopped)),
+        }
+    }
+
+    fn region(&self) -> &RegionName {
+        self.outbox.region()
+    }
+
+    fn store(&self) -> &Arc<dyn OutboxStore> {
+        self.outbox.store()
+    }
+
+    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let wake = self.outbox.wake().clone();
+        // The floors saved by earlier runs: where each partition's unpublished rows begin.
+        let mut failures = 0u32;
+        loop {
+            match self.store().floors(self.region()).await {
+                Ok(floors) => {
+                    for (shard, floor) in floors {
+                        if let Some(slot) = self.floors.get_mut(shard as usize) {
+                            *slot = floor;
+                        }
+                    }
+                    self.saved.clone_from(&self.floors);
+                    break;
+                }
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(%error, "event relay cannot read its floors yet; retrying");
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        () = tokio::time::sleep(backoff(failures, self.settings.max_backoff)) => {}
+                    }
+                }
+            }
+        }
+        tracing::info!(region = %self.region(), "event relay running");
+        failures = 0;
+        loop {
+            if *stop.borrow() {
+                // One last pass, so a clean shutdown leaves nothing behind that it could send.
+                let pass = self.pass().await;
+                self.save_floors(true).await;
+                tracing::info!(?pass, "event relay stopped");
+                return;
+            }
+            let pass = self.pass().await;
+            self.save_floors(false).await;
+            if pass.failures == 0 && pass.more && pass.published + pass.dropped > 0 {
+                // A backlog (after an outage): keep going while it shrinks.
+                failures = 0;
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    () = tokio::time::sleep(self.settings.gather) => {}
+                }
+                continue;
+            }
+            let delay = if pass.failures > 0 {
+                failures += 1;
+                backoff(failures, self.settings.max_backoff)
+            } else {
+                failures = 0;
+                self.settings.idle_poll
+            };
+            if failures > 0 {
+                // Backing off: a wake-up must not turn into a retry storm against the broker.
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    () = tokio::time::sleep(delay) => {}
+                }
+            } else {
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    () = tokio::time::sleep(delay) => {}
+                    () = wake.notified() => tokio::time::sleep(self.settings.gather).await,
+                }
+            }
+        }
+    }
+
+    async fn save_floors(&mut self, now: bool) {
+        if !now && self.last_save.elapsed() < Duration::from_secs(5) {
+            return;
+        }
+        self.last_save = Instant::now();
+        for shard in 0..SHARDS {
+            let i = shard as usize;
+            if self.floors[i] != self.saved[i] {
+                match self
+                    .store()
+                    .save_floor(self.region(), shard, self.floors[i])
+                    .await
+                {
+                    Ok(()) => self.saved[i] = self.floors[i],
+                    Err(error) => tracing::warn!(%error, shard, "cannot save the outbox floor"),
+                }
+            }
+        }
+    }
+
+    /// One pass over every partition of the region.
+    pub async fn pass(&mut self) -> Pass {
+        let shards: Vec<(i32, i64)> = (0..SHARDS).map(|s| (s, self.floors[s as usize])).collect();
+        let this = &*self;
+        let results = futures::future::join_all(
+            shards
+                .into_iter()
+                .map(|(shard, floor)| async move { (shard, this.pass_shard(shard, floor).await) }),
+        )
+        .await;
+        let mut total = Pass::default();
+        for (shard, (pass, floor)) in results {
+            self.floors[shard as usize] = floor;
+            total.published += pass.published;
+            total.failures += pass.failures;
+            total.dropped += pass.dropped;
+            total.pending += pass.pending;
+            total.more |= pass.more;
+        }
+        self.metrics
+            .outbox_pending
+            .set(i64::try_from(total.pending).unwrap_or(i64::MAX));
+        total
+    }
+
+    /// One partition, page by page; returns the figures and the partition's new floor.
+    async fn pass_shard(&self, shard: i32, floor: i64) -> (Pass, i64) {
+        let mut pass = Pass::default();
+        let mut after: Option<(i64, api::EventId)> = None;
+        let mut oldest_left: Option<i64> = None;
+        let now = now_ms();
+        let mut boundary = now.saturating_sub(self.settings.safety.as_millis() as i64);
+        // Bounded, so one pass never runs for long; the next pass goes on from the floor.
+        for _page in 0..self.settings.pages_per_pass {
+            let rows = match self
+                .store()
+                .pending_page(self.region(), shard, floor, after, self.settings.page)
+                .await
+            {
+                Ok(rows) => rows,
+                Err(error) => {
+                    tracing::warn!(%error, shard, "cannot read the outbox");
+                    pass.failures += 1;
+                    return (pass, floor);
+                }
+            };
+            let full = rows.len() == self.settings.page;
+            let left = self.relay_rows(&rows, now, &mut pass).await;
+            if let Some(min) = left.iter().map(|r| r.queued_at_ms).min() {
+                oldest_left = Some(oldest_left.map_or(min, |o: i64| o.min(min)));
+            }
+            pass.pending += left.len();
+            match rows.last() {
+                Some(last) if full => after = Some((last.queued_at_ms, last.event_id)),
+                _ => {
+                    after = None;
+                    break;
+                }
+            }
+        }
+        if let Some((last_seen, _)) = after {
+            // Stopped on a full page: rows beyond were not looked at.
+            boundary = boundary.min(last_seen);
+            pass.more = true;
+        }
+        let new_floor = oldest_left.map_or(boundary, |o| o.min(boundary)).max(floor);
+        (pass, new_floor)
+    }
+
+    /// Decides, publishes and deletes one page; returns the rows left pending.
+    async fn relay_rows<'a>(
+        &self,
+        rows: &'a [PendingEvent],
+        now: i64,
+        pass: &mut Pass,
+    ) -> Vec<&'a PendingEvent> {
+        // In chunks: bounded concurrency against Cassandra (and plain join_all keeps the
+        // futures Send for the spawned task, which stream combinators over borrows do not).
+        let mut decisions: Vec<Result<Decision, StoreError>> = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(DECIDE_CONCURRENCY) {
+            decisions.extend(
+                futures::future::join_all(chunk.iter().map(|row| self.decide(row, now))).await,
+            );
+        }
+        let connected = self.publisher.is_connected();
+        let mut done: Vec<PendingEvent> = Vec::new();
+        let mut left: Vec<&PendingEvent> = Vec::new();
+        let mut to_publish: Vec<(&PendingEvent, GameEvent)> = Vec::new();
+        for (row, decision) in rows.iter().zip(decisions) {
+            match decision {
+                Ok(Decision::Publish(event)) if connected => to_publish.push((row, event)),
+                Ok(Decision::Publish(_)) => {
+                    // Not connected to the broker: the publication fails without an attempt.
+                    self.metrics.outbox_publish_failures.inc();
+                    pass.failures += 1;
+                    left.push(row);
+                }
+                Ok(Decision::Drop) => {
+                    tracing::info!(event_id = %row.event_id, game_id = %row.game_id, kind = %row.kind,
+                        "dropping an outbox row whose event never happened");
+                    self.metrics
+                        .outbox_dropped
+                        .with_label_values(&[row.kind.as_str()])
+                        .inc();
+                    pass.dropped += 1;
+                    done.push(row.clone());
+                }
+                Ok(Decision::Wait) => left.push(row),
+                Err(error) => {
+                    tracing::warn!(%error, event_id = %row.event_id, "cannot check an outbox row");
+                    pass.failures += 1;
+                    left.push(row);
+                }
+            }
+        }
+        let mut outcomes = Vec::with_capacity(to_publish.len());
+        for chunk in to_publish.chunks(PUBLISH_CONCURRENCY) {
+            outcomes.extend(
+                futures::future::join_all(
+                    chunk.iter().map(|(_, event)| self.publisher.publish(event)),
+                )
+                .await,
+            );
+        }
+        let mut first_error = None;
+        for ((row, event), outcome) in to_publish.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(ack) => {
+                    let lag_ms = now_ms().saturating_sub(event.occurred_at).max(0);
+                    self.metrics.outbox_lag.observe(lag_ms as f64 / 1000.0);
+                    self.metrics
+                        .outbox_published
+                        .with_label_values(&[event.kind.as_str()])
+                        .inc();
+                    if ack.duplicate {
+                        self.metrics.outbox_duplicates.inc();
+                    }
+                    pass.published += 1;
+                    done.push(row.clone());
+                }
+                Err(error) => {
+                    self.metrics.outbox_publish_failures.inc();
+                    first_error.get_or_insert(error);
+                    pass.failures += 1;
+                    left.push(row);
+                }
+            }
+        }
+        if let Some(error) = first_error {
+            tracing::warn!(%error, "publishing game events failed; they stay in the outbox");
+        }
+        if !done.is_empty()
+            && let Err(error) = self.store().remove(&done).await
+        {
+            // Published but still pending: the next pass publishes them again, and the
+            // broker's duplicate window drops the repeats.
+            tracing::warn!(%error, "cannot clear published outbox rows");
+            pass.failures += 1;
+            left.extend(rows.iter().filter(|r| done.iter().any(|d| d == *r)));
+        }
+        left
+    }
+
+    /// Whether a row's event is committed, from the committed game state.
+    async fn decide(&self, row: &PendingEvent, now: i64) -> Result<Decision, StoreError> {
+        let old = now.saturating_sub(row.queued_at_ms) > self.settings.grace.as_millis() as i64;
+        match row.kind {
+            EventType::Started => {
+                // The claim of the user's active slot commits a start.
+                if self.games.active_game_id(&row.user_id).await? == Some(row.game_id) {
+                    return self.started(row).await;
+                }
+                // Exits happen only to committed games.
+                let game = self.games.game(row.game_id).await?;
+                if let Some(game) = &game
+                    && game.status == GameStatus::Exited
+                {
+                    return Ok(Decision::Publish(GameEvent::started(&game.view())));
+                }
+                if !old {
+                    return Ok(Decision::Wait);
+                }
+                // Definitive answer: SERIAL reads finish any claim or exit still in flight.
+                if self.store().active_game_id_serial(&row.user_id).await? == Some(row.game_id) {
+                    return self.started(row).await;
+                }
+                match self.store().game_serial(row.game_id).await? {
+                    Some(game) if game.status == GameStatus::Exited => {
+                        Ok(Decision::Publish(GameEvent::started(&game.view())))
+                    }
+                    _ => Ok(Decision::Drop),
+                }
+            }
+            EventType::Exited => {
+                let exited = |game: Option<crate::domain::Game>| {
+                    game.filter(|g| g.status == GameStatus::Exited)
+                        .and_then(|g| GameEvent::exited(&g.view()))
+                };
+                if let Some(event) = exited(self.games.game(row.game_id).await?) {
+                    return Ok(Decision::Publish(event));
+                }
+                if !old {
+                    return Ok(Decision::Wait);
+                }
+                match exited(self.store().game_serial(row.game_id).await?) {
+                    Some(event) => Ok(Decision::Publish(event)),
+                    None => Ok(Decision::Drop),
+                }
+            }
+        }
+    }
+
+    /// The start event of a committed game: the payload queued with it, else from the row.
+    async fn started(&self, row: &PendingEvent) -> Result<Decision, StoreError> {
+        if let Some(event) = row
+            .payload
+            .as_deref()
+            .and_then(|p| GameEvent::from_json(p.as_bytes()).ok())
+            .filter(|e| e.event_id == row.event_id)
+        {
+            return Ok(Decision::Publish(event));
+        }
+        Ok(match self.games.game(row.game_id).await? {
+            Some(game) => Decision::Publish(GameEvent::started(&game.view())),
+            None => Decision::Wait,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_up_to_the_cap() {
+        let max = Duration::from_secs(5);
+        for failures in 1..=20 {
+            let d = backoff(failures, max);
+            let base = Duration::from_millis(100 * (1u64 << failures.min(10))).min(max);
+            assert!(d >= base / 2 && d <= base, "{failures}: {d:?}");
+        }
+        assert!(backoff(1, max) <= Duration::from_millis(200));
+        assert!(backoff(30, max) >= Duration::from_millis(2_500));
+    }
+
+    #[test]
+    fn settings_outlast_requests() {
+        let s = RelaySettings::new(Duration::from_secs(10), Duration::from_secs(5));
+        assert!(s.grace > Duration::from_secs(10) * 2);
+        assert!(s.safety > Duration::from_secs(5));
+    }
+}
