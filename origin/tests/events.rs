@@ -213,6 +213,16 @@ async fn play(app: &Arc<EventApp>, n: usize, concurrency: usize) -> Vec<GameId> 
     ids
 }
 
+/// The value of an unlabelled (but for `region`) metric.
+fn gauge(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
 fn p99(mut values: Vec<i64>) -> i64 {
     if values.is_empty() {
         return 0;
@@ -369,6 +379,13 @@ async fn starts_keep_their_rate_while_the_broker_is_down_and_every_event_arrives
     eprintln!("broker stopped at {stopped_at:?}");
     tokio::time::sleep(DOWN.saturating_sub(t0.elapsed() - stopped_at)).await;
     let down_for = t0.elapsed() - stopped_at;
+    // The outbox shows what waits.
+    let waiting = gauge(&app.metrics().await, "origin_outbox_pending");
+    eprintln!("origin_outbox_pending at the end of the outage: {waiting}");
+    assert!(
+        waiting > 100.0,
+        "the pending gauge shows the backlog: {waiting}"
+    );
     nats.start_again().await;
     let restarted_at = t0.elapsed();
     eprintln!("broker back at {restarted_at:?} (down {down_for:?})");
@@ -496,8 +513,16 @@ async fn an_origin_killed_mid_relay_loses_nothing_its_restart_finishes_the_outbo
     // A new origin of the same region finishes the outbox.
     let second = spawn_event_app(&settings, default_relay(&settings)).await;
     collect(&mut consumer, &mut seen, 600, Duration::from_secs(30)).await;
+    let republished = second
+        .metrics()
+        .await
+        .lines()
+        .find(|l| l.starts_with("origin_outbox_duplicates_total"))
+        .and_then(|l| l.rsplit(' ').next().map(str::to_owned))
+        .unwrap_or_default();
     eprintln!(
-        "after the restart: {} started, {} exited, {} duplicates",
+        "after the restart: {} started, {} exited; {} duplicates reached the consumer, \
+         {republished} re-publications were dropped by the broker (same event ids)",
         seen.started.len(),
         seen.exited.len(),
         seen.duplicates

@@ -267,6 +267,20 @@ impl Relay {
 
     /// One pass over every partition of the region.
     pub async fn pass(&mut self) -> Pass {
+        if !self.publisher.is_connected() {
+            // Nothing can be published: only count what waits (no per-row reads of the games,
+            // which would load Cassandra for nothing while the broker is away).
+            self.metrics.outbox_publish_failures.inc();
+            let pending = self.count_pending().await;
+            self.metrics
+                .outbox_pending
+                .set(i64::try_from(pending).unwrap_or(i64::MAX));
+            return Pass {
+                failures: 1,
+                pending,
+                ..Pass::default()
+            };
+        }
         let shards: Vec<(i32, i64)> = (0..SHARDS).map(|s| (s, self.floors[s as usize])).collect();
         let this = &*self;
         let results = futures::future::join_all(
@@ -287,6 +301,32 @@ impl Relay {
         self.metrics
             .outbox_pending
             .set(i64::try_from(total.pending).unwrap_or(i64::MAX));
+        total
+    }
+
+    /// The rows waiting from each partition's floor (up to the pass's page limit each).
+    async fn count_pending(&self) -> usize {
+        let mut total = 0;
+        for shard in 0..SHARDS {
+            let floor = self.floors[shard as usize];
+            let mut after = None;
+            for _page in 0..self.settings.pages_per_pass {
+                let Ok(rows) = self
+                    .store()
+                    .pending_page(self.region(), shard, floor, after, self.settings.page)
+                    .await
+                else {
+                    break;
+                };
+                total += rows.len();
+                match rows.last() {
+                    Some(last) if rows.len() == self.settings.page => {
+                        after = Some((last.queued_at_ms, last.event_id));
+                    }
+                    _ => break,
+                }
+            }
+        }
         total
     }
 
