@@ -32,11 +32,11 @@
 
 pub mod relay;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use api::{EventId, EventType, GameEvent, GameId, RegionName, UserId};
 use async_trait::async_trait;
-use tokio::sync::Notify;
+use tokio::sync::mpsc;
 
 use crate::domain::Game;
 use crate::store::StoreError;
@@ -162,43 +162,69 @@ pub trait OutboxStore: Send + Sync + std::fmt::Debug {
     async fn active_game_id_serial(&self, user: &UserId) -> Result<Option<GameId>, StoreError>;
 }
 
-/// The request path's side of the outbox: queues pending rows and wakes the relay.
+/// An event this origin's request path committed, handed to its relay with its outbox row:
+/// the relay publishes it without reading the game back (the fast path). Rows that never get
+/// here (a crash, another process, a full channel) are found by the relay's scan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    /// The outbox row to delete once published.
+    pub row: PendingEvent,
+    /// The event, built from the state the request committed.
+    pub event: GameEvent,
+}
+
+/// Committed events waiting for the relay; beyond this, hints are dropped (the scan remains).
+const HINTS: usize = 16_384;
+
+/// The request path's side of the outbox: queues pending rows and hands committed events to
+/// the relay.
 #[derive(Debug, Clone)]
 pub struct Outbox {
     store: Arc<dyn OutboxStore>,
     region: RegionName,
-    wake: Arc<Notify>,
+    hints: mpsc::Sender<Committed>,
+    receiver: Arc<Mutex<Option<mpsc::Receiver<Committed>>>>,
 }
 
 impl Outbox {
     /// The outbox of origins of `region` on `store`.
     pub fn new(store: Arc<dyn OutboxStore>, region: RegionName) -> Outbox {
+        let (hints, receiver) = mpsc::channel(HINTS);
         Outbox {
             store,
             region,
-            wake: Arc::new(Notify::new()),
+            hints,
+            receiver: Arc::new(Mutex::new(Some(receiver))),
         }
     }
 
     /// Queues the start of `game`; must be acknowledged before its claim.
-    pub async fn queue_started(&self, game: &Game) -> Result<(), StoreError> {
-        let now = crate::service::now_ms();
-        self.store
-            .queue(&PendingEvent::started(&self.region, game, now))
-            .await
+    pub async fn queue_started(&self, game: &Game) -> Result<PendingEvent, StoreError> {
+        let row = PendingEvent::started(&self.region, game, crate::service::now_ms());
+        self.store.queue(&row).await?;
+        Ok(row)
     }
 
     /// Queues the exit of `game_id`; must be acknowledged before the exit's LWT.
-    pub async fn queue_exited(&self, game_id: GameId, user: &UserId) -> Result<(), StoreError> {
-        let now = crate::service::now_ms();
-        self.store
-            .queue(&PendingEvent::exited(&self.region, game_id, user, now))
-            .await
+    pub async fn queue_exited(
+        &self,
+        game_id: GameId,
+        user: &UserId,
+    ) -> Result<PendingEvent, StoreError> {
+        let row = PendingEvent::exited(&self.region, game_id, user, crate::service::now_ms());
+        self.store.queue(&row).await?;
+        Ok(row)
     }
 
-    /// Tells the relay that an event was committed (it also polls on its own).
-    pub fn committed(&self) {
-        self.wake.notify_one();
+    /// Hands a committed event to the relay (never waits: a full channel drops the hint, and
+    /// the relay's scan publishes the row instead).
+    pub fn committed(&self, row: PendingEvent, event: GameEvent) {
+        let _ = self.hints.try_send(Committed { row, event });
+    }
+
+    /// The receiving end of the hints, for the one relay of this outbox.
+    pub(crate) fn take_hints(&self) -> Option<mpsc::Receiver<Committed>> {
+        self.receiver.lock().ok().and_then(|mut r| r.take())
     }
 
     /// The storage behind it.
@@ -209,10 +235,6 @@ impl Outbox {
     /// The region whose rows it queues.
     pub fn region(&self) -> &RegionName {
         &self.region
-    }
-
-    pub(crate) fn wake(&self) -> &Arc<Notify> {
-        &self.wake
     }
 }
 

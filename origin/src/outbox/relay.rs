@@ -1,24 +1,31 @@
 //! The relay: a background task of each origin that publishes its region's pending events.
 //!
-//! One pass reads every partition of the region from its floor, decides for each row whether
+//! One scan pass reads every partition of the region from its floor, decides for each row whether
 //! its event is committed (publish), not yet (wait) or never will be (drop, see the module docs
 //! of [`crate::outbox`]), publishes the committed ones concurrently, waits for JetStream's
 //! acknowledgements, and only then deletes their rows. A crash at any point leaves rows that
 //! the next pass (of this or a restarted origin) publishes again under the same event ids.
 //!
-//! Passes run when a request commits an event (batched over a few milliseconds) and otherwise
-//! every second. While the broker (or Cassandra) fails, passes back off exponentially with
-//! jitter up to [`RelaySettings::max_backoff`]; the request path is never involved.
+//! Two paths publish, both deleting a row only after JetStream acknowledged its event:
+//! - the fast path: a request of this origin that committed an event hands it over with its row
+//!   ([`super::Committed`]); the relay gathers them for a few milliseconds and publishes them
+//!   without reading anything back (the request knows what it committed);
+//! - the scan: every second, each partition is read for rows older than
+//!   [`RelaySettings::fresh`], which covers whatever the fast path missed (a crash, a restart,
+//!   a failed publication, another process of the region), deciding from the stored state.
+//!
+//! While the broker (or Cassandra) fails, scans back off exponentially with jitter up to
+//! [`RelaySettings::max_backoff`]; the request path is never involved.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::{EventType, GameEvent, GameStatus, RegionName};
 use events::Publisher;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::{Outbox, OutboxStore, PendingEvent, SHARDS};
+use super::{Committed, Outbox, OutboxStore, PendingEvent, SHARDS};
 use crate::metrics::Metrics;
 use crate::service::now_ms;
 use crate::store::{GameStore, StoreError};
@@ -27,6 +34,8 @@ use crate::store::{GameStore, StoreError};
 const DECIDE_CONCURRENCY: usize = 64;
 /// Publications awaiting their acknowledgement at once.
 const PUBLISH_CONCURRENCY: usize = 256;
+/// Committed events published in one round of the fast path.
+const MAX_HINT_BATCH: usize = 4_096;
 
 /// How the relay paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -39,8 +48,12 @@ pub struct RelaySettings {
     pub safety: Duration,
     /// Pass interval when no request wakes the relay.
     pub idle_poll: Duration,
-    /// After a wake-up, wait this long so one pass carries many events.
+    /// After a committed event arrives, wait this long so one publication round carries many;
+    /// also the pause between passes that work off a backlog.
     pub gather: Duration,
+    /// Rows younger than this are left to the fast path (the request that queued them hands
+    /// them over once committed); the scan takes them after.
+    pub fresh: Duration,
     /// Rows read per partition and page.
     pub page: usize,
     /// Pages per partition and pass (a pass that reaches it goes on at once with the next).
@@ -58,6 +71,7 @@ impl RelaySettings {
             safety: cassandra_timeout + Duration::from_secs(5),
             idle_poll: Duration::from_secs(1),
             gather: Duration::from_millis(20),
+            fresh: Duration::from_secs(2),
             page: 500,
             pages_per_pass: 20,
             max_backoff: Duration::from_secs(5),
@@ -129,6 +143,14 @@ impl RelayHandle {
     }
 }
 
+/// The next committed event, or never without a channel.
+async fn next_hint(hints: &mut Option<mpsc::Receiver<Committed>>) -> Option<Committed> {
+    match hints {
+        Some(hints) => hints.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 fn backoff(failures: u32, max: Duration) -> Duration {
     let exp = failures.min(10);
     let base = Duration::from_millis(100 * (1u64 << exp)).min(max);
@@ -177,7 +199,7 @@ impl Relay {
     }
 
     async fn run(mut self, mut stop: watch::Receiver<bool>) {
-        let wake = self.outbox.wake().clone();
+        let mut hints = self.outbox.take_hints();
         // The floors saved by earlier runs: where each partition's unpublished rows begin.
         let mut failures = 0u32;
         loop {
@@ -203,45 +225,113 @@ impl Relay {
         }
         tracing::info!(region = %self.region(), "event relay running");
         failures = 0;
+        let mut next_scan = tokio::time::Instant::now();
         loop {
             if *stop.borrow() {
-                // One last pass, so a clean shutdown leaves nothing behind that it could send.
+                // A clean shutdown publishes what it can: the hints, then one last pass.
+                let mut batch = Vec::new();
+                if let Some(hints) = hints.as_mut() {
+                    while let Ok(hint) = hints.try_recv() {
+                        batch.push(hint);
+                    }
+                }
+                self.publish_committed(batch).await;
                 let pass = self.pass().await;
                 self.save_floors(true).await;
                 tracing::info!(?pass, "event relay stopped");
                 return;
             }
+            tokio::select! {
+                _ = stop.changed() => continue,
+                Some(first) = next_hint(&mut hints) => {
+                    // Gather what the next few milliseconds commit, then publish it together.
+                    tokio::time::sleep(self.settings.gather).await;
+                    let mut batch = vec![first];
+                    if let Some(hints) = hints.as_mut() {
+                        while batch.len() < MAX_HINT_BATCH {
+                            match hints.try_recv() {
+                                Ok(hint) => batch.push(hint),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    self.publish_committed(batch).await;
+                    continue;
+                }
+                () = tokio::time::sleep_until(next_scan) => {}
+            }
             let pass = self.pass().await;
             self.save_floors(false).await;
-            if pass.failures == 0 && pass.more && pass.published + pass.dropped > 0 {
-                // A backlog (after an outage): keep going while it shrinks.
-                failures = 0;
-                tokio::select! {
-                    _ = stop.changed() => {}
-                    () = tokio::time::sleep(self.settings.gather) => {}
-                }
-                continue;
-            }
             let delay = if pass.failures > 0 {
                 failures += 1;
                 backoff(failures, self.settings.max_backoff)
+            } else if pass.more && pass.published + pass.dropped > 0 {
+                // A backlog (after an outage): keep going while it shrinks.
+                failures = 0;
+                self.settings.gather
             } else {
                 failures = 0;
                 self.settings.idle_poll
             };
-            if failures > 0 {
-                // Backing off: a wake-up must not turn into a retry storm against the broker.
-                tokio::select! {
-                    _ = stop.changed() => {}
-                    () = tokio::time::sleep(delay) => {}
+            next_scan = tokio::time::Instant::now() + delay;
+        }
+    }
+
+    /// The fast path: publishes events committed by this origin's requests and deletes their
+    /// rows, without reading anything back. What fails stays for the scan.
+    async fn publish_committed(&self, batch: Vec<Committed>) {
+        if batch.is_empty() || !self.publisher.is_connected() {
+            return;
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for chunk in batch.chunks(PUBLISH_CONCURRENCY) {
+            outcomes.extend(
+                futures::future::join_all(chunk.iter().map(|c| self.publisher.publish(&c.event)))
+                    .await,
+            );
+        }
+        let mut done: Vec<Vec<PendingEvent>> = vec![Vec::new(); SHARDS as usize];
+        let mut first_error = None;
+        for (committed, outcome) in batch.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(ack) => {
+                    self.acknowledged(&committed.event, ack);
+                    if let Some(rows) = done.get_mut(committed.row.shard as usize) {
+                        rows.push(committed.row);
+                    }
                 }
-            } else {
-                tokio::select! {
-                    _ = stop.changed() => {}
-                    () = tokio::time::sleep(delay) => {}
-                    () = wake.notified() => tokio::time::sleep(self.settings.gather).await,
+                Err(error) => {
+                    self.metrics.outbox_publish_failures.inc();
+                    first_error.get_or_insert(error);
                 }
             }
+        }
+        if let Some(error) = first_error {
+            tracing::warn!(%error, "publishing game events failed; they stay in the outbox");
+        }
+        let removals = done
+            .iter()
+            .filter(|rows| !rows.is_empty())
+            .map(|rows| self.store().remove(rows));
+        for result in futures::future::join_all(removals).await {
+            if let Err(error) = result {
+                // Published but still pending: the scan publishes them again, and the broker's
+                // duplicate window drops the repeats.
+                tracing::warn!(%error, "cannot clear published outbox rows");
+            }
+        }
+    }
+
+    /// Counts an acknowledged publication.
+    fn acknowledged(&self, event: &GameEvent, ack: events::Published) {
+        let lag_ms = now_ms().saturating_sub(event.occurred_at).max(0);
+        self.metrics.outbox_lag.observe(lag_ms as f64 / 1000.0);
+        self.metrics
+            .outbox_published
+            .with_label_values(&[event.kind.as_str()])
+            .inc();
+        if ack.duplicate {
+            self.metrics.outbox_duplicates.inc();
         }
     }
 
@@ -336,7 +426,7 @@ impl Relay {
         let mut after: Option<(i64, api::EventId)> = None;
         let mut oldest_left: Option<i64> = None;
         let now = now_ms();
-        let mut boundary = now.saturating_sub(self.settings.safety.as_millis() as i64);
+        let boundary = now.saturating_sub(self.settings.safety.as_millis() as i64);
         // Bounded, so one pass never runs for long; the next pass goes on from the floor.
         for _page in 0..self.settings.pages_per_pass {
             let rows = match self
@@ -365,13 +455,9 @@ impl Relay {
                 }
             }
         }
-        if let Some((last_seen, _)) = after {
-            // Stopped on a full page: rows beyond were not looked at.
-            boundary = boundary.min(last_seen);
-            pass.more = true;
-        }
-        let new_floor = oldest_left.map_or(boundary, |o| o.min(boundary)).max(floor);
-        (pass, new_floor)
+        pass.more = after.is_some();
+        let floor = next_floor(floor, oldest_left, boundary, after.map(|(at, _)| at));
+        (pass, floor)
     }
 
     /// Decides, publishes and deletes one page; returns the rows left pending.
@@ -433,15 +519,7 @@ impl Relay {
         for ((row, event), outcome) in to_publish.into_iter().zip(outcomes) {
             match outcome {
                 Ok(ack) => {
-                    let lag_ms = now_ms().saturating_sub(event.occurred_at).max(0);
-                    self.metrics.outbox_lag.observe(lag_ms as f64 / 1000.0);
-                    self.metrics
-                        .outbox_published
-                        .with_label_values(&[event.kind.as_str()])
-                        .inc();
-                    if ack.duplicate {
-                        self.metrics.outbox_duplicates.inc();
-                    }
+                    self.acknowledged(&event, ack);
                     pass.published += 1;
                     done.push(row.clone());
                 }
@@ -470,7 +548,11 @@ impl Relay {
 
     /// Whether a row's event is committed, from the committed game state.
     async fn decide(&self, row: &PendingEvent, now: i64) -> Result<Decision, StoreError> {
-        let old = now.saturating_sub(row.queued_at_ms) > self.settings.grace.as_millis() as i64;
+        let age = now.saturating_sub(row.queued_at_ms);
+        if age < self.settings.fresh.as_millis() as i64 {
+            return Ok(Decision::Wait);
+        }
+        let old = age > self.settings.grace.as_millis() as i64;
         match row.kind {
             EventType::Started => {
                 // The claim of the user's active slot commits a start.
@@ -534,9 +616,33 @@ impl Relay {
     }
 }
 
+/// Where a partition's next scan starts: at the oldest row left pending, but never past
+/// `boundary` (now minus the safety window: a row being written may still appear before it),
+/// nor past the last row looked at when the pass stopped on its page limit (`stopped_at`), and
+/// never back (rows below the old floor were all handled).
+fn next_floor(floor: i64, oldest_left: Option<i64>, boundary: i64, stopped_at: Option<i64>) -> i64 {
+    let limit = stopped_at.map_or(boundary, |at| at.min(boundary));
+    oldest_left.map_or(limit, |o| o.min(limit)).max(floor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floors_trail_what_is_left_and_never_go_back() {
+        // Everything published: the floor moves up to the safety boundary.
+        assert_eq!(next_floor(100, None, 5_000, None), 5_000);
+        // A row still waits: the floor stays at it.
+        assert_eq!(next_floor(100, Some(2_000), 5_000, None), 2_000);
+        // A row newer than the boundary does not lift the floor past the boundary.
+        assert_eq!(next_floor(100, Some(9_000), 5_000, None), 5_000);
+        // Stopped on a full page at 3_000: rows beyond were not seen.
+        assert_eq!(next_floor(100, None, 5_000, Some(3_000)), 3_000);
+        assert_eq!(next_floor(100, Some(2_500), 5_000, Some(3_000)), 2_500);
+        // A clock that went back never moves the floor back.
+        assert_eq!(next_floor(6_000, None, 5_000, None), 6_000);
+    }
 
     #[test]
     fn backoff_grows_with_jitter_up_to_the_cap() {

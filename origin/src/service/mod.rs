@@ -28,14 +28,14 @@ mod timeline;
 
 use std::sync::Arc;
 
-use api::{GameId, GameStatus, IdempotencyKey, RegionName, UserId};
+use api::{GameEvent, GameId, GameStatus, IdempotencyKey, RegionName, UserId};
 use shared_engine::{State, Tick};
 
 use crate::config::GameDefaults;
 use crate::domain::{Game, NewGame};
 use crate::error::AppError;
 use crate::metrics::Metrics;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, PendingEvent};
 use crate::store::{Claim, ExitOutcome, GameStore, StoreError};
 
 /// The answer to a start request.
@@ -129,10 +129,12 @@ impl GameService {
     }
 
     /// Queues the start of `game` (an active game about to be claimed), if events are on.
-    async fn queue_started(&self, game: &Game) -> Result<(), StoreError> {
+    async fn queue_started(&self, game: &Game) -> Result<Option<PendingEvent>, StoreError> {
         match &self.outbox {
-            Some(outbox) if game.status == GameStatus::Active => outbox.queue_started(game).await,
-            _ => Ok(()),
+            Some(outbox) if game.status == GameStatus::Active => {
+                outbox.queue_started(game).await.map(Some)
+            }
+            _ => Ok(None),
         }
     }
 
@@ -169,25 +171,27 @@ impl GameService {
         request: &NewGame,
         key: Option<&IdempotencyKey>,
     ) -> Result<Started, AppError> {
-        let started = self.start_uncounted(request, key).await?;
+        let (started, queued) = self.start_uncounted(request, key).await?;
         if started.created {
             self.metrics.sessions_started.inc();
-            if let Some(outbox) = &self.outbox {
-                outbox.committed();
+            // Committed by this request: its relay may publish it without reading it back.
+            if let (Some(outbox), Some(row)) = (&self.outbox, queued) {
+                outbox.committed(row, GameEvent::started(&started.game.view()));
             }
         }
         Ok(started)
     }
 
+    /// Starts (or finds) the game, and the outbox row this request queued for it.
     async fn start_uncounted(
         &self,
         request: &NewGame,
         key: Option<&IdempotencyKey>,
-    ) -> Result<Started, AppError> {
+    ) -> Result<(Started, Option<PendingEvent>), AppError> {
         let store = &*self.store;
         let mut game = self.build_game(GameId::from(uuid::Uuid::new_v4()), request)?;
         let mut inserted_here = true;
-        if let Some(key) = key {
+        let queued = if let Some(key) = key {
             match store
                 .claim_idempotency_key(key, &request.user_id, game.id)
                 .await?
@@ -203,7 +207,7 @@ impl GameService {
                         ));
                     }
                     if let Some(existing) = store.game(id).await? {
-                        return self.finish_existing(existing, request).await;
+                        return Ok((self.finish_existing(existing, request).await?, None));
                     }
                     game.id = id;
                 }
@@ -214,14 +218,28 @@ impl GameService {
             }
             // The game is known now (ours or a first attempt's): queue its start before the
             // claim that commits it.
-            self.queue_started(&game).await?;
+            self.queue_started(&game).await?
         } else if self.outbox.is_some() {
             // Both must be acknowledged before the claim; neither has to wait for the other.
-            futures::try_join!(store.insert_game(&game), self.queue_started(&game))?;
+            futures::try_join!(store.insert_game(&game), self.queue_started(&game))?.1
         } else {
             store.insert_game(&game).await?;
-        }
+            None
+        };
+        let started = self.claim_slot(request, key, game, inserted_here).await?;
+        Ok((started, queued))
+    }
 
+    /// Claims the user's active slot for `game` (the commit of a start), or answers the game
+    /// that holds it.
+    async fn claim_slot(
+        &self,
+        request: &NewGame,
+        key: Option<&IdempotencyKey>,
+        game: Game,
+        inserted_here: bool,
+    ) -> Result<Started, AppError> {
+        let store = &*self.store;
         // A stale slot is released and claimed again; twice is plenty, since only a crash or a
         // concurrent exit can make a slot stale.
         for _ in 0..3 {
@@ -309,11 +327,12 @@ impl GameService {
                 "game {id} belongs to another user"
             )));
         }
-        if game.exited_at_ms.is_none()
-            && let Some(outbox) = &self.outbox
-        {
-            outbox.queue_exited(id, &game.user_id).await?;
-        }
+        let queued = match &self.outbox {
+            Some(outbox) if game.exited_at_ms.is_none() => {
+                Some(outbox.queue_exited(id, &game.user_id).await?)
+            }
+            _ => None,
+        };
         let (exited_at_ms, first) = match game.exited_at_ms {
             Some(at) => (at, false),
             None => match self.store.exit_game(id, now_ms()).await? {
@@ -326,8 +345,13 @@ impl GameService {
         self.store.release_active(&game.user_id, id).await?;
         if first {
             self.metrics.sessions_exited.inc();
-            if let Some(outbox) = &self.outbox {
-                outbox.committed();
+            if let (Some(outbox), Some(row)) = (&self.outbox, queued) {
+                let mut exited = game.clone();
+                exited.status = GameStatus::Exited;
+                exited.exited_at_ms = Some(exited_at_ms);
+                if let Some(event) = GameEvent::exited(&exited.view()) {
+                    outbox.committed(row, event);
+                }
             }
         }
         Ok(Exited {
