@@ -3,12 +3,13 @@
 //! its commit to a consumer. Prints figures; it is not a pass/fail test.
 //!
 //! `make bench-events` (Cassandra must be running; the Makefile starts it; the nats-server is
-//! started here on a free port). Knobs: `BENCH_SECONDS` (default 8 per phase),
-//! `BENCH_CONCURRENCY` (default 32).
+//! started here on a free port). Knobs: `BENCH_SECONDS` (default 4 per phase), `BENCH_ROUNDS`
+//! (default 3), `BENCH_CONCURRENCY` (default 32).
 //!
-//! Phases alternate off, on, on, off, so drift of the shared machine hits both alike. After
-//! each "on" phase the run waits until the consumer has every event of it (the relay's
-//! backlog must not spill into the next phase), and checks that none is missing.
+//! Each round runs off, on, on, off, so drift of the shared machine hits both alike; the
+//! figures are the mean rates and the median of the rounds' ratios. After each "on" phase the
+//! run waits until the consumer has every event of it (the relay's backlog must not spill into
+//! the next phase), and at the end checks that none is missing.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -189,7 +190,8 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
 
 #[tokio::main]
 async fn main() {
-    let seconds = env_number("BENCH_SECONDS", 8);
+    let seconds = env_number("BENCH_SECONDS", 4);
+    let rounds = env_number("BENCH_ROUNDS", 3).max(1);
     let concurrency = env_number("BENCH_CONCURRENCY", 32) as usize;
     let duration = Duration::from_secs(seconds);
     let keyspace = format!("bench_events_{}", std::process::id());
@@ -241,8 +243,8 @@ async fn main() {
         .build()
         .expect("client");
     println!(
-        "game events benchmark: {concurrency} concurrent clients, {seconds} s per phase, keyspace {keyspace}, \
-         nats-server at {}",
+        "game events benchmark: {concurrency} concurrent clients, {rounds} rounds of 4 phases of {seconds} s, \
+         keyspace {keyspace}, nats-server at {}",
         nats.url()
     );
     let made_off = Arc::new(Mutex::new(HashSet::new()));
@@ -266,6 +268,7 @@ async fn main() {
     .await;
 
     let wait_for_events = |label: &'static str| {
+        let quiet = label == "on";
         let (consumed, made_on) = (consumed.clone(), made_on.clone());
         async move {
             let want = made_on.lock().await.len();
@@ -273,7 +276,9 @@ async fn main() {
             loop {
                 let have = consumed.lock().await.started.len();
                 if have >= want || Instant::now() > deadline {
-                    println!("  {label}: {have} of {want} start events consumed");
+                    if !quiet || have < want {
+                        println!("  {label}: {have} of {want} start events consumed");
+                    }
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -283,19 +288,43 @@ async fn main() {
     wait_for_events("after warm-up").await;
     consumed.lock().await.lags_ms.clear();
 
-    let off_a = drive(&client, &url_off, concurrency, duration, made_off.clone()).await;
-    let on_a = drive(&client, &url_on, concurrency, duration, made_on.clone()).await;
-    wait_for_events("after on #1").await;
-    let on_b = drive(&client, &url_on, concurrency, duration, made_on.clone()).await;
-    wait_for_events("after on #2").await;
-    let off_b = drive(&client, &url_off, concurrency, duration, made_off.clone()).await;
-
-    print("POST /game/start, events off", &off_a);
-    print("POST /game/start, events on (outbox+relay)", &on_a);
-    print("POST /game/start, events on (again)", &on_b);
-    print("POST /game/start, events off (again)", &off_b);
-    let rate_off = (off_a.rate() + off_b.rate()) / 2.0;
-    let rate_on = (on_a.rate() + on_b.rate()) / 2.0;
+    // Rounds of off, on, on, off: each round's ratio cancels a linear drift of the shared
+    // machine, and the median of the rounds discards the round a neighbour's burst hit.
+    let mut ratios = Vec::new();
+    let (mut sum_on, mut sum_off) = (0.0, 0.0);
+    for round in 1..=rounds {
+        let off_a = drive(&client, &url_off, concurrency, duration, made_off.clone()).await;
+        let on_a = drive(&client, &url_on, concurrency, duration, made_on.clone()).await;
+        wait_for_events("on").await;
+        let on_b = drive(&client, &url_on, concurrency, duration, made_on.clone()).await;
+        wait_for_events("on").await;
+        let off_b = drive(&client, &url_off, concurrency, duration, made_off.clone()).await;
+        print(
+            &format!("round {round}: POST /game/start, events off"),
+            &off_a,
+        );
+        print(
+            &format!("round {round}: POST /game/start, events on"),
+            &on_a,
+        );
+        print(
+            &format!("round {round}: POST /game/start, events on"),
+            &on_b,
+        );
+        print(
+            &format!("round {round}: POST /game/start, events off"),
+            &off_b,
+        );
+        let (on, off) = (on_a.rate() + on_b.rate(), off_a.rate() + off_b.rate());
+        println!("round {round}: ratio on/off {:.2}", on / off);
+        ratios.push(on / off);
+        sum_on += on / 2.0;
+        sum_off += off / 2.0;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let median_ratio = ratios[ratios.len() / 2];
+    let rate_on = sum_on / rounds as f64;
+    let rate_off = sum_off / rounds as f64;
 
     let made: HashSet<GameId> = made_on.lock().await.clone();
     let c = consumed.lock().await;
@@ -310,7 +339,8 @@ async fn main() {
     );
     println!(
         "BENCH events_starts_per_s_on={rate_on:.0} events_starts_per_s_off={rate_off:.0} ratio_on_off={:.2} \
-         target=0.9 lag_commit_to_consumer_ms p50={} p99={} max={} (n={}) missing={missing}",
+         median_round_ratio={median_ratio:.2} target=0.9 lag_commit_to_consumer_ms p50={} p99={} max={} (n={}) \
+         missing={missing}",
         rate_on / rate_off,
         percentile(&lags, 0.50),
         percentile(&lags, 0.99),

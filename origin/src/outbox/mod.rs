@@ -63,9 +63,6 @@ pub struct PendingEvent {
     pub kind: EventType,
     /// The player (a start's commit is checked on the user's active slot).
     pub user_id: UserId,
-    /// For starts: the event as it will be published once committed (a start's fields never
-    /// change after the game row is written). `None` for exits, built from the stored exit.
-    pub payload: Option<String>,
 }
 
 /// The partition of an event id: a stable hash, the same on every origin.
@@ -81,15 +78,7 @@ pub fn shard_of(id: EventId) -> i32 {
 impl PendingEvent {
     /// The pending row of `game`'s start, queued by an origin of `region` at `now_ms`.
     pub fn started(region: &RegionName, game: &Game, now_ms: i64) -> PendingEvent {
-        let event = GameEvent::started(&game.view());
-        PendingEvent::new(
-            region,
-            game.id,
-            EventType::Started,
-            &game.user_id,
-            now_ms,
-            Some(event.to_json()),
-        )
+        PendingEvent::new(region, game.id, EventType::Started, &game.user_id, now_ms)
     }
 
     /// The pending row of the exit of `game_id` (played by `user`).
@@ -99,7 +88,7 @@ impl PendingEvent {
         user: &UserId,
         now_ms: i64,
     ) -> PendingEvent {
-        PendingEvent::new(region, game_id, EventType::Exited, user, now_ms, None)
+        PendingEvent::new(region, game_id, EventType::Exited, user, now_ms)
     }
 
     fn new(
@@ -108,7 +97,6 @@ impl PendingEvent {
         kind: EventType,
         user: &UserId,
         now_ms: i64,
-        payload: Option<String>,
     ) -> PendingEvent {
         let event_id = EventId::of(game_id, kind);
         PendingEvent {
@@ -119,7 +107,6 @@ impl PendingEvent {
             game_id,
             kind,
             user_id: user.clone(),
-            payload,
         }
     }
 }

@@ -36,6 +36,10 @@ const DECIDE_CONCURRENCY: usize = 64;
 const PUBLISH_CONCURRENCY: usize = 256;
 /// Committed events published in one round of the fast path.
 const MAX_HINT_BATCH: usize = 4_096;
+/// The fast path deletes its published rows once this many wait...
+const FLUSH_ROWS: usize = 800;
+/// ...or this long after the last deletion (and always before a scan).
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
 
 /// How the relay paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -116,6 +120,9 @@ pub struct Relay {
     floors: Vec<i64>,
     saved: Vec<i64>,
     last_save: Instant,
+    /// Rows the fast path published, per shard, to delete in batches.
+    published: Vec<Vec<PendingEvent>>,
+    last_flush: Instant,
 }
 
 /// Controls a running relay.
@@ -178,6 +185,8 @@ impl Relay {
             floors: vec![0; SHARDS as usize],
             saved: vec![0; SHARDS as usize],
             last_save: Instant::now(),
+            published: vec![Vec::new(); SHARDS as usize],
+            last_flush: Instant::now(),
         }
     }
 
@@ -236,6 +245,7 @@ impl Relay {
                     }
                 }
                 self.publish_committed(batch).await;
+                self.flush_published(true).await;
                 let pass = self.pass().await;
                 self.save_floors(true).await;
                 tracing::info!(?pass, "event relay stopped");
@@ -279,7 +289,7 @@ impl Relay {
 
     /// The fast path: publishes events committed by this origin's requests and deletes their
     /// rows, without reading anything back. What fails stays for the scan.
-    async fn publish_committed(&self, batch: Vec<Committed>) {
+    async fn publish_committed(&mut self, batch: Vec<Committed>) {
         if batch.is_empty() || !self.publisher.is_connected() {
             return;
         }
@@ -290,13 +300,12 @@ impl Relay {
                     .await,
             );
         }
-        let mut done: Vec<Vec<PendingEvent>> = vec![Vec::new(); SHARDS as usize];
         let mut first_error = None;
         for (committed, outcome) in batch.into_iter().zip(outcomes) {
             match outcome {
                 Ok(ack) => {
                     self.acknowledged(&committed.event, ack);
-                    if let Some(rows) = done.get_mut(committed.row.shard as usize) {
+                    if let Some(rows) = self.published.get_mut(committed.row.shard as usize) {
                         rows.push(committed.row);
                     }
                 }
@@ -309,7 +318,20 @@ impl Relay {
         if let Some(error) = first_error {
             tracing::warn!(%error, "publishing game events failed; they stay in the outbox");
         }
-        let removals = done
+        self.flush_published(false).await;
+    }
+
+    /// Deletes the rows the fast path published: in batches of a partition each, at most every
+    /// [`FLUSH_EVERY`] unless `now` (before a scan, so it does not see them again).
+    async fn flush_published(&mut self, now: bool) {
+        let waiting: usize = self.published.iter().map(Vec::len).sum();
+        if waiting == 0 || (!now && waiting < FLUSH_ROWS && self.last_flush.elapsed() < FLUSH_EVERY)
+        {
+            return;
+        }
+        self.last_flush = Instant::now();
+        let published = std::mem::replace(&mut self.published, vec![Vec::new(); SHARDS as usize]);
+        let removals = published
             .iter()
             .filter(|rows| !rows.is_empty())
             .map(|rows| self.store().remove(rows));
@@ -357,6 +379,7 @@ impl Relay {
 
     /// One pass over every partition of the region.
     pub async fn pass(&mut self) -> Pass {
+        self.flush_published(true).await;
         if !self.publisher.is_connected() {
             // Nothing can be published: only count what waits (no per-row reads of the games,
             // which would load Cassandra for nothing while the broker is away).
@@ -599,16 +622,8 @@ impl Relay {
         }
     }
 
-    /// The start event of a committed game: the payload queued with it, else from the row.
+    /// The start event of a committed game, from its row.
     async fn started(&self, row: &PendingEvent) -> Result<Decision, StoreError> {
-        if let Some(event) = row
-            .payload
-            .as_deref()
-            .and_then(|p| GameEvent::from_json(p.as_bytes()).ok())
-            .filter(|e| e.event_id == row.event_id)
-        {
-            return Ok(Decision::Publish(event));
-        }
         Ok(match self.games.game(row.game_id).await? {
             Some(game) => Decision::Publish(GameEvent::started(&game.view())),
             None => Decision::Wait,

@@ -23,7 +23,6 @@ struct PendingRow {
     game_id: Uuid,
     kind: String,
     user_id: String,
-    payload: Option<String>,
 }
 
 impl From<&PendingEvent> for PendingRow {
@@ -36,7 +35,6 @@ impl From<&PendingEvent> for PendingRow {
             game_id: event.game_id.uuid(),
             kind: event.kind.as_str().to_owned(),
             user_id: event.user_id.as_str().to_owned(),
-            payload: event.payload.clone(),
         }
     }
 }
@@ -62,7 +60,6 @@ impl TryFrom<PendingRow> for PendingEvent {
             game_id,
             kind,
             user_id: UserId::parse(&row.user_id).map_err(|_| corrupt("bad user id"))?,
-            payload: row.payload,
         })
     }
 }

@@ -40,7 +40,7 @@ pub(super) struct OutboxStatements {
 
 /// The columns of `outbox_pending`, in the order of the prepared statements.
 pub(super) const OUTBOX_COLUMNS: &str =
-    "region, shard, queued_at, event_id, game_id, kind, user_id, payload";
+    "region, shard, queued_at, event_id, game_id, kind, user_id";
 
 /// How long a deleted outbox row's tombstone is kept. Shorter than the 10-day default: a
 /// deleted row that a replica missed and that comes back after this only makes the relay
@@ -69,7 +69,7 @@ fn ddl(settings: &CassandraSettings) -> [String; 6] {
         ),
         format!(
             "CREATE TABLE IF NOT EXISTS {ks}.outbox_pending (region text, shard int, queued_at timestamp, \
-             event_id uuid, game_id uuid, kind text, user_id text, payload text, \
+             event_id uuid, game_id uuid, kind text, user_id text, \
              PRIMARY KEY ((region, shard), queued_at, event_id)) \
              WITH gc_grace_seconds = {OUTBOX_GC_GRACE_SECONDS}"
         ),
@@ -211,7 +211,7 @@ async fn prepare_outbox(
     select_active_serial.set_consistency(serial);
     Ok(OutboxStatements {
         insert: prepare(format!(
-            "INSERT INTO {ks}.outbox_pending ({OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO {ks}.outbox_pending ({OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
         ))
         .await?,
         select_since: prepare(format!(
