@@ -5,12 +5,12 @@
 #   make down    stop everything `make up` started
 #   make test    every test: lint, unit, integration (real Cassandra), Worker in workerd, browser e2e
 #   make fuzz    Schemathesis against a fresh origin + edge from docs/openapi*.yaml (make test's contract stage)
-#   make bench   all benchmarks (engine, origin, edge, events); or bench-engine / bench-origin /
-#                bench-edge / bench-events
+#   make bench   all benchmarks (engine, origin, edge, auth, events); or bench-engine / bench-origin /
+#                bench-edge / bench-auth / bench-events
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: setup up dev down status logs test fuzz bench bench-engine bench-origin bench-edge bench-events clean-run
+.PHONY: setup up dev down status logs test fuzz bench bench-engine bench-origin bench-edge bench-auth bench-events clean-run
 
 setup:
 	@bash scripts/setup.sh
@@ -36,7 +36,7 @@ test: setup
 fuzz: setup
 	@bash scripts/fuzz-api.sh
 
-bench: bench-engine bench-origin bench-edge bench-events
+bench: bench-engine bench-origin bench-edge bench-auth bench-events
 
 bench-engine: setup
 	@bash scripts/bench-engine.sh
@@ -52,3 +52,6 @@ bench-events: setup
 
 clean-run: down
 	@bash scripts/cassandra.sh wipe
+
+bench-auth: setup
+	@bash scripts/bench-auth.sh

@@ -15,7 +15,9 @@ mkdir -p frontend/dist
 
 OUT=edge-worker/build
 if [[ -z "${FORCE:-}" && -f "$OUT/index.js" && -f "$OUT/index_bg.wasm" ]]; then
-  newer="$(find edge-worker/src edge-worker/Cargo.toml Cargo.lock scripts/build-worker.sh \
+  # The Worker's own sources and the workspace crates it is built from (contract, engine).
+  newer="$(find edge-worker/src edge-worker/Cargo.toml api/src api/Cargo.toml shared-engine/src \
+    shared-engine/Cargo.toml Cargo.lock scripts/build-worker.sh \
     -newer "$OUT/index_bg.wasm" -print -quit)"
   if [[ -z "$newer" ]]; then
     echo "build-worker: $OUT is up to date"
@@ -53,6 +55,17 @@ export CARGO_PROFILE_RELEASE_PANIC="${CARGO_PROFILE_RELEASE_PANIC:-abort}"
 cd edge-worker
 worker-build --release
 cd "$ROOT"
+
+# worker-build appends `--debuginfo` to the wasm-opt arguments, which keeps the wasm "name"
+# section (function names, ~120 KB) in spite of `--strip-debug`. Strip it here: names only
+# serve stack traces, and they would cost about a fifth of the upload. No optimisation pass
+# runs, so the features must simply be the ones worker-build enables. KEEP_WASM_NAMES=1 keeps
+# them (readable traces under `wrangler dev`).
+if [[ -z "${KEEP_WASM_NAMES:-}" ]]; then
+  "$WASM_OPT_BIN" "$OUT/index_bg.wasm" -o "$OUT/index_bg.wasm" --strip-debug --strip-producers \
+    --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
+    --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling
+fi
 ls -l "$OUT/index.js" "$OUT/index_bg.wasm"
 printf 'build-worker: wasm %s bytes, gzip %s bytes\n' \
   "$(wc -c < "$OUT/index_bg.wasm")" "$(gzip -9c "$OUT/index_bg.wasm" | wc -c)"

@@ -124,11 +124,21 @@ up() {
   local nats_url
   nats_url="$(scripts/nats.sh url)"
   local binary="$CARGO_TARGET_DIR/$PROFILE/origin" region port
+  # One owner-token secret for every region (a token works wherever its game is exited),
+  # made once per checkout and kept in .run/, so tokens also survive `make down` / `make up`.
+  local secret_file="$RUN_DIR/owner-token-secret"
+  if [[ -z "${OWNER_TOKEN_SECRET:-}" && ! -s "$secret_file" ]]; then
+    (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n' > "$secret_file")
+  fi
+  local secret="${OWNER_TOKEN_SECRET:-$(cat "$secret_file")}"
   for region in "${REGIONS[@]}"; do
     port="$(origin_port "$region")"
+    # The edge (wrangler dev on 127.0.0.1) forwards each client's address; trust it for the
+    # per-client limits.
     spawn "origin-$region" env HOST=127.0.0.1 PORT="$port" REGION="$region" \
       CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}" CASSANDRA_KEYSPACE="$KEYSPACE" \
-      CASSANDRA_REPLICATION="${CASSANDRA_REPLICATION:-SimpleStrategy:1}" NATS_URL="$nats_url" "$binary"
+      CASSANDRA_REPLICATION="${CASSANDRA_REPLICATION:-SimpleStrategy:1}" NATS_URL="$nats_url" \
+      OWNER_TOKEN_SECRET="$secret" TRUSTED_PROXIES="${TRUSTED_PROXIES:-127.0.0.1,::1}" "$binary"
   done
   for region in "${REGIONS[@]}"; do
     port="$(origin_port "$region")"

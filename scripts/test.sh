@@ -156,6 +156,7 @@ if wants frontend; then
   ensure_cassandra
   # The e2e stack reuses the debug origin the earlier stages built instead of a release build.
   export STACK_PROFILE="${STACK_PROFILE:-debug}"
+  run frontend-typecheck npm --prefix frontend run typecheck
   run frontend-unit npm --prefix frontend test
   run frontend-e2e npm --prefix frontend run e2e
 fi

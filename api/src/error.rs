@@ -225,6 +225,26 @@ impl ApiError {
         )
     }
 
+    /// A server misconfiguration (500 `internal`); the message says what to fix, without
+    /// secrets.
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::Internal, message)
+    }
+
+    /// An upstream origin answered something that is not the contract (502 `bad_gateway`).
+    pub fn bad_gateway(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::BadGateway, message)
+    }
+
+    /// No origin could serve the request (503 `origins_unavailable`); `detail` says what
+    /// happened in each region (region names and outcomes only, no hosts).
+    pub fn origins_unavailable(detail: &str) -> ApiError {
+        ApiError::new(
+            ErrorCode::OriginsUnavailable,
+            format!("no origin could serve the request ({detail})"),
+        )
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         self.code.status()
@@ -272,6 +292,15 @@ mod tests {
         }
         assert_eq!(ErrorCode::ValidationFailed.status(), 422);
         assert_eq!(ErrorCode::BadRequest.status(), 400);
+    }
+
+    #[test]
+    fn edge_constructors_have_their_codes() {
+        assert_eq!(ApiError::internal("x").status(), 500);
+        assert_eq!(ApiError::bad_gateway("x").code, ErrorCode::BadGateway);
+        let e = ApiError::origins_unavailable("eu: circuit open");
+        assert_eq!((e.status(), e.code), (503, ErrorCode::OriginsUnavailable));
+        assert!(e.message.contains("eu: circuit open"), "{}", e.message);
     }
 
     #[test]

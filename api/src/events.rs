@@ -154,7 +154,6 @@ pub struct GameEvent {
     /// Break odds `1/n`.
     pub break_every: u32,
     /// Break algorithm.
-    #[serde(with = "crate::algorithm")]
     #[cfg_attr(test, ts(type = "Algorithm"))]
     pub algorithm: Algorithm,
     /// Unix ms the game was created.
@@ -346,6 +345,7 @@ mod tests {
             created_at: 1_705_314_600_000,
             exited_at,
             metadata: None,
+            owner_token: None,
         }
     }
 

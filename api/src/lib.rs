@@ -10,6 +10,7 @@
 //! - [`error`]: the one error body `{"error": {"code", "message", "field"?}}` and the
 //!   [`ErrorCode`] enum, each code with exactly one HTTP status;
 //! - [`game`]: the `/game/*` (origin) and `/edge/game/*` (edge) requests and views;
+//! - [`regions`]: the live region registry (`/regions`, heartbeats, drain);
 //! - [`v1`]: the session-service dialect (`/v1/sessions`, snake_case, its own error shape);
 //! - [`events`]: the `game.started` / `game.exited` events the origins publish to the event
 //!   stream (versioned envelope, deterministic event ids);
@@ -27,9 +28,9 @@ pub mod ids;
 pub mod json;
 pub mod limits;
 pub mod query;
+pub mod regions;
 pub mod v1;
 
-mod algorithm;
 #[cfg(test)]
 mod ts;
 
@@ -40,4 +41,5 @@ pub use game::{
     RoutedBy, StartRequest, StateView, TickView,
 };
 pub use ids::{BreakEvery, GameId, IdempotencyKey, Metadata, RegionName, TickMs, UserId};
+pub use regions::{RegionList, RegionLoad, RegionRecord, RegionStatus};
 pub use shared_engine::Algorithm;

@@ -17,6 +17,10 @@ use crate::game::{
 };
 use crate::ids::{BreakEvery, GameId, IdempotencyKey, Metadata, RegionName, TickMs, UserId};
 use crate::limits;
+use crate::regions::{
+    DrainView, LegacyRegion, LegacyRegionList, RegionList, RegionLoad, RegionRecord, RegionStatus,
+    RegisterRequest,
+};
 use crate::v1::{
     CreateSessionRequest, SessionId, SessionPhase, SessionStateView, SessionStatus, SessionView,
     StopView, Timestamp, V1ErrorBody,
@@ -136,6 +140,15 @@ fn render() -> String {
     declare::<Phase>(&cfg, &mut out);
     declare::<StateView>(&cfg, &mut out);
     declare::<ReplayView>(&cfg, &mut out);
+    // The live region registry.
+    declare::<RegionStatus>(&cfg, &mut out);
+    declare::<RegionLoad>(&cfg, &mut out);
+    declare::<RegionRecord>(&cfg, &mut out);
+    declare::<RegionList>(&cfg, &mut out);
+    declare::<DrainView>(&cfg, &mut out);
+    declare::<RegisterRequest>(&cfg, &mut out);
+    declare::<LegacyRegion>(&cfg, &mut out);
+    declare::<LegacyRegionList>(&cfg, &mut out);
     // The /v1 session-service dialect.
     declare::<Timestamp>(&cfg, &mut out);
     declare::<SessionId>(&cfg, &mut out);

@@ -135,11 +135,7 @@ pub struct CreateSessionRequest {
     #[cfg_attr(test, ts(optional))]
     pub user_id: Option<UserId>,
     /// Break algorithm (default `interval-v0`, the session service's own engine).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::algorithm::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[cfg_attr(test, ts(optional, type = "Algorithm"))]
     pub algorithm: Option<Algorithm>,
@@ -194,7 +190,6 @@ pub struct SessionView {
     /// Break odds (used by `mix32-v1` and `lcg32`).
     pub break_every: u32,
     /// Break algorithm.
-    #[serde(with = "crate::algorithm")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[cfg_attr(test, ts(type = "Algorithm"))]
     pub algorithm: Algorithm,
@@ -210,6 +205,11 @@ pub struct SessionView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub stopped_at: Option<Timestamp>,
+    /// Creates only (as `ownerToken` of the game API): the credential a stop needs
+    /// (`Authorization: Bearer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub owner_token: Option<String>,
 }
 
 impl SessionView {
@@ -231,6 +231,7 @@ impl SessionView {
                 Some(ms) => Some(Timestamp::from_ms(ms)?),
                 None => None,
             },
+            owner_token: game.owner_token.clone(),
         })
     }
 }

@@ -1,9 +1,12 @@
 //! Exponential backoff between attempts of one request (capped, with "equal jitter" so many
 //! clients failing over at once do not retry in lockstep).
 
+/// Backoff parameters (`RETRY_BACKOFF_BASE_MS`, `RETRY_BACKOFF_MAX_MS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
+    /// Ceiling of the first retry's delay.
     pub base_ms: u64,
+    /// Largest ceiling, however many retries.
     pub max_ms: u64,
 }
 

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+/// Breaker parameters (`BREAKER_FAILURE_THRESHOLD`, `BREAKER_COOLDOWN_MS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerConfig {
     /// Consecutive failures that open the circuit.
@@ -12,18 +13,30 @@ pub struct BreakerConfig {
     pub cooldown_ms: u64,
 }
 
+/// Where a breaker is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerState {
-    /// Calls flow; `failures` consecutive failures so far.
-    Closed { failures: u32 },
-    /// Calls are skipped until `until_ms`.
-    Open { until_ms: u64 },
-    /// One probe call is in flight since `probe_started_ms`; others are skipped until it reports.
-    HalfOpen { probe_started_ms: u64 },
+    /// Calls flow.
+    Closed {
+        /// Consecutive failures so far.
+        failures: u32,
+    },
+    /// Calls are skipped.
+    Open {
+        /// Until when (ms since the epoch).
+        until_ms: u64,
+    },
+    /// One probe call is in flight; others are skipped until it reports.
+    HalfOpen {
+        /// When the probe went out (ms since the epoch).
+        probe_started_ms: u64,
+    },
 }
 
+/// The circuit breaker of one region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Breaker {
+    /// Its state.
     pub state: BreakerState,
 }
 
@@ -61,10 +74,12 @@ impl Breaker {
         }
     }
 
+    /// A call succeeded (any answer that is not a 5xx): the circuit closes.
     pub fn on_success(&mut self) {
         self.state = BreakerState::Closed { failures: 0 };
     }
 
+    /// A call failed (connect error, timeout, 5xx): counts towards opening, or re-opens.
     pub fn on_failure(&mut self, now_ms: u64, cfg: &BreakerConfig) {
         let open = BreakerState::Open {
             until_ms: now_ms.saturating_add(cfg.cooldown_ms),
@@ -101,18 +116,22 @@ pub struct Breakers {
 }
 
 impl Breakers {
+    /// [`Breaker::allow`] for `region`.
     pub fn allow(&mut self, region: &str, now_ms: u64, cfg: &BreakerConfig) -> bool {
         self.entry(region).allow(now_ms, cfg)
     }
 
+    /// [`Breaker::on_success`] for `region`.
     pub fn on_success(&mut self, region: &str) {
         self.entry(region).on_success();
     }
 
+    /// [`Breaker::on_failure`] for `region`.
     pub fn on_failure(&mut self, region: &str, now_ms: u64, cfg: &BreakerConfig) {
         self.entry(region).on_failure(now_ms, cfg);
     }
 
+    /// The breaker of `region` (closed if never used).
     pub fn get(&self, region: &str) -> Breaker {
         self.by_region.get(region).copied().unwrap_or_default()
     }

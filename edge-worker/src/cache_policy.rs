@@ -6,6 +6,8 @@
 //! Cache API's own expiry (whole seconds, and not guaranteed to evict on time); the entry's
 //! `Cache-Control: max-age` only lets the platform drop it eventually.
 
+use api::GameId;
+
 /// Header carrying the store time (ms since the epoch) on cached entries.
 pub const STORED_AT_HEADER: &str = "x-edge-stored-at";
 
@@ -15,11 +17,14 @@ pub const STATE_SETTLE_MS: u64 = 2_000;
 
 const KEY_BASE: &str = "https://edge-cache.seedsync.invalid";
 
-pub fn game_key(game_id: &str) -> String {
+/// The cache key of a game record (`GET /edge/game/{id}`). Game ids are canonical UUIDs, so one
+/// game has exactly one key whatever case the client wrote it in.
+pub fn game_key(game_id: &GameId) -> String {
     format!("{KEY_BASE}/game/{game_id}")
 }
 
-pub fn state_key(game_id: &str, at: u64) -> String {
+/// The cache key of a game's state at an instant.
+pub fn state_key(game_id: &GameId, at: i64) -> String {
     format!("{KEY_BASE}/game/{game_id}/state?at={at}")
 }
 
@@ -44,10 +49,10 @@ pub fn max_age_secs(ttl_ms: u64) -> u64 {
 /// Whether `GET /game/{id}/state?at=` may be cached: only a state far enough in the past (see
 /// [`STATE_SETTLE_MS`]), and only when the client named `at` (without it the origin uses its
 /// own "now", which must not be replayed).
-pub fn state_cacheable(at: Option<u64>, now_ms: u64) -> bool {
-    match at {
-        Some(at) => at.saturating_add(STATE_SETTLE_MS) <= now_ms,
-        None => false,
+pub fn state_cacheable(at: Option<i64>, now_ms: u64) -> bool {
+    match at.map(u64::try_from) {
+        Some(Ok(at)) => at.saturating_add(STATE_SETTLE_MS) <= now_ms,
+        _ => false,
     }
 }
 
@@ -83,24 +88,29 @@ mod tests {
 
     #[test]
     fn keys_are_distinct_per_game_and_instant() {
+        let a = GameId::parse("3F2B8C1E-9D4A-4F6B-8E2A-1C5D7E9F0A3B").unwrap();
+        let b = GameId::parse("3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a3c").unwrap();
         assert_eq!(
-            game_key("abc"),
-            "https://edge-cache.seedsync.invalid/game/abc"
+            game_key(&a),
+            "https://edge-cache.seedsync.invalid/game/3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a3b",
+            "canonical lowercase"
         );
-        assert_ne!(state_key("abc", 1), state_key("abc", 2));
-        assert_ne!(state_key("abc", 1), state_key("abd", 1));
-        assert_ne!(game_key("abc"), state_key("abc", 0));
+        assert_ne!(state_key(&a, 1), state_key(&a, 2));
+        assert_ne!(state_key(&a, 1), state_key(&b, 1));
+        assert_ne!(game_key(&a), state_key(&a, 0));
     }
 
     #[test]
     fn only_settled_states_are_cached() {
-        let now = 100_000;
-        assert!(state_cacheable(Some(now - STATE_SETTLE_MS), now));
+        let now = 100_000u64;
+        let settled = i64::try_from(now - STATE_SETTLE_MS).unwrap();
+        assert!(state_cacheable(Some(settled), now));
         assert!(state_cacheable(Some(0), now));
-        assert!(!state_cacheable(Some(now - STATE_SETTLE_MS + 1), now));
-        assert!(!state_cacheable(Some(now + 60_000), now), "future");
+        assert!(!state_cacheable(Some(settled + 1), now));
+        assert!(!state_cacheable(Some(160_000), now), "future");
         assert!(!state_cacheable(None, now));
-        assert!(!state_cacheable(Some(u64::MAX), now), "no overflow");
+        assert!(!state_cacheable(Some(i64::MAX), now), "no overflow");
+        assert!(!state_cacheable(Some(-1), now), "never negative");
     }
 
     #[test]

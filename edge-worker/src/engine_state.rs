@@ -7,104 +7,97 @@
 //!   exit recorded later cannot reach back that far.
 //!
 //! Otherwise (the present or future of an active game) the origin is asked, since an exit may
-//! have happened since the record was cached. The JSON is exactly the origin's.
+//! have happened since the record was cached. The answer is the contract's [`StateView`], built
+//! exactly as the origin builds it.
 
-use serde_json::{Map, Value, json};
-use shared_engine::{Algorithm, Params, State, StepAt, Tick};
+use api::limits::MAX_COMPUTED_STEP;
+use api::{GameId, GameStatus, GameView, StateView};
+use shared_engine::{Params, StepAt};
 
 use crate::cache_policy::STATE_SETTLE_MS;
-
-/// Furthest step computed here; beyond it the origin answers (it refuses such steps with a 422
-/// the edge passes through, and the work is O(step)).
-pub const MAX_LOCAL_STEP: u64 = 100_000_000;
 
 /// A cached game record, reduced to what its timeline needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeline {
+    /// The game.
+    pub game_id: GameId,
     /// Engine parameters, with the end when the game exited.
     pub params: Params,
-    /// Whether the record says the game exited.
+    /// Whether the record says the game exited (with a time).
     pub exited: bool,
 }
 
 impl Timeline {
-    /// Reads the origin's game JSON; `None` if it lacks or garbles a field (then the origin is
-    /// asked instead of guessing).
-    pub fn from_record(record: &Map<String, Value>) -> Option<Timeline> {
-        let u32_field = |name: &str| {
-            record
-                .get(name)?
-                .as_u64()
-                .and_then(|v| u32::try_from(v).ok())
-        };
-        let algorithm = Algorithm::parse(record.get("algorithm")?.as_str()?).ok()?;
-        let exited_at = match record.get("exitedAt") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_i64()?),
-        };
-        let exited = match record.get("status")?.as_str()? {
-            "exited" => exited_at.is_some(),
-            "active" => false,
-            _ => return None,
-        };
-        let params = Params::new(
-            u32_field("seed")?,
-            record.get("startAt")?.as_i64()?,
-            u32_field("tickMs")?,
-            u32_field("breakEvery")?,
-            algorithm,
-        )
-        .ok()?
-        .with_end(exited_at);
-        Some(Timeline { params, exited })
+    /// The timeline of a game view; `None` if the engine refuses its parameters (then the
+    /// origin is asked instead of guessing).
+    pub fn of(game: &GameView) -> Option<Timeline> {
+        Some(Timeline {
+            game_id: game.game_id,
+            params: game.params()?,
+            exited: game.status == GameStatus::Exited && game.exited_at.is_some(),
+        })
     }
 
     /// Whether the state at `at_ms` is final given a record fetched at `stored_at_ms`.
-    pub fn is_final_at(&self, at_ms: u64, stored_at_ms: u64) -> bool {
-        self.exited || at_ms.saturating_add(STATE_SETTLE_MS) <= stored_at_ms
+    pub fn is_final_at(&self, at_ms: i64, stored_at_ms: u64) -> bool {
+        let settle = i64::try_from(STATE_SETTLE_MS).unwrap_or(i64::MAX);
+        let stored = i64::try_from(stored_at_ms).unwrap_or(i64::MAX);
+        self.exited || at_ms.saturating_add(settle) <= stored
     }
 
-    /// The origin's state JSON at `at_ms`, or `None` if the step is too far to compute here.
-    pub fn state_json(&self, game_id: &str, at_ms: u64) -> Option<Value> {
-        let at = i64::try_from(at_ms).ok()?;
-        let horizon = self.params.ended_at_ms().map_or(at, |end| end.min(at));
+    /// The instant a state read without `at` is answered for: the edge's `now`, but never
+    /// before an exited game's end, since the origin answers for its own "now", which is past
+    /// the exit even if this edge's clock lags the origin's.
+    pub fn default_at(&self, now_ms: i64) -> i64 {
+        now_ms.max(self.params.ended_at_ms().unwrap_or(i64::MIN))
+    }
+
+    /// The state at `at_ms`, or `None` if its step is beyond what servers compute
+    /// ([`MAX_COMPUTED_STEP`]: the origin refuses it, and its answer is passed on instead).
+    pub fn state(&self, at_ms: i64) -> Option<StateView> {
+        let horizon = self
+            .params
+            .ended_at_ms()
+            .map_or(at_ms, |end| end.min(at_ms));
         if let StepAt::At(step) =
             shared_engine::step_at(self.params.start_at_ms(), self.params.tick_ms(), horizon)
-            && step > MAX_LOCAL_STEP
+            && step > MAX_COMPUTED_STEP
         {
             return None;
         }
-        let mut state = match shared_engine::state_at(&self.params, at) {
-            State::Countdown { ms_until_start } => {
-                json!({"phase": "countdown", "msUntilStart": ms_until_start})
-            }
-            State::Running(tick) => tick_json(&tick, "running"),
-            State::Ended(Some(tick)) => tick_json(&tick, "ended"),
-            State::Ended(None) => json!({"phase": "ended"}),
-        };
-        state["gameId"] = game_id.into();
-        state["at"] = at.into();
-        Some(state)
+        Some(StateView::new(
+            self.game_id,
+            at_ms,
+            shared_engine::state_at(&self.params, at_ms),
+        ))
     }
-}
-
-fn tick_json(tick: &Tick, phase: &str) -> Value {
-    json!({"phase": phase, "step": tick.step, "value": tick.value, "round": tick.round, "broken": tick.broken})
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
-    fn record(value: Value) -> Map<String, Value> {
-        value.as_object().expect("object").clone()
+    const ID: &str = "3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a3b";
+
+    fn view(value: Value) -> GameView {
+        serde_json::from_value(value).expect("a GameView")
     }
 
-    fn active() -> Map<String, Value> {
-        record(json!({
-            "gameId": "g", "userId": "u", "region": "eu", "seed": 42, "startAt": 1_000_000,
-            "tickMs": 100, "breakEvery": 50, "algorithm": "mix32-v1", "status": "active", "createdAt": 997_000
-        }))
+    fn active_json() -> Value {
+        json!({
+            "gameId": ID, "userId": "u", "region": "eu", "seed": 42, "startAt": 1_000_000,
+            "tickMs": 100, "breakEvery": 50, "algorithm": "mix32-v1", "status": "active",
+            "createdAt": 997_000
+        })
+    }
+
+    fn active() -> GameView {
+        view(active_json())
+    }
+
+    fn state_json(t: &Timeline, at: i64) -> Value {
+        serde_json::to_value(t.state(at).expect("computable")).unwrap()
     }
 
     #[test]
@@ -117,15 +110,15 @@ mod tests {
         let golden: Value = serde_json::from_str(&text).expect("json");
         let rows = golden["ticks"].as_array().expect("ticks");
         for row in rows {
-            let mut game = active();
+            let mut game = active_json();
             for field in ["seed", "tickMs", "breakEvery", "algorithm"] {
-                game.insert(field.into(), row[field].clone());
+                game[field] = row[field].clone();
             }
-            game.insert("startAt".into(), json!(0));
-            let timeline = Timeline::from_record(&game).expect("valid record");
-            let step = row["step"].as_u64().unwrap();
-            let at = step * row["tickMs"].as_u64().unwrap();
-            let state = timeline.state_json("g", at).expect("computable");
+            game["startAt"] = json!(0);
+            let timeline = Timeline::of(&view(game)).expect("valid record");
+            let step = row["step"].as_i64().unwrap();
+            let at = step * row["tickMs"].as_i64().unwrap();
+            let state = state_json(&timeline, at);
             for field in ["step", "value", "round", "broken"] {
                 assert_eq!(state[field], row[field], "{row}");
             }
@@ -136,12 +129,12 @@ mod tests {
 
     #[test]
     fn same_shape_as_the_origin() {
-        let timeline = Timeline::from_record(&active()).unwrap();
+        let timeline = Timeline::of(&active()).unwrap();
         assert_eq!(
-            timeline.state_json("g", 999_000).unwrap(),
-            json!({"gameId": "g", "at": 999_000, "phase": "countdown", "msUntilStart": 1_000})
+            state_json(&timeline, 999_000),
+            json!({"gameId": ID, "at": 999_000, "phase": "countdown", "msUntilStart": 1_000})
         );
-        let running = timeline.state_json("g", 1_000_250).unwrap();
+        let running = state_json(&timeline, 1_000_250);
         assert_eq!(running["phase"], "running");
         assert_eq!(running["step"], 2);
         assert_eq!(running.as_object().unwrap().len(), 7);
@@ -149,75 +142,65 @@ mod tests {
 
     #[test]
     fn exited_games_freeze_and_are_always_final() {
-        let mut game = active();
-        game.insert("status".into(), json!("exited"));
-        game.insert("exitedAt".into(), json!(1_001_000));
-        let timeline = Timeline::from_record(&game).unwrap();
+        let mut game = active_json();
+        game["status"] = json!("exited");
+        game["exitedAt"] = json!(1_001_000);
+        let timeline = Timeline::of(&view(game.clone())).unwrap();
         assert!(timeline.exited);
-        assert!(timeline.is_final_at(u64::MAX / 2, 0));
-        let ended = timeline.state_json("g", 5_000_000).unwrap();
+        assert!(timeline.is_final_at(i64::MAX / 2, 0));
+        let ended = state_json(&timeline, 5_000_000);
         assert_eq!(
             (ended["phase"].as_str(), ended["step"].as_u64()),
             (Some("ended"), Some(9))
         );
-        // Ended during the countdown: no step at all.
-        game.insert("exitedAt".into(), json!(999_999));
-        let early = Timeline::from_record(&game)
-            .unwrap()
-            .state_json("g", 5_000_000)
-            .unwrap();
         assert_eq!(
-            early,
-            json!({"gameId": "g", "at": 5_000_000, "phase": "ended"})
+            timeline.default_at(1_000_500),
+            1_001_000,
+            "never before the end"
+        );
+        assert_eq!(timeline.default_at(2_000_000), 2_000_000);
+        // Ended during the countdown: no step at all.
+        game["exitedAt"] = json!(999_999);
+        let early = Timeline::of(&view(game)).unwrap();
+        assert_eq!(
+            state_json(&early, 5_000_000),
+            json!({"gameId": ID, "at": 5_000_000, "phase": "ended"})
         );
     }
 
     #[test]
     fn active_games_are_final_only_well_before_the_record_was_fetched() {
-        let timeline = Timeline::from_record(&active()).unwrap();
-        let fetched = 1_010_000;
-        assert!(timeline.is_final_at(fetched - STATE_SETTLE_MS, fetched));
-        assert!(!timeline.is_final_at(fetched - STATE_SETTLE_MS + 1, fetched));
-        assert!(!timeline.is_final_at(fetched + 60_000, fetched));
+        let timeline = Timeline::of(&active()).unwrap();
+        let fetched: u64 = 1_010_000;
+        let settled = i64::try_from(fetched - STATE_SETTLE_MS).unwrap();
+        assert!(timeline.is_final_at(settled, fetched));
+        assert!(!timeline.is_final_at(settled + 1, fetched));
+        assert!(!timeline.is_final_at(1_070_000, fetched));
+        assert_eq!(timeline.default_at(5), 5);
     }
 
     #[test]
-    fn garbled_records_are_left_to_the_origin() {
-        for (field, value) in [
-            ("seed", json!(-1)),
-            ("seed", json!(4_294_967_296u64)),
-            ("tickMs", json!(0)),
-            ("breakEvery", json!(1)),
-            ("algorithm", json!("md5")),
-            ("status", json!("paused")),
-            ("startAt", json!("soon")),
-        ] {
-            let mut game = active();
-            game.insert(field.into(), value.clone());
-            assert!(Timeline::from_record(&game).is_none(), "{field}={value}");
+    fn records_the_engine_refuses_are_left_to_the_origin() {
+        for (field, value) in [("tickMs", json!(0)), ("breakEvery", json!(1))] {
+            let mut game = active_json();
+            game[field] = value.clone();
+            assert!(Timeline::of(&view(game)).is_none(), "{field}={value}");
         }
-        let mut no_end = active();
-        no_end.insert("status".into(), json!("exited"));
+        let mut no_end = active_json();
+        no_end["status"] = json!("exited");
         assert!(
-            !Timeline::from_record(&no_end).unwrap().exited,
+            !Timeline::of(&view(no_end)).unwrap().exited,
             "an exit without a time is not trusted as final"
         );
     }
 
     #[test]
     fn far_steps_go_to_the_origin() {
-        let mut game = active();
-        game.insert("tickMs".into(), json!(1));
-        let timeline = Timeline::from_record(&game).unwrap();
-        assert!(
-            timeline
-                .state_json("g", 1_000_000 + MAX_LOCAL_STEP)
-                .is_some()
-        );
-        assert!(
-            timeline
-                .state_json("g", 1_000_000 + MAX_LOCAL_STEP + 1)
-                .is_none()
-        );
+        let mut game = active_json();
+        game["tickMs"] = json!(1);
+        let timeline = Timeline::of(&view(game)).unwrap();
+        let max = i64::try_from(MAX_COMPUTED_STEP).unwrap();
+        assert!(timeline.state(1_000_000 + max).is_some());
+        assert!(timeline.state(1_000_000 + max + 1).is_none());
     }
 }

@@ -1,23 +1,23 @@
-//! Identifiers the edge mints or checks: idempotency keys, `x-request-id` and W3C `traceparent`.
-//! Randomness is passed in as bytes, so the formatting is pure (the Worker draws them from
-//! `crypto.getRandomValues`).
+//! Identifiers the edge mints or checks: request ids, idempotency keys and W3C `traceparent`.
+//! Request ids and keys are v4 UUIDs (the `uuid` crate; on wasm32 it draws from
+//! `crypto.getRandomValues`); a client's own id is kept when it passes the contract's
+//! [`IdempotencyKey`] rule. Trace ids take their random bytes as arguments, so the formatting
+//! stays pure.
 
-/// Longest accepted client `Idempotency-Key` / `x-request-id`.
-pub const MAX_ID_LEN: usize = 128;
+use api::IdempotencyKey;
 
-/// An RFC 4122 version-4 UUID from 16 random bytes.
-pub fn uuid_v4(mut b: [u8; 16]) -> String {
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+/// A fresh random id (a v4 UUID, hyphenated lowercase): `x-request-id` and minted
+/// `Idempotency-Key`s.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().hyphenated().to_string()
+}
+
+/// The client's `x-request-id` when acceptable (the `Idempotency-Key` rule: 1..=128 visible
+/// ASCII characters, safe to forward and to log), else a fresh one.
+pub fn request_id(client: Option<&str>) -> String {
+    client
+        .filter(|v| IdempotencyKey::parse(v).is_ok())
+        .map_or_else(new_id, str::to_owned)
 }
 
 /// A fresh `traceparent` (version 00, sampled) from random trace and span ids. All-zero ids are
@@ -51,12 +51,6 @@ pub fn is_valid_traceparent(v: &str) -> bool {
         && span.bytes().any(|b| b != b'0')
 }
 
-/// Whether a client-supplied id (idempotency key, request id) is acceptable: 1..=128 visible
-/// ASCII characters, so it is safe to forward in a header and to log.
-pub fn is_valid_client_id(v: &str) -> bool {
-    !v.is_empty() && v.len() <= MAX_ID_LEN && v.bytes().all(|b| b.is_ascii_graphic())
-}
-
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -72,12 +66,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn uuid_has_version_and_variant_bits() {
-        let u = uuid_v4([0xff; 16]);
-        assert_eq!(u, "ffffffff-ffff-4fff-bfff-ffffffffffff");
-        let u = uuid_v4([0; 16]);
-        assert_eq!(u, "00000000-0000-4000-8000-000000000000");
-        assert_eq!(u.len(), 36);
+    fn minted_ids_are_v4_uuids_and_unique() {
+        let a = new_id();
+        let parsed = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(a, parsed.hyphenated().to_string());
+        assert_ne!(a, new_id());
+    }
+
+    #[test]
+    fn client_request_ids_are_kept_when_valid() {
+        assert_eq!(request_id(Some("abc-123_XYZ:1")), "abc-123_XYZ:1");
+        let long = "k".repeat(128);
+        assert_eq!(request_id(Some(&long)), long);
+        for bad in ["", "has space", "new\nline", "ünï", &"k".repeat(129)] {
+            let minted = request_id(Some(bad));
+            assert_ne!(minted, bad);
+            assert!(uuid::Uuid::parse_str(&minted).is_ok(), "{bad:?}");
+        }
+        assert_eq!(request_id(None).len(), 36);
     }
 
     #[test]
@@ -105,16 +112,5 @@ mod tests {
         ] {
             assert!(!is_valid_traceparent(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn client_ids() {
-        assert!(is_valid_client_id("abc-123_XYZ:1"));
-        assert!(is_valid_client_id(&"k".repeat(MAX_ID_LEN)));
-        assert!(!is_valid_client_id(&"k".repeat(MAX_ID_LEN + 1)));
-        assert!(!is_valid_client_id(""));
-        assert!(!is_valid_client_id("has space"));
-        assert!(!is_valid_client_id("new\nline"));
-        assert!(!is_valid_client_id("ünï"));
     }
 }

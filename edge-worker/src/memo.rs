@@ -4,15 +4,18 @@
 //! the oldest entries are forgotten first.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 
+/// A map of at most `capacity` entries that forgets its oldest insertions first.
 #[derive(Debug, Clone)]
-pub struct BoundedMemo {
+pub struct BoundedMemo<K, V> {
     capacity: usize,
-    map: HashMap<String, String>,
-    order: VecDeque<String>,
+    map: HashMap<K, V>,
+    order: VecDeque<K>,
 }
 
-impl BoundedMemo {
+impl<K: Eq + Hash + Clone, V> BoundedMemo<K, V> {
+    /// An empty memo of at most `capacity` (at least 1) entries.
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
@@ -21,13 +24,15 @@ impl BoundedMemo {
         }
     }
 
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.map.get(key).map(String::as_str)
+    /// The value remembered for `key`.
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.map.get(key)
     }
 
-    pub fn insert(&mut self, key: &str, value: &str) {
-        if let Some(v) = self.map.get_mut(key) {
-            value.clone_into(v);
+    /// Remembers `value` for `key` (overwriting keeps the entry's age).
+    pub fn insert(&mut self, key: K, value: V) {
+        if let Some(v) = self.map.get_mut(&key) {
+            *v = value;
             return;
         }
         while self.map.len() >= self.capacity {
@@ -38,14 +43,16 @@ impl BoundedMemo {
                 None => break,
             }
         }
-        self.map.insert(key.to_string(), value.to_string());
-        self.order.push_back(key.to_string());
+        self.order.push_back(key.clone());
+        self.map.insert(key, value);
     }
 
+    /// How many entries it holds.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
+    /// Whether it holds nothing.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
@@ -61,9 +68,9 @@ mod tests {
         assert!(m.is_empty());
         m.insert("g1", "eu");
         m.insert("g1", "us");
-        assert_eq!(m.get("g1"), Some("us"));
+        assert_eq!(m.get(&"g1"), Some(&"us"));
         assert_eq!(m.len(), 1);
-        assert_eq!(m.get("g2"), None);
+        assert_eq!(m.get(&"g2"), None);
     }
 
     #[test]
@@ -73,8 +80,8 @@ mod tests {
         m.insert("b", "us");
         m.insert("c", "asia");
         assert_eq!(m.len(), 2);
-        assert_eq!(m.get("a"), None);
-        assert_eq!(m.get("b"), Some("us"));
-        assert_eq!(m.get("c"), Some("asia"));
+        assert_eq!(m.get(&"a"), None);
+        assert_eq!(m.get(&"b"), Some(&"us"));
+        assert_eq!(m.get(&"c"), Some(&"asia"));
     }
 }

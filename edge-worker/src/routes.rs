@@ -1,14 +1,23 @@
-//! The edge's URL space: maps a method and path to a [`Route`], or to why none matches.
+//! The edge's URL space: maps a method and path to a [`Route`], or to why none matches. Path
+//! parameters come out raw; the handlers validate them with the contract's parsers (a game id
+//! that is not a UUID is a 422 `validation_failed` on `gameId`, not a 404).
 
 /// A matched edge endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
+    /// `POST /edge/game/start`.
     Start,
+    /// `POST /edge/game/exit`.
     Exit,
+    /// `GET /edge/game/{id}`, with the raw id.
     Game(String),
+    /// `GET /edge/game/{id}/state`, with the raw id.
     GameState(String),
+    /// `GET /edge/time`.
     Time,
+    /// `GET /edge/regions`.
     Regions,
+    /// `GET /edge/health`.
     Health,
     /// CORS preflight for any `/edge/*` path.
     Preflight,
@@ -17,8 +26,9 @@ pub enum Route {
 /// Why no route matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoRoute {
+    /// No such path: 404.
     NotFound,
-    /// The path exists, with these methods.
+    /// The path exists, with these methods (the `Allow` header): 405.
     MethodNotAllowed(&'static str),
 }
 

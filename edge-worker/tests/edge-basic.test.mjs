@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { call, freePort, startEdge } from './harness.mjs';
+import { assertError, call, freePort, startEdge } from './harness.mjs';
 
 const INDEX_HTML = '<!doctype html><title>seedsync test page</title>';
 
@@ -78,9 +78,17 @@ describe('edge without origins', () => {
     assert.equal(p.status, 204);
     assert.equal(p.headers.get('access-control-allow-origin'), '*');
     assert.match(p.headers.get('access-control-allow-methods'), /POST/);
-    assert.match(p.headers.get('access-control-allow-headers'), /idempotency-key/);
+    for (const h of ['content-type', 'idempotency-key', 'x-request-id', 'traceparent', 'x-user-region']) {
+      assert.match(p.headers.get('access-control-allow-headers'), new RegExp(h));
+    }
+    assert.equal(p.headers.get('access-control-max-age'), '86400');
+    for (const h of ['x-edge-cache', 'x-edge-engine', 'x-edge-region', 'x-request-id', 'traceparent', 'idempotency-key', 'age']) {
+      assert.match(p.headers.get('access-control-expose-headers'), new RegExp(h));
+    }
     const e = await call(`${edge.url}/edge/nope`);
     assert.equal(e.headers.get('access-control-allow-origin'), '*');
+    assert.match(e.headers.get('access-control-expose-headers'), /x-edge-region/);
+    assert.equal(e.headers.get('access-control-allow-methods'), null, 'methods only on preflights');
   });
 
   test('x-request-id and traceparent are echoed, or minted when absent or invalid', async () => {
@@ -105,52 +113,75 @@ describe('edge without origins', () => {
   test('unknown routes are JSON 404s, wrong methods 405 with Allow', async () => {
     for (const p of ['/edge/nope', '/edge/game', '/edge/game/a/b/c', '/no-such-file.js']) {
       const r = await call(`${edge.url}${p}`);
-      assert.equal(r.status, 404, p);
-      assert.equal(r.body.error.code, 'not_found', p);
+      assertError(assert, r, 404, 'not_found', undefined, p);
       assert.match(r.body.error.message, /no route/);
     }
     const r = await call(`${edge.url}/edge/game/start`);
-    assert.equal(r.status, 405);
-    assert.equal(r.body.error.code, 'method_not_allowed');
+    assertError(assert, r, 405, 'method_not_allowed', undefined, 'GET start');
     assert.equal(r.headers.get('allow'), 'POST');
   });
 
-  test('malformed JSON is 400 bad_json, invalid fields 400 invalid_request', async () => {
+  test('bad bodies: malformed 400 bad_request, wrong shape or value 422 validation_failed naming the field', async () => {
+    const GAME = '3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a3b';
     const cases = [
-      ['/edge/game/start', '{', 'bad_json'],
-      ['/edge/game/start', '', 'bad_json'],
-      ['/edge/game/start', '[1]', 'invalid_request'],
-      ['/edge/game/start', '{"userId": 5}', 'invalid_request'],
-      ['/edge/game/start', '{"preferredRegion": "eu"}', 'invalid_request'],
-      ['/edge/game/exit', '{"userId": "u"}', 'invalid_request'],
-      ['/edge/game/exit', '{"gameId": "../etc", "userId": "u"}', 'invalid_request'],
-      ['/edge/game/exit', 'not json', 'bad_json'],
+      ['/edge/game/start', '{', 400, 'bad_request', undefined],
+      ['/edge/game/start', '', 400, 'bad_request', undefined],
+      ['/edge/game/start', '{"userId":"u"} x', 400, 'bad_request', undefined],
+      ['/edge/game/start', '[1]', 422, 'validation_failed', 'body'],
+      ['/edge/game/start', '"u1"', 422, 'validation_failed', 'body'],
+      ['/edge/game/start', '{"userId": 5}', 422, 'validation_failed', 'userId'],
+      ['/edge/game/start', '{"userId": " u1 "}', 422, 'validation_failed', 'userId'],
+      ['/edge/game/start', '{"preferredRegion": "eu"}', 422, 'validation_failed', 'body'],
+      ['/edge/game/start', '{"userId": "u", "preferredRegion": "EU_1"}', 422, 'validation_failed', 'preferredRegion'],
+      ['/edge/game/start', '{"userId": "u", "tickMs": 0}', 422, 'validation_failed', 'tickMs'],
+      ['/edge/game/start', '{"userId": "u", "algorithm": "md5"}', 422, 'validation_failed', 'algorithm'],
+      ['/edge/game/exit', '{"userId": "u"}', 422, 'validation_failed', 'body'],
+      ['/edge/game/exit', '{"gameId": "../etc", "userId": "u"}', 422, 'validation_failed', 'gameId'],
+      ['/edge/game/exit', `{"gameId": "${GAME}", "userId": "u", "backendRegion": "e u"}`, 422, 'validation_failed', 'backendRegion'],
+      ['/edge/game/exit', 'not json', 400, 'bad_request', undefined],
     ];
-    for (const [p, raw, code] of cases) {
+    for (const [p, raw, status, code, field] of cases) {
       const r = await call(`${edge.url}${p}`, { method: 'POST', raw, headers: { 'content-type': 'application/json' } });
-      assert.equal(r.status, 400, `${p} ${raw}: ${r.text}`);
-      assert.equal(r.body.error.code, code, `${p} ${raw}`);
-      assert.equal(typeof r.body.error.message, 'string');
+      assertError(assert, r, status, code, field, `${p} ${raw}`);
     }
     const bad = await call(`${edge.url}/edge/game/start`, {
       method: 'POST',
       body: { userId: 'u1' },
       headers: { 'idempotency-key': 'x'.repeat(129) },
     });
-    assert.equal(bad.status, 400);
-    assert.match(bad.body.error.message, /Idempotency-Key/);
-    for (const p of ['/edge/game/abc/state?at=soon', '/edge/game/abc/state?at=-5', '/edge/game/a%20b']) {
-      const r = await call(`${edge.url}${p}`);
-      assert.equal(r.status, 400, p);
-      assert.equal(r.body.error.code, 'invalid_request', p);
+    assertError(assert, bad, 422, 'validation_failed', 'Idempotency-Key', 'long key');
+    for (const [p, field] of [
+      [`/edge/game/${GAME}/state?at=soon`, 'at'],
+      [`/edge/game/${GAME}/state?at=-5`, 'at'],
+      [`/edge/game/${GAME}/state?at=253402300800000`, 'at'],
+      ['/edge/game/abc/state?at=5', 'gameId'],
+      ['/edge/game/a%20b', 'gameId'],
+      ['/edge/game/sess_1', 'gameId'],
+    ]) {
+      assertError(assert, await call(`${edge.url}${p}`), 422, 'validation_failed', field, p);
     }
+  });
+
+  test('POST bodies must be declared application/json: else 415', async () => {
+    for (const headers of [{}, { 'content-type': 'text/plain' }, { 'content-type': 'application/x-www-form-urlencoded' }]) {
+      for (const p of ['/edge/game/start', '/edge/game/exit']) {
+        const r = await call(`${edge.url}${p}`, { method: 'POST', raw: '{"userId":"u1"}', headers });
+        assertError(assert, r, 415, 'unsupported_media_type', undefined, `${p} ${JSON.stringify(headers)}`);
+      }
+    }
+    // Parameters and case do not matter; the body then reaches the (dead) origins.
+    const ok = await call(`${edge.url}/edge/game/start`, {
+      method: 'POST',
+      raw: '{"userId":"u1"}',
+      headers: { 'content-type': 'Application/JSON; charset=utf-8' },
+    });
+    assert.equal(ok.status, 503, ok.text);
   });
 
   test('a body over 16 KiB is 413, with or without Content-Length', async () => {
     const big = JSON.stringify({ userId: 'u1', metadata: { pad: 'x'.repeat(17 * 1024) } });
     const r = await call(`${edge.url}/edge/game/start`, { method: 'POST', raw: big, headers: { 'content-type': 'application/json' } });
-    assert.equal(r.status, 413);
-    assert.equal(r.body.error.code, 'payload_too_large');
+    assertError(assert, r, 413, 'payload_too_large', undefined, 'declared');
     // Chunked upload: no Content-Length, so the edge has to count.
     const stream = new ReadableStream({
       start(c) {
@@ -158,30 +189,38 @@ describe('edge without origins', () => {
         c.close();
       },
     });
-    const res = await fetch(`${edge.url}/edge/game/start`, { method: 'POST', body: stream, duplex: 'half' });
+    const res = await fetch(`${edge.url}/edge/game/start`, {
+      method: 'POST',
+      body: stream,
+      duplex: 'half',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(res.status, 413);
     assert.equal((await res.json()).error.code, 'payload_too_large');
-    // Just under the limit is accepted as far as size goes (then fails on the dead origins).
-    const ok = JSON.stringify({ userId: 'u1', metadata: { pad: 'x'.repeat(15 * 1024) } });
+    // Just under the limit is accepted as far as size goes (unknown fields are ignored), then
+    // fails on the dead origins.
+    const ok = JSON.stringify({ userId: 'u1', pad: 'x'.repeat(15 * 1024) });
     const r2 = await call(`${edge.url}/edge/game/start`, { method: 'POST', raw: ok, headers: { 'content-type': 'application/json' } });
-    assert.equal(r2.status, 503);
+    assert.equal(r2.status, 503, r2.text);
   });
 
   test('all origins down: 503 origins_unavailable naming each region, breakers open', async () => {
     const r = await call(`${edge.url}/edge/game/start`, { method: 'POST', body: { userId: 'u-down' } });
-    assert.equal(r.status, 503);
-    assert.equal(r.body.error.code, 'origins_unavailable');
-    assert.match(r.body.error.message, /eu: /);
-    assert.match(r.body.error.message, /us: /);
+    assertError(assert, r, 503, 'origins_unavailable', undefined, 'all down');
+    assert.equal(r.headers.get('retry-after'), '1');
+    // Both regions, in attempt order (the placeholder request.cf of wrangler dev may put us first).
+    assert.match(r.body.error.message, /eu: unreachable/);
+    assert.match(r.body.error.message, /us: unreachable/);
+    assert.doesNotMatch(r.body.error.message, /127\.0\.0\.1/, 'no hosts in messages');
     // Threshold 3 (wrangler.toml): two more failing requests open both breakers.
     await call(`${edge.url}/edge/game/start`, { method: 'POST', body: { userId: 'u-down' } });
     await call(`${edge.url}/edge/game/start`, { method: 'POST', body: { userId: 'u-down' } });
     const regions = await call(`${edge.url}/edge/regions`);
     assert.deepEqual(regions.body.regions.map((x) => x.breaker), ['open', 'open']);
     const t0 = performance.now();
-    const fast = await call(`${edge.url}/edge/game/abc`, { headers: { 'x-user-region': 'eu' } });
+    const fast = await call(`${edge.url}/edge/game/3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a3b`, { headers: { 'x-user-region': 'eu' } });
     assert.ok(performance.now() - t0 < 500, 'an open circuit answers without waiting');
-    assert.equal(fast.status, 503);
+    assertError(assert, fast, 503, 'origins_unavailable', undefined, 'open circuits');
     assert.match(fast.body.error.message, /eu: circuit open; us: circuit open/);
   });
 });
@@ -193,19 +232,38 @@ describe('edge with bad configuration', () => {
   });
   after(async () => edge?.stop());
 
-  test('answers a JSON 500 naming the variable instead of crashing', async () => {
+  test('answers a JSON 500 internal naming the variable instead of crashing', async () => {
     for (const p of ['/edge/health', '/edge/regions', '/edge/game/abc']) {
       const r = await call(`${edge.url}${p}`);
-      assert.equal(r.status, 500, p);
-      assert.equal(r.body.error.code, 'bad_config');
+      assertError(assert, r, 500, 'internal', undefined, p);
       assert.match(r.body.error.message, /DEFAULT_REGION/);
       assert.match(r.body.error.message, /"mars" is not a region/);
     }
     const s = await call(`${edge.url}/edge/game/start`, { method: 'POST', body: { userId: 'u1' } });
-    assert.equal(s.status, 500);
-    assert.equal(s.body.error.code, 'bad_config');
+    assertError(assert, s, 500, 'internal', undefined, 'start');
     // The clock does not depend on configuration.
     const t = await call(`${edge.url}/edge/time`);
     assert.equal(t.status, 200);
+  });
+});
+
+describe('edge with a region name the contract refuses', () => {
+  let edge;
+  before(async () => {
+    edge = await startEdge({
+      vars: {
+        REGION_ORIGINS: JSON.stringify({ eu_west: 'http://127.0.0.1:9' }),
+        FAILOVER_ORDER: 'eu_west',
+        DEFAULT_REGION: 'eu_west',
+      },
+    });
+  });
+  after(async () => edge?.stop());
+
+  test('an underscore in a region name is a 500 naming REGION_ORIGINS', async () => {
+    const r = await call(`${edge.url}/edge/health`);
+    assertError(assert, r, 500, 'internal', undefined, 'health');
+    assert.match(r.body.error.message, /REGION_ORIGINS/);
+    assert.match(r.body.error.message, /"eu_west" is not a region name/);
   });
 });

@@ -6,8 +6,9 @@ import { after, before, describe, test } from 'node:test';
 
 import {
   GAME_READS,
+  assertError,
   call,
-  cfCountry,
+  cfLocation,
   originMetric,
   originVars,
   sleep,
@@ -39,16 +40,18 @@ describe('edge cache and exit', () => {
   test('a join is a miss once, then hits never reach an origin', async () => {
     const game = await startGame();
     const before = await reads();
-    const first = await call(`${edge.url}/edge/game/${game.gameId}`, { headers: cfCountry('DE') });
+    const first = await call(`${edge.url}/edge/game/${game.gameId}`, { headers: cfLocation('DE', 'EU') });
     assert.equal(first.status, 200);
     assert.equal(first.headers.get('x-edge-cache'), 'miss');
     assert.equal(first.body.gameId, game.gameId);
     assert.equal(first.body.status, 'active');
     assert.equal(first.body.seed, game.seed);
+    assert.equal(first.body.backendRegion, 'eu');
+    assert.equal(first.body.routedBy, undefined, 'routedBy is for starts only');
     assert.equal(await reads(), before + 1, 'the miss reached an origin');
 
     for (let i = 0; i < 5; i++) {
-      const hit = await call(`${edge.url}/edge/game/${game.gameId}`, { headers: cfCountry(i % 2 ? 'JP' : 'US') });
+      const hit = await call(`${edge.url}/edge/game/${game.gameId}`, { headers: i % 2 ? cfLocation('JP', 'AS') : cfLocation('US', 'NA') });
       assert.equal(hit.status, 200);
       assert.equal(hit.headers.get('x-edge-cache'), 'hit');
       assert.deepEqual(hit.body, first.body);
@@ -66,8 +69,11 @@ describe('edge cache and exit', () => {
 
     const exit = await call(`${edge.url}/edge/game/exit`, { method: 'POST', body: { gameId: game.gameId, userId: game.userId } });
     assert.equal(exit.status, 200, exit.text);
+    assert.deepEqual(Object.keys(exit.body).sort(), ['backendRegion', 'exitedAt', 'gameId', 'ok', 'status', 'userId']);
+    assert.equal(exit.body.ok, true);
     assert.equal(exit.body.status, 'exited');
     assert.equal(exit.body.gameId, game.gameId);
+    assert.equal(exit.body.userId, game.userId);
     assert.equal(exit.body.backendRegion, 'us');
 
     const before = await reads();
@@ -92,9 +98,10 @@ describe('edge cache and exit', () => {
     const exit = await call(`${edge.url}/edge/game/exit`, {
       method: 'POST',
       body: { gameId, userId },
-      headers: cfCountry('FR'),
+      headers: cfLocation('FR', 'EU'),
     });
     assert.equal(exit.status, 200, exit.text);
+    assert.equal(exit.body.ok, true);
     assert.equal(exit.body.status, 'exited');
     assert.equal(exit.body.backendRegion, 'asia');
     assert.equal(exit.headers.get('x-edge-region'), 'asia');
@@ -116,21 +123,21 @@ describe('edge cache and exit', () => {
   test('unknown game: exit and reads are 404 not_found, and not cached', async () => {
     const gameId = '00000000-0000-4000-8000-000000000000';
     const exit = await call(`${edge.url}/edge/game/exit`, { method: 'POST', body: { gameId, userId: 'nobody' } });
-    assert.equal(exit.status, 404, exit.text);
-    assert.equal(exit.body.error.code, 'not_found');
+    assertError(assert, exit, 404, 'not_found', undefined, 'exit');
     for (let i = 0; i < 2; i++) {
       const r = await call(`${edge.url}/edge/game/${gameId}`);
-      assert.equal(r.status, 404);
-      assert.equal(r.body.error.code, 'not_found');
+      assertError(assert, r, 404, 'not_found', undefined, 'read');
       assert.equal(r.headers.get('x-edge-cache'), 'miss');
     }
+    const state = await call(`${edge.url}/edge/game/${gameId}/state?at=5`);
+    assertError(assert, state, 404, 'not_found', undefined, 'state');
   });
 
   test('exit by the wrong user is refused by the origin and keeps the cache', async () => {
     const game = await startGame('eu');
     await call(`${edge.url}/edge/game/${game.gameId}`);
     const r = await call(`${edge.url}/edge/game/exit`, { method: 'POST', body: { gameId: game.gameId, userId: 'someone-else' } });
-    assert.equal(r.status, 403, r.text);
+    assertError(assert, r, 403, 'forbidden', undefined, 'wrong user');
     const still = await call(`${edge.url}/edge/game/${game.gameId}`);
     assert.equal(still.headers.get('x-edge-cache'), 'hit');
     assert.equal(still.body.status, 'active');

@@ -5,14 +5,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { call, cfCountry, originMetric, originVars, startEdge, startOrigins, uid } from './harness.mjs';
+import { assertError, call, cfLocation, originMetric, originVars, startEdge, startOrigins, uid } from './harness.mjs';
 
 describe('routing to regional origins', () => {
   let origins;
   let edge;
   before(async () => {
     origins = await startOrigins(['eu', 'us', 'asia'], 'routing');
-    edge = await startEdge({ vars: originVars(origins, ['eu', 'us', 'asia']) });
+    // NZ is overridden per country; the rest of Oceania goes by the continent default (asia).
+    edge = await startEdge({ vars: { ...originVars(origins, ['eu', 'us', 'asia']), COUNTRY_REGIONS: '{"NZ":"us"}' } });
   });
   after(async () => {
     await edge?.stop();
@@ -26,19 +27,21 @@ describe('routing to regional origins', () => {
   }
 
   const cases = [
-    // [name, preferredRegion, x-user-region, cf country, expected region, routedBy]
-    ['preference wins over header and geo', 'asia', 'us', 'DE', 'asia', 'preference'],
-    ['unknown preference falls to the header', 'mars', 'us', 'DE', 'us', 'header'],
-    ['header wins over geo', undefined, 'asia', 'US', 'asia', 'header'],
-    ['geo: JP -> asia', undefined, undefined, 'JP', 'asia', 'geo'],
-    ['geo: BR -> us', undefined, undefined, 'BR', 'us', 'geo'],
-    ['geo: FR -> eu', undefined, 'mars', 'FR', 'eu', 'geo'],
-    ['no usable hint -> default region', undefined, undefined, 'XX', 'eu', 'default'],
+    // [name, preferredRegion, x-user-region, cf country, cf continent, expected region, routedBy]
+    ['preference wins over header and geo', 'asia', 'us', 'DE', 'EU', 'asia', 'preference'],
+    ['unknown preference falls to the header', 'mars', 'us', 'DE', 'EU', 'us', 'header'],
+    ['header wins over geo', undefined, 'asia', 'US', 'NA', 'asia', 'header'],
+    ['geo: continent AS -> asia', undefined, undefined, 'JP', 'AS', 'asia', 'geo'],
+    ['geo: continent SA -> us', undefined, undefined, 'BR', 'SA', 'us', 'geo'],
+    ['geo: continent EU -> eu (unknown header ignored)', undefined, 'mars', 'FR', 'EU', 'eu', 'geo'],
+    ['geo: continent OC -> asia', undefined, undefined, 'AU', 'OC', 'asia', 'geo'],
+    ['geo: COUNTRY_REGIONS override NZ -> us', undefined, undefined, 'NZ', 'OC', 'us', 'geo'],
+    ['no usable hint -> default region', undefined, undefined, 'XX', undefined, 'eu', 'default'],
   ];
-  for (const [name, preferred, header, country, region, routedBy] of cases) {
+  for (const [name, preferred, header, country, continent, region, routedBy] of cases) {
     test(name, async () => {
       const userId = uid('route');
-      const headers = { ...cfCountry(country) };
+      const headers = { ...cfLocation(country, continent) };
       if (header) headers['x-user-region'] = header;
       const body = { userId };
       if (preferred) body.preferredRegion = preferred;
@@ -51,7 +54,7 @@ describe('routing to regional origins', () => {
       assert.equal(r.headers.get('x-edge-region'), region);
       for (const k of ['gameId', 'seed', 'startAt', 'tickMs']) assert.ok(r.body[k] !== undefined, `missing ${k}`);
       assert.equal(r.body.status, 'active');
-      assert.equal(r.body.preferredRegion, undefined, 'edge-only field not echoed');
+      assert.equal(r.body.preferredRegion, undefined, 'not part of the game view');
     });
   }
 
@@ -71,7 +74,7 @@ describe('routing to regional origins', () => {
   });
 
   test('without a client key the edge mints one and returns it', async () => {
-    const r = await start({ userId: uid('mint') }, cfCountry('DE'));
+    const r = await start({ userId: uid('mint') }, cfLocation('DE', 'EU'));
     assert.match(r.headers.get('idempotency-key'), /^[0-9a-f-]{36}$/);
   });
 
@@ -91,7 +94,7 @@ describe('routing to regional origins', () => {
     const entry = JSON.parse(line);
     assert.equal(entry.span.request_id, requestId);
     assert.equal(entry.span.trace_id, traceId);
-    assert.equal(entry.fields.route, '/game/start');
+    assert.equal(entry.span.route, '/game/start');
   });
 
   test('origin 4xx answers pass through as JSON', async () => {
@@ -103,10 +106,34 @@ describe('routing to regional origins', () => {
       body: { userId: uid('thief') },
       headers: { 'idempotency-key': key },
     });
-    assert.ok(r.status >= 400 && r.status < 500, `${r.status} ${r.text}`);
-    assert.equal(typeof r.body.error.code, 'string');
+    assertError(assert, r, 409, 'conflict', undefined, 'key of another user');
     // A 4xx is an answer, not an origin failure: no failover, breaker stays closed.
     const regions = await call(`${edge.url}/edge/regions`);
     assert.ok(regions.body.regions.every((x) => x.breaker === 'closed'));
+  });
+
+  test('a bad body gets the same answer from the edge as from the origin', async () => {
+    const bodies = [
+      '{',
+      '[1]',
+      '{"userId": 5}',
+      '{"userId": " padded "}',
+      '{"userId": "u", "tickMs": 0}',
+      '{"userId": "u", "preferredRegion": "EU_1"}',
+      '{"userId": "u", "metadata": [1]}',
+    ];
+    for (const raw of bodies) {
+      const init = { method: 'POST', raw, headers: { 'content-type': 'application/json' } };
+      const viaEdge = await call(`${edge.url}/edge/game/start`, init);
+      const direct = await call(`${origins.eu.url}/game/start`, init);
+      // Same status, code and field (messages are for people and may be worded apart).
+      const shape = (r) => [r.status, r.body?.error?.code, r.body?.error?.field];
+      assert.deepEqual(shape(viaEdge), shape(direct), `${raw}: edge ${viaEdge.text} origin ${direct.text}`);
+    }
+    const noType = await call(`${edge.url}/edge/game/start`, { method: 'POST', raw: '{"userId":"u"}' });
+    const noTypeDirect = await call(`${origins.eu.url}/game/start`, { method: 'POST', raw: '{"userId":"u"}' });
+    assert.equal(noType.status, 415);
+    assert.equal(noTypeDirect.status, 415);
+    assert.equal(noType.body.error.code, noTypeDirect.body.error.code);
   });
 });

@@ -118,6 +118,7 @@ mod tests {
             created_at: at,
             exited_at: Some(at),
             metadata: None,
+            owner_token: None,
         };
         GameEvent::of(&game, kind).unwrap()
     }

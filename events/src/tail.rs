@@ -366,6 +366,7 @@ mod tests {
             created_at: 1_705_314_600_000,
             exited_at,
             metadata: None,
+            owner_token: None,
         };
         let event = match exited_at {
             Some(_) => GameEvent::exited(&game).unwrap(),

@@ -155,6 +155,13 @@ fn settings(region: &str, keyspace: &str, nats: Option<&str>) -> Settings {
         ("REGION", region),
         ("CASSANDRA_KEYSPACE", keyspace),
         ("REQUEST_TIMEOUT_SECONDS", "30"),
+        // One client address drives the load: the per-client budgets would throttle it.
+        ("RATE_LIMIT_START", "off"),
+        ("RATE_LIMIT_READ", "off"),
+        (
+            "OWNER_TOKEN_SECRET",
+            "seedsync-events-benchmark-owner-token-secret",
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -33,7 +33,24 @@ pub const VARIABLES: &[&str] = &[
     "BREAK_EVERY",
     "REQUEST_TIMEOUT_SECONDS",
     "NATS_URL",
+    "REGISTER_INTERVAL_SECONDS",
+    "PUBLIC_URL",
+    "ADMIN_TOKEN",
+    "TEST_MODE",
+    "TEST_ARTIFICIAL_DELAY_MS",
     "RUST_LOG",
+    // Owner tokens (crate::auth).
+    "OWNER_TOKEN_SECRET",
+    "OWNER_TOKEN_PREVIOUS_SECRET",
+    "OWNER_TOKEN_TTL_SECONDS",
+    "SEEDSYNC_ENV",
+    "V1_STOP_REQUIRES_TOKEN",
+    // Abuse limits (crate::limits).
+    "RATE_LIMIT_START",
+    "RATE_LIMIT_READ",
+    "MAX_IN_FLIGHT",
+    "TRUSTED_PROXIES",
+    "CLIENT_IP_HEADER",
 ];
 
 /// A variable that is set to something unusable.
@@ -164,6 +181,12 @@ pub struct Settings {
     pub games: GameDefaults,
     /// A request that takes longer is answered 503 `timeout`.
     pub request_timeout: Duration,
+    /// Owner tokens: the keyring and whether `/v1` stops need them.
+    pub auth: crate::auth::AuthSettings,
+    /// Per-client budgets and the in-flight cap.
+    pub limits: crate::limits::LimitSettings,
+    /// The live region registry (heartbeats, public URL, admin token).
+    pub registry: crate::registry::RegistrySettings,
     /// Game events (`NATS_URL` set): the outbox and its relay to NATS JetStream.
     pub events: Option<EventSettings>,
 }
@@ -390,7 +413,13 @@ impl Settings {
                 })?,
             }),
         };
+        let registry = crate::registry::RegistrySettings::from_lookup(
+            |name| env.get(name).map(str::to_owned),
+            host,
+            port,
+        )?;
         Ok(Settings {
+            registry,
             host,
             port,
             region,
@@ -411,6 +440,11 @@ impl Settings {
             },
             request_timeout: Duration::from_secs(request_timeout_seconds),
             events,
+            auth: crate::auth::AuthSettings::from_lookup(
+                |name| vars.get(name).cloned(),
+                crate::auth::random_secret,
+            )?,
+            limits: crate::limits::LimitSettings::from_lookup(|name| vars.get(name).cloned())?,
         })
     }
 }

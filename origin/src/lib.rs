@@ -13,11 +13,14 @@
 //! build the app against a real cluster or an in-memory store.
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod outbox;
+pub mod registry;
 pub mod routes;
 pub mod service;
 pub mod startup;

@@ -39,6 +39,12 @@ pub struct Metrics {
     pub outbox_dropped: IntCounterVec,
     /// Seconds from an event's commit (`occurredAt`) to the broker's acknowledgement.
     pub outbox_lag: Histogram,
+    /// Requests turned away by the abuse limits, by reason (`start`, `read`: a client over
+    /// its budget; `overloaded`: no in-flight slot).
+    pub rate_limited: IntCounterVec,
+    /// Exits and stops refused for their owner token, by reason (`missing`, `malformed`,
+    /// `unknown_key`, `bad_signature`, `expired`, `wrong_game`). Never the token itself.
+    pub owner_token_refusals: IntCounterVec,
 }
 
 impl Metrics {
@@ -121,8 +127,26 @@ impl Metrics {
             ]),
         )
         .expect("valid metric");
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "origin_rate_limited_total",
+                "Requests turned away by the abuse limits",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let owner_token_refusals = IntCounterVec::new(
+            Opts::new(
+                "origin_owner_token_refusals_total",
+                "Exits and stops refused for their owner token",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(rate_limited.clone()),
+            Box::new(owner_token_refusals.clone()),
             Box::new(http_latency.clone()),
             Box::new(cassandra_errors.clone()),
             Box::new(sessions_started.clone()),
@@ -151,6 +175,8 @@ impl Metrics {
             outbox_duplicates,
             outbox_dropped,
             outbox_lag,
+            rate_limited,
+            owner_token_refusals,
         }
     }
 

@@ -11,6 +11,7 @@
 //! each dialect's routes, a timeout answers that dialect's 503 `timeout`.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,11 +28,14 @@ use tower::util::MapRequestLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::auth::AuthSettings;
 use crate::config::Settings;
 use crate::error::{AppError, V1Error};
+use crate::limits::{self, Limits};
 use crate::metrics::{self, Metrics};
 use crate::outbox::{Outbox, Relay, RelayHandle, RelaySettings};
-use crate::routes::{self, game, health, v1};
+use crate::registry::{MemoryRegistry, Registry};
+use crate::routes::{self, game, health, regions, v1};
 use crate::service::GameService;
 use crate::store::{GameStore, Store};
 use crate::telemetry;
@@ -45,6 +49,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Requests slower than this are answered 503 `timeout`.
     pub request_timeout: Duration,
+    /// Owner tokens: issued by starts, required by exits.
+    pub auth: Arc<AuthSettings>,
+    /// Per-client budgets and the in-flight cap.
+    pub limits: Arc<Limits>,
+    /// The live region registry (in memory until [`AppState::with_registry`]).
+    pub registry: Registry,
 }
 
 impl AppState {
@@ -70,11 +80,26 @@ impl AppState {
         if let Some(outbox) = outbox {
             service = service.with_outbox(outbox);
         }
+        let limits =
+            Limits::new(settings.limits.clone()).with_counter(metrics.rate_limited.clone());
         AppState {
             service: Arc::new(service),
             metrics,
             request_timeout: settings.request_timeout,
+            auth: Arc::new(settings.auth.clone()),
+            limits: Arc::new(limits),
+            registry: Registry {
+                store: Arc::new(MemoryRegistry::default()),
+                settings: settings.registry.clone(),
+                load: Arc::default(),
+            },
         }
+    }
+
+    /// The same state over another region registry (Cassandra's, in the binary).
+    pub fn with_registry(mut self, store: Arc<dyn crate::registry::RegionRegistry>) -> AppState {
+        self.registry.store = store;
+        self
     }
 }
 
@@ -157,6 +182,23 @@ fn game_routes(timeout: Duration) -> Router<AppState> {
         .route("/health", get(health::health).fallback(only("GET, HEAD")))
         .route("/ready", get(health::ready).fallback(only("GET, HEAD")))
         .route("/healthz", get(v1::healthz).fallback(only("GET, HEAD")))
+        .route("/regions", get(regions::list).fallback(only("GET, HEAD")))
+        .route(
+            "/regions/{name}/drain",
+            post(regions::drain).fallback(only("POST")),
+        )
+        .route(
+            "/regions/{name}/undrain",
+            post(regions::undrain).fallback(only("POST")),
+        )
+        .route(
+            "/api/regions",
+            get(regions::legacy_list).fallback(only("GET, HEAD")),
+        )
+        .route(
+            "/api/regions/register",
+            post(regions::register).fallback(only("POST")),
+        )
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|error: tower::BoxError| async move {
@@ -189,13 +231,18 @@ fn v1_routes(timeout: Duration) -> Router<AppState> {
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .merge(game_routes(state.request_timeout))
         .nest("/v1", v1_routes(state.request_timeout))
         .fallback(routes::route_not_found)
         .with_state(state.clone())
-        .merge(metrics_router(state.clone()))
+        .merge(metrics_router(state.clone()));
+    let router = router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.registry.clone(),
+            crate::registry::track,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,
@@ -213,7 +260,11 @@ pub fn app(state: AppState) -> Router {
             telemetry::REQUEST_ID,
             MakeRequestUuid,
         ))
-        .layer(MapRequestLayer::new(telemetry::drop_invalid_request_id))
+        .layer(MapRequestLayer::new(telemetry::drop_invalid_request_id));
+    // The limits are the outermost layer: what they turn away costs no request id, span, log
+    // line or latency histogram (a flood of refusals must stay cheap and must not flood the
+    // log); it is counted in origin_rate_limited_total.
+    limits::apply(router, state.limits.clone())
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes in-flight requests.
@@ -222,9 +273,17 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let housekeeping = state.limits.spawn_housekeeping(Duration::from_secs(30));
+    // The peer address is what the per-client limits key on (or check against
+    // TRUSTED_PROXIES).
+    let served = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    housekeeping.abort();
+    served
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -78,27 +78,41 @@ fn default_relay(settings: &Settings) -> RelaySettings {
 }
 
 impl EventApp {
-    async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value), String> {
-        let response = self
+    async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        bearer: Option<&str>,
+    ) -> Result<(u16, Value), String> {
+        let mut request = self
             .client
             .post(format!("{}{path}", self.address))
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+            .json(body);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
         Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
 
     /// Starts a game for a fresh user and exits it; the game id, or why not.
     async fn start_and_exit(&self, user: &str) -> Result<GameId, String> {
-        let (status, game) = self.post("/game/start", &json!({ "userId": user })).await?;
+        let (status, game) = self
+            .post("/game/start", &json!({ "userId": user }), None)
+            .await?;
         if status != 201 {
             return Err(format!("start: {status} {game}"));
         }
         let id = game["gameId"].as_str().unwrap_or_default().to_owned();
+        // The exit proves ownership with the token the start answered.
+        let token = game["ownerToken"].as_str().map(str::to_owned);
         let (status, body) = self
-            .post("/game/exit", &json!({ "gameId": id, "userId": user }))
+            .post(
+                "/game/exit",
+                &json!({ "gameId": id, "userId": user }),
+                token.as_deref(),
+            )
             .await?;
         if status != 200 {
             return Err(format!("exit: {status} {body}"));

@@ -2,13 +2,15 @@
 //!
 //! - [`game`]: the game API (`/game/*`, `/users/{userId}/game`);
 //! - [`v1`]: the session-service dialect (`/v1/sessions`);
-//! - [`health`]: liveness, readiness and metrics.
+//! - [`health`]: liveness, readiness and metrics;
+//! - [`regions`]: the live region registry (list, register, drain).
 //!
 //! Route modules only translate between HTTP and the service ([`crate::service`]); they never
 //! call each other.
 
 pub mod game;
 pub mod health;
+pub mod regions;
 pub mod v1;
 
 use api::limits::MAX_BODY_BYTES;

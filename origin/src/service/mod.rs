@@ -45,6 +45,10 @@ pub struct Started {
     pub game: Game,
     /// Whether this request created it (201) or found it (200).
     pub created: bool,
+    /// Whether this request may receive the game's owner token: it created the game, or it
+    /// carries the `Idempotency-Key` that did. A start that merely finds the user's active
+    /// game (anyone can name a user id) is not the owner.
+    pub owner: bool,
 }
 
 /// The answer to an exit request.
@@ -144,7 +148,12 @@ impl GameService {
     }
 
     /// A new game record for `request` under `id`, not yet stored.
-    fn build_game(&self, id: GameId, request: &NewGame) -> Result<Game, AppError> {
+    fn build_game(
+        &self,
+        id: GameId,
+        request: &NewGame,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Game, AppError> {
         let now = now_ms();
         Ok(Game {
             id,
@@ -161,6 +170,7 @@ impl GameService {
             created_at_ms: now,
             exited_at_ms: None,
             metadata: request.metadata.clone(),
+            owner_key: key.cloned(),
         })
     }
 
@@ -171,7 +181,7 @@ impl GameService {
         request: &NewGame,
         key: Option<&IdempotencyKey>,
     ) -> Result<Started, AppError> {
-        let (started, queued) = self.start_uncounted(request, key).await?;
+        let (mut started, queued) = self.start_uncounted(request, key).await?;
         if started.created {
             self.metrics.sessions_started.inc();
             // Committed by this request: its relay may publish it without reading it back.
@@ -179,6 +189,8 @@ impl GameService {
                 outbox.committed(row, GameEvent::started(&started.game.view()));
             }
         }
+        started.owner =
+            started.created || key.is_some_and(|key| started.game.owner_key.as_ref() == Some(key));
         Ok(started)
     }
 
@@ -189,7 +201,7 @@ impl GameService {
         key: Option<&IdempotencyKey>,
     ) -> Result<(Started, Option<PendingEvent>), AppError> {
         let store = &*self.store;
-        let mut game = self.build_game(GameId::from(uuid::Uuid::new_v4()), request)?;
+        let mut game = self.build_game(GameId::from(uuid::Uuid::new_v4()), request, key)?;
         let mut inserted_here = true;
         let queued = if let Some(key) = key {
             match store
@@ -248,6 +260,7 @@ impl GameService {
                     return Ok(Started {
                         game,
                         created: inserted_here,
+                        owner: false,
                     });
                 }
                 // Our own claim, seen again by a retried LWT whose first run was applied.
@@ -255,6 +268,7 @@ impl GameService {
                     return Ok(Started {
                         game,
                         created: inserted_here,
+                        owner: false,
                     });
                 }
                 Claim::Held(other_id) => match store.game(other_id).await? {
@@ -270,6 +284,7 @@ impl GameService {
                         return Ok(Started {
                             game: other,
                             created: false,
+                            owner: false,
                         });
                     }
                     _ => store.release_active(&request.user_id, other_id).await?,
@@ -305,6 +320,7 @@ impl GameService {
                         return Ok(Started {
                             game: other,
                             created: false,
+                            owner: false,
                         });
                     }
                 }
@@ -313,6 +329,7 @@ impl GameService {
         Ok(Started {
             game: existing,
             created: false,
+            owner: false,
         })
     }
 

@@ -58,7 +58,7 @@ fn ddl(settings: &CassandraSettings) -> [String; 6] {
         format!(
             "CREATE TABLE IF NOT EXISTS {ks}.games (game_id uuid PRIMARY KEY, user_id text, region text, \
              seed bigint, start_at timestamp, tick_ms int, break_every int, algorithm text, status text, \
-             created_at timestamp, exited_at timestamp, metadata text)"
+             created_at timestamp, exited_at timestamp, metadata text, owner_key text)"
         ),
         format!(
             "CREATE TABLE IF NOT EXISTS {ks}.active_game_by_user (user_id text PRIMARY KEY, game_id uuid)"
@@ -105,10 +105,58 @@ pub(super) async fn create(
             }
         }
     }
+    add_missing_columns(session, &settings.keyspace)
+        .await
+        .map_err(|e| schema_error(&e))?;
     session
         .await_schema_agreement()
         .await
         .map_err(|e| schema_error(&e))?;
+    Ok(())
+}
+
+/// Columns added after the first release, as `(table, column, type)`. `CREATE TABLE IF NOT
+/// EXISTS` leaves an existing table as it was, so a keyspace made by an older origin gets
+/// them here.
+const ADDED_COLUMNS: [(&str, &str, &str); 1] = [("games", "owner_key", "text")];
+
+/// Adds [`ADDED_COLUMNS`] where missing. Origins starting together may race: a failed `ALTER`
+/// is retried after checking again whether another origin added the column meanwhile.
+async fn add_missing_columns(session: &Session, ks: &str) -> Result<(), String> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let mut attempt = 0u64;
+        loop {
+            let rows = session
+                .query_unpaged(
+                    "SELECT column_name FROM system_schema.columns \
+                     WHERE keyspace_name = ? AND table_name = ? AND column_name = ?",
+                    (ks, table, column),
+                )
+                .await
+                .map_err(|e| e.to_string())?
+                .into_rows_result()
+                .map_err(|e| e.to_string())?;
+            if rows.rows_num() > 0 {
+                break;
+            }
+            match session
+                .query_unpaged(format!("ALTER TABLE {ks}.{table} ADD {column} {kind}"), ())
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if attempt < 3 => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, table, column, attempt, "adding a column failed; checking again");
+                    session
+                        .await_schema_agreement()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    tokio::time::sleep(Duration::from_millis(300 * attempt)).await;
+                }
+                Err(e) => return Err(format!("ALTER TABLE {table} ADD {column}: {e}")),
+            }
+        }
+    }
     Ok(())
 }
 
@@ -127,7 +175,7 @@ pub(super) async fn prepare(
                 message: format!("{e} in `{cql}`"),
             })
     };
-    let placeholders = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+    let placeholders = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
     let mut insert_game = prepare(format!(
         "INSERT INTO {ks}.games ({GAME_COLUMNS}) VALUES ({placeholders})"
     ))

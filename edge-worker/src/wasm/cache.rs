@@ -1,0 +1,57 @@
+//! The Workers Cache API (`caches.default`) under the edge's own freshness rule (see
+//! [`crate::cache_policy`]): entries carry their store time, and a TTL of 0 disables caching.
+//! A cache failure only costs a future miss, so failures are logged, never answered.
+
+use worker::{Cache, Headers, Response};
+
+use super::now_ms;
+use crate::cache_policy::{self, STORED_AT_HEADER};
+use crate::config::Config;
+
+/// A fresh cached body under `key`, and its store time (Unix ms), if any.
+pub(super) async fn get(cfg: &Config, key: &str) -> Option<(Vec<u8>, u64)> {
+    if cfg.cache_ttl_ms == 0 {
+        return None;
+    }
+    let mut resp = Cache::default().get(key, false).await.ok()??;
+    let stored_at: u64 = resp.headers().get(STORED_AT_HEADER).ok()??.parse().ok()?;
+    if !cache_policy::is_fresh(stored_at, now_ms(), cfg.cache_ttl_ms) {
+        return None;
+    }
+    let body = resp.bytes().await.ok()?;
+    Some((body, stored_at))
+}
+
+/// Stores a JSON body under `key`, stamped with the current time.
+pub(super) async fn put(cfg: &Config, key: &str, body: &[u8]) {
+    if cfg.cache_ttl_ms == 0 {
+        return;
+    }
+    let put = async {
+        let h = Headers::new();
+        h.set("content-type", "application/json")?;
+        h.set(
+            "cache-control",
+            &format!(
+                "public, max-age={}",
+                cache_policy::max_age_secs(cfg.cache_ttl_ms)
+            ),
+        )?;
+        h.set(STORED_AT_HEADER, &now_ms().to_string())?;
+        let resp = Response::builder()
+            .with_status(200)
+            .with_headers(h)
+            .fixed(body.to_vec());
+        Cache::default().put(key, resp).await
+    };
+    if let Err(e) = put.await {
+        worker::console_error!("cache put failed for {key}: {e}");
+    }
+}
+
+/// Drops the entry under `key` (in this data centre).
+pub(super) async fn delete(key: &str) {
+    if let Err(e) = Cache::default().delete(key, false).await {
+        worker::console_error!("cache delete failed for {key}: {e}");
+    }
+}

@@ -1,0 +1,219 @@
+//! The isolate's live region table and measurements (see [`crate::live`]), and their refresh.
+//!
+//! The hot path only reads isolate memory: [`effective`] hands out the routing configuration
+//! built at the last refresh (an `Rc` clone). A refresh (registry `GET /regions` from the first
+//! origin that answers, then one `/health` probe per region for the round trip) runs after
+//! the answer through `ctx.wait_until`, at most one per isolate at a time, and only when the
+//! table is older than `REGISTRY_REFRESH_MS`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use api::RegionName;
+use api::regions::RegionList;
+use worker::Context;
+
+use super::upstream::{self, OriginCall};
+use super::{Trace, now_ms};
+use crate::config::Config;
+use crate::ids;
+use crate::live::{Measurements, RegionTable};
+use crate::routing::{self, RouteHints, Signals};
+use crate::views::RegionsView;
+
+/// A refresh that never reported back (its isolate task was cancelled) is given up after this.
+const STUCK_REFRESH_MS: u64 = 30_000;
+/// Budget of a registry read or a probe.
+const REFRESH_TIMEOUT_MS: u64 = 1_500;
+
+#[derive(Default)]
+struct LiveState {
+    /// The configuration the table was built for.
+    base: Option<Rc<Config>>,
+    /// The table.
+    table: Option<RegionTable>,
+    /// `base` routing over `table`.
+    effective: Option<Rc<Config>>,
+    /// Round trips and the last latency choice.
+    measurements: Measurements,
+    /// When the refresh in flight started, if one is.
+    refreshing_since: Option<u64>,
+}
+
+thread_local! {
+    // Isolate memory; never borrowed across an `.await` (see `super::CONFIG`).
+    static LIVE: RefCell<LiveState> = RefCell::new(LiveState::default());
+}
+
+impl LiveState {
+    /// Resets to the static list when the deployment's configuration changed.
+    fn sync(&mut self, base: &Rc<Config>) {
+        if self.base.as_ref().is_some_and(|b| Rc::ptr_eq(b, base)) {
+            return;
+        }
+        let table = RegionTable::fallback(base, 0);
+        self.effective = Some(Rc::new(table.effective(base)));
+        self.measurements.retain(&table);
+        self.table = Some(table);
+        self.base = Some(base.clone());
+    }
+
+    fn install(&mut self, table: RegionTable) {
+        if let Some(base) = &self.base {
+            self.effective = Some(Rc::new(table.effective(base)));
+        }
+        self.measurements.retain(&table);
+        self.table = Some(table);
+    }
+}
+
+/// The configuration to route with: `base` over the live region table.
+pub(super) fn effective(base: &Rc<Config>) -> Rc<Config> {
+    LIVE.with(|l| {
+        let mut l = l.borrow_mut();
+        l.sync(base);
+        l.effective.clone().unwrap_or_else(|| base.clone())
+    })
+}
+
+/// Records a round trip to `region`.
+pub(super) fn observe_rtt(region: &RegionName, ms: f64) {
+    LIVE.with(|l| l.borrow_mut().measurements.observe(region, ms));
+}
+
+/// The region of a start under the policy order, remembering a latency choice.
+pub(super) fn select_start(cfg: &Config, hints: &RouteHints<'_>) -> (RegionName, api::RoutedBy) {
+    let now = now_ms();
+    let (region, why) = LIVE.with(|l| {
+        let l = l.borrow();
+        let fallback;
+        let table = match &l.table {
+            Some(t) => t,
+            None => {
+                fallback = RegionTable::fallback(cfg, now);
+                &fallback
+            }
+        };
+        upstream::with_breakers(|b| {
+            let healthy = |r: &str| b.get(r).state_name(now) == "closed";
+            let signals = Signals {
+                measurements: &l.measurements,
+                table,
+                healthy: &healthy,
+            };
+            let (r, why) = routing::select_start(cfg, hints, &signals);
+            (r.clone(), why)
+        })
+    });
+    if why == api::RoutedBy::Latency {
+        LIVE.with(|l| l.borrow_mut().measurements.latency_choice = Some(region.clone()));
+    }
+    (region, why)
+}
+
+/// `GET /edge/regions`.
+pub(super) fn regions_view<R>(cfg: &Config, f: impl FnOnce(&RegionsView<'_>) -> R) -> R {
+    let now = now_ms();
+    LIVE.with(|l| {
+        let l = l.borrow();
+        let fallback;
+        let table = match &l.table {
+            Some(t) => t,
+            None => {
+                fallback = RegionTable::fallback(cfg, now);
+                &fallback
+            }
+        };
+        upstream::with_breakers(|b| f(&RegionsView::new(cfg, table, &l.measurements, b, now)))
+    })
+}
+
+/// Starts a refresh after the answer when one is due and none is in flight.
+pub(super) fn maybe_refresh(base: &Rc<Config>, ctx: &Context) {
+    let now = now_ms();
+    let refresh_ms = base.live.refresh_ms;
+    if refresh_ms == 0 {
+        return;
+    }
+    let due = LIVE.with(|l| {
+        let mut l = l.borrow_mut();
+        l.sync(base);
+        let stale = l.table.as_ref().is_none_or(|t| t.is_stale(now, refresh_ms));
+        let busy = l
+            .refreshing_since
+            .is_some_and(|since| now.saturating_sub(since) < STUCK_REFRESH_MS);
+        if stale && !busy {
+            l.refreshing_since = Some(now);
+            true
+        } else {
+            false
+        }
+    });
+    if due {
+        ctx.wait_until(refresh(base.clone()));
+    }
+}
+
+/// A trace for the edge's own calls.
+fn own_trace() -> Trace {
+    Trace {
+        request_id: ids::new_id(),
+        traceparent: ids::new_traceparent(super::random_bytes(), super::random_bytes()),
+        // The edge's own registry reads and probes have no client to charge.
+        client_ip: None,
+    }
+}
+
+/// Reads the registry from the first origin that answers (the table's, then the static
+/// list's), installs the new table (or the static list when none answered), then probes each
+/// region once for its round trip.
+async fn refresh(base: Rc<Config>) {
+    let mut origins: Vec<String> = LIVE.with(|l| {
+        l.borrow()
+            .table
+            .as_ref()
+            .map(|t| t.regions.iter().map(|r| r.origin.clone()).collect())
+            .unwrap_or_default()
+    });
+    for r in &base.regions {
+        if !origins.contains(&r.origin) {
+            origins.push(r.origin.clone());
+        }
+    }
+    let timeout = base.origin_timeout_ms.min(REFRESH_TIMEOUT_MS);
+    let trace = own_trace();
+    let mut table = None;
+    for origin in &origins {
+        let call = OriginCall::get("/regions".to_owned(), &trace);
+        let Ok((200, body)) = upstream::call_origin(origin, &call, timeout).await else {
+            continue;
+        };
+        if let Ok(list) = serde_json::from_slice::<RegionList>(&body)
+            && let Some(t) = RegionTable::from_registry(&base, &list, now_ms())
+        {
+            table = Some(t);
+            break;
+        }
+    }
+    let table = table.unwrap_or_else(|| RegionTable::fallback(&base, now_ms()));
+    let probes: Vec<(RegionName, String)> = table
+        .regions
+        .iter()
+        .map(|r| (r.name.clone(), r.origin.clone()))
+        .collect();
+    LIVE.with(|l| {
+        let mut l = l.borrow_mut();
+        // Installed only if the deployment did not change meanwhile.
+        if l.base.as_ref().is_some_and(|b| Rc::ptr_eq(b, &base)) {
+            l.install(table);
+        }
+    });
+    for (name, origin) in probes {
+        let call = OriginCall::get("/health".to_owned(), &trace);
+        let started = now_ms();
+        if upstream::call_origin(&origin, &call, timeout).await.is_ok() {
+            observe_rtt(&name, now_ms().saturating_sub(started) as f64);
+        }
+    }
+    LIVE.with(|l| l.borrow_mut().refreshing_since = None);
+}

@@ -1,0 +1,216 @@
+//! Calls to the origins: one exchange under a timeout (the fetch is aborted when it runs out),
+//! and failover across regions with backoff and per-region circuit breakers. A connect error,
+//! a timeout or a 5xx is a failed attempt; any other answer (2xx, 4xx) is the answer, read by
+//! [`crate::origin`].
+
+use std::cell::RefCell;
+use std::pin::pin;
+use std::time::Duration;
+
+use api::{ApiError, RegionName};
+use futures_util::future::{Either, select};
+use worker::wasm_bindgen::JsValue;
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+
+use super::{Trace, now_ms, random_u32};
+use crate::breaker::Breakers;
+use crate::config::{Config, Region};
+
+thread_local! {
+    // Isolate memory; never borrowed across an `.await` (see `super::CONFIG`).
+    static BREAKERS: RefCell<Breakers> = RefCell::new(Breakers::default());
+}
+
+/// Reads this isolate's breakers.
+pub(super) fn with_breakers<R>(f: impl FnOnce(&Breakers) -> R) -> R {
+    BREAKERS.with(|b| f(&b.borrow()))
+}
+
+/// One HTTP call to "an origin", before a region is picked.
+#[derive(Debug)]
+pub(super) struct OriginCall {
+    /// Method.
+    method: Method,
+    /// Path and query, e.g. `/game/start`.
+    path: String,
+    /// JSON body, if any.
+    body: Option<String>,
+    /// Headers to send.
+    headers: Vec<(&'static str, String)>,
+}
+
+impl OriginCall {
+    /// A `GET` of `path`.
+    pub(super) fn get(path: String, trace: &Trace) -> Self {
+        Self::new(Method::Get, path, None, trace)
+    }
+
+    /// A `POST` of a JSON body to `path`.
+    pub(super) fn post(path: &str, body: String, trace: &Trace) -> Self {
+        Self::new(Method::Post, path.to_owned(), Some(body), trace)
+    }
+
+    fn new(method: Method, path: String, body: Option<String>, trace: &Trace) -> Self {
+        let mut headers = vec![
+            ("accept", "application/json".to_string()),
+            ("x-request-id", trace.request_id.clone()),
+            ("traceparent", trace.traceparent.clone()),
+        ];
+        if body.is_some() {
+            headers.push(("content-type", "application/json".to_string()));
+        }
+        // The origins key their per-client limits on it (when they trust this edge).
+        if let Some(ip) = &trace.client_ip {
+            headers.push(("x-forwarded-for", ip.clone()));
+        }
+        Self {
+            method,
+            path,
+            body,
+            headers,
+        }
+    }
+
+    /// Adds a header.
+    pub(super) fn with(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// An origin's answer.
+#[derive(Debug)]
+pub(super) struct Served {
+    /// The region whose origin answered.
+    pub(super) region: RegionName,
+    /// HTTP status (never 5xx).
+    pub(super) status: u16,
+    /// Body.
+    pub(super) body: Vec<u8>,
+}
+
+/// Why one attempt failed.
+#[derive(Debug)]
+pub(super) enum Failure {
+    /// The fetch failed (connect error, reset); the runtime's message, for the log only.
+    Connect(String),
+    /// No complete answer within the budget.
+    Timeout(u64),
+    /// The origin answered a 5xx.
+    Status(u16),
+}
+
+impl Failure {
+    /// What the client is told about this attempt (no hosts, no runtime messages).
+    fn summary(&self) -> String {
+        match self {
+            Failure::Connect(_) => "unreachable".to_owned(),
+            Failure::Timeout(ms) => format!("timed out after {ms} ms"),
+            Failure::Status(status) => format!("HTTP {status}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Connect(e) => write!(f, "unreachable: {e}"),
+            other => f.write_str(&other.summary()),
+        }
+    }
+}
+
+/// Sends `call` to one origin; the whole exchange (headers and body) must finish within
+/// `timeout_ms`, after which the fetch is aborted.
+pub(super) async fn call_origin(
+    origin: &str,
+    call: &OriginCall,
+    timeout_ms: u64,
+) -> Result<(u16, Vec<u8>), Failure> {
+    let url = format!("{origin}{}", call.path);
+    let headers = Headers::new();
+    for (name, value) in &call.headers {
+        headers
+            .set(name, value)
+            .map_err(|e| Failure::Connect(e.to_string()))?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(call.method.clone()).with_headers(headers);
+    if let Some(body) = &call.body {
+        init.with_body(Some(JsValue::from_str(body)));
+    }
+    let request =
+        Request::new_with_init(&url, &init).map_err(|e| Failure::Connect(e.to_string()))?;
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let outcome = {
+        let exchange = pin!(async {
+            let mut resp = Fetch::Request(request).send_with_signal(&signal).await?;
+            let status = resp.status_code();
+            let body = resp.bytes().await?;
+            Ok::<_, worker::Error>((status, body))
+        });
+        let timer = pin!(Delay::from(Duration::from_millis(timeout_ms)));
+        match select(exchange, timer).await {
+            Either::Left((Ok(reply), _)) => Ok(reply),
+            Either::Left((Err(e), _)) => Err(Failure::Connect(e.to_string())),
+            Either::Right(((), _)) => Err(Failure::Timeout(timeout_ms)),
+        }
+    };
+    if matches!(outcome, Err(Failure::Timeout(_))) {
+        controller.abort();
+    }
+    match outcome {
+        Ok((status, _)) if status >= 500 => Err(Failure::Status(status)),
+        other => other,
+    }
+}
+
+/// Tries the regions of `order` in turn: regions whose breaker is open are skipped without a
+/// call; failed attempts move on to the next region after a backoff. When every region failed
+/// or was skipped: 503 `origins_unavailable`, saying what happened in each region.
+pub(super) async fn call_with_failover(
+    cfg: &Config,
+    order: &[&Region],
+    call: &OriginCall,
+) -> Result<Served, ApiError> {
+    let mut notes: Vec<String> = Vec::new();
+    let mut retries = 0u32;
+    for region in order {
+        let name = region.name.as_str();
+        let allowed = BREAKERS.with(|b| b.borrow_mut().allow(name, now_ms(), &cfg.breaker));
+        if !allowed {
+            notes.push(format!("{name}: circuit open"));
+            continue;
+        }
+        if retries > 0 {
+            let wait = cfg.backoff.delay_ms(retries, random_u32());
+            if wait > 0 {
+                Delay::from(Duration::from_millis(wait)).await;
+            }
+        }
+        retries += 1;
+        let started = now_ms();
+        match call_origin(&region.origin, call, cfg.origin_timeout_ms).await {
+            Ok((status, body)) => {
+                super::live::observe_rtt(&region.name, now_ms().saturating_sub(started) as f64);
+                BREAKERS.with(|b| b.borrow_mut().on_success(name));
+                return Ok(Served {
+                    region: region.name.clone(),
+                    status,
+                    body,
+                });
+            }
+            Err(failure) => {
+                BREAKERS.with(|b| b.borrow_mut().on_failure(name, now_ms(), &cfg.breaker));
+                worker::console_warn!(
+                    "origin call {} {} to {name} failed: {failure}",
+                    call.method,
+                    call.path
+                );
+                notes.push(format!("{name}: {}", failure.summary()));
+            }
+        }
+    }
+    Err(ApiError::origins_unavailable(&notes.join("; ")))
+}
