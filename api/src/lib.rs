@@ -12,6 +12,8 @@
 //! - [`game`]: the `/game/*` (origin) and `/edge/game/*` (edge) requests and views;
 //! - [`regions`]: the live region registry (`/regions`, heartbeats, drain);
 //! - [`v1`]: the session-service dialect (`/v1/sessions`, snake_case, its own error shape);
+//! - [`events`]: the `game.started` / `game.exited` events the origins publish to the event
+//!   stream (versioned envelope, deterministic event ids);
 //! - [`json`] and [`query`]: the parsers both servers run on raw bodies and query strings, so
 //!   the same bad input gets the same status and code from either.
 //!
@@ -20,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod events;
 pub mod game;
 pub mod ids;
 pub mod json;
@@ -32,6 +35,7 @@ pub mod v1;
 mod ts;
 
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
+pub use events::{EventId, EventType, GameEvent};
 pub use game::{
     EdgeExitView, EdgeGameView, ExitRequest, ExitView, GameStatus, GameView, Phase, ReplayView,
     RoutedBy, StartRequest, StateView, TickView,

@@ -32,6 +32,7 @@ pub const VARIABLES: &[&str] = &[
     "TICK_MS",
     "BREAK_EVERY",
     "REQUEST_TIMEOUT_SECONDS",
+    "NATS_URL",
     "REGISTER_INTERVAL_SECONDS",
     "PUBLIC_URL",
     "ADMIN_TOKEN",
@@ -186,6 +187,43 @@ pub struct Settings {
     pub limits: crate::limits::LimitSettings,
     /// The live region registry (heartbeats, public URL, admin token).
     pub registry: crate::registry::RegistrySettings,
+    /// Game events (`NATS_URL` set): the outbox and its relay to NATS JetStream.
+    pub events: Option<EventSettings>,
+}
+
+/// Where game events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSettings {
+    /// NATS server URL(s), comma-separated (`nats://host:4222`).
+    pub nats_url: String,
+}
+
+/// Checks `NATS_URL`: comma-separated `nats://host:port`, `tls://host:port` or `host:port`.
+fn parse_nats_url(value: &str) -> Result<String, String> {
+    let mut servers = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let address = match part.split_once("://") {
+            Some(("nats" | "tls", rest)) => rest,
+            Some((scheme, _)) => {
+                return Err(format!(
+                    "{part:?}: scheme {scheme:?} is not nats:// or tls://"
+                ));
+            }
+            None => part,
+        };
+        // Credentials in the URL (user:password@) are allowed; the host:port follows the @.
+        let host_port = address.rsplit_once('@').map_or(address, |(_, hp)| hp);
+        if !valid_host_port(host_port.trim_end_matches('/')) {
+            return Err(format!(
+                "{part:?} is not a NATS URL like nats://127.0.0.1:4222"
+            ));
+        }
+        servers.push(part.to_owned());
+    }
+    if servers.is_empty() {
+        return Err("no server given".into());
+    }
+    Ok(servers.join(","))
 }
 
 /// Reads variables from a map, so tests need not touch the process environment.
@@ -366,6 +404,15 @@ impl Settings {
             |s| (1..=300).contains(s),
             "1..=300",
         )?;
+        let events = match env.get("NATS_URL") {
+            None => None,
+            Some(url) => Some(EventSettings {
+                nats_url: parse_nats_url(url).map_err(|message| ConfigError {
+                    variable: "NATS_URL",
+                    message,
+                })?,
+            }),
+        };
         let registry = crate::registry::RegistrySettings::from_lookup(
             |name| env.get(name).map(str::to_owned),
             host,
@@ -392,6 +439,7 @@ impl Settings {
                 break_every,
             },
             request_timeout: Duration::from_secs(request_timeout_seconds),
+            events,
             auth: crate::auth::AuthSettings::from_lookup(
                 |name| vars.get(name).cloned(),
                 crate::auth::random_secret,
@@ -469,6 +517,9 @@ mod tests {
             ("TICK_MS", "0"),
             ("BREAK_EVERY", "1"),
             ("CASSANDRA_USERNAME", "alice"),
+            ("NATS_URL", "127.0.0.1"),
+            ("NATS_URL", "http://127.0.0.1:4222"),
+            ("NATS_URL", "nats://:4222"),
         ];
         for (variable, value) in cases {
             let err = Settings::from_map(&vars(&[(variable, value)])).unwrap_err();
@@ -479,6 +530,28 @@ mod tests {
             };
             assert_eq!(err.variable, expected, "{variable}={value}: {err}");
             assert!(err.to_string().contains(expected));
+        }
+    }
+
+    #[test]
+    fn nats_url_enables_events() {
+        assert_eq!(Settings::from_map(&HashMap::new()).unwrap().events, None);
+        for (value, expected) in [
+            ("nats://127.0.0.1:4222", "nats://127.0.0.1:4222"),
+            ("127.0.0.1:4222", "127.0.0.1:4222"),
+            (
+                "nats://a:4222, tls://user:pw@b:4443",
+                "nats://a:4222,tls://user:pw@b:4443",
+            ),
+        ] {
+            let settings = Settings::from_map(&vars(&[("NATS_URL", value)])).unwrap();
+            assert_eq!(
+                settings.events,
+                Some(EventSettings {
+                    nats_url: expected.into()
+                }),
+                "{value}"
+            );
         }
     }
 

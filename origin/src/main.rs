@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use origin::config::Settings;
 use origin::registry::{self, cassandra::CassandraRegistry};
-use origin::startup::{AppState, run, shutdown_signal};
+use origin::startup::{run, shutdown_signal, state_with_events};
 use origin::store::Store;
 use origin::telemetry;
 
@@ -75,15 +75,28 @@ async fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-    let state = AppState::new(&settings, store).with_registry(std::sync::Arc::new(registry));
+    let (state, relay) = match state_with_events(&settings, store).await {
+        Ok(wired) => wired,
+        Err(error) => {
+            eprintln!("origin: {error} (check NATS_URL)");
+            return ExitCode::from(1);
+        }
+    };
+    let state = state.with_registry(std::sync::Arc::new(registry));
     let metrics = state.metrics.clone();
     tokio::spawn(registry::heartbeat_loop(
         state.registry.clone(),
         settings.region.clone(),
         move || metrics.sessions_started.get(),
     ));
-    tracing::info!(%address, region = settings.region.as_str(), keyspace = %settings.cassandra.keyspace, "origin listening");
-    match run(listener, state, shutdown_signal()).await {
+    tracing::info!(%address, region = settings.region.as_str(), keyspace = %settings.cassandra.keyspace,
+        events = settings.events.as_ref().map(|e| e.nats_url.as_str()), "origin listening");
+    let served = run(listener, state, shutdown_signal()).await;
+    // After the drain: the relay gets one last pass at what the drained requests queued.
+    if let Some(relay) = relay {
+        relay.shutdown(Duration::from_secs(5)).await;
+    }
+    match served {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

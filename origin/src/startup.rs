@@ -33,10 +33,11 @@ use crate::config::Settings;
 use crate::error::{AppError, V1Error};
 use crate::limits::{self, Limits};
 use crate::metrics::{self, Metrics};
+use crate::outbox::{Outbox, Relay, RelayHandle, RelaySettings};
 use crate::registry::{MemoryRegistry, Registry};
 use crate::routes::{self, game, health, regions, v1};
 use crate::service::GameService;
-use crate::store::GameStore;
+use crate::store::{GameStore, Store};
 use crate::telemetry;
 
 /// What every handler can reach.
@@ -65,16 +66,24 @@ impl AppState {
 
     /// State for the given settings over a shared store.
     pub fn with_store(settings: &Settings, store: Arc<dyn GameStore>) -> AppState {
+        AppState::build(settings, store, None)
+    }
+
+    fn build(settings: &Settings, store: Arc<dyn GameStore>, outbox: Option<Outbox>) -> AppState {
         let metrics = Arc::new(Metrics::new(settings.region.as_str()));
+        let mut service = GameService::new(
+            store,
+            settings.region.clone(),
+            settings.games,
+            metrics.clone(),
+        );
+        if let Some(outbox) = outbox {
+            service = service.with_outbox(outbox);
+        }
         let limits =
             Limits::new(settings.limits.clone()).with_counter(metrics.rate_limited.clone());
         AppState {
-            service: Arc::new(GameService::new(
-                store,
-                settings.region.clone(),
-                settings.games,
-                metrics.clone(),
-            )),
+            service: Arc::new(service),
             metrics,
             request_timeout: settings.request_timeout,
             auth: Arc::new(settings.auth.clone()),
@@ -93,6 +102,44 @@ impl AppState {
         self
     }
 }
+
+/// The application state on Cassandra and, when `NATS_URL` is set, the game-event relay: what
+/// the binary runs. The relay connects to NATS in the background (a broker that is down or
+/// late never delays the origin: events wait in the outbox) and publishes until
+/// [`RelayHandle::shutdown`].
+pub async fn state_with_events(
+    settings: &Settings,
+    store: Store,
+) -> Result<(AppState, Option<RelayHandle>), events::EventsError> {
+    let relay = RelaySettings::new(settings.request_timeout, settings.cassandra.timeout);
+    state_with_relay(settings, store, relay).await
+}
+
+/// [`state_with_events`] with the relay paced by `relay` (tests slow it down).
+pub async fn state_with_relay(
+    settings: &Settings,
+    store: Store,
+    relay: RelaySettings,
+) -> Result<(AppState, Option<RelayHandle>), events::EventsError> {
+    let Some(events_settings) = &settings.events else {
+        return Ok((AppState::new(settings, store), None));
+    };
+    let client = events::connect(
+        &events_settings.nats_url,
+        &format!("seedsync-origin-{}", settings.region),
+        false,
+    )
+    .await?;
+    let publisher = events::Publisher::new(client, EVENT_ACK_TIMEOUT);
+    let outbox = Outbox::new(Arc::new(store.clone()), settings.region.clone());
+    let games: Arc<dyn GameStore> = Arc::new(store);
+    let state = AppState::build(settings, games.clone(), Some(outbox.clone()));
+    let relay = Relay::new(games, outbox, publisher, state.metrics.clone(), relay).spawn();
+    Ok((state, Some(relay)))
+}
+
+/// How long the relay waits for JetStream to acknowledge one event.
+const EVENT_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The metrics endpoint, on its own router so it can be mounted elsewhere if needed.
 pub fn metrics_router(state: AppState) -> Router {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use scylla::client::session::Session;
+use scylla::frame::types::Consistency;
 use scylla::statement::prepared::PreparedStatement;
 
 use super::rows::GAME_COLUMNS;
@@ -22,10 +23,32 @@ pub(super) struct Statements {
     pub(super) claim_key: PreparedStatement,
     pub(super) repoint_key: PreparedStatement,
     pub(super) ping: PreparedStatement,
+    pub(super) outbox: OutboxStatements,
 }
 
+/// The statements of the event outbox (see [`crate::outbox`]).
+pub(super) struct OutboxStatements {
+    pub(super) insert: PreparedStatement,
+    pub(super) select_since: PreparedStatement,
+    pub(super) select_after: PreparedStatement,
+    pub(super) delete: PreparedStatement,
+    pub(super) select_floors: PreparedStatement,
+    pub(super) save_floor: PreparedStatement,
+    pub(super) select_game_serial: PreparedStatement,
+    pub(super) select_active_serial: PreparedStatement,
+}
+
+/// The columns of `outbox_pending`, in the order of the prepared statements.
+pub(super) const OUTBOX_COLUMNS: &str =
+    "region, shard, queued_at, event_id, game_id, kind, user_id";
+
+/// How long a deleted outbox row's tombstone is kept. Shorter than the 10-day default: a
+/// deleted row that a replica missed and that comes back after this only makes the relay
+/// publish its event again, which the broker and consumers dedupe by event id.
+const OUTBOX_GC_GRACE_SECONDS: u32 = 3 * 60 * 60;
+
 /// The DDL of the keyspace and its tables.
-fn ddl(settings: &CassandraSettings) -> [String; 4] {
+fn ddl(settings: &CassandraSettings) -> [String; 6] {
     let ks = &settings.keyspace;
     [
         format!(
@@ -43,6 +66,16 @@ fn ddl(settings: &CassandraSettings) -> [String; 4] {
         format!(
             "CREATE TABLE IF NOT EXISTS {ks}.game_by_idempotency_key (idempotency_key text PRIMARY KEY, \
              game_id uuid, user_id text) WITH default_time_to_live = {IDEMPOTENCY_TTL_SECONDS}"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {ks}.outbox_pending (region text, shard int, queued_at timestamp, \
+             event_id uuid, game_id uuid, kind text, user_id text, \
+             PRIMARY KEY ((region, shard), queued_at, event_id)) \
+             WITH gc_grace_seconds = {OUTBOX_GC_GRACE_SECONDS}"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {ks}.outbox_floor (region text, shard int, floor timestamp, \
+             PRIMARY KEY ((region), shard))"
         ),
     ]
 }
@@ -127,8 +160,12 @@ async fn add_missing_columns(session: &Session, ks: &str) -> Result<(), String> 
     Ok(())
 }
 
-/// Prepares every statement of keyspace `ks`.
-pub(super) async fn prepare(session: &Session, ks: &str) -> Result<Statements, StoreError> {
+/// Prepares every statement of keyspace `ks`; `serial` is the consistency of SERIAL reads.
+pub(super) async fn prepare(
+    session: &Session,
+    ks: &str,
+    serial: Consistency,
+) -> Result<Statements, StoreError> {
     let prepare = |cql: String| async move {
         session
             .prepare(cql.clone())
@@ -157,6 +194,7 @@ pub(super) async fn prepare(session: &Session, ks: &str) -> Result<Statements, S
     select_active.set_is_idempotent(true);
     let mut ping = prepare("SELECT release_version FROM system.local".to_owned()).await?;
     ping.set_is_idempotent(true);
+    let outbox = prepare_outbox(session, ks, serial).await?;
     Ok(Statements {
         insert_game,
         insert_game_if_absent: prepare(format!(
@@ -188,5 +226,66 @@ pub(super) async fn prepare(session: &Session, ks: &str) -> Result<Statements, S
         ))
         .await?,
         ping,
+        outbox,
+    })
+}
+
+async fn prepare_outbox(
+    session: &Session,
+    ks: &str,
+    serial: Consistency,
+) -> Result<OutboxStatements, StoreError> {
+    // Every outbox statement is idempotent (plain writes of deterministic keys, reads).
+    let prepare = |cql: String| async move {
+        let mut statement = session
+            .prepare(cql.clone())
+            .await
+            .map_err(|e| StoreError::Query {
+                operation: "prepare",
+                message: format!("{e} in `{cql}`"),
+            })?;
+        statement.set_is_idempotent(true);
+        Ok::<_, StoreError>(statement)
+    };
+    let mut select_game_serial = prepare(format!(
+        "SELECT {GAME_COLUMNS} FROM {ks}.games WHERE game_id = ?"
+    ))
+    .await?;
+    select_game_serial.set_consistency(serial);
+    let mut select_active_serial = prepare(format!(
+        "SELECT game_id FROM {ks}.active_game_by_user WHERE user_id = ?"
+    ))
+    .await?;
+    select_active_serial.set_consistency(serial);
+    Ok(OutboxStatements {
+        insert: prepare(format!(
+            "INSERT INTO {ks}.outbox_pending ({OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .await?,
+        select_since: prepare(format!(
+            "SELECT {OUTBOX_COLUMNS} FROM {ks}.outbox_pending WHERE region = ? AND shard = ? \
+             AND queued_at >= ? LIMIT ?"
+        ))
+        .await?,
+        select_after: prepare(format!(
+            "SELECT {OUTBOX_COLUMNS} FROM {ks}.outbox_pending WHERE region = ? AND shard = ? \
+             AND (queued_at, event_id) > (?, ?) LIMIT ?"
+        ))
+        .await?,
+        delete: prepare(format!(
+            "DELETE FROM {ks}.outbox_pending WHERE region = ? AND shard = ? AND queued_at = ? \
+             AND event_id = ?"
+        ))
+        .await?,
+        select_floors: prepare(format!(
+            "SELECT shard, floor FROM {ks}.outbox_floor WHERE region = ?"
+        ))
+        .await?,
+        save_floor: prepare(format!(
+            "UPDATE {ks}.outbox_floor SET floor = ? WHERE region = ? AND shard = ?"
+        ))
+        .await?,
+        select_game_serial,
+        select_active_serial,
     })
 }
