@@ -18,6 +18,9 @@
 #   NATS_BIN              the nats-server binary (default .cache/bin/nats-server, built if missing)
 #   NATS_SERVER_VERSION   the version `build` installs (default v2.15.2)
 #   NATS_START_TIMEOUT    seconds before start gives up (default 30)
+#   NATS_SYNC             JetStream fsync policy: always (default: fsync before every ack, so an
+#                         acknowledged event survives a power cut of the broker's host) or a
+#                         duration like 2m (nats-server's own default: acks may precede the fsync)
 #   GO                    the go command (default: go on PATH, else /usr/local/go/bin/go)
 set -euo pipefail
 
@@ -31,6 +34,7 @@ BIN_DIR=$REPO_DIR/.cache/bin
 BIN=${NATS_BIN:-$BIN_DIR/nats-server}
 VERSION=${NATS_SERVER_VERSION:-v2.15.2}
 START_TIMEOUT=${NATS_START_TIMEOUT:-30}
+SYNC=${NATS_SYNC:-always}
 readonly STOP_GRACE=15
 readonly MIN_GO=1.26.0 # the go line of nats-server v2.15's go.mod
 
@@ -56,6 +60,8 @@ check_settings() {
   [[ $VERSION =~ ^v2\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$ ]] ||
     die "NATS_SERVER_VERSION must look like v2.15.2 (got '$VERSION')"
   [[ $START_TIMEOUT =~ ^[0-9]+$ ]] || die "NATS_START_TIMEOUT must be a number of seconds"
+  [[ $SYNC == always || $SYNC =~ ^[0-9]+(ms|s|m|h)$ ]] ||
+    die "NATS_SYNC must be 'always' or a duration like 2m (got '$SYNC')"
 }
 
 pid_file() { printf '%s/nats-server.pid' "$RUN_DIR"; }
@@ -127,7 +133,8 @@ cmd_build() {
 
 write_config() {
   # Loopback only; file storage (nats-server keeps it in store_dir/jetstream) so events survive
-  # a restart of the broker.
+  # a restart of the broker. The relay deletes an outbox row once JetStream acks its event, so
+  # the ack must mean "on disk": by default nats-server fsyncs only every 2 minutes.
   cat >"$(conf_file).tmp" <<EOF
 # Written by scripts/nats.sh; edits are overwritten on the next start.
 server_name: seedsync-local
@@ -138,6 +145,7 @@ jetstream {
   store_dir: "$RUN_DIR"
   max_memory_store: 256MB
   max_file_store: 4GB
+  sync_interval: $SYNC
 }
 EOF
   mv -f "$(conf_file).tmp" "$(conf_file)"

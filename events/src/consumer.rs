@@ -114,7 +114,7 @@ impl Consumer {
         filters: Vec<String>,
     ) -> Result<Consumer, EventsError> {
         let js = jetstream::new(client.clone());
-        stream::ensure(&js).await?;
+        stream::ensure(&js, None).await?;
         let mut consumer = Consumer {
             client,
             opened_at_connect: 0,

@@ -31,6 +31,8 @@ pub struct Publisher {
     js: jetstream::Context,
     /// Whether the stream is known to exist; cleared when the broker says it does not.
     stream_ready: Arc<AtomicBool>,
+    /// The stream's replica count to set, or `None` to keep the stream's own.
+    replicas: Option<usize>,
 }
 
 impl Publisher {
@@ -46,7 +48,14 @@ impl Publisher {
         Publisher {
             js,
             stream_ready: Arc::new(AtomicBool::new(false)),
+            replicas: None,
         }
+    }
+
+    /// Makes the stream this publisher creates or updates keep `replicas` copies of each event.
+    pub fn with_replicas(mut self, replicas: usize) -> Publisher {
+        self.replicas = Some(replicas);
+        self
     }
 
     /// The JetStream context (for stream and consumer management).
@@ -62,7 +71,7 @@ impl Publisher {
 
     /// Creates or updates the stream now (otherwise done before the first publication).
     pub async fn ensure_stream(&self) -> Result<(), EventsError> {
-        stream::ensure(&self.js).await?;
+        stream::ensure(&self.js, self.replicas).await?;
         self.stream_ready.store(true, Ordering::Relaxed);
         Ok(())
     }

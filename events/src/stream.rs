@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use api::EventType;
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream::{self, ErrorCode, context::GetStreamErrorKind, stream};
 
 use crate::EventsError;
 
@@ -31,8 +31,12 @@ pub fn subjects() -> Vec<String> {
         .collect()
 }
 
-/// The stream's configuration.
-pub fn config() -> stream::Config {
+/// The most replicas JetStream allows a stream.
+pub const MAX_REPLICAS: usize = 5;
+
+/// The stream's configuration with `replicas` copies (1 on a single server; 3 on a production
+/// cluster, so an acknowledged event survives the loss of a node).
+pub fn config(replicas: usize) -> stream::Config {
     stream::Config {
         name: STREAM.to_owned(),
         description: Some("seedsync game.started / game.exited events".to_owned()),
@@ -43,22 +47,36 @@ pub fn config() -> stream::Config {
         duplicate_window: DUPLICATE_WINDOW,
         max_age: MAX_AGE,
         max_bytes: MAX_BYTES,
-        // One replica on a single local server; a production cluster runs 3.
-        num_replicas: 1,
+        num_replicas: replicas,
         ..Default::default()
     }
 }
 
 /// Creates the stream, or updates it to [`config`]; idempotent and safe to run concurrently
-/// from every origin (the server accepts an identical create).
-pub async fn ensure(js: &jetstream::Context) -> Result<(), EventsError> {
-    js.create_or_update_stream(config())
+/// from every origin (the server accepts an identical create). `replicas: None` keeps the
+/// replica count the stream has (1 for a new one), so a consumer such as `tail` never undoes
+/// what an origin or an operator set.
+pub async fn ensure(js: &jetstream::Context, replicas: Option<usize>) -> Result<(), EventsError> {
+    let failed = |message: String| EventsError::Stream {
+        stream: STREAM,
+        message,
+    };
+    let replicas = match replicas {
+        Some(replicas) => replicas,
+        None => match js.get_stream(STREAM).await {
+            Ok(existing) => existing.cached_info().config.num_replicas,
+            Err(e) if is_stream_not_found(e.kind()) => 1,
+            Err(e) => return Err(failed(e.to_string())),
+        },
+    };
+    js.create_or_update_stream(config(replicas))
         .await
         .map(|_| ())
-        .map_err(|e| EventsError::Stream {
-            stream: STREAM,
-            message: e.to_string(),
-        })
+        .map_err(|e| failed(e.to_string()))
+}
+
+fn is_stream_not_found(kind: GetStreamErrorKind) -> bool {
+    matches!(kind, GetStreamErrorKind::JetStream(e) if e.error_code() == ErrorCode::STREAM_NOT_FOUND)
 }
 
 #[cfg(test)]
@@ -78,7 +96,8 @@ mod tests {
                 "{subject}"
             );
         }
-        let c = config();
+        let c = config(3);
+        assert_eq!(c.num_replicas, 3);
         assert_eq!(c.duplicate_window, DUPLICATE_WINDOW);
         assert_eq!(c.storage, stream::StorageType::File);
     }

@@ -152,13 +152,12 @@ impl NatsServer {
                 .append(true)
                 .open(&self.log)
                 .expect("open the server log");
+            let config = self.write_config();
             let child = Command::new("timeout")
                 .args(["--kill-after=5", &format!("{}s", LIFETIME.as_secs())])
                 .arg(&self.bin)
-                .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string()])
-                .arg("-sd")
-                .arg(&self.store_dir)
-                .args(["--server_name", &format!("test-{}", self.port)])
+                .arg("-c")
+                .arg(&config)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("log handle"))
                 .stderr(log)
@@ -179,6 +178,25 @@ impl NatsServer {
                 }
             }
         }
+    }
+
+    /// The server's config: what `scripts/nats.sh` runs (JetStream with file storage, an fsync
+    /// before every ack unless `NATS_SYNC` says otherwise), so tests and benchmarks measure the
+    /// durable setting users get.
+    fn write_config(&self) -> PathBuf {
+        let config = self.store_dir.join("nats-server.conf");
+        let sync = std::env::var("NATS_SYNC")
+            .ok()
+            .filter(|s| s == "always" || s.ends_with(['s', 'm', 'h']))
+            .unwrap_or_else(|| "always".to_owned());
+        let text = format!(
+            "server_name: test-{port}\nlisten: 127.0.0.1:{port}\n\
+             jetstream {{\n  store_dir: {store:?}\n  sync_interval: {sync:?}\n}}\n",
+            port = self.port,
+            store = self.store_dir.display().to_string(),
+        );
+        std::fs::write(&config, text).expect("write the nats-server config");
+        config
     }
 
     async fn wait_ready(&mut self, deadline: Instant) -> Result<(), String> {

@@ -289,3 +289,32 @@ async fn tail_prints_events_and_the_starts_per_minute() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("scripts/nats.sh start"));
 }
+
+#[tokio::test]
+async fn stream_replicas_are_set_only_when_asked() {
+    let server = NatsServer::start().await;
+    publisher(&server).await.ensure_stream().await.unwrap();
+    let client = events::connect(&server.url(), "test-replicas", true)
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let replicas = || async {
+        js.get_stream(events::stream::STREAM)
+            .await
+            .unwrap()
+            .cached_info()
+            .config
+            .num_replicas
+    };
+    assert_eq!(replicas().await, 1);
+
+    // Three copies cannot live on one server: the error says so instead of silently keeping one.
+    let three = Publisher::new(client.clone(), ACK_TIMEOUT).with_replicas(3);
+    let err = three.ensure_stream().await.unwrap_err().to_string();
+    assert!(err.contains(events::stream::STREAM), "{err}");
+    assert!(err.to_lowercase().contains("replica") || err.contains("resources"), "{err}");
+
+    // A consumer (no replica count of its own) leaves the stream as it is.
+    events::stream::ensure(&js, None).await.unwrap();
+    assert_eq!(replicas().await, 1);
+}

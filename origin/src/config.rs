@@ -33,6 +33,7 @@ pub const VARIABLES: &[&str] = &[
     "BREAK_EVERY",
     "REQUEST_TIMEOUT_SECONDS",
     "NATS_URL",
+    "NATS_STREAM_REPLICAS",
     "REGISTER_INTERVAL_SECONDS",
     "PUBLIC_URL",
     "ADMIN_TOKEN",
@@ -196,6 +197,9 @@ pub struct Settings {
 pub struct EventSettings {
     /// NATS server URL(s), comma-separated (`nats://host:4222`).
     pub nats_url: String,
+    /// `NATS_STREAM_REPLICAS`: the copies the `GAME_EVENTS` stream keeps (3 on a production
+    /// cluster); unset keeps whatever the stream has (1 when this origin creates it).
+    pub stream_replicas: Option<usize>,
 }
 
 /// Checks `NATS_URL`: comma-separated `nats://host:port`, `tls://host:port` or `host:port`.
@@ -411,6 +415,17 @@ impl Settings {
                     variable: "NATS_URL",
                     message,
                 })?,
+                stream_replicas: env
+                    .get("NATS_STREAM_REPLICAS")
+                    .map(|_| {
+                        env.parse(
+                            "NATS_STREAM_REPLICAS",
+                            1,
+                            |n| (1..=events::stream::MAX_REPLICAS).contains(n),
+                            "1..=5",
+                        )
+                    })
+                    .transpose()?,
             }),
         };
         let registry = crate::registry::RegistrySettings::from_lookup(
@@ -548,10 +563,26 @@ mod tests {
             assert_eq!(
                 settings.events,
                 Some(EventSettings {
-                    nats_url: expected.into()
+                    nats_url: expected.into(),
+                    stream_replicas: None,
                 }),
                 "{value}"
             );
+        }
+    }
+
+    #[test]
+    fn stream_replicas_are_checked_and_optional() {
+        let with = |replicas: &str| {
+            Settings::from_map(&vars(&[
+                ("NATS_URL", "nats://a:4222"),
+                ("NATS_STREAM_REPLICAS", replicas),
+            ]))
+        };
+        assert_eq!(with("3").unwrap().events.unwrap().stream_replicas, Some(3));
+        for bad in ["0", "6", "three"] {
+            let err = with(bad).unwrap_err();
+            assert_eq!(err.variable, "NATS_STREAM_REPLICAS", "{bad:?}: {err}");
         }
     }
 

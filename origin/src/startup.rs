@@ -130,7 +130,10 @@ pub async fn state_with_relay(
         false,
     )
     .await?;
-    let publisher = events::Publisher::new(client, EVENT_ACK_TIMEOUT);
+    let mut publisher = events::Publisher::new(client, EVENT_ACK_TIMEOUT);
+    if let Some(replicas) = events_settings.stream_replicas {
+        publisher = publisher.with_replicas(replicas);
+    }
     let outbox = Outbox::new(Arc::new(store.clone()), settings.region.clone());
     let games: Arc<dyn GameStore> = Arc::new(store);
     let state = AppState::build(settings, games.clone(), Some(outbox.clone()));

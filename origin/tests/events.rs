@@ -44,6 +44,7 @@ fn event_settings(region: &str, nats: &NatsServer) -> Settings {
     let mut settings = common::settings(region);
     settings.events = Some(EventSettings {
         nats_url: nats.url(),
+        stream_replicas: None,
     });
     settings
 }
