@@ -27,6 +27,19 @@ fn workspace_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// JetStream's fsync policy for the servers this module starts: `$NATS_SYNC` when it is
+/// `always` or a duration like `2m`, else `always` (an fsync before every acknowledgement).
+pub fn sync_policy() -> String {
+    std::env::var("NATS_SYNC")
+        .ok()
+        .filter(|s| {
+            s == "always"
+                || s.strip_suffix(['s', 'm', 'h'])
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .unwrap_or_else(|| "always".to_owned())
+}
+
 /// The `nats-server` binary to run, building it with `scripts/nats.sh build` if needed.
 pub fn binary() -> Result<PathBuf, String> {
     if let Some(bin) = std::env::var_os("NATS_SERVER_BIN") {
@@ -185,10 +198,7 @@ impl NatsServer {
     /// durable setting users get.
     fn write_config(&self) -> PathBuf {
         let config = self.store_dir.join("nats-server.conf");
-        let sync = std::env::var("NATS_SYNC")
-            .ok()
-            .filter(|s| s == "always" || s.ends_with(['s', 'm', 'h']))
-            .unwrap_or_else(|| "always".to_owned());
+        let sync = sync_policy();
         let text = format!(
             "server_name: test-{port}\nlisten: 127.0.0.1:{port}\n\
              jetstream {{\n  store_dir: {store:?}\n  sync_interval: {sync:?}\n}}\n",

@@ -251,8 +251,9 @@ async fn main() {
         .expect("client");
     println!(
         "game events benchmark: {concurrency} concurrent clients, {rounds} rounds of 4 phases of {seconds} s, \
-         keyspace {keyspace}, nats-server at {}",
-        nats.url()
+         keyspace {keyspace}, nats-server at {} (JetStream sync_interval {})",
+        nats.url(),
+        events::testkit::sync_policy()
     );
     let made_off = Arc::new(Mutex::new(HashSet::new()));
     let made_on = Arc::new(Mutex::new(HashSet::new()));
@@ -347,12 +348,13 @@ async fn main() {
     println!(
         "BENCH events_starts_per_s_on={rate_on:.0} events_starts_per_s_off={rate_off:.0} ratio_on_off={:.2} \
          median_round_ratio={median_ratio:.2} target=0.9 lag_commit_to_consumer_ms p50={} p99={} max={} (n={}) \
-         missing={missing}",
+         missing={missing} nats_sync={}",
         rate_on / rate_off,
         percentile(&lags, 0.50),
         percentile(&lags, 0.99),
         lags.last().copied().unwrap_or_default(),
-        lags.len()
+        lags.len(),
+        events::testkit::sync_policy()
     );
     drop(c);
     reader.abort();
