@@ -312,7 +312,10 @@ async fn stream_replicas_are_set_only_when_asked() {
     let three = Publisher::new(client.clone(), ACK_TIMEOUT).with_replicas(3);
     let err = three.ensure_stream().await.unwrap_err().to_string();
     assert!(err.contains(events::stream::STREAM), "{err}");
-    assert!(err.to_lowercase().contains("replica") || err.contains("resources"), "{err}");
+    assert!(
+        err.to_lowercase().contains("replica") || err.contains("resources"),
+        "{err}"
+    );
 
     // A consumer (no replica count of its own) leaves the stream as it is.
     events::stream::ensure(&js, None).await.unwrap();
