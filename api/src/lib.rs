@@ -10,6 +10,7 @@
 //! - [`error`]: the one error body `{"error": {"code", "message", "field"?}}` and the
 //!   [`ErrorCode`] enum, each code with exactly one HTTP status;
 //! - [`game`]: the `/game/*` (origin) and `/edge/game/*` (edge) requests and views;
+//! - [`live`]: the messages of the live game rooms (`/edge/game/{id}/live` WebSocket);
 //! - [`v1`]: the session-service dialect (`/v1/sessions`, snake_case, its own error shape);
 //! - [`json`] and [`query`]: the parsers both servers run on raw bodies and query strings, so
 //!   the same bad input gets the same status and code from either.
@@ -23,6 +24,7 @@ pub mod game;
 pub mod ids;
 pub mod json;
 pub mod limits;
+pub mod live;
 pub mod query;
 pub mod v1;
 
