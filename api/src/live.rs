@@ -35,7 +35,7 @@ pub enum LiveRole {
 
 /// A client's first message: who it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Hello {
     /// Player or viewer.
@@ -54,7 +54,7 @@ pub struct Hello {
 /// A client's clock probe, answered by a [`Pong`]. Also reports the client's last measured
 /// round trip and jitter, so the room can warn about a poor connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ClientPing {
     /// The client's clock when it sent this, ms (echoed back).
@@ -72,7 +72,7 @@ pub struct ClientPing {
 
 /// A client asks to end the game (the player only).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ExitCommand {
     /// The owner's proof (see [`Hello::owner_token`]); the `hello`'s proof is used if absent.
@@ -306,22 +306,44 @@ pub fn parse_client_message(bytes: &[u8]) -> Result<ClientMessage, ApiError> {
     if bytes.len() > MAX_CLIENT_MESSAGE_BYTES {
         return Err(ApiError::payload_too_large());
     }
-    let mut value: serde_json::Map<String, serde_json::Value> = crate::json::parse_body(bytes)?;
-    let kind = match value.remove("type") {
-        Some(serde_json::Value::String(t)) => t,
-        _ => return Err(ApiError::invalid("type", "missing or not a string")),
-    };
-    // Each variant's fields are parsed on their own (not through the tagged enum, whose
-    // buffering would lose the path of a bad field).
-    let fields = serde_json::Value::Object(value);
-    fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
-        serde_path_to_error::deserialize(v).map_err(crate::json::from_path_error)
+    // One flat struct for every message type: parsed once, with the contract's field paths,
+    // then checked per type (one deserializer instead of one per message keeps the edge's
+    // wasm small).
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Wire {
+        #[serde(rename = "type", default)]
+        kind: Option<String>,
+        #[serde(default)]
+        role: Option<LiveRole>,
+        #[serde(default)]
+        user_id: Option<UserId>,
+        #[serde(default)]
+        owner_token: Option<String>,
+        #[serde(default)]
+        client_time: Option<i64>,
+        #[serde(default)]
+        rtt_ms: Option<u32>,
+        #[serde(default)]
+        jitter_ms: Option<u32>,
     }
-    match kind.as_str() {
-        "hello" => parse(fields).map(ClientMessage::Hello),
-        "ping" => parse(fields).map(ClientMessage::Ping),
-        "exit" => parse(fields).map(ClientMessage::Exit),
-        other => Err(ApiError::invalid(
+    let w: Wire = crate::json::parse_body(bytes)?;
+    let missing = |field: &str| ApiError::invalid(field, "missing field");
+    match w.kind.as_deref() {
+        Some("hello") => Ok(ClientMessage::Hello(Hello {
+            role: w.role.ok_or_else(|| missing("role"))?,
+            user_id: w.user_id,
+            owner_token: w.owner_token,
+        })),
+        Some("ping") => Ok(ClientMessage::Ping(ClientPing {
+            client_time: w.client_time.ok_or_else(|| missing("clientTime"))?,
+            rtt_ms: w.rtt_ms,
+            jitter_ms: w.jitter_ms,
+        })),
+        Some("exit") => Ok(ClientMessage::Exit(ExitCommand {
+            owner_token: w.owner_token,
+        })),
+        Some(other) => Err(ApiError::invalid(
             "type",
             format!(
                 "unknown message type {:?}; expected one of {}",
@@ -329,6 +351,7 @@ pub fn parse_client_message(bytes: &[u8]) -> Result<ClientMessage, ApiError> {
                 ClientMessage::TYPES.join(", ")
             ),
         )),
+        None => Err(ApiError::invalid("type", "missing field")),
     }
 }
 
@@ -378,6 +401,14 @@ mod tests {
             (ErrorCode::ValidationFailed, Some("type".into()))
         );
         assert_eq!(
+            refused(r#"{"type":"ping"}"#),
+            (ErrorCode::ValidationFailed, Some("clientTime".into()))
+        );
+        assert_eq!(
+            refused(r#"{"type":7}"#),
+            (ErrorCode::ValidationFailed, Some("type".into()))
+        );
+        assert_eq!(
             refused(r#"{"type":"hello","role":"admin"}"#),
             (ErrorCode::ValidationFailed, Some("role".into()))
         );
@@ -385,7 +416,10 @@ mod tests {
             refused(r#"{"type":"hello","role":"player","userId":" "}"#),
             (ErrorCode::ValidationFailed, Some("userId".into()))
         );
-        let huge = format!(r#"{{"type":"ping","clientTime":1,"x":"{}"}}"#, "a".repeat(5000));
+        let huge = format!(
+            r#"{{"type":"ping","clientTime":1,"x":"{}"}}"#,
+            "a".repeat(5000)
+        );
         assert_eq!(refused(&huge).0, ErrorCode::PayloadTooLarge);
     }
 

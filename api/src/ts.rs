@@ -18,8 +18,9 @@ use crate::game::{
 use crate::ids::{BreakEvery, GameId, IdempotencyKey, Metadata, RegionName, TickMs, UserId};
 use crate::limits;
 use crate::live::{
-    ClientMessage, ClientPing, ExitCommand, ExitSource, Exited, ExitedNotice, Hello, LatencyWarning,
-    LiveError, LiveRole, Member, MemberEvent, Pong, Presence, ServerMessage, Welcome,
+    ClientMessage, ClientPing, ExitCommand, ExitSource, Exited, ExitedNotice, Hello,
+    LatencyWarning, LiveError, LiveRole, Member, MemberEvent, Pong, Presence, ServerMessage,
+    Welcome,
 };
 use crate::v1::{
     CreateSessionRequest, SessionId, SessionPhase, SessionStateView, SessionStatus, SessionView,

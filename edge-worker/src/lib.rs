@@ -7,7 +7,8 @@
 //! failover order, backoff, request checks, what an origin answer must look like, game states
 //! computed with the shared engine) is plain Rust in the modules below, compiled and
 //! unit-tested natively. Only `wasm` (built for `wasm32` only) touches the Workers runtime:
-//! the fetch handler, outbound `fetch`, the Cache API.
+//! the fetch handler, outbound `fetch`, the Cache API, and the live game rooms (a Durable
+//! Object per game, whose decisions are in [`live`]).
 #![warn(missing_docs)]
 
 pub mod backoff;
@@ -16,6 +17,7 @@ pub mod cache_policy;
 pub mod config;
 pub mod engine_state;
 pub mod ids;
+pub mod live;
 pub mod memo;
 pub mod origin;
 pub mod request;

@@ -4,7 +4,8 @@
 //! - [`reply`]: what a handler answers, turned into a `worker::Response` (CORS, common headers);
 //! - [`upstream`]: calls to the origins, with timeout, failover, backoff and breakers;
 //! - [`cache`]: the Workers Cache API;
-//! - [`handlers`]: one function per endpoint.
+//! - [`handlers`]: one function per endpoint;
+//! - [`live`]: the live game rooms (a Durable Object per game, WebSockets).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -19,6 +20,7 @@ use crate::routes::{self, NoRoute, Route};
 
 mod cache;
 mod handlers;
+mod live;
 mod reply;
 mod upstream;
 
@@ -119,6 +121,13 @@ impl CfLocation {
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let trace = Trace::of(&req);
+    // Live rooms answer with the room's own response (a 101 WebSocket upgrade included).
+    if let Some(route) = live_route(&req) {
+        return match live::serve(&mut req, &env, &trace, route).await {
+            Ok(resp) => Ok(resp),
+            Err(e) => Reply::error(&e).into_response(&trace),
+        };
+    }
     let reply = match handle(&mut req, &env, &trace).await {
         Ok(reply) => reply,
         Err(e) => {
@@ -138,6 +147,14 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
             Response::error(e.to_json(), e.status())
         }
     }
+}
+
+/// The live-room route of `req`, if it is one.
+fn live_route(req: &Request) -> Option<Route> {
+    let method = req.method().to_string();
+    let raw_url = req.inner().url();
+    let (path, _) = routes::split_url(&raw_url);
+    routes::route(&method, path).ok().filter(Route::is_live)
 }
 
 /// Routes a request to its handler.
@@ -164,10 +181,14 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
         Route::Health => Ok(handlers::health(&cfg)),
         Route::Regions => Ok(handlers::regions(&cfg)),
         Route::Start => handlers::start(req, &cfg, trace).await,
-        Route::Exit => handlers::exit(req, &cfg, trace).await,
+        Route::Exit => handlers::exit(req, env, &cfg, trace).await,
         Route::Game(id) => handlers::read_game(req, &cfg, trace, &id).await,
         Route::GameState(id) => handlers::read_state(req, &cfg, trace, &id, query).await,
-        Route::Preflight | Route::Time => Err(ApiError::internal("unreachable route")),
+        Route::Preflight
+        | Route::Time
+        | Route::Live(_)
+        | Route::LiveStats(_)
+        | Route::ExitedNotice(_) => Err(ApiError::internal("unreachable route")),
     }
 }
 
