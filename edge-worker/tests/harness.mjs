@@ -111,7 +111,7 @@ async function waitFor(url, { timeoutMs, proc, okStatus = 200 }) {
 }
 
 /** Starts one origin of `region`; resolves once GET /ready is 200. */
-export async function startOrigin({ region, keyspace, port }) {
+export async function startOrigin({ region, keyspace, port, env = {} }) {
   if (!fs.existsSync(ORIGIN_BIN)) {
     throw new Error(`origin binary ${ORIGIN_BIN} is missing: run \`cargo build -p origin\` first`);
   }
@@ -124,6 +124,7 @@ export async function startOrigin({ region, keyspace, port }) {
       CASSANDRA_HOSTS,
       CASSANDRA_KEYSPACE: keyspace,
       CASSANDRA_REPLICATION: 'SimpleStrategy:1',
+      ...env,
     },
   });
   const url = `http://127.0.0.1:${port}`;

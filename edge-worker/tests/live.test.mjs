@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { call, originVars, sleep, startEdge, startOrigins, uid } from './harness.mjs';
+import { call, originVars, sleep, startEdge, startOrigin, startOrigins, uid } from './harness.mjs';
 
 const WS = globalThis.WebSocket ?? (await import('ws')).default;
 const SECRET = 'test-notify-secret';
@@ -155,6 +155,32 @@ describe('live rooms', () => {
     assert.equal(ex.source, 'origin');
     assert.equal(ex.exitedAt, o.body.exitedAt);
     await s.close();
+  });
+
+  test('an origin with EDGE_NOTIFY_URL pushes exits that bypass the edge (/game/exit, /v1 stop)', async () => {
+    // A second origin on the same data (as another region's would be), configured to notify.
+    const direct = await startOrigin({
+      region: 'eu',
+      keyspace: origins.eu.keyspace,
+      env: { EDGE_NOTIFY_URL: edge.url, EDGE_NOTIFY_SECRET: SECRET },
+    });
+    try {
+      const user = uid('live-n');
+      const game = await startGame(user);
+      const s = await openLive(edge.url, game.gameId);
+      s.send({ type: 'hello', role: 'viewer' });
+      await s.next('welcome');
+      const t0 = Date.now();
+      const o = await call(`${direct.url}/game/exit`, { method: 'POST', body: { gameId: game.gameId, userId: user } });
+      assert.equal(o.status, 200, o.text);
+      const ex = await s.next('exited');
+      assert.equal(ex.source, 'origin');
+      assert.equal(ex.exitedAt, o.body.exitedAt);
+      assert.ok(ex.receivedAt - t0 < 2000, `${ex.receivedAt - t0} ms`);
+      await s.close();
+    } finally {
+      await direct.stop();
+    }
   });
 
   test('reconnect restores presence; the room outlives a dropped socket', async () => {

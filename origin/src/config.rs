@@ -33,6 +33,8 @@ pub const VARIABLES: &[&str] = &[
     "BREAK_EVERY",
     "REQUEST_TIMEOUT_SECONDS",
     "RUST_LOG",
+    "EDGE_NOTIFY_URL",
+    "EDGE_NOTIFY_SECRET",
 ];
 
 /// A variable that is set to something unusable.

@@ -16,6 +16,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod notify;
 pub mod routes;
 pub mod service;
 pub mod startup;

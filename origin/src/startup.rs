@@ -57,12 +57,15 @@ impl AppState {
     pub fn with_store(settings: &Settings, store: Arc<dyn GameStore>) -> AppState {
         let metrics = Arc::new(Metrics::new(settings.region.as_str()));
         AppState {
-            service: Arc::new(GameService::new(
-                store,
-                settings.region.clone(),
-                settings.games,
-                metrics.clone(),
-            )),
+            service: Arc::new(
+                GameService::new(
+                    store,
+                    settings.region.clone(),
+                    settings.games,
+                    metrics.clone(),
+                )
+                .with_notifier(crate::notify::EdgeNotifier::from_env()),
+            ),
             metrics,
             request_timeout: settings.request_timeout,
         }

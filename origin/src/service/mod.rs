@@ -30,6 +30,7 @@ use crate::config::GameDefaults;
 use crate::domain::{Game, NewGame};
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use crate::notify::EdgeNotifier;
 use crate::store::{Claim, ExitOutcome, GameStore, StoreError};
 
 /// The answer to a start request.
@@ -90,6 +91,8 @@ pub struct GameService {
     region: RegionName,
     defaults: GameDefaults,
     metrics: Arc<Metrics>,
+    /// Tells the edge about committed exits (live rooms), if configured.
+    notifier: Option<Arc<EdgeNotifier>>,
 }
 
 impl GameService {
@@ -106,7 +109,14 @@ impl GameService {
             region,
             defaults,
             metrics,
+            notifier: None,
         }
+    }
+
+    /// Sends an exit notice to the edge after every first exit (see [`crate::notify`]).
+    pub fn with_notifier(mut self, notifier: Option<EdgeNotifier>) -> GameService {
+        self.notifier = notifier.map(Arc::new);
+        self
     }
 
     /// The region this service creates games in.
@@ -283,6 +293,9 @@ impl GameService {
         self.store.release_active(&game.user_id, id).await?;
         if first {
             self.metrics.sessions_exited.inc();
+            if let Some(n) = &self.notifier {
+                n.exited(id, exited_at_ms);
+            }
         }
         Ok(Exited {
             game_id: id,

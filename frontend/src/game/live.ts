@@ -1,0 +1,179 @@
+/**
+ * The page's side of a live game room (`/edge/game/{id}/live`, a WebSocket): joins as player or
+ * viewer, keeps the room's presence, learns the exit the moment it is committed, and measures
+ * this connection's latency (round trip, jitter, clock offset with its error bound) from
+ * ping/pong timestamps. Reconnects with backoff; after `maxFailures` failed opens in a row it
+ * reports `down` so the session falls back to polling.
+ *
+ * The room never streams ticks: the engine computes every step on the page.
+ */
+import type { ClientMessage, LatencyWarning, LiveRole, Presence, ServerMessage } from '../api/generated/contract';
+
+export type { LiveRole, Presence } from '../api/generated/contract';
+
+export interface Latency {
+  /** Last round trip, ms. */
+  readonly rttMs: number;
+  /** Mean absolute change of the round trip, ms. */
+  readonly jitterMs: number;
+  /** Server clock minus this page's clock, ms (from the best sample: the smallest round trip). */
+  readonly offsetMs: number;
+  /** The offset is within ± this, ms (half that sample's round trip). */
+  readonly boundMs: number;
+}
+
+export interface LiveEvents {
+  onPresence?(presence: Presence): void;
+  onStatus?(status: 'connecting' | 'open' | 'down'): void;
+  onExited?(exitedAt: number): void;
+  onLatency?(latency: Latency): void;
+  onWarning?(warning: LatencyWarning): void;
+}
+
+export interface LiveOptions {
+  /** Base URL of the edge (default: this page's origin). */
+  readonly baseUrl?: string;
+  readonly pingMs?: number;
+  readonly maxFailures?: number;
+  /** Injected for tests. */
+  readonly WebSocketImpl?: typeof WebSocket;
+  readonly now?: () => number;
+}
+
+export function liveUrl(baseUrl: string, gameId: string): string {
+  const base = baseUrl === '' && typeof location !== 'undefined' ? location.origin : baseUrl;
+  return `${base.replace(/^http/, 'ws')}/edge/game/${encodeURIComponent(gameId)}/live`;
+}
+
+export class LiveRoom {
+  private ws: WebSocket | null = null;
+  private failures = 0;
+  private closed = false;
+  private pingTimer: ReturnType<typeof setInterval> | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private latency: Latency | null = null;
+  private best: { rtt: number; offset: number } | null = null;
+  private readonly opts: Required<Omit<LiveOptions, 'WebSocketImpl'>> & { WebSocketImpl?: typeof WebSocket };
+
+  constructor(
+    private readonly gameId: string,
+    private readonly hello: { role: LiveRole; userId?: string },
+    private readonly events: LiveEvents,
+    options: LiveOptions = {},
+  ) {
+    this.opts = { baseUrl: '', pingMs: 5_000, maxFailures: 3, now: () => Date.now(), ...options };
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    const Impl = this.opts.WebSocketImpl ?? globalThis.WebSocket;
+    if (!Impl) {
+      this.events.onStatus?.('down');
+      return;
+    }
+    this.events.onStatus?.('connecting');
+    let opened = false;
+    let ws: WebSocket;
+    try {
+      ws = new Impl(liveUrl(this.opts.baseUrl, this.gameId));
+    } catch {
+      this.retry(false);
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      opened = true;
+      this.failures = 0;
+      this.events.onStatus?.('open');
+      const hello: ClientMessage = { type: 'hello', role: this.hello.role, ...(this.hello.userId ? { userId: this.hello.userId } : {}) };
+      ws.send(JSON.stringify(hello));
+      this.ping();
+      this.pingTimer = setInterval(() => this.ping(), this.opts.pingMs);
+    };
+    ws.onmessage = (ev) => {
+      let msg: ServerMessage;
+      try {
+        msg = JSON.parse(String(ev.data)) as ServerMessage;
+      } catch {
+        return;
+      }
+      this.handle(msg);
+    };
+    ws.onclose = () => {
+      if (this.pingTimer !== null) clearInterval(this.pingTimer);
+      this.pingTimer = null;
+      if (this.ws === ws) this.ws = null;
+      this.retry(opened);
+    };
+  }
+
+  private retry(wasOpen: boolean): void {
+    if (this.closed) return;
+    if (!wasOpen) this.failures += 1;
+    if (this.failures >= this.opts.maxFailures) {
+      this.events.onStatus?.('down');
+    }
+    // Backoff: 250 ms doubling to 8 s, with jitter; keeps trying even when `down` (polling
+    // covers the gap) so the live view comes back when the edge does.
+    const base = Math.min(8_000, 250 * 2 ** Math.min(this.failures, 5));
+    this.retryTimer = setTimeout(() => this.connect(), base / 2 + Math.random() * (base / 2));
+  }
+
+  private ping(): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== 1) return;
+    const msg: ClientMessage = {
+      type: 'ping',
+      clientTime: this.opts.now(),
+      ...(this.latency ? { rttMs: Math.round(this.latency.rttMs), jitterMs: Math.round(this.latency.jitterMs) } : {}),
+    };
+    ws.send(JSON.stringify(msg));
+  }
+
+  private handle(msg: ServerMessage): void {
+    switch (msg.type) {
+      case 'welcome':
+        this.events.onPresence?.(msg.presence);
+        if (msg.status === 'exited' && msg.exitedAt !== undefined) this.events.onExited?.(msg.exitedAt);
+        break;
+      case 'presence':
+        this.events.onPresence?.(msg);
+        break;
+      case 'joined':
+      case 'left':
+        this.events.onPresence?.(msg.presence);
+        break;
+      case 'exited':
+        this.events.onExited?.(msg.exitedAt);
+        break;
+      case 'pong': {
+        const t3 = this.opts.now();
+        const rtt = Math.max(0, t3 - msg.clientTime - (msg.serverSent - msg.serverReceived));
+        const offset = (msg.serverReceived - msg.clientTime + (msg.serverSent - t3)) / 2;
+        if (this.best === null || rtt <= this.best.rtt) this.best = { rtt, offset };
+        const jitter = this.latency ? this.latency.jitterMs + (Math.abs(rtt - this.latency.rttMs) - this.latency.jitterMs) / 4 : 0;
+        this.latency = { rttMs: rtt, jitterMs: jitter, offsetMs: this.best.offset, boundMs: this.best.rtt / 2 };
+        this.events.onLatency?.(this.latency);
+        break;
+      }
+      case 'warning':
+        this.events.onWarning?.(msg);
+        break;
+      case 'error':
+        break;
+    }
+  }
+
+  /** Leaves the room for good. */
+  close(): void {
+    this.closed = true;
+    if (this.pingTimer !== null) clearInterval(this.pingTimer);
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.ws?.close();
+    this.ws = null;
+  }
+}
