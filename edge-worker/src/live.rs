@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a socket carries through hibernation (`serializeAttachment`): the room's memory may be
 /// dropped between messages, the sockets and their attachments are not.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Attachment {
     /// The connection's id.
     pub conn_id: String,
@@ -26,6 +26,9 @@ pub struct Attachment {
     pub warned_rtt: bool,
     /// Same for jitter.
     pub warned_jitter: bool,
+    /// The room's game (without metadata): every socket carries it, so a room woken from
+    /// hibernation knows its game without a storage read.
+    pub game: Option<GameView>,
 }
 
 impl Attachment {

@@ -20,7 +20,6 @@ use api::live::{
     Pong, ServerMessage, Welcome,
 };
 use api::{ApiError, ErrorCode, ExitRequest, GameId, GameStatus, GameView};
-use serde::{Deserialize, Serialize};
 use worker::js_sys;
 use worker::wasm_bindgen::JsValue;
 use worker::worker_sys::ext::WebSocketExt;
@@ -38,19 +37,11 @@ use crate::routes::Route;
 
 /// The Durable Object binding (wrangler.toml `[[durable_objects.bindings]]`).
 const BINDING: &str = "LIVE_ROOMS";
-/// The room's storage key of its game.
-const GAME_KEY: &str = "game";
 /// Worker → room: the game (`EdgeGameView` JSON, URI-encoded) on a socket's upgrade request.
 const GAME_HEADER: &str = "x-live-game";
 
-/// Worker → room: an exit committed elsewhere.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RoomExit {
-    game_id: GameId,
-    exited_at: i64,
-    source: ExitSource,
-}
+/// Worker → room: which path an exit notice came by (`edge` or `origin`).
+const SOURCE_HEADER: &str = "x-live-source";
 
 /// The game id of a path (422 on `gameId`).
 fn game_id(raw: &str) -> Result<GameId, ApiError> {
@@ -156,13 +147,19 @@ pub(super) async fn serve(
 /// cannot be told only means its sockets fall back to polling).
 pub(super) async fn notify_exited(env: &Env, id: GameId, exited_at: i64, source: ExitSource) {
     let result = async {
-        let body = serde_json::to_string(&RoomExit {
-            game_id: id,
-            exited_at,
-            source,
-        })?;
+        let body = serde_json::to_string(&ExitedNotice { exited_at })?;
+        let headers = worker::Headers::new();
+        headers.set(
+            SOURCE_HEADER,
+            if source == ExitSource::Origin {
+                "origin"
+            } else {
+                "edge"
+            },
+        )?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
+            .with_headers(headers)
             .with_body(Some(JsValue::from_str(&body)));
         let req = Request::new_with_init(
             &format!("https://live-room/edge/internal/game/{id}/exited"),
@@ -190,7 +187,7 @@ fn fresh_trace() -> Trace {
 pub struct LiveRoom {
     state: State,
     env: Env,
-    /// The game, once known (also in storage, which survives eviction).
+    /// The game, once known (also in every socket's attachment, which survives hibernation).
     game: RefCell<Option<GameView>>,
     /// Counters since this instance was constructed.
     stats: RefCell<RoomStats>,
@@ -227,7 +224,7 @@ impl DurableObject for LiveRoom {
         let result = match crate::routes::route(&method, path) {
             Ok(Route::Live(raw)) => self.accept(&req, &raw).await,
             Ok(Route::LiveStats(raw)) => self.stats_reply(&trace, &raw).await,
-            Ok(Route::ExitedNotice(_)) => self.on_room_exit(&mut req, &trace).await,
+            Ok(Route::ExitedNotice(raw)) => self.on_room_exit(&mut req, &trace, &raw).await,
             _ => Err(ApiError::not_found("no such room route")),
         };
         match result {
@@ -263,61 +260,44 @@ impl DurableObject for LiveRoom {
 }
 
 impl LiveRoom {
-    /// The game: memory, else storage, else the copy the Worker sent along with an upgrade
-    /// (`given`), stored for next time. `None`: not known.
-    async fn game(&self, given: Option<&Request>) -> Option<GameView> {
+    /// The game: memory, else any socket's attachment (after a wake-up), else the copy the
+    /// Worker sent along with an upgrade (`given`). `None`: not known.
+    ///
+    /// Attachments hold JSON text rather than structured values: the structured path
+    /// (serde-wasm-bindgen) would cost the upload more code.
+    fn game(&self, given: Option<&Request>) -> Option<GameView> {
         if let Some(g) = self.game.borrow().clone() {
             return Some(g);
         }
-        if let Some(g) = self.stored_game().await {
-            *self.game.borrow_mut() = Some(g.clone());
-            return Some(g);
-        }
-        let raw = header(given?, GAME_HEADER)?;
-        let text = String::from(js_sys::decode_uri_component(&raw).ok()?);
-        let game: GameView = serde_json::from_slice(text.as_bytes()).ok()?;
-        self.store_game(&game).await;
-        Some(game)
-    }
-
-    // Storage and attachments hold JSON text rather than structured values: the structured
-    // path (serde-wasm-bindgen) would cost the upload more than a dozen KiB of code.
-
-    /// The game in storage, if any.
-    async fn stored_game(&self) -> Option<GameView> {
-        let promise = self.state.storage().as_raw().get(GAME_KEY).ok()?;
-        let value = worker::wasm_bindgen_futures::JsFuture::from(promise)
-            .await
-            .ok()?;
-        serde_json::from_slice(value.as_string()?.as_bytes()).ok()
-    }
-
-    async fn store_game(&self, game: &GameView) {
-        *self.game.borrow_mut() = Some(game.clone());
-        let Ok(text) = serde_json::to_string(game) else {
-            return;
-        };
-        if let Err(e) = self
+        let known = self
             .state
-            .storage()
-            .put_raw(GAME_KEY, JsValue::from_str(&text))
-            .await
-        {
-            worker::console_error!("live room {}: storing the game failed: {e}", game.game_id);
-        }
+            .get_websockets()
+            .iter()
+            .find_map(|ws| attachment_of(ws).game)
+            .or_else(|| {
+                let raw = header(given?, GAME_HEADER)?;
+                let text = String::from(js_sys::decode_uri_component(&raw).ok()?);
+                let mut game: GameView = serde_json::from_slice(text.as_bytes()).ok()?;
+                // Attachments are small (2 KiB at most); the room has no use for metadata.
+                game.metadata = None;
+                Some(game)
+            })?;
+        *self.game.borrow_mut() = Some(known.clone());
+        Some(known)
     }
 
     /// Accepts a socket (hibernation API) once the game is known; 404 for an unknown game.
     async fn accept(&self, req: &Request, raw: &str) -> Result<Response, ApiError> {
         let id = game_id(raw)?;
-        match self.game(Some(req)).await {
-            Some(g) if g.game_id == id => {}
+        let game = match self.game(Some(req)) {
+            Some(g) if g.game_id == id => g,
             _ => return Err(ApiError::internal("the room could not load its game")),
-        }
+        };
         let pair = WebSocketPair::new().map_err(|e| internal("open a socket", e))?;
         self.state.accept_web_socket(&pair.server);
         let attachment = Attachment {
             conn_id: ids::new_id(),
+            game: Some(game),
             ..Attachment::default()
         };
         set_attachment(&pair.server, &attachment).map_err(|e| internal("open a socket", e))?;
@@ -327,7 +307,7 @@ impl LiveRoom {
 
     async fn stats_reply(&self, trace: &Trace, raw: &str) -> Result<Response, ApiError> {
         let id = game_id(raw)?;
-        let game = self.game(None).await;
+        let game = self.game(None);
         let sockets = self.state.get_websockets();
         let attachments = attachments_of(&sockets);
         let view = RoomStatsView {
@@ -345,25 +325,32 @@ impl LiveRoom {
     }
 
     /// An exit committed elsewhere (the Worker's [`notify_exited`]).
-    async fn on_room_exit(&self, req: &mut Request, trace: &Trace) -> Result<Response, ApiError> {
+    async fn on_room_exit(
+        &self,
+        req: &mut Request,
+        trace: &Trace,
+        raw: &str,
+    ) -> Result<Response, ApiError> {
+        let id = game_id(raw)?;
+        let source = match header(req, SOURCE_HEADER).as_deref() {
+            Some("origin") => ExitSource::Origin,
+            _ => ExitSource::Edge,
+        };
         let body = req
             .bytes()
             .await
             .map_err(|_| ApiError::bad_request("could not read the notice"))?;
-        // Internal (built by `notify_exited`): no need for the contract's error paths.
-        let notice: RoomExit = serde_json::from_slice(&body)
-            .map_err(|_| ApiError::bad_request("malformed room notice"))?;
-        self.commit_exit(&notice.game_id, notice.exited_at, notice.source)
-            .await;
+        let notice: ExitedNotice = api::json::parse_body(&body)?;
+        self.commit_exit(&id, notice.exited_at, source);
         Reply::json(200, &serde_json::json!({ "ok": true }))
             .into_response(trace)
             .map_err(|e| internal("answer", e))
     }
 
     /// Records the exit and pushes `exited` to every socket, once (repeats are ignored).
-    async fn commit_exit(&self, id: &GameId, exited_at: i64, source: ExitSource) {
-        let Some(mut game) = self.game(None).await else {
-            // The room never served this game: nobody to tell.
+    fn commit_exit(&self, id: &GameId, exited_at: i64, source: ExitSource) {
+        let Some(mut game) = self.game(None) else {
+            // The room has no sockets and no game: nobody to tell.
             return;
         };
         if game.game_id != *id || game.status == GameStatus::Exited {
@@ -371,14 +358,21 @@ impl LiveRoom {
         }
         game.status = GameStatus::Exited;
         game.exited_at = Some(exited_at);
-        let msg = ServerMessage::Exited(Exited {
-            game_id: *id,
-            exited_at,
-            source,
-        });
-        // Push first: storage is for later wake-ups, the sockets are waiting now.
-        self.broadcast(&msg, None);
-        self.store_game(&game).await;
+        // Push first: the sockets are waiting; then remember it for wake-ups.
+        self.broadcast(
+            &ServerMessage::Exited(Exited {
+                game_id: *id,
+                exited_at,
+                source,
+            }),
+            None,
+        );
+        for ws in self.state.get_websockets() {
+            let mut att = attachment_of(&ws);
+            att.game = Some(game.clone());
+            let _ = set_attachment(&ws, &att);
+        }
+        *self.game.borrow_mut() = Some(game);
     }
 
     fn send(&self, ws: &WebSocket, msg: &ServerMessage) {
@@ -457,7 +451,7 @@ impl LiveRoom {
                 }
                 Ok(())
             }
-            ClientMessage::Hello(hello) => self.on_hello(ws, att, &hello).await,
+            ClientMessage::Hello(hello) => self.on_hello(ws, att, &hello),
             ClientMessage::Exit(_) => self.on_exit(ws, &att).await,
         };
         if let Err(e) = result {
@@ -469,7 +463,7 @@ impl LiveRoom {
         self.env.var(name).ok().map(|v| v.to_string())
     }
 
-    async fn on_hello(
+    fn on_hello(
         &self,
         ws: &WebSocket,
         mut att: Attachment,
@@ -483,7 +477,6 @@ impl LiveRoom {
         }
         let game = self
             .game(None)
-            .await
             .ok_or_else(|| ApiError::internal("the room lost its game"))?;
         let role = rules::authorize_hello(&game, hello)?;
         att.role = Some(role);
@@ -521,7 +514,6 @@ impl LiveRoom {
         rules::authorize_exit(att)?;
         let game = self
             .game(None)
-            .await
             .ok_or_else(|| ApiError::internal("the room lost its game"))?;
         if let (GameStatus::Exited, Some(at)) = (game.status, game.exited_at) {
             self.send(
@@ -592,7 +584,7 @@ fn attachment_of(ws: &WebSocket) -> Attachment {
         .unwrap_or_default()
 }
 
-/// Stores a socket's attachment (as JSON text, see [`LiveRoom::stored_game`]).
+/// Stores a socket's attachment (as JSON text).
 fn set_attachment(ws: &WebSocket, att: &Attachment) -> worker::Result<()> {
     ws.as_ref()
         .serialize_attachment(JsValue::from_str(&serde_json::to_string(att)?))
