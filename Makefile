@@ -6,10 +6,11 @@
 #   make test    every test: lint, unit, integration (real Cassandra), Worker in workerd, browser e2e
 #   make fuzz    Schemathesis against a fresh origin + edge from docs/openapi*.yaml (make test's contract stage)
 #   make bench   all benchmarks (engine, origin, edge); or bench-engine / bench-origin / bench-edge
+#   make bench-live   live rooms (viewers per minute vs tick streaming, exit latency)
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: setup up dev down status logs test fuzz bench bench-engine bench-origin bench-edge clean-run
+.PHONY: setup up dev down status logs test fuzz bench bench-engine bench-origin bench-edge bench-live clean-run
 
 setup:
 	@bash scripts/setup.sh
@@ -45,6 +46,10 @@ bench-origin: setup
 
 bench-edge: setup
 	@bash scripts/bench-edge.sh
+
+# Live rooms: server -> viewer traffic vs tick streaming, exit-to-viewer latency.
+bench-live: setup
+	@bash scripts/bench-live.sh
 
 clean-run: down
 	@bash scripts/cassandra.sh wipe

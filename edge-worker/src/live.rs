@@ -62,6 +62,14 @@ pub fn presence<'a>(sockets: impl IntoIterator<Item = &'a Attachment>) -> Presen
     p
 }
 
+/// Whether the connection `to` is sent the join or leave of a connection of role `who`: a
+/// player's comings and goings go to everyone; a viewer's only to players (the owner sees who
+/// watches). Viewers learn the viewer count in their `welcome`: a room of N viewers would
+/// otherwise send N² messages as they arrive, which the per-viewer budget cannot afford.
+pub fn hears_about(to: &Attachment, who: LiveRole) -> bool {
+    who == LiveRole::Player || to.role == Some(LiveRole::Player)
+}
+
 /// The role a `hello` is granted in `game`'s room.
 ///
 /// The owner's proof is the seam for owner tokens: until games carry one, a player proves
@@ -282,6 +290,15 @@ mod tests {
         assert_eq!(p.players[0].user_id.as_ref().unwrap().as_str(), "alice");
         // A viewer's user id is never shown.
         assert_eq!(socks[1].member().unwrap().user_id, None);
+    }
+
+    #[test]
+    fn viewers_hear_only_about_players() {
+        let viewer = att("v", Some(LiveRole::Viewer), None);
+        let player = att("p", Some(LiveRole::Player), Some("alice"));
+        assert!(hears_about(&viewer, LiveRole::Player));
+        assert!(!hears_about(&viewer, LiveRole::Viewer));
+        assert!(hears_about(&player, LiveRole::Viewer));
     }
 
     #[test]

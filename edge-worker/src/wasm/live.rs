@@ -366,6 +366,7 @@ impl LiveRoom {
                 source,
             }),
             None,
+            None,
         );
         for ws in self.state.get_websockets() {
             let mut att = attachment_of(&ws);
@@ -384,14 +385,16 @@ impl LiveRoom {
         }
     }
 
-    /// Sends `msg` to every socket but the one with conn id `except`.
-    fn broadcast(&self, msg: &ServerMessage, except: Option<&str>) {
+    /// Sends `msg` to every socket but the one with conn id `except` (`None`: all), or, for
+    /// `about: Some(role)` (a join or leave), to those [`rules::hears_about`] says.
+    fn broadcast(&self, msg: &ServerMessage, except: Option<&str>, about: Option<LiveRole>) {
         let Ok(text) = serde_json::to_string(msg) else {
             return;
         };
         for ws in self.state.get_websockets() {
-            if let Some(skip) = except
-                && attachment_of(&ws).conn_id == skip
+            let to = attachment_of(&ws);
+            if except == Some(to.conn_id.as_str())
+                || about.is_some_and(|role| !rules::hears_about(&to, role))
             {
                 continue;
             }
@@ -499,9 +502,11 @@ impl LiveRoom {
             }),
         );
         if let Some(member) = att.member() {
+            let role = member.role;
             self.broadcast(
                 &ServerMessage::Joined(MemberEvent { member, presence }),
                 Some(&att.conn_id),
+                Some(role),
             );
         }
         Ok(())
@@ -564,12 +569,14 @@ impl LiveRoom {
             .into_iter()
             .filter(|a| a.conn_id != att.conn_id)
             .collect();
+        let role = member.role;
         self.broadcast(
             &ServerMessage::Left(MemberEvent {
                 member,
                 presence: rules::presence(&others),
             }),
             Some(&att.conn_id),
+            Some(role),
         );
     }
 }
