@@ -135,7 +135,7 @@ pub(super) async fn serve(
             // The game's record changed: drop the cached copy as the edge's own exit does.
             cache::delete(&cache_policy::game_key(&id)).await;
             notify_exited(env, id, notice.exited_at, ExitSource::Origin).await;
-            Reply::json(200, &serde_json::json!({ "ok": true }))
+            Reply::raw(200, br#"{"ok":true}"#.to_vec())
                 .into_response(trace)
                 .map_err(|e| internal("answer", e))
         }
@@ -342,7 +342,7 @@ impl LiveRoom {
             .map_err(|_| ApiError::bad_request("could not read the notice"))?;
         let notice: ExitedNotice = api::json::parse_body(&body)?;
         self.commit_exit(&id, notice.exited_at, source);
-        Reply::json(200, &serde_json::json!({ "ok": true }))
+        Reply::raw(200, br#"{"ok":true}"#.to_vec())
             .into_response(trace)
             .map_err(|e| internal("answer", e))
     }
