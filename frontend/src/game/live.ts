@@ -33,7 +33,9 @@ export interface LiveEvents {
 export interface LiveOptions {
   /** Base URL of the edge (default: this page's origin). */
   readonly baseUrl?: string;
+  /** Ping period once the first `burst` pings (1 s apart) have measured the connection. */
   readonly pingMs?: number;
+  readonly burst?: number;
   readonly maxFailures?: number;
   /** Injected for tests. */
   readonly WebSocketImpl?: typeof WebSocket;
@@ -49,7 +51,8 @@ export class LiveRoom {
   private ws: WebSocket | null = null;
   private failures = 0;
   private closed = false;
-  private pingTimer: ReturnType<typeof setInterval> | null = null;
+  private pingTimer: ReturnType<typeof setTimeout> | null = null;
+  private pings = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private latency: Latency | null = null;
   private best: { rtt: number; offset: number } | null = null;
@@ -61,7 +64,9 @@ export class LiveRoom {
     private readonly events: LiveEvents,
     options: LiveOptions = {},
   ) {
-    this.opts = { baseUrl: '', pingMs: 5_000, maxFailures: 3, now: () => Date.now(), ...options };
+    // Few pings: each costs the room a pong, and the room's whole budget is a couple of
+    // messages per viewer-minute (see scripts/bench-live.mjs).
+    this.opts = { baseUrl: '', pingMs: 60_000, burst: 3, maxFailures: 3, now: () => Date.now(), ...options };
   }
 
   start(): void {
@@ -91,8 +96,8 @@ export class LiveRoom {
       this.events.onStatus?.('open');
       const hello: ClientMessage = { type: 'hello', role: this.hello.role, ...(this.hello.userId ? { userId: this.hello.userId } : {}) };
       ws.send(JSON.stringify(hello));
+      this.pings = 0;
       this.ping();
-      this.pingTimer = setInterval(() => this.ping(), this.opts.pingMs);
     };
     ws.onmessage = (ev) => {
       let msg: ServerMessage;
@@ -104,7 +109,7 @@ export class LiveRoom {
       this.handle(msg);
     };
     ws.onclose = () => {
-      if (this.pingTimer !== null) clearInterval(this.pingTimer);
+      if (this.pingTimer !== null) clearTimeout(this.pingTimer);
       this.pingTimer = null;
       if (this.ws === ws) this.ws = null;
       this.retry(opened);
@@ -132,6 +137,8 @@ export class LiveRoom {
       ...(this.latency ? { rttMs: Math.round(this.latency.rttMs), jitterMs: Math.round(this.latency.jitterMs) } : {}),
     };
     ws.send(JSON.stringify(msg));
+    this.pings += 1;
+    this.pingTimer = setTimeout(() => this.ping(), this.pings < this.opts.burst ? 1_000 : this.opts.pingMs);
   }
 
   private handle(msg: ServerMessage): void {
@@ -171,7 +178,7 @@ export class LiveRoom {
   /** Leaves the room for good. */
   close(): void {
     this.closed = true;
-    if (this.pingTimer !== null) clearInterval(this.pingTimer);
+    if (this.pingTimer !== null) clearTimeout(this.pingTimer);
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.ws?.close();
     this.ws = null;
