@@ -209,6 +209,37 @@ describe('live rooms', () => {
     await b2.close();
   });
 
+  test('hibernation: presence and the game live in socket attachments and survive an idle room', async (t) => {
+    const user = uid('live-h');
+    const game = await startGame(user);
+    const p = await openLive(edge.url, game.gameId);
+    p.send({ type: 'hello', role: 'player', userId: user });
+    await p.next('welcome');
+    const s1 = (await call(`${edge.url}/edge/game/${game.gameId}/live/stats`)).body;
+    assert.equal(s1.websocketApi, 'hibernation');
+    // Idle long enough for workerd to evict the room object (its sockets stay open).
+    await sleep(Number(process.env.LIVE_IDLE_MS ?? 15_000));
+    const s2 = (await call(`${edge.url}/edge/game/${game.gameId}/live/stats`)).body;
+    t.diagnostic(
+      s2.stats.since > s1.stats.since
+        ? `room evicted while idle and rebuilt (since ${s1.stats.since} -> ${s2.stats.since})`
+        : 'room not evicted within the idle wait (state still checked through attachments)',
+    );
+    // Presence comes from the sockets' attachments, whether or not the room was rebuilt.
+    assert.equal(s2.presence.players.length, 1);
+    assert.equal(s2.presence.players[0].userId, user);
+    assert.equal(s2.loaded, true);
+    const v = await openLive(edge.url, game.gameId);
+    v.send({ type: 'hello', role: 'viewer' });
+    const w = await v.next('welcome');
+    assert.equal(w.presence.players[0].userId, user);
+    p.send({ type: 'ping', clientTime: Date.now() });
+    await p.next('pong');
+    assert.equal((await p.next('joined')).member.role, 'viewer');
+    await v.close();
+    await p.close();
+  });
+
   test('ping/pong carries server timestamps; latency over the threshold warns', async () => {
     const game = await startGame(uid('live-t'));
     const s = await openLive(edge.url, game.gameId);
