@@ -1,16 +1,17 @@
 # seedsync: one command to run the whole system locally, one to test it all.
 #   make setup   install the toolchain pieces the build needs (idempotent; make dev/test run it)
-#   make up      Cassandra + origins eu/us/asia (127.0.0.1:8081-8083) + edge (127.0.0.1:8787), in the background
+#   make up      Cassandra + NATS (events) + origins eu/us/asia (127.0.0.1:8081-8083) + edge (127.0.0.1:8787), in the background
 #   make dev     make up, then follow the logs until Ctrl-C (which stops the stack)
 #   make down    stop everything `make up` started
 #   make test    every test: lint, unit, integration (real Cassandra), Worker in workerd, browser e2e
 #   make fuzz    Schemathesis against a fresh origin + edge from docs/openapi*.yaml (make test's contract stage)
-#   make bench   all benchmarks (engine, origin, edge); or bench-engine / bench-origin / bench-edge
+#   make bench   all benchmarks (engine, origin, edge, auth, events); or bench-engine / bench-origin /
+#                bench-edge / bench-auth / bench-events
 #   make bench-live   live rooms (viewers per minute vs tick streaming, exit latency)
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: setup up dev down status logs test fuzz bench bench-engine bench-origin bench-edge bench-live clean-run
+.PHONY: setup up dev down status logs test fuzz bench bench-engine bench-origin bench-edge bench-auth bench-events bench-live clean-run
 
 setup:
 	@bash scripts/setup.sh
@@ -36,7 +37,7 @@ test: setup
 fuzz: setup
 	@bash scripts/fuzz-api.sh
 
-bench: bench-engine bench-origin bench-edge
+bench: bench-engine bench-origin bench-edge bench-auth bench-events
 
 bench-engine: setup
 	@bash scripts/bench-engine.sh
@@ -47,9 +48,15 @@ bench-origin: setup
 bench-edge: setup
 	@bash scripts/bench-edge.sh
 
+bench-events: setup
+	@bash scripts/bench-events.sh
+
 # Live rooms: server -> viewer traffic vs tick streaming, exit-to-viewer latency.
 bench-live: setup
 	@bash scripts/bench-live.sh
 
 clean-run: down
 	@bash scripts/cassandra.sh wipe
+
+bench-auth: setup
+	@bash scripts/bench-auth.sh

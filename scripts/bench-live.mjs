@@ -62,7 +62,11 @@ try {
     for (let i = 0; i < n; i++) vs.push(await viewer(url));
     const t0 = Date.now();
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
-    const exit = await call(`${edge.url}/edge/game/exit`, { method: 'POST', body: { gameId: start.body.gameId, userId: user } });
+    const exit = await call(`${edge.url}/edge/game/exit`, {
+      method: 'POST',
+      body: { gameId: start.body.gameId, userId: user },
+      headers: { authorization: `Bearer ${start.body.ownerToken}` },
+    });
     if (exit.status !== 200) throw new Error(`exit: ${exit.status} ${exit.text}`);
     const deadline = Date.now() + 5000;
     while (vs.some((v) => v.receivedAt === null) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

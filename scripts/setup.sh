@@ -7,6 +7,8 @@
 #     when running as root
 #   - PyPI: Schemathesis into .cache/fuzz-venv (scripts/fuzz-api.sh --setup)
 #   - Cassandra jars from Maven Central are fetched by scripts/cassandra.sh on first start
+#   - nats-server (the game-event broker), built from source with go install (Go module proxy)
+#     into .cache/bin by scripts/nats.sh build; Debian's golang-go when no Go is installed
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -16,6 +18,9 @@ missing=()
 command -v curl >/dev/null || missing+=(curl)
 command -v chromium >/dev/null || missing+=(chromium)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if [[ ! -x .cache/bin/nats-server ]] && ! command -v go >/dev/null && [[ ! -x /usr/local/go/bin/go ]]; then
+  missing+=(golang-go)
+fi
 if ((${#missing[@]})); then
   if [[ "$(id -u)" == 0 ]]; then
     echo "setup: apt-get install ${missing[*]}" >&2
@@ -33,3 +38,4 @@ if [[ -f frontend/package.json ]] && [[ ! -d frontend/node_modules || frontend/p
   npm --prefix frontend ci --no-audit --no-fund
 fi
 bash scripts/fuzz-api.sh --setup
+bash scripts/nats.sh build

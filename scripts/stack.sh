@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The local seedsync stack without Docker: Cassandra (from Maven Central jars), three origins
+# The local seedsync stack without Docker: Cassandra (from Maven Central jars), the NATS
+# JetStream broker for game events (nats-server built with go install), three origins
 # (eu, us, asia) and the edge Worker in wrangler dev, which also serves the frontend.
 #
 #   scripts/stack.sh up       build what is missing, start everything, return when all is healthy
@@ -8,6 +9,7 @@
 #   scripts/stack.sh logs     follow every log (Ctrl-C to stop following)
 #
 # Env: EDGE_PORT (8787), ORIGIN_PORT_BASE (8081: eu, +1 us, +2 asia), STACK_RUN_DIR (.run/stack),
+# NATS_PORT (4222) and NATS_MONITOR_PORT (8222) for scripts/nats.sh,
 # CASSANDRA_KEYSPACE (seedsync), STACK_PROFILE (release|debug, default release),
 # STACK_SKIP_FRONTEND=1 (serve whatever frontend/dist holds), STACK_TIMEOUT (seconds per wait, 180).
 # Everything listens on 127.0.0.1 only.
@@ -111,12 +113,32 @@ up() {
     scripts/cassandra.sh start
     touch "$RUN_DIR/cassandra.started-here"
   fi
+  # The event broker. The origins never wait for it (their outbox holds events while it is
+  # down), so it starts alongside them.
+  if scripts/nats.sh status >/dev/null 2>&1; then
+    log "NATS already running; using it"
+  else
+    scripts/nats.sh start
+    touch "$RUN_DIR/nats.started-here"
+  fi
+  local nats_url
+  nats_url="$(scripts/nats.sh url)"
   local binary="$CARGO_TARGET_DIR/$PROFILE/origin" region port
+  # One owner-token secret for every region (a token works wherever its game is exited),
+  # made once per checkout and kept in .run/, so tokens also survive `make down` / `make up`.
+  local secret_file="$RUN_DIR/owner-token-secret"
+  if [[ -z "${OWNER_TOKEN_SECRET:-}" && ! -s "$secret_file" ]]; then
+    (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n' > "$secret_file")
+  fi
+  local secret="${OWNER_TOKEN_SECRET:-$(cat "$secret_file")}"
   for region in "${REGIONS[@]}"; do
     port="$(origin_port "$region")"
+    # The edge (wrangler dev on 127.0.0.1) forwards each client's address; trust it for the
+    # per-client limits.
     spawn "origin-$region" env HOST=127.0.0.1 PORT="$port" REGION="$region" \
       CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}" CASSANDRA_KEYSPACE="$KEYSPACE" \
-      CASSANDRA_REPLICATION="${CASSANDRA_REPLICATION:-SimpleStrategy:1}" "$binary"
+      CASSANDRA_REPLICATION="${CASSANDRA_REPLICATION:-SimpleStrategy:1}" NATS_URL="$nats_url" \
+      OWNER_TOKEN_SECRET="$secret" TRUSTED_PROXIES="${TRUSTED_PROXIES:-127.0.0.1,::1}" "$binary"
   done
   for region in "${REGIONS[@]}"; do
     port="$(origin_port "$region")"
@@ -130,6 +152,7 @@ up() {
     --persist-to "$RUN_DIR/wrangler-state" --var "REGION_ORIGINS:$origins"
   wait_http edge "http://127.0.0.1:$EDGE_PORT/edge/health" "$RUN_DIR/edge.pid" "$RUN_DIR/edge.log"
   log "up: page and API at http://127.0.0.1:$EDGE_PORT/ (origins on 127.0.0.1:$(origin_port eu)-$(origin_port asia))"
+  log "game events: cargo run -p events --bin tail -- --nats $nats_url"
 }
 
 down() {
@@ -137,6 +160,11 @@ down() {
   stop_pidfile edge
   local region
   for region in "${REGIONS[@]}"; do stop_pidfile "origin-$region"; done
+  # After the origins: their relays get to publish what they hold while draining.
+  if [[ -f "$RUN_DIR/nats.started-here" ]]; then
+    scripts/nats.sh stop
+    rm -f "$RUN_DIR/nats.started-here"
+  fi
   if [[ -f "$RUN_DIR/cassandra.started-here" ]]; then
     scripts/cassandra.sh stop
     rm -f "$RUN_DIR/cassandra.started-here"
@@ -152,6 +180,7 @@ status() {
       echo "$name: stopped"; ok=1
     fi
   done
+  scripts/nats.sh status || ok=1
   scripts/cassandra.sh status || ok=1
   return "$ok"
 }
@@ -160,6 +189,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  logs) exec tail -n 20 -F "$RUN_DIR"/*.log ;;
+  logs) exec tail -n 20 -F "$RUN_DIR"/*.log "${NATS_RUN_DIR:-$ROOT/.run/nats}/nats-server.log" ;;
   *) echo "usage: scripts/stack.sh up|down|status|logs" >&2; exit 2 ;;
 esac

@@ -6,18 +6,23 @@
 #   1 lint        cargo fmt --check, clippy (native and wasm32) with -D warnings
 #   2 no_std      the engine built for wasm32 without std
 #   3 cassandra   a real Cassandra node (reused if one is already up)
-#   4 rust        unit, property, statistical and integration tests (origin on real Cassandra)
-#   5 edge        the real Worker in workerd (wrangler dev) against real origins (including the
+#   4 rust        unit, property, statistical and integration tests (origin on real Cassandra,
+#                 game events on real nats-servers)
+#   5 events      game events end to end: origins with the outbox and relay on the real
+#                 Cassandra and one nats-server started for the stage (scripts/nats.sh, its own
+#                 port and store dir): 1,000 starts + exits, a 20 s broker outage under load, an
+#                 origin killed mid-relay
+#   6 edge        the real Worker in workerd (wrangler dev) against real origins (including the
 #                 origin/edge parity of bad inputs), and a dry-run deploy
-#   6 contract    Schemathesis fuzzing of a running origin and edge from docs/openapi.yaml and
+#   7 contract    Schemathesis fuzzing of a running origin and edge from docs/openapi.yaml and
 #                 docs/openapi-edge.yaml (scripts/fuzz-api.sh); the documents themselves are
 #                 checked against the api crate by the rust stage (origin/tests/openapi.rs)
-#   7 frontend    vitest unit tests, then the page in headless Chromium against the full stack
-#   8 multidc     three regions on a three-datacenter Cassandra (eu, us, asia): the one-active-game
+#   8 frontend    vitest unit tests, then the page in headless Chromium against the full stack
+#   9 multidc     three regions on a three-datacenter Cassandra (eu, us, asia): the one-active-game
 #                 and idempotency guarantees across regions (needs 127.0.0.1-3:9042 to itself)
 #
 # TEST_STAGES="rust edge" runs a subset (lint and no_std are cheap; cassandra comes with
-# rust/edge/contract/frontend).
+# rust/events/edge/contract/frontend).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -28,14 +33,22 @@ export CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}"
 export NO_COLOR=1 FORCE_COLOR=0 CARGO_TERM_COLOR=never
 LOGS="$ROOT/artifacts/test-logs"
 mkdir -p "$LOGS"
-STAGES="${TEST_STAGES:-lint no_std rust edge contract frontend multidc}"
+STAGES="${TEST_STAGES:-lint no_std rust events edge contract frontend multidc}"
 started_cassandra=""
+# The events stage's broker: its own port, monitoring port and store dir, so a `make up`
+# broker on 4222 is left alone.
+EVENTS_NATS_ENV=(NATS_PORT=14222 NATS_MONITOR_PORT=18222 "NATS_RUN_DIR=$ROOT/.run/nats-test")
+started_nats=""
 MULTIDC_RUN_DIR="$ROOT/.run/cassandra-multidc"
 started_multidc=""
 passed=0
 failed=0
 
 cleanup() {
+  if [[ -n "$started_nats" ]]; then
+    echo "test: stopping the events stage's nats-server" >&2
+    env "${EVENTS_NATS_ENV[@]}" scripts/nats.sh wipe || true
+  fi
   if [[ -n "$started_multidc" ]]; then
     echo "test: stopping the three-datacenter cluster" >&2
     CASSANDRA_RUN_DIR="$MULTIDC_RUN_DIR" scripts/cassandra.sh wipe || true
@@ -113,8 +126,20 @@ if wants no_std; then
 fi
 if wants rust; then
   run build-tests cargo test --workspace --no-run
+  # The events crate's tests start their own nats-servers (free ports, stopped by PID).
+  run nats-build bash scripts/nats.sh build
   ensure_cassandra
   run rust-tests cargo test --workspace
+fi
+if wants events; then
+  ensure_cassandra
+  run nats-start env "${EVENTS_NATS_ENV[@]}" scripts/nats.sh start
+  started_nats=1
+  # The tests share this server (EVENTS_TEST_NATS=script) and stop/start it through the script.
+  run events-tests env "${EVENTS_NATS_ENV[@]}" EVENTS_TEST_NATS=script \
+    cargo test -p origin --test events -- --ignored --test-threads=1 --nocapture
+  env "${EVENTS_NATS_ENV[@]}" scripts/nats.sh wipe
+  started_nats=""
 fi
 if wants edge; then
   ensure_cassandra
@@ -131,6 +156,7 @@ if wants frontend; then
   ensure_cassandra
   # The e2e stack reuses the debug origin the earlier stages built instead of a release build.
   export STACK_PROFILE="${STACK_PROFILE:-debug}"
+  run frontend-typecheck npm --prefix frontend run typecheck
   run frontend-unit npm --prefix frontend test
   run frontend-e2e npm --prefix frontend run e2e
 fi

@@ -124,6 +124,12 @@ pub struct GameView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub metadata: Option<Metadata>,
+    /// Starts only, and only to the request that created the game or one carrying the
+    /// `Idempotency-Key` that did: the credential its exit needs (`Authorization: Bearer`).
+    /// Reads never carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub owner_token: Option<String>,
 }
 
 impl GameView {
@@ -154,6 +160,10 @@ pub enum RoutedBy {
     Header,
     /// The client's location (`request.cf`).
     Geo,
+    /// The healthy region with the lowest measured round trip (live registry).
+    Latency,
+    /// The first region under the load threshold, when the lowest-latency one is over it.
+    Load,
     /// The configured default region.
     Default,
     /// The chosen region failed and another one answered.
@@ -167,6 +177,8 @@ impl RoutedBy {
             RoutedBy::Preference => "preference",
             RoutedBy::Header => "header",
             RoutedBy::Geo => "geo",
+            RoutedBy::Latency => "latency",
+            RoutedBy::Load => "load",
             RoutedBy::Default => "default",
             RoutedBy::Failover => "failover",
         }

@@ -9,6 +9,19 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
+/// Whether a `Content-Type` declares JSON: `application/json` or a `+json` type under
+/// `application/`, any case, parameters (`; charset=utf-8`) allowed. A POST body not declared
+/// JSON is 415 `unsupported_media_type` at both servers.
+pub fn is_json_content_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    let subtype = subtype.to_ascii_lowercase();
+    kind.eq_ignore_ascii_case("application")
+        && (subtype == "json" || (subtype.len() > 5 && subtype.ends_with("+json")))
+}
+
 /// Parses a request body into `T`.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -113,6 +126,31 @@ mod tests {
         ] {
             let e = start(body).unwrap_err();
             assert_eq!((e.code, e.field.as_deref()), (code, field), "{body:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn json_content_types() {
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            " application/json ;charset=UTF-8",
+            "application/merge-patch+json",
+        ] {
+            assert!(is_json_content_type(ok), "{ok:?}");
+        }
+        for bad in [
+            "",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/jsonx",
+            "application/+json",
+            "text/json",
+            "json",
+            "multipart/form-data; boundary=x",
+        ] {
+            assert!(!is_json_content_type(bad), "{bad:?}");
         }
     }
 

@@ -10,8 +10,11 @@
 //! - [`error`]: the one error body `{"error": {"code", "message", "field"?}}` and the
 //!   [`ErrorCode`] enum, each code with exactly one HTTP status;
 //! - [`game`]: the `/game/*` (origin) and `/edge/game/*` (edge) requests and views;
-//! - [`live`]: the messages of the live game rooms (`/edge/game/{id}/live` WebSocket);
+//! - [`regions`]: the live region registry (`/regions`, heartbeats, drain);
+//! - [`room`]: the messages of the live game rooms (`/edge/game/{id}/live` WebSocket);
 //! - [`v1`]: the session-service dialect (`/v1/sessions`, snake_case, its own error shape);
+//! - [`events`]: the `game.started` / `game.exited` events the origins publish to the event
+//!   stream (versioned envelope, deterministic event ids);
 //! - [`json`] and [`query`]: the parsers both servers run on raw bodies and query strings, so
 //!   the same bad input gets the same status and code from either.
 //!
@@ -20,21 +23,25 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod events;
 pub mod game;
 pub mod ids;
 pub mod json;
 pub mod limits;
-pub mod live;
 pub mod query;
+pub mod regions;
+pub mod room;
 pub mod v1;
 
 #[cfg(test)]
 mod ts;
 
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
+pub use events::{EventId, EventType, GameEvent};
 pub use game::{
     EdgeExitView, EdgeGameView, ExitRequest, ExitView, GameStatus, GameView, Phase, ReplayView,
     RoutedBy, StartRequest, StateView, TickView,
 };
 pub use ids::{BreakEvery, GameId, IdempotencyKey, Metadata, RegionName, TickMs, UserId};
+pub use regions::{RegionList, RegionLoad, RegionRecord, RegionStatus};
 pub use shared_engine::Algorithm;

@@ -33,3 +33,30 @@ pub const DEFAULT_REPLAY_SPAN: u64 = 100;
 pub const MAX_START_AT_BEHIND_MS: i64 = 60_000;
 /// `/v1/sessions`: how far in the future a client's `start_at` may be (7 days), in ms.
 pub const MAX_START_AT_AHEAD_MS: i64 = 7 * 24 * 60 * 60 * 1_000;
+
+/// A request budget as configured at both layers (`RATE_LIMIT_*` at the origin,
+/// `*_RATE_LIMIT_*` at the edge): `REQUESTS/SECONDS` (e.g. `30/60`), or `off`.
+///
+/// Returns `(requests, seconds)`, `None` for `off`; requests `1..=1000000`, seconds
+/// `1..=86400`.
+///
+/// ```
+/// assert_eq!(api::limits::parse_rate_budget(" 30/60 "), Ok(Some((30, 60))));
+/// assert_eq!(api::limits::parse_rate_budget("OFF"), Ok(None));
+/// assert!(api::limits::parse_rate_budget("0/60").is_err());
+/// ```
+pub fn parse_rate_budget(raw: &str) -> Result<Option<(u32, u32)>, String> {
+    let raw = raw.trim();
+    if raw.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let parsed = raw
+        .split_once('/')
+        .and_then(|(n, s)| Some((n.trim().parse::<u32>().ok()?, s.trim().parse::<u32>().ok()?)));
+    match parsed {
+        Some((n @ 1..=1_000_000, s @ 1..=86_400)) => Ok(Some((n, s))),
+        _ => Err(format!(
+            "{raw:?} is not `REQUESTS/SECONDS` (1..=1000000 / 1..=86400, e.g. 30/60) or `off`"
+        )),
+    }
+}

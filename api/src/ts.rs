@@ -17,7 +17,11 @@ use crate::game::{
 };
 use crate::ids::{BreakEvery, GameId, IdempotencyKey, Metadata, RegionName, TickMs, UserId};
 use crate::limits;
-use crate::live::{
+use crate::regions::{
+    DrainView, LegacyRegion, LegacyRegionList, RegionList, RegionLoad, RegionRecord, RegionStatus,
+    RegisterRequest,
+};
+use crate::room::{
     ClientMessage, ClientPing, ExitCommand, ExitSource, Exited, ExitedNotice, Hello,
     LatencyWarning, LiveError, LiveRole, Member, MemberEvent, Pong, Presence, ServerMessage,
     Welcome,
@@ -101,7 +105,7 @@ fn render() -> String {
         ("maxAtMs", limits::MAX_AT_MS),
         (
             "maxLiveMessageBytes",
-            crate::live::MAX_CLIENT_MESSAGE_BYTES as i64,
+            crate::room::MAX_CLIENT_MESSAGE_BYTES as i64,
         ),
     ] {
         let _ = writeln!(out, "  {name}: {value},");
@@ -145,6 +149,15 @@ fn render() -> String {
     declare::<Phase>(&cfg, &mut out);
     declare::<StateView>(&cfg, &mut out);
     declare::<ReplayView>(&cfg, &mut out);
+    // The live region registry.
+    declare::<RegionStatus>(&cfg, &mut out);
+    declare::<RegionLoad>(&cfg, &mut out);
+    declare::<RegionRecord>(&cfg, &mut out);
+    declare::<RegionList>(&cfg, &mut out);
+    declare::<DrainView>(&cfg, &mut out);
+    declare::<RegisterRequest>(&cfg, &mut out);
+    declare::<LegacyRegion>(&cfg, &mut out);
+    declare::<LegacyRegionList>(&cfg, &mut out);
     // Live rooms: the /edge/game/{id}/live WebSocket.
     declare::<LiveRole>(&cfg, &mut out);
     declare::<Hello>(&cfg, &mut out);

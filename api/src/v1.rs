@@ -205,6 +205,11 @@ pub struct SessionView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub stopped_at: Option<Timestamp>,
+    /// Creates only (as `ownerToken` of the game API): the credential a stop needs
+    /// (`Authorization: Bearer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub owner_token: Option<String>,
 }
 
 impl SessionView {
@@ -226,6 +231,7 @@ impl SessionView {
                 Some(ms) => Some(Timestamp::from_ms(ms)?),
                 None => None,
             },
+            owner_token: game.owner_token.clone(),
         })
     }
 }

@@ -1,372 +1,305 @@
-//! The decisions of a live game room (the Durable Object behind `GET /edge/game/{id}/live`),
-//! as plain Rust: what each connection carries across hibernation ([`Attachment`]), who is
-//! there ([`presence`]), who may play ([`authorize_hello`]), when latency deserves a warning
-//! ([`Thresholds`]), and the room's counters ([`RoomStats`]). The runtime glue is
-//! `wasm::live`.
+//! The live region table and the measurements routing reads, as plain data:
+//! - [`RegionTable`]: the regions the edge routes to, from the origins' registry (`GET
+//!   /regions`) when one answered, else the static `REGION_ORIGINS` list (the bootstrap and the
+//!   fallback); [`RegionTable::effective`] turns it into the [`Config`] every handler routes
+//!   with, so a new region is routable, and a drained or expired one is not, without a
+//!   redeploy;
+//! - [`Ewma`] and [`Measurements`]: the round trip to each origin (real requests and probes)
+//!   and the load each origin last reported, bounded to the regions of the table.
+//!
+//! Time is passed in, so all of it is unit-tested natively; the Worker keeps one of each per
+//! isolate and refreshes the table off the request path.
 
-use api::live::{Hello, LatencyWarning, LiveRole, Member, Presence};
-use api::{ApiError, ErrorCode, GameView};
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-/// What a socket carries through hibernation (`serializeAttachment`): the room's memory may be
-/// dropped between messages, the sockets and their attachments are not.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Attachment {
-    /// The connection's id.
-    pub conn_id: String,
-    /// Set by an accepted `hello`; `None` until then (not counted in presence).
-    pub role: Option<LiveRole>,
-    /// The proved player's user id.
-    pub user_id: Option<api::UserId>,
-    /// The last reported round trip, ms.
-    pub rtt_ms: Option<u32>,
-    /// The last reported jitter, ms.
-    pub jitter_ms: Option<u32>,
-    /// Whether an rtt warning was sent and not yet cleared (one warning per excursion).
-    pub warned_rtt: bool,
-    /// Same for jitter.
-    pub warned_jitter: bool,
-    /// The room's game (without metadata): every socket carries it, so a room woken from
-    /// hibernation knows its game without a storage read.
-    pub game: Option<GameView>,
+use api::RegionName;
+use api::regions::{RegionList, RegionLoad, RegionStatus};
+use serde::Serialize;
+
+use crate::config::{Config, Region};
+
+/// Where the region table came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// An origin's `GET /regions`.
+    Registry,
+    /// The static `REGION_ORIGINS` (no origin answered, or the registry is disabled).
+    Fallback,
 }
 
-impl Attachment {
-    /// How others see this connection; `None` before its `hello`.
-    pub fn member(&self) -> Option<Member> {
-        let role = self.role?;
-        Some(Member {
-            conn_id: self.conn_id.clone(),
-            role,
-            user_id: if role == LiveRole::Player {
-                self.user_id.clone()
-            } else {
-                None
-            },
-            rtt_ms: self.rtt_ms,
+/// One region of the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveRegion {
+    /// Its name.
+    pub name: RegionName,
+    /// Its origin's base URL.
+    pub origin: String,
+    /// Active or draining.
+    pub status: RegionStatus,
+    /// What it last reported (registry only).
+    pub load: Option<RegionLoad>,
+}
+
+/// The regions the edge routes to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionTable {
+    /// Where it came from.
+    pub source: Source,
+    /// Regions: the configured failover order first, then new ones by name.
+    pub regions: Vec<LiveRegion>,
+    /// When it was built (Unix ms).
+    pub fetched_at_ms: u64,
+}
+
+impl RegionTable {
+    /// The static list, every region active.
+    pub fn fallback(cfg: &Config, now_ms: u64) -> RegionTable {
+        RegionTable {
+            source: Source::Fallback,
+            regions: cfg
+                .regions
+                .iter()
+                .map(|r| LiveRegion {
+                    name: r.name.clone(),
+                    origin: r.origin.clone(),
+                    status: RegionStatus::Active,
+                    load: None,
+                })
+                .collect(),
+            fetched_at_ms: now_ms,
+        }
+    }
+
+    /// The registry's live regions (those with an http(s) URL), in the configured failover
+    /// order and then by name; `None` when it lists none (an empty registry is no reason to
+    /// route nowhere).
+    pub fn from_registry(cfg: &Config, list: &RegionList, now_ms: u64) -> Option<RegionTable> {
+        let mut live: BTreeMap<&RegionName, LiveRegion> = BTreeMap::new();
+        for r in &list.regions {
+            if !api::regions::is_base_url(&r.url) {
+                continue;
+            }
+            live.insert(
+                &r.name,
+                LiveRegion {
+                    name: r.name.clone(),
+                    origin: r.url.trim_end_matches('/').to_owned(),
+                    status: r.status,
+                    load: Some(r.load),
+                },
+            );
+        }
+        if live.is_empty() {
+            return None;
+        }
+        let mut regions = Vec::with_capacity(live.len());
+        for name in cfg.failover_order() {
+            if let Some(r) = live.remove(name) {
+                regions.push(r);
+            }
+        }
+        regions.extend(live.into_values());
+        Some(RegionTable {
+            source: Source::Registry,
+            regions,
+            fetched_at_ms: now_ms,
         })
     }
-}
 
-/// Who is in the room, from the attachments of its open sockets (players in the runtime's
-/// order of the sockets, which is their order of arrival).
-pub fn presence<'a>(sockets: impl IntoIterator<Item = &'a Attachment>) -> Presence {
-    let mut p = Presence::default();
-    for a in sockets {
-        match a.member() {
-            Some(m) if m.role == LiveRole::Player => p.players.push(m),
-            Some(_) => p.viewers += 1,
-            None => {}
-        }
+    /// Whether a refresh is due.
+    pub fn is_stale(&self, now_ms: u64, refresh_ms: u64) -> bool {
+        now_ms.saturating_sub(self.fetched_at_ms) >= refresh_ms
     }
-    p
-}
 
-/// Whether the connection `to` is sent the join or leave of a connection of role `who`: a
-/// player's comings and goings go to everyone; a viewer's only to players (the owner sees who
-/// watches). Viewers learn the viewer count in their `welcome`: a room of N viewers would
-/// otherwise send N² messages as they arrive, which the per-viewer budget cannot afford.
-pub fn hears_about(to: &Attachment, who: LiveRole) -> bool {
-    who == LiveRole::Player || to.role == Some(LiveRole::Player)
-}
-
-/// The role a `hello` is granted in `game`'s room.
-///
-/// The owner's proof is the seam for owner tokens: until games carry one, a player proves
-/// itself by a `userId` equal to the game's. When tokens exist, this is the one function to
-/// change (check `hello.owner_token` against the game's token).
-pub fn authorize_hello(game: &GameView, hello: &Hello) -> Result<LiveRole, ApiError> {
-    match hello.role {
-        LiveRole::Viewer => Ok(LiveRole::Viewer),
-        LiveRole::Player => {
-            if hello.user_id.as_ref() == Some(&game.user_id) {
-                Ok(LiveRole::Player)
-            } else {
-                Err(ApiError::new(
-                    ErrorCode::Forbidden,
-                    "only the game's owner may join as player",
-                ))
-            }
-        }
-    }
-}
-
-/// Whether a socket may end the game: only a connection whose `hello` proved ownership.
-pub fn authorize_exit(attachment: &Attachment) -> Result<(), ApiError> {
-    if attachment.role == Some(LiveRole::Player) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "only the game's owner may end it",
-        ))
-    }
-}
-
-/// Latency thresholds past which a connection gets a `warning` (`LIVE_WARN_RTT_MS`,
-/// `LIVE_WARN_JITTER_MS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Thresholds {
-    /// Round trip, ms.
-    pub rtt_ms: u32,
-    /// Jitter, ms.
-    pub jitter_ms: u32,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Self {
-            rtt_ms: 300,
-            jitter_ms: 100,
-        }
-    }
-}
-
-impl Thresholds {
-    /// From the two variables' raw values (an unset or unreadable one keeps its default).
-    pub fn from_vars(rtt: Option<&str>, jitter: Option<&str>) -> Self {
-        let d = Self::default();
-        let num = |v: Option<&str>, default| {
-            v.and_then(|v| v.trim().parse::<u32>().ok())
-                .unwrap_or(default)
+    /// `cfg` routing over this table: its active regions (all of them if every one drains,
+    /// rather than none), the default region kept when it is among them, else the first.
+    /// Geo maps naming a region that is not routable are left to [`Config::known_region`]
+    /// checks by the router.
+    pub fn effective(&self, cfg: &Config) -> Config {
+        let active: Vec<Region> = self
+            .regions
+            .iter()
+            .filter(|r| r.status == RegionStatus::Active)
+            .map(|r| Region {
+                name: r.name.clone(),
+                origin: r.origin.clone(),
+            })
+            .collect();
+        let regions = if active.is_empty() {
+            self.regions
+                .iter()
+                .map(|r| Region {
+                    name: r.name.clone(),
+                    origin: r.origin.clone(),
+                })
+                .collect()
+        } else {
+            active
         };
-        Self {
-            rtt_ms: num(rtt, d.rtt_ms),
-            jitter_ms: num(jitter, d.jitter_ms),
+        let mut out = cfg.clone();
+        if !regions.iter().any(|r| r.name == cfg.default_region)
+            && let Some(first) = regions.first()
+        {
+            out.default_region = first.name.clone();
         }
-    }
-
-    /// Records a connection's report and returns the warnings it deserves: one when a value
-    /// first passes its threshold, none while it stays above, re-armed once it falls back.
-    pub fn check(
-        &self,
-        a: &mut Attachment,
-        rtt: Option<u32>,
-        jitter: Option<u32>,
-    ) -> Vec<LatencyWarning> {
-        let mut out = Vec::new();
-        let mut one = |metric: &str, value: Option<u32>, limit: u32, warned: &mut bool| {
-            let Some(v) = value else { return };
-            if v > limit && !*warned {
-                *warned = true;
-                out.push(LatencyWarning {
-                    metric: metric.to_owned(),
-                    value_ms: v,
-                    threshold_ms: limit,
-                    message: format!("{metric} {v} ms is above {limit} ms"),
-                });
-            } else if v <= limit {
-                *warned = false;
-            }
-        };
-        one("rtt", rtt, self.rtt_ms, &mut a.warned_rtt);
-        one("jitter", jitter, self.jitter_ms, &mut a.warned_jitter);
-        if rtt.is_some() {
-            a.rtt_ms = rtt;
-        }
-        if jitter.is_some() {
-            a.jitter_ms = jitter;
-        }
+        out.regions = regions;
         out
     }
-}
 
-/// How many messages of one `type`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct KindCount {
-    /// The message `type` (`invalid` for refused ones).
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// How many.
-    pub count: u64,
-}
-
-/// Adds one to `kind`'s count (a handful of kinds: a list beats a map in code size).
-fn bump(counts: &mut Vec<KindCount>, kind: &'static str) {
-    match counts.iter_mut().find(|c| c.kind == kind) {
-        Some(c) => c.count += 1,
-        None => counts.push(KindCount { kind, count: 1 }),
+    /// The region named `name`.
+    pub fn get(&self, name: &str) -> Option<&LiveRegion> {
+        self.regions.iter().find(|r| r.name.as_str() == name)
     }
 }
 
-/// A room's counters, served at `GET /edge/game/{id}/live/stats`. Held in the room's memory, so
-/// they count since the room last woke (hibernation drops them; the sockets stay).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RoomStats {
-    /// Unix ms when these counters started.
-    pub since: u64,
-    /// How many times this room object was constructed (woke from hibernation or eviction).
-    pub wakeups: u64,
-    /// Sockets accepted.
-    pub sockets_accepted: u64,
-    /// Sockets closed.
-    pub sockets_closed: u64,
-    /// Messages received, by `type` (`invalid` for refused ones).
-    pub messages_in: Vec<KindCount>,
-    /// Messages sent, by `type`.
-    pub messages_out: Vec<KindCount>,
-    /// Bytes sent.
-    pub bytes_out: u64,
+/// An exponentially weighted moving average.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ewma {
+    /// The average, once there is a sample.
+    pub value: Option<f64>,
 }
 
-impl RoomStats {
-    /// Counts a received message.
-    pub fn received(&mut self, kind: &'static str) {
-        bump(&mut self.messages_in, kind);
-    }
+/// Weight of a new round-trip sample.
+pub const RTT_ALPHA: f64 = 0.2;
 
-    /// Counts a sent message of `bytes` bytes.
-    pub fn sent(&mut self, kind: &'static str, bytes: usize) {
-        bump(&mut self.messages_out, kind);
-        self.bytes_out += bytes as u64;
+impl Ewma {
+    /// Folds in a sample.
+    pub fn observe(&mut self, sample: f64) {
+        self.value = Some(match self.value {
+            None => sample,
+            Some(v) => v + RTT_ALPHA * (sample - v),
+        });
     }
 }
 
-/// What `GET /edge/game/{id}/live/stats` answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RoomStatsView {
-    /// The game.
-    pub game_id: String,
-    /// Whether the room knows the game (loaded once from the cache or an origin).
-    pub loaded: bool,
-    /// `active` or `exited`, once loaded.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<api::GameStatus>,
-    /// Open sockets (joined or not).
-    pub sockets: u32,
-    /// Who is there.
-    pub presence: Presence,
-    /// Counters.
-    pub stats: RoomStats,
-    /// Which WebSocket API the room uses (`hibernation`: `state.acceptWebSocket`).
-    pub websocket_api: &'static str,
+/// Round trips to each region's origin, as measured from this isolate.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Measurements {
+    rtt: BTreeMap<RegionName, Ewma>,
+    /// The region the latency policy chose last (hysteresis keeps it).
+    pub latency_choice: Option<RegionName>,
 }
 
-/// Constant-time equality of a presented secret and the configured one.
-pub fn secret_matches(presented: &str, configured: &str) -> bool {
-    let (a, b) = (presented.as_bytes(), configured.as_bytes());
-    if a.len() != b.len() || b.is_empty() {
-        return false;
+impl Measurements {
+    /// Records a round trip to `region` of `ms`.
+    pub fn observe(&mut self, region: &RegionName, ms: f64) {
+        // Bounded by the table: `retain` drops regions that left it.
+        self.rtt
+            .entry(region.clone())
+            .or_insert(Ewma { value: None })
+            .observe(ms);
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+
+    /// The average round trip to `region`, if measured.
+    pub fn rtt_ms(&self, region: &str) -> Option<f64> {
+        self.rtt
+            .iter()
+            .find(|(k, _)| k.as_str() == region)
+            .and_then(|(_, e)| e.value)
+    }
+
+    /// Forgets regions no longer in `table`.
+    pub fn retain(&mut self, table: &RegionTable) {
+        self.rtt.retain(|k, _| table.get(k.as_str()).is_some());
+        if self
+            .latency_choice
+            .as_ref()
+            .is_some_and(|c| table.get(c.as_str()).is_none())
+        {
+            self.latency_choice = None;
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use api::UserId;
+    use crate::config::tests::local;
+    use api::regions::RegionRecord;
 
-    fn game(user: &str) -> GameView {
-        serde_json::from_value(serde_json::json!({
-            "gameId": "0b6c1f7e-3a52-4a8e-9d4e-0f1a2b3c4d5e", "userId": user, "region": "eu",
-            "seed": 1, "startAt": 0, "tickMs": 100, "breakEvery": 10, "algorithm": "mix32-v1",
-            "status": "active", "createdAt": 0
-        }))
-        .unwrap()
-    }
-
-    fn att(id: &str, role: Option<LiveRole>, user: Option<&str>) -> Attachment {
-        Attachment {
-            conn_id: id.into(),
-            role,
-            user_id: user.map(|u| UserId::parse(u).unwrap()),
-            ..Attachment::default()
+    fn record(name: &str, url: &str, status: RegionStatus) -> RegionRecord {
+        RegionRecord {
+            name: RegionName::parse(name).unwrap(),
+            url: url.into(),
+            version: "1".into(),
+            status,
+            load: RegionLoad::default(),
+            heartbeat_at: 0,
+            ttl_seconds: 3,
         }
     }
 
-    #[test]
-    fn presence_counts_joined_sockets_only() {
-        let socks = [
-            att("b", Some(LiveRole::Player), Some("alice")),
-            att("a", Some(LiveRole::Viewer), Some("bob")),
-            att("c", None, None),
-            att("d", Some(LiveRole::Viewer), None),
-        ];
-        let p = presence(&socks);
-        assert_eq!(p.viewers, 2);
-        assert_eq!(p.players.len(), 1);
-        assert_eq!(p.players[0].user_id.as_ref().unwrap().as_str(), "alice");
-        // A viewer's user id is never shown.
-        assert_eq!(socks[1].member().unwrap().user_id, None);
-    }
-
-    #[test]
-    fn viewers_hear_only_about_players() {
-        let viewer = att("v", Some(LiveRole::Viewer), None);
-        let player = att("p", Some(LiveRole::Player), Some("alice"));
-        assert!(hears_about(&viewer, LiveRole::Player));
-        assert!(!hears_about(&viewer, LiveRole::Viewer));
-        assert!(hears_about(&player, LiveRole::Viewer));
-    }
-
-    #[test]
-    fn only_the_owner_plays_and_exits() {
-        let g = game("alice");
-        let hello = |role, user: Option<&str>| Hello {
-            role,
-            user_id: user.map(|u| UserId::parse(u).unwrap()),
-            owner_token: None,
-        };
-        assert_eq!(
-            authorize_hello(&g, &hello(LiveRole::Player, Some("alice"))).unwrap(),
-            LiveRole::Player
-        );
-        for h in [
-            hello(LiveRole::Player, Some("mallory")),
-            hello(LiveRole::Player, None),
-        ] {
-            assert_eq!(
-                authorize_hello(&g, &h).unwrap_err().body().error.code,
-                ErrorCode::Forbidden
-            );
+    fn list(records: Vec<RegionRecord>) -> RegionList {
+        RegionList {
+            served_by: RegionName::parse("eu").unwrap(),
+            now: 0,
+            regions: records,
         }
+    }
+
+    fn names(cfg: &Config) -> Vec<&str> {
+        cfg.regions.iter().map(|r| r.name.as_str()).collect()
+    }
+
+    #[test]
+    fn registry_merges_in_failover_order_then_new_regions() {
+        let cfg = local();
+        let l = list(vec![
+            record("sa", "http://127.0.0.1:9/", RegionStatus::Active),
+            record("asia", "http://127.0.0.1:8083", RegionStatus::Active),
+            record("eu", "http://127.0.0.1:8081", RegionStatus::Draining),
+            record("bad", "not a url", RegionStatus::Active),
+        ]);
+        let t = RegionTable::from_registry(&cfg, &l, 5).unwrap();
+        let order: Vec<&str> = t.regions.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(order, ["eu", "asia", "sa"], "us expired, bad skipped");
+        assert_eq!(t.get("sa").unwrap().origin, "http://127.0.0.1:9");
+        let eff = t.effective(&cfg);
+        assert_eq!(names(&eff), ["asia", "sa"], "draining eu takes nothing");
         assert_eq!(
-            authorize_hello(&g, &hello(LiveRole::Viewer, None)).unwrap(),
-            LiveRole::Viewer
+            eff.default_region.as_str(),
+            "asia",
+            "default moved to a live region"
         );
-        assert!(authorize_exit(&att("x", Some(LiveRole::Player), Some("alice"))).is_ok());
-        assert!(authorize_exit(&att("x", Some(LiveRole::Viewer), None)).is_err());
-        assert!(authorize_exit(&att("x", None, None)).is_err());
+        assert!(eff.known_region("sa").is_some(), "a new region is routable");
     }
 
     #[test]
-    fn warns_once_per_excursion() {
-        let t = Thresholds::from_vars(Some("100"), Some("bad"));
-        assert_eq!(t.jitter_ms, 100);
-        let mut a = Attachment::default();
-        assert!(t.check(&mut a, Some(50), Some(5)).is_empty());
-        let w = t.check(&mut a, Some(150), None);
-        assert_eq!(w.len(), 1);
-        assert_eq!(w[0].metric, "rtt");
-        assert!(t.check(&mut a, Some(170), None).is_empty());
-        assert!(t.check(&mut a, Some(20), None).is_empty());
-        assert_eq!(t.check(&mut a, Some(120), Some(300)).len(), 2);
-        assert_eq!(a.rtt_ms, Some(120));
+    fn empty_registry_and_all_draining() {
+        let cfg = local();
+        assert_eq!(RegionTable::from_registry(&cfg, &list(vec![]), 0), None);
+        let t = RegionTable::fallback(&cfg, 0);
+        assert_eq!(t.source, Source::Fallback);
+        assert_eq!(t.effective(&cfg), cfg, "the fallback routes as configured");
+        let l = list(vec![record("us", "http://x", RegionStatus::Draining)]);
+        let eff = RegionTable::from_registry(&cfg, &l, 0)
+            .unwrap()
+            .effective(&cfg);
+        assert_eq!(names(&eff), ["us"], "rather a draining region than none");
     }
 
     #[test]
-    fn counts_by_kind() {
-        let mut s = RoomStats::default();
-        s.received("ping");
-        s.received("ping");
-        s.sent("pong", 10);
-        assert_eq!(
-            s.messages_in,
-            vec![KindCount {
-                kind: "ping",
-                count: 2
-            }]
-        );
-        assert_eq!(s.bytes_out, 10);
+    fn staleness() {
+        let t = RegionTable::fallback(&local(), 1_000);
+        assert!(!t.is_stale(1_499, 500));
+        assert!(t.is_stale(1_500, 500));
+        assert!(t.is_stale(0, 0) || t.fetched_at_ms > 0);
     }
 
     #[test]
-    fn secrets_compare_exactly() {
-        assert!(secret_matches("s3cret", "s3cret"));
-        assert!(!secret_matches("s3cre", "s3cret"));
-        assert!(!secret_matches("s3creT", "s3cret"));
-        assert!(!secret_matches("", ""));
+    fn ewma_and_bounds() {
+        let mut e = Ewma { value: None };
+        e.observe(100.0);
+        assert_eq!(e.value, Some(100.0));
+        e.observe(200.0);
+        assert!((e.value.unwrap() - 120.0).abs() < 1e-9);
+        let mut m = Measurements::default();
+        let sa = RegionName::parse("sa").unwrap();
+        m.observe(&sa, 10.0);
+        m.latency_choice = Some(sa.clone());
+        assert_eq!(m.rtt_ms("sa"), Some(10.0));
+        m.retain(&RegionTable::fallback(&local(), 0));
+        assert_eq!((m.rtt_ms("sa"), m.latency_choice.clone()), (None, None));
     }
 }

@@ -22,19 +22,19 @@ pub enum Route {
     /// CORS preflight for any `/edge/*` path.
     Preflight,
     /// `GET /edge/game/{id}/live` (WebSocket upgrade to the game's room), with the raw id.
-    Live(String),
+    Room(String),
     /// `GET /edge/game/{id}/live/stats` (the room's counters), with the raw id.
-    LiveStats(String),
+    RoomStats(String),
     /// `POST /edge/internal/game/{id}/exited` (origin → edge exit notice), with the raw id.
     ExitedNotice(String),
 }
 
 impl Route {
-    /// Whether the live-room glue (`wasm::live`) answers this route rather than a handler.
-    pub fn is_live(&self) -> bool {
+    /// Whether the live-room glue (`wasm::room`) answers this route rather than a handler.
+    pub fn is_room(&self) -> bool {
         matches!(
             self,
-            Route::Live(_) | Route::LiveStats(_) | Route::ExitedNotice(_)
+            Route::Room(_) | Route::RoomStats(_) | Route::ExitedNotice(_)
         )
     }
 }
@@ -86,9 +86,9 @@ pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
         ["game", "exit"] => (Route::Exit, "POST"),
         ["game", id] if !id.is_empty() => (Route::Game((*id).to_string()), "GET"),
         ["game", id, "state"] if !id.is_empty() => (Route::GameState((*id).to_string()), "GET"),
-        ["game", id, "live"] if !id.is_empty() => (Route::Live((*id).to_string()), "GET"),
+        ["game", id, "live"] if !id.is_empty() => (Route::Room((*id).to_string()), "GET"),
         ["game", id, "live", "stats"] if !id.is_empty() => {
-            (Route::LiveStats((*id).to_string()), "GET")
+            (Route::RoomStats((*id).to_string()), "GET")
         }
         ["internal", "game", id, "exited"] if !id.is_empty() => {
             (Route::ExitedNotice((*id).to_string()), "POST")
@@ -125,11 +125,11 @@ mod tests {
         assert_eq!(route("OPTIONS", "/edge/game/start"), Ok(Route::Preflight));
         assert_eq!(
             route("GET", "/edge/game/g/live"),
-            Ok(Route::Live("g".into()))
+            Ok(Route::Room("g".into()))
         );
         assert_eq!(
             route("GET", "/edge/game/g/live/stats"),
-            Ok(Route::LiveStats("g".into()))
+            Ok(Route::RoomStats("g".into()))
         );
         assert_eq!(
             route("POST", "/edge/internal/game/g/exited"),
@@ -139,7 +139,7 @@ mod tests {
             route("GET", "/edge/internal/game/g/exited"),
             Err(NoRoute::MethodNotAllowed("POST"))
         );
-        assert!(Route::Live("g".into()).is_live());
+        assert!(Route::Room("g".into()).is_room());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 use api::{RegionName, RoutedBy};
 
-use crate::config::{Config, Region};
+use crate::config::{Config, Policy, Region};
+use crate::live::{Measurements, RegionTable};
 
 /// What the edge knows about where the caller wants to be served.
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,10 +29,132 @@ pub fn select_region<'c>(cfg: &'c Config, hints: &RouteHints<'_>) -> (&'c Region
     if let Some(r) = hints.header.and_then(|h| cfg.known_region(h.trim())) {
         return (r, RoutedBy::Header);
     }
-    if let Some(r) = cfg.region_for_location(hints.country, hints.continent) {
+    if let Some(r) = cfg
+        .region_for_location(hints.country, hints.continent)
+        .and_then(|r| cfg.known_region(r.as_str()))
+    {
         return (r, RoutedBy::Geo);
     }
     (&cfg.default_region, RoutedBy::Default)
+}
+
+/// What live routing measures: round trips, reported load, breaker health.
+pub struct Signals<'a> {
+    /// Round trips from this isolate, and the last latency choice.
+    pub measurements: &'a Measurements,
+    /// The region table (load as each region last reported it).
+    pub table: &'a RegionTable,
+    /// Whether a region's breaker lets calls through.
+    pub healthy: &'a dyn Fn(&str) -> bool,
+}
+
+impl std::fmt::Debug for Signals<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signals")
+            .field("measurements", self.measurements)
+            .field("table", self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signals<'_> {
+    fn overloaded(&self, cfg: &Config, region: &str) -> bool {
+        self.table
+            .get(region)
+            .and_then(|r| r.load)
+            .is_some_and(|l| l.in_flight > cfg.live.load_threshold)
+    }
+
+    /// The latency choice: the healthy measured region with the lowest round trip, unless
+    /// the previous choice is within the hysteresis of it. `Load` when the fastest healthy
+    /// region was skipped for being over the load threshold.
+    fn by_latency<'c>(&self, cfg: &'c Config) -> Option<(&'c RegionName, RoutedBy)> {
+        let measured: Vec<(&'c RegionName, f64)> = cfg
+            .regions
+            .iter()
+            .filter(|r| (self.healthy)(r.name.as_str()))
+            .filter_map(|r| Some((&r.name, self.measurements.rtt_ms(r.name.as_str())?)))
+            .collect();
+        let fastest = |candidates: &[(&'c RegionName, f64)]| {
+            candidates
+                .iter()
+                .copied()
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+        };
+        let overall = fastest(&measured)?;
+        let usable: Vec<(&'c RegionName, f64)> = measured
+            .iter()
+            .copied()
+            .filter(|(r, _)| !self.overloaded(cfg, r.as_str()))
+            .collect();
+        let best = fastest(&usable)?;
+        let keep = self.measurements.latency_choice.as_ref().and_then(|prev| {
+            let (name, rtt) = usable.iter().find(|(r, _)| *r == prev)?;
+            let margin = 1.0 + f64::from(cfg.live.hysteresis_pct) / 100.0;
+            (*rtt <= best.1 * margin).then_some(*name)
+        });
+        let chosen = keep.unwrap_or(best.0);
+        let why = if overall.0 == chosen || usable.iter().any(|(r, _)| *r == overall.0) {
+            RoutedBy::Latency
+        } else {
+            RoutedBy::Load
+        };
+        Some((chosen, why))
+    }
+}
+
+/// The region of a start under the configured policy order (`ROUTING_POLICY`): the explicit
+/// ones (preference, header), then `latency`, `load` (from there on, a region over the load
+/// threshold is replaced by the first one under it, reported as `load`), `geo`, `default`.
+pub fn select_start<'c>(
+    cfg: &'c Config,
+    hints: &RouteHints<'_>,
+    signals: &Signals<'_>,
+) -> (&'c RegionName, RoutedBy) {
+    let mut skip_loaded = false;
+    let unloaded = |skip_loaded: bool, first: &'c RegionName, rule: RoutedBy| {
+        if skip_loaded
+            && signals.overloaded(cfg, first.as_str())
+            && let Some(r) = cfg.regions.iter().find(|r| {
+                (signals.healthy)(r.name.as_str()) && !signals.overloaded(cfg, r.name.as_str())
+            })
+        {
+            return (&r.name, RoutedBy::Load);
+        }
+        (first, rule)
+    };
+    for policy in &cfg.live.policy {
+        match policy {
+            Policy::Preference => {
+                if let Some(r) = hints.preferred.and_then(|p| cfg.known_region(p.as_str())) {
+                    return (r, RoutedBy::Preference);
+                }
+            }
+            Policy::Header => {
+                if let Some(r) = hints.header.and_then(|h| cfg.known_region(h.trim())) {
+                    return (r, RoutedBy::Header);
+                }
+            }
+            Policy::Latency => {
+                if let Some(choice) = signals.by_latency(cfg) {
+                    return choice;
+                }
+            }
+            Policy::Load => skip_loaded = true,
+            Policy::Geo => {
+                if let Some(r) = cfg
+                    .region_for_location(hints.country, hints.continent)
+                    .and_then(|r| cfg.known_region(r.as_str()))
+                {
+                    return unloaded(skip_loaded, r, RoutedBy::Geo);
+                }
+            }
+            Policy::Default => {
+                return unloaded(skip_loaded, &cfg.default_region, RoutedBy::Default);
+            }
+        }
+    }
+    unloaded(skip_loaded, &cfg.default_region, RoutedBy::Default)
 }
 
 /// `first`, then every other region in the configured failover order.
@@ -160,5 +283,149 @@ mod tests {
         let (eu, us) = (name("eu"), name("us"));
         assert_eq!(routed_by(&eu, RoutedBy::Geo, &eu), RoutedBy::Geo);
         assert_eq!(routed_by(&eu, RoutedBy::Geo, &us), RoutedBy::Failover);
+    }
+
+    mod live {
+        use super::*;
+        use crate::live::{Measurements, RegionTable};
+        use api::regions::{RegionList, RegionLoad, RegionRecord, RegionStatus};
+
+        fn table(loads: &[(&str, u32)]) -> RegionTable {
+            let c = local();
+            let regions = loads
+                .iter()
+                .map(|(n, l)| RegionRecord {
+                    name: name(n),
+                    url: format!("http://127.0.0.1/{n}"),
+                    version: "1".into(),
+                    status: RegionStatus::Active,
+                    load: RegionLoad {
+                        in_flight: *l,
+                        ..RegionLoad::default()
+                    },
+                    heartbeat_at: 0,
+                    ttl_seconds: 3,
+                })
+                .collect();
+            let list = RegionList {
+                served_by: name("eu"),
+                now: 0,
+                regions,
+            };
+            RegionTable::from_registry(&c, &list, 0).unwrap()
+        }
+
+        fn pick(
+            cfg: &Config,
+            t: &RegionTable,
+            m: &Measurements,
+            hints: &RouteHints<'_>,
+            healthy: &dyn Fn(&str) -> bool,
+        ) -> (String, RoutedBy) {
+            let s = Signals {
+                measurements: m,
+                table: t,
+                healthy,
+            };
+            let (r, why) = select_start(cfg, hints, &s);
+            (r.to_string(), why)
+        }
+
+        #[test]
+        fn latency_picks_the_fastest_healthy_region_after_explicit_hints() {
+            let c = local();
+            let t = table(&[("eu", 0), ("us", 0), ("asia", 0)]);
+            let mut m = Measurements::default();
+            m.observe(&name("eu"), 50.0);
+            m.observe(&name("us"), 5.0);
+            m.observe(&name("asia"), 20.0);
+            let all = |_: &str| true;
+            let geo = RouteHints {
+                country: Some("JP"),
+                continent: Some("AS"),
+                ..RouteHints::default()
+            };
+            assert_eq!(
+                pick(&c, &t, &m, &geo, &all),
+                ("us".into(), RoutedBy::Latency)
+            );
+            let asia = name("asia");
+            let pref = RouteHints {
+                preferred: Some(&asia),
+                ..geo
+            };
+            assert_eq!(
+                pick(&c, &t, &m, &pref, &all),
+                ("asia".into(), RoutedBy::Preference)
+            );
+            let no_us = |r: &str| r != "us";
+            assert_eq!(
+                pick(&c, &t, &m, &geo, &no_us),
+                ("asia".into(), RoutedBy::Latency)
+            );
+            // Without measurements, geo decides.
+            let empty = Measurements::default();
+            assert_eq!(
+                pick(&c, &t, &empty, &geo, &all),
+                ("asia".into(), RoutedBy::Geo)
+            );
+        }
+
+        #[test]
+        fn hysteresis_keeps_a_choice_within_the_margin() {
+            let c = local();
+            let t = table(&[("eu", 0), ("us", 0)]);
+            let mut m = Measurements::default();
+            m.observe(&name("eu"), 100.0);
+            m.observe(&name("us"), 92.0);
+            m.latency_choice = Some(name("eu"));
+            let all = |_: &str| true;
+            let h = RouteHints::default();
+            assert_eq!(
+                pick(&c, &t, &m, &h, &all),
+                ("eu".into(), RoutedBy::Latency),
+                "us only 8 % faster"
+            );
+            let mut m2 = m.clone();
+            m2.observe(&name("us"), 10.0);
+            m2.observe(&name("us"), 10.0);
+            assert_eq!(
+                pick(&c, &t, &m2, &h, &all).0,
+                "us",
+                "much faster takes over"
+            );
+        }
+
+        #[test]
+        fn load_skips_busy_regions() {
+            let c = config(&[(crate::config::LOAD_THRESHOLD, "10")]).unwrap();
+            let t = table(&[("eu", 50), ("us", 0), ("asia", 3)]);
+            let mut m = Measurements::default();
+            m.observe(&name("eu"), 1.0);
+            m.observe(&name("asia"), 20.0);
+            let all = |_: &str| true;
+            let h = RouteHints::default();
+            assert_eq!(
+                pick(&c, &t, &m, &h, &all),
+                ("asia".into(), RoutedBy::Load),
+                "the fastest (eu) is busy"
+            );
+            // Without measurements: the default (eu) is busy, so the first unloaded one.
+            let empty = Measurements::default();
+            assert_eq!(
+                pick(&c, &t, &empty, &h, &all),
+                ("us".into(), RoutedBy::Load)
+            );
+            // Policy order is configuration: without load, the default stands.
+            let c = config(&[
+                (crate::config::LOAD_THRESHOLD, "10"),
+                (
+                    crate::config::ROUTING_POLICY,
+                    "preference,header,geo,default",
+                ),
+            ])
+            .unwrap();
+            assert_eq!(pick(&c, &t, &m, &h, &all), ("eu".into(), RoutedBy::Default));
+        }
     }
 }

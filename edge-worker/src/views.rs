@@ -2,10 +2,12 @@
 //! of the game API the origin shares and so live here rather than in [`api`].
 
 use api::RegionName;
+use api::regions::{RegionLoad, RegionStatus};
 use serde::Serialize;
 
 use crate::breaker::Breakers;
 use crate::config::{ALL_VARS, Config};
+use crate::live::{Measurements, RegionTable, Source};
 
 /// `GET /edge/time`: the edge's clock, for clients to sync theirs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -37,7 +39,8 @@ impl HealthView {
 }
 
 /// One region in [`RegionsView`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RegionView<'a> {
     /// Its name.
     pub name: &'a RegionName,
@@ -45,18 +48,33 @@ pub struct RegionView<'a> {
     pub origin: &'a str,
     /// `closed`, `open` or `half-open` in this isolate.
     pub breaker: &'static str,
+    /// `active` or `draining` (the registry's word; `active` in the fallback list).
+    pub status: RegionStatus,
+    /// Round trip from this isolate (EWMA of requests and probes), ms, once measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    /// The load the region last reported (registry only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<RegionLoad>,
 }
 
-/// `GET /edge/regions`: the configuration and this isolate's breakers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `GET /edge/regions`: the live region table, this isolate's breakers and measurements, and
+/// the routing settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegionsView<'a> {
-    /// Regions in failover order.
+    /// `registry` (an origin's `GET /regions`) or `fallback` (the static `REGION_ORIGINS`).
+    pub source: Source,
+    /// When the table was built (Unix ms).
+    pub refreshed_at: u64,
+    /// Regions: routable ones in failover order, then draining ones.
     pub regions: Vec<RegionView<'a>>,
     /// The region used when no hint names one.
     pub default_region: &'a RegionName,
-    /// Region names in failover order.
+    /// Routable region names in failover order.
     pub failover_order: Vec<&'a RegionName>,
+    /// Routing policies for starts, in order.
+    pub routing_policy: Vec<&'static str>,
     /// Cache TTL in whole seconds.
     pub cache_ttl_seconds: u64,
     /// Budget of one origin exchange.
@@ -66,20 +84,35 @@ pub struct RegionsView<'a> {
 }
 
 impl<'a> RegionsView<'a> {
-    /// The view of `cfg` with each region's breaker as seen at `now`.
-    pub fn new(cfg: &'a Config, breakers: &Breakers, now: u64) -> RegionsView<'a> {
+    /// The view of the effective configuration `cfg` over `table`, with each region's breaker
+    /// as seen at `now`.
+    pub fn new(
+        cfg: &'a Config,
+        table: &'a RegionTable,
+        measurements: &Measurements,
+        breakers: &Breakers,
+        now: u64,
+    ) -> RegionsView<'a> {
         RegionsView {
-            regions: cfg
+            source: table.source,
+            refreshed_at: table.fetched_at_ms,
+            regions: table
                 .regions
                 .iter()
                 .map(|r| RegionView {
                     name: &r.name,
                     origin: &r.origin,
                     breaker: breakers.get(r.name.as_str()).state_name(now),
+                    status: r.status,
+                    rtt_ms: measurements
+                        .rtt_ms(r.name.as_str())
+                        .map(|v| (v * 10.0).round() / 10.0),
+                    load: r.load,
                 })
                 .collect(),
             default_region: &cfg.default_region,
             failover_order: cfg.failover_order().collect(),
+            routing_policy: cfg.live.policy.iter().map(|p| p.name()).collect(),
             cache_ttl_seconds: cfg.cache_ttl_ms / 1000,
             origin_timeout_ms: cfg.origin_timeout_ms,
             variables: ALL_VARS,
@@ -100,13 +133,18 @@ mod tests {
         for _ in 0..3 {
             breakers.on_failure("us", 0, &cfg.breaker);
         }
-        let v = serde_json::to_value(RegionsView::new(&cfg, &breakers, 1)).unwrap();
+        let table = RegionTable::fallback(&cfg, 1);
+        let mut m = Measurements::default();
+        m.observe(&api::RegionName::parse("us").unwrap(), 4.25);
+        let v = serde_json::to_value(RegionsView::new(&cfg, &table, &m, &breakers, 1)).unwrap();
+        assert_eq!(v["source"], "fallback");
+        assert_eq!(v["routingPolicy"][2], "latency");
         assert_eq!(v["defaultRegion"], "eu");
         assert_eq!(v["failoverOrder"], json!(["eu", "us", "asia"]));
         assert_eq!(v["cacheTtlSeconds"], 30);
         assert_eq!(
             v["regions"][1],
-            json!({"name": "us", "origin": "http://127.0.0.1:8082", "breaker": "open"})
+            json!({"name": "us", "origin": "http://127.0.0.1:8082", "breaker": "open", "status": "active", "rttMs": 4.3})
         );
         assert_eq!(v["variables"].as_array().unwrap().len(), ALL_VARS.len());
     }

@@ -49,6 +49,9 @@ describe('failover between regions', () => {
         ORIGIN_TIMEOUT_MS: String(TIMEOUT_MS),
         BREAKER_FAILURE_THRESHOLD: '2',
         BREAKER_COOLDOWN_MS: String(COOLDOWN_MS),
+        // The static list under test (the hung region is in no registry), routed by rule.
+        REGISTRY_REFRESH_MS: '0',
+        ROUTING_POLICY: 'preference,header,geo,default',
       },
     });
   });

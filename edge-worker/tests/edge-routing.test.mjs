@@ -94,7 +94,7 @@ describe('routing to regional origins', () => {
     const entry = JSON.parse(line);
     assert.equal(entry.span.request_id, requestId);
     assert.equal(entry.span.trace_id, traceId);
-    assert.equal(entry.fields.route, '/game/start');
+    assert.equal(entry.span.route, '/game/start');
   });
 
   test('origin 4xx answers pass through as JSON', async () => {

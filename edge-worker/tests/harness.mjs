@@ -8,6 +8,7 @@
 //   EDGE_TEST_LIFETIME seconds any server may live (default 900)
 
 import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -111,6 +112,14 @@ async function waitFor(url, { timeoutMs, proc, okStatus = 200 }) {
 }
 
 /** Starts one origin of `region`; resolves once GET /ready is 200. */
+/** The owner-token secret every test origin shares (as a deployment's regions do). */
+export const TEST_SECRET = 'seedsync-edge-tests-owner-token-secret-0123456789';
+
+/**
+ * Starts one origin of `region`; resolves once GET /ready is 200. It trusts the edge on
+ * 127.0.0.1 for the client address, shares TEST_SECRET, and has no per-client budgets unless
+ * `env` sets some (all test clients are 127.0.0.1 to it otherwise).
+ */
 export async function startOrigin({ region, keyspace, port, env = {} }) {
   if (!fs.existsSync(ORIGIN_BIN)) {
     throw new Error(`origin binary ${ORIGIN_BIN} is missing: run \`cargo build -p origin\` first`);
@@ -124,6 +133,10 @@ export async function startOrigin({ region, keyspace, port, env = {} }) {
       CASSANDRA_HOSTS,
       CASSANDRA_KEYSPACE: keyspace,
       CASSANDRA_REPLICATION: 'SimpleStrategy:1',
+      OWNER_TOKEN_SECRET: TEST_SECRET,
+      TRUSTED_PROXIES: '127.0.0.1,::1',
+      RATE_LIMIT_START: 'off',
+      RATE_LIMIT_READ: 'off',
       ...env,
     },
   });
@@ -138,12 +151,12 @@ export async function startOrigin({ region, keyspace, port, env = {} }) {
 }
 
 /** Starts origins for every region in `regions`, sharing one keyspace (as regions share data). */
-export async function startOrigins(regions, tag) {
+export async function startOrigins(regions, tag, env = {}) {
   const keyspace = uniqueKeyspace(tag);
   const origins = {};
   // The first origin creates the keyspace and tables; the others then only connect.
   for (const region of regions) {
-    origins[region] = await startOrigin({ region, keyspace });
+    origins[region] = await startOrigin({ region, keyspace, env });
   }
   return origins;
 }
@@ -168,6 +181,9 @@ export function originVars(origins, order = Object.keys(origins)) {
     REGION_ORIGINS: JSON.stringify(map),
     FAILOVER_ORDER: order.join(','),
     DEFAULT_REGION: order[0],
+    // The rule-based order these tests were written for; the live policies (latency, load)
+    // have their own tests (edge-regions.test.mjs), which set ROUTING_POLICY themselves.
+    ROUTING_POLICY: 'preference,header,geo,default',
   };
 }
 
@@ -197,6 +213,15 @@ export async function startEdge({ vars = {}, assetsDir } = {}) {
     'warn',
   ];
   if (assetsDir) args.push('--assets', assetsDir);
+  // Every test client is 127.0.0.1: budgets are generous unless a test sets its own.
+  const limits = {
+    START_RATE_LIMIT_PER_IP: '100000/60',
+    START_RATE_LIMIT_PER_USER: '100000/60',
+    READ_RATE_LIMIT_PER_IP: '100000/60',
+  };
+  // The edge verifies owner tokens itself in live rooms (a `hello` as player), with the secret
+  // every test origin holds.
+  vars = { ...limits, OWNER_TOKEN_SECRET: TEST_SECRET, ...vars };
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
   const proc = spawnBounded('wrangler', 'bash', args);
   const url = `http://127.0.0.1:${port}`;
@@ -240,9 +265,30 @@ export async function originMetric(origins, name, labels = {}) {
 
 export const GAME_READS = { method: 'GET', route: '/game/{id}', status: '200' };
 
-/** JSON request helper: returns {status, headers, body (parsed JSON or text), ms}. */
-export async function call(url, { method = 'GET', body, headers = {}, raw } = {}) {
+/**
+ * An owner token as the test origins issue them: an independent transcription of the format
+ * in owner-token/src/lib.rs (`st1.<kid>.<payload>.<mac>`, HMAC-SHA256), so the origin
+ * accepting these also cross-checks the Rust implementation.
+ */
+export function ownerToken(gameId, userId, { secret = TEST_SECRET, issuedAt = Date.now(), ttlMs = 7 * 86_400_000 } = {}) {
+  const hmac = (key, data) => crypto.createHmac('sha256', key).update(data).digest();
+  const kid = hmac(secret, 'seedsync owner-token v1 kid').subarray(0, 6).toString('base64url');
+  const macKey = hmac(secret, 'seedsync owner-token v1 mac');
+  const payload = Buffer.from(JSON.stringify({ gid: gameId, uid: userId, iat: issuedAt, exp: issuedAt + ttlMs })).toString('base64url');
+  const signingInput = `st1.${kid}.${payload}`;
+  return `${signingInput}.${hmac(macKey, signingInput).toString('base64url')}`;
+}
+
+/**
+ * JSON request helper: returns {status, headers, body (parsed JSON or text), ms}. An exit
+ * without an `authorization` header carries its player's owner token (tests about other
+ * things exit as the owner); `ownerAuth: false` sends exactly the given headers.
+ */
+export async function call(url, { method = 'GET', body, headers = {}, raw, ownerAuth = true } = {}) {
   const init = { method, headers: { ...headers } };
+  if (ownerAuth && url.endsWith('/edge/game/exit') && body && !('authorization' in init.headers)) {
+    init.headers.authorization = `Bearer ${ownerToken(body.gameId, body.userId)}`;
+  }
   if (raw !== undefined) init.body = raw;
   else if (body !== undefined) {
     init.body = JSON.stringify(body);

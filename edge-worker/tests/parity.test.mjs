@@ -72,7 +72,9 @@ const CASES = [
   // Unknown games.
   ['unknown game', get(`/game/${UNKNOWN_GAME}`), 404, 'not_found', undefined],
   ['state of an unknown game', get(`/game/${UNKNOWN_GAME}/state`), 404, 'not_found', undefined],
-  ['exit of an unknown game', exit({ gameId: UNKNOWN_GAME, userId: 'alice' }), 404, 'not_found', undefined],
+  // Exits need the owner token before anything is looked up, so an unknown game is
+  // indistinguishable from a known one without it.
+  ['exit of an unknown game without a token', exit({ gameId: UNKNOWN_GAME, userId: 'alice' }), 401, 'unauthorized', undefined],
   // `at` (on a game that exists, so `at` is the only fault).
   ['at not a number', get('/game/GAME/state?at=abc'), 422, 'validation_failed', 'at'],
   ['at empty', get('/game/GAME/state?at='), 422, 'validation_failed', 'at'],

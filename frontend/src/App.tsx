@@ -10,7 +10,16 @@ import { GameSession, type Role } from './game/session';
 
 /** How long a start/join waits for the first clock sync before running on what it has. */
 const CLOCK_WAIT_MS = 4_000;
-const PLAYER_KEY = (gameId: string) => `seedsync:player:${gameId}`;
+/**
+ * The owner token of a game this tab started (or reclaimed), in this tab's sessionStorage only:
+ * another tab, a reload in another tab, or a viewer's link never sees it.
+ */
+const PLAYER_KEY = (gameId: string) => `seedsync:owner:${gameId}`;
+
+interface Ownership {
+  userId: string;
+  ownerToken: string;
+}
 
 function sleep(ms: number) {
   return new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -21,20 +30,35 @@ function gameIdFromUrl(): string | null {
   return id && id.trim() !== '' ? id.trim() : null;
 }
 
-function rememberPlayer(gameId: string, userId: string) {
+function rememberPlayer(gameId: string, owner: Ownership) {
   try {
-    sessionStorage.setItem(PLAYER_KEY(gameId), userId);
+    sessionStorage.setItem(PLAYER_KEY(gameId), JSON.stringify(owner));
   } catch {
     // Storage may be unavailable (private mode); the page then treats a reload as a viewer.
   }
 }
 
-function rememberedPlayer(gameId: string): string | null {
+function rememberedPlayer(gameId: string): Ownership | null {
   try {
-    return sessionStorage.getItem(PLAYER_KEY(gameId));
+    const raw = sessionStorage.getItem(PLAYER_KEY(gameId));
+    const parsed: unknown = raw ? JSON.parse(raw) : null;
+    if (
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      typeof (parsed as Ownership).userId === 'string' &&
+      typeof (parsed as Ownership).ownerToken === 'string'
+    ) {
+      return parsed as Ownership;
+    }
+    return null;
   } catch {
     return null;
   }
+}
+
+/** Whether a pasted text looks like an owner token (the origin decides whether it is one). */
+export function looksLikeOwnerToken(text: string): boolean {
+  return /^st1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/.test(text.trim());
 }
 
 export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
@@ -42,6 +66,7 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
   const [session, setSession] = useState<GameSession | null>(null);
   const [busy, setBusy] = useState<null | 'start' | 'join'>(null);
   const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
   const [initialGameId] = useState(gameIdFromUrl);
   const autoJoined = useRef(false);
 
@@ -97,11 +122,21 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
     async (userId: string, region: RegionChoice) => {
       setBusy('start');
       setError(null);
+      setNotice(null);
       try {
         const game = await api.startGame(userId, region === 'auto' ? undefined : region);
         await waitForClock();
-        rememberPlayer(game.gameId, game.userId || userId);
-        open({ ...game, userId: game.userId || userId }, 'player');
+        const mine = game.ownerToken ? { userId: game.userId, ownerToken: game.ownerToken } : rememberedPlayer(game.gameId);
+        if (mine) {
+          rememberPlayer(game.gameId, mine);
+          open({ ...game, ownerToken: mine.ownerToken }, 'player');
+        } else {
+          // The player already has a game, started elsewhere: only its owner token controls it.
+          open(game, 'viewer');
+          setNotice(
+            `${game.userId} already has a game running, started on another tab or device. This tab is watching it; to end it here, paste its owner token under "Take control".`,
+          );
+        }
       } catch (err) {
         setError(describeError(err));
       } finally {
@@ -118,8 +153,12 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
       try {
         const game = await api.getGame(gameId);
         await waitForClock();
-        const player = rememberedPlayer(game.gameId);
-        open(game, player !== null && player === game.userId ? 'player' : 'viewer');
+        const mine = rememberedPlayer(game.gameId);
+        if (mine !== null && mine.userId === game.userId) {
+          open({ ...game, ownerToken: mine.ownerToken }, 'player');
+        } else {
+          open(game, 'viewer');
+        }
       } catch (err) {
         setError(describeError(err));
       } finally {
@@ -135,6 +174,24 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
       void join(initialGameId);
     }
   }, [engine, initialGameId, join]);
+
+  /** A viewer pastes the owner token: this tab becomes the player's (the edge checks the token on exit). */
+  const reclaim = useCallback(
+    (token: string) => {
+      const game = current.current?.getSnapshot().game;
+      if (!game) return;
+      if (!looksLikeOwnerToken(token)) {
+        setError('That is not an owner token: it starts with "st1." and was shown to the tab that started the game.');
+        return;
+      }
+      setError(null);
+      setNotice(null);
+      const mine = { userId: game.userId, ownerToken: token.trim() };
+      rememberPlayer(game.gameId, mine);
+      open({ ...game, ownerToken: mine.ownerToken }, 'player');
+    },
+    [open],
+  );
 
   const close = useCallback(() => {
     replaceSession(null);
@@ -179,6 +236,11 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
               {engineError}. Reload the page to try again.
             </p>
           )}
+          {notice && (
+            <p className="card muted" role="status" data-testid="page-notice">
+              {notice}
+            </p>
+          )}
           {error && (
             <div className="error" role="alert" data-testid="page-error">
               <p>{error}</p>
@@ -193,7 +255,12 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
             </p>
           )}
           {session ? (
-            <GamePanel key={session.getSnapshot().game.gameId} session={session} onClose={close} />
+            <GamePanel
+              key={`${session.getSnapshot().game.gameId}:${session.getSnapshot().role}`}
+              session={session}
+              onClose={close}
+              onReclaim={reclaim}
+            />
           ) : (
             !busy && (
               <section className="card intro" aria-labelledby="intro-title">

@@ -43,6 +43,8 @@ const ROUTED_BY: Record<string, string> = {
   preference: 'you picked this region',
   header: 'a region header on the request',
   geo: 'closest to you (by your country)',
+  latency: 'the fastest healthy region (measured round trip)',
+  load: 'a region with spare capacity (the fastest was busy)',
   default: 'the edge’s default region (no preference, location unknown)',
   failover: 'failover: the first choice did not answer',
 };

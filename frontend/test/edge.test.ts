@@ -130,4 +130,30 @@ describe('EdgeClient', () => {
     expect(JSON.parse(String(calls[0].init.body))).toEqual({ gameId: game.gameId, userId: 'alice', backendRegion: 'us' });
     expect(() => parseExit({ ok: true }, { gameId: game.gameId, userId: 'alice' }, 'x')).toThrow(/"exitedAt"/);
   });
+
+  it('sends the owner token on exit, and keeps it from a start answer only', async () => {
+    const answer = { ok: true, gameId: game.gameId, userId: 'alice', exitedAt: 5, status: 'exited', backendRegion: 'eu' };
+    const { fn, calls } = fakeFetch(() => new Response(JSON.stringify(answer), { status: 200 }));
+    await new EdgeClient({ fetch: fn }).exitGame(game.gameId, 'alice', 'eu', 'st1.k.p.m');
+    expect((calls[0].init.headers as Record<string, string>).authorization).toBe('Bearer st1.k.p.m');
+    await new EdgeClient({ fetch: fn }).exitGame(game.gameId, 'alice', 'eu');
+    expect('authorization' in (calls[1].init.headers as Record<string, string>)).toBe(false);
+    expect(parseGame({ ...game, ownerToken: 'st1.k.p.m' }, 'x').ownerToken).toBe('st1.k.p.m');
+    expect('ownerToken' in parseGame(game, 'x')).toBe(false);
+  });
+
+  it('explains 401, 403 and 429 in plain words, with the wait', async () => {
+    const body = (code: string) => JSON.stringify({ error: { code, message: 'raw' } });
+    const e401 = errorFromResponse(401, body('unauthorized'), 'Exiting the game');
+    expect(e401.message).toMatch(/only the tab that started this game can end it/);
+    expect(e401.message).toMatch(/Take control/);
+    const e403 = errorFromResponse(403, body('forbidden'), 'Exiting the game');
+    expect(e403.message).toMatch(/owner token does not allow that/);
+    const { fn } = fakeFetch(
+      () => new Response(body('rate_limited'), { status: 429, headers: { 'retry-after': '7' } }),
+    );
+    const e429 = await caught(new EdgeClient({ fetch: fn }).startGame('alice'));
+    expect([e429.code, e429.status, e429.retryAfterSeconds]).toEqual(['rate_limited', 429, 7]);
+    expect(e429.message).toMatch(/too many requests .* try again in 7 s/);
+  });
 });

@@ -57,6 +57,7 @@ fn game_for(user: String) -> Game {
         created_at_ms: now,
         exited_at_ms: None,
         metadata: None,
+        owner_key: None,
     }
 }
 
@@ -147,6 +148,14 @@ async fn main() {
         ("REGION", "eu"),
         ("CASSANDRA_KEYSPACE", keyspace.as_str()),
         ("REQUEST_TIMEOUT_SECONDS", "30"),
+        // All clients are this process: per-client budgets would measure the limiter (see
+        // benches/auth_load.rs for the limits' own cost).
+        ("RATE_LIMIT_START", "off"),
+        ("RATE_LIMIT_READ", "off"),
+        (
+            "OWNER_TOKEN_SECRET",
+            "bench-owner-token-secret-0123456789abcdef",
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

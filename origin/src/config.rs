@@ -32,7 +32,26 @@ pub const VARIABLES: &[&str] = &[
     "TICK_MS",
     "BREAK_EVERY",
     "REQUEST_TIMEOUT_SECONDS",
+    "NATS_URL",
+    "REGISTER_INTERVAL_SECONDS",
+    "PUBLIC_URL",
+    "ADMIN_TOKEN",
+    "TEST_MODE",
+    "TEST_ARTIFICIAL_DELAY_MS",
     "RUST_LOG",
+    // Owner tokens (crate::auth).
+    "OWNER_TOKEN_SECRET",
+    "OWNER_TOKEN_PREVIOUS_SECRET",
+    "OWNER_TOKEN_TTL_SECONDS",
+    "SEEDSYNC_ENV",
+    "V1_STOP_REQUIRES_TOKEN",
+    // Abuse limits (crate::limits).
+    "RATE_LIMIT_START",
+    "RATE_LIMIT_READ",
+    "MAX_IN_FLIGHT",
+    "TRUSTED_PROXIES",
+    "CLIENT_IP_HEADER",
+    // Exit notices to the edge's live rooms (crate::notify).
     "EDGE_NOTIFY_URL",
     "EDGE_NOTIFY_SECRET",
 ];
@@ -165,6 +184,51 @@ pub struct Settings {
     pub games: GameDefaults,
     /// A request that takes longer is answered 503 `timeout`.
     pub request_timeout: Duration,
+    /// Owner tokens: the keyring and whether `/v1` stops need them.
+    pub auth: crate::auth::AuthSettings,
+    /// Per-client budgets and the in-flight cap.
+    pub limits: crate::limits::LimitSettings,
+    /// The live region registry (heartbeats, public URL, admin token).
+    pub registry: crate::registry::RegistrySettings,
+    /// Game events (`NATS_URL` set): the outbox and its relay to NATS JetStream.
+    pub events: Option<EventSettings>,
+    /// Exit notices to the edge's live rooms (`EDGE_NOTIFY_URL` and `EDGE_NOTIFY_SECRET` set).
+    pub notify: Option<crate::notify::NotifySettings>,
+}
+
+/// Where game events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSettings {
+    /// NATS server URL(s), comma-separated (`nats://host:4222`).
+    pub nats_url: String,
+}
+
+/// Checks `NATS_URL`: comma-separated `nats://host:port`, `tls://host:port` or `host:port`.
+fn parse_nats_url(value: &str) -> Result<String, String> {
+    let mut servers = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let address = match part.split_once("://") {
+            Some(("nats" | "tls", rest)) => rest,
+            Some((scheme, _)) => {
+                return Err(format!(
+                    "{part:?}: scheme {scheme:?} is not nats:// or tls://"
+                ));
+            }
+            None => part,
+        };
+        // Credentials in the URL (user:password@) are allowed; the host:port follows the @.
+        let host_port = address.rsplit_once('@').map_or(address, |(_, hp)| hp);
+        if !valid_host_port(host_port.trim_end_matches('/')) {
+            return Err(format!(
+                "{part:?} is not a NATS URL like nats://127.0.0.1:4222"
+            ));
+        }
+        servers.push(part.to_owned());
+    }
+    if servers.is_empty() {
+        return Err("no server given".into());
+    }
+    Ok(servers.join(","))
 }
 
 /// Reads variables from a map, so tests need not touch the process environment.
@@ -345,7 +409,22 @@ impl Settings {
             |s| (1..=300).contains(s),
             "1..=300",
         )?;
+        let events = match env.get("NATS_URL") {
+            None => None,
+            Some(url) => Some(EventSettings {
+                nats_url: parse_nats_url(url).map_err(|message| ConfigError {
+                    variable: "NATS_URL",
+                    message,
+                })?,
+            }),
+        };
+        let registry = crate::registry::RegistrySettings::from_lookup(
+            |name| env.get(name).map(str::to_owned),
+            host,
+            port,
+        )?;
         Ok(Settings {
+            registry,
             host,
             port,
             region,
@@ -365,6 +444,13 @@ impl Settings {
                 break_every,
             },
             request_timeout: Duration::from_secs(request_timeout_seconds),
+            events,
+            auth: crate::auth::AuthSettings::from_lookup(
+                |name| vars.get(name).cloned(),
+                crate::auth::random_secret,
+            )?,
+            limits: crate::limits::LimitSettings::from_lookup(|name| vars.get(name).cloned())?,
+            notify: crate::notify::NotifySettings::from_lookup(|name| vars.get(name).cloned())?,
         })
     }
 }
@@ -437,16 +523,43 @@ mod tests {
             ("TICK_MS", "0"),
             ("BREAK_EVERY", "1"),
             ("CASSANDRA_USERNAME", "alice"),
+            ("NATS_URL", "127.0.0.1"),
+            ("EDGE_NOTIFY_URL", "https://edge.example"),
+            ("NATS_URL", "http://127.0.0.1:4222"),
+            ("NATS_URL", "nats://:4222"),
         ];
         for (variable, value) in cases {
             let err = Settings::from_map(&vars(&[(variable, value)])).unwrap_err();
-            let expected = if variable == "CASSANDRA_USERNAME" {
-                "CASSANDRA_PASSWORD"
-            } else {
-                variable
+            // A variable that needs its partner names the missing partner.
+            let expected = match variable {
+                "CASSANDRA_USERNAME" => "CASSANDRA_PASSWORD",
+                "EDGE_NOTIFY_URL" => "EDGE_NOTIFY_SECRET",
+                other => other,
             };
             assert_eq!(err.variable, expected, "{variable}={value}: {err}");
             assert!(err.to_string().contains(expected));
+        }
+    }
+
+    #[test]
+    fn nats_url_enables_events() {
+        assert_eq!(Settings::from_map(&HashMap::new()).unwrap().events, None);
+        for (value, expected) in [
+            ("nats://127.0.0.1:4222", "nats://127.0.0.1:4222"),
+            ("127.0.0.1:4222", "127.0.0.1:4222"),
+            (
+                "nats://a:4222, tls://user:pw@b:4443",
+                "nats://a:4222,tls://user:pw@b:4443",
+            ),
+        ] {
+            let settings = Settings::from_map(&vars(&[("NATS_URL", value)])).unwrap();
+            assert_eq!(
+                settings.events,
+                Some(EventSettings {
+                    nats_url: expected.into()
+                }),
+                "{value}"
+            );
         }
     }
 

@@ -35,6 +35,10 @@ pub struct Game {
     pub exited_at_ms: Option<i64>,
     /// Client-supplied JSON object, if any.
     pub metadata: Option<Metadata>,
+    /// The `Idempotency-Key` of the start that created it, if it had one: a later start
+    /// carrying the same key (a replay, or the player's other device) gets the owner token
+    /// again; any other start of the same user does not. Never shown in a view.
+    pub owner_key: Option<IdempotencyKey>,
 }
 
 impl Game {
@@ -67,6 +71,7 @@ impl Game {
             created_at: self.created_at_ms,
             exited_at: self.exited_at_ms,
             metadata: self.metadata.clone(),
+            owner_token: None,
         }
     }
 }

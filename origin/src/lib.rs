@@ -7,16 +7,21 @@
 //!
 //! Layers, each in its module: [`routes`] translate HTTP to and from [`service`] calls, the
 //! service decides (one active game per user, idempotent starts, counting), [`store`] persists
-//! behind the [`store::GameStore`] seam, [`domain`] holds the game record. `main.rs` only reads
+//! behind the [`store::GameStore`] seam, [`domain`] holds the game record, [`outbox`] queues
+//! game events with the game and relays them to NATS JetStream. `main.rs` only reads
 //! settings and calls [`startup::run`]; everything else is here so tests and benchmarks can
 //! build the app against a real cluster or an in-memory store.
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod notify;
+pub mod outbox;
+pub mod registry;
 pub mod routes;
 pub mod service;
 pub mod startup;

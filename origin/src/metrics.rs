@@ -8,7 +8,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 /// The origin's metrics and the registry that renders them.
@@ -25,6 +26,29 @@ pub struct Metrics {
     pub sessions_started: IntCounter,
     /// Games exited (first exit only).
     pub sessions_exited: IntCounter,
+    /// Outbox rows the relay's last pass left pending (read up to 10,000 per partition).
+    pub outbox_pending: IntGauge,
+    /// Game events acknowledged by the broker, by type.
+    pub outbox_published: IntCounterVec,
+    /// Publications that failed or could not be tried (broker down, timeout); the events stay
+    /// in the outbox.
+    pub outbox_publish_failures: IntCounter,
+    /// Acknowledgements that reported a duplicate (a re-publication the broker dropped).
+    pub outbox_duplicates: IntCounter,
+    /// Outbox rows dropped because their event never happened (a lost race, a failed request).
+    pub outbox_dropped: IntCounterVec,
+    /// Seconds from an event's commit (`occurredAt`) to the broker's acknowledgement.
+    pub outbox_lag: Histogram,
+    /// Requests turned away by the abuse limits, by reason (`start`, `read`: a client over
+    /// its budget; `overloaded`: no in-flight slot).
+    pub rate_limited: IntCounterVec,
+    /// Exits and stops refused for their owner token, by reason (`missing`, `malformed`,
+    /// `unknown_key`, `bad_signature`, `expired`, `wrong_game`). Never the token itself.
+    pub owner_token_refusals: IntCounterVec,
+    /// Exit notices to the edge's live rooms, by outcome (`sent`: the edge answered 2xx;
+    /// `refused`: another status; `failed`: no answer within the timeout; `dropped`: too many
+    /// already in flight).
+    pub edge_notices: IntCounterVec,
 }
 
 impl Metrics {
@@ -66,12 +90,86 @@ impl Metrics {
             .expect("valid metric");
         let sessions_exited =
             IntCounter::new("origin_sessions_exited_total", "Games exited").expect("valid metric");
+        let outbox_pending = IntGauge::new(
+            "origin_outbox_pending",
+            "Game events in the outbox not yet acknowledged by the broker (last relay pass)",
+        )
+        .expect("valid metric");
+        let outbox_published = IntCounterVec::new(
+            Opts::new(
+                "origin_outbox_published_total",
+                "Game events acknowledged by the broker, by type",
+            ),
+            &["type"],
+        )
+        .expect("valid metric");
+        let outbox_publish_failures = IntCounter::new(
+            "origin_outbox_publish_failures_total",
+            "Game event publications that failed and stay in the outbox",
+        )
+        .expect("valid metric");
+        let outbox_duplicates = IntCounter::new(
+            "origin_outbox_duplicates_total",
+            "Re-publications the broker acknowledged as duplicates",
+        )
+        .expect("valid metric");
+        let outbox_dropped = IntCounterVec::new(
+            Opts::new(
+                "origin_outbox_dropped_total",
+                "Outbox rows dropped because their event never happened, by type",
+            ),
+            &["type"],
+        )
+        .expect("valid metric");
+        let outbox_lag = Histogram::with_opts(
+            HistogramOpts::new(
+                "origin_outbox_relay_lag_seconds",
+                "Seconds from a game event's commit to the broker's acknowledgement",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ]),
+        )
+        .expect("valid metric");
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "origin_rate_limited_total",
+                "Requests turned away by the abuse limits",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let owner_token_refusals = IntCounterVec::new(
+            Opts::new(
+                "origin_owner_token_refusals_total",
+                "Exits and stops refused for their owner token",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let edge_notices = IntCounterVec::new(
+            Opts::new(
+                "origin_edge_notices_total",
+                "Exit notices to the edge's live rooms, by outcome",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(edge_notices.clone()),
+            Box::new(rate_limited.clone()),
+            Box::new(owner_token_refusals.clone()),
             Box::new(http_latency.clone()),
             Box::new(cassandra_errors.clone()),
             Box::new(sessions_started.clone()),
             Box::new(sessions_exited.clone()),
+            Box::new(outbox_pending.clone()),
+            Box::new(outbox_published.clone()),
+            Box::new(outbox_publish_failures.clone()),
+            Box::new(outbox_duplicates.clone()),
+            Box::new(outbox_dropped.clone()),
+            Box::new(outbox_lag.clone()),
         ] {
             registry
                 .register(collector)
@@ -84,6 +182,15 @@ impl Metrics {
             cassandra_errors,
             sessions_started,
             sessions_exited,
+            outbox_pending,
+            outbox_published,
+            outbox_publish_failures,
+            outbox_duplicates,
+            outbox_dropped,
+            outbox_lag,
+            rate_limited,
+            owner_token_refusals,
+            edge_notices,
         }
     }
 

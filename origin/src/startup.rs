@@ -11,6 +11,7 @@
 //! each dialect's routes, a timeout answers that dialect's 503 `timeout`.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,12 +28,16 @@ use tower::util::MapRequestLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::auth::AuthSettings;
 use crate::config::Settings;
 use crate::error::{AppError, V1Error};
+use crate::limits::{self, Limits};
 use crate::metrics::{self, Metrics};
-use crate::routes::{self, game, health, v1};
+use crate::outbox::{Outbox, Relay, RelayHandle, RelaySettings};
+use crate::registry::{MemoryRegistry, Registry};
+use crate::routes::{self, game, health, regions, v1};
 use crate::service::GameService;
-use crate::store::GameStore;
+use crate::store::{GameStore, Store};
 use crate::telemetry;
 
 /// What every handler can reach.
@@ -44,6 +49,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Requests slower than this are answered 503 `timeout`.
     pub request_timeout: Duration,
+    /// Owner tokens: issued by starts, required by exits.
+    pub auth: Arc<AuthSettings>,
+    /// Per-client budgets and the in-flight cap.
+    pub limits: Arc<Limits>,
+    /// The live region registry (in memory until [`AppState::with_registry`]).
+    pub registry: Registry,
 }
 
 impl AppState {
@@ -55,22 +66,87 @@ impl AppState {
 
     /// State for the given settings over a shared store.
     pub fn with_store(settings: &Settings, store: Arc<dyn GameStore>) -> AppState {
+        AppState::build(settings, store, None)
+    }
+
+    fn build(settings: &Settings, store: Arc<dyn GameStore>, outbox: Option<Outbox>) -> AppState {
         let metrics = Arc::new(Metrics::new(settings.region.as_str()));
+        let mut service = GameService::new(
+            store,
+            settings.region.clone(),
+            settings.games,
+            metrics.clone(),
+        );
+        if let Some(outbox) = outbox {
+            service = service.with_outbox(outbox);
+        }
+        // Exit notices are sent only after the commit (GameService::exit), off the request path.
+        service = service.with_notifier(
+            settings
+                .notify
+                .clone()
+                .map(|n| crate::notify::EdgeNotifier::new(n, metrics.clone())),
+        );
+        let limits =
+            Limits::new(settings.limits.clone()).with_counter(metrics.rate_limited.clone());
         AppState {
-            service: Arc::new(
-                GameService::new(
-                    store,
-                    settings.region.clone(),
-                    settings.games,
-                    metrics.clone(),
-                )
-                .with_notifier(crate::notify::EdgeNotifier::from_env()),
-            ),
+            service: Arc::new(service),
             metrics,
             request_timeout: settings.request_timeout,
+            auth: Arc::new(settings.auth.clone()),
+            limits: Arc::new(limits),
+            registry: Registry {
+                store: Arc::new(MemoryRegistry::default()),
+                settings: settings.registry.clone(),
+                load: Arc::default(),
+            },
         }
     }
+
+    /// The same state over another region registry (Cassandra's, in the binary).
+    pub fn with_registry(mut self, store: Arc<dyn crate::registry::RegionRegistry>) -> AppState {
+        self.registry.store = store;
+        self
+    }
 }
+
+/// The application state on Cassandra and, when `NATS_URL` is set, the game-event relay: what
+/// the binary runs. The relay connects to NATS in the background (a broker that is down or
+/// late never delays the origin: events wait in the outbox) and publishes until
+/// [`RelayHandle::shutdown`].
+pub async fn state_with_events(
+    settings: &Settings,
+    store: Store,
+) -> Result<(AppState, Option<RelayHandle>), events::EventsError> {
+    let relay = RelaySettings::new(settings.request_timeout, settings.cassandra.timeout);
+    state_with_relay(settings, store, relay).await
+}
+
+/// [`state_with_events`] with the relay paced by `relay` (tests slow it down).
+pub async fn state_with_relay(
+    settings: &Settings,
+    store: Store,
+    relay: RelaySettings,
+) -> Result<(AppState, Option<RelayHandle>), events::EventsError> {
+    let Some(events_settings) = &settings.events else {
+        return Ok((AppState::new(settings, store), None));
+    };
+    let client = events::connect(
+        &events_settings.nats_url,
+        &format!("seedsync-origin-{}", settings.region),
+        false,
+    )
+    .await?;
+    let publisher = events::Publisher::new(client, EVENT_ACK_TIMEOUT);
+    let outbox = Outbox::new(Arc::new(store.clone()), settings.region.clone());
+    let games: Arc<dyn GameStore> = Arc::new(store);
+    let state = AppState::build(settings, games.clone(), Some(outbox.clone()));
+    let relay = Relay::new(games, outbox, publisher, state.metrics.clone(), relay).spawn();
+    Ok((state, Some(relay)))
+}
+
+/// How long the relay waits for JetStream to acknowledge one event.
+const EVENT_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The metrics endpoint, on its own router so it can be mounted elsewhere if needed.
 pub fn metrics_router(state: AppState) -> Router {
@@ -113,6 +189,23 @@ fn game_routes(timeout: Duration) -> Router<AppState> {
         .route("/health", get(health::health).fallback(only("GET, HEAD")))
         .route("/ready", get(health::ready).fallback(only("GET, HEAD")))
         .route("/healthz", get(v1::healthz).fallback(only("GET, HEAD")))
+        .route("/regions", get(regions::list).fallback(only("GET, HEAD")))
+        .route(
+            "/regions/{name}/drain",
+            post(regions::drain).fallback(only("POST")),
+        )
+        .route(
+            "/regions/{name}/undrain",
+            post(regions::undrain).fallback(only("POST")),
+        )
+        .route(
+            "/api/regions",
+            get(regions::legacy_list).fallback(only("GET, HEAD")),
+        )
+        .route(
+            "/api/regions/register",
+            post(regions::register).fallback(only("POST")),
+        )
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|error: tower::BoxError| async move {
@@ -145,13 +238,18 @@ fn v1_routes(timeout: Duration) -> Router<AppState> {
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .merge(game_routes(state.request_timeout))
         .nest("/v1", v1_routes(state.request_timeout))
         .fallback(routes::route_not_found)
         .with_state(state.clone())
-        .merge(metrics_router(state.clone()))
+        .merge(metrics_router(state.clone()));
+    let router = router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.registry.clone(),
+            crate::registry::track,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,
@@ -169,7 +267,11 @@ pub fn app(state: AppState) -> Router {
             telemetry::REQUEST_ID,
             MakeRequestUuid,
         ))
-        .layer(MapRequestLayer::new(telemetry::drop_invalid_request_id))
+        .layer(MapRequestLayer::new(telemetry::drop_invalid_request_id));
+    // The limits are the outermost layer: what they turn away costs no request id, span, log
+    // line or latency histogram (a flood of refusals must stay cheap and must not flood the
+    // log); it is counted in origin_rate_limited_total.
+    limits::apply(router, state.limits.clone())
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes in-flight requests.
@@ -178,9 +280,17 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let housekeeping = state.limits.spawn_housekeeping(Duration::from_secs(30));
+    // The peer address is what the per-client limits key on (or check against
+    // TRUSTED_PROXIES).
+    let served = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    housekeeping.abort();
+    served
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

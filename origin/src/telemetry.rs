@@ -139,12 +139,18 @@ pub fn request_span(request: &Request<Body>) -> Span {
         .get::<TraceContext>()
         .map(|t| (t.trace_id.as_str(), t.span_id.as_str()))
         .unwrap_or_default();
+    // The template, not the path, so log lines group by endpoint (the path is there too).
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", axum::extract::MatchedPath::as_str);
     tracing::info_span!(
         "request",
         request_id = %request_id,
         trace_id = %trace_id,
         span_id = %span_id,
         method = %request.method(),
+        route = %route,
         path = %request.uri().path(),
     )
 }

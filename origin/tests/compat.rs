@@ -120,7 +120,11 @@ async fn create_answers_a_session_view_and_get_returns_it() {
 
     // The same record through both APIs.
     let (status, fetched) = app.get(&format!("/v1/sessions/{id}")).await;
-    assert_eq!((status, &fetched), (200, &reply.body));
+    assert!(reply.body["owner_token"].is_string());
+    assert_eq!(
+        (status, &fetched),
+        (200, &common::without_owner_token(&reply.body))
+    );
     let (status, game) = app.get(&format!("/game/{}", &id[5..])).await;
     assert_eq!(status, 200);
     assert_eq!(game["seed"].as_u64(), Some(seed));
@@ -305,6 +309,12 @@ async fn malformed_and_unknown_ids_are_404() {
             (Method::POST, format!("/v1/sessions/{id}/stop")),
         ] {
             let reply = call(&app, method.clone(), &path, &[], None).await;
+            // A stop needs the owner token before anything else (V1_STOP_REQUIRES_TOKEN):
+            // a well-formed id without one is 401, only an id that cannot be one is 404.
+            if method == Method::POST && id == unknown {
+                assert_v1_error(&reply, 401, "unauthorized", &format!("{method} {path}"));
+                continue;
+            }
             assert_v1_error(
                 &reply,
                 404,
@@ -397,12 +407,14 @@ async fn stop_answers_ok_and_a_second_stop_is_400() {
     )
     .await;
     let id = reply.body["id"].as_str().unwrap().to_owned();
+    let auth = format!("Bearer {}", reply.body["owner_token"].as_str().unwrap());
+    let auth = [("authorization", auth.as_str())];
 
     let stop = call(
         &app,
         Method::POST,
         &format!("/v1/sessions/{id}/stop"),
-        &[],
+        &auth,
         None,
     )
     .await;
@@ -417,7 +429,7 @@ async fn stop_answers_ok_and_a_second_stop_is_400() {
         &app,
         Method::POST,
         &format!("/v1/sessions/{id}/stop"),
-        &[],
+        &auth,
         None,
     )
     .await;

@@ -262,7 +262,10 @@ async fn starts_exits_and_their_counts() {
         let r = app.get("/users/u1/game").await;
         (r.status, r.body)
     };
-    assert_eq!((status, &view), (200, &reply.body));
+    assert_eq!(
+        (status, &view),
+        (200, &common::without_owner_token(&reply.body))
+    );
 
     let exit = json!({"gameId": game.game_id, "userId": "u1"});
     let forbidden = app
@@ -405,7 +408,8 @@ async fn v1_errors_have_the_dialect_shape_on_every_path() {
             "invalid at",
         ),
         ("POST", "/v1/sessions/nope/stop", 404, "session not found"),
-        ("POST", &format!("{session}/stop"), 404, "session not found"),
+        // A stop needs the owner token first (V1_STOP_REQUIRES_TOKEN, default true).
+        ("POST", &format!("{session}/stop"), 401, "unauthorized"),
         ("GET", "/v1/nothing/here", 404, "not found"),
         ("GET", "/v1/", 404, "not found"),
         ("GET", "/v1", 404, "not found"),
@@ -437,14 +441,26 @@ async fn v1_sessions_in_process() {
     assert_eq!(session.algorithm.as_str(), "interval-v0");
     assert_eq!(session.tick_ms, 50);
     let id = session.id.to_string();
-    let stop = app
+    let token = session
+        .owner_token
+        .clone()
+        .expect("a create answers the owner token");
+    let stop_as_owner = || {
+        axum::http::Request::builder()
+            .method("POST")
+            .uri(format!("/v1/sessions/{id}/stop"))
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let anonymous = app
         .call("POST", &format!("/v1/sessions/{id}/stop"), None, "")
         .await;
+    assert_v1_error(&anonymous, 401, "unauthorized", "stop without the token");
+    let stop = app.send(stop_as_owner()).await;
     assert_eq!(stop.status, 200, "{}", stop.text);
     assert_eq!(stop.body["ok"], true);
-    let again = app
-        .call("POST", &format!("/v1/sessions/{id}/stop"), None, "")
-        .await;
+    let again = app.send(stop_as_owner()).await;
     assert_v1_error(&again, 400, "session already stopped", "second stop");
     let metrics = app.metrics().await;
     assert!(

@@ -11,6 +11,10 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use api::regions::{
+    DrainView, LegacyRegion, LegacyRegionList, RegionList, RegionLoad, RegionRecord, RegionStatus,
+    RegisterRequest,
+};
 use api::v1::{
     CreateSessionRequest, SessionId, SessionPhase, SessionStateView, SessionStatus, SessionView,
     StopView, Timestamp, V1ErrorBody,
@@ -54,13 +58,14 @@ fn load(path: &str) -> Value {
 async fn every_documented_route_is_served_with_exactly_its_methods() {
     let spec = load(ORIGIN_SPEC);
     let paths = spec["paths"].as_object().expect("paths");
-    assert_eq!(paths.len(), 14, "the origin serves 14 paths");
+    assert_eq!(paths.len(), 19, "the origin serves 19 paths");
     let app = spawn_app("eu").await;
     let game = uuid::Uuid::new_v4().to_string();
     for (path, operations) in paths {
         let concrete = path
             .replace("{id}", &game)
-            .replace("{userId}", "openapi-user");
+            .replace("{userId}", "openapi-user")
+            .replace("{name}", "openapi");
         for method in METHODS {
             let documented = operations.get(method).is_some();
             let request = app
@@ -131,6 +136,14 @@ fn derived() -> BTreeMap<String, Value> {
     add::<SessionStateView>(&mut all);
     add::<StopView>(&mut all);
     add::<V1ErrorBody>(&mut all);
+    add::<RegionStatus>(&mut all);
+    add::<RegionLoad>(&mut all);
+    add::<RegionRecord>(&mut all);
+    add::<RegionList>(&mut all);
+    add::<DrainView>(&mut all);
+    add::<RegisterRequest>(&mut all);
+    add::<LegacyRegion>(&mut all);
+    add::<LegacyRegionList>(&mut all);
     let mut out = BTreeMap::new();
     for (name, schema) in all {
         let mut value = serde_json::to_value(schema).expect("a schema serializes");

@@ -14,9 +14,11 @@ use api::RegionName;
 use crate::backoff::Backoff;
 use crate::breaker::BreakerConfig;
 
+pub mod live;
 pub mod regions;
 pub mod vars;
 
+pub use live::{LiveSettings, Policy};
 pub use regions::{Continent, DEFAULT_CONTINENT_REGIONS};
 pub use vars::*;
 
@@ -121,6 +123,8 @@ pub struct Config {
     pub breaker: BreakerConfig,
     /// Backoff between failover attempts.
     pub backoff: Backoff,
+    /// Live routing: policy order, registry refresh, load threshold, hysteresis.
+    pub live: LiveSettings,
 }
 
 impl Config {
@@ -172,6 +176,7 @@ impl Config {
             ));
         }
 
+        let live = live::parse(get)?;
         let regions = order
             .into_iter()
             .map(|name| {
@@ -195,6 +200,7 @@ impl Config {
                 base_ms: backoff_base,
                 max_ms: backoff_max,
             },
+            live,
         })
     }
 

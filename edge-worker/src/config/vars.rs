@@ -28,8 +28,17 @@ pub const RETRY_BACKOFF_BASE_MS: &str = "RETRY_BACKOFF_BASE_MS";
 /// Largest backoff ceiling, in ms.
 pub const RETRY_BACKOFF_MAX_MS: &str = "RETRY_BACKOFF_MAX_MS";
 
+/// Comma-separated routing policies for starts, in order.
+pub const ROUTING_POLICY: &str = "ROUTING_POLICY";
+/// How long a region table from the registry is used before a refresh, ms (0: static list).
+pub const REGISTRY_REFRESH_MS: &str = "REGISTRY_REFRESH_MS";
+/// Requests in flight above which the `load` policy skips a region.
+pub const LOAD_THRESHOLD: &str = "LOAD_THRESHOLD";
+/// How much faster (percent) another region must be to take over a latency choice.
+pub const LATENCY_HYSTERESIS_PCT: &str = "LATENCY_HYSTERESIS_PCT";
+
 /// Every variable the edge reads, for the Worker glue to look up.
-pub const ALL_VARS: [&str; 11] = [
+pub const ALL_VARS: [&str; 15] = [
     REGION_ORIGINS,
     DEFAULT_REGION,
     FAILOVER_ORDER,
@@ -41,6 +50,10 @@ pub const ALL_VARS: [&str; 11] = [
     BREAKER_COOLDOWN_MS,
     RETRY_BACKOFF_BASE_MS,
     RETRY_BACKOFF_MAX_MS,
+    ROUTING_POLICY,
+    REGISTRY_REFRESH_MS,
+    LOAD_THRESHOLD,
+    LATENCY_HYSTERESIS_PCT,
 ];
 
 /// `CACHE_TTL_SECONDS` when unset.

@@ -4,9 +4,9 @@
 
 use std::cell::RefCell;
 
-use api::live::ExitSource;
+use api::room::ExitSource;
 use api::{
-    ApiError, EdgeExitView, EdgeGameView, ExitRequest, GameId, GameView, IdempotencyKey,
+    ApiError, EdgeExitView, EdgeGameView, ErrorCode, ExitRequest, GameId, GameView, IdempotencyKey,
     RegionName, StartRequest,
 };
 use worker::{Env, Request};
@@ -22,7 +22,7 @@ use crate::memo::BoundedMemo;
 use crate::origin::{self, Answer, OffContract};
 use crate::request;
 use crate::routing::{self, RouteHints};
-use crate::views::{HealthView, RegionsView, TimeView};
+use crate::views::{HealthView, TimeView};
 
 thread_local! {
     // Which region each game lives in: immutable facts, so safe in isolate memory (see
@@ -43,7 +43,7 @@ pub(super) fn health(cfg: &Config) -> Reply {
 
 /// `GET /edge/regions`.
 pub(super) fn regions(cfg: &Config) -> Reply {
-    upstream::with_breakers(|b| Reply::json(200, &RegionsView::new(cfg, b, now_ms())))
+    super::live::regions_view(cfg, |view| Reply::json(200, view))
 }
 
 /// The location hints of a request: the `x-user-region` header and `request.cf`.
@@ -127,9 +127,13 @@ pub(super) async fn start(
     req: &mut Request,
     cfg: &Config,
     trace: &Trace,
+    limit: impl FnOnce(&str) -> Result<(), Reply>,
 ) -> Result<Reply, ApiError> {
     let body = read_json_body(req).await?;
     let start: StartRequest = api::json::parse_body(&body)?;
+    if let Err(refused) = limit(start.user_id.as_str()) {
+        return Ok(refused);
+    }
     let idempotency_key = match header(req, "idempotency-key") {
         Some(k) => IdempotencyKey::parse(&k)
             .map_err(|e| ApiError::invalid("Idempotency-Key", e))?
@@ -139,7 +143,8 @@ pub(super) async fn start(
     };
     let location = Location::of(req);
     let (first, rule) =
-        routing::select_region(cfg, &location.hints(start.preferred_region.as_ref()));
+        super::live::select_start(cfg, &location.hints(start.preferred_region.as_ref()));
+    let first = &first;
     let order = routing::attempt_order(cfg, first.as_str());
     // The typed request, re-serialized: the origin sees exactly the contract's fields
     // (`preferredRegion` included; origins accept and ignore it).
@@ -176,7 +181,10 @@ async fn exit_region(
         .as_ref()
         .and_then(|r| cfg.known_region(r.as_str()))
         .cloned()
-        .or_else(|| GAME_REGIONS.with(|m| m.borrow().get(&exit.game_id).cloned()));
+        .or_else(|| GAME_REGIONS.with(|m| m.borrow().get(&exit.game_id).cloned()))
+        // A game whose home region is no longer routable (drained, expired) moves to a live
+        // one: any origin can exit it (shared store).
+        .filter(|r| cfg.known_region(r.as_str()).is_some());
     if let Some(region) = known {
         return Ok(Ok(region));
     }
@@ -212,13 +220,20 @@ pub(super) async fn exit(
 ) -> Result<Reply, ApiError> {
     let body = read_json_body(req).await?;
     let exit: ExitRequest = api::json::parse_body(&body)?;
+    // The origin verifies the owner token; a request without a well-formed one is refused
+    // here, without any origin call. The value is passed on as it is and never logged.
+    let authorization = header(req, "authorization");
+    if let Err(e) = owner_token::bearer(authorization.as_deref()) {
+        return Err(ApiError::new(ErrorCode::Unauthorized, e.message()));
+    }
     let region = match exit_region(req, cfg, trace, &exit).await? {
         Ok(region) => region,
         Err(refusal) => return Ok(refusal),
     };
     remember_region(exit.game_id, &region);
 
-    let call = OriginCall::post("/game/exit", to_json(&exit)?, trace);
+    let call = OriginCall::post("/game/exit", to_json(&exit)?, trace)
+        .with("authorization", authorization.unwrap_or_default());
     let served =
         upstream::call_with_failover(cfg, &routing::attempt_order(cfg, region.as_str()), &call)
             .await?;
@@ -231,7 +246,7 @@ pub(super) async fn exit(
             // afterwards.
             cache::delete(&cache_policy::game_key(&exit.game_id)).await;
             // Push the exit to the game's live room before answering.
-            super::live::notify_exited(env, exit.game_id, view.exited_at, ExitSource::Edge).await;
+            super::room::notify_exited(env, exit.game_id, view.exited_at, ExitSource::Edge).await;
             let view = EdgeExitView {
                 exit: view,
                 backend_region: region,

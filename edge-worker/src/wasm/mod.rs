@@ -5,32 +5,69 @@
 //! - [`upstream`]: calls to the origins, with timeout, failover, backoff and breakers;
 //! - [`cache`]: the Workers Cache API;
 //! - [`handlers`]: one function per endpoint;
-//! - [`live`]: the live game rooms (a Durable Object per game, WebSockets).
+//! - [`live`]: the live region table (registry refresh off the request path, round trips).
+//! - [`room`]: the live game rooms (a Durable Object per game, WebSockets).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use api::ApiError;
+use api::{ApiError, ErrorCode};
 use worker::wasm_bindgen::JsValue;
 use worker::{Context, Date, Env, Request, Response, event, js_sys};
 
 use crate::config::{Config, ConfigCache};
 use crate::ids;
+use crate::rate_limit::{self, Kind, Limits, Scope};
 use crate::routes::{self, NoRoute, Route};
 
 mod cache;
 mod handlers;
 mod live;
 mod reply;
+mod room;
 mod upstream;
 
 use reply::Reply;
 
 thread_local! {
     // Isolate memory. wasm is single-threaded, and although one isolate interleaves concurrent
-    // requests at `.await` points, this cell is never borrowed across an `.await`, so the
+    // requests at `.await` points, these cells are never borrowed across an `.await`, so a
     // RefCell cannot be re-entered.
     static CONFIG: RefCell<ConfigCache> = RefCell::new(ConfigCache::default());
+    static LIMITS: RefCell<Limits> = RefCell::new(Limits::default());
+}
+
+/// Spends one request of `kind` for the client (and `user`, for starts) from this isolate's
+/// buckets; over budget is 429 `rate_limited` with `Retry-After`.
+fn limit(env: &Env, trace: &Trace, kind: Kind, user: Option<&str>) -> Result<(), Reply> {
+    let settings =
+        rate_limit::Settings::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+            .map_err(|e| Reply::error(&ApiError::from(e)))?;
+    let ip = trace.client_ip.as_deref().unwrap_or("unknown");
+    let outcome = LIMITS.with(|l| {
+        let mut limits = l.borrow_mut();
+        limits.configure(settings);
+        limits.check(kind, ip, user, now_ms())
+    });
+    match outcome {
+        Ok(()) => Ok(()),
+        Err((scope, decision)) => {
+            let message = match (kind, scope) {
+                (Kind::Start, Scope::User) => {
+                    "too many game starts for this user; retry after the time in Retry-After"
+                }
+                (Kind::Start, Scope::Ip) => {
+                    "too many game starts from this address; retry after the time in Retry-After"
+                }
+                (Kind::Read, _) => {
+                    "too many requests from this address; retry after the time in Retry-After"
+                }
+            };
+            let e = ApiError::new(ErrorCode::RateLimited, message);
+            let secs = decision.retry_after_secs().unwrap_or(1);
+            Err(Reply::error(&e).with("retry-after", secs.to_string()))
+        }
+    }
 }
 
 /// The Worker's clock, Unix ms.
@@ -64,6 +101,9 @@ struct Trace {
     request_id: String,
     /// W3C `traceparent`.
     traceparent: String,
+    /// The client's address (`cf-connecting-ip`), forwarded to the origin as
+    /// `x-forwarded-for` for its per-client limits.
+    client_ip: Option<String>,
 }
 
 impl Trace {
@@ -76,6 +116,8 @@ impl Trace {
         Self {
             request_id,
             traceparent,
+            client_ip: header(req, "cf-connecting-ip")
+                .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok()),
         }
     }
 }
@@ -119,11 +161,17 @@ impl CfLocation {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let trace = Trace::of(&req);
     // Live rooms answer with the room's own response (a 101 WebSocket upgrade included).
-    if let Some(route) = live_route(&req) {
-        return match live::serve(&mut req, &env, &trace, route).await {
+    if let Some(route) = room_route(&req) {
+        // Opening a socket reads the game (cache, else an origin): it spends the read budget.
+        if matches!(route, Route::Room(_))
+            && let Err(refused) = limit(&env, &trace, Kind::Read, None)
+        {
+            return refused.into_response(&trace);
+        }
+        return match room::serve(&mut req, &env, &trace, route).await {
             Ok(resp) => Ok(resp),
             Err(e) => Reply::error(&e).into_response(&trace),
         };
@@ -137,6 +185,10 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
             Reply::error(&e)
         }
     };
+    // After the answer is built: a due registry refresh runs past the response.
+    if let Ok(cfg) = load_config(&env) {
+        live::maybe_refresh(&cfg, &ctx);
+    }
     match reply.into_response(&trace) {
         Ok(resp) => Ok(resp),
         // Building headers only fails on invalid header values, which are never produced;
@@ -150,11 +202,11 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
 }
 
 /// The live-room route of `req`, if it is one.
-fn live_route(req: &Request) -> Option<Route> {
+fn room_route(req: &Request) -> Option<Route> {
     let method = req.method().to_string();
     let raw_url = req.inner().url();
     let (path, _) = routes::split_url(&raw_url);
-    routes::route(&method, path).ok().filter(Route::is_live)
+    routes::route(&method, path).ok().filter(Route::is_room)
 }
 
 /// Routes a request to its handler.
@@ -176,18 +228,30 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
         Route::Time => return Ok(handlers::time()),
         _ => {}
     }
-    let cfg = load_config(env)?;
+    // Starts are charged once their body names the user (in the handler); everything else that
+    // reaches an origin spends the looser per-address budget first.
+    if matches!(route, Route::Exit | Route::Game(_) | Route::GameState(_))
+        && let Err(refused) = limit(env, trace, Kind::Read, None)
+    {
+        return Ok(refused);
+    }
+    let cfg = live::effective(&load_config(env)?);
     match route {
         Route::Health => Ok(handlers::health(&cfg)),
         Route::Regions => Ok(handlers::regions(&cfg)),
-        Route::Start => handlers::start(req, &cfg, trace).await,
+        Route::Start => {
+            handlers::start(req, &cfg, trace, |user| {
+                limit(env, trace, Kind::Start, Some(user))
+            })
+            .await
+        }
         Route::Exit => handlers::exit(req, env, &cfg, trace).await,
         Route::Game(id) => handlers::read_game(req, &cfg, trace, &id).await,
         Route::GameState(id) => handlers::read_state(req, &cfg, trace, &id, query).await,
         Route::Preflight
         | Route::Time
-        | Route::Live(_)
-        | Route::LiveStats(_)
+        | Route::Room(_)
+        | Route::RoomStats(_)
         | Route::ExitedNotice(_) => Err(ApiError::internal("unreachable route")),
     }
 }

@@ -9,7 +9,8 @@ use worker::{Cors, Headers, Method, Response};
 use super::Trace;
 
 /// Request headers a browser may send cross-origin.
-const CORS_ALLOW_HEADERS: [&str; 5] = [
+const CORS_ALLOW_HEADERS: [&str; 6] = [
+    "authorization",
     "content-type",
     "idempotency-key",
     "x-request-id",
@@ -18,7 +19,8 @@ const CORS_ALLOW_HEADERS: [&str; 5] = [
 ];
 
 /// Response headers a browser may read cross-origin.
-const CORS_EXPOSE_HEADERS: [&str; 7] = [
+const CORS_EXPOSE_HEADERS: [&str; 8] = [
+    "retry-after",
     "x-edge-cache",
     "x-edge-engine",
     "x-edge-region",

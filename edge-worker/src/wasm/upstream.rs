@@ -59,6 +59,10 @@ impl OriginCall {
         if body.is_some() {
             headers.push(("content-type", "application/json".to_string()));
         }
+        // The origins key their per-client limits on it (when they trust this edge).
+        if let Some(ip) = &trace.client_ip {
+            headers.push(("x-forwarded-for", ip.clone()));
+        }
         Self {
             method,
             path,
@@ -87,7 +91,7 @@ pub(super) struct Served {
 
 /// Why one attempt failed.
 #[derive(Debug)]
-enum Failure {
+pub(super) enum Failure {
     /// The fetch failed (connect error, reset); the runtime's message, for the log only.
     Connect(String),
     /// No complete answer within the budget.
@@ -118,7 +122,7 @@ impl std::fmt::Display for Failure {
 
 /// Sends `call` to one origin; the whole exchange (headers and body) must finish within
 /// `timeout_ms`, after which the fetch is aborted.
-async fn call_origin(
+pub(super) async fn call_origin(
     origin: &str,
     call: &OriginCall,
     timeout_ms: u64,
@@ -186,8 +190,10 @@ pub(super) async fn call_with_failover(
             }
         }
         retries += 1;
+        let started = now_ms();
         match call_origin(&region.origin, call, cfg.origin_timeout_ms).await {
             Ok((status, body)) => {
+                super::live::observe_rtt(&region.name, now_ms().saturating_sub(started) as f64);
                 BREAKERS.with(|b| b.borrow_mut().on_success(name));
                 return Ok(Served {
                     region: region.name.clone(),

@@ -42,13 +42,16 @@ export class EdgeError extends Error {
   readonly status: number;
   /** For `validation_failed`: the offending input (`userId`, `gameId`, ...). */
   readonly field?: string;
+  /** For 429 (and 503): seconds the edge asked to wait (`Retry-After`). */
+  readonly retryAfterSeconds?: number;
 
-  constructor(code: EdgeErrorCode, message: string, status = 0, field?: string) {
+  constructor(code: EdgeErrorCode, message: string, status = 0, field?: string, retryAfterSeconds?: number) {
     super(message);
     this.name = 'EdgeError';
     this.code = code;
     this.status = status;
     if (field !== undefined) this.field = field;
+    if (retryAfterSeconds !== undefined) this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
@@ -91,6 +94,8 @@ const GAME_STATUSES: { readonly [S in GameStatus]: true } = { active: true, exit
 const ROUTED_BY: { readonly [R in RoutedBy]: true } = {
   preference: true,
   header: true,
+  latency: true,
+  load: true,
   geo: true,
   default: true,
   failover: true,
@@ -111,8 +116,27 @@ function describeStatus(status: number): string {
   return 'request rejected';
 }
 
+/**
+ * What a person should read for the answers that are about who may do what: 401 (this tab has
+ * no owner token), 403 (the token it has does not allow this), 429 (too fast; wait).
+ */
+function explain(status: number, retryAfterSeconds: number | undefined): string | undefined {
+  if (status === 401) {
+    return 'only the tab that started this game can end it, and this tab has no owner token for it (paste the token under "Take control" to reclaim it)';
+  }
+  if (status === 403) {
+    return "this tab's owner token does not allow that: it belongs to another game, has expired, or was issued under a key that has since been replaced";
+  }
+  if (status === 429) {
+    const wait = retryAfterSeconds !== undefined ? `${retryAfterSeconds} s` : 'a moment';
+    return `too many requests from this browser or player; try again in ${wait}`;
+  }
+  return undefined;
+}
+
 /** Turns an error response into a readable message (the contract's `ErrorBody`, or text). */
-export function errorFromResponse(status: number, body: string, what: string): EdgeError {
+export function errorFromResponse(status: number, body: string, what: string, retryAfterSeconds?: number): EdgeError {
+  const plain = explain(status, retryAfterSeconds);
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -126,7 +150,8 @@ export function errorFromResponse(status: number, body: string, what: string): E
     const message =
       typeof detail.message === 'string' && detail.message.trim() !== '' ? detail.message.trim() : describeStatus(status);
     const field = typeof detail.field === 'string' ? detail.field : undefined;
-    return new EdgeError(code, `${what} failed: ${message} (${shown}, HTTP ${status})`, status, field);
+    const said = plain ?? message;
+    return new EdgeError(code, `${what} failed: ${said} (${shown}, HTTP ${status})`, status, field, retryAfterSeconds);
   }
   const text = body.replace(/\s+/g, ' ').trim().slice(0, 160);
   return new EdgeError(
@@ -183,6 +208,7 @@ export function parseGame(body: unknown, what: string): Game {
     game.routedBy = body.routedBy as RoutedBy;
   }
   if (isObject(body.metadata)) game.metadata = body.metadata;
+  if (typeof body.ownerToken === 'string' && body.ownerToken !== '') game.ownerToken = body.ownerToken;
   return game;
 }
 
@@ -217,7 +243,7 @@ export class EdgeClient {
     path: string,
     what: string,
     body?: unknown,
-    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+    options: { timeoutMs?: number; signal?: AbortSignal; authorization?: string } = {},
   ): Promise<unknown> {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const controller = new AbortController();
@@ -233,7 +259,11 @@ export class EdgeClient {
       try {
         response = await this.fetchImpl(this.baseUrl + path, {
           method,
-          headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+          headers: {
+            accept: 'application/json',
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+            ...(options.authorization ? { authorization: options.authorization } : {}),
+          },
           body: body === undefined ? undefined : JSON.stringify(body),
           signal: controller.signal,
           cache: 'no-store',
@@ -254,7 +284,10 @@ export class EdgeClient {
         }
         throw new EdgeError('network', `${what} failed: the connection broke while reading the answer`, response.status);
       }
-      if (!response.ok) throw errorFromResponse(response.status, text, what);
+      if (!response.ok) {
+        const retry = Number(response.headers?.get?.('retry-after') ?? NaN);
+        throw errorFromResponse(response.status, text, what, Number.isFinite(retry) && retry >= 0 ? retry : undefined);
+      }
       try {
         return JSON.parse(text);
       } catch {
@@ -272,10 +305,12 @@ export class EdgeClient {
     return parseGame(await this.request('POST', '/edge/game/start', what, body), what);
   }
 
-  async exitGame(gameId: string, userId: string, backendRegion?: string): Promise<ExitResult> {
+  /** Exits as the player: `ownerToken` is what the start answered (sent as a Bearer token). */
+  async exitGame(gameId: string, userId: string, backendRegion?: string, ownerToken?: string): Promise<ExitResult> {
     const what = 'Exiting the game';
     const body: ExitRequest = backendRegion ? { gameId, userId, backendRegion } : { gameId, userId };
-    return parseExit(await this.request('POST', '/edge/game/exit', what, body), body, what);
+    const authorization = ownerToken ? `Bearer ${ownerToken}` : undefined;
+    return parseExit(await this.request('POST', '/edge/game/exit', what, body, { authorization }), body, what);
   }
 
   async getGame(gameId: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Game> {

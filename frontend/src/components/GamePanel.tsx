@@ -7,11 +7,21 @@ function useSession(session: GameSession) {
 }
 
 /** One game: its facts, the countdown or the counter, the break log and the exit button. */
-export function GamePanel({ session, onClose }: { session: GameSession; onClose: () => void }) {
+export function GamePanel({
+  session,
+  onClose,
+  onReclaim,
+}: {
+  session: GameSession;
+  onClose: () => void;
+  /** A viewer pasted the game's owner token. */
+  onReclaim?: (token: string) => void;
+}) {
   const snap = useSession(session);
   const { game, state, role } = snap;
   const titleRef = useRef<HTMLHeadingElement>(null);
   const [copyNote, setCopyNote] = useState<string | null>(null);
+  const [pasted, setPasted] = useState('');
   const link = shareLink(game.gameId, window.location.origin);
   const tick = state.phase === 'countdown' ? null : state.tick;
 
@@ -28,6 +38,15 @@ export function GamePanel({ session, onClose }: { session: GameSession; onClose:
         : tick
           ? `Game over. Final step ${tick.step}, value ${tick.value}, round ${tick.round}.`
           : 'Game over before it started.';
+
+  async function copyToken() {
+    try {
+      await navigator.clipboard.writeText(game.ownerToken ?? '');
+      setCopyNote('Owner token copied: whoever has it can end this game.');
+    } catch {
+      setCopyNote('Could not copy the owner token.');
+    }
+  }
 
   async function copy() {
     try {
@@ -205,12 +224,41 @@ export function GamePanel({ session, onClose }: { session: GameSession; onClose:
             Stop watching
           </button>
         )}
+        {!snap.stopped && role === 'player' && game.ownerToken && (
+          <button type="button" className="secondary" onClick={() => void copyToken()} data-testid="copy-owner-token">
+            Copy owner token
+          </button>
+        )}
         {snap.stopped && (
           <button type="button" onClick={onClose}>
             New game
           </button>
         )}
       </div>
+      {!snap.stopped && role === 'viewer' && onReclaim && (
+        <form
+          className="reclaim"
+          data-testid="reclaim"
+          onSubmit={(e) => {
+            e.preventDefault();
+            onReclaim(pasted);
+          }}
+        >
+          <label>
+            Take control: this game's owner token{' '}
+            <input
+              type="password"
+              autoComplete="off"
+              value={pasted}
+              onChange={(e) => setPasted(e.target.value)}
+              placeholder="st1.…"
+            />
+          </label>{' '}
+          <button type="submit" className="secondary" disabled={pasted.trim() === ''}>
+            Take control
+          </button>
+        </form>
+      )}
 
       <h3 id="log-title">Breaks</h3>
       {snap.breaks.length === 0 ? (

@@ -260,7 +260,9 @@ export class GameSession {
     if (role !== 'player' || stopped || exiting || this.disposed) return;
     this.set({ exiting: true, error: null });
     try {
-      const result = await this.deps.api.exitGame(game.gameId, game.userId, game.backendRegion);
+      const result = game.ownerToken
+        ? await this.deps.api.exitGame(game.gameId, game.userId, game.backendRegion, game.ownerToken)
+        : await this.deps.api.exitGame(game.gameId, game.userId, game.backendRegion);
       this.end(result.exitedAt);
     } catch (err) {
       if (!this.disposed) this.set({ exiting: false, error: describeError(err) });

@@ -6,9 +6,10 @@ use api::{
 };
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 
 use super::{ApiJson, GamePath, IdempotencyKeyHeader, UserPath};
+use crate::auth;
 use crate::domain::NewGame;
 use crate::error::AppError;
 use crate::service::now_ms;
@@ -30,14 +31,25 @@ pub async fn start(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(started.game.view())))
+    let mut view = started.game.view();
+    view.owner_token = auth::token_for(&state, &started);
+    Ok((status, Json(view)))
 }
 
-/// `POST /game/exit`: the player's exit (repeats answer the first exit's time).
+/// `POST /game/exit`: the player's exit (repeats answer the first exit's time). Needs the
+/// game's owner token (`Authorization: Bearer`): 401 without one, 403 with one that does not
+/// allow it, checked before the game is even read.
 pub async fn exit(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<ExitRequest>,
 ) -> Result<Json<ExitView>, AppError> {
+    let owner = auth::owner_of(&state, &headers, request.game_id)?;
+    if owner != request.user_id {
+        return Err(AppError::Forbidden(
+            "the owner token is not this user's".into(),
+        ));
+    }
     // `backendRegion` is the edge's routing hint: validated by the type, unused here.
     let exited = state
         .service

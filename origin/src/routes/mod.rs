@@ -2,15 +2,18 @@
 //!
 //! - [`game`]: the game API (`/game/*`, `/users/{userId}/game`);
 //! - [`v1`]: the session-service dialect (`/v1/sessions`);
-//! - [`health`]: liveness, readiness and metrics.
+//! - [`health`]: liveness, readiness and metrics;
+//! - [`regions`]: the live region registry (list, register, drain).
 //!
 //! Route modules only translate between HTTP and the service ([`crate::service`]); they never
 //! call each other.
 
 pub mod game;
 pub mod health;
+pub mod regions;
 pub mod v1;
 
+use api::json::is_json_content_type;
 use api::limits::MAX_BODY_BYTES;
 use api::{ApiError, GameId, IdempotencyKey, UserId};
 use axum::body::Bytes;
@@ -21,18 +24,6 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::error::{AppError, V1Error};
-
-/// Whether a `Content-Type` declares JSON: `application/json` or a `+json` type under
-/// `application/`, any case, parameters (`; charset=utf-8`) allowed (the edge accepts the same).
-pub fn is_json_content_type(value: &str) -> bool {
-    let essence = value.split(';').next().unwrap_or_default().trim();
-    let Some((kind, subtype)) = essence.split_once('/') else {
-        return false;
-    };
-    let subtype = subtype.to_ascii_lowercase();
-    kind.eq_ignore_ascii_case("application")
-        && (subtype == "json" || (subtype.len() > 5 && subtype.ends_with("+json")))
-}
 
 /// The request body, at most [`MAX_BODY_BYTES`]: 413 when the declared `Content-Length` is
 /// over (before reading anything) or when the bytes read are (chunked uploads declare none; the
@@ -197,30 +188,6 @@ mod tests {
         }
         for path in ["/", "/v1x", "/v10/sessions", "/game/v1"] {
             assert!(!is_v1_path(path), "{path}");
-        }
-    }
-
-    #[test]
-    fn json_content_types() {
-        for ok in [
-            "application/json",
-            "application/json; charset=utf-8",
-            "Application/JSON",
-            " application/json ;charset=UTF-8",
-            "application/merge-patch+json",
-        ] {
-            assert!(is_json_content_type(ok), "{ok:?}");
-        }
-        for bad in [
-            "",
-            "text/plain",
-            "application/x-www-form-urlencoded",
-            "application/jsonx",
-            "application/+json",
-            "text/json",
-            "json",
-        ] {
-            assert!(!is_json_content_type(bad), "{bad:?}");
         }
     }
 }

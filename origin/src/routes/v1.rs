@@ -16,10 +16,11 @@ use api::{Algorithm, ApiError};
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::{BodyBytes, IdempotencyKeyHeader};
+use crate::auth;
 use crate::domain::{Game, NewGame, anonymous_user, check_start_at};
 use crate::error::{AppError, V1Error};
 use crate::service::now_ms;
@@ -100,7 +101,9 @@ pub async fn create(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(session_view(&started.game)?)))
+    let mut view = session_view(&started.game)?;
+    view.owner_token = auth::token_for(&state, &started);
+    Ok((status, Json(view)))
 }
 
 /// `GET /v1/sessions/{id}`.
@@ -149,10 +152,18 @@ pub async fn state_at(
 pub async fn stop(
     State(state): State<AppState>,
     SessionPath(id): SessionPath,
+    headers: HeaderMap,
 ) -> Result<Json<StopView>, V1Error> {
+    // With V1_STOP_REQUIRES_TOKEN (the default) a stop is the owner's, as an exit is; see
+    // crate::auth::AuthSettings::v1_stop_requires_token for why it is configurable.
+    let owner = if state.auth.v1_stop_requires_token {
+        Some(auth::owner_of(&state, &headers, id.game_id())?)
+    } else {
+        None
+    };
     let exited = state
         .service
-        .exit(id.game_id(), None)
+        .exit(id.game_id(), owner.as_ref())
         .await
         .map_err(session_error)?;
     if !exited.first {

@@ -17,13 +17,18 @@
 //! Because the game row is written before the slot is claimed, a slot never points at a game
 //! that does not exist, and a success is only sent after every write was acknowledged.
 //!
+//! With game events on, the event's outbox row is written before the write that commits it:
+//! alongside the game row (before the claim) for a start, before the exit's LWT for an exit.
+//! The relay publishes it once the game state shows the event happened ([`crate::outbox`]);
+//! the broker is never on the request path.
+//!
 //! Timelines (state at an instant, replays) are computed by the shared engine: see `timeline`.
 
 mod timeline;
 
 use std::sync::Arc;
 
-use api::{GameId, GameStatus, IdempotencyKey, RegionName, UserId};
+use api::{GameEvent, GameId, GameStatus, IdempotencyKey, RegionName, UserId};
 use shared_engine::{State, Tick};
 
 use crate::config::GameDefaults;
@@ -31,6 +36,7 @@ use crate::domain::{Game, NewGame};
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::notify::EdgeNotifier;
+use crate::outbox::{Outbox, PendingEvent};
 use crate::store::{Claim, ExitOutcome, GameStore, StoreError};
 
 /// The answer to a start request.
@@ -40,6 +46,10 @@ pub struct Started {
     pub game: Game,
     /// Whether this request created it (201) or found it (200).
     pub created: bool,
+    /// Whether this request may receive the game's owner token: it created the game, or it
+    /// carries the `Idempotency-Key` that did. A start that merely finds the user's active
+    /// game (anyone can name a user id) is not the owner.
+    pub owner: bool,
 }
 
 /// The answer to an exit request.
@@ -93,6 +103,7 @@ pub struct GameService {
     metrics: Arc<Metrics>,
     /// Tells the edge about committed exits (live rooms), if configured.
     notifier: Option<Arc<EdgeNotifier>>,
+    outbox: Option<Outbox>,
 }
 
 impl GameService {
@@ -110,6 +121,28 @@ impl GameService {
             defaults,
             metrics,
             notifier: None,
+            outbox: None,
+        }
+    }
+
+    /// The same service, queuing game events in `outbox`.
+    pub fn with_outbox(mut self, outbox: Outbox) -> GameService {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    /// The outbox, when game events are on.
+    pub fn outbox(&self) -> Option<&Outbox> {
+        self.outbox.as_ref()
+    }
+
+    /// Queues the start of `game` (an active game about to be claimed), if events are on.
+    async fn queue_started(&self, game: &Game) -> Result<Option<PendingEvent>, StoreError> {
+        match &self.outbox {
+            Some(outbox) if game.status == GameStatus::Active => {
+                outbox.queue_started(game).await.map(Some)
+            }
+            _ => Ok(None),
         }
     }
 
@@ -125,7 +158,12 @@ impl GameService {
     }
 
     /// A new game record for `request` under `id`, not yet stored.
-    fn build_game(&self, id: GameId, request: &NewGame) -> Result<Game, AppError> {
+    fn build_game(
+        &self,
+        id: GameId,
+        request: &NewGame,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Game, AppError> {
         let now = now_ms();
         Ok(Game {
             id,
@@ -142,6 +180,7 @@ impl GameService {
             created_at_ms: now,
             exited_at_ms: None,
             metadata: request.metadata.clone(),
+            owner_key: key.cloned(),
         })
     }
 
@@ -152,22 +191,29 @@ impl GameService {
         request: &NewGame,
         key: Option<&IdempotencyKey>,
     ) -> Result<Started, AppError> {
-        let started = self.start_uncounted(request, key).await?;
+        let (mut started, queued) = self.start_uncounted(request, key).await?;
         if started.created {
             self.metrics.sessions_started.inc();
+            // Committed by this request: its relay may publish it without reading it back.
+            if let (Some(outbox), Some(row)) = (&self.outbox, queued) {
+                outbox.committed(row, GameEvent::started(&started.game.view()));
+            }
         }
+        started.owner =
+            started.created || key.is_some_and(|key| started.game.owner_key.as_ref() == Some(key));
         Ok(started)
     }
 
+    /// Starts (or finds) the game, and the outbox row this request queued for it.
     async fn start_uncounted(
         &self,
         request: &NewGame,
         key: Option<&IdempotencyKey>,
-    ) -> Result<Started, AppError> {
+    ) -> Result<(Started, Option<PendingEvent>), AppError> {
         let store = &*self.store;
-        let mut game = self.build_game(GameId::from(uuid::Uuid::new_v4()), request)?;
+        let mut game = self.build_game(GameId::from(uuid::Uuid::new_v4()), request, key)?;
         let mut inserted_here = true;
-        if let Some(key) = key {
+        let queued = if let Some(key) = key {
             match store
                 .claim_idempotency_key(key, &request.user_id, game.id)
                 .await?
@@ -183,7 +229,7 @@ impl GameService {
                         ));
                     }
                     if let Some(existing) = store.game(id).await? {
-                        return self.finish_existing(existing, request).await;
+                        return Ok((self.finish_existing(existing, request).await?, None));
                     }
                     game.id = id;
                 }
@@ -192,10 +238,30 @@ impl GameService {
                 game = existing;
                 inserted_here = false;
             }
+            // The game is known now (ours or a first attempt's): queue its start before the
+            // claim that commits it.
+            self.queue_started(&game).await?
+        } else if self.outbox.is_some() {
+            // Both must be acknowledged before the claim; neither has to wait for the other.
+            futures::try_join!(store.insert_game(&game), self.queue_started(&game))?.1
         } else {
             store.insert_game(&game).await?;
-        }
+            None
+        };
+        let started = self.claim_slot(request, key, game, inserted_here).await?;
+        Ok((started, queued))
+    }
 
+    /// Claims the user's active slot for `game` (the commit of a start), or answers the game
+    /// that holds it.
+    async fn claim_slot(
+        &self,
+        request: &NewGame,
+        key: Option<&IdempotencyKey>,
+        game: Game,
+        inserted_here: bool,
+    ) -> Result<Started, AppError> {
+        let store = &*self.store;
         // A stale slot is released and claimed again; twice is plenty, since only a crash or a
         // concurrent exit can make a slot stale.
         for _ in 0..3 {
@@ -204,6 +270,7 @@ impl GameService {
                     return Ok(Started {
                         game,
                         created: inserted_here,
+                        owner: false,
                     });
                 }
                 // Our own claim, seen again by a retried LWT whose first run was applied.
@@ -211,6 +278,7 @@ impl GameService {
                     return Ok(Started {
                         game,
                         created: inserted_here,
+                        owner: false,
                     });
                 }
                 Claim::Held(other_id) => match store.game(other_id).await? {
@@ -226,6 +294,7 @@ impl GameService {
                         return Ok(Started {
                             game: other,
                             created: false,
+                            owner: false,
                         });
                     }
                     _ => store.release_active(&request.user_id, other_id).await?,
@@ -244,6 +313,8 @@ impl GameService {
         request: &NewGame,
     ) -> Result<Started, AppError> {
         if existing.status == GameStatus::Active {
+            // The first attempt may have died before its claim: this claim may commit it.
+            self.queue_started(&existing).await?;
             match self
                 .store
                 .claim_active(&request.user_id, existing.id)
@@ -259,6 +330,7 @@ impl GameService {
                         return Ok(Started {
                             game: other,
                             created: false,
+                            owner: false,
                         });
                     }
                 }
@@ -267,6 +339,7 @@ impl GameService {
         Ok(Started {
             game: existing,
             created: false,
+            owner: false,
         })
     }
 
@@ -281,6 +354,12 @@ impl GameService {
                 "game {id} belongs to another user"
             )));
         }
+        let queued = match &self.outbox {
+            Some(outbox) if game.exited_at_ms.is_none() => {
+                Some(outbox.queue_exited(id, &game.user_id).await?)
+            }
+            _ => None,
+        };
         let (exited_at_ms, first) = match game.exited_at_ms {
             Some(at) => (at, false),
             None => match self.store.exit_game(id, now_ms()).await? {
@@ -289,12 +368,23 @@ impl GameService {
                 ExitOutcome::NotFound => return Err(not_found(id)),
             },
         };
+        // The exit is committed: tell the edge's live room now, before the second write, so a
+        // failure there cannot lose the notice (fire-and-forget and bounded: it can neither
+        // fail nor slow this exit).
+        if first && let Some(n) = &self.notifier {
+            n.exited(id, exited_at_ms);
+        }
         // Also on repeats, so an exit that died between its two writes is completed by a retry.
         self.store.release_active(&game.user_id, id).await?;
         if first {
             self.metrics.sessions_exited.inc();
-            if let Some(n) = &self.notifier {
-                n.exited(id, exited_at_ms);
+            if let (Some(outbox), Some(row)) = (&self.outbox, queued) {
+                let mut exited = game.clone();
+                exited.status = GameStatus::Exited;
+                exited.exited_at_ms = Some(exited_at_ms);
+                if let Some(event) = GameEvent::exited(&exited.view()) {
+                    outbox.committed(row, event);
+                }
             }
         }
         Ok(Exited {

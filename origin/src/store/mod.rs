@@ -7,13 +7,17 @@
 //!   `INSERT ... IF NOT EXISTS` so concurrent starts agree on a single game.
 //! - `game_by_idempotency_key` (by key, 24 h TTL): which game a start request's
 //!   `Idempotency-Key` produced, so a retried start returns the same game from any region.
+//! - `outbox_pending` and `outbox_floor`: the game events waiting for the relay (see
+//!   [`crate::outbox`]).
 //!
 //! Pieces: `schema` creates the tables and prepares every statement once at start-up,
 //! `rows` maps the `games` row to and from [`Game`], `lwt` runs the conditional statements
-//! (claims) and retries those whose outcome is unknown. Errors keep the driver's text for the
+//! (claims) and retries those whose outcome is unknown, `outbox` implements
+//! [`crate::outbox::OutboxStore`]. Errors keep the driver's text for the
 //! log and say what to check.
 
 mod lwt;
+mod outbox;
 mod rows;
 mod schema;
 
@@ -24,6 +28,7 @@ use async_trait::async_trait;
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::frame::types::{Consistency, SerialConsistency};
 use scylla::policies::load_balancing::DefaultPolicy;
 use uuid::Uuid;
 
@@ -205,7 +210,11 @@ impl Store {
             message: e.to_string(),
         })?;
         schema::create(&session, settings).await?;
-        let statements = schema::prepare(&session, &settings.keyspace).await?;
+        let serial = match settings.serial_consistency {
+            SerialConsistency::Serial => Consistency::Serial,
+            SerialConsistency::LocalSerial => Consistency::LocalSerial,
+        };
+        let statements = schema::prepare(&session, &settings.keyspace, serial).await?;
         Ok(Store {
             session: Arc::new(session),
             statements: Arc::new(statements),

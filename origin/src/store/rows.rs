@@ -2,7 +2,9 @@
 //! [`Game`]. Reads check every column again: a row this service did not write is reported as
 //! corrupt instead of reaching the engine.
 
-use api::{Algorithm, BreakEvery, GameId, GameStatus, Metadata, RegionName, TickMs, UserId};
+use api::{
+    Algorithm, BreakEvery, GameId, GameStatus, IdempotencyKey, Metadata, RegionName, TickMs, UserId,
+};
 use scylla::value::CqlTimestamp;
 use scylla::{DeserializeRow, SerializeRow};
 use uuid::Uuid;
@@ -12,7 +14,7 @@ use crate::domain::Game;
 
 /// The columns of `games`, in the order of the prepared statements.
 pub(super) const GAME_COLUMNS: &str = "game_id, user_id, region, seed, start_at, tick_ms, break_every, algorithm, status, \
-                                       created_at, exited_at, metadata";
+                                       created_at, exited_at, metadata, owner_key";
 
 /// One `games` row; bound and read by column name.
 #[derive(Debug, Clone, DeserializeRow, SerializeRow)]
@@ -29,6 +31,8 @@ pub(super) struct GameRow {
     created_at: CqlTimestamp,
     exited_at: Option<CqlTimestamp>,
     metadata: Option<String>,
+    /// Added after the first release (`ALTER TABLE`): rows written before it read as null.
+    owner_key: Option<String>,
 }
 
 impl From<&Game> for GameRow {
@@ -47,6 +51,7 @@ impl From<&Game> for GameRow {
             created_at: CqlTimestamp(game.created_at_ms),
             exited_at: game.exited_at_ms.map(CqlTimestamp),
             metadata: game.metadata.as_ref().map(Metadata::to_json),
+            owner_key: game.owner_key.as_ref().map(|k| k.as_str().to_owned()),
         }
     }
 }
@@ -79,6 +84,12 @@ impl TryFrom<GameRow> for Game {
             created_at_ms: row.created_at.0,
             exited_at_ms: row.exited_at.map(|t| t.0),
             metadata,
+            owner_key: match &row.owner_key {
+                None => None,
+                Some(key) => {
+                    Some(IdempotencyKey::parse(key).map_err(|_| corrupt("bad owner_key"))?)
+                }
+            },
         })
     }
 }
@@ -101,6 +112,7 @@ mod tests {
             created_at_ms: 1_700_000_000_000,
             exited_at_ms: Some(1_700_000_009_000),
             metadata: Some(serde_json::from_str(r#"{"mode":"duel"}"#).unwrap()),
+            owner_key: Some(IdempotencyKey::parse("retry-7").unwrap()),
         }
     }
 
@@ -110,6 +122,7 @@ mod tests {
         assert_eq!(Game::try_from(GameRow::from(&game)).unwrap(), game);
         let bare = Game {
             metadata: None,
+            owner_key: None,
             exited_at_ms: None,
             status: GameStatus::Active,
             ..game
@@ -143,6 +156,10 @@ mod tests {
             },
             GameRow {
                 metadata: Some("[1]".into()),
+                ..good.clone()
+            },
+            GameRow {
+                owner_key: Some("has space".into()),
                 ..good.clone()
             },
         ] {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use scylla::client::session::Session;
+use scylla::frame::types::Consistency;
 use scylla::statement::prepared::PreparedStatement;
 
 use super::rows::GAME_COLUMNS;
@@ -22,10 +23,32 @@ pub(super) struct Statements {
     pub(super) claim_key: PreparedStatement,
     pub(super) repoint_key: PreparedStatement,
     pub(super) ping: PreparedStatement,
+    pub(super) outbox: OutboxStatements,
 }
 
+/// The statements of the event outbox (see [`crate::outbox`]).
+pub(super) struct OutboxStatements {
+    pub(super) insert: PreparedStatement,
+    pub(super) select_since: PreparedStatement,
+    pub(super) select_after: PreparedStatement,
+    pub(super) delete: PreparedStatement,
+    pub(super) select_floors: PreparedStatement,
+    pub(super) save_floor: PreparedStatement,
+    pub(super) select_game_serial: PreparedStatement,
+    pub(super) select_active_serial: PreparedStatement,
+}
+
+/// The columns of `outbox_pending`, in the order of the prepared statements.
+pub(super) const OUTBOX_COLUMNS: &str =
+    "region, shard, queued_at, event_id, game_id, kind, user_id";
+
+/// How long a deleted outbox row's tombstone is kept. Shorter than the 10-day default: a
+/// deleted row that a replica missed and that comes back after this only makes the relay
+/// publish its event again, which the broker and consumers dedupe by event id.
+const OUTBOX_GC_GRACE_SECONDS: u32 = 3 * 60 * 60;
+
 /// The DDL of the keyspace and its tables.
-fn ddl(settings: &CassandraSettings) -> [String; 4] {
+fn ddl(settings: &CassandraSettings) -> [String; 6] {
     let ks = &settings.keyspace;
     [
         format!(
@@ -35,7 +58,7 @@ fn ddl(settings: &CassandraSettings) -> [String; 4] {
         format!(
             "CREATE TABLE IF NOT EXISTS {ks}.games (game_id uuid PRIMARY KEY, user_id text, region text, \
              seed bigint, start_at timestamp, tick_ms int, break_every int, algorithm text, status text, \
-             created_at timestamp, exited_at timestamp, metadata text)"
+             created_at timestamp, exited_at timestamp, metadata text, owner_key text)"
         ),
         format!(
             "CREATE TABLE IF NOT EXISTS {ks}.active_game_by_user (user_id text PRIMARY KEY, game_id uuid)"
@@ -43,6 +66,16 @@ fn ddl(settings: &CassandraSettings) -> [String; 4] {
         format!(
             "CREATE TABLE IF NOT EXISTS {ks}.game_by_idempotency_key (idempotency_key text PRIMARY KEY, \
              game_id uuid, user_id text) WITH default_time_to_live = {IDEMPOTENCY_TTL_SECONDS}"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {ks}.outbox_pending (region text, shard int, queued_at timestamp, \
+             event_id uuid, game_id uuid, kind text, user_id text, \
+             PRIMARY KEY ((region, shard), queued_at, event_id)) \
+             WITH gc_grace_seconds = {OUTBOX_GC_GRACE_SECONDS}"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {ks}.outbox_floor (region text, shard int, floor timestamp, \
+             PRIMARY KEY ((region), shard))"
         ),
     ]
 }
@@ -72,6 +105,9 @@ pub(super) async fn create(
             }
         }
     }
+    add_missing_columns(session, &settings.keyspace)
+        .await
+        .map_err(|e| schema_error(&e))?;
     session
         .await_schema_agreement()
         .await
@@ -79,8 +115,57 @@ pub(super) async fn create(
     Ok(())
 }
 
-/// Prepares every statement of keyspace `ks`.
-pub(super) async fn prepare(session: &Session, ks: &str) -> Result<Statements, StoreError> {
+/// Columns added after the first release, as `(table, column, type)`. `CREATE TABLE IF NOT
+/// EXISTS` leaves an existing table as it was, so a keyspace made by an older origin gets
+/// them here.
+const ADDED_COLUMNS: [(&str, &str, &str); 1] = [("games", "owner_key", "text")];
+
+/// Adds [`ADDED_COLUMNS`] where missing. Origins starting together may race: a failed `ALTER`
+/// is retried after checking again whether another origin added the column meanwhile.
+async fn add_missing_columns(session: &Session, ks: &str) -> Result<(), String> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let mut attempt = 0u64;
+        loop {
+            let rows = session
+                .query_unpaged(
+                    "SELECT column_name FROM system_schema.columns \
+                     WHERE keyspace_name = ? AND table_name = ? AND column_name = ?",
+                    (ks, table, column),
+                )
+                .await
+                .map_err(|e| e.to_string())?
+                .into_rows_result()
+                .map_err(|e| e.to_string())?;
+            if rows.rows_num() > 0 {
+                break;
+            }
+            match session
+                .query_unpaged(format!("ALTER TABLE {ks}.{table} ADD {column} {kind}"), ())
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if attempt < 3 => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, table, column, attempt, "adding a column failed; checking again");
+                    session
+                        .await_schema_agreement()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    tokio::time::sleep(Duration::from_millis(300 * attempt)).await;
+                }
+                Err(e) => return Err(format!("ALTER TABLE {table} ADD {column}: {e}")),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prepares every statement of keyspace `ks`; `serial` is the consistency of SERIAL reads.
+pub(super) async fn prepare(
+    session: &Session,
+    ks: &str,
+    serial: Consistency,
+) -> Result<Statements, StoreError> {
     let prepare = |cql: String| async move {
         session
             .prepare(cql.clone())
@@ -90,7 +175,7 @@ pub(super) async fn prepare(session: &Session, ks: &str) -> Result<Statements, S
                 message: format!("{e} in `{cql}`"),
             })
     };
-    let placeholders = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+    let placeholders = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
     let mut insert_game = prepare(format!(
         "INSERT INTO {ks}.games ({GAME_COLUMNS}) VALUES ({placeholders})"
     ))
@@ -109,6 +194,7 @@ pub(super) async fn prepare(session: &Session, ks: &str) -> Result<Statements, S
     select_active.set_is_idempotent(true);
     let mut ping = prepare("SELECT release_version FROM system.local".to_owned()).await?;
     ping.set_is_idempotent(true);
+    let outbox = prepare_outbox(session, ks, serial).await?;
     Ok(Statements {
         insert_game,
         insert_game_if_absent: prepare(format!(
@@ -140,5 +226,66 @@ pub(super) async fn prepare(session: &Session, ks: &str) -> Result<Statements, S
         ))
         .await?,
         ping,
+        outbox,
+    })
+}
+
+async fn prepare_outbox(
+    session: &Session,
+    ks: &str,
+    serial: Consistency,
+) -> Result<OutboxStatements, StoreError> {
+    // Every outbox statement is idempotent (plain writes of deterministic keys, reads).
+    let prepare = |cql: String| async move {
+        let mut statement = session
+            .prepare(cql.clone())
+            .await
+            .map_err(|e| StoreError::Query {
+                operation: "prepare",
+                message: format!("{e} in `{cql}`"),
+            })?;
+        statement.set_is_idempotent(true);
+        Ok::<_, StoreError>(statement)
+    };
+    let mut select_game_serial = prepare(format!(
+        "SELECT {GAME_COLUMNS} FROM {ks}.games WHERE game_id = ?"
+    ))
+    .await?;
+    select_game_serial.set_consistency(serial);
+    let mut select_active_serial = prepare(format!(
+        "SELECT game_id FROM {ks}.active_game_by_user WHERE user_id = ?"
+    ))
+    .await?;
+    select_active_serial.set_consistency(serial);
+    Ok(OutboxStatements {
+        insert: prepare(format!(
+            "INSERT INTO {ks}.outbox_pending ({OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .await?,
+        select_since: prepare(format!(
+            "SELECT {OUTBOX_COLUMNS} FROM {ks}.outbox_pending WHERE region = ? AND shard = ? \
+             AND queued_at >= ? LIMIT ?"
+        ))
+        .await?,
+        select_after: prepare(format!(
+            "SELECT {OUTBOX_COLUMNS} FROM {ks}.outbox_pending WHERE region = ? AND shard = ? \
+             AND (queued_at, event_id) > (?, ?) LIMIT ?"
+        ))
+        .await?,
+        delete: prepare(format!(
+            "DELETE FROM {ks}.outbox_pending WHERE region = ? AND shard = ? AND queued_at = ? \
+             AND event_id = ?"
+        ))
+        .await?,
+        select_floors: prepare(format!(
+            "SELECT shard, floor FROM {ks}.outbox_floor WHERE region = ?"
+        ))
+        .await?,
+        save_floor: prepare(format!(
+            "UPDATE {ks}.outbox_floor SET floor = ? WHERE region = ? AND shard = ?"
+        ))
+        .await?,
+        select_game_serial,
+        select_active_serial,
     })
 }

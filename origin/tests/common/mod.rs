@@ -46,7 +46,53 @@ pub fn settings(region: &str) -> Settings {
     if let Ok(serial) = std::env::var("CASSANDRA_SERIAL_CONSISTENCY") {
         vars.insert("CASSANDRA_SERIAL_CONSISTENCY".into(), serial);
     }
+    vars.extend(test_vars());
     Settings::from_map(&vars).expect("test settings are valid")
+}
+
+/// The owner-token secret every test origin shares (as the regions of a deployment do).
+pub const TEST_SECRET: &str = "seedsync-integration-tests-owner-token-secret";
+
+/// What every test app sets beyond the defaults: the shared secret, and no per-client budgets
+/// (all test traffic comes from 127.0.0.1; the limits have tests of their own).
+pub fn test_vars() -> Vec<(String, String)> {
+    [
+        ("OWNER_TOKEN_SECRET", TEST_SECRET),
+        ("RATE_LIMIT_START", "off"),
+        ("RATE_LIMIT_READ", "off"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// A start's answer as reads show the same game: without `ownerToken` / `owner_token`.
+pub fn without_owner_token(view: &Value) -> Value {
+    let mut view = view.clone();
+    if let Some(object) = view.as_object_mut() {
+        object.remove("ownerToken");
+        object.remove("owner_token");
+    }
+    view
+}
+
+/// A genuine owner token of `game_id` for `user`, as the test origins issue them.
+pub fn owner_token(game_id: &str, user: &str) -> String {
+    let keys = owner_token::Keyring::new(TEST_SECRET.as_bytes(), &[], owner_token::DEFAULT_TTL_MS)
+        .unwrap();
+    keys.issue(game_id, user, now_ms())
+}
+
+/// `Authorization: Bearer` for the player named in an exit body (`gameId`, `userId`), so the
+/// tests about other things can exit as the owner; the owner-token tests (auth.rs) send
+/// exactly what they mean to.
+fn owner_header(path: &str, body: &Value) -> Option<String> {
+    if path != "/game/exit" {
+        return None;
+    }
+    let game = body.get("gameId")?.as_str()?;
+    let user = body.get("userId")?.as_str()?;
+    Some(format!("Bearer {}", owner_token(game, user)))
 }
 
 pub async fn connect(settings: &Settings) -> Store {
@@ -94,14 +140,13 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// POST JSON; exits carry the owner's token (see `owner_header`).
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(auth) = owner_header(path, body) {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -163,7 +208,8 @@ pub struct InProcess {
 impl InProcess {
     /// Default settings (region `eu`), with this request timeout.
     pub fn new(request_timeout: std::time::Duration) -> InProcess {
-        let mut settings = Settings::from_map(&HashMap::new()).expect("default settings");
+        let mut settings =
+            Settings::from_map(&test_vars().into_iter().collect()).expect("default settings");
         settings.request_timeout = request_timeout;
         let store = Arc::new(memory::MemoryStore::default());
         let state = AppState::with_store(&settings, store.clone());
@@ -209,8 +255,16 @@ impl InProcess {
         self.call("GET", path, None, Body::empty()).await
     }
 
+    /// POST JSON; exits carry the owner's token (see `owner_header`).
     pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
-        self.call("POST", path, Some("application/json"), body.to_string())
+        let mut request = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("content-type", "application/json");
+        if let Some(auth) = owner_header(path, body) {
+            request = request.header("authorization", auth);
+        }
+        self.send(request.body(Body::from(body.to_string())).unwrap())
             .await
     }
 

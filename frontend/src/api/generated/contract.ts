@@ -220,12 +220,18 @@ exitedAt?: number,
 /**
  * The client's metadata, if it sent any.
  */
-metadata?: Metadata, };
+metadata?: Metadata, 
+/**
+ * Starts only, and only to the request that created the game or one carrying the
+ * `Idempotency-Key` that did: the credential its exit needs (`Authorization: Bearer`).
+ * Reads never carry it.
+ */
+ownerToken?: string, };
 
 /**
  * Why the edge sent a start to the region it did.
  */
-export type RoutedBy = "preference" | "header" | "geo" | "default" | "failover";
+export type RoutedBy = "preference" | "header" | "geo" | "latency" | "load" | "default" | "failover";
 
 /**
  * A game as the edge answers it: the origin's view plus where it was served from.
@@ -286,7 +292,13 @@ exitedAt?: number,
 /**
  * The client's metadata, if it sent any.
  */
-metadata?: Metadata, };
+metadata?: Metadata, 
+/**
+ * Starts only, and only to the request that created the game or one carrying the
+ * `Idempotency-Key` that did: the credential its exit needs (`Authorization: Bearer`).
+ * Reads never carry it.
+ */
+ownerToken?: string, };
 
 /**
  * The answer to an exit (also to a repeated one, with the first exit's time).
@@ -475,6 +487,135 @@ to: number,
 ticks: Array<TickView>, };
 
 /**
+ * Whether a region takes new games.
+ */
+export type RegionStatus = "active" | "draining";
+
+/**
+ * The load an origin reports with each heartbeat.
+ */
+export type RegionLoad = { 
+/**
+ * Requests being served at the heartbeat.
+ */
+inFlight: number, 
+/**
+ * p99 request latency over the last interval, ms (0 without requests).
+ */
+p99Ms: number, 
+/**
+ * Games started per second over the last interval.
+ */
+startsPerSec: number, };
+
+/**
+ * One live region, as `GET /regions` lists it.
+ */
+export type RegionRecord = { 
+/**
+ * The region.
+ */
+name: RegionName, 
+/**
+ * Its origin's public base URL (`PUBLIC_URL`).
+ */
+url: string, 
+/**
+ * The origin's version.
+ */
+version: string, 
+/**
+ * Active or draining.
+ */
+status: RegionStatus, 
+/**
+ * What it reported at its last heartbeat.
+ */
+load: RegionLoad, 
+/**
+ * Unix ms of its last heartbeat.
+ */
+heartbeatAt: number, 
+/**
+ * Seconds until the record expires unless another heartbeat comes.
+ */
+ttlSeconds: number, };
+
+/**
+ * `GET /regions`: the live regions (expired ones are gone), by name.
+ */
+export type RegionList = { 
+/**
+ * The region of the origin that answered.
+ */
+servedBy: RegionName, 
+/**
+ * Unix ms at the answering origin.
+ */
+now: number, 
+/**
+ * Live regions, by name.
+ */
+regions: Array<RegionRecord>, };
+
+/**
+ * `POST /regions/{name}/drain` and `/undrain`: the region's new status.
+ */
+export type DrainView = { 
+/**
+ * The region.
+ */
+region: RegionName, 
+/**
+ * Its status now.
+ */
+status: RegionStatus, };
+
+/**
+ * `POST /api/regions/register`, in the architecture document's shape (snake_case).
+ */
+export type RegisterRequest = { 
+/**
+ * The region.
+ */
+region: RegionName, 
+/**
+ * Its origin's base URL (http or https).
+ */
+base_url: string, };
+
+/**
+ * One region in the architecture document's shape.
+ */
+export type LegacyRegion = { 
+/**
+ * The region.
+ */
+region: RegionName, 
+/**
+ * Its origin's base URL.
+ */
+base_url: string, 
+/**
+ * Active or draining.
+ */
+status: RegionStatus, 
+/**
+ * Unix ms of its last heartbeat or registration.
+ */
+last_seen: number, };
+
+/**
+ * `GET /api/regions` (and the answer to a registration): the live regions in the
+ * architecture document's shape.
+ */
+export type LegacyRegionList = { 
+/**
+ * Live regions, by name.
+ */
+regions: Array<LegacyRegion>, };
+
+/**
  * What a connection is in a room.
  */
 export type LiveRole = "player" | "viewer";
@@ -488,12 +629,12 @@ export type Hello = {
  */
 role: LiveRole, 
 /**
- * The player's user id (a player must send it).
+ * The player's user id (optional: the owner token names the player; if sent, it must match).
  */
 userId?: UserId, 
 /**
- * The owner's proof, once games carry owner tokens. Until then a player proves itself by
- * `userId` equal to the game's.
+ * The owner's proof, required for role `player`: the game's owner token (what the start
+ * answered as `ownerToken`). Verified by the room exactly as the origin verifies an exit's.
  */
 ownerToken?: string, };
 
@@ -790,7 +931,12 @@ metadata?: Metadata,
 /**
  * When it was stopped, once stopped.
  */
-stopped_at?: Timestamp, };
+stopped_at?: Timestamp, 
+/**
+ * Creates only (as `ownerToken` of the game API): the credential a stop needs
+ * (`Authorization: Bearer`).
+ */
+owner_token?: string, };
 
 /**
  * The phase of a session's state.

@@ -40,12 +40,12 @@ pub enum LiveRole {
 pub struct Hello {
     /// Player or viewer.
     pub role: LiveRole,
-    /// The player's user id (a player must send it).
+    /// The player's user id (optional: the owner token names the player; if sent, it must match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub user_id: Option<UserId>,
-    /// The owner's proof, once games carry owner tokens. Until then a player proves itself by
-    /// `userId` equal to the game's.
+    /// The owner's proof, required for role `player`: the game's owner token (what the start
+    /// answered as `ownerToken`). Verified by the room exactly as the origin verifies an exit's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub owner_token: Option<String>,
@@ -304,7 +304,10 @@ pub struct ExitedNotice {
 /// Parses what a client sent (text frame bytes).
 pub fn parse_client_message(bytes: &[u8]) -> Result<ClientMessage, ApiError> {
     if bytes.len() > MAX_CLIENT_MESSAGE_BYTES {
-        return Err(ApiError::payload_too_large());
+        return Err(ApiError::new(
+            crate::ErrorCode::PayloadTooLarge,
+            format!("a message may have at most {MAX_CLIENT_MESSAGE_BYTES} bytes"),
+        ));
     }
     // One flat struct for every message type: parsed once, with the contract's field paths,
     // then checked per type (one deserializer instead of one per message keeps the edge's

@@ -1,6 +1,8 @@
 // Live game rooms in real workerd: one Durable Object per game at /edge/game/{id}/live
 // (WebSockets with the hibernation API). Presence on join/leave, exit pushed to every socket
-// (edge exit, origin notice, socket exit by the owner only), reconnects, bad messages.
+// (edge exit, origin notice, socket exit by the owner only), reconnects, bad messages, and the
+// owner's proof: a `hello` as player needs the game's owner token (the edge holds the origins'
+// OWNER_TOKEN_SECRET, see harness.mjs), and a socket's exit carries it to the origin.
 //
 // WebSocket client: Node's global one (Node >= 22), else the `ws` package wrangler already
 // brings into node_modules.
@@ -8,10 +10,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { call, originVars, sleep, startEdge, startOrigin, startOrigins, uid } from './harness.mjs';
+import { TEST_SECRET, call, metricValue, originVars, ownerToken, sleep, startEdge, startOrigin, startOrigins, uid } from './harness.mjs';
 
 const WS = globalThis.WebSocket ?? (await import('ws')).default;
-const SECRET = 'test-notify-secret';
+const SECRET = 'test-notify-secret-0123456789';
 
 /** A socket that queues what it receives; `next(type)` waits for the next message of a type. */
 export async function openLive(base, gameId) {
@@ -70,14 +72,18 @@ describe('live rooms', () => {
   async function startGame(user) {
     const r = await call(`${edge.url}/edge/game/start`, { method: 'POST', body: { userId: user } });
     assert.equal(r.status, 201, r.text);
+    assert.ok(r.body.ownerToken, 'the start answers the owner token');
     return r.body;
   }
+
+  /** The owner's bearer header, for exits at an origin directly. */
+  const bearer = (game) => ({ authorization: `Bearer ${game.ownerToken}` });
 
   test('presence updates on join and leave; welcome carries status at once', async () => {
     const user = uid('live-p');
     const game = await startGame(user);
     const player = await openLive(edge.url, game.gameId);
-    player.send({ type: 'hello', role: 'player', userId: user });
+    player.send({ type: 'hello', role: 'player', userId: user, ownerToken: game.ownerToken });
     const w = await player.next('welcome');
     assert.equal(w.role, 'player');
     assert.equal(w.status, 'active');
@@ -147,7 +153,7 @@ describe('live rooms', () => {
     r = await call(url, { method: 'POST', body: { exitedAt: 1 }, headers: { 'x-edge-notify-secret': 'nope' } });
     assert.equal(r.status, 401, r.text);
     // Exit at the origin directly, then notify as the origin does.
-    const o = await call(`${origins.eu.url}/game/exit`, { method: 'POST', body: { gameId: game.gameId, userId: user } });
+    const o = await call(`${origins.eu.url}/game/exit`, { method: 'POST', body: { gameId: game.gameId, userId: user }, headers: bearer(game) });
     assert.equal(o.status, 200, o.text);
     r = await call(url, { method: 'POST', body: { exitedAt: o.body.exitedAt }, headers: { 'x-edge-notify-secret': SECRET } });
     assert.equal(r.status, 200, r.text);
@@ -171,13 +177,27 @@ describe('live rooms', () => {
       s.send({ type: 'hello', role: 'viewer' });
       await s.next('welcome');
       const t0 = Date.now();
-      const o = await call(`${direct.url}/game/exit`, { method: 'POST', body: { gameId: game.gameId, userId: user } });
+      const o = await call(`${direct.url}/game/exit`, { method: 'POST', body: { gameId: game.gameId, userId: user }, headers: bearer(game) });
       assert.equal(o.status, 200, o.text);
       const ex = await s.next('exited');
       assert.equal(ex.source, 'origin');
       assert.equal(ex.exitedAt, o.body.exitedAt);
       assert.ok(ex.receivedAt - t0 < 2000, `${ex.receivedAt - t0} ms`);
       await s.close();
+
+      // The /v1 dialect's stop, with the session's owner token.
+      const other = await startGame(uid('live-v1'));
+      const v = await openLive(edge.url, other.gameId);
+      v.send({ type: 'hello', role: 'viewer' });
+      await v.next('welcome');
+      const stop = await call(`${direct.url}/v1/sessions/${other.gameId}/stop`, { method: 'POST', headers: bearer(other) });
+      assert.equal(stop.status, 200, stop.text);
+      const vx = await v.next('exited');
+      assert.equal(vx.source, 'origin');
+      await v.close();
+      // Counted at the origin.
+      const metrics = await (await fetch(`${direct.url}/metrics`)).text();
+      assert.equal(metricValue(metrics, 'origin_edge_notices_total', { outcome: 'sent' }), 2);
     } finally {
       await direct.stop();
     }
@@ -187,7 +207,7 @@ describe('live rooms', () => {
     const user = uid('live-r');
     const game = await startGame(user);
     const a = await openLive(edge.url, game.gameId);
-    a.send({ type: 'hello', role: 'player', userId: user });
+    a.send({ type: 'hello', role: 'player', ownerToken: game.ownerToken });
     await a.next('welcome');
     const b = await openLive(edge.url, game.gameId);
     b.send({ type: 'hello', role: 'viewer' });
@@ -213,7 +233,7 @@ describe('live rooms', () => {
     const user = uid('live-h');
     const game = await startGame(user);
     const p = await openLive(edge.url, game.gameId);
-    p.send({ type: 'hello', role: 'player', userId: user });
+    p.send({ type: 'hello', role: 'player', ownerToken: game.ownerToken });
     await p.next('welcome');
     const s1 = (await call(`${edge.url}/edge/game/${game.gameId}/live/stats`)).body;
     assert.equal(s1.websocketApi, 'hibernation');
@@ -261,35 +281,60 @@ describe('live rooms', () => {
   test('bad messages get an error frame and never crash the room; no exit without proof', async () => {
     const user = uid('live-b');
     const game = await startGame(user);
+    const other = await startGame(uid('live-b2'));
     const s = await openLive(edge.url, game.gameId);
+    const forged = ownerToken(game.gameId, user, { secret: `not ${TEST_SECRET}` });
     const cases = [
       ['not json', 'bad_request'],
       [JSON.stringify({ type: 'shout' }), 'validation_failed'],
       [JSON.stringify({ type: 'ping', clientTime: 1, pad: 'x'.repeat(8000) }), 'payload_too_large'],
-      [JSON.stringify({ type: 'hello', role: 'player', userId: 'mallory' }), 'forbidden'],
       [JSON.stringify({ type: 'hello', role: 'admin' }), 'validation_failed'],
-      [JSON.stringify({ type: 'exit' }), 'forbidden'],
+      // Spoofed player roles: the user id alone, garbage, forged, another game's token.
+      [JSON.stringify({ type: 'hello', role: 'player', userId: user }), 'unauthorized'],
+      [JSON.stringify({ type: 'hello', role: 'player', ownerToken: 'st1.nope' }), 'unauthorized'],
+      [JSON.stringify({ type: 'hello', role: 'player', ownerToken: forged }), 'forbidden'],
+      [JSON.stringify({ type: 'hello', role: 'player', ownerToken: other.ownerToken }), 'forbidden'],
+      // An exit from a socket that proved nothing, even carrying the real token.
+      [JSON.stringify({ type: 'exit', ownerToken: game.ownerToken }), 'forbidden'],
     ];
     for (const [raw, code] of cases) {
       s.send(raw);
       const e = await s.next('error');
       assert.equal(e.error.code, code, raw.slice(0, 60));
     }
-    // A viewer cannot end the game either.
+    // Binary frames too.
+    s.ws.send(new Uint8Array([1, 2, 3]));
+    assert.equal((await s.next('error')).error.code, 'bad_request');
+    // The refused hellos left the socket open and not joined: it is in no presence.
+    let st = await call(`${edge.url}/edge/game/${game.gameId}/live/stats`);
+    assert.deepEqual(st.body.presence, { players: [], viewers: 0 });
+    assert.equal(st.body.sockets, 1);
+    // It may join as viewer; a viewer cannot end the game either.
     s.send({ type: 'hello', role: 'viewer' });
-    await s.next('welcome');
+    assert.equal((await s.next('welcome')).role, 'viewer');
     s.send({ type: 'exit' });
     assert.equal((await s.next('error')).error.code, 'forbidden');
-    const g = await call(`${edge.url}/edge/game/${game.gameId}`);
+    let g = await call(`${edge.url}/edge/game/${game.gameId}`);
     assert.equal(g.body.status, 'active');
-    // The room still works, and the owner can end it over the socket.
+    // A proved player whose exit names a forged token: the origin checks the token the
+    // socket's exit carries, and refuses it.
     const owner = await openLive(edge.url, game.gameId);
-    owner.send({ type: 'hello', role: 'player', userId: user });
-    await owner.next('welcome');
+    owner.send({ type: 'hello', role: 'player', ownerToken: game.ownerToken });
+    assert.equal((await owner.next('welcome')).role, 'player');
+    owner.send({ type: 'exit', ownerToken: forged });
+    assert.equal((await owner.next('error', 8000)).error.code, 'forbidden');
+    g = await call(`${edge.url}/edge/game/${game.gameId}`);
+    assert.equal(g.body.status, 'active');
+    // The room still works, and the owner ends the game over the socket with its proved token.
     owner.send({ type: 'exit' });
     const ex = await s.next('exited', 8000);
     assert.equal(ex.gameId, game.gameId);
     await owner.next('exited');
+    const origin = await call(`${origins.eu.url}/game/${game.gameId}`);
+    assert.equal(origin.body.status, 'exited');
+    assert.equal(origin.body.exitedAt, ex.exitedAt);
+    st = await call(`${edge.url}/edge/game/${game.gameId}/live/stats`);
+    assert.ok(st.body.stats.messagesIn.some((c) => c.type === 'invalid'));
     await s.close();
     await owner.close();
   });

@@ -1,0 +1,471 @@
+//! Per-isolate rate limits: keyed token buckets in isolate memory, pure Rust (the caller passes
+//! the time), so they are unit-tested natively and cost no I/O on the request path.
+//!
+//! A [`Quota`] `n/seconds` is a bucket of `n` tokens that refills at `n` per `seconds`: a client
+//! may burst `n` requests, then gets one more every `seconds / n`. A refused request learns
+//! exactly when the next token arrives ([`Decision::Limited`]), which becomes `Retry-After`.
+//!
+//! Memory is bounded: at most `max_keys` buckets per [`Limiter`]. When full, buckets that have
+//! refilled completely are dropped first (forgetting them changes nothing: a new bucket starts
+//! full), then the least recently used tenth. Evicting a bucket that is still draining forgives
+//! that client; it takes more distinct keys than `max_keys` within one refill period, and the
+//! Workers rate-limiting binding (shared by every isolate) still applies to starts.
+//!
+//! Per isolate means per Worker instance: Cloudflare runs many, so a client spread over them
+//! gets up to that many budgets. That is why starts are also checked against the binding when
+//! it is bound; reads stay on these buckets only, which keeps them free of any extra round trip.
+
+use std::collections::HashMap;
+
+use crate::config::ConfigError;
+
+/// Start budget per client IP (`START_RATE_LIMIT_PER_IP`).
+pub const START_PER_IP: &str = "START_RATE_LIMIT_PER_IP";
+/// Start budget per user id (`START_RATE_LIMIT_PER_USER`).
+pub const START_PER_USER: &str = "START_RATE_LIMIT_PER_USER";
+/// Read budget per client IP (`READ_RATE_LIMIT_PER_IP`): game records, states, exits.
+pub const READ_PER_IP: &str = "READ_RATE_LIMIT_PER_IP";
+/// Most keys each limiter keeps (`RATE_LIMIT_MAX_KEYS`).
+pub const MAX_KEYS: &str = "RATE_LIMIT_MAX_KEYS";
+/// Every variable this module reads.
+pub const VARS: [&str; 4] = [START_PER_IP, START_PER_USER, READ_PER_IP, MAX_KEYS];
+
+/// Defaults: a person starts a handful of games a minute; a page reads a few times a second.
+pub const DEFAULT_START_PER_IP: Quota = Quota::new(30, 60);
+/// See [`DEFAULT_START_PER_IP`].
+pub const DEFAULT_START_PER_USER: Quota = Quota::new(10, 60);
+/// See [`DEFAULT_START_PER_IP`].
+pub const DEFAULT_READ_PER_IP: Quota = Quota::new(600, 60);
+/// See [`DEFAULT_START_PER_IP`].
+pub const DEFAULT_MAX_KEYS: usize = 10_000;
+
+/// `burst` requests, refilled at `burst` per `period_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Bucket size: requests allowed at once.
+    pub burst: u32,
+    /// Seconds to refill an empty bucket.
+    pub period_secs: u32,
+}
+
+impl Quota {
+    /// A quota (both values at least 1).
+    pub const fn new(burst: u32, period_secs: u32) -> Quota {
+        Quota {
+            burst: if burst == 0 { 1 } else { burst },
+            period_secs: if period_secs == 0 { 1 } else { period_secs },
+        }
+    }
+
+    /// Parses `n/seconds` (e.g. `30/60`), or `off` for no limit (`None`).
+    pub fn parse(raw: &str) -> Result<Option<Quota>, String> {
+        Ok(api::limits::parse_rate_budget(raw)?.map(|(n, s)| Quota::new(n, s)))
+    }
+
+    /// Milliseconds per token.
+    fn ms_per_token(self) -> f64 {
+        f64::from(self.period_secs) * 1000.0 / f64::from(self.burst)
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decision {
+    /// Go ahead; `remaining` whole tokens are left.
+    Allowed {
+        /// Tokens left after this request.
+        remaining: u32,
+    },
+    /// Over the quota; the next token arrives in `retry_after_ms`.
+    Limited {
+        /// Milliseconds until a retry can succeed (at least 1).
+        retry_after_ms: u64,
+    },
+}
+
+impl Decision {
+    /// Whether the request may go ahead.
+    pub fn allowed(self) -> bool {
+        matches!(self, Decision::Allowed { .. })
+    }
+
+    /// `Retry-After` in whole seconds (rounded up, at least 1), for a limited request.
+    pub fn retry_after_secs(self) -> Option<u64> {
+        match self {
+            Decision::Allowed { .. } => None,
+            Decision::Limited { retry_after_ms } => Some(retry_after_ms.div_ceil(1000).max(1)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated_ms: u64,
+}
+
+/// Keyed token buckets under one quota, with at most `max_keys` keys.
+#[derive(Debug, Clone)]
+pub struct Limiter {
+    quota: Quota,
+    max_keys: usize,
+    buckets: HashMap<String, Bucket>,
+}
+
+impl Limiter {
+    /// An empty limiter.
+    pub fn new(quota: Quota, max_keys: usize) -> Limiter {
+        Limiter {
+            quota,
+            max_keys: max_keys.max(1),
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// Its quota.
+    pub fn quota(&self) -> Quota {
+        self.quota
+    }
+
+    /// Keys currently held.
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+
+    /// Takes one token from `key`'s bucket at `now_ms`, if it has one.
+    pub fn check(&mut self, key: &str, now_ms: u64) -> Decision {
+        let quota = self.quota;
+        let ms_per_token = quota.ms_per_token();
+        let burst = f64::from(quota.burst);
+        if !self.buckets.contains_key(key) && self.buckets.len() >= self.max_keys {
+            self.make_room(now_ms);
+        }
+        let bucket = self.buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: burst,
+            updated_ms: now_ms,
+        });
+        // A clock that steps back refills nothing rather than underflowing.
+        let elapsed = now_ms.saturating_sub(bucket.updated_ms) as f64;
+        bucket.tokens = (bucket.tokens + elapsed / ms_per_token).min(burst);
+        bucket.updated_ms = bucket.updated_ms.max(now_ms);
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Decision::Allowed {
+                remaining: bucket.tokens as u32,
+            }
+        } else {
+            let wait = ((1.0 - bucket.tokens) * ms_per_token).ceil() as u64;
+            Decision::Limited {
+                retry_after_ms: wait.max(1),
+            }
+        }
+    }
+
+    /// Frees at least one slot: full buckets first, then the least recently used tenth.
+    fn make_room(&mut self, now_ms: u64) {
+        let ms_per_token = self.quota.ms_per_token();
+        let burst = f64::from(self.quota.burst);
+        self.buckets.retain(|_, b| {
+            let elapsed = now_ms.saturating_sub(b.updated_ms) as f64;
+            b.tokens + elapsed / ms_per_token < burst
+        });
+        if self.buckets.len() < self.max_keys {
+            return;
+        }
+        let target = self.max_keys - (self.max_keys / 10).max(1);
+        let mut ages: Vec<u64> = self.buckets.values().map(|b| b.updated_ms).collect();
+        let excess = self.buckets.len() - target;
+        let (_, cutoff, _) = ages.select_nth_unstable(excess - 1);
+        let cutoff = *cutoff;
+        let mut to_drop = excess;
+        self.buckets.retain(|_, b| {
+            if to_drop > 0 && b.updated_ms <= cutoff {
+                to_drop -= 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+/// Which budget a request spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `POST /edge/game/start`: per IP and per user.
+    Start,
+    /// Reads and exits: per IP, more loosely.
+    Read,
+}
+
+/// The edge's limits, from `[vars]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Starts per client IP (`None`: off).
+    pub start_per_ip: Option<Quota>,
+    /// Starts per user id.
+    pub start_per_user: Option<Quota>,
+    /// Reads (and exits) per client IP.
+    pub read_per_ip: Option<Quota>,
+    /// Most keys each limiter keeps.
+    pub max_keys: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            start_per_ip: Some(DEFAULT_START_PER_IP),
+            start_per_user: Some(DEFAULT_START_PER_USER),
+            read_per_ip: Some(DEFAULT_READ_PER_IP),
+            max_keys: DEFAULT_MAX_KEYS,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads [`VARS`]; absent or empty means the default.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let quota = |variable: &'static str, default: Quota| match get(variable) {
+            None => Ok(Some(default)),
+            Some(raw) => Quota::parse(&raw).map_err(|message| ConfigError { variable, message }),
+        };
+        let max_keys = match get(MAX_KEYS) {
+            None => DEFAULT_MAX_KEYS,
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(n @ 100..=1_000_000) => n,
+                _ => {
+                    return Err(ConfigError {
+                        variable: MAX_KEYS,
+                        message: format!("{raw:?} is not a number in 100..=1000000"),
+                    });
+                }
+            },
+        };
+        Ok(Settings {
+            start_per_ip: quota(START_PER_IP, DEFAULT_START_PER_IP)?,
+            start_per_user: quota(START_PER_USER, DEFAULT_START_PER_USER)?,
+            read_per_ip: quota(READ_PER_IP, DEFAULT_READ_PER_IP)?,
+            max_keys,
+        })
+    }
+}
+
+/// Every limiter of an isolate.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// What the limiters were built for (`None`: not configured yet).
+    settings: Option<Settings>,
+    start_ip: Option<Limiter>,
+    start_user: Option<Limiter>,
+    read_ip: Option<Limiter>,
+}
+
+/// Which budget ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The client IP's.
+    Ip,
+    /// The user's.
+    User,
+}
+
+impl Limits {
+    /// Limiters for `settings`; buckets are kept while the settings stay the same.
+    pub fn configure(&mut self, settings: Settings) {
+        if self.settings == Some(settings) {
+            return;
+        }
+        let make = |q: Option<Quota>| q.map(|q| Limiter::new(q, settings.max_keys));
+        *self = Limits {
+            settings: Some(settings),
+            start_ip: make(settings.start_per_ip),
+            start_user: make(settings.start_per_user),
+            read_ip: make(settings.read_per_ip),
+        };
+    }
+
+    /// Spends one request of `kind` for `ip` (and `user`, for starts). The IP is charged first;
+    /// a start refused by its user's budget has still spent its IP's token, so rotating user
+    /// ids from one address does not buy more starts.
+    pub fn check(
+        &mut self,
+        kind: Kind,
+        ip: &str,
+        user: Option<&str>,
+        now_ms: u64,
+    ) -> Result<(), (Scope, Decision)> {
+        let (by_ip, by_user) = match kind {
+            Kind::Start => (self.start_ip.as_mut(), self.start_user.as_mut()),
+            Kind::Read => (self.read_ip.as_mut(), None),
+        };
+        if let Some(limiter) = by_ip {
+            let d = limiter.check(ip, now_ms);
+            if !d.allowed() {
+                return Err((Scope::Ip, d));
+            }
+        }
+        if let (Some(limiter), Some(user)) = (by_user, user) {
+            let d = limiter.check(user, now_ms);
+            if !d.allowed() {
+                return Err((Scope::User, d));
+            }
+        }
+        Ok(())
+    }
+
+    /// Keys held by each limiter (start/IP, start/user, read/IP), for `/edge/regions`.
+    pub fn sizes(&self) -> [usize; 3] {
+        [&self.start_ip, &self.start_user, &self.read_ip]
+            .map(|l| l.as_ref().map_or(0, Limiter::len))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bursts_then_refills_at_the_rate() {
+        let mut l = Limiter::new(Quota::new(3, 3), 100);
+        for remaining in [2, 1, 0] {
+            assert_eq!(l.check("a", 0), Decision::Allowed { remaining });
+        }
+        let limited = l.check("a", 0);
+        assert_eq!(
+            limited,
+            Decision::Limited {
+                retry_after_ms: 1000
+            }
+        );
+        assert_eq!(limited.retry_after_secs(), Some(1));
+        assert_eq!(
+            l.check("a", 400),
+            Decision::Limited {
+                retry_after_ms: 600
+            }
+        );
+        assert!(l.check("a", 1000).allowed());
+        assert!(!l.check("a", 1000).allowed());
+        // Another key has its own bucket.
+        assert!(l.check("b", 1000).allowed());
+        // Idle for long: refilled to the burst, never beyond.
+        for _ in 0..3 {
+            assert!(l.check("a", 1_000_000).allowed());
+        }
+        assert!(!l.check("a", 1_000_000).allowed());
+    }
+
+    #[test]
+    fn clock_steps_back_safely() {
+        let mut l = Limiter::new(Quota::new(1, 10), 10);
+        assert!(l.check("a", 50_000).allowed());
+        let d = l.check("a", 10);
+        assert!(!d.allowed());
+        assert_eq!(d.retry_after_secs(), Some(10));
+    }
+
+    #[test]
+    fn memory_is_bounded_and_full_buckets_go_first() {
+        let mut l = Limiter::new(Quota::new(2, 60), 100);
+        // 100 drained keys, then 1000 more distinct keys: never more than 100 held.
+        for i in 0..100 {
+            l.check(&format!("drained-{i}"), 0);
+            l.check(&format!("drained-{i}"), 0);
+        }
+        for i in 0..1000u64 {
+            l.check(&format!("k{i}"), i);
+            assert!(l.len() <= 100, "{}", l.len());
+        }
+        // A full (refilled) bucket is dropped before any draining one.
+        let mut l = Limiter::new(Quota::new(2, 60), 2);
+        l.check("idle", 0);
+        l.check("busy", 59_000);
+        l.check("busy", 59_000);
+        l.check("new", 60_000);
+        assert_eq!(l.len(), 2);
+        assert!(!l.check("busy", 60_000).allowed(), "busy kept its state");
+    }
+
+    #[test]
+    fn quotas_parse() {
+        assert_eq!(Quota::parse("30/60"), Ok(Some(Quota::new(30, 60))));
+        assert_eq!(Quota::parse(" 5 / 1 "), Ok(Some(Quota::new(5, 1))));
+        assert_eq!(Quota::parse("OFF"), Ok(None));
+        for bad in ["", "30", "0/60", "30/0", "a/b", "-1/60", "30/60/2"] {
+            assert!(Quota::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn settings_name_their_variable() {
+        let s = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(s, Settings::default());
+        for var in VARS {
+            let err =
+                Settings::from_lookup(|n| (n == var).then(|| "nope".to_string())).unwrap_err();
+            assert_eq!(err.variable, var);
+        }
+        let off = Settings::from_lookup(|n| (n == READ_PER_IP).then(|| "off".to_string())).unwrap();
+        assert_eq!(off.read_per_ip, None);
+    }
+
+    #[test]
+    fn starts_spend_ip_then_user_and_reads_are_separate() {
+        let mut limits = Limits::default();
+        limits.configure(Settings {
+            start_per_ip: Some(Quota::new(3, 60)),
+            start_per_user: Some(Quota::new(1, 60)),
+            read_per_ip: Some(Quota::new(5, 60)),
+            max_keys: 100,
+        });
+        assert!(limits.check(Kind::Start, "1.1.1.1", Some("u"), 0).is_ok());
+        let (scope, d) = limits
+            .check(Kind::Start, "2.2.2.2", Some("u"), 0)
+            .unwrap_err();
+        assert_eq!((scope, d.retry_after_secs()), (Scope::User, Some(60)));
+        assert!(limits.check(Kind::Start, "1.1.1.1", Some("v"), 0).is_ok());
+        // The third start from 1.1.1.1 spends its last IP token on a user that is out.
+        assert!(limits.check(Kind::Start, "1.1.1.1", Some("u"), 0).is_err());
+        assert_eq!(
+            limits
+                .check(Kind::Start, "1.1.1.1", Some("w"), 0)
+                .unwrap_err()
+                .0,
+            Scope::Ip
+        );
+        // Reads have their own budget, untouched by the starts above.
+        for _ in 0..5 {
+            assert!(limits.check(Kind::Read, "1.1.1.1", None, 0).is_ok());
+        }
+        assert_eq!(
+            limits.check(Kind::Read, "1.1.1.1", None, 0).unwrap_err().0,
+            Scope::Ip
+        );
+        assert_eq!(limits.sizes(), [2, 2, 1]);
+        // Reconfiguring with the same settings keeps the buckets.
+        let same = limits.settings.unwrap();
+        limits.configure(same);
+        assert!(limits.check(Kind::Read, "1.1.1.1", None, 0).is_err());
+    }
+
+    #[test]
+    fn off_means_unlimited() {
+        let mut limits = Limits::default();
+        limits.configure(Settings {
+            start_per_ip: None,
+            start_per_user: None,
+            read_per_ip: None,
+            max_keys: 100,
+        });
+        for _ in 0..10_000 {
+            assert!(limits.check(Kind::Start, "ip", Some("u"), 0).is_ok());
+        }
+        assert_eq!(limits.sizes(), [0, 0, 0]);
+    }
+}

@@ -1,0 +1,92 @@
+//! seedsync game events on NATS JetStream.
+//!
+//! The origins publish [`api::GameEvent`]s (`game.started`, `game.exited`) from a Cassandra
+//! outbox; analytics, leaderboards and fraud detection consume them, decoupled from the game
+//! path. This crate holds everything both sides share about the broker:
+//!
+//! - [`stream`]: the `GAME_EVENTS` stream (file storage, a 2 h duplicate window keyed by the
+//!   `Nats-Msg-Id` header) and its subjects `game.started.<region>` / `game.exited.<region>`;
+//! - [`Publisher`]: publishes one event with `Nats-Msg-Id = eventId` and awaits JetStream's
+//!   acknowledgement, so a re-publication (a relay retry, a crash before the outbox row was
+//!   cleared) is dropped by the broker;
+//! - [`Consumer`]: reads the stream and dedupes by event id ([`Dedupe`]), for re-publications
+//!   older than the broker's window: at-least-once delivery, exactly-once effect;
+//! - [`rate`]: per-region starts per minute and lag percentiles, as the `tail` CLI prints them;
+//! - [`tail`]: the `tail` CLI's arguments and output lines (the binary is a thin `main`);
+//! - [`testkit`]: a real `nats-server` on a free port for tests, stopped by PID.
+
+pub mod consumer;
+pub mod dedupe;
+pub mod publisher;
+pub mod rate;
+pub mod stream;
+pub mod tail;
+pub mod testkit;
+
+use std::time::Duration;
+
+pub use consumer::{Consumer, Received, StartFrom};
+pub use dedupe::Dedupe;
+pub use publisher::{Published, Publisher};
+
+/// What went wrong talking to the broker. Messages carry the client's text for the log.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EventsError {
+    /// The URL is not a NATS URL or the first connection failed.
+    #[error("cannot connect to NATS at {url}: {message}")]
+    Connect {
+        /// The server URL.
+        url: String,
+        /// The client's error.
+        message: String,
+    },
+    /// Creating, updating or reading the stream failed.
+    #[error("JetStream stream {stream}: {message}")]
+    Stream {
+        /// The stream name.
+        stream: &'static str,
+        /// The client's error.
+        message: String,
+    },
+    /// A publication was not acknowledged (broker down, timeout, no stream).
+    #[error("publishing {subject} failed: {message}")]
+    Publish {
+        /// The subject.
+        subject: String,
+        /// The client's error.
+        message: String,
+    },
+    /// Reading from a consumer failed.
+    #[error("consuming game events failed: {0}")]
+    Consume(String),
+}
+
+/// Connects to NATS at `url` (comma-separated for several servers).
+///
+/// With `wait_for_server = false` this returns at once even if no server answers yet: the
+/// client keeps connecting in the background and requests fail (then succeed) meanwhile. The
+/// origins use that, since a broker that is down must never stop them from serving games.
+pub async fn connect(
+    url: &str,
+    name: &str,
+    wait_for_server: bool,
+) -> Result<async_nats::Client, EventsError> {
+    let mut options = async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(Duration::from_secs(2))
+        // The default backoff reaches 4 s; a local broker coming back should be found sooner.
+        .reconnect_delay_callback(|attempts| {
+            let exp = u32::try_from(attempts.min(5)).unwrap_or(5);
+            Duration::from_millis(50 * 2u64.pow(exp)).min(Duration::from_secs(1))
+        });
+    if !wait_for_server {
+        options = options.retry_on_initial_connect();
+    }
+    options
+        .connect(url)
+        .await
+        .map_err(|e| EventsError::Connect {
+            url: url.to_owned(),
+            message: e.to_string(),
+        })
+}

@@ -1,0 +1,101 @@
+//! Publishing game events with JetStream's per-message dedupe.
+//!
+//! Each event goes out with the header `Nats-Msg-Id: <eventId>`, and a publication counts only
+//! once JetStream acknowledged it (the event is then stored on the broker's disk). Because event
+//! ids are deterministic, publishing the same event again (a retry after a lost ack, a relay
+//! that crashed before clearing its outbox row) is acknowledged as a duplicate within
+//! [`crate::stream::DUPLICATE_WINDOW`] and stored once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use api::GameEvent;
+use async_nats::jetstream::{self, message::PublishMessage};
+use bytes::Bytes;
+
+use crate::{EventsError, stream};
+
+/// The outcome of one acknowledged publication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    /// The event's sequence number in the stream.
+    pub sequence: u64,
+    /// Whether the broker already had this event id (a re-publication, not stored again).
+    pub duplicate: bool,
+}
+
+/// Publishes game events to the `GAME_EVENTS` stream. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    js: jetstream::Context,
+    /// Whether the stream is known to exist; cleared when the broker says it does not.
+    stream_ready: Arc<AtomicBool>,
+}
+
+impl Publisher {
+    /// A publisher over a connected (or connecting) client; `ack_timeout` bounds each
+    /// publication, including the wait for the acknowledgement.
+    pub fn new(client: async_nats::Client, ack_timeout: Duration) -> Publisher {
+        let js = jetstream::ContextBuilder::new()
+            .timeout(ack_timeout)
+            // Many publications may be in flight (the relay pipelines a batch); wait for a slot
+            // instead of failing when all are taken.
+            .backpressure_on_inflight(true)
+            .build(client);
+        Publisher {
+            js,
+            stream_ready: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The JetStream context (for stream and consumer management).
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// Whether the client is connected to a server now (publishing while it is not would only
+    /// wait for the acknowledgement timeout).
+    pub fn is_connected(&self) -> bool {
+        self.js.client().connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Creates or updates the stream now (otherwise done before the first publication).
+    pub async fn ensure_stream(&self) -> Result<(), EventsError> {
+        stream::ensure(&self.js).await?;
+        self.stream_ready.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Publishes `event` and waits for JetStream's acknowledgement.
+    pub async fn publish(&self, event: &GameEvent) -> Result<Published, EventsError> {
+        if !self.stream_ready.load(Ordering::Relaxed) {
+            self.ensure_stream().await?;
+        }
+        let subject = event.subject();
+        let failed = |message: String| EventsError::Publish {
+            subject: subject.clone(),
+            message,
+        };
+        let message = PublishMessage::build()
+            .message_id(event.event_id.to_string())
+            .payload(Bytes::from(event.to_json()));
+        let ack = match self.js.send_publish(subject.clone(), message).await {
+            Ok(future) => future.await,
+            Err(e) => return Err(failed(e.to_string())),
+        };
+        match ack {
+            Ok(ack) => Ok(Published {
+                sequence: ack.sequence,
+                duplicate: ack.duplicate,
+            }),
+            Err(e) => {
+                if e.kind() == jetstream::context::PublishErrorKind::StreamNotFound {
+                    // Deleted under us (e.g. the broker's store was wiped): recreate next time.
+                    self.stream_ready.store(false, Ordering::Relaxed);
+                }
+                Err(failed(e.to_string()))
+            }
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! Game events benchmark: `POST /game/start` throughput with event publishing on (outbox +
+//! relay + a real nats-server) against off, in the same run, and the lag of each event from
+//! its commit to a consumer. Prints figures; it is not a pass/fail test.
+//!
+//! `make bench-events` (Cassandra must be running; the Makefile starts it; the nats-server is
+//! started here on a free port). Knobs: `BENCH_SECONDS` (default 4 per phase), `BENCH_ROUNDS`
+//! (default 3), `BENCH_CONCURRENCY` (default 32).
+//!
+//! Each round runs off, on, on, off, so drift of the shared machine hits both alike; the
+//! figures are the mean rates and the median of the rounds' ratios. After each "on" phase the
+//! run waits until the consumer has every event of it (the relay's backlog must not spill into
+//! the next phase), and at the end checks that none is missing.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use api::{EventType, GameId};
+use events::testkit::NatsServer;
+use events::{Consumer, StartFrom};
+use origin::config::Settings;
+use origin::startup::{AppState, run, state_with_events};
+use origin::store::Store;
+use tokio::sync::Mutex;
+
+struct Figures {
+    ops: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+    errors: usize,
+}
+
+impl Figures {
+    fn rate(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `POST /game/start` for fresh users from `concurrency` clients for `duration`.
+async fn drive(
+    client: &reqwest::Client,
+    url: &str,
+    concurrency: usize,
+    duration: Duration,
+    started: Arc<Mutex<HashSet<GameId>>>,
+) -> Figures {
+    static USERS: AtomicU64 = AtomicU64::new(0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let begin = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, url, stop, started) = (
+                client.clone(),
+                url.to_owned(),
+                stop.clone(),
+                started.clone(),
+            );
+            tokio::spawn(async move {
+                let (mut latencies, mut errors, mut ids) = (Vec::new(), 0usize, Vec::new());
+                while !stop.load(Ordering::Relaxed) {
+                    let user = format!(
+                        "bench-{}-{}",
+                        std::process::id(),
+                        USERS.fetch_add(1, Ordering::Relaxed)
+                    );
+                    let t = Instant::now();
+                    let answer = client
+                        .post(&url)
+                        .json(&serde_json::json!({ "userId": user }))
+                        .send()
+                        .await;
+                    latencies.push(t.elapsed());
+                    match answer {
+                        Ok(r) if r.status().as_u16() == 201 => {
+                            let body: serde_json::Value = r.json().await.unwrap_or_default();
+                            if let Some(id) =
+                                body["gameId"].as_str().and_then(|s| GameId::parse(s).ok())
+                            {
+                                ids.push(id);
+                            }
+                        }
+                        Ok(r) => {
+                            errors += 1;
+                            eprintln!("error: HTTP {}", r.status());
+                        }
+                        Err(e) => {
+                            errors += 1;
+                            eprintln!("error: {e}");
+                        }
+                    }
+                }
+                started.lock().await.extend(ids);
+                (latencies, errors)
+            })
+        })
+        .collect();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await.expect("worker");
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = begin.elapsed();
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Figures {
+        ops: latencies.len() - errors,
+        elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        errors,
+    }
+}
+
+fn print(name: &str, f: &Figures) {
+    println!(
+        "{name:<40} {:>7.0} starts/s   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} starts, {} errors)",
+        f.rate(),
+        f.p50.as_secs_f64() * 1000.0,
+        f.p99.as_secs_f64() * 1000.0,
+        f.ops,
+        f.errors
+    );
+}
+
+/// What the consumer has seen: started game ids and lags (ms, commit to consumer).
+#[derive(Default)]
+struct Consumed {
+    started: HashSet<GameId>,
+    lags_ms: Vec<i64>,
+    duplicates: u64,
+}
+
+fn settings(region: &str, keyspace: &str, nats: Option<&str>) -> Settings {
+    let mut vars: HashMap<String, String> = [
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("REGION", region),
+        ("CASSANDRA_KEYSPACE", keyspace),
+        ("REQUEST_TIMEOUT_SECONDS", "30"),
+        // One client address drives the load: the per-client budgets would throttle it.
+        ("RATE_LIMIT_START", "off"),
+        ("RATE_LIMIT_READ", "off"),
+        (
+            "OWNER_TOKEN_SECRET",
+            "seedsync-events-benchmark-owner-token-secret",
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    if let Ok(hosts) = std::env::var("CASSANDRA_HOSTS") {
+        vars.insert("CASSANDRA_HOSTS".into(), hosts);
+    }
+    if let Some(url) = nats {
+        vars.insert("NATS_URL".into(), url.to_owned());
+    }
+    Settings::from_map(&vars).expect("settings")
+}
+
+async fn serve(state: AppState) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/game/start", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(run(listener, state, async {
+        let _ = stopped.await;
+    }));
+    (url, stop)
+}
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds = env_number("BENCH_SECONDS", 4);
+    let rounds = env_number("BENCH_ROUNDS", 3).max(1);
+    let concurrency = env_number("BENCH_CONCURRENCY", 32) as usize;
+    let duration = Duration::from_secs(seconds);
+    let keyspace = format!("bench_events_{}", std::process::id());
+    let nats = NatsServer::start().await;
+
+    let off = settings("bench-off", &keyspace, None);
+    let on = settings("bench-on", &keyspace, Some(&nats.url()));
+    let store = Store::connect(&off.cassandra)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nstart Cassandra first: scripts/cassandra.sh start"));
+    let (url_off, stop_off) = serve(AppState::new(&off, store.clone())).await;
+    let (state_on, relay) = state_with_events(&on, store.clone())
+        .await
+        .expect("events wiring");
+    let (url_on, stop_on) = serve(state_on).await;
+
+    // The consumer reads the "on" region's starts as they arrive.
+    let consumed = Arc::new(Mutex::new(Consumed::default()));
+    let reader = {
+        let client = events::connect(&nats.url(), "bench-consumer", true)
+            .await
+            .expect("consumer connects");
+        let mut consumer =
+            Consumer::new(client, StartFrom::All, vec!["game.started.bench-on".into()])
+                .await
+                .expect("consumer");
+        let consumed = consumed.clone();
+        tokio::spawn(async move {
+            loop {
+                match consumer.next().await {
+                    Ok(r) if r.event.kind == EventType::Started => {
+                        let mut c = consumed.lock().await;
+                        if r.first_time {
+                            c.started.insert(r.event.game_id);
+                            c.lags_ms.push(r.lag_ms());
+                        } else {
+                            c.duplicates += 1;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => eprintln!("consumer: {e}"),
+                }
+            }
+        })
+    };
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .expect("client");
+    println!(
+        "game events benchmark: {concurrency} concurrent clients, {rounds} rounds of 4 phases of {seconds} s, \
+         keyspace {keyspace}, nats-server at {}",
+        nats.url()
+    );
+    let made_off = Arc::new(Mutex::new(HashSet::new()));
+    let made_on = Arc::new(Mutex::new(HashSet::new()));
+    // Warm-up of both paths (connections, prepared statements, the stream).
+    drive(
+        &client,
+        &url_off,
+        concurrency,
+        Duration::from_secs(2),
+        made_off.clone(),
+    )
+    .await;
+    drive(
+        &client,
+        &url_on,
+        concurrency,
+        Duration::from_secs(2),
+        made_on.clone(),
+    )
+    .await;
+
+    let wait_for_events = |label: &'static str| {
+        let quiet = label == "on";
+        let (consumed, made_on) = (consumed.clone(), made_on.clone());
+        async move {
+            let want = made_on.lock().await.len();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let have = consumed.lock().await.started.len();
+                if have >= want || Instant::now() > deadline {
+                    if !quiet || have < want {
+                        println!("  {label}: {have} of {want} start events consumed");
+                    }
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_for_events("after warm-up").await;
+    consumed.lock().await.lags_ms.clear();
+
+    // Rounds of off, on, on, off: each round's ratio cancels a linear drift of the shared
+    // machine, and the median of the rounds discards the round a neighbour's burst hit.
+    let mut ratios = Vec::new();
+    let (mut sum_on, mut sum_off) = (0.0, 0.0);
+    for round in 1..=rounds {
+        let off_a = drive(&client, &url_off, concurrency, duration, made_off.clone()).await;
+        let on_a = drive(&client, &url_on, concurrency, duration, made_on.clone()).await;
+        wait_for_events("on").await;
+        let on_b = drive(&client, &url_on, concurrency, duration, made_on.clone()).await;
+        wait_for_events("on").await;
+        let off_b = drive(&client, &url_off, concurrency, duration, made_off.clone()).await;
+        print(
+            &format!("round {round}: POST /game/start, events off"),
+            &off_a,
+        );
+        print(
+            &format!("round {round}: POST /game/start, events on"),
+            &on_a,
+        );
+        print(
+            &format!("round {round}: POST /game/start, events on"),
+            &on_b,
+        );
+        print(
+            &format!("round {round}: POST /game/start, events off"),
+            &off_b,
+        );
+        let (on, off) = (on_a.rate() + on_b.rate(), off_a.rate() + off_b.rate());
+        println!("round {round}: ratio on/off {:.2}", on / off);
+        ratios.push(on / off);
+        sum_on += on / 2.0;
+        sum_off += off / 2.0;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let median_ratio = ratios[ratios.len() / 2];
+    let rate_on = sum_on / rounds as f64;
+    let rate_off = sum_off / rounds as f64;
+
+    let made: HashSet<GameId> = made_on.lock().await.clone();
+    let c = consumed.lock().await;
+    let missing = made.difference(&c.started).count();
+    let mut lags = c.lags_ms.clone();
+    lags.sort_unstable();
+    println!(
+        "events: {} starts made with events on, {} start events consumed, {missing} missing, {} duplicates",
+        made.len(),
+        c.started.len(),
+        c.duplicates
+    );
+    println!(
+        "BENCH events_starts_per_s_on={rate_on:.0} events_starts_per_s_off={rate_off:.0} ratio_on_off={:.2} \
+         median_round_ratio={median_ratio:.2} target=0.9 lag_commit_to_consumer_ms p50={} p99={} max={} (n={}) \
+         missing={missing}",
+        rate_on / rate_off,
+        percentile(&lags, 0.50),
+        percentile(&lags, 0.99),
+        lags.last().copied().unwrap_or_default(),
+        lags.len()
+    );
+    drop(c);
+    reader.abort();
+    let _ = stop_off.send(());
+    let _ = stop_on.send(());
+    if let Some(relay) = relay {
+        relay.shutdown(Duration::from_secs(5)).await;
+    }
+    // The benchmark's keyspace is throwaway.
+    let _ = store
+        .session()
+        .query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), ())
+        .await;
+}

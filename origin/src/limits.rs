@@ -1,0 +1,744 @@
+//! Abuse limits of the origin: a per-client token bucket (`governor`, GCRA) with a tighter
+//! budget for starts than for everything else, and a global cap on requests in flight.
+//!
+//! Order matters: the per-client check runs first and costs no I/O, so one client bursting
+//! thousands of starts is turned away before it can occupy any of the in-flight slots that
+//! other clients need. What passes takes a slot for its whole duration; when none is free the
+//! request is shed at once (503 `overloaded`-style answer with `Retry-After`) instead of
+//! queueing behind Cassandra. Health, readiness and metrics are never limited, so operators
+//! can see an origin that is shedding load.
+//!
+//! Who is "a client": the socket peer, unless the peer is one of `TRUSTED_PROXIES` (the edge),
+//! in which case the address the proxy put in `CLIENT_IP_HEADER` (default `X-Forwarded-For`,
+//! read right to left, skipping trusted hops). A client cannot spoof that header: from an
+//! untrusted peer it is ignored. IPv6 clients are keyed by their /64, since one host usually
+//! holds a whole /64.
+//!
+//! | variable | default | |
+//! |---|---|---|
+//! | `RATE_LIMIT_START` | `60/60` | starts per client: `REQUESTS/SECONDS` (a bucket of REQUESTS refilled over SECONDS) or `off` |
+//! | `RATE_LIMIT_READ` | `1200/60` | every other limited request per client (reads, exits) |
+//! | `MAX_IN_FLIGHT` | `512` | requests served at once by this process, or `off` |
+//! | `TRUSTED_PROXIES` | none | comma-separated IPs or CIDRs whose `CLIENT_IP_HEADER` is believed |
+//! | `CLIENT_IP_HEADER` | `x-forwarded-for` | the header the trusted proxies set |
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use api::{ApiError, ErrorCode};
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota as GovernorQuota};
+use tokio::sync::Semaphore;
+
+use crate::config::ConfigError;
+use crate::error::{AppError, V1Error};
+
+/// Starts per client.
+pub const RATE_LIMIT_START: &str = "RATE_LIMIT_START";
+/// Other limited requests per client.
+pub const RATE_LIMIT_READ: &str = "RATE_LIMIT_READ";
+/// Requests in flight per process.
+pub const MAX_IN_FLIGHT: &str = "MAX_IN_FLIGHT";
+/// Proxies whose client-IP header is believed.
+pub const TRUSTED_PROXIES: &str = "TRUSTED_PROXIES";
+/// The header those proxies set.
+pub const CLIENT_IP_HEADER: &str = "CLIENT_IP_HEADER";
+/// Every variable this module reads.
+pub const VARIABLES: [&str; 5] = [
+    RATE_LIMIT_START,
+    RATE_LIMIT_READ,
+    MAX_IN_FLIGHT,
+    TRUSTED_PROXIES,
+    CLIENT_IP_HEADER,
+];
+
+/// `burst` requests, refilled at `burst` per `period_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Requests allowed at once.
+    pub burst: NonZeroU32,
+    /// Seconds to refill an empty bucket.
+    pub period_secs: NonZeroU32,
+}
+
+impl Quota {
+    /// Parses `REQUESTS/SECONDS` (e.g. `60/60`), or `off` (`None`).
+    pub fn parse(raw: &str) -> Result<Option<Quota>, String> {
+        Ok(api::limits::parse_rate_budget(raw)?.map(|(n, s)| Quota {
+            burst: NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN),
+            period_secs: NonZeroU32::new(s).unwrap_or(NonZeroU32::MIN),
+        }))
+    }
+
+    fn governor(self) -> GovernorQuota {
+        let per_token = Duration::from_secs(u64::from(self.period_secs.get())) / self.burst.get();
+        GovernorQuota::with_period(per_token.max(Duration::from_nanos(1)))
+            .unwrap_or_else(|| GovernorQuota::per_second(self.burst))
+            .allow_burst(self.burst)
+    }
+}
+
+/// An IP network (`10.0.0.0/8`, `::1/128`; a bare address is a single host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `ADDR` or `ADDR/PREFIX`.
+    pub fn parse(raw: &str) -> Result<IpNet, String> {
+        let raw = raw.trim();
+        let (addr, prefix) = match raw.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (raw, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{raw:?} is not an IP address or CIDR"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => match p.parse::<u8>() {
+                Ok(p) if p <= max => p,
+                _ => return Err(format!("{raw:?}: prefix must be 0..={max}")),
+            },
+        };
+        Ok(IpNet { addr, prefix })
+    }
+
+    /// Whether `ip` is inside.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, canonical(ip)) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`, as a dual-stack socket reports IPv4 peers)
+/// are the IPv4 address they carry.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The bucket key of a client: its IPv4 address, or its IPv6 /64.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+        v4 => v4,
+    }
+}
+
+/// The validated limit settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitSettings {
+    /// Starts per client (`None`: unlimited).
+    pub start: Option<Quota>,
+    /// Other limited requests per client.
+    pub read: Option<Quota>,
+    /// Requests in flight at once (`None`: unlimited).
+    pub max_in_flight: Option<usize>,
+    /// Peers whose client-IP header is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// That header.
+    pub client_ip_header: HeaderName,
+}
+
+impl Default for LimitSettings {
+    fn default() -> LimitSettings {
+        let q = |n, s| Quota::parse(&format!("{n}/{s}")).ok().flatten();
+        LimitSettings {
+            start: q(60, 60),
+            read: q(1200, 60),
+            max_in_flight: Some(512),
+            trusted_proxies: Vec::new(),
+            client_ip_header: HeaderName::from_static("x-forwarded-for"),
+        }
+    }
+}
+
+impl LimitSettings {
+    /// Reads [`VARIABLES`] through `lookup`; absent or blank means the default.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<LimitSettings, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let defaults = LimitSettings::default();
+        let quota = |variable: &'static str, default: Option<Quota>| match get(variable) {
+            None => Ok(default),
+            Some(raw) => Quota::parse(&raw).map_err(|message| ConfigError { variable, message }),
+        };
+        let max_in_flight = match get(MAX_IN_FLIGHT) {
+            None => defaults.max_in_flight,
+            Some(raw) if raw.trim().eq_ignore_ascii_case("off") => None,
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(n @ 1..=1_000_000) => Some(n),
+                _ => {
+                    return Err(ConfigError {
+                        variable: MAX_IN_FLIGHT,
+                        message: format!("{raw:?} is not a number in 1..=1000000 or `off`"),
+                    });
+                }
+            },
+        };
+        let trusted_proxies = match get(TRUSTED_PROXIES) {
+            None => Vec::new(),
+            Some(raw) => raw
+                .split(',')
+                .filter(|p| !p.trim().is_empty())
+                .map(IpNet::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|message| ConfigError {
+                    variable: TRUSTED_PROXIES,
+                    message,
+                })?,
+        };
+        let client_ip_header = match get(CLIENT_IP_HEADER) {
+            None => defaults.client_ip_header,
+            Some(raw) => {
+                HeaderName::try_from(raw.trim().to_ascii_lowercase()).map_err(|_| ConfigError {
+                    variable: CLIENT_IP_HEADER,
+                    message: format!("{raw:?} is not a header name"),
+                })?
+            }
+        };
+        Ok(LimitSettings {
+            start: quota(RATE_LIMIT_START, defaults.start)?,
+            read: quota(RATE_LIMIT_READ, defaults.read)?,
+            max_in_flight,
+            trusted_proxies,
+            client_ip_header,
+        })
+    }
+
+    /// No limits at all (benchmarks' baseline).
+    pub fn off() -> LimitSettings {
+        LimitSettings {
+            start: None,
+            read: None,
+            max_in_flight: None,
+            ..LimitSettings::default()
+        }
+    }
+
+    fn trusts(&self, peer: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(peer))
+    }
+
+    /// The client behind a request from `peer` with `headers`.
+    pub fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> IpAddr {
+        let Some(peer) = peer else {
+            return IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        };
+        if !self.trusts(peer) {
+            return canonical(peer);
+        }
+        // Each proxy appends the address it received from; the rightmost untrusted entry is
+        // the first one no trusted hop vouches for.
+        let mut hops: Vec<IpAddr> = Vec::new();
+        for value in headers.get_all(&self.client_ip_header) {
+            let Ok(text) = value.to_str() else {
+                return canonical(peer);
+            };
+            for part in text.split(',') {
+                match part.trim().parse::<IpAddr>() {
+                    Ok(ip) => hops.push(canonical(ip)),
+                    // A garbled chain cannot be trusted past this point.
+                    Err(_) => return canonical(peer),
+                }
+            }
+        }
+        hops.iter()
+            .rev()
+            .find(|ip| !self.trusts(**ip))
+            .or_else(|| hops.first())
+            .copied()
+            .unwrap_or_else(|| canonical(peer))
+    }
+}
+
+/// Which budget a request spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// `POST /game/start`, `POST /v1/sessions`.
+    Start,
+    /// Everything else that reaches the API (reads, exits, unknown routes).
+    Read,
+    /// Health, readiness, metrics: never limited.
+    Exempt,
+}
+
+impl Class {
+    /// The class of `method` + `path`.
+    pub fn of(method: &Method, path: &str) -> Class {
+        let path = path
+            .strip_suffix('/')
+            .filter(|p| !p.is_empty())
+            .unwrap_or(path);
+        match (method, path) {
+            (_, "/health" | "/ready" | "/metrics" | "/healthz") => Class::Exempt,
+            (&Method::POST, "/game/start" | "/v1/sessions") => Class::Start,
+            _ => Class::Read,
+        }
+    }
+}
+
+/// Why a request was turned away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// The client spent its budget of this class; retry after this long.
+    Client(Class, Duration),
+    /// Every in-flight slot is taken.
+    Overloaded,
+}
+
+impl Rejection {
+    /// The metric label: `start`, `read` or `overloaded`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Rejection::Client(Class::Start, _) => "start",
+            Rejection::Client(..) => "read",
+            Rejection::Overloaded => "overloaded",
+        }
+    }
+
+    /// `Retry-After`, whole seconds, at least 1.
+    pub fn retry_after_secs(self) -> u64 {
+        match self {
+            Rejection::Client(_, wait) => wait.as_millis().div_ceil(1000).max(1) as u64,
+            Rejection::Overloaded => 1,
+        }
+    }
+
+    /// The JSON error answer: 429 `rate_limited` for a client over its budget, 503 `timeout`
+    /// for an origin at capacity (a shed request is one the server could not serve in time),
+    /// in the `/v1` dialect's shape when `v1`, with the exact `Retry-After`.
+    pub fn into_response(self, v1: bool) -> Response {
+        let (code, message) = match self {
+            Rejection::Client(Class::Start, _) => (
+                ErrorCode::RateLimited,
+                "too many game starts from this client; retry after the time in Retry-After",
+            ),
+            Rejection::Client(..) => (
+                ErrorCode::RateLimited,
+                "too many requests from this client; retry after the time in Retry-After",
+            ),
+            Rejection::Overloaded => (
+                ErrorCode::Timeout,
+                "the server is at capacity; retry shortly (starts are safe to retry with the same Idempotency-Key)",
+            ),
+        };
+        let error = AppError::Api(ApiError::new(code, message));
+        let mut response = if v1 {
+            V1Error::from(error).into_response()
+        } else {
+            error.into_response()
+        };
+        if let Ok(value) = HeaderValue::from_str(&self.retry_after_secs().to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// Counts of turned-away requests, for the metrics.
+#[derive(Debug, Default)]
+pub struct Rejections {
+    /// Starts over a client's budget.
+    pub start: AtomicU64,
+    /// Other requests over a client's budget.
+    pub read: AtomicU64,
+    /// Requests shed at capacity.
+    pub overloaded: AtomicU64,
+}
+
+/// The live limiters of one process.
+#[derive(Debug)]
+pub struct Limits {
+    /// `origin_rate_limited_total`, by reason, when wired to the metrics.
+    counter: Option<prometheus::IntCounterVec>,
+    settings: LimitSettings,
+    start: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    read: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    in_flight: Option<Arc<Semaphore>>,
+    clock: DefaultClock,
+    /// What was turned away.
+    pub rejected: Rejections,
+}
+
+impl Limits {
+    /// Limiters for `settings`.
+    pub fn new(settings: LimitSettings) -> Limits {
+        Limits {
+            counter: None,
+            start: settings
+                .start
+                .map(|q| DefaultKeyedRateLimiter::keyed(q.governor())),
+            read: settings
+                .read
+                .map(|q| DefaultKeyedRateLimiter::keyed(q.governor())),
+            in_flight: settings.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
+            clock: DefaultClock::default(),
+            rejected: Rejections::default(),
+            settings,
+        }
+    }
+
+    /// Also counts refusals into `counter` (label: [`Rejection::reason`]).
+    pub fn with_counter(mut self, counter: prometheus::IntCounterVec) -> Limits {
+        self.counter = Some(counter);
+        self
+    }
+
+    fn refused(&self, rejection: Rejection, v1: bool) -> Response {
+        if let Some(counter) = &self.counter {
+            counter.with_label_values(&[rejection.reason()]).inc();
+        }
+        rejection.into_response(v1)
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &LimitSettings {
+        &self.settings
+    }
+
+    /// Spends one request of `class` for `client`.
+    pub fn check_client(&self, class: Class, client: IpAddr) -> Result<(), Rejection> {
+        let limiter = match class {
+            Class::Start => self.start.as_ref(),
+            Class::Read => self.read.as_ref(),
+            Class::Exempt => None,
+        };
+        let Some(limiter) = limiter else {
+            return Ok(());
+        };
+        limiter.check_key(&client_key(client)).map_err(|not_until| {
+            let counter = match class {
+                Class::Start => &self.rejected.start,
+                _ => &self.rejected.read,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            Rejection::Client(class, not_until.wait_time_from(self.clock.now()))
+        })
+    }
+
+    /// Clients currently tracked (start, read).
+    pub fn tracked_clients(&self) -> (usize, usize) {
+        (
+            self.start.as_ref().map_or(0, |l| l.len()),
+            self.read.as_ref().map_or(0, |l| l.len()),
+        )
+    }
+
+    /// Forgets clients whose buckets are full again (they are indistinguishable from new
+    /// ones), so memory follows the clients active within one refill period.
+    pub fn forget_idle_clients(&self) {
+        for limiter in [&self.start, &self.read].into_iter().flatten() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// Runs [`Limits::forget_idle_clients`] every `every` until the process ends.
+    pub fn spawn_housekeeping(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let limits = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match limits.upgrade() {
+                    Some(limits) => limits.forget_idle_clients(),
+                    None => break,
+                }
+            }
+        })
+    }
+}
+
+/// `router` with the limits in front of every route.
+pub fn apply(router: Router, limits: Arc<Limits>) -> Router {
+    router.layer(middleware::from_fn_with_state(limits, enforce))
+}
+
+/// The middleware: per-client budget, then an in-flight slot for the request's duration.
+async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: Next) -> Response {
+    let class = Class::of(request.method(), request.uri().path());
+    if class == Class::Exempt {
+        return next.run(request).await;
+    }
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let client = limits.settings.client_ip(peer, request.headers());
+    let v1 = request.uri().path().starts_with("/v1");
+    if let Err(rejection) = limits.check_client(class, client) {
+        return limits.refused(rejection, v1);
+    }
+    let _slot = match &limits.in_flight {
+        None => None,
+        Some(slots) => match Arc::clone(slots).try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                limits.rejected.overloaded.fetch_add(1, Ordering::Relaxed);
+                return limits.refused(Rejection::Overloaded, v1);
+            }
+        },
+    };
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use axum::body::Body;
+    use axum::routing::{get, post};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<LimitSettings, ConfigError> {
+        let vars: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        LimitSettings::from_lookup(|n| vars.get(n).cloned())
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn defaults_and_bad_values() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s, LimitSettings::default());
+        assert_eq!(s.start.unwrap().burst.get(), 60);
+        for (var, bad) in [
+            (RATE_LIMIT_START, "60"),
+            (RATE_LIMIT_READ, "0/1"),
+            (MAX_IN_FLIGHT, "0"),
+            (TRUSTED_PROXIES, "10.0.0.0/33"),
+            (TRUSTED_PROXIES, "edge.example"),
+            (CLIENT_IP_HEADER, "bad header"),
+        ] {
+            let err = settings(&[(var, bad)]).unwrap_err();
+            assert_eq!(err.variable, var, "{var}={bad}");
+        }
+        let off = settings(&[
+            (RATE_LIMIT_START, "off"),
+            (RATE_LIMIT_READ, "OFF"),
+            (MAX_IN_FLIGHT, "off"),
+        ])
+        .unwrap();
+        assert_eq!(off, LimitSettings::off());
+    }
+
+    #[test]
+    fn networks() {
+        let net = IpNet::parse("10.1.0.0/16").unwrap();
+        assert!(net.contains(ip("10.1.200.3")));
+        assert!(!net.contains(ip("10.2.0.1")));
+        assert!(net.contains(ip("::ffff:10.1.0.9")), "IPv4-mapped");
+        assert!(IpNet::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(IpNet::parse("::1").unwrap().contains(ip("::1")));
+        assert!(!IpNet::parse("::1").unwrap().contains(ip("127.0.0.1")));
+        assert!(IpNet::parse("fd00::/8").unwrap().contains(ip("fd12::1")));
+        assert_eq!(client_key(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(client_key(ip("::ffff:1.2.3.4")), ip("1.2.3.4"));
+    }
+
+    #[test]
+    fn forwarded_addresses_only_from_trusted_peers() {
+        let s = settings(&[(TRUSTED_PROXIES, "127.0.0.1, 10.0.0.0/8")]).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 1.2.3.4, 10.0.0.7"),
+        );
+        // From the edge: the rightmost address no trusted hop vouches for.
+        assert_eq!(s.client_ip(Some(ip("127.0.0.1")), &h), ip("1.2.3.4"));
+        // From anyone else the header is ignored.
+        assert_eq!(s.client_ip(Some(ip("5.5.5.5")), &h), ip("5.5.5.5"));
+        // Garbage in the chain: fall back to the peer.
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, nonsense"),
+        );
+        assert_eq!(s.client_ip(Some(ip("127.0.0.1")), &h), ip("127.0.0.1"));
+        // Only trusted hops: the original client is the leftmost.
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("10.0.0.1, 10.0.0.2"),
+        );
+        assert_eq!(s.client_ip(Some(ip("127.0.0.1")), &h), ip("10.0.0.1"));
+        assert_eq!(
+            s.client_ip(Some(ip("127.0.0.1")), &HeaderMap::new()),
+            ip("127.0.0.1")
+        );
+        assert_eq!(s.client_ip(None, &h), ip("0.0.0.0"));
+    }
+
+    #[test]
+    fn classes() {
+        assert_eq!(Class::of(&Method::POST, "/game/start"), Class::Start);
+        assert_eq!(Class::of(&Method::POST, "/v1/sessions/"), Class::Start);
+        assert_eq!(Class::of(&Method::GET, "/game/start"), Class::Read);
+        assert_eq!(Class::of(&Method::POST, "/game/exit"), Class::Read);
+        assert_eq!(Class::of(&Method::GET, "/ready"), Class::Exempt);
+        assert_eq!(Class::of(&Method::GET, "/metrics"), Class::Exempt);
+    }
+
+    #[test]
+    fn budgets_per_client_and_class() {
+        let limits = Limits::new(
+            settings(&[(RATE_LIMIT_START, "2/60"), (RATE_LIMIT_READ, "3/60")]).unwrap(),
+        );
+        let (a, b) = (ip("1.1.1.1"), ip("2.2.2.2"));
+        assert!(limits.check_client(Class::Start, a).is_ok());
+        assert!(limits.check_client(Class::Start, a).is_ok());
+        let Err(Rejection::Client(Class::Start, wait)) = limits.check_client(Class::Start, a)
+        else {
+            panic!("third start should be limited");
+        };
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert_eq!(
+            Rejection::Client(Class::Start, wait).retry_after_secs(),
+            wait.as_secs() + 1
+        );
+        assert!(
+            limits.check_client(Class::Start, b).is_ok(),
+            "other clients unaffected"
+        );
+        for _ in 0..3 {
+            assert!(
+                limits.check_client(Class::Read, a).is_ok(),
+                "reads have their own budget"
+            );
+        }
+        assert!(limits.check_client(Class::Read, a).is_err());
+        assert!(limits.check_client(Class::Exempt, a).is_ok());
+        assert_eq!(limits.rejected.start.load(Ordering::Relaxed), 1);
+        assert_eq!(limits.rejected.read.load(Ordering::Relaxed), 1);
+        assert_eq!(limits.tracked_clients(), (2, 1));
+        // One IPv6 host cannot mint fresh budgets from its /64.
+        let limits = Limits::new(settings(&[(RATE_LIMIT_START, "1/60")]).unwrap());
+        assert!(limits.check_client(Class::Start, ip("2001:db8::1")).is_ok());
+        assert!(
+            limits
+                .check_client(Class::Start, ip("2001:db8::2"))
+                .is_err()
+        );
+    }
+
+    async fn call(app: &Router, method: Method, path: &str) -> Response {
+        let request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        app.clone().oneshot(request).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn middleware_answers_429_and_503_as_json() {
+        let limits = Arc::new(Limits::new(
+            settings(&[(RATE_LIMIT_START, "1/60"), (MAX_IN_FLIGHT, "1")]).unwrap(),
+        ));
+        let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        let wait = Arc::new(tokio::sync::Mutex::new(Some(wait)));
+        let app = apply(
+            Router::new()
+                .route("/game/start", post(|| async { "started" }))
+                .route(
+                    "/slow",
+                    get(move || {
+                        let wait = Arc::clone(&wait);
+                        async move {
+                            if let Some(rx) = wait.lock().await.take() {
+                                let _ = rx.await;
+                            }
+                            "slow"
+                        }
+                    }),
+                )
+                .route("/health", get(|| async { "ok" })),
+            Arc::clone(&limits),
+        );
+        assert_eq!(call(&app, Method::POST, "/game/start").await.status(), 200);
+        let limited = call(&app, Method::POST, "/game/start").await;
+        assert_eq!(limited.status(), 429);
+        let retry: u64 = limited.headers()[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((59..=60).contains(&retry), "{retry}");
+        let body = axum::body::to_bytes(limited.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "rate_limited");
+
+        // One slot: a request in flight makes the next one shed, but health still answers.
+        let slow = tokio::spawn({
+            let app = app.clone();
+            async move { call(&app, Method::GET, "/slow").await.status() }
+        });
+        while limits.in_flight.as_ref().unwrap().available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let shed = call(&app, Method::GET, "/slow").await;
+        assert_eq!(shed.status(), 503);
+        assert_eq!(shed.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(call(&app, Method::GET, "/health").await.status(), 200);
+        release.send(()).unwrap();
+        assert_eq!(slow.await.unwrap(), 200);
+        assert_eq!(limits.rejected.overloaded.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn housekeeping_forgets_refilled_clients() {
+        let limits = Arc::new(Limits::new(
+            settings(&[(RATE_LIMIT_READ, "1000/1")]).unwrap(),
+        ));
+        for i in 0..50u8 {
+            limits
+                .check_client(Class::Read, IpAddr::V4(Ipv4Addr::new(10, 0, 0, i)))
+                .unwrap();
+        }
+        assert_eq!(limits.tracked_clients().1, 50);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        limits.forget_idle_clients();
+        assert_eq!(limits.tracked_clients().1, 0);
+    }
+}

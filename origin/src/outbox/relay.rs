@@ -1,0 +1,680 @@
+//! The relay: a background task of each origin that publishes its region's pending events.
+//!
+//! One scan pass reads every partition of the region from its floor, decides for each row whether
+//! its event is committed (publish), not yet (wait) or never will be (drop, see the module docs
+//! of [`crate::outbox`]), publishes the committed ones concurrently, waits for JetStream's
+//! acknowledgements, and only then deletes their rows. A crash at any point leaves rows that
+//! the next pass (of this or a restarted origin) publishes again under the same event ids.
+//!
+//! Two paths publish, both deleting a row only after JetStream acknowledged its event:
+//! - the fast path: a request of this origin that committed an event hands it over with its row
+//!   ([`super::Committed`]); the relay gathers them for a few milliseconds and publishes them
+//!   without reading anything back (the request knows what it committed);
+//! - the scan: every second, each partition is read for rows older than
+//!   [`RelaySettings::fresh`], which covers whatever the fast path missed (a crash, a restart,
+//!   a failed publication, another process of the region), deciding from the stored state.
+//!
+//! While the broker (or Cassandra) fails, scans back off exponentially with jitter up to
+//! [`RelaySettings::max_backoff`]; the request path is never involved.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use api::{EventType, GameEvent, GameStatus, RegionName};
+use events::Publisher;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::{Committed, Outbox, OutboxStore, PendingEvent, SHARDS};
+use crate::metrics::Metrics;
+use crate::service::now_ms;
+use crate::store::{GameStore, StoreError};
+
+/// Rows checked against the game state at once.
+const DECIDE_CONCURRENCY: usize = 64;
+/// Publications awaiting their acknowledgement at once.
+const PUBLISH_CONCURRENCY: usize = 256;
+/// Committed events published in one round of the fast path.
+const MAX_HINT_BATCH: usize = 4_096;
+/// The fast path deletes its published rows once this many wait...
+const FLUSH_ROWS: usize = 800;
+/// ...or this long after the last deletion (and always before a scan).
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
+
+/// How the relay paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct RelaySettings {
+    /// A row whose event is still not committed after this long is checked at SERIAL and
+    /// dropped if its event did not happen. Longer than any request (and its LWT retries) runs.
+    pub grace: Duration,
+    /// How far behind the clock a partition's scan floor trails: longer than a pending row's
+    /// write can take to be acknowledged (Cassandra's timeout) plus clock skew between origins.
+    pub safety: Duration,
+    /// Pass interval when no request wakes the relay.
+    pub idle_poll: Duration,
+    /// After a committed event arrives, wait this long so one publication round carries many;
+    /// also the pause between passes that work off a backlog.
+    pub gather: Duration,
+    /// Rows younger than this are left to the fast path (the request that queued them hands
+    /// them over once committed); the scan takes them after.
+    pub fresh: Duration,
+    /// Rows read per partition and page.
+    pub page: usize,
+    /// Pages per partition and pass (a pass that reaches it goes on at once with the next).
+    pub pages_per_pass: usize,
+    /// Longest pause between passes while publishing fails.
+    pub max_backoff: Duration,
+}
+
+impl RelaySettings {
+    /// Settings for an origin whose requests time out after `request_timeout` and whose
+    /// Cassandra requests after `cassandra_timeout`.
+    pub fn new(request_timeout: Duration, cassandra_timeout: Duration) -> RelaySettings {
+        RelaySettings {
+            grace: request_timeout * 2 + Duration::from_secs(5),
+            safety: cassandra_timeout + Duration::from_secs(5),
+            idle_poll: Duration::from_secs(1),
+            gather: Duration::from_millis(20),
+            fresh: Duration::from_secs(2),
+            page: 500,
+            pages_per_pass: 20,
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What to do with one pending row.
+#[derive(Debug, Clone, PartialEq)]
+enum Decision {
+    /// The event is committed: publish this.
+    Publish(GameEvent),
+    /// Not committed yet (the request may still be running).
+    Wait,
+    /// Never committed (a lost race, a request that died): forget the row.
+    Drop,
+}
+
+/// Figures of one pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Events acknowledged by the broker.
+    pub published: usize,
+    /// Publications (or storage operations) that failed.
+    pub failures: usize,
+    /// Rows dropped as never committed.
+    pub dropped: usize,
+    /// Rows left pending (seen by this pass).
+    pub pending: usize,
+    /// A partition has rows this pass did not reach (it stopped at its page limit).
+    pub more: bool,
+}
+
+/// The relay of one origin.
+#[derive(Debug)]
+pub struct Relay {
+    games: Arc<dyn GameStore>,
+    outbox: Outbox,
+    publisher: Publisher,
+    metrics: Arc<Metrics>,
+    settings: RelaySettings,
+    floors: Vec<i64>,
+    saved: Vec<i64>,
+    last_save: Instant,
+    /// Rows the fast path published, per shard, to delete in batches.
+    published: Vec<Vec<PendingEvent>>,
+    last_flush: Instant,
+}
+
+/// Controls a running relay.
+#[derive(Debug)]
+pub struct RelayHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RelayHandle {
+    /// Asks the relay to stop after one last pass, and waits for it (at most `deadline`, then
+    /// it is aborted: what it did not publish stays pending for the next start).
+    pub async fn shutdown(self, deadline: Duration) {
+        let _ = self.stop.send(true);
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(deadline, self.task).await.is_err() {
+            tracing::warn!("the event relay did not stop in time; leaving the rest pending");
+            abort.abort();
+        }
+    }
+
+    /// Stops the relay at once, mid-pass (what a crash does; for tests).
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+/// The next committed event, or never without a channel.
+async fn next_hint(hints: &mut Option<mpsc::Receiver<Committed>>) -> Option<Committed> {
+    match hints {
+        Some(hints) => hints.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn backoff(failures: u32, max: Duration) -> Duration {
+    let exp = failures.min(10);
+    let base = Duration::from_millis(100 * (1u64 << exp)).min(max);
+    // Full jitter in [base/2, base]: relays of several origins do not retry in lockstep.
+    let mut byte = [0u8; 1];
+    let _ = getrandom::fill(&mut byte);
+    base / 2 + base / 2 * u32::from(byte[0]) / 255
+}
+
+impl Relay {
+    /// A relay publishing `outbox`'s region with `publisher`, reading games from `games`.
+    pub fn new(
+        games: Arc<dyn GameStore>,
+        outbox: Outbox,
+        publisher: Publisher,
+        metrics: Arc<Metrics>,
+        settings: RelaySettings,
+    ) -> Relay {
+        Relay {
+            games,
+            outbox,
+            publisher,
+            metrics,
+            settings,
+            floors: vec![0; SHARDS as usize],
+            saved: vec![0; SHARDS as usize],
+            last_save: Instant::now(),
+            published: vec![Vec::new(); SHARDS as usize],
+            last_flush: Instant::now(),
+        }
+    }
+
+    /// Runs the relay in a background task.
+    pub fn spawn(self) -> RelayHandle {
+        let (stop, stopped) = watch::channel(false);
+        RelayHandle {
+            stop,
+            task: tokio::spawn(self.run(stopped)),
+        }
+    }
+
+    fn region(&self) -> &RegionName {
+        self.outbox.region()
+    }
+
+    fn store(&self) -> &Arc<dyn OutboxStore> {
+        self.outbox.store()
+    }
+
+    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut hints = self.outbox.take_hints();
+        // The floors saved by earlier runs: where each partition's unpublished rows begin.
+        let mut failures = 0u32;
+        loop {
+            match self.store().floors(self.region()).await {
+                Ok(floors) => {
+                    for (shard, floor) in floors {
+                        if let Some(slot) = self.floors.get_mut(shard as usize) {
+                            *slot = floor;
+                        }
+                    }
+                    self.saved.clone_from(&self.floors);
+                    break;
+                }
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(%error, "event relay cannot read its floors yet; retrying");
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        () = tokio::time::sleep(backoff(failures, self.settings.max_backoff)) => {}
+                    }
+                }
+            }
+        }
+        tracing::info!(region = %self.region(), "event relay running");
+        failures = 0;
+        let mut next_scan = tokio::time::Instant::now();
+        loop {
+            if *stop.borrow() {
+                // A clean shutdown publishes what it can: the hints, then one last pass.
+                let mut batch = Vec::new();
+                if let Some(hints) = hints.as_mut() {
+                    while let Ok(hint) = hints.try_recv() {
+                        batch.push(hint);
+                    }
+                }
+                self.publish_committed(batch).await;
+                self.flush_published(true).await;
+                let pass = self.pass().await;
+                self.save_floors(true).await;
+                tracing::info!(?pass, "event relay stopped");
+                return;
+            }
+            tokio::select! {
+                _ = stop.changed() => continue,
+                Some(first) = next_hint(&mut hints) => {
+                    // Gather what the next few milliseconds commit, then publish it together.
+                    tokio::time::sleep(self.settings.gather).await;
+                    let mut batch = vec![first];
+                    if let Some(hints) = hints.as_mut() {
+                        while batch.len() < MAX_HINT_BATCH {
+                            match hints.try_recv() {
+                                Ok(hint) => batch.push(hint),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    self.publish_committed(batch).await;
+                    continue;
+                }
+                () = tokio::time::sleep_until(next_scan) => {}
+            }
+            let pass = self.pass().await;
+            self.save_floors(false).await;
+            let delay = if pass.failures > 0 {
+                failures += 1;
+                backoff(failures, self.settings.max_backoff)
+            } else if pass.more && pass.published + pass.dropped > 0 {
+                // A backlog (after an outage): keep going while it shrinks.
+                failures = 0;
+                self.settings.gather
+            } else {
+                failures = 0;
+                self.settings.idle_poll
+            };
+            next_scan = tokio::time::Instant::now() + delay;
+        }
+    }
+
+    /// The fast path: publishes events committed by this origin's requests and deletes their
+    /// rows, without reading anything back. What fails stays for the scan.
+    async fn publish_committed(&mut self, batch: Vec<Committed>) {
+        if batch.is_empty() || !self.publisher.is_connected() {
+            return;
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for chunk in batch.chunks(PUBLISH_CONCURRENCY) {
+            outcomes.extend(
+                futures::future::join_all(chunk.iter().map(|c| self.publisher.publish(&c.event)))
+                    .await,
+            );
+        }
+        let mut first_error = None;
+        for (committed, outcome) in batch.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(ack) => {
+                    self.acknowledged(&committed.event, ack);
+                    if let Some(rows) = self.published.get_mut(committed.row.shard as usize) {
+                        rows.push(committed.row);
+                    }
+                }
+                Err(error) => {
+                    self.metrics.outbox_publish_failures.inc();
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        if let Some(error) = first_error {
+            tracing::warn!(%error, "publishing game events failed; they stay in the outbox");
+        }
+        self.flush_published(false).await;
+    }
+
+    /// Deletes the rows the fast path published: in batches of a partition each, at most every
+    /// [`FLUSH_EVERY`] unless `now` (before a scan, so it does not see them again).
+    async fn flush_published(&mut self, now: bool) {
+        let waiting: usize = self.published.iter().map(Vec::len).sum();
+        if waiting == 0 || (!now && waiting < FLUSH_ROWS && self.last_flush.elapsed() < FLUSH_EVERY)
+        {
+            return;
+        }
+        self.last_flush = Instant::now();
+        let published = std::mem::replace(&mut self.published, vec![Vec::new(); SHARDS as usize]);
+        let removals = published
+            .iter()
+            .filter(|rows| !rows.is_empty())
+            .map(|rows| self.store().remove(rows));
+        for result in futures::future::join_all(removals).await {
+            if let Err(error) = result {
+                // Published but still pending: the scan publishes them again, and the broker's
+                // duplicate window drops the repeats.
+                tracing::warn!(%error, "cannot clear published outbox rows");
+            }
+        }
+    }
+
+    /// Counts an acknowledged publication.
+    fn acknowledged(&self, event: &GameEvent, ack: events::Published) {
+        let lag_ms = now_ms().saturating_sub(event.occurred_at).max(0);
+        self.metrics.outbox_lag.observe(lag_ms as f64 / 1000.0);
+        self.metrics
+            .outbox_published
+            .with_label_values(&[event.kind.as_str()])
+            .inc();
+        if ack.duplicate {
+            self.metrics.outbox_duplicates.inc();
+        }
+    }
+
+    async fn save_floors(&mut self, now: bool) {
+        if !now && self.last_save.elapsed() < Duration::from_secs(5) {
+            return;
+        }
+        self.last_save = Instant::now();
+        for shard in 0..SHARDS {
+            let i = shard as usize;
+            if self.floors[i] != self.saved[i] {
+                match self
+                    .store()
+                    .save_floor(self.region(), shard, self.floors[i])
+                    .await
+                {
+                    Ok(()) => self.saved[i] = self.floors[i],
+                    Err(error) => tracing::warn!(%error, shard, "cannot save the outbox floor"),
+                }
+            }
+        }
+    }
+
+    /// One pass over every partition of the region.
+    pub async fn pass(&mut self) -> Pass {
+        self.flush_published(true).await;
+        if !self.publisher.is_connected() {
+            // Nothing can be published: only count what waits (no per-row reads of the games,
+            // which would load Cassandra for nothing while the broker is away).
+            self.metrics.outbox_publish_failures.inc();
+            let pending = self.count_pending().await;
+            self.metrics
+                .outbox_pending
+                .set(i64::try_from(pending).unwrap_or(i64::MAX));
+            return Pass {
+                failures: 1,
+                pending,
+                ..Pass::default()
+            };
+        }
+        let shards: Vec<(i32, i64)> = (0..SHARDS).map(|s| (s, self.floors[s as usize])).collect();
+        let this = &*self;
+        let results = futures::future::join_all(
+            shards
+                .into_iter()
+                .map(|(shard, floor)| async move { (shard, this.pass_shard(shard, floor).await) }),
+        )
+        .await;
+        let mut total = Pass::default();
+        for (shard, (pass, floor)) in results {
+            self.floors[shard as usize] = floor;
+            total.published += pass.published;
+            total.failures += pass.failures;
+            total.dropped += pass.dropped;
+            total.pending += pass.pending;
+            total.more |= pass.more;
+        }
+        self.metrics
+            .outbox_pending
+            .set(i64::try_from(total.pending).unwrap_or(i64::MAX));
+        total
+    }
+
+    /// The rows waiting from each partition's floor (up to the pass's page limit each).
+    async fn count_pending(&self) -> usize {
+        let mut total = 0;
+        for shard in 0..SHARDS {
+            let floor = self.floors[shard as usize];
+            let mut after = None;
+            for _page in 0..self.settings.pages_per_pass {
+                let Ok(rows) = self
+                    .store()
+                    .pending_page(self.region(), shard, floor, after, self.settings.page)
+                    .await
+                else {
+                    break;
+                };
+                total += rows.len();
+                match rows.last() {
+                    Some(last) if rows.len() == self.settings.page => {
+                        after = Some((last.queued_at_ms, last.event_id));
+                    }
+                    _ => break,
+                }
+            }
+        }
+        total
+    }
+
+    /// One partition, page by page; returns the figures and the partition's new floor.
+    async fn pass_shard(&self, shard: i32, floor: i64) -> (Pass, i64) {
+        let mut pass = Pass::default();
+        let mut after: Option<(i64, api::EventId)> = None;
+        let mut oldest_left: Option<i64> = None;
+        let now = now_ms();
+        let boundary = now.saturating_sub(self.settings.safety.as_millis() as i64);
+        // Bounded, so one pass never runs for long; the next pass goes on from the floor.
+        for _page in 0..self.settings.pages_per_pass {
+            let rows = match self
+                .store()
+                .pending_page(self.region(), shard, floor, after, self.settings.page)
+                .await
+            {
+                Ok(rows) => rows,
+                Err(error) => {
+                    tracing::warn!(%error, shard, "cannot read the outbox");
+                    pass.failures += 1;
+                    return (pass, floor);
+                }
+            };
+            let full = rows.len() == self.settings.page;
+            let left = self.relay_rows(&rows, now, &mut pass).await;
+            if let Some(min) = left.iter().map(|r| r.queued_at_ms).min() {
+                oldest_left = Some(oldest_left.map_or(min, |o: i64| o.min(min)));
+            }
+            pass.pending += left.len();
+            match rows.last() {
+                Some(last) if full => after = Some((last.queued_at_ms, last.event_id)),
+                _ => {
+                    after = None;
+                    break;
+                }
+            }
+        }
+        pass.more = after.is_some();
+        let floor = next_floor(floor, oldest_left, boundary, after.map(|(at, _)| at));
+        (pass, floor)
+    }
+
+    /// Decides, publishes and deletes one page; returns the rows left pending.
+    async fn relay_rows<'a>(
+        &self,
+        rows: &'a [PendingEvent],
+        now: i64,
+        pass: &mut Pass,
+    ) -> Vec<&'a PendingEvent> {
+        // In chunks: bounded concurrency against Cassandra (and plain join_all keeps the
+        // futures Send for the spawned task, which stream combinators over borrows do not).
+        let mut decisions: Vec<Result<Decision, StoreError>> = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(DECIDE_CONCURRENCY) {
+            decisions.extend(
+                futures::future::join_all(chunk.iter().map(|row| self.decide(row, now))).await,
+            );
+        }
+        let connected = self.publisher.is_connected();
+        let mut done: Vec<PendingEvent> = Vec::new();
+        let mut left: Vec<&PendingEvent> = Vec::new();
+        let mut to_publish: Vec<(&PendingEvent, GameEvent)> = Vec::new();
+        for (row, decision) in rows.iter().zip(decisions) {
+            match decision {
+                Ok(Decision::Publish(event)) if connected => to_publish.push((row, event)),
+                Ok(Decision::Publish(_)) => {
+                    // Not connected to the broker: the publication fails without an attempt.
+                    self.metrics.outbox_publish_failures.inc();
+                    pass.failures += 1;
+                    left.push(row);
+                }
+                Ok(Decision::Drop) => {
+                    tracing::info!(event_id = %row.event_id, game_id = %row.game_id, kind = %row.kind,
+                        "dropping an outbox row whose event never happened");
+                    self.metrics
+                        .outbox_dropped
+                        .with_label_values(&[row.kind.as_str()])
+                        .inc();
+                    pass.dropped += 1;
+                    done.push(row.clone());
+                }
+                Ok(Decision::Wait) => left.push(row),
+                Err(error) => {
+                    tracing::warn!(%error, event_id = %row.event_id, "cannot check an outbox row");
+                    pass.failures += 1;
+                    left.push(row);
+                }
+            }
+        }
+        let mut outcomes = Vec::with_capacity(to_publish.len());
+        for chunk in to_publish.chunks(PUBLISH_CONCURRENCY) {
+            outcomes.extend(
+                futures::future::join_all(
+                    chunk.iter().map(|(_, event)| self.publisher.publish(event)),
+                )
+                .await,
+            );
+        }
+        let mut first_error = None;
+        for ((row, event), outcome) in to_publish.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(ack) => {
+                    self.acknowledged(&event, ack);
+                    pass.published += 1;
+                    done.push(row.clone());
+                }
+                Err(error) => {
+                    self.metrics.outbox_publish_failures.inc();
+                    first_error.get_or_insert(error);
+                    pass.failures += 1;
+                    left.push(row);
+                }
+            }
+        }
+        if let Some(error) = first_error {
+            tracing::warn!(%error, "publishing game events failed; they stay in the outbox");
+        }
+        if !done.is_empty()
+            && let Err(error) = self.store().remove(&done).await
+        {
+            // Published but still pending: the next pass publishes them again, and the
+            // broker's duplicate window drops the repeats.
+            tracing::warn!(%error, "cannot clear published outbox rows");
+            pass.failures += 1;
+            left.extend(rows.iter().filter(|r| done.iter().any(|d| d == *r)));
+        }
+        left
+    }
+
+    /// Whether a row's event is committed, from the committed game state.
+    async fn decide(&self, row: &PendingEvent, now: i64) -> Result<Decision, StoreError> {
+        let age = now.saturating_sub(row.queued_at_ms);
+        if age < self.settings.fresh.as_millis() as i64 {
+            return Ok(Decision::Wait);
+        }
+        let old = age > self.settings.grace.as_millis() as i64;
+        match row.kind {
+            EventType::Started => {
+                // The claim of the user's active slot commits a start.
+                if self.games.active_game_id(&row.user_id).await? == Some(row.game_id) {
+                    return self.started(row).await;
+                }
+                // Exits happen only to committed games.
+                let game = self.games.game(row.game_id).await?;
+                if let Some(game) = &game
+                    && game.status == GameStatus::Exited
+                {
+                    return Ok(Decision::Publish(GameEvent::started(&game.view())));
+                }
+                if !old {
+                    return Ok(Decision::Wait);
+                }
+                // Definitive answer: SERIAL reads finish any claim or exit still in flight.
+                if self.store().active_game_id_serial(&row.user_id).await? == Some(row.game_id) {
+                    return self.started(row).await;
+                }
+                match self.store().game_serial(row.game_id).await? {
+                    Some(game) if game.status == GameStatus::Exited => {
+                        Ok(Decision::Publish(GameEvent::started(&game.view())))
+                    }
+                    _ => Ok(Decision::Drop),
+                }
+            }
+            EventType::Exited => {
+                let exited = |game: Option<crate::domain::Game>| {
+                    game.filter(|g| g.status == GameStatus::Exited)
+                        .and_then(|g| GameEvent::exited(&g.view()))
+                };
+                if let Some(event) = exited(self.games.game(row.game_id).await?) {
+                    return Ok(Decision::Publish(event));
+                }
+                if !old {
+                    return Ok(Decision::Wait);
+                }
+                match exited(self.store().game_serial(row.game_id).await?) {
+                    Some(event) => Ok(Decision::Publish(event)),
+                    None => Ok(Decision::Drop),
+                }
+            }
+        }
+    }
+
+    /// The start event of a committed game, from its row.
+    async fn started(&self, row: &PendingEvent) -> Result<Decision, StoreError> {
+        Ok(match self.games.game(row.game_id).await? {
+            Some(game) => Decision::Publish(GameEvent::started(&game.view())),
+            None => Decision::Wait,
+        })
+    }
+}
+
+/// Where a partition's next scan starts: at the oldest row left pending, but never past
+/// `boundary` (now minus the safety window: a row being written may still appear before it),
+/// nor past the last row looked at when the pass stopped on its page limit (`stopped_at`), and
+/// never back (rows below the old floor were all handled).
+fn next_floor(floor: i64, oldest_left: Option<i64>, boundary: i64, stopped_at: Option<i64>) -> i64 {
+    let limit = stopped_at.map_or(boundary, |at| at.min(boundary));
+    oldest_left.map_or(limit, |o| o.min(limit)).max(floor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floors_trail_what_is_left_and_never_go_back() {
+        // Everything published: the floor moves up to the safety boundary.
+        assert_eq!(next_floor(100, None, 5_000, None), 5_000);
+        // A row still waits: the floor stays at it.
+        assert_eq!(next_floor(100, Some(2_000), 5_000, None), 2_000);
+        // A row newer than the boundary does not lift the floor past the boundary.
+        assert_eq!(next_floor(100, Some(9_000), 5_000, None), 5_000);
+        // Stopped on a full page at 3_000: rows beyond were not seen.
+        assert_eq!(next_floor(100, None, 5_000, Some(3_000)), 3_000);
+        assert_eq!(next_floor(100, Some(2_500), 5_000, Some(3_000)), 2_500);
+        // A clock that went back never moves the floor back.
+        assert_eq!(next_floor(6_000, None, 5_000, None), 6_000);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_up_to_the_cap() {
+        let max = Duration::from_secs(5);
+        for failures in 1..=20 {
+            let d = backoff(failures, max);
+            let base = Duration::from_millis(100 * (1u64 << failures.min(10))).min(max);
+            assert!(d >= base / 2 && d <= base, "{failures}: {d:?}");
+        }
+        assert!(backoff(1, max) <= Duration::from_millis(200));
+        assert!(backoff(30, max) >= Duration::from_millis(2_500));
+    }
+
+    #[test]
+    fn settings_outlast_requests() {
+        let s = RelaySettings::new(Duration::from_secs(10), Duration::from_secs(5));
+        assert!(s.grace > Duration::from_secs(10) * 2);
+        assert!(s.safety > Duration::from_secs(5));
+    }
+}
