@@ -63,14 +63,14 @@ describe('LiveRoom', () => {
 
   it('says hello, measures latency from pong timestamps, reports presence and the exit', () => {
     const events = { onPresence: vi.fn(), onStatus: vi.fn(), onExited: vi.fn(), onLatency: vi.fn() };
-    const room = new LiveRoom('g-1', { role: 'player', userId: 'alice' }, events, {
+    const room = new LiveRoom('g-1', { role: 'player', userId: 'alice', ownerToken: 'st1.k.p.m' }, events, {
       baseUrl: 'http://edge',
       WebSocketImpl: FakeSocket as unknown as typeof WebSocket,
     });
     room.start();
     const ws = FakeSocket.last!;
     ws.open();
-    expect(ws.sent[0]).toEqual({ type: 'hello', role: 'player', userId: 'alice' });
+    expect(ws.sent[0]).toEqual({ type: 'hello', role: 'player', userId: 'alice', ownerToken: 'st1.k.p.m' });
     expect(ws.sent[1]).toMatchObject({ type: 'ping', clientTime: T0 });
     vi.setSystemTime(T0 + 40);
     // Server clock 5 s ahead; 40 ms round trip.
@@ -80,6 +80,27 @@ describe('LiveRoom', () => {
     expect(events.onPresence).toHaveBeenCalledWith(presence);
     ws.push({ type: 'exited', gameId: 'g-1', exitedAt: T0 + 3_000, source: 'edge' });
     expect(events.onExited).toHaveBeenCalledWith(T0 + 3_000);
+    room.close();
+  });
+
+  it('carries on as viewer when the room refuses the owner proof', () => {
+    const onRefused = vi.fn();
+    const room = new LiveRoom('g-1', { role: 'player', userId: 'alice', ownerToken: 'stale' }, { onRefused }, {
+      baseUrl: 'http://edge',
+      WebSocketImpl: FakeSocket as unknown as typeof WebSocket,
+    });
+    room.start();
+    const ws = FakeSocket.last!;
+    ws.open();
+    ws.push({ type: 'error', error: { code: 'forbidden', message: 'the owner token has expired' } });
+    expect(onRefused).toHaveBeenCalledWith('the owner token has expired');
+    expect(ws.sent.at(-1)).toEqual({ type: 'hello', role: 'viewer' });
+    // Once welcomed, later errors (a bad ping, say) change nothing.
+    ws.push({ type: 'welcome', connId: 'c1', role: 'viewer', gameId: 'g-1', status: 'active', serverTime: T0, presence });
+    const sent = ws.sent.length;
+    ws.push({ type: 'error', error: { code: 'forbidden', message: 'only the owner may end it' } });
+    expect(ws.sent.length).toBe(sent);
+    expect(onRefused).toHaveBeenCalledTimes(1);
     room.close();
   });
 
@@ -103,6 +124,23 @@ describe('LiveRoom', () => {
 });
 
 describe('GameSession with a live room', () => {
+  it('joins as player with the owner token it holds, else as viewer', () => {
+    const hellos: unknown[] = [];
+    const live: LiveFactory = (_id, hello, ev) => {
+      hellos.push(hello);
+      return { start: () => ev.onStatus?.('open'), close: vi.fn() };
+    };
+    const api = { getGame: vi.fn(async () => game), exitGame: vi.fn() };
+    const deps = { clock: { serverNow: () => Date.now() }, api, live };
+    const owned = new GameSession({ ...game, ownerToken: 'st1.k.p.m' }, 'player', deps);
+    owned.run();
+    const tokenless = new GameSession(game, 'player', deps);
+    tokenless.run();
+    expect(hellos).toEqual([{ role: 'player', userId: 'alice', ownerToken: 'st1.k.p.m' }, { role: 'viewer' }]);
+    owned.dispose();
+    tokenless.dispose();
+  });
+
   it('freezes at the pushed exit without polling while the room is open', () => {
     let events: Parameters<LiveFactory>[2] | null = null;
     const live: LiveFactory = (_id, hello, ev) => {

@@ -201,6 +201,11 @@ export function GamePanel({
             </li>
           </ul>
         )}
+        {snap.liveNotice && (
+          <p className="warning" role="status" data-testid="live-notice">
+            {snap.liveNotice}
+          </p>
+        )}
         {snap.latencyWarning && !snap.stopped && (
           <p className="warning" role="status">
             {snap.latencyWarning}

@@ -5,11 +5,16 @@
  * ping/pong timestamps. Reconnects with backoff; after `maxFailures` failed opens in a row it
  * reports `down` so the session falls back to polling.
  *
+ * A player proves itself with the game's owner token in its `hello`. If the room refuses that
+ * proof (an `error` frame before the `welcome`: a stale token, an edge without the secret), the
+ * page says `hello` again as viewer, so it still sees presence and the pushed exit, and reports
+ * the refusal through `onRefused`.
+ *
  * The room never streams ticks: the engine computes every step on the page.
  */
-import type { ClientMessage, LatencyWarning, LiveRole, Presence, ServerMessage } from '../api/generated/contract';
+import type { ClientMessage, Hello, LatencyWarning, Presence, ServerMessage } from '../api/generated/contract';
 
-export type { LiveRole, Presence } from '../api/generated/contract';
+export type { Hello, LiveRole, Presence } from '../api/generated/contract';
 
 export interface Latency {
   /** Last round trip, ms. */
@@ -28,6 +33,8 @@ export interface LiveEvents {
   onExited?(exitedAt: number): void;
   onLatency?(latency: Latency): void;
   onWarning?(warning: LatencyWarning): void;
+  /** The room refused the player's proof; the connection continues as viewer. */
+  onRefused?(message: string): void;
 }
 
 export interface LiveOptions {
@@ -52,6 +59,10 @@ export class LiveRoom {
   private failures = 0;
   private closed = false;
   private pingTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Whether this socket's `hello` was answered by a `welcome`. */
+  private welcomed = false;
+  /** The role this socket's last `hello` asked for. */
+  private asked: Hello['role'] = 'viewer';
   private pings = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private latency: Latency | null = null;
@@ -60,7 +71,7 @@ export class LiveRoom {
 
   constructor(
     private readonly gameId: string,
-    private readonly hello: { role: LiveRole; userId?: string },
+    private readonly hello: Hello,
     private readonly events: LiveEvents,
     options: LiveOptions = {},
   ) {
@@ -94,8 +105,8 @@ export class LiveRoom {
       opened = true;
       this.failures = 0;
       this.events.onStatus?.('open');
-      const hello: ClientMessage = { type: 'hello', role: this.hello.role, ...(this.hello.userId ? { userId: this.hello.userId } : {}) };
-      ws.send(JSON.stringify(hello));
+      this.welcomed = false;
+      this.sayHello(ws, this.hello);
       this.pings = 0;
       this.ping();
     };
@@ -128,6 +139,17 @@ export class LiveRoom {
     this.retryTimer = setTimeout(() => this.connect(), base / 2 + Math.random() * (base / 2));
   }
 
+  private sayHello(ws: WebSocket, hello: Hello): void {
+    this.asked = hello.role;
+    const msg: ClientMessage = {
+      type: 'hello',
+      role: hello.role,
+      ...(hello.userId ? { userId: hello.userId } : {}),
+      ...(hello.ownerToken ? { ownerToken: hello.ownerToken } : {}),
+    };
+    ws.send(JSON.stringify(msg));
+  }
+
   private ping(): void {
     const ws = this.ws;
     if (!ws || ws.readyState !== 1) return;
@@ -144,6 +166,7 @@ export class LiveRoom {
   private handle(msg: ServerMessage): void {
     switch (msg.type) {
       case 'welcome':
+        this.welcomed = true;
         this.events.onPresence?.(msg.presence);
         if (msg.status === 'exited' && msg.exitedAt !== undefined) this.events.onExited?.(msg.exitedAt);
         break;
@@ -170,8 +193,15 @@ export class LiveRoom {
       case 'warning':
         this.events.onWarning?.(msg);
         break;
-      case 'error':
+      case 'error': {
+        // A refused player's hello: carry on as viewer (presence and the exit still matter).
+        const code = msg.error.code;
+        if (!this.welcomed && this.asked === 'player' && (code === 'unauthorized' || code === 'forbidden') && this.ws) {
+          this.events.onRefused?.(msg.error.message);
+          this.sayHello(this.ws, { role: 'viewer' });
+        }
         break;
+      }
     }
   }
 

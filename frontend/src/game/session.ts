@@ -7,7 +7,7 @@
  */
 import { describeError, type EdgeClient, type Game } from '../api/edge';
 import { GameFollower, type GameState, type Tick } from '../engine/engine';
-import type { Latency, LiveEvents, LiveRole, Presence } from './live';
+import type { Hello, Latency, LiveEvents, Presence } from './live';
 
 export type Role = 'player' | 'viewer';
 
@@ -47,6 +47,8 @@ export interface SessionSnapshot {
   readonly latency: Latency | null;
   /** The room's last latency warning, readable. */
   readonly latencyWarning: string | null;
+  /** Why the room did not let this tab join as player (it watches instead), readable. */
+  readonly liveNotice: string | null;
 }
 
 /** A live room connection, as the session uses it (see `./live`). */
@@ -55,7 +57,7 @@ export interface LiveConnection {
   close(): void;
 }
 
-export type LiveFactory = (gameId: string, hello: { role: LiveRole; userId?: string }, events: LiveEvents) => LiveConnection;
+export type LiveFactory = (gameId: string, hello: Hello, events: LiveEvents) => LiveConnection;
 
 export const MAX_LOG = 100;
 
@@ -115,6 +117,7 @@ export class GameSession {
       liveStatus: 'off',
       latency: null,
       latencyWarning: null,
+      liveNotice: null,
     };
   }
 
@@ -147,7 +150,10 @@ export class GameSession {
   private openLive(): void {
     if (!this.deps.live || this.liveRoom) return;
     const { game, role } = this.snapshot;
-    const hello = role === 'player' ? { role, userId: game.userId } : { role };
+    // A player proves itself with the owner token this tab holds (the start's, kept in
+    // sessionStorage); without one the page can only watch.
+    const hello: Hello =
+      role === 'player' && game.ownerToken ? { role, userId: game.userId, ownerToken: game.ownerToken } : { role: 'viewer' };
     this.liveRoom = this.deps.live(game.gameId, hello, {
       onPresence: (presence) => {
         if (!this.disposed) this.set({ presence });
@@ -163,6 +169,9 @@ export class GameSession {
       },
       onWarning: (w) => {
         if (!this.disposed) this.set({ latencyWarning: w.message });
+      },
+      onRefused: (message) => {
+        if (!this.disposed) this.set({ liveNotice: `live room: joined as viewer (${message})` });
       },
     });
     this.liveRoom.start();
