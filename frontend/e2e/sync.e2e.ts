@@ -313,6 +313,10 @@ describe('seedsync page, two browsers, one game', () => {
     await expect.poll(() => pageB.getByTestId('live-status').textContent(), { timeout: 10_000 }).toContain('live: open');
     await expect.poll(() => pageA.getByTestId('viewer-count').textContent(), { timeout: 5_000 }).toContain('1 viewer');
     await expect.poll(() => pageB.getByTestId('presence').textContent(), { timeout: 5_000 }).toContain(`player ${g.userId}`);
+    // The player's page joined as player with its owner token (the room verified it); had the
+    // room refused it, the page would show why and watch instead.
+    await expect.poll(() => pageA.getByTestId('presence').textContent(), { timeout: 5_000 }).toContain(`player ${g.userId}`);
+    expect(await pageA.getByTestId('live-notice').count()).toBe(0);
     await pageA.getByRole('button', { name: 'Exit game' }).focus();
     await pageA.keyboard.press('Enter');
     const exitClickAt = Date.now();
