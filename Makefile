@@ -7,10 +7,11 @@
 #   make fuzz    Schemathesis against a fresh origin + edge from docs/openapi*.yaml (make test's contract stage)
 #   make bench   all benchmarks (engine, origin, edge, auth, events); or bench-engine / bench-origin /
 #                bench-edge / bench-auth / bench-events
+#   make bench-live   live rooms (viewers per minute vs tick streaming, exit latency)
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: setup up dev down status logs test fuzz bench bench-engine bench-origin bench-edge bench-auth bench-events clean-run
+.PHONY: setup up dev down status logs test fuzz bench bench-engine bench-origin bench-edge bench-auth bench-events bench-live clean-run
 
 setup:
 	@bash scripts/setup.sh
@@ -49,6 +50,10 @@ bench-edge: setup
 
 bench-events: setup
 	@bash scripts/bench-events.sh
+
+# Live rooms: server -> viewer traffic vs tick streaming, exit-to-viewer latency.
+bench-live: setup
+	@bash scripts/bench-live.sh
 
 clean-run: down
 	@bash scripts/cassandra.sh wipe

@@ -8,7 +8,9 @@
 #   scripts/stack.sh status   one line per component
 #   scripts/stack.sh logs     follow every log (Ctrl-C to stop following)
 #
-# Env: EDGE_PORT (8787), ORIGIN_PORT_BASE (8081: eu, +1 us, +2 asia), STACK_RUN_DIR (.run/stack),
+# Env: EDGE_PORT (8787), EDGE_INSPECTOR_PORT (EDGE_PORT + 1000: wrangler's devtools port, so
+# two stacks on one machine do not fight over its default 9229),
+# ORIGIN_PORT_BASE (8081: eu, +1 us, +2 asia), STACK_RUN_DIR (.run/stack),
 # NATS_PORT (4222) and NATS_MONITOR_PORT (8222) for scripts/nats.sh,
 # CASSANDRA_KEYSPACE (seedsync), STACK_PROFILE (release|debug, default release),
 # STACK_SKIP_FRONTEND=1 (serve whatever frontend/dist holds), STACK_TIMEOUT (seconds per wait, 180).
@@ -20,6 +22,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 EDGE_PORT="${EDGE_PORT:-8787}"
+EDGE_INSPECTOR_PORT="${EDGE_INSPECTOR_PORT:-$((EDGE_PORT + 1000))}"
 ORIGIN_PORT_BASE="${ORIGIN_PORT_BASE:-8081}"
 RUN_DIR="${STACK_RUN_DIR:-$ROOT/.run/stack}"
 KEYSPACE="${CASSANDRA_KEYSPACE:-seedsync}"
@@ -107,8 +110,13 @@ build() {
 up() {
   mkdir -p "$RUN_DIR"
   build
+  local first="${CASSANDRA_HOSTS:-127.0.0.1:9042}"
+  first="${first%%,*}"
   if scripts/cassandra.sh status >/dev/null 2>&1; then
     log "Cassandra already running; using it"
+  elif python3 scripts/cassandra/cqlprobe.py ping "${first%:*}" "${first##*:}" >/dev/null 2>&1; then
+    # One another checkout started (its PID files live there): used, never stopped here.
+    log "a Cassandra answers on $first; using it"
   else
     scripts/cassandra.sh start
     touch "$RUN_DIR/cassandra.started-here"
@@ -131,6 +139,12 @@ up() {
     (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n' > "$secret_file")
   fi
   local secret="${OWNER_TOKEN_SECRET:-$(cat "$secret_file")}"
+  # The secret of the origins' exit notices to the edge's live rooms, made the same way.
+  local notify_file="$RUN_DIR/edge-notify-secret"
+  if [[ -z "${EDGE_NOTIFY_SECRET:-}" && ! -s "$notify_file" ]]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '\n' > "$notify_file")
+  fi
+  local notify_secret="${EDGE_NOTIFY_SECRET:-$(cat "$notify_file")}"
   for region in "${REGIONS[@]}"; do
     port="$(origin_port "$region")"
     # The edge (wrangler dev on 127.0.0.1) forwards each client's address; trust it for the
@@ -138,7 +152,8 @@ up() {
     spawn "origin-$region" env HOST=127.0.0.1 PORT="$port" REGION="$region" \
       CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}" CASSANDRA_KEYSPACE="$KEYSPACE" \
       CASSANDRA_REPLICATION="${CASSANDRA_REPLICATION:-SimpleStrategy:1}" NATS_URL="$nats_url" \
-      OWNER_TOKEN_SECRET="$secret" TRUSTED_PROXIES="${TRUSTED_PROXIES:-127.0.0.1,::1}" "$binary"
+      OWNER_TOKEN_SECRET="$secret" TRUSTED_PROXIES="${TRUSTED_PROXIES:-127.0.0.1,::1}" \
+      EDGE_NOTIFY_URL="http://127.0.0.1:$EDGE_PORT" EDGE_NOTIFY_SECRET="$notify_secret" "$binary"
   done
   for region in "${REGIONS[@]}"; do
     port="$(origin_port "$region")"
@@ -149,7 +164,9 @@ up() {
   spawn edge env WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false DO_NOT_TRACK=1 \
     CLOUDFLARE_CF_FETCH_ENABLED=false \
     bash edge-worker/scripts/wrangler.sh dev --local --ip 127.0.0.1 --port "$EDGE_PORT" \
-    --persist-to "$RUN_DIR/wrangler-state" --var "REGION_ORIGINS:$origins"
+    --inspector-port "$EDGE_INSPECTOR_PORT" \
+    --persist-to "$RUN_DIR/wrangler-state" --var "REGION_ORIGINS:$origins" \
+    --var "OWNER_TOKEN_SECRET:$secret" --var "EDGE_NOTIFY_SECRET:$notify_secret"
   wait_http edge "http://127.0.0.1:$EDGE_PORT/edge/health" "$RUN_DIR/edge.pid" "$RUN_DIR/edge.log"
   log "up: page and API at http://127.0.0.1:$EDGE_PORT/ (origins on 127.0.0.1:$(origin_port eu)-$(origin_port asia))"
   log "game events: cargo run -p events --bin tail -- --nats $nats_url"

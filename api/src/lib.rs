@@ -11,6 +11,7 @@
 //!   [`ErrorCode`] enum, each code with exactly one HTTP status;
 //! - [`game`]: the `/game/*` (origin) and `/edge/game/*` (edge) requests and views;
 //! - [`regions`]: the live region registry (`/regions`, heartbeats, drain);
+//! - [`room`]: the messages of the live game rooms (`/edge/game/{id}/live` WebSocket);
 //! - [`v1`]: the session-service dialect (`/v1/sessions`, snake_case, its own error shape);
 //! - [`events`]: the `game.started` / `game.exited` events the origins publish to the event
 //!   stream (versioned envelope, deterministic event ids);
@@ -29,6 +30,7 @@ pub mod json;
 pub mod limits;
 pub mod query;
 pub mod regions;
+pub mod room;
 pub mod v1;
 
 #[cfg(test)]

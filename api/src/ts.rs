@@ -21,6 +21,11 @@ use crate::regions::{
     DrainView, LegacyRegion, LegacyRegionList, RegionList, RegionLoad, RegionRecord, RegionStatus,
     RegisterRequest,
 };
+use crate::room::{
+    ClientMessage, ClientPing, ExitCommand, ExitSource, Exited, ExitedNotice, Hello,
+    LatencyWarning, LiveError, LiveRole, Member, MemberEvent, Pong, Presence, ServerMessage,
+    Welcome,
+};
 use crate::v1::{
     CreateSessionRequest, SessionId, SessionPhase, SessionStateView, SessionStatus, SessionView,
     StopView, Timestamp, V1ErrorBody,
@@ -98,6 +103,10 @@ fn render() -> String {
         ("maxReplaySteps", limits::MAX_REPLAY_STEPS as i64),
         ("minAtMs", limits::MIN_AT_MS),
         ("maxAtMs", limits::MAX_AT_MS),
+        (
+            "maxLiveMessageBytes",
+            crate::room::MAX_CLIENT_MESSAGE_BYTES as i64,
+        ),
     ] {
         let _ = writeln!(out, "  {name}: {value},");
     }
@@ -149,6 +158,23 @@ fn render() -> String {
     declare::<RegisterRequest>(&cfg, &mut out);
     declare::<LegacyRegion>(&cfg, &mut out);
     declare::<LegacyRegionList>(&cfg, &mut out);
+    // Live rooms: the /edge/game/{id}/live WebSocket.
+    declare::<LiveRole>(&cfg, &mut out);
+    declare::<Hello>(&cfg, &mut out);
+    declare::<ClientPing>(&cfg, &mut out);
+    declare::<ExitCommand>(&cfg, &mut out);
+    declare::<ClientMessage>(&cfg, &mut out);
+    declare::<Member>(&cfg, &mut out);
+    declare::<Presence>(&cfg, &mut out);
+    declare::<Welcome>(&cfg, &mut out);
+    declare::<MemberEvent>(&cfg, &mut out);
+    declare::<ExitSource>(&cfg, &mut out);
+    declare::<Exited>(&cfg, &mut out);
+    declare::<Pong>(&cfg, &mut out);
+    declare::<LatencyWarning>(&cfg, &mut out);
+    declare::<LiveError>(&cfg, &mut out);
+    declare::<ServerMessage>(&cfg, &mut out);
+    declare::<ExitedNotice>(&cfg, &mut out);
     // The /v1 session-service dialect.
     declare::<Timestamp>(&cfg, &mut out);
     declare::<SessionId>(&cfg, &mut out);

@@ -7,7 +7,8 @@
 //! failover order, backoff, request checks, what an origin answer must look like, game states
 //! computed with the shared engine) is plain Rust in the modules below, compiled and
 //! unit-tested natively. Only `wasm` (built for `wasm32` only) touches the Workers runtime:
-//! the fetch handler, outbound `fetch`, the Cache API.
+//! the fetch handler, outbound `fetch`, the Cache API, the live region table's refresh, and the
+//! live game rooms (a Durable Object per game, whose decisions are in [`room`]).
 #![warn(missing_docs)]
 
 pub mod backoff;
@@ -21,6 +22,7 @@ pub mod memo;
 pub mod origin;
 pub mod rate_limit;
 pub mod request;
+pub mod room;
 pub mod routes;
 pub mod routing;
 pub mod views;

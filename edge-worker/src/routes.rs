@@ -21,6 +21,22 @@ pub enum Route {
     Health,
     /// CORS preflight for any `/edge/*` path.
     Preflight,
+    /// `GET /edge/game/{id}/live` (WebSocket upgrade to the game's room), with the raw id.
+    Room(String),
+    /// `GET /edge/game/{id}/live/stats` (the room's counters), with the raw id.
+    RoomStats(String),
+    /// `POST /edge/internal/game/{id}/exited` (origin → edge exit notice), with the raw id.
+    ExitedNotice(String),
+}
+
+impl Route {
+    /// Whether the live-room glue (`wasm::room`) answers this route rather than a handler.
+    pub fn is_room(&self) -> bool {
+        matches!(
+            self,
+            Route::Room(_) | Route::RoomStats(_) | Route::ExitedNotice(_)
+        )
+    }
 }
 
 /// Why no route matched.
@@ -70,6 +86,13 @@ pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
         ["game", "exit"] => (Route::Exit, "POST"),
         ["game", id] if !id.is_empty() => (Route::Game((*id).to_string()), "GET"),
         ["game", id, "state"] if !id.is_empty() => (Route::GameState((*id).to_string()), "GET"),
+        ["game", id, "live"] if !id.is_empty() => (Route::Room((*id).to_string()), "GET"),
+        ["game", id, "live", "stats"] if !id.is_empty() => {
+            (Route::RoomStats((*id).to_string()), "GET")
+        }
+        ["internal", "game", id, "exited"] if !id.is_empty() => {
+            (Route::ExitedNotice((*id).to_string()), "POST")
+        }
         _ => return Err(NoRoute::NotFound),
     };
     let method_ok = method == allow || (allow == "GET" && method == "HEAD");
@@ -100,6 +123,23 @@ mod tests {
         assert_eq!(route("GET", "/edge/regions"), Ok(Route::Regions));
         assert_eq!(route("GET", "/edge/health"), Ok(Route::Health));
         assert_eq!(route("OPTIONS", "/edge/game/start"), Ok(Route::Preflight));
+        assert_eq!(
+            route("GET", "/edge/game/g/live"),
+            Ok(Route::Room("g".into()))
+        );
+        assert_eq!(
+            route("GET", "/edge/game/g/live/stats"),
+            Ok(Route::RoomStats("g".into()))
+        );
+        assert_eq!(
+            route("POST", "/edge/internal/game/g/exited"),
+            Ok(Route::ExitedNotice("g".into()))
+        );
+        assert_eq!(
+            route("GET", "/edge/internal/game/g/exited"),
+            Err(NoRoute::MethodNotAllowed("POST"))
+        );
+        assert!(Route::Room("g".into()).is_room());
     }
 
     #[test]

@@ -219,7 +219,9 @@ export async function startEdge({ vars = {}, assetsDir } = {}) {
     START_RATE_LIMIT_PER_USER: '100000/60',
     READ_RATE_LIMIT_PER_IP: '100000/60',
   };
-  vars = { ...limits, ...vars };
+  // The edge verifies owner tokens itself in live rooms (a `hello` as player), with the secret
+  // every test origin holds.
+  vars = { ...limits, OWNER_TOKEN_SECRET: TEST_SECRET, ...vars };
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
   const proc = spawnBounded('wrangler', 'bash', args);
   const url = `http://127.0.0.1:${port}`;

@@ -308,13 +308,28 @@ describe('seedsync page, two browsers, one game', () => {
 
   it('A exits; both pages stop at the same final step, the engine’s step at exitedAt', async () => {
     const g = game!;
+    // Both pages are in the game's live room: the player sees its viewer, the viewer the player.
+    await expect.poll(() => pageA.getByTestId('live-status').textContent(), { timeout: 10_000 }).toContain('live: open');
+    await expect.poll(() => pageB.getByTestId('live-status').textContent(), { timeout: 10_000 }).toContain('live: open');
+    await expect.poll(() => pageA.getByTestId('viewer-count').textContent(), { timeout: 5_000 }).toContain('1 viewer');
+    await expect.poll(() => pageB.getByTestId('presence').textContent(), { timeout: 5_000 }).toContain(`player ${g.userId}`);
+    // The player's page joined as player with its owner token (the room verified it); had the
+    // room refused it, the page would show why and watch instead.
+    await expect.poll(() => pageA.getByTestId('presence').textContent(), { timeout: 5_000 }).toContain(`player ${g.userId}`);
+    expect(await pageA.getByTestId('live-notice').count()).toBe(0);
     await pageA.getByRole('button', { name: 'Exit game' }).focus();
     await pageA.keyboard.press('Enter');
     const exitClickAt = Date.now();
-    const a = await waitPhase(pageA, 'ended', 10_000);
-    // The viewer learns it from its poll of GET /edge/game/{id}.
-    const b = await waitPhase(pageB, 'ended', 15_000);
-    const viewerLagMs = Date.now() - exitClickAt;
+    // The viewer learns it from the room's push (`exited`), not from a poll.
+    let viewerLagMs = Number.NaN;
+    const [a, b] = await Promise.all([
+      waitPhase(pageA, 'ended', 10_000),
+      waitPhase(pageB, 'ended', 15_000).then((c) => {
+        viewerLagMs = Date.now() - exitClickAt;
+        return c;
+      }),
+    ]);
+    expect(viewerLagMs).toBeLessThan(300);
     const { body } = await edgeJson(`/edge/game/${encodeURIComponent(g.gameId)}`);
     expect(body.status).toBe('exited');
     expect(typeof body.exitedAt).toBe('number');

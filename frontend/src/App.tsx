@@ -5,6 +5,7 @@ import { ClockPanel } from './components/ClockPanel';
 import { JoinForm, StartForm, type RegionChoice } from './components/Forms';
 import { GamePanel } from './components/GamePanel';
 import { loadEngine } from './engine/engine';
+import { LiveRoom } from './game/live';
 import { GameSession, type Role } from './game/session';
 
 /** How long a start/join waits for the first clock sync before running on what it has. */
@@ -102,7 +103,11 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
 
   const open = useCallback(
     (game: Game, role: Role) => {
-      const next = new GameSession(game, role, { clock, api });
+      const next = new GameSession(game, role, {
+        clock,
+        api,
+        live: (id, hello, events) => new LiveRoom(id, hello, events),
+      });
       next.run();
       replaceSession(next);
       const url = `${window.location.pathname}?game=${encodeURIComponent(game.gameId)}`;

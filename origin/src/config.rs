@@ -52,6 +52,9 @@ pub const VARIABLES: &[&str] = &[
     "MAX_IN_FLIGHT",
     "TRUSTED_PROXIES",
     "CLIENT_IP_HEADER",
+    // Exit notices to the edge's live rooms (crate::notify).
+    "EDGE_NOTIFY_URL",
+    "EDGE_NOTIFY_SECRET",
 ];
 
 /// A variable that is set to something unusable.
@@ -190,6 +193,8 @@ pub struct Settings {
     pub registry: crate::registry::RegistrySettings,
     /// Game events (`NATS_URL` set): the outbox and its relay to NATS JetStream.
     pub events: Option<EventSettings>,
+    /// Exit notices to the edge's live rooms (`EDGE_NOTIFY_URL` and `EDGE_NOTIFY_SECRET` set).
+    pub notify: Option<crate::notify::NotifySettings>,
 }
 
 /// Where game events go.
@@ -460,6 +465,7 @@ impl Settings {
                 crate::auth::random_secret,
             )?,
             limits: crate::limits::LimitSettings::from_lookup(|name| vars.get(name).cloned())?,
+            notify: crate::notify::NotifySettings::from_lookup(|name| vars.get(name).cloned())?,
         })
     }
 }
@@ -533,15 +539,17 @@ mod tests {
             ("BREAK_EVERY", "1"),
             ("CASSANDRA_USERNAME", "alice"),
             ("NATS_URL", "127.0.0.1"),
+            ("EDGE_NOTIFY_URL", "https://edge.example"),
             ("NATS_URL", "http://127.0.0.1:4222"),
             ("NATS_URL", "nats://:4222"),
         ];
         for (variable, value) in cases {
             let err = Settings::from_map(&vars(&[(variable, value)])).unwrap_err();
-            let expected = if variable == "CASSANDRA_USERNAME" {
-                "CASSANDRA_PASSWORD"
-            } else {
-                variable
+            // A variable that needs its partner names the missing partner.
+            let expected = match variable {
+                "CASSANDRA_USERNAME" => "CASSANDRA_PASSWORD",
+                "EDGE_NOTIFY_URL" => "EDGE_NOTIFY_SECRET",
+                other => other,
             };
             assert_eq!(err.variable, expected, "{variable}={value}: {err}");
             assert!(err.to_string().contains(expected));

@@ -19,6 +19,7 @@ pub mod domain;
 pub mod error;
 pub mod limits;
 pub mod metrics;
+pub mod notify;
 pub mod outbox;
 pub mod registry;
 pub mod routes;

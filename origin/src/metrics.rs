@@ -45,6 +45,10 @@ pub struct Metrics {
     /// Exits and stops refused for their owner token, by reason (`missing`, `malformed`,
     /// `unknown_key`, `bad_signature`, `expired`, `wrong_game`). Never the token itself.
     pub owner_token_refusals: IntCounterVec,
+    /// Exit notices to the edge's live rooms, by outcome (`sent`: the edge answered 2xx;
+    /// `refused`: another status; `failed`: no answer within the timeout; `dropped`: too many
+    /// already in flight).
+    pub edge_notices: IntCounterVec,
 }
 
 impl Metrics {
@@ -143,8 +147,17 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let edge_notices = IntCounterVec::new(
+            Opts::new(
+                "origin_edge_notices_total",
+                "Exit notices to the edge's live rooms, by outcome",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(edge_notices.clone()),
             Box::new(rate_limited.clone()),
             Box::new(owner_token_refusals.clone()),
             Box::new(http_latency.clone()),
@@ -177,6 +190,7 @@ impl Metrics {
             outbox_lag,
             rate_limited,
             owner_token_refusals,
+            edge_notices,
         }
     }
 

@@ -80,6 +80,13 @@ impl AppState {
         if let Some(outbox) = outbox {
             service = service.with_outbox(outbox);
         }
+        // Exit notices are sent only after the commit (GameService::exit), off the request path.
+        service = service.with_notifier(
+            settings
+                .notify
+                .clone()
+                .map(|n| crate::notify::EdgeNotifier::new(n, metrics.clone())),
+        );
         let limits =
             Limits::new(settings.limits.clone()).with_counter(metrics.rate_limited.clone());
         AppState {

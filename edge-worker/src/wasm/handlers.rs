@@ -4,11 +4,12 @@
 
 use std::cell::RefCell;
 
+use api::room::ExitSource;
 use api::{
     ApiError, EdgeExitView, EdgeGameView, ErrorCode, ExitRequest, GameId, GameView, IdempotencyKey,
     RegionName, StartRequest,
 };
-use worker::Request;
+use worker::{Env, Request};
 
 use super::reply::Reply;
 use super::upstream::{self, OriginCall, Served};
@@ -79,7 +80,7 @@ fn game_id(raw: &str) -> Result<GameId, ApiError> {
 }
 
 /// Reads a POST body the way the origin does: declared JSON (415), within the size limit (413).
-async fn read_json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
+pub(super) async fn read_json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
     request::check_content_type(header(req, "content-type").as_deref())?;
     request::check_declared_length(header(req, "content-length").as_deref())?;
     let body = req
@@ -210,9 +211,10 @@ async fn exit_region(
 }
 
 /// `POST /edge/game/exit`: exits the game at its region (failing over like starts), drops the
-/// cached record, and answers the origin's exit with `backendRegion`.
+/// cached record, tells the game's live room, and answers the origin's exit with `backendRegion`.
 pub(super) async fn exit(
     req: &mut Request,
+    env: &Env,
     cfg: &Config,
     trace: &Trace,
 ) -> Result<Reply, ApiError> {
@@ -243,6 +245,8 @@ pub(super) async fn exit(
             // Drop the cached record before answering, so nobody reads a stale `active`
             // afterwards.
             cache::delete(&cache_policy::game_key(&exit.game_id)).await;
+            // Push the exit to the game's live room before answering.
+            super::room::notify_exited(env, exit.game_id, view.exited_at, ExitSource::Edge).await;
             let view = EdgeExitView {
                 exit: view,
                 backend_region: region,
@@ -261,7 +265,7 @@ fn hit(body: Vec<u8>, stored_at: u64) -> Reply {
 }
 
 /// Asks the nearest healthy origin for `path` (a read: no preference, failover in order).
-async fn read_from_origin(
+pub(super) async fn read_from_origin(
     req: &Request,
     cfg: &Config,
     trace: &Trace,

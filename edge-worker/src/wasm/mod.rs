@@ -6,6 +6,7 @@
 //! - [`cache`]: the Workers Cache API;
 //! - [`handlers`]: one function per endpoint;
 //! - [`live`]: the live region table (registry refresh off the request path, round trips).
+//! - [`room`]: the live game rooms (a Durable Object per game, WebSockets).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -23,6 +24,7 @@ mod cache;
 mod handlers;
 mod live;
 mod reply;
+mod room;
 mod upstream;
 
 use reply::Reply;
@@ -161,6 +163,19 @@ impl CfLocation {
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let trace = Trace::of(&req);
+    // Live rooms answer with the room's own response (a 101 WebSocket upgrade included).
+    if let Some(route) = room_route(&req) {
+        // Opening a socket reads the game (cache, else an origin): it spends the read budget.
+        if matches!(route, Route::Room(_))
+            && let Err(refused) = limit(&env, &trace, Kind::Read, None)
+        {
+            return refused.into_response(&trace);
+        }
+        return match room::serve(&mut req, &env, &trace, route).await {
+            Ok(resp) => Ok(resp),
+            Err(e) => Reply::error(&e).into_response(&trace),
+        };
+    }
     let reply = match handle(&mut req, &env, &trace).await {
         Ok(reply) => reply,
         Err(e) => {
@@ -184,6 +199,14 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
             Response::error(e.to_json(), e.status())
         }
     }
+}
+
+/// The live-room route of `req`, if it is one.
+fn room_route(req: &Request) -> Option<Route> {
+    let method = req.method().to_string();
+    let raw_url = req.inner().url();
+    let (path, _) = routes::split_url(&raw_url);
+    routes::route(&method, path).ok().filter(Route::is_room)
 }
 
 /// Routes a request to its handler.
@@ -222,10 +245,14 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
             })
             .await
         }
-        Route::Exit => handlers::exit(req, &cfg, trace).await,
+        Route::Exit => handlers::exit(req, env, &cfg, trace).await,
         Route::Game(id) => handlers::read_game(req, &cfg, trace, &id).await,
         Route::GameState(id) => handlers::read_state(req, &cfg, trace, &id, query).await,
-        Route::Preflight | Route::Time => Err(ApiError::internal("unreachable route")),
+        Route::Preflight
+        | Route::Time
+        | Route::Room(_)
+        | Route::RoomStats(_)
+        | Route::ExitedNotice(_) => Err(ApiError::internal("unreachable route")),
     }
 }
 

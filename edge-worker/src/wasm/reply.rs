@@ -107,6 +107,16 @@ impl Reply {
         }
     }
 
+    /// The status.
+    pub(super) fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The body (JSON).
+    pub(super) fn body(&self) -> &[u8] {
+        &self.body
+    }
+
     /// Adds a header.
     pub(super) fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));

@@ -177,6 +177,41 @@ export function GamePanel({
           {snap.error}
         </p>
       )}
+      <div className="live" data-testid="live">
+        <span className="badge" data-testid="live-status">
+          live: {snap.liveStatus}
+          {snap.latency && (
+            <>
+              {' '}
+              · rtt {Math.round(snap.latency.rttMs)} ms · jitter {Math.round(snap.latency.jitterMs)} ms · offset{' '}
+              {Math.round(snap.latency.offsetMs)} ± {Math.round(snap.latency.boundMs)} ms
+            </>
+          )}
+        </span>
+        {snap.presence && (
+          <ul className="presence" data-testid="presence">
+            {snap.presence.players.map((p) => (
+              <li key={p.connId}>
+                player {p.userId ?? '?'}
+                {p.rttMs !== undefined && <span className="badge"> {p.rttMs} ms</span>}
+              </li>
+            ))}
+            <li data-testid="viewer-count">
+              {snap.presence.viewers} viewer{snap.presence.viewers === 1 ? '' : 's'}
+            </li>
+          </ul>
+        )}
+        {snap.liveNotice && (
+          <p className="warning" role="status" data-testid="live-notice">
+            {snap.liveNotice}
+          </p>
+        )}
+        {snap.latencyWarning && !snap.stopped && (
+          <p className="warning" role="status">
+            {snap.latencyWarning}
+          </p>
+        )}
+      </div>
       {snap.pollWarning && !snap.stopped && (
         <p className="warning" role="status">
           {snap.pollWarning}

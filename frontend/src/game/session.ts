@@ -7,6 +7,7 @@
  */
 import { describeError, type EdgeClient, type Game } from '../api/edge';
 import { GameFollower, type GameState, type Tick } from '../engine/engine';
+import type { Hello, Latency, LiveEvents, Presence } from './live';
 
 export type Role = 'player' | 'viewer';
 
@@ -38,7 +39,25 @@ export interface SessionSnapshot {
   readonly pollWarning: string | null;
   /** The estimated server time of this snapshot. */
   readonly serverNow: number;
+  /** Who is in the game's live room (null until the room answers). */
+  readonly presence: Presence | null;
+  /** The live room's connection: `off` (none), `connecting`, `open`, `down` (polling instead). */
+  readonly liveStatus: 'off' | 'connecting' | 'open' | 'down';
+  /** This connection's latency to the room. */
+  readonly latency: Latency | null;
+  /** The room's last latency warning, readable. */
+  readonly latencyWarning: string | null;
+  /** Why the room did not let this tab join as player (it watches instead), readable. */
+  readonly liveNotice: string | null;
 }
+
+/** A live room connection, as the session uses it (see `./live`). */
+export interface LiveConnection {
+  start(): void;
+  close(): void;
+}
+
+export type LiveFactory = (gameId: string, hello: Hello, events: LiveEvents) => LiveConnection;
 
 export const MAX_LOG = 100;
 
@@ -49,6 +68,8 @@ export interface SessionDeps {
   readonly pollMs?: number;
   readonly setTimer?: (fn: () => void, ms: number) => unknown;
   readonly clearTimer?: (handle: unknown) => void;
+  /** Opens the game's live room; without it the session only polls. */
+  readonly live?: LiveFactory | null;
 }
 
 type Listener = () => void;
@@ -58,6 +79,7 @@ export class GameSession {
   private snapshot: SessionSnapshot;
   private readonly listeners = new Set<Listener>();
   private readonly deps: Required<SessionDeps>;
+  private liveRoom: LiveConnection | null = null;
   private tickTimer: unknown = null;
   private pollTimer: unknown = null;
   private pollAbort: AbortController | null = null;
@@ -68,6 +90,7 @@ export class GameSession {
       pollMs: 3_000,
       setTimer: (fn, ms) => setTimeout(fn, ms),
       clearTimer: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+      live: null,
       ...deps,
     };
     const endedAt = game.exitedAt ?? null;
@@ -90,6 +113,11 @@ export class GameSession {
       error: null,
       pollWarning: null,
       serverNow: now,
+      presence: null,
+      liveStatus: 'off',
+      latency: null,
+      latencyWarning: null,
+      liveNotice: null,
     };
   }
 
@@ -115,6 +143,38 @@ export class GameSession {
     if (this.disposed || this.snapshot.stopped) return;
     this.scheduleTick();
     this.schedulePoll();
+    this.openLive();
+  }
+
+  /** Joins the game's live room: presence, the exit pushed the moment it is committed. */
+  private openLive(): void {
+    if (!this.deps.live || this.liveRoom) return;
+    const { game, role } = this.snapshot;
+    // A player proves itself with the owner token this tab holds (the start's, kept in
+    // sessionStorage); without one the page can only watch.
+    const hello: Hello =
+      role === 'player' && game.ownerToken ? { role, userId: game.userId, ownerToken: game.ownerToken } : { role: 'viewer' };
+    this.liveRoom = this.deps.live(game.gameId, hello, {
+      onPresence: (presence) => {
+        if (!this.disposed) this.set({ presence });
+      },
+      onStatus: (liveStatus) => {
+        if (!this.disposed && !this.snapshot.stopped) this.set({ liveStatus });
+      },
+      onExited: (exitedAt) => {
+        if (!this.disposed && this.snapshot.endedAt === null) this.end(exitedAt);
+      },
+      onLatency: (latency) => {
+        if (!this.disposed) this.set({ latency });
+      },
+      onWarning: (w) => {
+        if (!this.disposed) this.set({ latencyWarning: w.message });
+      },
+      onRefused: (message) => {
+        if (!this.disposed) this.set({ liveNotice: `live room: joined as viewer (${message})` });
+      },
+    });
+    this.liveRoom.start();
   }
 
   /** Recomputes the state now (also called by the tick timer and on tab focus). */
@@ -167,6 +227,8 @@ export class GameSession {
   /** Re-reads the game from the edge; ends the session if the game was exited. */
   async poll(): Promise<void> {
     if (this.disposed || this.snapshot.stopped) return;
+    // The live room pushes the exit; poll only as a fallback while it is not open.
+    if (this.snapshot.liveStatus === 'open') return;
     const abort = new AbortController();
     this.pollAbort = abort;
     try {
@@ -231,6 +293,8 @@ export class GameSession {
     this.pollTimer = null;
     this.pollAbort?.abort();
     this.pollAbort = null;
+    this.liveRoom?.close();
+    this.liveRoom = null;
   }
 
   /** Stops everything and frees the engine's memory. */

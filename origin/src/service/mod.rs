@@ -35,6 +35,7 @@ use crate::config::GameDefaults;
 use crate::domain::{Game, NewGame};
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use crate::notify::EdgeNotifier;
 use crate::outbox::{Outbox, PendingEvent};
 use crate::store::{Claim, ExitOutcome, GameStore, StoreError};
 
@@ -100,6 +101,8 @@ pub struct GameService {
     region: RegionName,
     defaults: GameDefaults,
     metrics: Arc<Metrics>,
+    /// Tells the edge about committed exits (live rooms), if configured.
+    notifier: Option<Arc<EdgeNotifier>>,
     outbox: Option<Outbox>,
 }
 
@@ -117,6 +120,7 @@ impl GameService {
             region,
             defaults,
             metrics,
+            notifier: None,
             outbox: None,
         }
     }
@@ -140,6 +144,12 @@ impl GameService {
             }
             _ => Ok(None),
         }
+    }
+
+    /// Sends an exit notice to the edge after every first exit (see [`crate::notify`]).
+    pub fn with_notifier(mut self, notifier: Option<EdgeNotifier>) -> GameService {
+        self.notifier = notifier.map(Arc::new);
+        self
     }
 
     /// The region this service creates games in.
@@ -358,6 +368,12 @@ impl GameService {
                 ExitOutcome::NotFound => return Err(not_found(id)),
             },
         };
+        // The exit is committed: tell the edge's live room now, before the second write, so a
+        // failure there cannot lose the notice (fire-and-forget and bounded: it can neither
+        // fail nor slow this exit).
+        if first && let Some(n) = &self.notifier {
+            n.exited(id, exited_at_ms);
+        }
         // Also on repeats, so an exit that died between its two writes is completed by a retry.
         self.store.release_active(&game.user_id, id).await?;
         if first {

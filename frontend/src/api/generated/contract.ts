@@ -41,6 +41,7 @@ export const LIMITS = {
   maxReplaySteps: 10000,
   minAtMs: 0,
   maxAtMs: 253402300799999,
+  maxLiveMessageBytes: 4096,
 } as const;
 
 /** The rule of a user id, as a regular expression (`UserId::PATTERN`). */
@@ -613,6 +614,227 @@ export type LegacyRegionList = {
  * Live regions, by name.
  */
 regions: Array<LegacyRegion>, };
+
+/**
+ * What a connection is in a room.
+ */
+export type LiveRole = "player" | "viewer";
+
+/**
+ * A client's first message: who it is.
+ */
+export type Hello = { 
+/**
+ * Player or viewer.
+ */
+role: LiveRole, 
+/**
+ * The player's user id (optional: the owner token names the player; if sent, it must match).
+ */
+userId?: UserId, 
+/**
+ * The owner's proof, required for role `player`: the game's owner token (what the start
+ * answered as `ownerToken`). Verified by the room exactly as the origin verifies an exit's.
+ */
+ownerToken?: string, };
+
+/**
+ * A client's clock probe, answered by a [`Pong`]. Also reports the client's last measured
+ * round trip and jitter, so the room can warn about a poor connection.
+ */
+export type ClientPing = { 
+/**
+ * The client's clock when it sent this, ms (echoed back).
+ */
+clientTime: number, 
+/**
+ * The client's last round-trip time on this socket, ms.
+ */
+rttMs?: number, 
+/**
+ * The client's round-trip jitter on this socket, ms.
+ */
+jitterMs?: number, };
+
+/**
+ * A client asks to end the game (the player only).
+ */
+export type ExitCommand = { 
+/**
+ * The owner's proof (see [`Hello::owner_token`]); the `hello`'s proof is used if absent.
+ */
+ownerToken?: string, };
+
+/**
+ * What a client sends.
+ */
+export type ClientMessage = { "type": "hello" } & Hello | { "type": "ping" } & ClientPing | { "type": "exit" } & ExitCommand;
+
+/**
+ * One connection in a room, as others see it.
+ */
+export type Member = { 
+/**
+ * The connection (stable across hibernation, new on reconnect).
+ */
+connId: string, 
+/**
+ * Player or viewer.
+ */
+role: LiveRole, 
+/**
+ * A player's user id (never shown for viewers).
+ */
+userId?: UserId, 
+/**
+ * The connection's last reported round trip, ms.
+ */
+rttMs?: number, };
+
+/**
+ * Who is in a room: the players' connections, and how many viewers.
+ */
+export type Presence = { 
+/**
+ * The player's connections (one per open page of the owner).
+ */
+players: Array<Member>, 
+/**
+ * Connections watching.
+ */
+viewers: number, };
+
+/**
+ * The answer to a `hello`: the connection, the game's status and who is there, at once (also
+ * after a reconnect).
+ */
+export type Welcome = { 
+/**
+ * This connection's id.
+ */
+connId: string, 
+/**
+ * The role granted.
+ */
+role: LiveRole, 
+/**
+ * The game.
+ */
+gameId: GameId, 
+/**
+ * Active or exited.
+ */
+status: GameStatus, 
+/**
+ * Unix ms of the exit, once exited.
+ */
+exitedAt?: number, 
+/**
+ * The server's clock, Unix ms.
+ */
+serverTime: number, 
+/**
+ * Who is there (this connection included).
+ */
+presence: Presence, };
+
+/**
+ * Someone joined or left, with the presence after it.
+ */
+export type MemberEvent = { 
+/**
+ * Who.
+ */
+member: Member, 
+/**
+ * Who is there now.
+ */
+presence: Presence, };
+
+/**
+ * Which path an exit reached the room by.
+ */
+export type ExitSource = "edge" | "origin" | "socket" | "load";
+
+/**
+ * The game ended: freeze at the engine's last step before `exitedAt`.
+ */
+export type Exited = { 
+/**
+ * The game.
+ */
+gameId: GameId, 
+/**
+ * Unix ms of the committed exit.
+ */
+exitedAt: number, 
+/**
+ * How the room learned it.
+ */
+source: ExitSource, };
+
+/**
+ * The answer to a [`ClientPing`]: NTP-style timestamps. With the client's receive time `t3`:
+ * round trip `(t3 - clientTime) - (serverSent - serverReceived)`, clock offset (server minus
+ * client) `((serverReceived - clientTime) + (serverSent - t3)) / 2`, within ± round trip / 2.
+ */
+export type Pong = { 
+/**
+ * The ping's `clientTime`, echoed.
+ */
+clientTime: number, 
+/**
+ * Server clock when the ping arrived, Unix ms.
+ */
+serverReceived: number, 
+/**
+ * Server clock when this pong left, Unix ms.
+ */
+serverSent: number, };
+
+/**
+ * A connection's latency passed a threshold (a report only; nothing is cut off).
+ */
+export type LatencyWarning = { 
+/**
+ * `rtt` or `jitter`.
+ */
+metric: string, 
+/**
+ * The reported value, ms.
+ */
+valueMs: number, 
+/**
+ * The configured threshold, ms.
+ */
+thresholdMs: number, 
+/**
+ * For people.
+ */
+message: string, };
+
+/**
+ * A refused message; the socket stays open.
+ */
+export type LiveError = { 
+/**
+ * The contract's error detail (same codes as HTTP).
+ */
+error: ErrorDetail, };
+
+/**
+ * What the room sends.
+ */
+export type ServerMessage = { "type": "welcome" } & Welcome | { "type": "presence" } & Presence | { "type": "joined" } & MemberEvent | { "type": "left" } & MemberEvent | { "type": "exited" } & Exited | { "type": "pong" } & Pong | { "type": "warning" } & LatencyWarning | { "type": "error" } & LiveError;
+
+/**
+ * The body of `POST /edge/internal/game/{id}/exited` (origin → edge).
+ */
+export type ExitedNotice = { 
+/**
+ * Unix ms of the committed exit.
+ */
+exitedAt: number, };
 
 /**
  * An instant on the wire: RFC 3339 text, held as Unix milliseconds.

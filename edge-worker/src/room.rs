@@ -1,0 +1,626 @@
+//! The decisions of a live game room (the Durable Object behind `GET /edge/game/{id}/live`),
+//! as plain Rust: what each connection carries across hibernation ([`Attachment`]), who is
+//! there ([`presence`]), who may play and end the game ([`authorize_hello`],
+//! [`authorize_exit`]), when latency deserves a warning ([`Thresholds`]), and the room's
+//! counters ([`RoomStats`]). The runtime glue is `wasm::room`.
+//!
+//! The owner proves itself with the game's owner token (`owner-token` crate), verified here
+//! with the very keyring the origins use (same variables, same `verify_for_game`): the edge
+//! holds `OWNER_TOKEN_SECRET` for that. Asking the origin instead would add a route and an
+//! origin round trip to every player's join, and a join would fail with the origin; a
+//! stateless HMAC check is local and exact. The origin stays the authority for the exit
+//! itself: a socket's exit carries the token to it as `Authorization: Bearer`.
+
+use api::room::{Hello, LatencyWarning, LiveRole, Member, Presence};
+use api::{ApiError, ErrorCode, GameView, UserId};
+use owner_token::Keyring;
+use owner_token::env::KeySource;
+use serde::{Deserialize, Serialize};
+
+/// What a socket carries through hibernation (`serializeAttachment`): the room's memory may be
+/// dropped between messages, the sockets and their attachments are not.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The connection's id.
+    pub conn_id: String,
+    /// Set by an accepted `hello`; `None` until then (not counted in presence).
+    pub role: Option<LiveRole>,
+    /// The proved player's user id.
+    pub user_id: Option<UserId>,
+    /// The proved player's owner token, sent with the socket's `exit` (the origin verifies it
+    /// again). Server-side only: never part of what others see ([`Attachment::member`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_token: Option<String>,
+    /// The last reported round trip, ms.
+    pub rtt_ms: Option<u32>,
+    /// The last reported jitter, ms.
+    pub jitter_ms: Option<u32>,
+    /// Whether an rtt warning was sent and not yet cleared (one warning per excursion).
+    pub warned_rtt: bool,
+    /// Same for jitter.
+    pub warned_jitter: bool,
+    /// The room's game (without metadata): every socket carries it, so a room woken from
+    /// hibernation knows its game without a storage read.
+    pub game: Option<GameView>,
+}
+
+impl Attachment {
+    /// How others see this connection; `None` before its `hello`.
+    pub fn member(&self) -> Option<Member> {
+        let role = self.role?;
+        Some(Member {
+            conn_id: self.conn_id.clone(),
+            role,
+            user_id: if role == LiveRole::Player {
+                self.user_id.clone()
+            } else {
+                None
+            },
+            rtt_ms: self.rtt_ms,
+        })
+    }
+}
+
+/// Who is in the room, from the attachments of its open sockets (players in the runtime's
+/// order of the sockets, which is their order of arrival).
+pub fn presence<'a>(sockets: impl IntoIterator<Item = &'a Attachment>) -> Presence {
+    let mut p = Presence::default();
+    for a in sockets {
+        match a.member() {
+            Some(m) if m.role == LiveRole::Player => p.players.push(m),
+            Some(_) => p.viewers += 1,
+            None => {}
+        }
+    }
+    p
+}
+
+/// Whether the connection `to` is sent the join or leave of a connection of role `who`: a
+/// player's comings and goings go to everyone; a viewer's only to players (the owner sees who
+/// watches). Viewers learn the viewer count in their `welcome`: a room of N viewers would
+/// otherwise send N² messages as they arrive, which the per-viewer budget cannot afford.
+pub fn hears_about(to: &Attachment, who: LiveRole) -> bool {
+    who == LiveRole::Player || to.role == Some(LiveRole::Player)
+}
+
+/// The keyring that verifies owner tokens at this edge, from the origins' variables
+/// (`OWNER_TOKEN_SECRET`, `OWNER_TOKEN_PREVIOUS_SECRET`; `owner_token::env`). `Ok(None)`: no
+/// secret configured, so no player can join (the edge never makes up a key: tokens come from
+/// the origins). A set but unusable value is an error naming its variable.
+pub fn keyring(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Keyring>, ApiError> {
+    // The random source is only used for an absent secret, which is refused below anyway.
+    match owner_token::env::keyring(lookup, || [0u8; 32]) {
+        Ok((keyring, KeySource::Configured, _)) => Ok(Some(keyring)),
+        Ok((_, KeySource::Ephemeral, _)) => Ok(None),
+        Err(e) => Err(ApiError::internal(format!(
+            "the edge's owner-token settings are invalid: {e}"
+        ))),
+    }
+}
+
+/// Names the message field an error is about (the contract's `field`).
+trait About {
+    fn about(self, field: &str) -> Self;
+}
+
+impl About for ApiError {
+    fn about(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
+    }
+}
+
+/// What an accepted `hello` grants a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Granted {
+    /// Player or viewer.
+    pub role: LiveRole,
+    /// The player's user id (from the token).
+    pub user_id: Option<UserId>,
+    /// The player's verified owner token.
+    pub owner_token: Option<String>,
+}
+
+/// What a `hello` is granted in `game`'s room at `now_ms`.
+///
+/// A viewer needs nothing. A player must carry `game`'s owner token, verified with `keyring`
+/// exactly as the origin verifies an exit's: none or malformed is `unauthorized`, another
+/// game's, forged, expired or rotated-out is `forbidden`, and so is every player's `hello`
+/// at an edge without the secret. A refused `hello` leaves the connection open and not joined
+/// (in no presence): it gets an `error` frame and may say `hello` again, as viewer or with a
+/// valid token. It is never silently turned into a viewer, so a page that believes it plays
+/// learns at once that it does not.
+pub fn authorize_hello(
+    game: &GameView,
+    hello: &Hello,
+    keyring: Option<&Keyring>,
+    now_ms: i64,
+) -> Result<Granted, ApiError> {
+    if hello.role == LiveRole::Viewer {
+        return Ok(Granted {
+            role: LiveRole::Viewer,
+            user_id: None,
+            owner_token: None,
+        });
+    }
+    let forbidden = |message: &str| ApiError::new(ErrorCode::Forbidden, message);
+    let Some(token) = hello
+        .owner_token
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+    else {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "a hello as player needs the game's owner token in `ownerToken` (the start \
+             answered it); join as viewer otherwise",
+        )
+        .about("ownerToken"));
+    };
+    let Some(keyring) = keyring else {
+        return Err(forbidden(
+            "this edge cannot verify owner tokens (no OWNER_TOKEN_SECRET); join as viewer",
+        ));
+    };
+    let claims = keyring
+        .verify_for_game(token.trim(), &game.game_id.to_string(), now_ms)
+        .map_err(|e| {
+            if e.is_unauthenticated() {
+                ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "`ownerToken` is not an owner token this service issued",
+                )
+                .about("ownerToken")
+            } else {
+                forbidden(e.message())
+            }
+        })?;
+    // Only the origins sign tokens, for the game's creator; checked anyway, so a room never
+    // shows a player who is not the game's.
+    let user = UserId::parse(&claims.user_id)
+        .ok()
+        .filter(|u| *u == game.user_id)
+        .ok_or_else(|| forbidden("the owner token does not allow this action on this game"))?;
+    if hello.user_id.as_ref().is_some_and(|u| *u != user) {
+        return Err(forbidden("`userId` is not the owner token's player").about("userId"));
+    }
+    Ok(Granted {
+        role: LiveRole::Player,
+        user_id: Some(user),
+        owner_token: Some(token.trim().to_owned()),
+    })
+}
+
+/// Whether a socket may end the game, and the owner token to send the origin: only a
+/// connection whose `hello` proved ownership; the `exit`'s own `ownerToken` (if any) wins over
+/// the one its `hello` proved.
+pub fn authorize_exit(
+    attachment: &Attachment,
+    exit_token: Option<&str>,
+) -> Result<String, ApiError> {
+    if attachment.role != Some(LiveRole::Player) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "only the game's owner may end it: say hello as player with the owner token first",
+        ));
+    }
+    exit_token
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .or(attachment.owner_token.as_deref())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "this connection holds no owner token; say hello as player again",
+            )
+        })
+}
+
+/// Latency thresholds past which a connection gets a `warning` (`LIVE_WARN_RTT_MS`,
+/// `LIVE_WARN_JITTER_MS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Round trip, ms.
+    pub rtt_ms: u32,
+    /// Jitter, ms.
+    pub jitter_ms: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            rtt_ms: 300,
+            jitter_ms: 100,
+        }
+    }
+}
+
+impl Thresholds {
+    /// From the two variables' raw values (an unset or unreadable one keeps its default).
+    pub fn from_vars(rtt: Option<&str>, jitter: Option<&str>) -> Self {
+        let d = Self::default();
+        let num = |v: Option<&str>, default| {
+            v.and_then(|v| v.trim().parse::<u32>().ok())
+                .unwrap_or(default)
+        };
+        Self {
+            rtt_ms: num(rtt, d.rtt_ms),
+            jitter_ms: num(jitter, d.jitter_ms),
+        }
+    }
+
+    /// Records a connection's report and returns the warnings it deserves: one when a value
+    /// first passes its threshold, none while it stays above, re-armed once it falls back.
+    pub fn check(
+        &self,
+        a: &mut Attachment,
+        rtt: Option<u32>,
+        jitter: Option<u32>,
+    ) -> Vec<LatencyWarning> {
+        let mut out = Vec::new();
+        let mut one = |metric: &str, value: Option<u32>, limit: u32, warned: &mut bool| {
+            let Some(v) = value else { return };
+            if v > limit && !*warned {
+                *warned = true;
+                out.push(LatencyWarning {
+                    metric: metric.to_owned(),
+                    value_ms: v,
+                    threshold_ms: limit,
+                    message: format!("{metric} {v} ms is above {limit} ms"),
+                });
+            } else if v <= limit {
+                *warned = false;
+            }
+        };
+        one("rtt", rtt, self.rtt_ms, &mut a.warned_rtt);
+        one("jitter", jitter, self.jitter_ms, &mut a.warned_jitter);
+        if rtt.is_some() {
+            a.rtt_ms = rtt;
+        }
+        if jitter.is_some() {
+            a.jitter_ms = jitter;
+        }
+        out
+    }
+}
+
+/// How many messages of one `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KindCount {
+    /// The message `type` (`invalid` for refused ones).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// How many.
+    pub count: u64,
+}
+
+/// Adds one to `kind`'s count (a handful of kinds: a list beats a map in code size).
+fn bump(counts: &mut Vec<KindCount>, kind: &'static str) {
+    match counts.iter_mut().find(|c| c.kind == kind) {
+        Some(c) => c.count += 1,
+        None => counts.push(KindCount { kind, count: 1 }),
+    }
+}
+
+/// A room's counters, served at `GET /edge/game/{id}/live/stats`. Held in the room's memory, so
+/// they count since the room last woke (hibernation drops them; the sockets stay).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomStats {
+    /// Unix ms when these counters started.
+    pub since: u64,
+    /// How many times this room object was constructed (woke from hibernation or eviction).
+    pub wakeups: u64,
+    /// Sockets accepted.
+    pub sockets_accepted: u64,
+    /// Sockets closed.
+    pub sockets_closed: u64,
+    /// Messages received, by `type` (`invalid` for refused ones).
+    pub messages_in: Vec<KindCount>,
+    /// Messages sent, by `type`.
+    pub messages_out: Vec<KindCount>,
+    /// Bytes sent.
+    pub bytes_out: u64,
+}
+
+impl RoomStats {
+    /// Counts a received message.
+    pub fn received(&mut self, kind: &'static str) {
+        bump(&mut self.messages_in, kind);
+    }
+
+    /// Counts a sent message of `bytes` bytes.
+    pub fn sent(&mut self, kind: &'static str, bytes: usize) {
+        bump(&mut self.messages_out, kind);
+        self.bytes_out += bytes as u64;
+    }
+}
+
+/// What `GET /edge/game/{id}/live/stats` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomStatsView {
+    /// The game.
+    pub game_id: String,
+    /// Whether the room knows the game (loaded once from the cache or an origin).
+    pub loaded: bool,
+    /// `active` or `exited`, once loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<api::GameStatus>,
+    /// Open sockets (joined or not).
+    pub sockets: u32,
+    /// Who is there.
+    pub presence: Presence,
+    /// Counters.
+    pub stats: RoomStats,
+    /// Which WebSocket API the room uses (`hibernation`: `state.acceptWebSocket`).
+    pub websocket_api: &'static str,
+}
+
+/// Constant-time equality of a presented secret and the configured one.
+pub fn secret_matches(presented: &str, configured: &str) -> bool {
+    let (a, b) = (presented.as_bytes(), configured.as_bytes());
+    if a.len() != b.len() || b.is_empty() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn game(user: &str) -> GameView {
+        serde_json::from_value(serde_json::json!({
+            "gameId": GAME, "userId": user, "region": "eu",
+            "seed": 1, "startAt": 0, "tickMs": 100, "breakEvery": 10, "algorithm": "mix32-v1",
+            "status": "active", "createdAt": 0
+        }))
+        .unwrap()
+    }
+
+    fn att(id: &str, role: Option<LiveRole>, user: Option<&str>) -> Attachment {
+        Attachment {
+            conn_id: id.into(),
+            role,
+            user_id: user.map(|u| UserId::parse(u).unwrap()),
+            ..Attachment::default()
+        }
+    }
+
+    #[test]
+    fn presence_counts_joined_sockets_only() {
+        let socks = [
+            att("b", Some(LiveRole::Player), Some("alice")),
+            att("a", Some(LiveRole::Viewer), Some("bob")),
+            att("c", None, None),
+            att("d", Some(LiveRole::Viewer), None),
+        ];
+        let p = presence(&socks);
+        assert_eq!(p.viewers, 2);
+        assert_eq!(p.players.len(), 1);
+        assert_eq!(p.players[0].user_id.as_ref().unwrap().as_str(), "alice");
+        // A viewer's user id is never shown.
+        assert_eq!(socks[1].member().unwrap().user_id, None);
+    }
+
+    #[test]
+    fn viewers_hear_only_about_players() {
+        let viewer = att("v", Some(LiveRole::Viewer), None);
+        let player = att("p", Some(LiveRole::Player), Some("alice"));
+        assert!(hears_about(&viewer, LiveRole::Player));
+        assert!(!hears_about(&viewer, LiveRole::Viewer));
+        assert!(hears_about(&player, LiveRole::Viewer));
+    }
+
+    const SECRET: &str = "an edge test secret of 32+ bytes, shared";
+    const GAME: &str = "0b6c1f7e-3a52-4a8e-9d4e-0f1a2b3c4d5e";
+    const NOW: i64 = 1_000_000;
+
+    fn ring(secret: &str) -> Keyring {
+        Keyring::new(secret.as_bytes(), &[], owner_token::DEFAULT_TTL_MS).unwrap()
+    }
+
+    fn hello(role: LiveRole, user: Option<&str>, token: Option<&str>) -> Hello {
+        Hello {
+            role,
+            user_id: user.map(|u| UserId::parse(u).unwrap()),
+            owner_token: token.map(str::to_owned),
+        }
+    }
+
+    fn code(r: Result<Granted, ApiError>) -> (ErrorCode, Option<String>) {
+        let e = r.unwrap_err();
+        (e.code, e.field)
+    }
+
+    #[test]
+    fn a_player_needs_the_games_owner_token() {
+        let g = game("alice");
+        let k = ring(SECRET);
+        let token = k.issue(GAME, "alice", NOW - 10);
+        let granted = authorize_hello(
+            &g,
+            &hello(LiveRole::Player, None, Some(&token)),
+            Some(&k),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(granted.role, LiveRole::Player);
+        assert_eq!(granted.user_id.unwrap().as_str(), "alice");
+        assert_eq!(granted.owner_token.as_deref(), Some(token.as_str()));
+        // With a matching userId too.
+        assert!(
+            authorize_hello(
+                &g,
+                &hello(LiveRole::Player, Some("alice"), Some(&token)),
+                Some(&k),
+                NOW
+            )
+            .is_ok()
+        );
+        // The user id alone (the old proof) is no proof.
+        assert_eq!(
+            code(authorize_hello(
+                &g,
+                &hello(LiveRole::Player, Some("alice"), None),
+                Some(&k),
+                NOW
+            )),
+            (ErrorCode::Unauthorized, Some("ownerToken".into()))
+        );
+        assert_eq!(
+            code(authorize_hello(
+                &g,
+                &hello(LiveRole::Player, None, Some("not-a-token")),
+                Some(&k),
+                NOW
+            )),
+            (ErrorCode::Unauthorized, Some("ownerToken".into()))
+        );
+        // Another game's token, a forged one (other secret), an expired one: forbidden.
+        let other_game = k.issue("3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a3b", "alice", NOW);
+        let forged = ring("somebody else's secret of 32+ bytes").issue(GAME, "alice", NOW);
+        let expired = k.issue(GAME, "alice", NOW - owner_token::DEFAULT_TTL_MS - 1);
+        for t in [&other_game, &forged, &expired] {
+            assert_eq!(
+                code(authorize_hello(
+                    &g,
+                    &hello(LiveRole::Player, None, Some(t)),
+                    Some(&k),
+                    NOW
+                ))
+                .0,
+                ErrorCode::Forbidden
+            );
+        }
+        // A token of this game naming another player, or a userId that is not the token's.
+        let mallory = k.issue(GAME, "mallory", NOW);
+        assert_eq!(
+            code(authorize_hello(
+                &g,
+                &hello(LiveRole::Player, None, Some(&mallory)),
+                Some(&k),
+                NOW
+            ))
+            .0,
+            ErrorCode::Forbidden
+        );
+        assert_eq!(
+            code(authorize_hello(
+                &g,
+                &hello(LiveRole::Player, Some("bob"), Some(&token)),
+                Some(&k),
+                NOW
+            )),
+            (ErrorCode::Forbidden, Some("userId".into()))
+        );
+        // An edge without the secret lets nobody play.
+        assert_eq!(
+            code(authorize_hello(
+                &g,
+                &hello(LiveRole::Player, None, Some(&token)),
+                None,
+                NOW
+            ))
+            .0,
+            ErrorCode::Forbidden
+        );
+        // Viewers need nothing, and a viewer's token is not kept.
+        let v =
+            authorize_hello(&g, &hello(LiveRole::Viewer, None, Some(&token)), None, NOW).unwrap();
+        assert_eq!(
+            (v.role, v.user_id, v.owner_token),
+            (LiveRole::Viewer, None, None)
+        );
+    }
+
+    #[test]
+    fn keyring_from_the_origins_variables() {
+        let vars = |secret: Option<&str>| {
+            let secret = secret.map(str::to_owned);
+            move |name: &str| {
+                (name == "OWNER_TOKEN_SECRET")
+                    .then(|| secret.clone())
+                    .flatten()
+            }
+        };
+        assert!(keyring(vars(None)).unwrap().is_none());
+        let k = keyring(vars(Some(SECRET))).unwrap().unwrap();
+        // The same secret verifies what the origins issue.
+        let token = ring(SECRET).issue(GAME, "alice", NOW);
+        assert!(k.verify_for_game(&token, GAME, NOW).is_ok());
+        let e = keyring(vars(Some("short"))).unwrap_err();
+        assert!(e.message.contains("OWNER_TOKEN_SECRET"), "{}", e.message);
+    }
+
+    #[test]
+    fn only_a_proved_player_exits_with_its_token() {
+        let mut player = att("x", Some(LiveRole::Player), Some("alice"));
+        player.owner_token = Some("st1.proved".into());
+        assert_eq!(authorize_exit(&player, None).unwrap(), "st1.proved");
+        assert_eq!(
+            authorize_exit(&player, Some(" st1.new ")).unwrap(),
+            "st1.new"
+        );
+        assert_eq!(
+            authorize_exit(&att("x", Some(LiveRole::Viewer), None), Some("st1.t"))
+                .unwrap_err()
+                .code,
+            ErrorCode::Forbidden
+        );
+        assert!(authorize_exit(&att("x", None, None), None).is_err());
+        // A player whose attachment lost its token (older room) is asked to prove again.
+        assert_eq!(
+            authorize_exit(&att("x", Some(LiveRole::Player), Some("alice")), None)
+                .unwrap_err()
+                .code,
+            ErrorCode::Unauthorized
+        );
+        // The token never shows in what others see.
+        assert!(
+            !serde_json::to_string(&player.member().unwrap())
+                .unwrap()
+                .contains("st1")
+        );
+    }
+
+    #[test]
+    fn warns_once_per_excursion() {
+        let t = Thresholds::from_vars(Some("100"), Some("bad"));
+        assert_eq!(t.jitter_ms, 100);
+        let mut a = Attachment::default();
+        assert!(t.check(&mut a, Some(50), Some(5)).is_empty());
+        let w = t.check(&mut a, Some(150), None);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].metric, "rtt");
+        assert!(t.check(&mut a, Some(170), None).is_empty());
+        assert!(t.check(&mut a, Some(20), None).is_empty());
+        assert_eq!(t.check(&mut a, Some(120), Some(300)).len(), 2);
+        assert_eq!(a.rtt_ms, Some(120));
+    }
+
+    #[test]
+    fn counts_by_kind() {
+        let mut s = RoomStats::default();
+        s.received("ping");
+        s.received("ping");
+        s.sent("pong", 10);
+        assert_eq!(
+            s.messages_in,
+            vec![KindCount {
+                kind: "ping",
+                count: 2
+            }]
+        );
+        assert_eq!(s.bytes_out, 10);
+    }
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(secret_matches("s3cret", "s3cret"));
+        assert!(!secret_matches("s3cre", "s3cret"));
+        assert!(!secret_matches("s3creT", "s3cret"));
+        assert!(!secret_matches("", ""));
+    }
+}

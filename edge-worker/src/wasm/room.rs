@@ -1,0 +1,621 @@
+//! Live game rooms (runtime glue): the `LiveRoom` Durable Object, one per game id, and the
+//! Worker side of its routes. The decisions (presence, owner proof, warnings) are in
+//! `crate::room`.
+//!
+//! - `GET /edge/game/{id}/live`: the Worker checks the id and the upgrade, then hands the
+//!   request to the game's room, which learns the game once (edge cache, else an origin; then
+//!   its own storage) and accepts the socket with the hibernation API
+//!   (`state.acceptWebSocket`): an idle room is evicted from memory while its sockets stay
+//!   open, and every message wakes it through `webSocketMessage`. What a socket must remember
+//!   lives in its attachment (`crate::room::Attachment`), never only in the room's memory.
+//! - `GET /edge/game/{id}/live/stats`: the room's counters.
+//! - `POST /edge/internal/game/{id}/exited`: the origin's exit notice (shared secret).
+//! - [`notify_exited`]: the edge's own exit route tells the room directly.
+//!
+//! A `hello` as player must carry the game's owner token, which the room verifies with the
+//! origins' secret (`OWNER_TOKEN_SECRET`, see `crate::room::keyring`); a socket's `exit` goes
+//! through the edge's exit route with that token as `Authorization: Bearer`, so the origin
+//! checks it again and one exit path serves both.
+//!
+//! A room never sends per-tick messages: clients compute steps with the shared engine.
+
+use std::cell::RefCell;
+
+use api::room::{
+    ClientMessage, ExitSource, Exited, ExitedNotice, LiveRole, MemberEvent, NOTIFY_SECRET_HEADER,
+    Pong, ServerMessage, Welcome,
+};
+use api::{ApiError, ErrorCode, ExitRequest, GameId, GameStatus, GameView};
+use worker::js_sys;
+use worker::wasm_bindgen::JsValue;
+use worker::worker_sys::ext::WebSocketExt;
+use worker::{
+    DurableObject, Env, Method, Request, RequestInit, Response, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair, durable_object,
+};
+
+use super::reply::Reply;
+use super::{Trace, cache, handlers, header, load_config, now_ms, random_bytes};
+use crate::cache_policy;
+use crate::ids;
+use crate::room::{self as rules, Attachment, RoomStats, RoomStatsView, Thresholds};
+use crate::routes::Route;
+
+/// The Durable Object binding (wrangler.toml `[[durable_objects.bindings]]`).
+const BINDING: &str = "LIVE_ROOMS";
+/// Worker → room: the game (`EdgeGameView` JSON, URI-encoded) on a socket's upgrade request.
+const GAME_HEADER: &str = "x-live-game";
+
+/// Worker → room: which path an exit notice came by (`edge` or `origin`).
+const SOURCE_HEADER: &str = "x-live-source";
+
+/// The game id of a path (422 on `gameId`).
+fn game_id(raw: &str) -> Result<GameId, ApiError> {
+    GameId::parse(raw).map_err(|e| ApiError::invalid("gameId", e))
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
+    worker::console_error!("live room: {what}: {e}");
+    ApiError::internal(format!("the edge could not {what}"))
+}
+
+/// The stub of `id`'s room.
+fn room(env: &Env, id: &GameId) -> worker::Result<worker::Stub> {
+    env.durable_object(BINDING)?
+        .id_from_name(&id.to_string())?
+        .get_stub()
+}
+
+/// Serves a room route (`route.is_room()`), as the Worker.
+pub(super) async fn serve(
+    req: &mut Request,
+    env: &Env,
+    trace: &Trace,
+    route: Route,
+) -> Result<Response, ApiError> {
+    match route {
+        Route::Room(raw) => {
+            let id = game_id(&raw)?;
+            let upgrade = header(req, "upgrade").unwrap_or_default();
+            if !upgrade.eq_ignore_ascii_case("websocket") {
+                return Err(ApiError::bad_request(
+                    "expected a WebSocket upgrade (Upgrade: websocket)",
+                ));
+            }
+            // The game as `GET /edge/game/{id}` reads it (edge cache, else an origin): an
+            // unknown game is its 404 here, before any socket. The room keeps the first copy it
+            // is given (in storage) and ignores later ones.
+            let cfg = super::live::effective(&load_config(env)?);
+            let game = handlers::read_game(req, &cfg, trace, &raw).await?;
+            if game.status() != 200 {
+                return game.into_response(trace).map_err(|e| internal("answer", e));
+            }
+            let headers = req.headers().clone();
+            let text = std::str::from_utf8(game.body()).unwrap_or_default();
+            let _ = headers.set(
+                GAME_HEADER,
+                &String::from(js_sys::encode_uri_component(text)),
+            );
+            let mut init = RequestInit::new();
+            init.with_headers(headers);
+            let forwarded =
+                Request::new_with_init(&format!("https://live-room/edge/game/{id}/live"), &init)
+                    .map_err(|e| internal("reach the room", e))?;
+            room(env, &id)
+                .map_err(|e| internal("reach the room", e))?
+                .fetch_with_request(forwarded)
+                .await
+                .map_err(|e| internal("reach the room", e))
+        }
+        Route::RoomStats(raw) => {
+            let id = game_id(&raw)?;
+            let forwarded = req.clone().map_err(|e| internal("reach the room", e))?;
+            room(env, &id)
+                .map_err(|e| internal("reach the room", e))?
+                .fetch_with_request(forwarded)
+                .await
+                .map_err(|e| internal("reach the room", e))
+        }
+        Route::ExitedNotice(raw) => {
+            let id = game_id(&raw)?;
+            let secret = env
+                .secret("EDGE_NOTIFY_SECRET")
+                .map(|s| s.to_string())
+                .or_else(|_| env.var("EDGE_NOTIFY_SECRET").map(|v| v.to_string()))
+                .unwrap_or_default();
+            if secret.is_empty() {
+                // Not configured: the route does not exist.
+                return Err(ApiError::not_found(
+                    "exit notices are not enabled at this edge",
+                ));
+            }
+            let presented = header(req, NOTIFY_SECRET_HEADER).unwrap_or_default();
+            if !rules::secret_matches(&presented, &secret) {
+                return Err(ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "missing or wrong notify secret",
+                ));
+            }
+            let body = handlers::read_json_body(req).await?;
+            let notice: ExitedNotice = api::json::parse_body(&body)?;
+            // The game's record changed: drop the cached copy as the edge's own exit does.
+            cache::delete(&cache_policy::game_key(&id)).await;
+            notify_exited(env, id, notice.exited_at, ExitSource::Origin).await;
+            Reply::raw(200, br#"{"ok":true}"#.to_vec())
+                .into_response(trace)
+                .map_err(|e| internal("answer", e))
+        }
+        _ => Err(ApiError::internal("not a live route")),
+    }
+}
+
+/// Tells `id`'s room that the game exited at `exited_at` (never fails the caller: a room that
+/// cannot be told only means its sockets fall back to polling).
+pub(super) async fn notify_exited(env: &Env, id: GameId, exited_at: i64, source: ExitSource) {
+    let result = async {
+        let body = serde_json::to_string(&ExitedNotice { exited_at })?;
+        let headers = worker::Headers::new();
+        headers.set(
+            SOURCE_HEADER,
+            if source == ExitSource::Origin {
+                "origin"
+            } else {
+                "edge"
+            },
+        )?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(JsValue::from_str(&body)));
+        let req = Request::new_with_init(
+            &format!("https://live-room/edge/internal/game/{id}/exited"),
+            &init,
+        )?;
+        room(env, &id)?.fetch_with_request(req).await?;
+        Ok::<(), worker::Error>(())
+    }
+    .await;
+    if let Err(e) = result {
+        worker::console_error!("live room {id}: exit notice failed: {e}");
+    }
+}
+
+/// A trace for the room's own origin calls.
+fn fresh_trace() -> Trace {
+    Trace {
+        request_id: ids::request_id(None),
+        traceparent: ids::new_traceparent(random_bytes(), random_bytes()),
+        // The room is not the client: the origin sees the edge's own address.
+        client_ip: None,
+    }
+}
+
+/// One game's room.
+#[durable_object(websocket)]
+pub struct LiveRoom {
+    state: State,
+    env: Env,
+    /// The game, once known (also in every socket's attachment, which survives hibernation).
+    game: RefCell<Option<GameView>>,
+    /// Counters since this instance was constructed.
+    stats: RefCell<RoomStats>,
+}
+
+impl std::fmt::Debug for LiveRoom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveRoom")
+            .field("game", &self.game)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DurableObject for LiveRoom {
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            state,
+            env,
+            game: RefCell::new(None),
+            stats: RefCell::new(RoomStats {
+                since: now_ms(),
+                wakeups: 1,
+                ..RoomStats::default()
+            }),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let trace = Trace::of(&req);
+        let raw_url = req.inner().url();
+        let (path, _) = crate::routes::split_url(&raw_url);
+        let method = req.method().to_string();
+        let result = match crate::routes::route(&method, path) {
+            Ok(Route::Room(raw)) => self.accept(&req, &raw).await,
+            Ok(Route::RoomStats(raw)) => self.stats_reply(&trace, &raw).await,
+            Ok(Route::ExitedNotice(raw)) => self.on_room_exit(&mut req, &trace, &raw).await,
+            _ => Err(ApiError::not_found("no such room route")),
+        };
+        match result {
+            Ok(resp) => Ok(resp),
+            Err(e) => Reply::error(&e).into_response(&trace),
+        }
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> worker::Result<()> {
+        self.on_message(&ws, message).await;
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        _code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> worker::Result<()> {
+        self.on_close(&ws);
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> worker::Result<()> {
+        self.on_close(&ws);
+        Ok(())
+    }
+}
+
+impl LiveRoom {
+    /// The game: memory, else any socket's attachment (after a wake-up), else the copy the
+    /// Worker sent along with an upgrade (`given`). `None`: not known.
+    ///
+    /// Attachments hold JSON text rather than structured values: the structured path
+    /// (serde-wasm-bindgen) would cost the upload more code.
+    fn game(&self, given: Option<&Request>) -> Option<GameView> {
+        if let Some(g) = self.game.borrow().clone() {
+            return Some(g);
+        }
+        let known = self
+            .state
+            .get_websockets()
+            .iter()
+            .find_map(|ws| attachment_of(ws).game)
+            .or_else(|| {
+                let raw = header(given?, GAME_HEADER)?;
+                let text = String::from(js_sys::decode_uri_component(&raw).ok()?);
+                let mut game: GameView = serde_json::from_slice(text.as_bytes()).ok()?;
+                // Attachments are small (2 KiB at most); the room has no use for metadata.
+                game.metadata = None;
+                Some(game)
+            })?;
+        *self.game.borrow_mut() = Some(known.clone());
+        Some(known)
+    }
+
+    /// Accepts a socket (hibernation API) once the game is known; 404 for an unknown game.
+    async fn accept(&self, req: &Request, raw: &str) -> Result<Response, ApiError> {
+        let id = game_id(raw)?;
+        let game = match self.game(Some(req)) {
+            Some(g) if g.game_id == id => g,
+            _ => return Err(ApiError::internal("the room could not load its game")),
+        };
+        let pair = WebSocketPair::new().map_err(|e| internal("open a socket", e))?;
+        self.state.accept_web_socket(&pair.server);
+        let attachment = Attachment {
+            conn_id: ids::new_id(),
+            game: Some(game),
+            ..Attachment::default()
+        };
+        set_attachment(&pair.server, &attachment).map_err(|e| internal("open a socket", e))?;
+        self.stats.borrow_mut().sockets_accepted += 1;
+        Response::from_websocket(pair.client).map_err(|e| internal("open a socket", e))
+    }
+
+    async fn stats_reply(&self, trace: &Trace, raw: &str) -> Result<Response, ApiError> {
+        let id = game_id(raw)?;
+        let game = self.game(None);
+        let sockets = self.state.get_websockets();
+        let attachments = attachments_of(&sockets);
+        let view = RoomStatsView {
+            game_id: id.to_string(),
+            loaded: game.is_some(),
+            status: game.map(|g| g.status),
+            sockets: u32::try_from(sockets.len()).unwrap_or(u32::MAX),
+            presence: rules::presence(&attachments),
+            stats: self.stats.borrow().clone(),
+            websocket_api: "hibernation",
+        };
+        Reply::json(200, &view)
+            .into_response(trace)
+            .map_err(|e| internal("answer", e))
+    }
+
+    /// An exit committed elsewhere (the Worker's [`notify_exited`]).
+    async fn on_room_exit(
+        &self,
+        req: &mut Request,
+        trace: &Trace,
+        raw: &str,
+    ) -> Result<Response, ApiError> {
+        let id = game_id(raw)?;
+        let source = match header(req, SOURCE_HEADER).as_deref() {
+            Some("origin") => ExitSource::Origin,
+            _ => ExitSource::Edge,
+        };
+        let body = req
+            .bytes()
+            .await
+            .map_err(|_| ApiError::bad_request("could not read the notice"))?;
+        let notice: ExitedNotice = api::json::parse_body(&body)?;
+        self.commit_exit(&id, notice.exited_at, source);
+        Reply::raw(200, br#"{"ok":true}"#.to_vec())
+            .into_response(trace)
+            .map_err(|e| internal("answer", e))
+    }
+
+    /// Records the exit and pushes `exited` to every socket, once (repeats are ignored).
+    fn commit_exit(&self, id: &GameId, exited_at: i64, source: ExitSource) {
+        let Some(mut game) = self.game(None) else {
+            // The room has no sockets and no game: nobody to tell.
+            return;
+        };
+        if game.game_id != *id || game.status == GameStatus::Exited {
+            return;
+        }
+        game.status = GameStatus::Exited;
+        game.exited_at = Some(exited_at);
+        // Push first: the sockets are waiting; then remember it for wake-ups.
+        self.broadcast(
+            &ServerMessage::Exited(Exited {
+                game_id: *id,
+                exited_at,
+                source,
+            }),
+            None,
+            None,
+        );
+        for ws in self.state.get_websockets() {
+            let mut att = attachment_of(&ws);
+            att.game = Some(game.clone());
+            let _ = set_attachment(&ws, &att);
+        }
+        *self.game.borrow_mut() = Some(game);
+    }
+
+    fn send(&self, ws: &WebSocket, msg: &ServerMessage) {
+        let Ok(text) = serde_json::to_string(msg) else {
+            return;
+        };
+        if ws.send_with_str(&text).is_ok() {
+            self.stats.borrow_mut().sent(msg.kind(), text.len());
+        }
+    }
+
+    /// Sends `msg` to every socket but the one with conn id `except` (`None`: all), or, for
+    /// `about: Some(role)` (a join or leave), to those [`rules::hears_about`] says.
+    fn broadcast(&self, msg: &ServerMessage, except: Option<&str>, about: Option<LiveRole>) {
+        let Ok(text) = serde_json::to_string(msg) else {
+            return;
+        };
+        for ws in self.state.get_websockets() {
+            let to = attachment_of(&ws);
+            if except == Some(to.conn_id.as_str())
+                || about.is_some_and(|role| !rules::hears_about(&to, role))
+            {
+                continue;
+            }
+            if ws.send_with_str(&text).is_ok() {
+                self.stats.borrow_mut().sent(msg.kind(), text.len());
+            }
+        }
+    }
+
+    fn refuse(&self, ws: &WebSocket, e: &ApiError) {
+        self.send(ws, &ServerMessage::Error(e.into()));
+    }
+
+    async fn on_message(&self, ws: &WebSocket, message: WebSocketIncomingMessage) {
+        let bytes = match message {
+            WebSocketIncomingMessage::String(s) => s.into_bytes(),
+            WebSocketIncomingMessage::Binary(_) => {
+                self.stats.borrow_mut().received("invalid");
+                self.refuse(
+                    ws,
+                    &ApiError::bad_request("binary frames are not supported"),
+                );
+                return;
+            }
+        };
+        let msg = match api::room::parse_client_message(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.borrow_mut().received("invalid");
+                self.refuse(ws, &e);
+                return;
+            }
+        };
+        self.stats.borrow_mut().received(msg.kind());
+        let mut att = attachment_of(ws);
+        let result = match msg {
+            ClientMessage::Ping(p) => {
+                let received = now_ms() as i64;
+                self.send(
+                    ws,
+                    &ServerMessage::Pong(Pong {
+                        client_time: p.client_time,
+                        server_received: received,
+                        server_sent: now_ms() as i64,
+                    }),
+                );
+                let thresholds = Thresholds::from_vars(
+                    self.var("LIVE_WARN_RTT_MS").as_deref(),
+                    self.var("LIVE_WARN_JITTER_MS").as_deref(),
+                );
+                let before = att.clone();
+                for w in thresholds.check(&mut att, p.rtt_ms, p.jitter_ms) {
+                    self.send(ws, &ServerMessage::Warning(w));
+                }
+                if att != before {
+                    let _ = set_attachment(ws, &att);
+                }
+                Ok(())
+            }
+            ClientMessage::Hello(hello) => self.on_hello(ws, att, &hello),
+            ClientMessage::Exit(cmd) => self.on_exit(ws, &att, cmd.owner_token.as_deref()).await,
+        };
+        if let Err(e) = result {
+            self.refuse(ws, &e);
+        }
+    }
+
+    fn var(&self, name: &str) -> Option<String> {
+        self.env.var(name).ok().map(|v| v.to_string())
+    }
+
+    fn on_hello(
+        &self,
+        ws: &WebSocket,
+        mut att: Attachment,
+        hello: &api::room::Hello,
+    ) -> Result<(), ApiError> {
+        if att.role.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "this connection already said hello",
+            ));
+        }
+        let game = self
+            .game(None)
+            .ok_or_else(|| ApiError::internal("the room lost its game"))?;
+        let keyring = rules::keyring(|name| self.var(name)).inspect_err(|e| {
+            worker::console_error!("live room: {}", e.message);
+        })?;
+        let granted = rules::authorize_hello(&game, hello, keyring.as_ref(), now_ms() as i64)?;
+        let role = granted.role;
+        att.role = Some(role);
+        att.user_id = granted.user_id;
+        att.owner_token = granted.owner_token;
+        set_attachment(ws, &att).map_err(|e| internal("remember the connection", e))?;
+        let sockets = self.state.get_websockets();
+        let presence = rules::presence(&attachments_of(&sockets));
+        self.send(
+            ws,
+            &ServerMessage::Welcome(Welcome {
+                conn_id: att.conn_id.clone(),
+                role,
+                game_id: game.game_id,
+                status: game.status,
+                exited_at: game.exited_at,
+                server_time: now_ms() as i64,
+                presence: presence.clone(),
+            }),
+        );
+        if let Some(member) = att.member() {
+            let role = member.role;
+            self.broadcast(
+                &ServerMessage::Joined(MemberEvent { member, presence }),
+                Some(&att.conn_id),
+                Some(role),
+            );
+        }
+        Ok(())
+    }
+
+    /// A socket's `exit`: only a proved player. Goes through the edge's own exit route
+    /// (`POST /edge/game/exit` with the owner token as `Authorization: Bearer`, which the
+    /// origin verifies again; it commits at the game's origin and tells this room), so there is
+    /// one exit path.
+    async fn on_exit(
+        &self,
+        ws: &WebSocket,
+        att: &Attachment,
+        exit_token: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let token = rules::authorize_exit(att, exit_token)?;
+        let game = self
+            .game(None)
+            .ok_or_else(|| ApiError::internal("the room lost its game"))?;
+        if let (GameStatus::Exited, Some(at)) = (game.status, game.exited_at) {
+            self.send(
+                ws,
+                &ServerMessage::Exited(Exited {
+                    game_id: game.game_id,
+                    exited_at: at,
+                    source: ExitSource::Load,
+                }),
+            );
+            return Ok(());
+        }
+        let cfg = super::live::effective(&load_config(&self.env)?);
+        let body = serde_json::to_string(&ExitRequest {
+            game_id: game.game_id,
+            user_id: game.user_id.clone(),
+            backend_region: Some(game.region.clone()),
+        })
+        .map_err(|e| internal("build the exit", e))?;
+        let headers = worker::Headers::new();
+        let _ = headers.set("content-type", "application/json");
+        let _ = headers.set("authorization", &format!("Bearer {token}"));
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(JsValue::from_str(&body)));
+        let mut req = Request::new_with_init("https://live-room/edge/game/exit", &init)
+            .map_err(|e| internal("build the exit", e))?;
+        let reply = handlers::exit(&mut req, &self.env, &cfg, &fresh_trace()).await?;
+        if reply.status() != 200 {
+            let body: api::ErrorBody =
+                serde_json::from_slice(reply.body()).map_err(|e| internal("read the exit", e))?;
+            return Err(ApiError::new(body.error.code, body.error.message));
+        }
+        // The exit route has told this room (`notify_exited`), which pushed `exited`.
+        Ok(())
+    }
+
+    fn on_close(&self, ws: &WebSocket) {
+        let att = attachment_of(ws);
+        self.stats.borrow_mut().sockets_closed += 1;
+        // Completes the closing handshake (a no-op where the runtime already answered it).
+        let _ = ws.close(Some(1000), Some("closed"));
+        let Some(member) = att.member() else {
+            return;
+        };
+        let sockets = self.state.get_websockets();
+        let others: Vec<Attachment> = attachments_of(&sockets)
+            .into_iter()
+            .filter(|a| a.conn_id != att.conn_id)
+            .collect();
+        let role = member.role;
+        self.broadcast(
+            &ServerMessage::Left(MemberEvent {
+                member,
+                presence: rules::presence(&others),
+            }),
+            Some(&att.conn_id),
+            Some(role),
+        );
+    }
+}
+
+/// A socket's attachment (a default one if unreadable, which only loses its presence).
+fn attachment_of(ws: &WebSocket) -> Attachment {
+    ws.as_ref()
+        .deserialize_attachment()
+        .ok()
+        .and_then(|v| v.as_string())
+        .and_then(|text| serde_json::from_slice(text.as_bytes()).ok())
+        .unwrap_or_default()
+}
+
+/// Stores a socket's attachment (as JSON text).
+fn set_attachment(ws: &WebSocket, att: &Attachment) -> worker::Result<()> {
+    ws.as_ref()
+        .serialize_attachment(JsValue::from_str(&serde_json::to_string(att)?))
+        .map_err(worker::Error::from)
+}
+
+fn attachments_of(sockets: &[WebSocket]) -> Vec<Attachment> {
+    sockets.iter().map(attachment_of).collect()
+}
