@@ -18,9 +18,10 @@
 #   NATS_BIN              the nats-server binary (default .cache/bin/nats-server, built if missing)
 #   NATS_SERVER_VERSION   the version `build` installs (default v2.15.2)
 #   NATS_START_TIMEOUT    seconds before start gives up (default 30)
-#   NATS_SYNC             JetStream fsync policy: always (default: fsync before every ack, so an
-#                         acknowledged event survives a power cut of the broker's host) or a
-#                         duration like 2m (nats-server's own default: acks may precede the fsync)
+#   NATS_SYNC             JetStream sync_interval: 1s (default), a duration like 500ms or 2m, or
+#                         always (an fsync before every ack). The origins read the same variable:
+#                         their relays keep an event's outbox row for twice this interval after
+#                         the ack, so an ack the broker loses in a power cut is published again
 #   GO                    the go command (default: go on PATH, else /usr/local/go/bin/go)
 set -euo pipefail
 
@@ -34,7 +35,7 @@ BIN_DIR=$REPO_DIR/.cache/bin
 BIN=${NATS_BIN:-$BIN_DIR/nats-server}
 VERSION=${NATS_SERVER_VERSION:-v2.15.2}
 START_TIMEOUT=${NATS_START_TIMEOUT:-30}
-SYNC=${NATS_SYNC:-always}
+SYNC=${NATS_SYNC:-1s}
 readonly STOP_GRACE=15
 readonly MIN_GO=1.26.0 # the go line of nats-server v2.15's go.mod
 
@@ -133,8 +134,8 @@ cmd_build() {
 
 write_config() {
   # Loopback only; file storage (nats-server keeps it in store_dir/jetstream) so events survive
-  # a restart of the broker. The relay deletes an outbox row once JetStream acks its event, so
-  # the ack must mean "on disk": by default nats-server fsyncs only every 2 minutes.
+  # a restart of the broker. nats-server's default sync_interval is 2 minutes; the origins'
+  # relays hold published rows for twice this interval (NATS_SYNC), so keep it short.
   cat >"$(conf_file).tmp" <<EOF
 # Written by scripts/nats.sh; edits are overwritten on the next start.
 server_name: seedsync-local

@@ -69,6 +69,29 @@ impl Publisher {
         self.js.client().connection_state() == async_nats::connection::State::Connected
     }
 
+    /// Which connection to the broker this is: 1 for the first, +1 for every reconnect. An
+    /// acknowledgement counts only while the connection that carried it lasts.
+    pub fn connection(&self) -> u64 {
+        self.js
+            .client()
+            .statistics()
+            .connects
+            .load(Ordering::Relaxed)
+    }
+
+    /// One request and reply with the broker (JetStream's account info), bounded by the
+    /// acknowledgement timeout: proof that the server is up at the moment it answers.
+    pub async fn round_trip(&self) -> Result<(), EventsError> {
+        self.js
+            .query_account()
+            .await
+            .map(|_| ())
+            .map_err(|e| EventsError::Stream {
+                stream: stream::STREAM,
+                message: format!("account info: {e}"),
+            })
+    }
+
     /// Creates or updates the stream now (otherwise done before the first publication).
     pub async fn ensure_stream(&self) -> Result<(), EventsError> {
         stream::ensure(&self.js, self.replicas).await?;

@@ -31,6 +31,45 @@ pub fn subjects() -> Vec<String> {
         .collect()
 }
 
+/// JetStream's `sync_interval` this project ships: the broker fsyncs its stream files every
+/// second, and the origins' relays keep an acknowledged event's outbox row until that fsync has
+/// surely happened (see `origin::outbox`), instead of paying an fsync per acknowledgement.
+pub const DEFAULT_SYNC: &str = "1s";
+
+/// Parses a JetStream `sync_interval` as `nats-server` takes it here: `always` (an fsync
+/// before every acknowledgement: zero) or a whole number of `ms`, `s`, `m` or `h`.
+///
+/// ```
+/// use std::time::Duration;
+/// use events::stream::parse_sync_interval;
+/// assert_eq!(parse_sync_interval("always"), Ok(Duration::ZERO));
+/// assert_eq!(parse_sync_interval("1s"), Ok(Duration::from_secs(1)));
+/// assert_eq!(parse_sync_interval("250ms"), Ok(Duration::from_millis(250)));
+/// assert!(parse_sync_interval("soon").is_err());
+/// ```
+pub fn parse_sync_interval(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "always" {
+        return Ok(Duration::ZERO);
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not `always` or a duration like 1s, 500ms or 2m"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(value),
+        "s" => Duration::from_secs(value),
+        "m" => Duration::from_secs(value.saturating_mul(60)),
+        "h" => Duration::from_secs(value.saturating_mul(3600)),
+        _ => return Err(format!("{text:?}: the unit must be ms, s, m or h")),
+    };
+    if duration.is_zero() || duration > Duration::from_secs(24 * 3600) {
+        return Err(format!("{text:?}: must be `always` or between 1ms and 24h"));
+    }
+    Ok(duration)
+}
+
 /// The most replicas JetStream allows a stream.
 pub const MAX_REPLICAS: usize = 5;
 
@@ -82,6 +121,16 @@ fn is_stream_not_found(kind: GetStreamErrorKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sync_intervals_parse_like_the_server_config() {
+        assert_eq!(parse_sync_interval(DEFAULT_SYNC), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_sync_interval(" 2m "), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_sync_interval("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["", "s", "0s", "1", "1d", "-1s", "1.5s", "25h", "Always"] {
+            assert!(parse_sync_interval(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn subjects_cover_every_event_type_and_region() {

@@ -28,16 +28,14 @@ fn workspace_dir() -> PathBuf {
 }
 
 /// JetStream's fsync policy for the servers this module starts: `$NATS_SYNC` when it is
-/// `always` or a duration like `2m`, else `always` (an fsync before every acknowledgement).
+/// `always` or a duration like `2m`, else what this project ships
+/// ([`crate::stream::DEFAULT_SYNC`]).
 pub fn sync_policy() -> String {
     std::env::var("NATS_SYNC")
         .ok()
-        .filter(|s| {
-            s == "always"
-                || s.strip_suffix(['s', 'm', 'h'])
-                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .unwrap_or_else(|| "always".to_owned())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| crate::stream::parse_sync_interval(s).is_ok())
+        .unwrap_or_else(|| crate::stream::DEFAULT_SYNC.to_owned())
 }
 
 /// The `nats-server` binary to run, building it with `scripts/nats.sh build` if needed.
@@ -193,9 +191,9 @@ impl NatsServer {
         }
     }
 
-    /// The server's config: what `scripts/nats.sh` runs (JetStream with file storage, an fsync
-    /// before every ack unless `NATS_SYNC` says otherwise), so tests and benchmarks measure the
-    /// durable setting users get.
+    /// The server's config: what `scripts/nats.sh` runs (JetStream with file storage, the
+    /// shipped `sync_interval` unless `NATS_SYNC` says otherwise), so tests and benchmarks
+    /// measure the setting users get.
     fn write_config(&self) -> PathBuf {
         let config = self.store_dir.join("nats-server.conf");
         let sync = sync_policy();
@@ -291,6 +289,18 @@ impl NatsServer {
         {
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Stops the server and deletes its JetStream store: the worst a power cut can do to the
+    /// events it acknowledged but had not yet fsynced (here: all of them).
+    pub fn stop_and_lose_store(&mut self) {
+        if let Some(running) = self.script.as_mut() {
+            nats_script("wipe").unwrap_or_else(|e| panic!("{e}"));
+            *running = false;
+            return;
+        }
+        self.stop();
+        let _ = std::fs::remove_dir_all(self.store_dir.join("jetstream"));
     }
 
     /// The end of the server's log, for failure messages.

@@ -171,6 +171,8 @@ fn settings(region: &str, keyspace: &str, nats: Option<&str>) -> Settings {
     }
     if let Some(url) = nats {
         vars.insert("NATS_URL".into(), url.to_owned());
+        // The relay holds published rows for the sync interval the test server runs with.
+        vars.insert("NATS_SYNC".into(), events::testkit::sync_policy());
     }
     Settings::from_map(&vars).expect("settings")
 }

@@ -34,6 +34,7 @@ pub const VARIABLES: &[&str] = &[
     "REQUEST_TIMEOUT_SECONDS",
     "NATS_URL",
     "NATS_STREAM_REPLICAS",
+    "NATS_SYNC",
     "REGISTER_INTERVAL_SECONDS",
     "PUBLIC_URL",
     "ADMIN_TOKEN",
@@ -205,6 +206,10 @@ pub struct EventSettings {
     /// `NATS_STREAM_REPLICAS`: the copies the `GAME_EVENTS` stream keeps (3 on a production
     /// cluster); unset keeps whatever the stream has (1 when this origin creates it).
     pub stream_replicas: Option<usize>,
+    /// `NATS_SYNC`: the broker's JetStream `sync_interval` (`always`, or a duration like `1s`,
+    /// the default, as `scripts/nats.sh` and `docker-compose.yml` run it). The relay keeps a
+    /// published event's row until the broker has surely fsynced it.
+    pub broker_sync: std::time::Duration,
 }
 
 /// Checks `NATS_URL`: comma-separated `nats://host:port`, `tls://host:port` or `host:port`.
@@ -431,6 +436,13 @@ impl Settings {
                         )
                     })
                     .transpose()?,
+                broker_sync: events::stream::parse_sync_interval(
+                    env.get("NATS_SYNC").unwrap_or(events::stream::DEFAULT_SYNC),
+                )
+                .map_err(|message| ConfigError {
+                    variable: "NATS_SYNC",
+                    message,
+                })?,
             }),
         };
         let registry = crate::registry::RegistrySettings::from_lookup(
@@ -573,6 +585,7 @@ mod tests {
                 Some(EventSettings {
                     nats_url: expected.into(),
                     stream_replicas: None,
+                    broker_sync: std::time::Duration::from_secs(1),
                 }),
                 "{value}"
             );
@@ -591,6 +604,24 @@ mod tests {
         for bad in ["0", "6", "three"] {
             let err = with(bad).unwrap_err();
             assert_eq!(err.variable, "NATS_STREAM_REPLICAS", "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_broker_sync_interval_is_checked() {
+        let with = |sync: &str| {
+            Settings::from_map(&vars(&[("NATS_URL", "nats://a:4222"), ("NATS_SYNC", sync)]))
+        };
+        assert_eq!(
+            with("always").unwrap().events.unwrap().broker_sync,
+            std::time::Duration::ZERO
+        );
+        assert_eq!(
+            with("250ms").unwrap().events.unwrap().broker_sync,
+            std::time::Duration::from_millis(250)
+        );
+        for bad in ["soon", "1d", "0s"] {
+            assert_eq!(with(bad).unwrap_err().variable, "NATS_SYNC", "{bad:?}");
         }
     }
 

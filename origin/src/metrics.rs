@@ -35,6 +35,9 @@ pub struct Metrics {
     pub outbox_publish_failures: IntCounter,
     /// Acknowledgements that reported a duplicate (a re-publication the broker dropped).
     pub outbox_duplicates: IntCounter,
+    /// Published events whose broker connection changed before they were surely on its disk,
+    /// published again.
+    pub outbox_republished: IntCounter,
     /// Outbox rows dropped because their event never happened (a lost race, a failed request).
     pub outbox_dropped: IntCounterVec,
     /// Seconds from an event's commit (`occurredAt`) to the broker's acknowledgement.
@@ -113,6 +116,11 @@ impl Metrics {
             "Re-publications the broker acknowledged as duplicates",
         )
         .expect("valid metric");
+        let outbox_republished = IntCounter::new(
+            "origin_outbox_republished_total",
+            "Published events whose broker connection changed before they were surely on its disk",
+        )
+        .expect("valid metric");
         let outbox_dropped = IntCounterVec::new(
             Opts::new(
                 "origin_outbox_dropped_total",
@@ -168,6 +176,7 @@ impl Metrics {
             Box::new(outbox_published.clone()),
             Box::new(outbox_publish_failures.clone()),
             Box::new(outbox_duplicates.clone()),
+            Box::new(outbox_republished.clone()),
             Box::new(outbox_dropped.clone()),
             Box::new(outbox_lag.clone()),
         ] {
@@ -186,6 +195,7 @@ impl Metrics {
             outbox_published,
             outbox_publish_failures,
             outbox_duplicates,
+            outbox_republished,
             outbox_dropped,
             outbox_lag,
             rate_limited,

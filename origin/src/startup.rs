@@ -141,6 +141,10 @@ pub async fn state_with_relay(
     if let Some(replicas) = events_settings.stream_replicas {
         publisher = publisher.with_replicas(replicas);
     }
+    let relay = RelaySettings {
+        durable_after: crate::outbox::relay::durable_after(events_settings.broker_sync),
+        ..relay
+    };
     let outbox = Outbox::new(Arc::new(store.clone()), settings.region.clone());
     let games: Arc<dyn GameStore> = Arc::new(store);
     let state = AppState::build(settings, games.clone(), Some(outbox.clone()));

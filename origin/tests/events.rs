@@ -45,6 +45,7 @@ fn event_settings(region: &str, nats: &NatsServer) -> Settings {
     settings.events = Some(EventSettings {
         nats_url: nats.url(),
         stream_replicas: None,
+        broker_sync: events::stream::parse_sync_interval(&events::testkit::sync_policy()).unwrap(),
     });
     settings
 }
@@ -550,4 +551,46 @@ async fn an_origin_killed_mid_relay_loses_nothing_its_restart_finishes_the_outbo
     }
     assert_eq!(pending_rows(&second.store, &region).await, 0);
     second.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "events stage: real Cassandra and nats-server (make test, or --ignored)"]
+async fn events_the_broker_acknowledged_but_lost_are_published_again() {
+    let _serial = SERIAL.lock().await;
+    let mut nats = NatsServer::for_tests().await;
+    let region = unique_region();
+    let mut settings = event_settings(&region, &nats);
+    // As far as the relay knows, the broker fsyncs every 30 s: no acknowledgement of this test
+    // is proven to be on its disk when the store is lost.
+    if let Some(events) = settings.events.as_mut() {
+        events.broker_sync = Duration::from_secs(30);
+    }
+    let app = Arc::new(spawn_event_app(&settings, default_relay(&settings)).await);
+    let mut consumer = consumer_for(&nats, &region).await;
+    let ids: HashSet<GameId> = play(&app, 50, 4).await.into_iter().collect();
+    let mut seen = Seen::default();
+    collect(&mut consumer, &mut seen, 100, Duration::from_secs(30)).await;
+    assert_eq!(seen.total(), 100, "every event acknowledged and delivered");
+    // Acknowledged, yet their rows are kept until the broker surely has them on disk.
+    assert_eq!(pending_rows(&app.store, &region).await, 100);
+    drop(consumer);
+
+    // A power cut at its worst: the broker comes back without any of them.
+    nats.stop_and_lose_store();
+    nats.start_again().await;
+    let mut consumer = consumer_for(&nats, &region).await;
+    let mut again = Seen::default();
+    collect(&mut consumer, &mut again, 100, Duration::from_secs(30)).await;
+    let republished = gauge(&app.metrics().await, "origin_outbox_republished_total");
+    eprintln!(
+        "after the broker lost its store: {} started, {} exited published again \
+         ({republished} re-publications)",
+        again.started.len(),
+        again.exited.len()
+    );
+    assert_eq!(again.started, ids);
+    assert_eq!(again.exited, ids);
+    assert!(republished >= 100.0, "{republished}");
+    // The rows are held again (30 s sync): a crash now would lose nothing either.
+    Arc::try_unwrap(app).ok().unwrap().kill();
 }

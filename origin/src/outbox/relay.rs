@@ -6,7 +6,8 @@
 //! acknowledgements, and only then deletes their rows. A crash at any point leaves rows that
 //! the next pass (of this or a restarted origin) publishes again under the same event ids.
 //!
-//! Two paths publish, both deleting a row only after JetStream acknowledged its event:
+//! Two paths publish, both deleting a row only once JetStream's acknowledgement of its event is
+//! known to be on the broker's disk (see "Held rows" below):
 //! - the fast path: a request of this origin that committed an event hands it over with its row
 //!   ([`super::Committed`]); the relay gathers them for a few milliseconds and publishes them
 //!   without reading anything back (the request knows what it committed);
@@ -16,11 +17,23 @@
 //!
 //! While the broker (or Cassandra) fails, scans back off exponentially with jitter up to
 //! [`RelaySettings::max_backoff`]; the request path is never involved.
+//!
+//! Held rows: JetStream acknowledges from memory and fsyncs every `sync_interval` (1 s as this
+//! project ships it), so an acknowledged event can still vanish if the broker's host loses power
+//! within that interval. An fsync per acknowledgement (`sync_interval: always`) halves start
+//! throughput when the broker shares a disk with Cassandra, so instead the relay keeps each
+//! published row ([`Held`]) until a request to the broker that was sent at least
+//! [`RelaySettings::durable_after`] after the acknowledgement is answered on the same
+//! connection: the server that acknowledged the event lived past its next fsync. If the
+//! connection changed first, the server may have restarted without the event, so the row is
+//! released and published again under the same id (the broker's duplicate window drops it if
+//! it survived). [`settle`] holds that rule.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api::{EventType, GameEvent, GameStatus, RegionName};
+use api::{EventId, EventType, GameEvent, GameStatus, RegionName};
 use events::Publisher;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -36,9 +49,9 @@ const DECIDE_CONCURRENCY: usize = 64;
 const PUBLISH_CONCURRENCY: usize = 256;
 /// Committed events published in one round of the fast path.
 const MAX_HINT_BATCH: usize = 4_096;
-/// The fast path deletes its published rows once this many wait...
+/// Held rows are settled (deleted or released) once this many wait...
 const FLUSH_ROWS: usize = 800;
-/// ...or this long after the last deletion (and always before a scan).
+/// ...or this long after the last settling (and always before a scan).
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
 
 /// How the relay paces itself.
@@ -64,6 +77,17 @@ pub struct RelaySettings {
     pub pages_per_pass: usize,
     /// Longest pause between passes while publishing fails.
     pub max_backoff: Duration,
+    /// How long after its acknowledgement an event is surely on the broker's disk
+    /// ([`durable_after`] of the broker's `sync_interval`; zero when the broker fsyncs before
+    /// acknowledging). Its row is kept until then.
+    pub durable_after: Duration,
+}
+
+/// How long after an acknowledgement the broker has surely fsynced the event, for a broker
+/// whose JetStream `sync_interval` is `sync_interval` (zero: `always`). Twice the interval: the
+/// broker's sync timer may run late on a loaded host.
+pub fn durable_after(sync_interval: Duration) -> Duration {
+    sync_interval * 2
 }
 
 impl RelaySettings {
@@ -79,8 +103,66 @@ impl RelaySettings {
             page: 500,
             pages_per_pass: 20,
             max_backoff: Duration::from_secs(5),
+            durable_after: durable_after(
+                events::stream::parse_sync_interval(events::stream::DEFAULT_SYNC)
+                    .unwrap_or_default(),
+            ),
         }
     }
+}
+
+/// A published event's row, kept until the broker surely has the event on disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    /// The outbox row.
+    pub row: PendingEvent,
+    /// When the acknowledgement arrived.
+    pub acked_at: Instant,
+    /// The broker connection that carried it ([`Publisher::connection`]; 0 when a reconnect
+    /// happened while it was in flight, which makes the row be published again).
+    pub connection: u64,
+}
+
+/// What one request to the broker showed, for [`settle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoundTrip {
+    /// When the request was sent.
+    pub began: Instant,
+    /// The connection just before the request...
+    pub connection_before: u64,
+    /// ...and just after its answer (or failure).
+    pub connection_after: u64,
+    /// Whether the broker answered.
+    pub answered: bool,
+}
+
+/// Held rows sorted by [`settle`].
+#[derive(Debug, Default, PartialEq)]
+pub struct Settled {
+    /// Surely on the broker's disk: delete the rows.
+    pub delete: Vec<PendingEvent>,
+    /// Acknowledged on a connection that is gone: publish again (the scan does, from the row).
+    pub release: Vec<PendingEvent>,
+    /// Not known yet.
+    pub keep: Vec<Held>,
+}
+
+/// Sorts held rows after a round trip: a row whose acknowledgement came on a connection that
+/// is no longer the current one is released; one acknowledged at least `durable_after` before
+/// a request that the same, unchanged connection answered is deleted; the rest wait.
+pub fn settle(held: Vec<Held>, durable_after: Duration, trip: RoundTrip) -> Settled {
+    let steady = trip.answered && trip.connection_before == trip.connection_after;
+    let mut settled = Settled::default();
+    for held in held {
+        if held.connection != trip.connection_after {
+            settled.release.push(held.row);
+        } else if steady && held.acked_at + durable_after <= trip.began {
+            settled.delete.push(held.row);
+        } else {
+            settled.keep.push(held);
+        }
+    }
+    settled
 }
 
 /// What to do with one pending row.
@@ -120,8 +202,8 @@ pub struct Relay {
     floors: Vec<i64>,
     saved: Vec<i64>,
     last_save: Instant,
-    /// Rows the fast path published, per shard, to delete in batches.
-    published: Vec<Vec<PendingEvent>>,
+    /// Published rows waiting until their events are surely on the broker's disk.
+    held: HashMap<EventId, Held>,
     last_flush: Instant,
 }
 
@@ -185,7 +267,7 @@ impl Relay {
             floors: vec![0; SHARDS as usize],
             saved: vec![0; SHARDS as usize],
             last_save: Instant::now(),
-            published: vec![Vec::new(); SHARDS as usize],
+            held: HashMap::new(),
             last_flush: Instant::now(),
         }
     }
@@ -245,8 +327,18 @@ impl Relay {
                     }
                 }
                 self.publish_committed(batch).await;
-                self.flush_published(true).await;
                 let pass = self.pass().await;
+                // Wait (at most the hold) until what was just published is surely on the
+                // broker's disk, so a restart does not publish it again.
+                let latest = self
+                    .held
+                    .values()
+                    .map(|h| h.acked_at + self.settings.durable_after)
+                    .max();
+                if let Some(latest) = latest {
+                    tokio::time::sleep_until(latest.into()).await;
+                }
+                self.flush_held(true).await;
                 self.save_floors(true).await;
                 tracing::info!(?pass, "event relay stopped");
                 return;
@@ -293,6 +385,7 @@ impl Relay {
         if batch.is_empty() || !self.publisher.is_connected() {
             return;
         }
+        let connection = self.publisher.connection();
         let mut outcomes = Vec::with_capacity(batch.len());
         for chunk in batch.chunks(PUBLISH_CONCURRENCY) {
             outcomes.extend(
@@ -300,14 +393,21 @@ impl Relay {
                     .await,
             );
         }
+        let connection = self.connection_since(connection);
+        let acked_at = Instant::now();
         let mut first_error = None;
         for (committed, outcome) in batch.into_iter().zip(outcomes) {
             match outcome {
                 Ok(ack) => {
                     self.acknowledged(&committed.event, ack);
-                    if let Some(rows) = self.published.get_mut(committed.row.shard as usize) {
-                        rows.push(committed.row);
-                    }
+                    self.held.insert(
+                        committed.row.event_id,
+                        Held {
+                            row: committed.row,
+                            acked_at,
+                            connection,
+                        },
+                    );
                 }
                 Err(error) => {
                     self.metrics.outbox_publish_failures.inc();
@@ -318,20 +418,80 @@ impl Relay {
         if let Some(error) = first_error {
             tracing::warn!(%error, "publishing game events failed; they stay in the outbox");
         }
-        self.flush_published(false).await;
+        self.flush_held(false).await;
     }
 
-    /// Deletes the rows the fast path published: in batches of a partition each, at most every
-    /// [`FLUSH_EVERY`] unless `now` (before a scan, so it does not see them again).
-    async fn flush_published(&mut self, now: bool) {
-        let waiting: usize = self.published.iter().map(Vec::len).sum();
+    /// The connection acknowledgements carried if it is still `before` now; 0 (never the
+    /// current one, so [`settle`] releases them) if a reconnect happened meanwhile.
+    fn connection_since(&self, before: u64) -> u64 {
+        if self.publisher.connection() == before {
+            before
+        } else {
+            0
+        }
+    }
+
+    /// Settles the held rows ([`settle`]): deletes those surely on the broker's disk, in batches
+    /// of a partition each, and releases those to publish again. At most every [`FLUSH_EVERY`]
+    /// unless `now` (before a scan).
+    async fn flush_held(&mut self, now: bool) {
+        let waiting = self.held.len();
         if waiting == 0 || (!now && waiting < FLUSH_ROWS && self.last_flush.elapsed() < FLUSH_EVERY)
         {
             return;
         }
         self.last_flush = Instant::now();
-        let published = std::mem::replace(&mut self.published, vec![Vec::new(); SHARDS as usize]);
-        let removals = published
+        let durable_after = self.settings.durable_after;
+        let connection_before = self.publisher.connection();
+        let began = Instant::now();
+        let due = self
+            .held
+            .values()
+            .any(|h| h.acked_at + durable_after <= began);
+        let answered = if durable_after.is_zero() {
+            // The broker fsyncs before acknowledging: the acknowledgement was the proof.
+            true
+        } else if due && self.publisher.is_connected() {
+            match self.publisher.round_trip().await {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::warn!(%error, "the broker did not answer; published rows stay held");
+                    false
+                }
+            }
+        } else {
+            false
+        };
+        let trip = RoundTrip {
+            began,
+            connection_before,
+            connection_after: self.publisher.connection(),
+            answered,
+        };
+        let held: Vec<Held> = std::mem::take(&mut self.held).into_values().collect();
+        let settled = settle(held, durable_after, trip);
+        self.held = settled
+            .keep
+            .into_iter()
+            .map(|h| (h.row.event_id, h))
+            .collect();
+        if !settled.release.is_empty() {
+            self.metrics
+                .outbox_republished
+                .inc_by(settled.release.len() as u64);
+            tracing::warn!(
+                events = settled.release.len(),
+                "the broker connection changed before these events were surely on its disk; \
+                 publishing them again"
+            );
+        }
+        let mut by_shard = vec![Vec::new(); SHARDS as usize];
+        for row in settled.delete {
+            if let Some(rows) = by_shard.get_mut(row.shard as usize) {
+                rows.push(row);
+            }
+        }
+        let removals = by_shard
             .iter()
             .filter(|rows| !rows.is_empty())
             .map(|rows| self.store().remove(rows));
@@ -379,7 +539,7 @@ impl Relay {
 
     /// One pass over every partition of the region.
     pub async fn pass(&mut self) -> Pass {
-        self.flush_published(true).await;
+        self.flush_held(true).await;
         if !self.publisher.is_connected() {
             // Nothing can be published: only count what waits (no per-row reads of the games,
             // which would load Cassandra for nothing while the broker is away).
@@ -403,8 +563,10 @@ impl Relay {
         )
         .await;
         let mut total = Pass::default();
-        for (shard, (pass, floor)) in results {
+        for (shard, (pass, floor, held)) in results {
             self.floors[shard as usize] = floor;
+            self.held
+                .extend(held.into_iter().map(|h| (h.row.event_id, h)));
             total.published += pass.published;
             total.failures += pass.failures;
             total.dropped += pass.dropped;
@@ -443,9 +605,11 @@ impl Relay {
         total
     }
 
-    /// One partition, page by page; returns the figures and the partition's new floor.
-    async fn pass_shard(&self, shard: i32, floor: i64) -> (Pass, i64) {
+    /// One partition, page by page; returns the figures, the partition's new floor and the
+    /// rows it published (to hold).
+    async fn pass_shard(&self, shard: i32, floor: i64) -> (Pass, i64, Vec<Held>) {
         let mut pass = Pass::default();
+        let mut held = Vec::new();
         let mut after: Option<(i64, api::EventId)> = None;
         let mut oldest_left: Option<i64> = None;
         let now = now_ms();
@@ -461,15 +625,25 @@ impl Relay {
                 Err(error) => {
                     tracing::warn!(%error, shard, "cannot read the outbox");
                     pass.failures += 1;
-                    return (pass, floor);
+                    return (pass, floor, held);
                 }
             };
             let full = rows.len() == self.settings.page;
-            let left = self.relay_rows(&rows, now, &mut pass).await;
-            if let Some(min) = left.iter().map(|r| r.queued_at_ms).min() {
+            let (left, published) = self.relay_rows(&rows, now, &mut pass).await;
+            // Held rows stay above the floor: a reconnect may release them to the scan.
+            let still_held = rows.iter().filter(|r| self.held.contains_key(&r.event_id));
+            let kept = left
+                .iter()
+                .copied()
+                .chain(still_held)
+                .map(|r| r.queued_at_ms)
+                .chain(published.iter().map(|h| h.row.queued_at_ms))
+                .min();
+            if let Some(min) = kept {
                 oldest_left = Some(oldest_left.map_or(min, |o: i64| o.min(min)));
             }
             pass.pending += left.len();
+            held.extend(published);
             match rows.last() {
                 Some(last) if full => after = Some((last.queued_at_ms, last.event_id)),
                 _ => {
@@ -480,16 +654,21 @@ impl Relay {
         }
         pass.more = after.is_some();
         let floor = next_floor(floor, oldest_left, boundary, after.map(|(at, _)| at));
-        (pass, floor)
+        (pass, floor, held)
     }
 
-    /// Decides, publishes and deletes one page; returns the rows left pending.
+    /// Decides and publishes one page, deleting the rows of events that never happened; returns
+    /// the rows left pending and the published ones (to hold). Rows already held are skipped.
     async fn relay_rows<'a>(
         &self,
         rows: &'a [PendingEvent],
         now: i64,
         pass: &mut Pass,
-    ) -> Vec<&'a PendingEvent> {
+    ) -> (Vec<&'a PendingEvent>, Vec<Held>) {
+        let rows: Vec<&'a PendingEvent> = rows
+            .iter()
+            .filter(|r| !self.held.contains_key(&r.event_id))
+            .collect();
         // In chunks: bounded concurrency against Cassandra (and plain join_all keeps the
         // futures Send for the spawned task, which stream combinators over borrows do not).
         let mut decisions: Vec<Result<Decision, StoreError>> = Vec::with_capacity(rows.len());
@@ -502,7 +681,7 @@ impl Relay {
         let mut done: Vec<PendingEvent> = Vec::new();
         let mut left: Vec<&PendingEvent> = Vec::new();
         let mut to_publish: Vec<(&PendingEvent, GameEvent)> = Vec::new();
-        for (row, decision) in rows.iter().zip(decisions) {
+        for (&row, decision) in rows.iter().zip(decisions) {
             match decision {
                 Ok(Decision::Publish(event)) if connected => to_publish.push((row, event)),
                 Ok(Decision::Publish(_)) => {
@@ -529,6 +708,7 @@ impl Relay {
                 }
             }
         }
+        let connection = self.publisher.connection();
         let mut outcomes = Vec::with_capacity(to_publish.len());
         for chunk in to_publish.chunks(PUBLISH_CONCURRENCY) {
             outcomes.extend(
@@ -538,13 +718,20 @@ impl Relay {
                 .await,
             );
         }
+        let connection = self.connection_since(connection);
+        let acked_at = Instant::now();
+        let mut published = Vec::new();
         let mut first_error = None;
         for ((row, event), outcome) in to_publish.into_iter().zip(outcomes) {
             match outcome {
                 Ok(ack) => {
                     self.acknowledged(&event, ack);
                     pass.published += 1;
-                    done.push(row.clone());
+                    published.push(Held {
+                        row: row.clone(),
+                        acked_at,
+                        connection,
+                    });
                 }
                 Err(error) => {
                     self.metrics.outbox_publish_failures.inc();
@@ -560,13 +747,12 @@ impl Relay {
         if !done.is_empty()
             && let Err(error) = self.store().remove(&done).await
         {
-            // Published but still pending: the next pass publishes them again, and the
-            // broker's duplicate window drops the repeats.
-            tracing::warn!(%error, "cannot clear published outbox rows");
+            // Still pending: the next pass decides them again.
+            tracing::warn!(%error, "cannot clear dropped outbox rows");
             pass.failures += 1;
-            left.extend(rows.iter().filter(|r| done.iter().any(|d| d == *r)));
+            left.extend(rows.iter().filter(|r| done.iter().any(|d| d == **r)));
         }
-        left
+        (left, published)
     }
 
     /// Whether a row's event is committed, from the committed game state.
@@ -657,6 +843,82 @@ mod tests {
         assert_eq!(next_floor(100, Some(2_500), 5_000, Some(3_000)), 2_500);
         // A clock that went back never moves the floor back.
         assert_eq!(next_floor(6_000, None, 5_000, None), 6_000);
+    }
+
+    fn row(n: u8) -> PendingEvent {
+        let region = RegionName::parse("eu").unwrap();
+        let user = api::UserId::parse("u").unwrap();
+        let game = api::GameId::from(uuid::Uuid::from_bytes([n; 16]));
+        PendingEvent::exited(&region, game, &user, 1_000)
+    }
+
+    fn held(n: u8, acked_at: Instant, connection: u64) -> Held {
+        Held {
+            row: row(n),
+            acked_at,
+            connection,
+        }
+    }
+
+    #[test]
+    fn held_rows_go_once_a_later_request_on_the_same_connection_is_answered() {
+        let hold = Duration::from_secs(2);
+        let t0 = Instant::now();
+        let rows = vec![
+            held(1, t0, 7),                          // acked 3 s before the request: on disk
+            held(2, t0 + Duration::from_secs(2), 7), // 1 s before: maybe not yet
+            held(3, t0, 6),                          // an older connection: republish
+            held(4, t0, 0),                          // a reconnect while in flight: republish
+        ];
+        let trip = RoundTrip {
+            began: t0 + Duration::from_secs(3),
+            connection_before: 7,
+            connection_after: 7,
+            answered: true,
+        };
+        let settled = settle(rows.clone(), hold, trip);
+        assert_eq!(settled.delete, vec![row(1)]);
+        assert_eq!(settled.release, vec![row(3), row(4)]);
+        assert_eq!(settled.keep, vec![rows[1].clone()]);
+
+        // No answer, or a reconnect during the request: nothing is deleted.
+        for trip in [
+            RoundTrip {
+                answered: false,
+                ..trip
+            },
+            RoundTrip {
+                connection_before: 7,
+                connection_after: 8,
+                ..trip
+            },
+        ] {
+            let settled = settle(rows.clone(), hold, trip);
+            assert!(settled.delete.is_empty(), "{trip:?}");
+            if trip.connection_after == 8 {
+                // Every row was acknowledged on a connection that is gone.
+                assert_eq!(settled.release.len(), 4);
+            } else {
+                assert_eq!(settled.keep.len(), 2);
+            }
+        }
+    }
+
+    #[test]
+    fn a_broker_that_fsyncs_before_acknowledging_needs_no_hold() {
+        let t0 = Instant::now();
+        let trip = RoundTrip {
+            began: t0,
+            connection_before: 1,
+            connection_after: 1,
+            answered: true,
+        };
+        let settled = settle(vec![held(1, t0, 1)], durable_after(Duration::ZERO), trip);
+        assert_eq!(settled.delete, vec![row(1)]);
+        assert_eq!(
+            durable_after(Duration::from_secs(1)),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]
