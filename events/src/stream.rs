@@ -52,7 +52,9 @@ pub fn parse_sync_interval(text: &str) -> Result<Duration, String> {
     if text == "always" {
         return Ok(Duration::ZERO);
     }
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: u64 = number
         .parse()
@@ -124,7 +126,10 @@ mod tests {
 
     #[test]
     fn sync_intervals_parse_like_the_server_config() {
-        assert_eq!(parse_sync_interval(DEFAULT_SYNC), Ok(Duration::from_secs(1)));
+        assert_eq!(
+            parse_sync_interval(DEFAULT_SYNC),
+            Ok(Duration::from_secs(1))
+        );
         assert_eq!(parse_sync_interval(" 2m "), Ok(Duration::from_secs(120)));
         assert_eq!(parse_sync_interval("1h"), Ok(Duration::from_secs(3600)));
         for bad in ["", "s", "0s", "1", "1d", "-1s", "1.5s", "25h", "Always"] {
