@@ -31,6 +31,11 @@ pub struct Attachment {
     /// again). Server-side only: never part of what others see ([`Attachment::member`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_token: Option<String>,
+    /// The client's address (`cf-connecting-ip` of the upgrade), sent as `x-forwarded-for`
+    /// with the socket's `exit` so the origin's per-client limits count the client, not the
+    /// edge. Server-side only, like the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
     /// The last reported round trip, ms.
     pub rtt_ms: Option<u32>,
     /// The last reported jitter, ms.
@@ -552,6 +557,21 @@ mod tests {
         assert!(k.verify_for_game(&token, GAME, NOW).is_ok());
         let e = keyring(vars(Some("short"))).unwrap_err();
         assert!(e.message.contains("OWNER_TOKEN_SECRET"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_client_address_survives_hibernation_and_stays_server_side() {
+        let mut player = att("x", Some(LiveRole::Player), Some("alice"));
+        player.client_ip = Some("203.0.113.7".into());
+        let stored = serde_json::to_string(&player).unwrap();
+        let woken: Attachment = serde_json::from_str(&stored).unwrap();
+        assert_eq!(woken.client_ip.as_deref(), Some("203.0.113.7"));
+        let seen = serde_json::to_string(&woken.member().unwrap()).unwrap();
+        assert!(!seen.contains("203.0.113.7"), "{seen}");
+        // Attachments written before the field existed still load.
+        let older: Attachment =
+            serde_json::from_str(&stored.replace(r#""client_ip":"203.0.113.7","#, "")).unwrap();
+        assert_eq!(older.client_ip, None);
     }
 
     #[test]

@@ -306,6 +306,12 @@ impl LiveRoom {
         let attachment = Attachment {
             conn_id: ids::new_id(),
             game: Some(game),
+            client_ip: req
+                .headers()
+                .get("cf-connecting-ip")
+                .ok()
+                .flatten()
+                .filter(|ip| !ip.is_empty() && ip.len() <= 64),
             ..Attachment::default()
         };
         set_attachment(&pair.server, &attachment).map_err(|e| internal("open a socket", e))?;
@@ -564,7 +570,11 @@ impl LiveRoom {
             .with_body(Some(JsValue::from_str(&body)));
         let mut req = Request::new_with_init("https://live-room/edge/game/exit", &init)
             .map_err(|e| internal("build the exit", e))?;
-        let reply = handlers::exit(&mut req, &self.env, &cfg, &fresh_trace()).await?;
+        let trace = Trace {
+            client_ip: att.client_ip.clone(),
+            ..fresh_trace()
+        };
+        let reply = handlers::exit(&mut req, &self.env, &cfg, &trace).await?;
         if reply.status() != 200 {
             let body: api::ErrorBody =
                 serde_json::from_slice(reply.body()).map_err(|e| internal("read the exit", e))?;
