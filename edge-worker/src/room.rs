@@ -47,6 +47,64 @@ pub struct Attachment {
     /// The room's game (without metadata): every socket carries it, so a room woken from
     /// hibernation knows its game without a storage read.
     pub game: Option<GameView>,
+    /// The socket's message budget ([`spend_message`]): its theoretical arrival time, Unix ms.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub message_tat: i64,
+    /// Messages refused in a row for being over budget.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub refused_in_a_row: u32,
+}
+
+fn is_zero_i64(n: &i64) -> bool {
+    *n == 0
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Messages a socket may send at once...
+pub const MESSAGE_BURST: i64 = 30;
+/// ...and then one per this many milliseconds (5 per second).
+pub const MESSAGE_INTERVAL_MS: i64 = 200;
+/// A socket refused this many times in a row is closed (1008, policy violation).
+pub const MAX_REFUSED_IN_A_ROW: u32 = 50;
+
+/// What the room does with a socket's next message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Within the budget: handle it.
+    Allowed,
+    /// Over it: drop it; the first refusal of a run is answered with an error frame.
+    Refused {
+        /// Milliseconds until the next message would be allowed.
+        retry_after_ms: i64,
+        /// The first refusal since the last allowed message.
+        first: bool,
+    },
+    /// Still sending after [`MAX_REFUSED_IN_A_ROW`] refusals: close the socket.
+    Close,
+}
+
+/// Spends one message of `att`'s budget at `now` (Unix ms): GCRA with a burst of
+/// [`MESSAGE_BURST`] and one message per [`MESSAGE_INTERVAL_MS`] after it. Every message
+/// counts, valid or not, so a flood of garbage costs the room no more than a flood of pings.
+pub fn spend_message(att: &mut Attachment, now: i64) -> Budget {
+    let tat = att.message_tat.max(now);
+    let window = MESSAGE_INTERVAL_MS * (MESSAGE_BURST - 1);
+    if tat - now > window {
+        att.refused_in_a_row = att.refused_in_a_row.saturating_add(1);
+        if att.refused_in_a_row >= MAX_REFUSED_IN_A_ROW {
+            return Budget::Close;
+        }
+        return Budget::Refused {
+            retry_after_ms: tat - now - window,
+            first: att.refused_in_a_row == 1,
+        };
+    }
+    att.message_tat = tat + MESSAGE_INTERVAL_MS;
+    att.refused_in_a_row = 0;
+    Budget::Allowed
 }
 
 impl Attachment {
@@ -557,6 +615,57 @@ mod tests {
         assert!(k.verify_for_game(&token, GAME, NOW).is_ok());
         let e = keyring(vars(Some("short"))).unwrap_err();
         assert!(e.message.contains("OWNER_TOKEN_SECRET"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_socket_gets_a_burst_then_a_steady_rate_then_is_closed() {
+        let mut a = Attachment::default();
+        let t = 1_700_000_000_000;
+        for i in 0..MESSAGE_BURST {
+            assert_eq!(spend_message(&mut a, t), Budget::Allowed, "message {i}");
+        }
+        assert_eq!(
+            spend_message(&mut a, t),
+            Budget::Refused {
+                retry_after_ms: MESSAGE_INTERVAL_MS,
+                first: true
+            }
+        );
+        assert!(matches!(
+            spend_message(&mut a, t),
+            Budget::Refused { first: false, .. }
+        ));
+        // One interval later one more is allowed, and the refusal run starts over.
+        assert_eq!(
+            spend_message(&mut a, t + MESSAGE_INTERVAL_MS),
+            Budget::Allowed
+        );
+        assert_eq!(a.refused_in_a_row, 0);
+        // A steady 5 per second is never refused.
+        let mut steady = Attachment::default();
+        for i in 0..1_000 {
+            assert_eq!(
+                spend_message(&mut steady, t + i * MESSAGE_INTERVAL_MS),
+                Budget::Allowed
+            );
+        }
+        // A flood is closed after MAX_REFUSED_IN_A_ROW refusals.
+        let mut flood = Attachment::default();
+        let outcomes: Vec<Budget> = (0..200).map(|_| spend_message(&mut flood, t)).collect();
+        assert_eq!(
+            outcomes.iter().filter(|b| **b == Budget::Allowed).count() as i64,
+            MESSAGE_BURST
+        );
+        let closed_at = outcomes.iter().position(|b| *b == Budget::Close).unwrap();
+        assert_eq!(
+            closed_at as i64,
+            MESSAGE_BURST + i64::from(MAX_REFUSED_IN_A_ROW) - 1
+        );
+        // The budget rides in the attachment, so hibernation does not reset it.
+        let woken: Attachment =
+            serde_json::from_str(&serde_json::to_string(&flood).unwrap()).unwrap();
+        assert_eq!(woken.message_tat, flood.message_tat);
+        assert_eq!(woken.refused_in_a_row, flood.refused_in_a_row);
     }
 
     #[test]

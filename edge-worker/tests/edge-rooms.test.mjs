@@ -339,6 +339,38 @@ describe('live rooms', () => {
     await owner.close();
   });
 
+  test('a flooding socket is refused once, then closed; the room keeps serving', async () => {
+    const game = await startGame(uid('live-f'));
+    // The player hears about viewers joining and leaving (viewers hear only about players).
+    const calm = await openLive(edge.url, game.gameId);
+    calm.send({ type: 'hello', role: 'player', ownerToken: game.ownerToken });
+    assert.equal((await calm.next('welcome')).role, 'player');
+    const flood = await openLive(edge.url, game.gameId);
+    flood.send({ type: 'hello', role: 'viewer' });
+    await flood.next('welcome');
+    for (let i = 0; i < 200; i++) flood.send({ type: 'ping', clientTime: i });
+    const refused = await flood.next('error');
+    assert.equal(refused.error.code, 'rate_limited');
+    const code = await Promise.race([flood.closed.then((ev) => ev.code), sleep(5000).then(() => 'still open')]);
+    assert.equal(code, 1008);
+    // The burst was answered (30 messages including the hello), the rest dropped without a
+    // frame each.
+    const pongs = flood.inbox.filter((m) => m.type === 'pong').length;
+    assert.ok(pongs >= 25 && pongs <= 35, `${pongs} pongs`);
+    assert.equal(flood.inbox.filter((m) => m.type === 'error').length, 0, 'one error frame per run');
+    // The other socket saw the flooder leave once, and is still answered.
+    await calm.next('left');
+    calm.send({ type: 'ping', clientTime: 1 });
+    assert.equal((await calm.next('pong')).clientTime, 1);
+    await sleep(300);
+    assert.equal(calm.inbox.filter((m) => m.type === 'left').length, 0, 'left only once');
+    const st = await call(`${edge.url}/edge/game/${game.gameId}/live/stats`);
+    assert.equal(st.body.presence.viewers, 0);
+    assert.equal(st.body.presence.players.length, 1);
+    assert.ok(st.body.stats.messagesIn.some((c) => c.type === 'refused'));
+    await calm.close();
+  });
+
   test('bad upgrades and ids are HTTP errors', async () => {
     let r = await call(`${edge.url}/edge/game/not-a-uuid/live`);
     assert.equal(r.status, 422);

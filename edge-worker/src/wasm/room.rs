@@ -423,6 +423,48 @@ impl LiveRoom {
     }
 
     async fn on_message(&self, ws: &WebSocket, message: WebSocketIncomingMessage) {
+        let mut budget = attachment_of(ws);
+        match rules::spend_message(&mut budget, now_ms() as i64) {
+            rules::Budget::Allowed => {
+                let _ = set_attachment(ws, &budget);
+            }
+            rules::Budget::Refused {
+                retry_after_ms,
+                first,
+            } => {
+                self.stats.borrow_mut().received("refused");
+                let _ = set_attachment(ws, &budget);
+                if first {
+                    self.refuse(
+                        ws,
+                        &ApiError::new(
+                            api::ErrorCode::RateLimited,
+                            format!(
+                                "too many messages: at most {} at once, then one per {} ms; \
+                                 retry in {retry_after_ms} ms",
+                                rules::MESSAGE_BURST,
+                                rules::MESSAGE_INTERVAL_MS
+                            ),
+                        ),
+                    );
+                }
+                return;
+            }
+            rules::Budget::Close => {
+                self.stats.borrow_mut().received("refused");
+                let _ = ws.close(Some(1008), Some("too many messages"));
+                self.on_close(ws);
+                // Left once: the runtime's close event for this socket finds no member.
+                let _ = set_attachment(
+                    ws,
+                    &Attachment {
+                        conn_id: budget.conn_id,
+                        ..Attachment::default()
+                    },
+                );
+                return;
+            }
+        }
         let bytes = match message {
             WebSocketIncomingMessage::String(s) => s.into_bytes(),
             WebSocketIncomingMessage::Binary(_) => {
