@@ -118,8 +118,7 @@ pub async fn state_with_events(
     settings: &Settings,
     store: Store,
 ) -> Result<(AppState, Option<RelayHandle>), events::EventsError> {
-    let relay = RelaySettings::new(settings.request_timeout, settings.cassandra.timeout);
-    state_with_relay(settings, store, relay).await
+    state_with_relay(settings, store, RelaySettings::for_settings(settings)).await
 }
 
 /// [`state_with_events`] with the relay paced by `relay` (tests slow it down).
@@ -141,10 +140,6 @@ pub async fn state_with_relay(
     if let Some(replicas) = events_settings.stream_replicas {
         publisher = publisher.with_replicas(replicas);
     }
-    let relay = RelaySettings {
-        durable_after: crate::outbox::relay::durable_after(events_settings.broker_sync),
-        ..relay
-    };
     let outbox = Outbox::new(Arc::new(store.clone()), settings.region.clone());
     let games: Arc<dyn GameStore> = Arc::new(store);
     let state = AppState::build(settings, games.clone(), Some(outbox.clone()));

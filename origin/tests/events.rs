@@ -76,7 +76,7 @@ async fn spawn_event_app(settings: &Settings, relay: RelaySettings) -> EventApp 
 }
 
 fn default_relay(settings: &Settings) -> RelaySettings {
-    RelaySettings::new(settings.request_timeout, settings.cassandra.timeout)
+    RelaySettings::for_settings(settings)
 }
 
 impl EventApp {

@@ -49,9 +49,9 @@ const DECIDE_CONCURRENCY: usize = 64;
 const PUBLISH_CONCURRENCY: usize = 256;
 /// Committed events published in one round of the fast path.
 const MAX_HINT_BATCH: usize = 4_096;
-/// Held rows are settled (deleted or released) once this many wait...
-const FLUSH_ROWS: usize = 800;
-/// ...or this long after the last settling (and always before a scan).
+/// Held rows are settled (deleted or released) at most this often: a held row can only go once
+/// its hold has passed, so settling after every fast-path round or scan would only repeat the
+/// broker round trip and rebuild the map.
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
 
 /// How the relay paces itself.
@@ -108,6 +108,16 @@ impl RelaySettings {
                     .unwrap_or_default(),
             ),
         }
+    }
+
+    /// The settings for an origin configured by `settings`: its timeouts, and the hold its
+    /// broker's `sync_interval` (`NATS_SYNC`) asks for.
+    pub fn for_settings(settings: &crate::config::Settings) -> RelaySettings {
+        let mut relay = RelaySettings::new(settings.request_timeout, settings.cassandra.timeout);
+        if let Some(events) = &settings.events {
+            relay.durable_after = durable_after(events.broker_sync);
+        }
+        relay
     }
 }
 
@@ -433,11 +443,9 @@ impl Relay {
 
     /// Settles the held rows ([`settle`]): deletes those surely on the broker's disk, in batches
     /// of a partition each, and releases those to publish again. At most every [`FLUSH_EVERY`]
-    /// unless `now` (before a scan).
+    /// unless `now` (the last pass before a shutdown).
     async fn flush_held(&mut self, now: bool) {
-        let waiting = self.held.len();
-        if waiting == 0 || (!now && waiting < FLUSH_ROWS && self.last_flush.elapsed() < FLUSH_EVERY)
-        {
+        if self.held.is_empty() || (!now && self.last_flush.elapsed() < FLUSH_EVERY) {
             return;
         }
         self.last_flush = Instant::now();
@@ -539,7 +547,8 @@ impl Relay {
 
     /// One pass over every partition of the region.
     pub async fn pass(&mut self) -> Pass {
-        self.flush_held(true).await;
+        // The scan skips held rows, so this need not run before every pass.
+        self.flush_held(false).await;
         if !self.publisher.is_connected() {
             // Nothing can be published: only count what waits (no per-row reads of the games,
             // which would load Cassandra for nothing while the broker is away).
@@ -931,6 +940,30 @@ mod tests {
         }
         assert!(backoff(1, max) <= Duration::from_millis(200));
         assert!(backoff(30, max) >= Duration::from_millis(2_500));
+    }
+
+    #[test]
+    fn the_hold_follows_the_brokers_sync_interval() {
+        let settings = |extra: &[(&str, &str)]| {
+            let vars = extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            crate::config::Settings::from_map(&vars).unwrap()
+        };
+        let relay = RelaySettings::for_settings(&settings(&[
+            ("NATS_URL", "nats://127.0.0.1:4222"),
+            ("NATS_SYNC", "500ms"),
+        ]));
+        assert_eq!(relay.durable_after, Duration::from_secs(1));
+        let relay = RelaySettings::for_settings(&settings(&[
+            ("NATS_URL", "nats://127.0.0.1:4222"),
+            ("NATS_SYNC", "always"),
+        ]));
+        assert_eq!(relay.durable_after, Duration::ZERO);
+        // The shipped default: the broker syncs every second.
+        let relay = RelaySettings::for_settings(&settings(&[]));
+        assert_eq!(relay.durable_after, Duration::from_secs(2));
     }
 
     #[test]
