@@ -48,19 +48,15 @@ pub struct Attachment {
     /// hibernation knows its game without a storage read.
     pub game: Option<GameView>,
     /// The socket's message budget ([`spend_message`]): its theoretical arrival time, Unix ms.
-    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub message_tat: i64,
     /// Messages refused in a row for being over budget.
-    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub refused_in_a_row: u32,
 }
 
-fn is_zero_i64(n: &i64) -> bool {
-    *n == 0
-}
-
-fn is_zero_u32(n: &u32) -> bool {
-    *n == 0
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// Messages a socket may send at once...

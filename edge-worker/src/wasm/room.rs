@@ -423,17 +423,18 @@ impl LiveRoom {
     }
 
     async fn on_message(&self, ws: &WebSocket, message: WebSocketIncomingMessage) {
-        let mut budget = attachment_of(ws);
-        match rules::spend_message(&mut budget, now_ms() as i64) {
+        // Read once per message: the budget and the handlers share it.
+        let mut att = attachment_of(ws);
+        match rules::spend_message(&mut att, now_ms() as i64) {
             rules::Budget::Allowed => {
-                let _ = set_attachment(ws, &budget);
+                let _ = set_attachment(ws, &att);
             }
             rules::Budget::Refused {
                 retry_after_ms,
                 first,
             } => {
                 self.stats.borrow_mut().received("refused");
-                let _ = set_attachment(ws, &budget);
+                let _ = set_attachment(ws, &att);
                 if first {
                     self.refuse(
                         ws,
@@ -458,7 +459,7 @@ impl LiveRoom {
                 let _ = set_attachment(
                     ws,
                     &Attachment {
-                        conn_id: budget.conn_id,
+                        conn_id: att.conn_id,
                         ..Attachment::default()
                     },
                 );
@@ -485,7 +486,6 @@ impl LiveRoom {
             }
         };
         self.stats.borrow_mut().received(msg.kind());
-        let mut att = attachment_of(ws);
         let result = match msg {
             ClientMessage::Ping(p) => {
                 let received = now_ms() as i64;
