@@ -9,6 +9,9 @@
 #       Without flags, a run dir that already holds a cluster restarts that cluster as it was.
 #   scripts/cassandra.sh stop       SIGTERM every node by its PID file, SIGKILL after 30 s.
 #   scripts/cassandra.sh status     One line per node; exit 0 only if every node answers CQL.
+#   scripts/cassandra.sh answers    Exit 0 if a Cassandra answers CQL on the first address of
+#                                   CASSANDRA_HOSTS (default 127.0.0.1:9042), whichever checkout
+#                                   started it: for scripts that reuse one and never stop it.
 #   scripts/cassandra.sh wipe       stop, then delete the run dir's nodes (data, config, logs).
 #   scripts/cassandra.sh fetch      Resolve and download the jars (newest 5.0.x unless
 #                                   CASSANDRA_VERSION is set) without starting anything.
@@ -664,6 +667,13 @@ cmd_status() {
   ((all_up == 1))
 }
 
+cmd_answers() {
+  (($# == 0)) || die "answers takes no arguments"
+  local first=${CASSANDRA_HOSTS:-127.0.0.1:9042}
+  first=${first%%,*}
+  python3 "$PROBE" ping "${first%:*}" "${first##*:}" >/dev/null 2>&1
+}
+
 cmd_wipe() {
   (($# == 0)) || die "wipe takes no arguments"
   [[ $RUN_DIR != / ]] || die "refusing to wipe /"
@@ -706,12 +716,13 @@ main() {
   local cmd=${1:-}
   (($# > 0)) && shift
   case $cmd in
-    start | stop | status | wipe | fetch | nodetool) check_settings ;;
+    start | stop | status | answers | wipe | fetch | nodetool) check_settings ;;
   esac
   case $cmd in
     start) cmd_start "$@" ;;
     stop) cmd_stop "$@" ;;
     status) cmd_status "$@" ;;
+    answers) cmd_answers "$@" ;;
     wipe) cmd_wipe "$@" ;;
     fetch) cmd_fetch "$@" ;;
     nodetool) cmd_nodetool "$@" ;;

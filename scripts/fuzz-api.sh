@@ -65,8 +65,7 @@ mkdir -p "$OUT"
 
 # --- Cassandra ----------------------------------------------------------------------------
 first_host="${CASSANDRA_HOSTS%%,*}"
-if scripts/cassandra.sh status >/dev/null 2>&1 ||
-  python3 scripts/cassandra/cqlprobe.py ping "${first_host%:*}" "${first_host##*:}" >/dev/null 2>&1; then
+if scripts/cassandra.sh answers; then
   echo "fuzz: using the Cassandra at $first_host (a keyspace of this run's own)" >&2
 else
   CASSANDRA_FAST=1 scripts/cassandra.sh start

@@ -110,13 +110,9 @@ build() {
 up() {
   mkdir -p "$RUN_DIR"
   build
-  local first="${CASSANDRA_HOSTS:-127.0.0.1:9042}"
-  first="${first%%,*}"
-  if scripts/cassandra.sh status >/dev/null 2>&1; then
-    log "Cassandra already running; using it"
-  elif python3 scripts/cassandra/cqlprobe.py ping "${first%:*}" "${first##*:}" >/dev/null 2>&1; then
-    # One another checkout started (its PID files live there): used, never stopped here.
-    log "a Cassandra answers on $first; using it"
+  if scripts/cassandra.sh answers; then
+    # Maybe one another checkout started (its PID files live there): used, never stopped here.
+    log "a Cassandra answers on ${CASSANDRA_HOSTS:-127.0.0.1:9042}; using it"
   else
     scripts/cassandra.sh start
     touch "$RUN_DIR/cassandra.started-here"

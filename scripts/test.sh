@@ -103,10 +103,8 @@ wants() { [[ " $STAGES " == *" $1 "* ]]; }
 
 ensure_cassandra() {
   [[ -n "$started_cassandra" ]] && return 0
-  local first="${CASSANDRA_HOSTS%%,*}"
-  if scripts/cassandra.sh status >/dev/null 2>&1 ||
-    python3 scripts/cassandra/cqlprobe.py ping "${first%:*}" "${first##*:}" >/dev/null 2>&1; then
-    # The second probe finds a Cassandra another checkout started (its PID files live there).
+  # `answers` also finds a Cassandra another checkout started (its PID files live there).
+  if scripts/cassandra.sh answers; then
     echo "test: using the Cassandra that is already running (tests use their own keyspaces)"
   else
     # Test-only speed-ups (no fsync); `make up` keeps durable defaults.

@@ -5,11 +5,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 started=""
-first="${CASSANDRA_HOSTS:-127.0.0.1:9042}"
-first="${first%%,*}"
-# The CQL probe finds a Cassandra another checkout started (its PID files live there).
-if ! "$ROOT/scripts/cassandra.sh" status >/dev/null 2>&1 &&
-  ! python3 "$ROOT/scripts/cassandra/cqlprobe.py" ping "${first%:*}" "${first##*:}" >/dev/null 2>&1; then
+# `answers` also finds a Cassandra another checkout started (its PID files live there).
+if ! "$ROOT/scripts/cassandra.sh" answers; then
   "$ROOT/scripts/cassandra.sh" start
   started=1
 fi
