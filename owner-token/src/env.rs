@@ -14,7 +14,7 @@
 //! are not accepted by other regions. A secret that is set but short is fatal everywhere: it
 //! is a mistake, not an absence.
 
-use std::fmt;
+pub use kernel::SettingsError;
 
 use crate::{DEFAULT_TTL_MS, Keyring};
 
@@ -43,11 +43,11 @@ pub enum Mode {
 
 impl Mode {
     /// The mode named by `SEEDSYNC_ENV` (absent: development).
-    pub fn parse(value: Option<&str>) -> Result<Mode, ConfigError> {
+    pub fn parse(value: Option<&str>) -> Result<Mode, SettingsError> {
         match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
             None | Some("" | "development" | "dev" | "test") => Ok(Mode::Development),
             Some("production" | "prod") => Ok(Mode::Production),
-            Some(other) => Err(ConfigError {
+            Some(other) => Err(SettingsError {
                 variable: MODE_VAR,
                 message: format!("{other:?} is not `development` or `production`"),
             }),
@@ -65,29 +65,12 @@ pub enum KeySource {
     Ephemeral,
 }
 
-/// A variable that is missing or unusable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The variable.
-    pub variable: &'static str,
-    /// What is wrong (never the secret itself).
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {}: {}", self.variable, self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 /// The keyring described by the variables `lookup` finds. `random` is called only when a
 /// development process has no secret.
 pub fn keyring(
     lookup: impl Fn(&str) -> Option<String>,
     random: impl FnOnce() -> [u8; 32],
-) -> Result<(Keyring, KeySource, Mode), ConfigError> {
+) -> Result<(Keyring, KeySource, Mode), SettingsError> {
     let get = |name: &str| {
         lookup(name)
             .map(|v| v.trim().to_owned())
@@ -99,7 +82,7 @@ pub fn keyring(
         Some(raw) => match raw.parse::<u64>() {
             Ok(s @ 1..=MAX_TTL_SECONDS) => s,
             _ => {
-                return Err(ConfigError {
+                return Err(SettingsError {
                     variable: TTL_VAR,
                     message: format!("{raw:?} is not a number of seconds in 1..={MAX_TTL_SECONDS}"),
                 });
@@ -111,7 +94,7 @@ pub fn keyring(
     let previous_keys: Vec<&[u8]> = previous.iter().map(|s| s.as_bytes()).collect();
     // Checked first so its error names its own variable.
     if let Some(p) = &previous {
-        Keyring::new(p.as_bytes(), &[], ttl_ms).map_err(|e| ConfigError {
+        Keyring::new(p.as_bytes(), &[], ttl_ms).map_err(|e| SettingsError {
             variable: PREVIOUS_SECRET_VAR,
             message: e.to_string(),
         })?;
@@ -119,7 +102,7 @@ pub fn keyring(
     let (current, source) = match get(SECRET_VAR) {
         Some(secret) => (secret.into_bytes(), KeySource::Configured),
         None if mode == Mode::Production => {
-            return Err(ConfigError {
+            return Err(SettingsError {
                 variable: SECRET_VAR,
                 message: format!(
                     "is required when {MODE_VAR}=production: set it to a random secret of at least {} bytes shared by every origin (and rotate through {PREVIOUS_SECRET_VAR})",
@@ -129,7 +112,7 @@ pub fn keyring(
         }
         None => (random().to_vec(), KeySource::Ephemeral),
     };
-    let keyring = Keyring::new(&current, &previous_keys, ttl_ms).map_err(|e| ConfigError {
+    let keyring = Keyring::new(&current, &previous_keys, ttl_ms).map_err(|e| SettingsError {
         variable: SECRET_VAR,
         message: e.to_string(),
     })?;
@@ -144,7 +127,7 @@ mod tests {
 
     const GOOD: &str = "0123456789abcdef0123456789abcdef";
 
-    fn run(pairs: &[(&str, &str)]) -> Result<(Keyring, KeySource, Mode), ConfigError> {
+    fn run(pairs: &[(&str, &str)]) -> Result<(Keyring, KeySource, Mode), SettingsError> {
         let vars: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
