@@ -14,4 +14,4 @@ mod secret;
 mod settings;
 
 pub use secret::{Secret, constant_time_eq};
-pub use settings::SettingsError;
+pub use settings::{SettingsError, secret_setting};
