@@ -353,22 +353,11 @@ pub fn admin_allows(
     let Some(expected) = configured.filter(|t| !t.is_empty()) else {
         return Err(AdminRefusal::Denied);
     };
-    if constant_time_eq(expected.as_bytes(), given.as_bytes()) {
+    if kernel::constant_time_eq(expected.as_bytes(), given.as_bytes()) {
         Ok(())
     } else {
         Err(AdminRefusal::Denied)
     }
-}
-
-/// Byte equality whose time depends only on the lengths.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= x ^ y;
-    }
-    std::hint::black_box(diff) == 0
 }
 
 #[cfg(test)]
