@@ -104,9 +104,13 @@ async fn only_the_owner_token_exits_and_viewers_never_see_it() {
     assert_eq!((status, code(&body)), (401, "unauthorized"), "{body}");
     let (status, body) = exit(&app, &game, &bearer("st1.x.y.z")).await;
     assert_eq!((status, code(&body)), (401, "unauthorized"), "{body}");
-    let mut forged = token.clone();
-    forged.pop();
-    forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+    // Flip a character inside the signature, not the last one: the last base64url
+    // character carries unused bits, so changing it can make the token undecodable (401)
+    // instead of well-formed but wrongly signed (403).
+    let mut forged: Vec<char> = token.chars().collect();
+    let inside = forged.len() - 6;
+    forged[inside] = if forged[inside] == 'A' { 'B' } else { 'A' };
+    let forged: String = forged.into_iter().collect();
     let (status, body) = exit(&app, &game, &bearer(&forged)).await;
     assert_eq!((status, code(&body)), (403, "forbidden"), "{body}");
     let (status, body, _) = post(
