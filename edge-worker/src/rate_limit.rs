@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use crate::config::ConfigError;
+use crate::config::SettingsError;
 
 /// Start budget per client IP (`START_RATE_LIMIT_PER_IP`).
 pub const START_PER_IP: &str = "START_RATE_LIMIT_PER_IP";
@@ -229,18 +229,18 @@ impl Default for Settings {
 
 impl Settings {
     /// Reads [`VARS`]; absent or empty means the default.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let quota = |variable: &'static str, default: Quota| match get(variable) {
             None => Ok(Some(default)),
-            Some(raw) => Quota::parse(&raw).map_err(|message| ConfigError { variable, message }),
+            Some(raw) => Quota::parse(&raw).map_err(|message| SettingsError { variable, message }),
         };
         let max_keys = match get(MAX_KEYS) {
             None => DEFAULT_MAX_KEYS,
             Some(raw) => match raw.trim().parse::<usize>() {
                 Ok(n @ 100..=1_000_000) => n,
                 _ => {
-                    return Err(ConfigError {
+                    return Err(SettingsError {
                         variable: MAX_KEYS,
                         message: format!("{raw:?} is not a number in 100..=1000000"),
                     });

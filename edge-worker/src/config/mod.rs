@@ -1,6 +1,6 @@
 //! The edge's configuration, read from the Worker's `[vars]` (all plain strings, so `wrangler dev
 //! --var NAME:VALUE` can override any of them) and validated up front: a bad value becomes a
-//! [`ConfigError`] naming the variable, which the Worker answers as a JSON 500 instead of
+//! [`SettingsError`] naming the variable, which the Worker answers as a JSON 500 instead of
 //! panicking somewhere down the line.
 //!
 //! [`vars`] holds the variable names, defaults and scalar parsers; [`regions`] the region,
@@ -22,43 +22,15 @@ pub use live::{LiveSettings, Policy};
 pub use regions::{Continent, DEFAULT_CONTINENT_REGIONS};
 pub use vars::*;
 
-/// A configuration variable that is missing or malformed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The variable's name.
-    pub variable: &'static str,
-    /// What is wrong with it.
-    pub message: String,
-}
+/// A configuration variable that is missing or malformed: the workspace's one settings error,
+/// which names the variable and never holds a secret's value.
+pub use kernel::SettingsError;
 
-impl ConfigError {
-    pub(crate) fn new(variable: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            variable,
-            message: message.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "configuration variable {}: {}",
-            self.variable, self.message
-        )
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-impl From<ConfigError> for api::ApiError {
-    /// A 500 `internal` naming the variable: the operator's to fix, and the values involved
-    /// are the operator's own (region names and origin URLs, which `/edge/regions` lists
-    /// anyway).
-    fn from(e: ConfigError) -> api::ApiError {
-        api::ApiError::internal(format!("edge misconfigured: {e}"))
-    }
+/// The answer to a request the edge cannot serve for its own bad configuration: a 500
+/// `internal` naming the variable. The operator's to fix, and the values involved are the
+/// operator's own (region names and origin URLs, which `/edge/regions` lists anyway).
+pub fn misconfigured(e: &SettingsError) -> api::ApiError {
+    api::ApiError::internal(format!("edge misconfigured: {e}"))
 }
 
 /// One region and the base URL of its origin (no trailing slash).
@@ -76,7 +48,7 @@ pub struct Region {
 #[derive(Debug, Default)]
 pub struct ConfigCache {
     /// The raw values last seen, and what they parsed to.
-    last: Option<(RawVars, Result<Rc<Config>, ConfigError>)>,
+    last: Option<(RawVars, Result<Rc<Config>, SettingsError>)>,
 }
 
 /// The raw value of each of [`ALL_VARS`], in order.
@@ -87,7 +59,7 @@ impl ConfigCache {
     pub fn load(
         &mut self,
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Rc<Config>, ConfigError> {
+    ) -> Result<Rc<Config>, SettingsError> {
         let raw: RawVars = ALL_VARS.iter().map(|name| lookup(name)).collect();
         match &self.last {
             Some((seen, parsed)) if *seen == raw => parsed.clone(),
@@ -130,10 +102,10 @@ pub struct Config {
 impl Config {
     /// Builds the configuration from a variable lookup (`None` = variable not set). Empty strings
     /// count as not set, so an optional variable can be blanked with `--var NAME:`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, SettingsError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let required =
-            |name: &'static str| get(name).ok_or_else(|| ConfigError::new(name, "is not set"));
+            |name: &'static str| get(name).ok_or_else(|| SettingsError::new(name, "is not set"));
 
         let origins = regions::parse_region_origins(&required(REGION_ORIGINS)?)?;
         let order = regions::parse_failover_order(&required(FAILOVER_ORDER)?, &origins)?;
@@ -170,7 +142,7 @@ impl Config {
             0..=60_000,
         )?;
         if backoff_max < backoff_base {
-            return Err(ConfigError::new(
+            return Err(SettingsError::new(
                 RETRY_BACKOFF_MAX_MS,
                 format!("{backoff_max} is smaller than {RETRY_BACKOFF_BASE_MS} ({backoff_base})"),
             ));
@@ -314,7 +286,7 @@ pub(crate) mod tests {
         m
     }
 
-    pub(crate) fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    pub(crate) fn config(pairs: &[(&str, &str)]) -> Result<Config, SettingsError> {
         let m = vars(pairs);
         Config::from_lookup(|k| m.get(k).cloned())
     }
@@ -324,7 +296,7 @@ pub(crate) mod tests {
         config(&[]).unwrap()
     }
 
-    fn err(pairs: &[(&str, &str)]) -> ConfigError {
+    fn err(pairs: &[(&str, &str)]) -> SettingsError {
         config(pairs).unwrap_err()
     }
 
@@ -428,7 +400,7 @@ pub(crate) mod tests {
             (DEFAULT_REGION, "eu_west"),
         ]);
         assert_eq!(e.variable, REGION_ORIGINS);
-        let api: api::ApiError = e.into();
+        let api = misconfigured(&e);
         assert_eq!(api.code, api::ErrorCode::Internal);
         assert!(api.message.contains(REGION_ORIGINS), "{}", api.message);
         assert!(api.message.contains("\"eu_west\""), "{}", api.message);

@@ -42,7 +42,7 @@ thread_local! {
 fn limit(env: &Env, trace: &Trace, kind: Kind, user: Option<&str>) -> Result<(), Reply> {
     let settings =
         rate_limit::Settings::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
-            .map_err(|e| Reply::error(&ApiError::from(e)))?;
+            .map_err(|e| Reply::error(&crate::config::misconfigured(&e)))?;
     let ip = trace.client_ip.as_deref().unwrap_or("unknown");
     let outcome = LIMITS.with(|l| {
         let mut limits = l.borrow_mut();
@@ -270,5 +270,5 @@ fn load_config(env: &Env) -> Result<Rc<Config>, ApiError> {
                 })
             })
         })
-        .map_err(ApiError::from)
+        .map_err(|e| crate::config::misconfigured(&e))
 }
