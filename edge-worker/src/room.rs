@@ -2,7 +2,8 @@
 //! as plain Rust: what each connection carries across hibernation ([`Attachment`]), who is
 //! there ([`presence`]), who may play and end the game ([`authorize_hello`],
 //! [`authorize_exit`]), when latency deserves a warning ([`Thresholds`]), and the room's
-//! counters ([`RoomStats`]). The runtime glue is `wasm::room`.
+//! counters ([`RoomStats`]). The runtime glue is `wasm::live_room` (the Durable Object) and
+//! `wasm::room_routes` (its Worker side).
 //!
 //! The owner proves itself with the game's owner token (`owner-token` crate), verified here
 //! with the very keyring the origins use (same variables, same `verify_for_game`): the edge

@@ -1,39 +1,46 @@
 //! Workers runtime glue (wasm32 only). Decisions are delegated to the pure modules; this module
 //! only does I/O and assembles responses:
-//! - here: the fetch handler, request correlation ([`Trace`]), configuration loading, dispatch;
+//! - here: the fetch handler, the per-client rate limits, dispatch;
+//! - [`context`]: the clock, randomness, request correlation ([`Trace`]), headers, location
+//!   and the cached configuration (a leaf every other module may read);
 //! - [`reply`]: what a handler answers, turned into a `worker::Response` (CORS, common headers);
-//! - [`upstream`]: calls to the origins, with timeout, failover, backoff and breakers;
+//! - [`upstream`]: calls to the origins, with timeout, failover, backoff, and what they observe
+//!   (breakers, round trips);
 //! - [`cache`]: the Workers Cache API;
-//! - [`handlers`]: one function per endpoint;
-//! - [`live`]: the live region table (registry refresh off the request path, round trips).
-//! - [`room`]: the live game rooms (a Durable Object per game, WebSockets).
+//! - [`live`]: the live region table (registry refresh off the request path) and start routing;
+//! - [`games`]: game reads, the exit core and body parsing, shared by handlers and rooms;
+//! - [`handlers`]: one function per endpoint (other than game reads);
+//! - [`room_routes`]: the Worker side of the live rooms (upgrade, stats, exit notices);
+//! - [`live_room`]: the `LiveRoom` Durable Object (one per game, WebSockets).
+//!
+//! No module here imports one that imports it back: `context` and `reply` are leaves, the
+//! handlers and the two room files meet only in `games`, and whoever commits an exit tells the
+//! room ([`room_routes::notify_exited`]) itself.
 
 use std::cell::RefCell;
-use std::rc::Rc;
 
+use api::room::ExitSource;
 use api::{ApiError, ErrorCode};
-use worker::wasm_bindgen::JsValue;
-use worker::{Context, Date, Env, Request, Response, event, js_sys};
+use worker::{Context, Env, Request, Response, event};
 
-use crate::config::{Config, ConfigCache};
-use crate::ids;
 use crate::rate_limit::{self, Kind, Limits, Scope};
 use crate::routes::{self, NoRoute, Route};
 
 mod cache;
+mod context;
+mod games;
 mod handlers;
 mod live;
+mod live_room;
 mod reply;
-mod room;
+mod room_routes;
 mod upstream;
 
+use context::{Trace, load_config, now_ms};
 use reply::Reply;
 
 thread_local! {
-    // Isolate memory. wasm is single-threaded, and although one isolate interleaves concurrent
-    // requests at `.await` points, these cells are never borrowed across an `.await`, so a
-    // RefCell cannot be re-entered.
-    static CONFIG: RefCell<ConfigCache> = RefCell::new(ConfigCache::default());
+    // Isolate memory; never borrowed across an `.await` (see `context`).
     static LIMITS: RefCell<Limits> = RefCell::new(Limits::default());
 }
 
@@ -70,96 +77,6 @@ fn limit(env: &Env, trace: &Trace, kind: Kind, user: Option<&str>) -> Result<(),
     }
 }
 
-/// The Worker's clock, Unix ms.
-fn now_ms() -> u64 {
-    Date::now().as_millis()
-}
-
-/// Random bytes from `crypto.getRandomValues`.
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    if getrandom::fill(&mut bytes).is_err() {
-        // crypto.getRandomValues is always there in workerd; this only keeps trace ids and
-        // jitter varied if it ever were not.
-        for b in &mut bytes {
-            *b = (js_sys::Math::random() * 256.0) as u8;
-        }
-    }
-    bytes
-}
-
-/// A uniformly random `u32` (backoff jitter).
-fn random_u32() -> u32 {
-    u32::from_le_bytes(random_bytes::<4>())
-}
-
-/// Request correlation ids: the client's when well-formed, else fresh ones. Forwarded to the
-/// origin and echoed to the client.
-#[derive(Debug)]
-struct Trace {
-    /// `x-request-id`.
-    request_id: String,
-    /// W3C `traceparent`.
-    traceparent: String,
-    /// The client's address (`cf-connecting-ip`), forwarded to the origin as
-    /// `x-forwarded-for` for its per-client limits.
-    client_ip: Option<String>,
-}
-
-impl Trace {
-    /// The ids of `req`.
-    fn of(req: &Request) -> Self {
-        let request_id = ids::request_id(header(req, "x-request-id").as_deref());
-        let traceparent = header(req, "traceparent")
-            .filter(|v| ids::is_valid_traceparent(v))
-            .unwrap_or_else(|| ids::new_traceparent(random_bytes(), random_bytes()));
-        Self {
-            request_id,
-            traceparent,
-            client_ip: header(req, "cf-connecting-ip")
-                .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok()),
-        }
-    }
-}
-
-/// A request header's value, if present and readable.
-fn header(req: &Request, name: &str) -> Option<String> {
-    req.headers().get(name).ok().flatten()
-}
-
-/// Where Cloudflare located the client: `request.cf.country` and `request.cf.continent`.
-/// Read by reflection rather than through `worker::Cf`, whose accessors panic on a value of an
-/// unexpected type; a missing or odd value is simply no hint.
-#[derive(Debug, Default)]
-struct CfLocation {
-    /// ISO 3166-1 alpha-2 country code.
-    country: Option<String>,
-    /// Continent code (`EU`, `NA`, ...).
-    continent: Option<String>,
-}
-
-impl CfLocation {
-    /// The location of `req` (empty without `request.cf`).
-    fn of(req: &Request) -> Self {
-        let target: &JsValue = req.inner().as_ref();
-        let Ok(cf) = js_sys::Reflect::get(target, &JsValue::from_str("cf")) else {
-            return Self::default();
-        };
-        if !cf.is_object() {
-            return Self::default();
-        }
-        let field = |name: &str| {
-            js_sys::Reflect::get(&cf, &JsValue::from_str(name))
-                .ok()?
-                .as_string()
-        };
-        Self {
-            country: field("country"),
-            continent: field("continent"),
-        }
-    }
-}
-
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let trace = Trace::of(&req);
@@ -171,7 +88,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         {
             return refused.into_response(&trace);
         }
-        return match room::serve(&mut req, &env, &trace, route).await {
+        return match room_routes::serve(&mut req, &env, &trace, route).await {
             Ok(resp) => Ok(resp),
             Err(e) => Reply::error(&e).into_response(&trace),
         };
@@ -245,8 +162,15 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
             })
             .await
         }
-        Route::Exit => handlers::exit(req, env, &cfg, trace).await,
-        Route::Game(id) => handlers::read_game(req, &cfg, trace, &id).await,
+        Route::Exit => {
+            let (reply, committed) = handlers::exit(req, &cfg, trace).await?;
+            // Push the exit to the game's live room before answering.
+            if let Some(c) = committed {
+                room_routes::notify_exited(env, c.game_id, c.exited_at, ExitSource::Edge).await;
+            }
+            Ok(reply)
+        }
+        Route::Game(id) => games::read_game(req, &cfg, trace, &id).await,
         Route::GameState(id) => handlers::read_state(req, &cfg, trace, &id, query).await,
         Route::Preflight
         | Route::Time
@@ -254,21 +178,4 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
         | Route::RoomStats(_)
         | Route::ExitedNotice(_) => Err(ApiError::internal("unreachable route")),
     }
-}
-
-/// The configuration of the current `[vars]`, parsed once per distinct values.
-fn load_config(env: &Env) -> Result<Rc<Config>, ApiError> {
-    CONFIG
-        .with(|cache| {
-            cache.borrow_mut().load(|name| {
-                env.var(name).ok().map(|v| v.to_string()).or_else(|| {
-                    // A [vars] entry written as a TOML table arrives as an object: accept it as
-                    // JSON.
-                    env.object_var::<serde_json::Value>(name)
-                        .ok()
-                        .map(|v| v.to_string())
-                })
-            })
-        })
-        .map_err(|e| crate::config::misconfigured(&e))
 }
