@@ -168,6 +168,62 @@ pub fn keyring(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Keyring
     }
 }
 
+/// `LIVE_WARN_RTT_MS`: a connection's round trip above this (ms) gets a `warning`.
+pub const WARN_RTT_VAR: &str = "LIVE_WARN_RTT_MS";
+/// `LIVE_WARN_JITTER_MS`: the same for jitter.
+pub const WARN_JITTER_VAR: &str = "LIVE_WARN_JITTER_MS";
+
+/// What a room reads from the configuration, parsed once with the rest of it (see
+/// `crate::config::Config`). The keyring keeps its error rather than failing the whole
+/// configuration: a bad owner-token secret refuses a `hello` (as it always did), not every
+/// HTTP request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomSettings {
+    /// When a connection gets a latency warning.
+    pub thresholds: Thresholds,
+    /// The keyring that verifies a player's owner token ([`keyring`]).
+    pub keyring: OwnerKeys,
+}
+
+impl RoomSettings {
+    /// From a variable lookup.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> RoomSettings {
+        RoomSettings {
+            thresholds: Thresholds::from_vars(
+                lookup(WARN_RTT_VAR).as_deref(),
+                lookup(WARN_JITTER_VAR).as_deref(),
+            ),
+            keyring: OwnerKeys(keyring(lookup)),
+        }
+    }
+}
+
+/// [`keyring`]'s answer, kept as it came.
+#[derive(Clone)]
+pub struct OwnerKeys(pub Result<Option<Keyring>, ApiError>);
+
+impl PartialEq for OwnerKeys {
+    /// Keyrings compare by their key ids and token lifetime (ids derive from the secrets).
+    fn eq(&self, other: &OwnerKeys) -> bool {
+        let id = |k: &Keyring| (k.kids().map(str::to_owned).collect::<Vec<_>>(), k.ttl_ms());
+        match (&self.0, &other.0) {
+            (Ok(a), Ok(b)) => a.as_ref().map(id) == b.as_ref().map(id),
+            (Err(a), Err(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for OwnerKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Ok(Some(_)) => f.write_str("OwnerKeys(configured)"),
+            Ok(None) => f.write_str("OwnerKeys(none)"),
+            Err(e) => write!(f, "OwnerKeys(invalid: {})", e.message),
+        }
+    }
+}
+
 /// Names the message field an error is about (the contract's `field`).
 trait About {
     fn about(self, field: &str) -> Self;

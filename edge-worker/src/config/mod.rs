@@ -4,15 +4,21 @@
 //! panicking somewhere down the line.
 //!
 //! [`vars`] holds the variable names, defaults and scalar parsers; [`regions`] the region,
-//! failover and geo-routing maps.
+//! failover and geo-routing maps; [`live`] the live-routing settings. The settings the Worker
+//! uses on every request or socket message (rate limits, room thresholds, the owner-token
+//! keyring, the notify secret) are parsed here too, once per distinct `[vars]`, never per use.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use api::RegionName;
 
+use kernel::Secret;
+
 use crate::backoff::Backoff;
 use crate::breaker::BreakerConfig;
+use crate::rate_limit;
+use crate::room::RoomSettings;
 
 pub mod live;
 pub mod regions;
@@ -97,6 +103,13 @@ pub struct Config {
     pub backoff: Backoff,
     /// Live routing: policy order, registry refresh, load threshold, hysteresis.
     pub live: LiveSettings,
+    /// The per-client rate limits. A bad value fails the requests they limit (a 500 naming
+    /// the variable), not the configuration as a whole.
+    pub rate_limits: Result<rate_limit::Settings, SettingsError>,
+    /// What the live rooms read: latency thresholds and the owner-token keyring.
+    pub room: RoomSettings,
+    /// `EDGE_NOTIFY_SECRET` (`None`: unset or empty, so the notice route does not exist).
+    pub notify_secret: Option<Secret>,
 }
 
 impl Config {
@@ -149,6 +162,11 @@ impl Config {
         }
 
         let live = live::parse(get)?;
+        let rate_limits = rate_limit::Settings::from_lookup(&lookup);
+        let room = RoomSettings::from_lookup(&lookup);
+        let notify_secret = lookup(EDGE_NOTIFY_SECRET)
+            .filter(|v| !v.is_empty())
+            .map(Secret::new);
         let regions = order
             .into_iter()
             .map(|name| {
@@ -173,6 +191,9 @@ impl Config {
                 max_ms: backoff_max,
             },
             live,
+            rate_limits,
+            room,
+            notify_secret,
         })
     }
 
@@ -536,6 +557,50 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(geo(&c, "JP", "AS"), None);
         assert_eq!(geo(&c, "US", "NA"), Some("us"));
+    }
+
+    #[test]
+    fn runtime_settings_are_parsed_with_the_config_and_keep_their_own_errors() {
+        let c = local();
+        assert_eq!(c.rate_limits, Ok(rate_limit::Settings::default()));
+        assert_eq!(c.room.thresholds, crate::room::Thresholds::default());
+        assert!(
+            matches!(c.room.keyring.0, Ok(None)),
+            "no secret: nobody plays"
+        );
+        assert_eq!(c.notify_secret, None);
+
+        let secret = "an edge test secret of 32+ bytes, shared";
+        let c = config(&[
+            (rate_limit::READ_PER_IP, "off"),
+            (crate::room::WARN_RTT_VAR, "120"),
+            (owner_token::env::SECRET_VAR, secret),
+            (EDGE_NOTIFY_SECRET, "notify-me"),
+        ])
+        .unwrap();
+        assert_eq!(c.rate_limits.as_ref().unwrap().read_per_ip, None);
+        assert_eq!(c.room.thresholds.rtt_ms, 120);
+        assert!(matches!(c.room.keyring.0, Ok(Some(_))));
+        assert!(c.notify_secret.as_ref().unwrap().matches("notify-me"));
+        assert!(
+            !format!("{c:?}").contains("notify-me"),
+            "the secret never prints"
+        );
+
+        // A bad value fails only what uses it, with the error it always had.
+        let c = config(&[
+            (rate_limit::READ_PER_IP, "nope"),
+            (owner_token::env::SECRET_VAR, "short"),
+        ])
+        .unwrap();
+        assert_eq!(c.rate_limits.unwrap_err().variable, rate_limit::READ_PER_IP);
+        let e = c.room.keyring.0.unwrap_err();
+        assert!(e.message.contains("OWNER_TOKEN_SECRET"), "{}", e.message);
+        // An empty notify secret leaves the route disabled.
+        assert_eq!(
+            config(&[(EDGE_NOTIFY_SECRET, "")]).unwrap().notify_secret,
+            None
+        );
     }
 
     #[test]

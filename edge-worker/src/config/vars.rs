@@ -3,7 +3,11 @@
 
 use serde_json::{Map, Value};
 
+use owner_token::env::{MODE_VAR, PREVIOUS_SECRET_VAR, SECRET_VAR, TTL_VAR};
+
 use super::SettingsError;
+use crate::rate_limit::{MAX_KEYS, READ_PER_IP, START_PER_IP, START_PER_USER};
+use crate::room::{WARN_JITTER_VAR, WARN_RTT_VAR};
 
 /// JSON object region -> origin base URL (required).
 pub const REGION_ORIGINS: &str = "REGION_ORIGINS";
@@ -37,8 +41,12 @@ pub const LOAD_THRESHOLD: &str = "LOAD_THRESHOLD";
 /// How much faster (percent) another region must be to take over a latency choice.
 pub const LATENCY_HYSTERESIS_PCT: &str = "LATENCY_HYSTERESIS_PCT";
 
-/// Every variable the edge reads, for the Worker glue to look up.
-pub const ALL_VARS: [&str; 15] = [
+/// The shared secret of origin -> edge exit notices (unset: the notice route does not exist).
+pub const EDGE_NOTIFY_SECRET: &str = "EDGE_NOTIFY_SECRET";
+
+/// Every variable the edge reads, for the Worker glue to look up (all of them once per
+/// distinct values: [`super::ConfigCache`]).
+pub const ALL_VARS: [&str; 26] = [
     REGION_ORIGINS,
     DEFAULT_REGION,
     FAILOVER_ORDER,
@@ -54,6 +62,17 @@ pub const ALL_VARS: [&str; 15] = [
     REGISTRY_REFRESH_MS,
     LOAD_THRESHOLD,
     LATENCY_HYSTERESIS_PCT,
+    START_PER_IP,
+    START_PER_USER,
+    READ_PER_IP,
+    MAX_KEYS,
+    WARN_RTT_VAR,
+    WARN_JITTER_VAR,
+    SECRET_VAR,
+    PREVIOUS_SECRET_VAR,
+    TTL_VAR,
+    MODE_VAR,
+    EDGE_NOTIFY_SECRET,
 ];
 
 /// `CACHE_TTL_SECONDS` when unset.

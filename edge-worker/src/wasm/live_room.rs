@@ -34,7 +34,7 @@ use super::context::{Trace, header, load_config, now_ms};
 use super::games::{self, ExitOutcome, Location, game_id};
 use super::reply::Reply;
 use crate::ids;
-use crate::room::{self as rules, Attachment, RoomStats, RoomStatsView, Thresholds};
+use crate::room::{self as rules, Attachment, RoomStats, RoomStatsView};
 use crate::routes::Route;
 
 /// Worker → room: the game (`EdgeGameView` JSON, URI-encoded) on a socket's upgrade request.
@@ -356,10 +356,10 @@ impl LiveRoom {
                         server_sent: now_ms() as i64,
                     }),
                 );
-                let thresholds = Thresholds::from_vars(
-                    self.var("LIVE_WARN_RTT_MS").as_deref(),
-                    self.var("LIVE_WARN_JITTER_MS").as_deref(),
-                );
+                // Parsed once with the configuration; the defaults when it does not load.
+                let thresholds = load_config(&self.env)
+                    .map(|cfg| cfg.room.thresholds)
+                    .unwrap_or_default();
                 let before = att.clone();
                 for w in thresholds.check(&mut att, p.rtt_ms, p.jitter_ms) {
                     self.send(ws, &ServerMessage::Warning(w));
@@ -377,10 +377,6 @@ impl LiveRoom {
         }
     }
 
-    fn var(&self, name: &str) -> Option<String> {
-        self.env.var(name).ok().map(|v| v.to_string())
-    }
-
     fn on_hello(
         &self,
         ws: &WebSocket,
@@ -396,8 +392,10 @@ impl LiveRoom {
         let game = self
             .game(None)
             .ok_or_else(|| ApiError::internal("the room lost its game"))?;
-        let keyring = rules::keyring(|name| self.var(name)).inspect_err(|e| {
+        let cfg = load_config(&self.env)?;
+        let keyring = cfg.room.keyring.0.as_ref().map_err(|e| {
             worker::console_error!("live room: {}", e.message);
+            e.clone()
         })?;
         let granted = rules::authorize_hello(&game, hello, keyring.as_ref(), now_ms() as i64)?;
         let role = granted.role;

@@ -23,7 +23,8 @@ use api::room::ExitSource;
 use api::{ApiError, ErrorCode};
 use worker::{Context, Env, Request, Response, event};
 
-use crate::rate_limit::{self, Kind, Limits, Scope};
+use crate::config::{self, Config};
+use crate::rate_limit::{Kind, Limits, Scope};
 use crate::routes::{self, NoRoute, Route};
 
 mod cache;
@@ -45,11 +46,13 @@ thread_local! {
 }
 
 /// Spends one request of `kind` for the client (and `user`, for starts) from this isolate's
-/// buckets; over budget is 429 `rate_limited` with `Retry-After`.
-fn limit(env: &Env, trace: &Trace, kind: Kind, user: Option<&str>) -> Result<(), Reply> {
-    let settings =
-        rate_limit::Settings::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
-            .map_err(|e| Reply::error(&crate::config::misconfigured(&e)))?;
+/// buckets, under the limits parsed with `cfg`; over budget is 429 `rate_limited` with
+/// `Retry-After`, and a bad limit variable the 500 naming it.
+fn limit(cfg: &Config, trace: &Trace, kind: Kind, user: Option<&str>) -> Result<(), Reply> {
+    let settings = cfg
+        .rate_limits
+        .clone()
+        .map_err(|e| Reply::error(&config::misconfigured(&e)))?;
     let ip = trace.client_ip.as_deref().unwrap_or("unknown");
     let outcome = LIMITS.with(|l| {
         let mut limits = l.borrow_mut();
@@ -83,10 +86,13 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     // Live rooms answer with the room's own response (a 101 WebSocket upgrade included).
     if let Some(route) = room_route(&req) {
         // Opening a socket reads the game (cache, else an origin): it spends the read budget.
-        if matches!(route, Route::Room(_))
-            && let Err(refused) = limit(&env, &trace, Kind::Read, None)
-        {
-            return refused.into_response(&trace);
+        if matches!(route, Route::Room(_)) {
+            let limited = load_config(&env)
+                .map_err(|e| Reply::error(&e))
+                .and_then(|cfg| limit(&cfg, &trace, Kind::Read, None));
+            if let Err(refused) = limited {
+                return refused.into_response(&trace);
+            }
         }
         return match room_routes::serve(&mut req, &env, &trace, route).await {
             Ok(resp) => Ok(resp),
@@ -147,18 +153,19 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
     }
     // Starts are charged once their body names the user (in the handler); everything else that
     // reaches an origin spends the looser per-address budget first.
+    let base = load_config(env)?;
     if matches!(route, Route::Exit | Route::Game(_) | Route::GameState(_))
-        && let Err(refused) = limit(env, trace, Kind::Read, None)
+        && let Err(refused) = limit(&base, trace, Kind::Read, None)
     {
         return Ok(refused);
     }
-    let cfg = live::effective(&load_config(env)?);
+    let cfg = live::effective(&base);
     match route {
         Route::Health => Ok(handlers::health(&cfg)),
         Route::Regions => Ok(handlers::regions(&cfg)),
         Route::Start => {
             handlers::start(req, &cfg, trace, |user| {
-                limit(env, trace, Kind::Start, Some(user))
+                limit(&base, trace, Kind::Start, Some(user))
             })
             .await
         }

@@ -85,19 +85,15 @@ pub(super) async fn serve(
         }
         Route::ExitedNotice(raw) => {
             let id = game_id(&raw)?;
-            let secret = env
-                .secret("EDGE_NOTIFY_SECRET")
-                .map(|s| s.to_string())
-                .or_else(|_| env.var("EDGE_NOTIFY_SECRET").map(|v| v.to_string()))
-                .unwrap_or_default();
-            if secret.is_empty() {
+            let cfg = load_config(env)?;
+            let Some(secret) = &cfg.notify_secret else {
                 // Not configured: the route does not exist.
                 return Err(ApiError::not_found(
                     "exit notices are not enabled at this edge",
                 ));
-            }
+            };
             let presented = header(req, NOTIFY_SECRET_HEADER).unwrap_or_default();
-            if !rules::secret_matches(&presented, &secret) {
+            if !rules::secret_matches(&presented, secret.expose()) {
                 return Err(ApiError::new(
                     ErrorCode::Unauthorized,
                     "missing or wrong notify secret",
