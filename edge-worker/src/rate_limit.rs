@@ -4,12 +4,15 @@
 //! A [`Quota`] `n/seconds` is a bucket of `n` tokens that refills at `n` per `seconds`: a client
 //! may burst `n` requests, then gets one more every `seconds / n`. A refused request learns
 //! exactly when the next token arrives ([`Decision::Limited`]), which becomes `Retry-After`.
+//! The bucket itself is the workspace's one token bucket, [`kernel::gcra`]: a key's whole state
+//! is one number (its theoretical arrival time).
 //!
 //! Memory is bounded: at most `max_keys` buckets per [`Limiter`]. When full, buckets that have
 //! refilled completely are dropped first (forgetting them changes nothing: a new bucket starts
-//! full), then the least recently used tenth. Evicting a bucket that is still draining forgives
-//! that client; it takes more distinct keys than `max_keys` within one refill period, and the
-//! Workers rate-limiting binding (shared by every isolate) still applies to starts.
+//! full), then the tenth nearest to full (the earliest arrival times). Evicting a bucket that
+//! is still draining forgives that client; it takes more distinct keys than `max_keys` within
+//! one refill period, and the Workers rate-limiting binding (shared by every isolate) still
+//! applies to starts.
 //!
 //! Per isolate means per Worker instance: Cloudflare runs many, so a client spread over them
 //! gets up to that many budgets. That is why starts are also checked against the binding when
@@ -17,7 +20,8 @@
 
 use std::collections::HashMap;
 
-use crate::config::ConfigError;
+use kernel::SettingsError;
+use kernel::gcra::Rate;
 
 /// Start budget per client IP (`START_RATE_LIMIT_PER_IP`).
 pub const START_PER_IP: &str = "START_RATE_LIMIT_PER_IP";
@@ -62,9 +66,9 @@ impl Quota {
         Ok(api::limits::parse_rate_budget(raw)?.map(|(n, s)| Quota::new(n, s)))
     }
 
-    /// Milliseconds per token.
-    fn ms_per_token(self) -> f64 {
-        f64::from(self.period_secs) * 1000.0 / f64::from(self.burst)
+    /// The token bucket of this quota.
+    pub fn rate(self) -> Rate {
+        Rate::new(self.burst, u64::from(self.period_secs) * 1000)
     }
 }
 
@@ -98,18 +102,17 @@ impl Decision {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    updated_ms: u64,
-}
-
 /// Keyed token buckets under one quota, with at most `max_keys` keys.
 #[derive(Debug, Clone)]
 pub struct Limiter {
     quota: Quota,
+    rate: Rate,
     max_keys: usize,
-    buckets: HashMap<String, Bucket>,
+    /// Each key's theoretical arrival time (Unix ms).
+    buckets: HashMap<String, u64>,
+    /// The latest time seen: a clock that steps back is read as this, so it neither refills
+    /// nor drains anything.
+    latest_ms: u64,
 }
 
 impl Limiter {
@@ -117,8 +120,10 @@ impl Limiter {
     pub fn new(quota: Quota, max_keys: usize) -> Limiter {
         Limiter {
             quota,
+            rate: quota.rate(),
             max_keys: max_keys.max(1),
             buckets: HashMap::new(),
+            latest_ms: 0,
         }
     }
 
@@ -139,52 +144,36 @@ impl Limiter {
 
     /// Takes one token from `key`'s bucket at `now_ms`, if it has one.
     pub fn check(&mut self, key: &str, now_ms: u64) -> Decision {
-        let quota = self.quota;
-        let ms_per_token = quota.ms_per_token();
-        let burst = f64::from(quota.burst);
+        self.latest_ms = self.latest_ms.max(now_ms);
+        let now_ms = self.latest_ms;
         if !self.buckets.contains_key(key) && self.buckets.len() >= self.max_keys {
             self.make_room(now_ms);
         }
-        let bucket = self.buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: burst,
-            updated_ms: now_ms,
-        });
-        // A clock that steps back refills nothing rather than underflowing.
-        let elapsed = now_ms.saturating_sub(bucket.updated_ms) as f64;
-        bucket.tokens = (bucket.tokens + elapsed / ms_per_token).min(burst);
-        bucket.updated_ms = bucket.updated_ms.max(now_ms);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Decision::Allowed {
-                remaining: bucket.tokens as u32,
-            }
-        } else {
-            let wait = ((1.0 - bucket.tokens) * ms_per_token).ceil() as u64;
-            Decision::Limited {
-                retry_after_ms: wait.max(1),
-            }
+        // A new bucket is full: its arrival time is in the past.
+        let tat = self.buckets.entry(key.to_owned()).or_insert(0);
+        match self.rate.spend(tat, now_ms) {
+            Ok(remaining) => Decision::Allowed { remaining },
+            Err(refused) => Decision::Limited {
+                retry_after_ms: refused.retry_after_ms,
+            },
         }
     }
 
-    /// Frees at least one slot: full buckets first, then the least recently used tenth.
+    /// Frees at least one slot: full buckets first, then the tenth nearest to full.
     fn make_room(&mut self, now_ms: u64) {
-        let ms_per_token = self.quota.ms_per_token();
-        let burst = f64::from(self.quota.burst);
-        self.buckets.retain(|_, b| {
-            let elapsed = now_ms.saturating_sub(b.updated_ms) as f64;
-            b.tokens + elapsed / ms_per_token < burst
-        });
+        let rate = self.rate;
+        self.buckets.retain(|_, tat| !rate.is_full(*tat, now_ms));
         if self.buckets.len() < self.max_keys {
             return;
         }
         let target = self.max_keys - (self.max_keys / 10).max(1);
-        let mut ages: Vec<u64> = self.buckets.values().map(|b| b.updated_ms).collect();
+        let mut tats: Vec<u64> = self.buckets.values().copied().collect();
         let excess = self.buckets.len() - target;
-        let (_, cutoff, _) = ages.select_nth_unstable(excess - 1);
+        let (_, cutoff, _) = tats.select_nth_unstable(excess - 1);
         let cutoff = *cutoff;
         let mut to_drop = excess;
-        self.buckets.retain(|_, b| {
-            if to_drop > 0 && b.updated_ms <= cutoff {
+        self.buckets.retain(|_, tat| {
+            if to_drop > 0 && *tat <= cutoff {
                 to_drop -= 1;
                 false
             } else {
@@ -229,18 +218,18 @@ impl Default for Settings {
 
 impl Settings {
     /// Reads [`VARS`]; absent or empty means the default.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let quota = |variable: &'static str, default: Quota| match get(variable) {
             None => Ok(Some(default)),
-            Some(raw) => Quota::parse(&raw).map_err(|message| ConfigError { variable, message }),
+            Some(raw) => Quota::parse(&raw).map_err(|message| SettingsError { variable, message }),
         };
         let max_keys = match get(MAX_KEYS) {
             None => DEFAULT_MAX_KEYS,
             Some(raw) => match raw.trim().parse::<usize>() {
                 Ok(n @ 100..=1_000_000) => n,
                 _ => {
-                    return Err(ConfigError {
+                    return Err(SettingsError {
                         variable: MAX_KEYS,
                         message: format!("{raw:?} is not a number in 100..=1000000"),
                     });

@@ -2,7 +2,8 @@
 //! as plain Rust: what each connection carries across hibernation ([`Attachment`]), who is
 //! there ([`presence`]), who may play and end the game ([`authorize_hello`],
 //! [`authorize_exit`]), when latency deserves a warning ([`Thresholds`]), and the room's
-//! counters ([`RoomStats`]). The runtime glue is `wasm::room`.
+//! counters ([`RoomStats`]). The runtime glue is `wasm::live_room` (the Durable Object) and
+//! `wasm::room_routes` (its Worker side).
 //!
 //! The owner proves itself with the game's owner token (`owner-token` crate), verified here
 //! with the very keyring the origins use (same variables, same `verify_for_game`): the edge
@@ -13,6 +14,7 @@
 
 use api::room::{Hello, LatencyWarning, LiveRole, Member, Presence};
 use api::{ApiError, ErrorCode, GameView, UserId};
+use kernel::gcra::Rate;
 use owner_token::Keyring;
 use owner_token::env::KeySource;
 use serde::{Deserialize, Serialize};
@@ -49,7 +51,7 @@ pub struct Attachment {
     pub game: Option<GameView>,
     /// The socket's message budget ([`spend_message`]): its theoretical arrival time, Unix ms.
     #[serde(default, skip_serializing_if = "is_default")]
-    pub message_tat: i64,
+    pub message_tat: u64,
     /// Messages refused in a row for being over budget.
     #[serde(default, skip_serializing_if = "is_default")]
     pub refused_in_a_row: u32,
@@ -65,6 +67,12 @@ pub const MESSAGE_BURST: i64 = 30;
 pub const MESSAGE_INTERVAL_MS: i64 = 200;
 /// A socket refused this many times in a row is closed (1008, policy violation).
 pub const MAX_REFUSED_IN_A_ROW: u32 = 50;
+/// The message budget as the workspace's one token bucket: [`MESSAGE_BURST`] refilled at one
+/// per [`MESSAGE_INTERVAL_MS`].
+const MESSAGE_RATE: Rate = Rate::new(
+    MESSAGE_BURST as u32,
+    (MESSAGE_BURST * MESSAGE_INTERVAL_MS) as u64,
+);
 
 /// What the room does with a socket's next message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,25 +90,28 @@ pub enum Budget {
     Close,
 }
 
-/// Spends one message of `att`'s budget at `now` (Unix ms): GCRA with a burst of
-/// [`MESSAGE_BURST`] and one message per [`MESSAGE_INTERVAL_MS`] after it. Every message
-/// counts, valid or not, so a flood of garbage costs the room no more than a flood of pings.
+/// Spends one message of `att`'s budget at `now` (Unix ms) from the workspace's one token
+/// bucket ([`kernel::gcra`]): a burst of [`MESSAGE_BURST`], then one message per
+/// [`MESSAGE_INTERVAL_MS`]. Every message counts, valid or not, so a flood of garbage costs
+/// the room no more than a flood of pings.
 pub fn spend_message(att: &mut Attachment, now: i64) -> Budget {
-    let tat = att.message_tat.max(now);
-    let window = MESSAGE_INTERVAL_MS * (MESSAGE_BURST - 1);
-    if tat - now > window {
-        att.refused_in_a_row = att.refused_in_a_row.saturating_add(1);
-        if att.refused_in_a_row >= MAX_REFUSED_IN_A_ROW {
-            return Budget::Close;
+    let now = u64::try_from(now).unwrap_or(0);
+    match MESSAGE_RATE.spend(&mut att.message_tat, now) {
+        Ok(_) => {
+            att.refused_in_a_row = 0;
+            Budget::Allowed
         }
-        return Budget::Refused {
-            retry_after_ms: tat - now - window,
-            first: att.refused_in_a_row == 1,
-        };
+        Err(refused) => {
+            att.refused_in_a_row = att.refused_in_a_row.saturating_add(1);
+            if att.refused_in_a_row >= MAX_REFUSED_IN_A_ROW {
+                return Budget::Close;
+            }
+            Budget::Refused {
+                retry_after_ms: i64::try_from(refused.retry_after_ms).unwrap_or(i64::MAX),
+                first: att.refused_in_a_row == 1,
+            }
+        }
     }
-    att.message_tat = tat + MESSAGE_INTERVAL_MS;
-    att.refused_in_a_row = 0;
-    Budget::Allowed
 }
 
 impl Attachment {
@@ -154,6 +165,62 @@ pub fn keyring(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Keyring
         Err(e) => Err(ApiError::internal(format!(
             "the edge's owner-token settings are invalid: {e}"
         ))),
+    }
+}
+
+/// `LIVE_WARN_RTT_MS`: a connection's round trip above this (ms) gets a `warning`.
+pub const WARN_RTT_VAR: &str = "LIVE_WARN_RTT_MS";
+/// `LIVE_WARN_JITTER_MS`: the same for jitter.
+pub const WARN_JITTER_VAR: &str = "LIVE_WARN_JITTER_MS";
+
+/// What a room reads from the configuration, parsed once with the rest of it (see
+/// `crate::config::Config`). The keyring keeps its error rather than failing the whole
+/// configuration: a bad owner-token secret refuses a `hello` (as it always did), not every
+/// HTTP request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomSettings {
+    /// When a connection gets a latency warning.
+    pub thresholds: Thresholds,
+    /// The keyring that verifies a player's owner token ([`keyring`]).
+    pub keyring: OwnerKeys,
+}
+
+impl RoomSettings {
+    /// From a variable lookup.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> RoomSettings {
+        RoomSettings {
+            thresholds: Thresholds::from_vars(
+                lookup(WARN_RTT_VAR).as_deref(),
+                lookup(WARN_JITTER_VAR).as_deref(),
+            ),
+            keyring: OwnerKeys(keyring(lookup)),
+        }
+    }
+}
+
+/// [`keyring`]'s answer, kept as it came.
+#[derive(Clone)]
+pub struct OwnerKeys(pub Result<Option<Keyring>, ApiError>);
+
+impl PartialEq for OwnerKeys {
+    /// Keyrings compare by their key ids and token lifetime (ids derive from the secrets).
+    fn eq(&self, other: &OwnerKeys) -> bool {
+        let id = |k: &Keyring| (k.kids().map(str::to_owned).collect::<Vec<_>>(), k.ttl_ms());
+        match (&self.0, &other.0) {
+            (Ok(a), Ok(b)) => a.as_ref().map(id) == b.as_ref().map(id),
+            (Err(a), Err(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for OwnerKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Ok(Some(_)) => f.write_str("OwnerKeys(configured)"),
+            Ok(None) => f.write_str("OwnerKeys(none)"),
+            Err(e) => write!(f, "OwnerKeys(invalid: {})", e.message),
+        }
     }
 }
 
@@ -416,13 +483,10 @@ pub struct RoomStatsView {
     pub websocket_api: &'static str,
 }
 
-/// Constant-time equality of a presented secret and the configured one.
+/// Whether a presented secret is the configured one (constant time); an empty configured
+/// secret matches nothing.
 pub fn secret_matches(presented: &str, configured: &str) -> bool {
-    let (a, b) = (presented.as_bytes(), configured.as_bytes());
-    if a.len() != b.len() || b.is_empty() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    !configured.is_empty() && kernel::constant_time_eq(presented.as_bytes(), configured.as_bytes())
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub enum Route {
 }
 
 impl Route {
-    /// Whether the live-room glue (`wasm::room`) answers this route rather than a handler.
+    /// Whether the live-room glue (`wasm::room_routes`) answers this route rather than a handler.
     pub fn is_room(&self) -> bool {
         matches!(
             self,

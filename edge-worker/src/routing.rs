@@ -29,13 +29,16 @@ pub fn select_region<'c>(cfg: &'c Config, hints: &RouteHints<'_>) -> (&'c Region
     if let Some(r) = hints.header.and_then(|h| cfg.known_region(h.trim())) {
         return (r, RoutedBy::Header);
     }
-    if let Some(r) = cfg
-        .region_for_location(hints.country, hints.continent)
-        .and_then(|r| cfg.known_region(r.as_str()))
-    {
+    if let Some(r) = geo_region(cfg, hints) {
         return (r, RoutedBy::Geo);
     }
     (&cfg.default_region, RoutedBy::Default)
+}
+
+/// The routable region the caller's location maps to (country override, then continent).
+fn geo_region<'c>(cfg: &'c Config, hints: &RouteHints<'_>) -> Option<&'c RegionName> {
+    cfg.region_for_location(hints.country, hints.continent)
+        .and_then(|r| cfg.known_region(r.as_str()))
 }
 
 /// What live routing measures: round trips, reported load, breaker health.
@@ -67,8 +70,13 @@ impl Signals<'_> {
 
     /// The latency choice: the healthy measured region with the lowest round trip, unless
     /// the previous choice is within the hysteresis of it. `Load` when the fastest healthy
-    /// region was skipped for being over the load threshold.
-    fn by_latency<'c>(&self, cfg: &'c Config) -> Option<(&'c RegionName, RoutedBy)> {
+    /// region was skipped for being over the load threshold. With a geo-mapped region `geo`
+    /// (the `geo` policy comes later), geo decides among equals ([`geo_among_equals`]).
+    fn by_latency<'c>(
+        &self,
+        cfg: &'c Config,
+        geo: Option<&RegionName>,
+    ) -> Option<(&'c RegionName, RoutedBy)> {
         let measured: Vec<(&'c RegionName, f64)> = cfg
             .regions
             .iter()
@@ -88,6 +96,9 @@ impl Signals<'_> {
             .filter(|(r, _)| !self.overloaded(cfg, r.as_str()))
             .collect();
         let best = fastest(&usable)?;
+        if let Some(geo) = geo.and_then(|g| geo_among_equals(&usable, g, cfg.live.hysteresis_pct)) {
+            return Some((geo, RoutedBy::Geo));
+        }
         let keep = self.measurements.latency_choice.as_ref().and_then(|prev| {
             let (name, rtt) = usable.iter().find(|(r, _)| *r == prev)?;
             let margin = 1.0 + f64::from(cfg.live.hysteresis_pct) / 100.0;
@@ -103,8 +114,34 @@ impl Signals<'_> {
     }
 }
 
+/// Round trips closer than this (ms) are equal for [`geo_among_equals`], whatever the
+/// percentage: a few milliseconds apart is measurement noise (origins on one machine), not
+/// distance.
+pub const GEO_EQUAL_MS: f64 = 10.0;
+
+/// Geo among equals: the geo-mapped region `geo`, when latency sees no real difference. Among
+/// the `usable` regions (healthy, measured, not over the load threshold; with their round
+/// trips, ms), `geo` wins when it is one of them and within the latency hysteresis of the
+/// fastest (at most `hysteresis_pct` % slower, or less than [`GEO_EQUAL_MS`] slower), and
+/// another usable region is within it too. `None` leaves the choice to latency: `geo` is not
+/// usable (unhealthy, drained, unmeasured, busy), is clearly slower, or is clearly the
+/// fastest anyway (then latency decided it).
+pub fn geo_among_equals<'c>(
+    usable: &[(&'c RegionName, f64)],
+    geo: &RegionName,
+    hysteresis_pct: u32,
+) -> Option<&'c RegionName> {
+    let best = usable.iter().map(|(_, rtt)| *rtt).min_by(f64::total_cmp)?;
+    let margin = 1.0 + f64::from(hysteresis_pct) / 100.0;
+    let equal = |rtt: f64| rtt <= best * margin || rtt - best < GEO_EQUAL_MS;
+    let (name, rtt) = usable.iter().find(|(r, _)| *r == geo)?;
+    let contested = usable.iter().any(|(r, other)| *r != geo && equal(*other));
+    (equal(*rtt) && contested).then_some(*name)
+}
+
 /// The region of a start under the configured policy order (`ROUTING_POLICY`): the explicit
-/// ones (preference, header), then `latency`, `load` (from there on, a region over the load
+/// ones (preference, header), then `latency` (where the geo-mapped region is among the
+/// equally fast ones, it wins as `geo`), `load` (from there on, a region over the load
 /// threshold is replaced by the first one under it, reported as `load`), `geo`, `default`.
 pub fn select_start<'c>(
     cfg: &'c Config,
@@ -136,16 +173,20 @@ pub fn select_start<'c>(
                 }
             }
             Policy::Latency => {
-                if let Some(choice) = signals.by_latency(cfg) {
+                // Geo among equals only where the order asks for geo at all.
+                let geo = cfg
+                    .live
+                    .policy
+                    .contains(&Policy::Geo)
+                    .then(|| geo_region(cfg, hints))
+                    .flatten();
+                if let Some(choice) = signals.by_latency(cfg, geo) {
                     return choice;
                 }
             }
             Policy::Load => skip_loaded = true,
             Policy::Geo => {
-                if let Some(r) = cfg
-                    .region_for_location(hints.country, hints.continent)
-                    .and_then(|r| cfg.known_region(r.as_str()))
-                {
+                if let Some(r) = geo_region(cfg, hints) {
                     return unloaded(skip_loaded, r, RoutedBy::Geo);
                 }
             }
@@ -369,6 +410,157 @@ mod tests {
                 pick(&c, &t, &empty, &geo, &all),
                 ("asia".into(), RoutedBy::Geo)
             );
+        }
+
+        /// A client in Japan (geo: asia).
+        fn from_japan() -> RouteHints<'static> {
+            RouteHints {
+                country: Some("JP"),
+                continent: Some("AS"),
+                ..RouteHints::default()
+            }
+        }
+
+        fn measured(rtts: &[(&str, f64)]) -> Measurements {
+            let mut m = Measurements::default();
+            for (r, ms) in rtts {
+                m.observe(&name(r), *ms);
+            }
+            m
+        }
+
+        #[test]
+        fn geo_decides_among_equally_fast_regions() {
+            let c = local();
+            let t = table(&[("eu", 0), ("us", 0), ("asia", 0)]);
+            let all = |_: &str| true;
+            // Origins on one machine: a millisecond or two apart is no difference.
+            let laptop = measured(&[("eu", 1.0), ("us", 1.4), ("asia", 2.6)]);
+            assert_eq!(
+                pick(&c, &t, &laptop, &from_japan(), &all),
+                ("asia".into(), RoutedBy::Geo)
+            );
+            // Within the hysteresis percentage (25 %) of the fastest.
+            let near = measured(&[("eu", 100.0), ("us", 140.0), ("asia", 120.0)]);
+            assert_eq!(
+                pick(&c, &t, &near, &from_japan(), &all),
+                ("asia".into(), RoutedBy::Geo)
+            );
+            // Even over a kept latency choice.
+            let mut kept = near.clone();
+            kept.latency_choice = Some(name("eu"));
+            assert_eq!(
+                pick(&c, &t, &kept, &from_japan(), &all),
+                ("asia".into(), RoutedBy::Geo)
+            );
+        }
+
+        #[test]
+        fn latency_decides_real_differences() {
+            let c = local();
+            let t = table(&[("eu", 0), ("us", 0), ("asia", 0)]);
+            let all = |_: &str| true;
+            let far = measured(&[("eu", 50.0), ("us", 60.0), ("asia", 100.0)]);
+            assert_eq!(
+                pick(&c, &t, &far, &from_japan(), &all),
+                ("eu".into(), RoutedBy::Latency),
+                "asia is 50 ms (100 %) slower"
+            );
+            // Geo clearly fastest: latency chose it.
+            let fast = measured(&[("eu", 50.0), ("us", 60.0), ("asia", 20.0)]);
+            assert_eq!(
+                pick(&c, &t, &fast, &from_japan(), &all),
+                ("asia".into(), RoutedBy::Latency)
+            );
+        }
+
+        #[test]
+        fn an_unusable_geo_region_loses() {
+            let c = local();
+            let t = table(&[("eu", 0), ("us", 0), ("asia", 0)]);
+            let laptop = measured(&[("eu", 1.0), ("us", 1.2), ("asia", 1.5)]);
+            // Unhealthy (breaker open).
+            let no_asia = |r: &str| r != "asia";
+            assert_eq!(
+                pick(&c, &t, &laptop, &from_japan(), &no_asia),
+                ("eu".into(), RoutedBy::Latency)
+            );
+            // Drained: not in the effective configuration.
+            let mut drained = t.clone();
+            drained.regions.iter_mut().for_each(|r| {
+                if r.name.as_str() == "asia" {
+                    r.status = api::regions::RegionStatus::Draining;
+                }
+            });
+            let eff = drained.effective(&c);
+            assert_eq!(
+                pick(&eff, &drained, &laptop, &from_japan(), &|_: &str| true),
+                ("eu".into(), RoutedBy::Latency)
+            );
+            // Not measured yet.
+            let unmeasured = measured(&[("eu", 1.0), ("us", 1.2)]);
+            assert_eq!(
+                pick(&c, &t, &unmeasured, &from_japan(), &|_: &str| true),
+                ("eu".into(), RoutedBy::Latency)
+            );
+            // Over the load threshold.
+            let c10 = config(&[(crate::config::LOAD_THRESHOLD, "10")]).unwrap();
+            let busy = table(&[("eu", 0), ("us", 0), ("asia", 50)]);
+            assert_eq!(
+                pick(&c10, &busy, &laptop, &from_japan(), &|_: &str| true),
+                ("eu".into(), RoutedBy::Latency)
+            );
+        }
+
+        #[test]
+        fn without_geo_latency_is_unchanged() {
+            let all = |_: &str| true;
+            let t = table(&[("eu", 0), ("us", 0), ("asia", 0)]);
+            let laptop = measured(&[("eu", 1.0), ("us", 1.2), ("asia", 1.5)]);
+            // No location, or one mapped to no region.
+            let c = local();
+            for h in [
+                RouteHints::default(),
+                RouteHints {
+                    country: Some("XX"),
+                    ..RouteHints::default()
+                },
+            ] {
+                assert_eq!(
+                    pick(&c, &t, &laptop, &h, &all),
+                    ("eu".into(), RoutedBy::Latency)
+                );
+            }
+            // An order without geo never consults the location.
+            let c = config(&[(
+                crate::config::ROUTING_POLICY,
+                "preference,header,latency,default",
+            )])
+            .unwrap();
+            assert_eq!(
+                pick(&c, &t, &laptop, &from_japan(), &all),
+                ("eu".into(), RoutedBy::Latency)
+            );
+        }
+
+        #[test]
+        fn geo_among_equals_rules() {
+            let (eu, us, asia) = (name("eu"), name("us"), name("asia"));
+            let rtts = |v: [f64; 3]| [(&eu, v[0]), (&us, v[1]), (&asia, v[2])];
+            let g = |v: [f64; 3], pct| geo_among_equals(&rtts(v), &asia, pct).cloned();
+            assert_eq!(g([100.0, 200.0, 125.0], 25), Some(asia.clone()));
+            assert_eq!(g([100.0, 200.0, 126.0], 25), None);
+            assert_eq!(g([100.0, 200.0, 126.0], 30), Some(asia.clone()));
+            assert_eq!(g([1.0, 200.0, 10.9], 25), Some(asia.clone()), "noise");
+            assert_eq!(g([1.0, 200.0, 11.0], 25), None);
+            assert_eq!(g([100.0, 200.0, 50.0], 25), None, "alone at the top");
+            assert_eq!(
+                g([100.0, 200.0, 90.0], 25),
+                Some(asia.clone()),
+                "eu is close"
+            );
+            assert_eq!(geo_among_equals(&[(&eu, 1.0)], &asia, 25), None);
+            assert_eq!(geo_among_equals(&[], &asia, 25), None);
         }
 
         #[test]

@@ -1,14 +1,15 @@
 // Live regions through the real Worker (wrangler dev) and real origins on Cassandra: origins
 // heartbeat into the registry (REGISTER_INTERVAL_SECONDS=1, TTL 3 s), the edge follows it
 // without a redeploy (a new region, a dead one, a drained one), falls back to its static list
-// when no registry answers, and routes unpinned starts by measured latency.
+// when no registry answers, and routes unpinned starts by measured latency, with geo deciding
+// among equally fast regions.
 
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 
-import { call, freePort, originMetric, originVars, sleep, startEdge, startOrigin, startOrigins, uid } from './harness.mjs';
+import { call, cfLocation, freePort, originMetric, originVars, sleep, startEdge, startOrigin, startOrigins, uid } from './harness.mjs';
 
 const INTERVAL_S = 1;
 const TTL_MS = 3 * INTERVAL_S * 1000;
@@ -263,5 +264,38 @@ describe('latency policy', () => {
     for (let i = 1; i < picks.length; i++) if (picks[i] !== picks[i - 1]) switches++;
     assert.ok(switches <= 1, `picks ${picks.join(',')}`);
     assert.ok(picks.every((p) => p === 'us' || p === 'asia'));
+  });
+});
+
+describe('geo among equally fast regions (the default ROUTING_POLICY)', () => {
+  let origins;
+  let edge;
+  before(async () => {
+    // Three origins on one machine: their round trips differ by noise only.
+    origins = await startOrigins(['eu', 'us', 'asia'], 'geoeq', ORIGIN_ENV);
+    const vars = { ...originVars(origins, ['eu', 'us', 'asia']), REGISTRY_REFRESH_MS: '300' };
+    // wrangler.toml's order: latency before geo.
+    delete vars.ROUTING_POLICY;
+    edge = await startEdge({ vars });
+    await until('live regions measured', 10_000, async () => {
+      const v = await edgeRegions(edge);
+      return v.source === 'registry' && v.regions.length === 3 && v.regions.every((r) => typeof r.rttMs === 'number');
+    });
+  });
+  after(async () => {
+    await edge?.stop();
+    for (const o of Object.values(origins ?? {})) await o.stop();
+  });
+
+  test('a start from Japan without x-user-region lands in asia, routed by geo', async () => {
+    const v = await edgeRegions(edge);
+    assert.deepEqual(v.routingPolicy, ['preference', 'header', 'latency', 'load', 'geo', 'default']);
+    const r = await start(edge, { userId: uid('jp') }, cfLocation('JP', 'AS'));
+    assert.equal(r.body.backendRegion, 'asia', `${r.text} (round trips ${JSON.stringify(v.regions.map((x) => [x.name, x.rttMs]))})`);
+    assert.equal(r.body.routedBy, 'geo');
+    assert.equal(r.headers.get('x-edge-region'), 'asia');
+    const de = await start(edge, { userId: uid('de') }, cfLocation('DE', 'EU'));
+    assert.equal(de.body.backendRegion, 'eu', de.text);
+    assert.equal(de.body.routedBy, 'geo');
   });
 });

@@ -3,7 +3,7 @@
 //! (`LOAD_THRESHOLD`, requests in flight) and the latency hysteresis
 //! (`LATENCY_HYSTERESIS_PCT`).
 
-use super::ConfigError;
+use super::SettingsError;
 use super::vars::{
     LATENCY_HYSTERESIS_PCT, LOAD_THRESHOLD, REGISTRY_REFRESH_MS, ROUTING_POLICY, bounded_u64,
 };
@@ -72,13 +72,13 @@ pub struct LiveSettings {
 /// Parses the live-routing variables.
 pub(crate) fn parse(
     get: impl Fn(&'static str) -> Option<String>,
-) -> Result<LiveSettings, ConfigError> {
+) -> Result<LiveSettings, SettingsError> {
     let raw = get(ROUTING_POLICY).unwrap_or_else(|| DEFAULT_ROUTING_POLICY.to_owned());
     let mut policy = Vec::new();
     for item in raw.split(',') {
         let item = item.trim();
         let p = Policy::parse(item).ok_or_else(|| {
-            ConfigError::new(
+            SettingsError::new(
                 ROUTING_POLICY,
                 format!(
                     "{item:?} is not a policy (preference, header, latency, load, geo, default)"
@@ -86,7 +86,7 @@ pub(crate) fn parse(
             )
         })?;
         if policy.contains(&p) {
-            return Err(ConfigError::new(
+            return Err(SettingsError::new(
                 ROUTING_POLICY,
                 format!("{item:?} is listed twice"),
             ));
@@ -127,7 +127,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn parsed(pairs: &[(&'static str, &str)]) -> Result<LiveSettings, ConfigError> {
+    fn parsed(pairs: &[(&'static str, &str)]) -> Result<LiveSettings, SettingsError> {
         let m: HashMap<&str, String> = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
         parse(|k| m.get(k).cloned())
     }

@@ -1,18 +1,24 @@
 //! The edge's configuration, read from the Worker's `[vars]` (all plain strings, so `wrangler dev
 //! --var NAME:VALUE` can override any of them) and validated up front: a bad value becomes a
-//! [`ConfigError`] naming the variable, which the Worker answers as a JSON 500 instead of
+//! [`SettingsError`] naming the variable, which the Worker answers as a JSON 500 instead of
 //! panicking somewhere down the line.
 //!
 //! [`vars`] holds the variable names, defaults and scalar parsers; [`regions`] the region,
-//! failover and geo-routing maps.
+//! failover and geo-routing maps; [`live`] the live-routing settings. The settings the Worker
+//! uses on every request or socket message (rate limits, room thresholds, the owner-token
+//! keyring, the notify secret) are parsed here too, once per distinct `[vars]`, never per use.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use api::RegionName;
 
+use kernel::Secret;
+
 use crate::backoff::Backoff;
 use crate::breaker::BreakerConfig;
+use crate::rate_limit;
+use crate::room::RoomSettings;
 
 pub mod live;
 pub mod regions;
@@ -22,43 +28,15 @@ pub use live::{LiveSettings, Policy};
 pub use regions::{Continent, DEFAULT_CONTINENT_REGIONS};
 pub use vars::*;
 
-/// A configuration variable that is missing or malformed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The variable's name.
-    pub variable: &'static str,
-    /// What is wrong with it.
-    pub message: String,
-}
+/// A configuration variable that is missing or malformed: the workspace's one settings error,
+/// which names the variable and never holds a secret's value.
+pub use kernel::SettingsError;
 
-impl ConfigError {
-    pub(crate) fn new(variable: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            variable,
-            message: message.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "configuration variable {}: {}",
-            self.variable, self.message
-        )
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-impl From<ConfigError> for api::ApiError {
-    /// A 500 `internal` naming the variable: the operator's to fix, and the values involved
-    /// are the operator's own (region names and origin URLs, which `/edge/regions` lists
-    /// anyway).
-    fn from(e: ConfigError) -> api::ApiError {
-        api::ApiError::internal(format!("edge misconfigured: {e}"))
-    }
+/// The answer to a request the edge cannot serve for its own bad configuration: a 500
+/// `internal` naming the variable. The operator's to fix, and the values involved are the
+/// operator's own (region names and origin URLs, which `/edge/regions` lists anyway).
+pub fn misconfigured(e: &SettingsError) -> api::ApiError {
+    api::ApiError::internal(format!("edge misconfigured: {e}"))
 }
 
 /// One region and the base URL of its origin (no trailing slash).
@@ -76,7 +54,7 @@ pub struct Region {
 #[derive(Debug, Default)]
 pub struct ConfigCache {
     /// The raw values last seen, and what they parsed to.
-    last: Option<(RawVars, Result<Rc<Config>, ConfigError>)>,
+    last: Option<(RawVars, Result<Rc<Config>, SettingsError>)>,
 }
 
 /// The raw value of each of [`ALL_VARS`], in order.
@@ -87,7 +65,7 @@ impl ConfigCache {
     pub fn load(
         &mut self,
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Rc<Config>, ConfigError> {
+    ) -> Result<Rc<Config>, SettingsError> {
         let raw: RawVars = ALL_VARS.iter().map(|name| lookup(name)).collect();
         match &self.last {
             Some((seen, parsed)) if *seen == raw => parsed.clone(),
@@ -125,15 +103,22 @@ pub struct Config {
     pub backoff: Backoff,
     /// Live routing: policy order, registry refresh, load threshold, hysteresis.
     pub live: LiveSettings,
+    /// The per-client rate limits. A bad value fails the requests they limit (a 500 naming
+    /// the variable), not the configuration as a whole.
+    pub rate_limits: Result<rate_limit::Settings, SettingsError>,
+    /// What the live rooms read: latency thresholds and the owner-token keyring.
+    pub room: RoomSettings,
+    /// `EDGE_NOTIFY_SECRET` (`None`: unset or empty, so the notice route does not exist).
+    pub notify_secret: Option<Secret>,
 }
 
 impl Config {
     /// Builds the configuration from a variable lookup (`None` = variable not set). Empty strings
     /// count as not set, so an optional variable can be blanked with `--var NAME:`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, SettingsError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let required =
-            |name: &'static str| get(name).ok_or_else(|| ConfigError::new(name, "is not set"));
+            |name: &'static str| get(name).ok_or_else(|| SettingsError::new(name, "is not set"));
 
         let origins = regions::parse_region_origins(&required(REGION_ORIGINS)?)?;
         let order = regions::parse_failover_order(&required(FAILOVER_ORDER)?, &origins)?;
@@ -170,13 +155,18 @@ impl Config {
             0..=60_000,
         )?;
         if backoff_max < backoff_base {
-            return Err(ConfigError::new(
+            return Err(SettingsError::new(
                 RETRY_BACKOFF_MAX_MS,
                 format!("{backoff_max} is smaller than {RETRY_BACKOFF_BASE_MS} ({backoff_base})"),
             ));
         }
 
         let live = live::parse(get)?;
+        let rate_limits = rate_limit::Settings::from_lookup(&lookup);
+        let room = RoomSettings::from_lookup(&lookup);
+        let notify_secret = lookup(EDGE_NOTIFY_SECRET)
+            .filter(|v| !v.is_empty())
+            .map(Secret::new);
         let regions = order
             .into_iter()
             .map(|name| {
@@ -201,6 +191,9 @@ impl Config {
                 max_ms: backoff_max,
             },
             live,
+            rate_limits,
+            room,
+            notify_secret,
         })
     }
 
@@ -314,7 +307,7 @@ pub(crate) mod tests {
         m
     }
 
-    pub(crate) fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    pub(crate) fn config(pairs: &[(&str, &str)]) -> Result<Config, SettingsError> {
         let m = vars(pairs);
         Config::from_lookup(|k| m.get(k).cloned())
     }
@@ -324,7 +317,7 @@ pub(crate) mod tests {
         config(&[]).unwrap()
     }
 
-    fn err(pairs: &[(&str, &str)]) -> ConfigError {
+    fn err(pairs: &[(&str, &str)]) -> SettingsError {
         config(pairs).unwrap_err()
     }
 
@@ -428,7 +421,7 @@ pub(crate) mod tests {
             (DEFAULT_REGION, "eu_west"),
         ]);
         assert_eq!(e.variable, REGION_ORIGINS);
-        let api: api::ApiError = e.into();
+        let api = misconfigured(&e);
         assert_eq!(api.code, api::ErrorCode::Internal);
         assert!(api.message.contains(REGION_ORIGINS), "{}", api.message);
         assert!(api.message.contains("\"eu_west\""), "{}", api.message);
@@ -564,6 +557,50 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(geo(&c, "JP", "AS"), None);
         assert_eq!(geo(&c, "US", "NA"), Some("us"));
+    }
+
+    #[test]
+    fn runtime_settings_are_parsed_with_the_config_and_keep_their_own_errors() {
+        let c = local();
+        assert_eq!(c.rate_limits, Ok(rate_limit::Settings::default()));
+        assert_eq!(c.room.thresholds, crate::room::Thresholds::default());
+        assert!(
+            matches!(c.room.keyring.0, Ok(None)),
+            "no secret: nobody plays"
+        );
+        assert_eq!(c.notify_secret, None);
+
+        let secret = "an edge test secret of 32+ bytes, shared";
+        let c = config(&[
+            (rate_limit::READ_PER_IP, "off"),
+            (crate::room::WARN_RTT_VAR, "120"),
+            (owner_token::env::SECRET_VAR, secret),
+            (EDGE_NOTIFY_SECRET, "notify-me"),
+        ])
+        .unwrap();
+        assert_eq!(c.rate_limits.as_ref().unwrap().read_per_ip, None);
+        assert_eq!(c.room.thresholds.rtt_ms, 120);
+        assert!(matches!(c.room.keyring.0, Ok(Some(_))));
+        assert!(c.notify_secret.as_ref().unwrap().matches("notify-me"));
+        assert!(
+            !format!("{c:?}").contains("notify-me"),
+            "the secret never prints"
+        );
+
+        // A bad value fails only what uses it, with the error it always had.
+        let c = config(&[
+            (rate_limit::READ_PER_IP, "nope"),
+            (owner_token::env::SECRET_VAR, "short"),
+        ])
+        .unwrap();
+        assert_eq!(c.rate_limits.unwrap_err().variable, rate_limit::READ_PER_IP);
+        let e = c.room.keyring.0.unwrap_err();
+        assert!(e.message.contains("OWNER_TOKEN_SECRET"), "{}", e.message);
+        // An empty notify secret leaves the route disabled.
+        assert_eq!(
+            config(&[(EDGE_NOTIFY_SECRET, "")]).unwrap().notify_secret,
+            None
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use api::RegionName;
 
-use super::ConfigError;
+use super::SettingsError;
 use super::vars::{
     CONTINENT_REGIONS, COUNTRY_REGIONS, FAILOVER_ORDER, REGION_ORIGINS, json_object, string_value,
 };
@@ -84,8 +84,8 @@ pub const DEFAULT_CONTINENT_REGIONS: [(Continent, &str); 7] = [
 pub(crate) type Origins = BTreeMap<RegionName, String>;
 
 /// A region name read from `variable`, refused with the contract's rule.
-pub(crate) fn region_name(variable: &'static str, raw: &str) -> Result<RegionName, ConfigError> {
-    RegionName::parse(raw).map_err(|e| ConfigError::new(variable, e.to_string()))
+pub(crate) fn region_name(variable: &'static str, raw: &str) -> Result<RegionName, SettingsError> {
+    RegionName::parse(raw).map_err(|e| SettingsError::new(variable, e.to_string()))
 }
 
 /// A region that must be one of `origins`.
@@ -93,12 +93,12 @@ pub(crate) fn known_region(
     variable: &'static str,
     raw: &str,
     origins: &Origins,
-) -> Result<RegionName, ConfigError> {
+) -> Result<RegionName, SettingsError> {
     let name = region_name(variable, raw)?;
     if origins.contains_key(&name) {
         Ok(name)
     } else {
-        Err(ConfigError::new(
+        Err(SettingsError::new(
             variable,
             format!(
                 "{:?} is not a region of {REGION_ORIGINS} ({})",
@@ -115,13 +115,13 @@ fn known_list(origins: &Origins) -> String {
 }
 
 /// Validates an origin base URL and returns it without trailing slashes.
-fn origin_url(region: &RegionName, url: &str) -> Result<String, ConfigError> {
+fn origin_url(region: &RegionName, url: &str) -> Result<String, SettingsError> {
     let url = url.trim();
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
         .ok_or_else(|| {
-            ConfigError::new(
+            SettingsError::new(
                 REGION_ORIGINS,
                 format!(
                     "origin of {:?} must start with http:// or https:// (got {url:?})",
@@ -131,7 +131,7 @@ fn origin_url(region: &RegionName, url: &str) -> Result<String, ConfigError> {
         })?;
     let host = rest.split('/').next().unwrap_or_default();
     if host.is_empty() || url.contains(['?', '#', ' ']) {
-        return Err(ConfigError::new(
+        return Err(SettingsError::new(
             REGION_ORIGINS,
             format!(
                 "origin of {:?} is not a base URL (got {url:?})",
@@ -143,10 +143,10 @@ fn origin_url(region: &RegionName, url: &str) -> Result<String, ConfigError> {
 }
 
 /// `REGION_ORIGINS`: at least one region, each with an http(s) base URL.
-pub(crate) fn parse_region_origins(raw: &str) -> Result<Origins, ConfigError> {
+pub(crate) fn parse_region_origins(raw: &str) -> Result<Origins, SettingsError> {
     let map = json_object(REGION_ORIGINS, raw)?;
     if map.is_empty() {
-        return Err(ConfigError::new(REGION_ORIGINS, "names no region"));
+        return Err(SettingsError::new(REGION_ORIGINS, "names no region"));
     }
     let mut origins = Origins::new();
     for (key, value) in &map {
@@ -162,16 +162,16 @@ pub(crate) fn parse_region_origins(raw: &str) -> Result<Origins, ConfigError> {
 pub(crate) fn parse_failover_order(
     raw: &str,
     origins: &Origins,
-) -> Result<Vec<RegionName>, ConfigError> {
+) -> Result<Vec<RegionName>, SettingsError> {
     let mut order: Vec<RegionName> = Vec::new();
     for item in raw.split(',') {
         let item = item.trim();
         if item.is_empty() {
-            return Err(ConfigError::new(FAILOVER_ORDER, "has an empty entry"));
+            return Err(SettingsError::new(FAILOVER_ORDER, "has an empty entry"));
         }
         let name = known_region(FAILOVER_ORDER, item, origins)?;
         if order.contains(&name) {
-            return Err(ConfigError::new(
+            return Err(SettingsError::new(
                 FAILOVER_ORDER,
                 format!("{:?} is listed twice", name.as_str()),
             ));
@@ -184,7 +184,7 @@ pub(crate) fn parse_failover_order(
         .map(RegionName::as_str)
         .collect();
     if !missing.is_empty() {
-        return Err(ConfigError::new(
+        return Err(SettingsError::new(
             FAILOVER_ORDER,
             format!("must list every region; missing {}", missing.join(", ")),
         ));
@@ -196,7 +196,7 @@ pub(crate) fn parse_failover_order(
 pub(crate) fn parse_country_regions(
     raw: Option<&str>,
     origins: &Origins,
-) -> Result<BTreeMap<String, RegionName>, ConfigError> {
+) -> Result<BTreeMap<String, RegionName>, SettingsError> {
     let mut out = BTreeMap::new();
     let Some(raw) = raw else {
         return Ok(out);
@@ -204,7 +204,7 @@ pub(crate) fn parse_country_regions(
     for (key, value) in &json_object(COUNTRY_REGIONS, raw)? {
         let code = key.trim().to_ascii_uppercase();
         if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(ConfigError::new(
+            return Err(SettingsError::new(
                 COUNTRY_REGIONS,
                 format!("{key:?} is not a two-letter country code"),
             ));
@@ -224,7 +224,7 @@ pub(crate) fn parse_country_regions(
 pub(crate) fn parse_continent_regions(
     raw: Option<&str>,
     origins: &Origins,
-) -> Result<BTreeMap<Continent, RegionName>, ConfigError> {
+) -> Result<BTreeMap<Continent, RegionName>, SettingsError> {
     let mut out: BTreeMap<Continent, RegionName> = DEFAULT_CONTINENT_REGIONS
         .iter()
         .filter_map(|(c, region)| {
@@ -237,7 +237,7 @@ pub(crate) fn parse_continent_regions(
     };
     for (key, value) in &json_object(CONTINENT_REGIONS, raw)? {
         let continent = Continent::from_code(key).ok_or_else(|| {
-            ConfigError::new(
+            SettingsError::new(
                 CONTINENT_REGIONS,
                 format!("{key:?} is not a continent code (AF, AN, AS, EU, NA, OC, SA)"),
             )

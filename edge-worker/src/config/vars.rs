@@ -1,9 +1,13 @@
 //! The Worker's `[vars]`: their names, defaults, and the parsers of their raw string values.
-//! Every parser names its variable in the [`ConfigError`] it returns.
+//! Every parser names its variable in the [`SettingsError`] it returns.
 
 use serde_json::{Map, Value};
 
-use super::ConfigError;
+use owner_token::env::{MODE_VAR, PREVIOUS_SECRET_VAR, SECRET_VAR, TTL_VAR};
+
+use super::SettingsError;
+use crate::rate_limit::{MAX_KEYS, READ_PER_IP, START_PER_IP, START_PER_USER};
+use crate::room::{WARN_JITTER_VAR, WARN_RTT_VAR};
 
 /// JSON object region -> origin base URL (required).
 pub const REGION_ORIGINS: &str = "REGION_ORIGINS";
@@ -37,8 +41,12 @@ pub const LOAD_THRESHOLD: &str = "LOAD_THRESHOLD";
 /// How much faster (percent) another region must be to take over a latency choice.
 pub const LATENCY_HYSTERESIS_PCT: &str = "LATENCY_HYSTERESIS_PCT";
 
-/// Every variable the edge reads, for the Worker glue to look up.
-pub const ALL_VARS: [&str; 15] = [
+/// The shared secret of origin -> edge exit notices (unset: the notice route does not exist).
+pub const EDGE_NOTIFY_SECRET: &str = "EDGE_NOTIFY_SECRET";
+
+/// Every variable the edge reads, for the Worker glue to look up (all of them once per
+/// distinct values: [`super::ConfigCache`]).
+pub const ALL_VARS: [&str; 26] = [
     REGION_ORIGINS,
     DEFAULT_REGION,
     FAILOVER_ORDER,
@@ -54,6 +62,17 @@ pub const ALL_VARS: [&str; 15] = [
     REGISTRY_REFRESH_MS,
     LOAD_THRESHOLD,
     LATENCY_HYSTERESIS_PCT,
+    START_PER_IP,
+    START_PER_USER,
+    READ_PER_IP,
+    MAX_KEYS,
+    WARN_RTT_VAR,
+    WARN_JITTER_VAR,
+    SECRET_VAR,
+    PREVIOUS_SECRET_VAR,
+    TTL_VAR,
+    MODE_VAR,
+    EDGE_NOTIFY_SECRET,
 ];
 
 /// `CACHE_TTL_SECONDS` when unset.
@@ -73,11 +92,11 @@ pub const DEFAULT_RETRY_BACKOFF_MAX_MS: u64 = 400;
 pub(crate) fn json_object(
     variable: &'static str,
     raw: &str,
-) -> Result<Map<String, Value>, ConfigError> {
+) -> Result<Map<String, Value>, SettingsError> {
     match serde_json::from_str::<Value>(raw) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ConfigError::new(variable, "must be a JSON object")),
-        Err(e) => Err(ConfigError::new(
+        Ok(_) => Err(SettingsError::new(variable, "must be a JSON object")),
+        Err(e) => Err(SettingsError::new(
             variable,
             format!("is not valid JSON ({e})"),
         )),
@@ -89,10 +108,10 @@ pub(crate) fn string_value<'a>(
     variable: &'static str,
     key: &str,
     value: &'a Value,
-) -> Result<&'a str, ConfigError> {
+) -> Result<&'a str, SettingsError> {
     value
         .as_str()
-        .ok_or_else(|| ConfigError::new(variable, format!("value of {key:?} must be a string")))
+        .ok_or_else(|| SettingsError::new(variable, format!("value of {key:?} must be a string")))
 }
 
 /// An integer variable within `range`, `default` when unset.
@@ -101,15 +120,15 @@ pub(crate) fn bounded_u64(
     raw: Option<&str>,
     default: u64,
     range: std::ops::RangeInclusive<u64>,
-) -> Result<u64, ConfigError> {
+) -> Result<u64, SettingsError> {
     let Some(raw) = raw else {
         return Ok(default);
     };
     let value: u64 = raw.trim().parse().map_err(|_| {
-        ConfigError::new(variable, format!("{raw:?} is not a non-negative integer"))
+        SettingsError::new(variable, format!("{raw:?} is not a non-negative integer"))
     })?;
     if !range.contains(&value) {
-        return Err(ConfigError::new(
+        return Err(SettingsError::new(
             variable,
             format!(
                 "{value} is out of range {}..={}",

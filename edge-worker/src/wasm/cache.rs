@@ -4,7 +4,7 @@
 
 use worker::{Cache, Headers, Response};
 
-use super::now_ms;
+use super::context::now_ms;
 use crate::cache_policy::{self, STORED_AT_HEADER};
 use crate::config::Config;
 

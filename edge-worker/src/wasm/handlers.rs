@@ -1,35 +1,27 @@
-//! One function per endpoint: start, exit, game and state reads, regions, health, time. Bodies,
-//! ids and query parameters are parsed by the contract's parsers ([`api::json::parse_body`],
-//! [`GameId::parse`], [`api::query::at`]), so a bad input gets exactly the origin's answer.
+//! One function per endpoint that is not a game read (those are [`super::games`], shared with
+//! the rooms): start, exit, state reads, regions, health, time. Bodies, ids and query
+//! parameters are parsed by the contract's parsers ([`api::json::parse_body`],
+//! [`api::GameId::parse`], [`api::query::at`]), so a bad input gets exactly the origin's
+//! answer.
 
-use std::cell::RefCell;
+use api::{ApiError, EdgeGameView, ExitRequest, GameId, GameView, IdempotencyKey, StartRequest};
+use worker::Request;
 
-use api::room::ExitSource;
-use api::{
-    ApiError, EdgeExitView, EdgeGameView, ErrorCode, ExitRequest, GameId, GameView, IdempotencyKey,
-    RegionName, StartRequest,
+use super::cache;
+use super::context::{Trace, header, now_ms};
+use super::games::{
+    self, ExitOutcome, Location, backend_region, game_id, hit, off_contract, read_from_origin,
+    read_json_body, refused, remember_region, to_json,
 };
-use worker::{Env, Request};
-
 use super::reply::Reply;
-use super::upstream::{self, OriginCall, Served};
-use super::{CfLocation, Trace, cache, header, now_ms};
+use super::upstream::{self, OriginCall};
 use crate::cache_policy;
 use crate::config::Config;
 use crate::engine_state::Timeline;
 use crate::ids;
-use crate::memo::BoundedMemo;
-use crate::origin::{self, Answer, OffContract};
-use crate::request;
-use crate::routing::{self, RouteHints};
+use crate::origin::{self, Answer};
+use crate::routing;
 use crate::views::{HealthView, TimeView};
-
-thread_local! {
-    // Which region each game lives in: immutable facts, so safe in isolate memory (see
-    // `crate::memo`). Never borrowed across an `.await`.
-    static GAME_REGIONS: RefCell<BoundedMemo<GameId, RegionName>> =
-        RefCell::new(BoundedMemo::new(10_000));
-}
 
 /// `GET /edge/time`.
 pub(super) fn time() -> Reply {
@@ -44,81 +36,6 @@ pub(super) fn health(cfg: &Config) -> Reply {
 /// `GET /edge/regions`.
 pub(super) fn regions(cfg: &Config) -> Reply {
     super::live::regions_view(cfg, |view| Reply::json(200, view))
-}
-
-/// The location hints of a request: the `x-user-region` header and `request.cf`.
-struct Location {
-    /// `x-user-region`.
-    header: Option<String>,
-    /// `request.cf`.
-    cf: CfLocation,
-}
-
-impl Location {
-    /// The hints of `req`.
-    fn of(req: &Request) -> Self {
-        Self {
-            header: header(req, "x-user-region"),
-            cf: CfLocation::of(req),
-        }
-    }
-
-    /// Routing hints, with a start's `preferredRegion`.
-    fn hints<'a>(&'a self, preferred: Option<&'a RegionName>) -> RouteHints<'a> {
-        RouteHints {
-            preferred,
-            header: self.header.as_deref(),
-            country: self.cf.country.as_deref(),
-            continent: self.cf.continent.as_deref(),
-        }
-    }
-}
-
-/// The game id of a path, as the contract parses it (422 on `gameId`).
-fn game_id(raw: &str) -> Result<GameId, ApiError> {
-    GameId::parse(raw).map_err(|e| ApiError::invalid("gameId", e))
-}
-
-/// Reads a POST body the way the origin does: declared JSON (415), within the size limit (413).
-pub(super) async fn read_json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
-    request::check_content_type(header(req, "content-type").as_deref())?;
-    request::check_declared_length(header(req, "content-length").as_deref())?;
-    let body = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::bad_request("could not read the request body"))?;
-    request::check_body_len(body.len())?;
-    Ok(body)
-}
-
-/// Logs an off-contract origin answer and turns it into the client's 502.
-fn off_contract(e: OffContract) -> ApiError {
-    worker::console_error!("{e}");
-    e.into()
-}
-
-/// Serializes a value the edge built from contract types (infallible in practice).
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
-    serde_json::to_string(value)
-        .map_err(|e| ApiError::internal(format!("the edge could not serialize its answer: {e}")))
-}
-
-/// Where a game lives: its record's region when this edge knows that region, else the region
-/// whose origin served it.
-fn backend_region(cfg: &Config, game: &GameView, served: &RegionName) -> RegionName {
-    cfg.known_region(game.region.as_str())
-        .unwrap_or(served)
-        .clone()
-}
-
-/// Remembers where a game lives.
-fn remember_region(game_id: GameId, region: &RegionName) {
-    GAME_REGIONS.with(|m| m.borrow_mut().insert(game_id, region.clone()));
-}
-
-/// An origin's refusal, passed on with its status.
-fn refused(served: &Served, status: u16, body: &api::ErrorBody) -> Reply {
-    Reply::error_body(status, body).with("x-edge-region", served.region.as_str())
 }
 
 /// `POST /edge/game/start`: routes the start to a region and answers the origin's game with
@@ -153,7 +70,7 @@ pub(super) async fn start(
     let served = upstream::call_with_failover(cfg, &order, &call).await?;
     let reply =
         match origin::started(&served.region, served.status, &served.body).map_err(off_contract)? {
-            Answer::Refused(status, error) => refused(&served, status, &error),
+            Answer::Refused(status, error) => refused(&served.region, status, &error),
             Answer::Ok(status, game) => {
                 let backend = backend_region(cfg, &game, &served.region);
                 remember_region(game.game_id, &backend);
@@ -168,148 +85,36 @@ pub(super) async fn start(
     Ok(reply.with("idempotency-key", idempotency_key))
 }
 
-/// Where the game of an exit lives: the client's word, else what this isolate or the cache
-/// knows, else the answer of the nearest healthy origin (`Err(reply)`: its refusal, e.g. 404).
-async fn exit_region(
-    req: &Request,
-    cfg: &Config,
-    trace: &Trace,
-    exit: &ExitRequest,
-) -> Result<Result<RegionName, Reply>, ApiError> {
-    let known = exit
-        .backend_region
-        .as_ref()
-        .and_then(|r| cfg.known_region(r.as_str()))
-        .cloned()
-        .or_else(|| GAME_REGIONS.with(|m| m.borrow().get(&exit.game_id).cloned()))
-        // A game whose home region is no longer routable (drained, expired) moves to a live
-        // one: any origin can exit it (shared store).
-        .filter(|r| cfg.known_region(r.as_str()).is_some());
-    if let Some(region) = known {
-        return Ok(Ok(region));
-    }
-    if let Some((body, _)) = cache::get(cfg, &cache_policy::game_key(&exit.game_id)).await
-        && let Ok(game) = serde_json::from_slice::<GameView>(&body)
-        && let Some(region) = cfg.known_region(game.region.as_str())
-    {
-        return Ok(Ok(region.clone()));
-    }
-    let location = Location::of(req);
-    let (first, _) = routing::select_region(cfg, &location.hints(None));
-    let lookup = OriginCall::get(format!("/game/{}", exit.game_id), trace);
-    let served =
-        upstream::call_with_failover(cfg, &routing::attempt_order(cfg, first.as_str()), &lookup)
-            .await?;
-    Ok(
-        match origin::game(&served.region, served.status, &served.body, &exit.game_id)
-            .map_err(off_contract)?
-        {
-            Answer::Refused(status, error) => Err(refused(&served, status, &error)),
-            Answer::Ok(_, game) => Ok(backend_region(cfg, &game, &served.region)),
-        },
-    )
+/// An exit the origin committed: the game and when it exited, for the caller to tell the
+/// game's live room.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Committed {
+    /// The game.
+    pub(super) game_id: GameId,
+    /// When it exited (Unix ms).
+    pub(super) exited_at: i64,
 }
 
-/// `POST /edge/game/exit`: exits the game at its region (failing over like starts), drops the
-/// cached record, tells the game's live room, and answers the origin's exit with `backendRegion`.
+/// `POST /edge/game/exit`: the exit core ([`games::exit`]) with the request's body, owner
+/// token and location; answers the origin's exit with `backendRegion`, and what was committed
+/// (the dispatcher tells the room before the answer leaves).
 pub(super) async fn exit(
     req: &mut Request,
-    env: &Env,
     cfg: &Config,
     trace: &Trace,
-) -> Result<Reply, ApiError> {
+) -> Result<(Reply, Option<Committed>), ApiError> {
     let body = read_json_body(req).await?;
     let exit: ExitRequest = api::json::parse_body(&body)?;
-    // The origin verifies the owner token; a request without a well-formed one is refused
-    // here, without any origin call. The value is passed on as it is and never logged.
     let authorization = header(req, "authorization");
-    if let Err(e) = owner_token::bearer(authorization.as_deref()) {
-        return Err(ApiError::new(ErrorCode::Unauthorized, e.message()));
-    }
-    let region = match exit_region(req, cfg, trace, &exit).await? {
-        Ok(region) => region,
-        Err(refusal) => return Ok(refusal),
+    let outcome = games::exit(cfg, trace, &Location::of(req), &exit, authorization).await?;
+    let committed = match &outcome {
+        ExitOutcome::Exited { view, .. } => Some(Committed {
+            game_id: exit.game_id,
+            exited_at: view.exit.exited_at,
+        }),
+        ExitOutcome::Refused { .. } => None,
     };
-    remember_region(exit.game_id, &region);
-
-    let call = OriginCall::post("/game/exit", to_json(&exit)?, trace)
-        .with("authorization", authorization.unwrap_or_default());
-    let served =
-        upstream::call_with_failover(cfg, &routing::attempt_order(cfg, region.as_str()), &call)
-            .await?;
-    match origin::exited(&served.region, served.status, &served.body, &exit.game_id)
-        .map_err(off_contract)?
-    {
-        Answer::Refused(status, error) => Ok(refused(&served, status, &error)),
-        Answer::Ok(status, view) => {
-            // Drop the cached record before answering, so nobody reads a stale `active`
-            // afterwards.
-            cache::delete(&cache_policy::game_key(&exit.game_id)).await;
-            // Push the exit to the game's live room before answering.
-            super::room::notify_exited(env, exit.game_id, view.exited_at, ExitSource::Edge).await;
-            let view = EdgeExitView {
-                exit: view,
-                backend_region: region,
-            };
-            Ok(Reply::json(status, &view).with("x-edge-region", served.region.as_str()))
-        }
-    }
-}
-
-/// A cache hit: the stored body with its age.
-fn hit(body: Vec<u8>, stored_at: u64) -> Reply {
-    Reply::raw(200, body).with("x-edge-cache", "hit").with(
-        "age",
-        cache_policy::age_secs(stored_at, now_ms()).to_string(),
-    )
-}
-
-/// Asks the nearest healthy origin for `path` (a read: no preference, failover in order).
-pub(super) async fn read_from_origin(
-    req: &Request,
-    cfg: &Config,
-    trace: &Trace,
-    path: String,
-) -> Result<Served, ApiError> {
-    let location = Location::of(req);
-    let (first, _) = routing::select_region(cfg, &location.hints(None));
-    let call = OriginCall::get(path, trace);
-    upstream::call_with_failover(cfg, &routing::attempt_order(cfg, first.as_str()), &call).await
-}
-
-/// `GET /edge/game/{id}`: the game with `backendRegion`, from the cache when fresh.
-pub(super) async fn read_game(
-    req: &Request,
-    cfg: &Config,
-    trace: &Trace,
-    raw_id: &str,
-) -> Result<Reply, ApiError> {
-    let id = game_id(raw_id)?;
-    let key = cache_policy::game_key(&id);
-    if let Some((body, stored_at)) = cache::get(cfg, &key).await {
-        return Ok(hit(body, stored_at));
-    }
-    let served = read_from_origin(req, cfg, trace, format!("/game/{id}")).await?;
-    let reply = match origin::game(&served.region, served.status, &served.body, &id)
-        .map_err(off_contract)?
-    {
-        Answer::Refused(status, error) => refused(&served, status, &error),
-        Answer::Ok(status, game) => {
-            let backend = backend_region(cfg, &game, &served.region);
-            remember_region(id, &backend);
-            let body = to_json(&EdgeGameView {
-                game,
-                backend_region: backend,
-                routed_by: None,
-            })?
-            .into_bytes();
-            if cache_policy::status_cacheable(status) {
-                cache::put(cfg, &key, &body).await;
-            }
-            Reply::raw(status, body).with("x-edge-region", served.region.as_str())
-        }
-    };
-    Ok(reply.with("x-edge-cache", "miss"))
+    Ok((outcome.into_reply(), committed))
 }
 
 /// Answers a state read with the shared engine from the cached game record, when that answer
@@ -364,11 +169,11 @@ pub(super) async fn read_state(
         Some(t) => format!("/game/{id}/state?at={t}"),
         None => format!("/game/{id}/state"),
     };
-    let served = read_from_origin(req, cfg, trace, path).await?;
+    let served = read_from_origin(&Location::of(req), cfg, trace, path).await?;
     let reply = match origin::state(&served.region, served.status, &served.body, &id)
         .map_err(off_contract)?
     {
-        Answer::Refused(status, error) => refused(&served, status, &error),
+        Answer::Refused(status, error) => refused(&served.region, status, &error),
         Answer::Ok(status, state) => {
             let body = to_json(&state)?.into_bytes();
             if let Some(key) = &key

@@ -1,4 +1,5 @@
-//! The isolate's live region table and measurements (see [`crate::live`]), and their refresh.
+//! The isolate's live region table (see [`crate::live`]), its refresh, and the routing of
+//! starts over it with the round trips and breakers [`super::upstream`] observed.
 //!
 //! The hot path only reads isolate memory: [`effective`] hands out the routing configuration
 //! built at the last refresh (an `Rc` clone). A refresh (registry `GET /regions` from the first
@@ -13,11 +14,10 @@ use api::RegionName;
 use api::regions::RegionList;
 use worker::Context;
 
+use super::context::{Trace, now_ms};
 use super::upstream::{self, OriginCall};
-use super::{Trace, now_ms};
 use crate::config::Config;
-use crate::ids;
-use crate::live::{Measurements, RegionTable};
+use crate::live::RegionTable;
 use crate::routing::{self, RouteHints, Signals};
 use crate::views::RegionsView;
 
@@ -34,14 +34,12 @@ struct LiveState {
     table: Option<RegionTable>,
     /// `base` routing over `table`.
     effective: Option<Rc<Config>>,
-    /// Round trips and the last latency choice.
-    measurements: Measurements,
     /// When the refresh in flight started, if one is.
     refreshing_since: Option<u64>,
 }
 
 thread_local! {
-    // Isolate memory; never borrowed across an `.await` (see `super::CONFIG`).
+    // Isolate memory; never borrowed across an `.await` (see `super::context`).
     static LIVE: RefCell<LiveState> = RefCell::new(LiveState::default());
 }
 
@@ -53,7 +51,7 @@ impl LiveState {
         }
         let table = RegionTable::fallback(base, 0);
         self.effective = Some(Rc::new(table.effective(base)));
-        self.measurements.retain(&table);
+        upstream::retain_measured(&table);
         self.table = Some(table);
         self.base = Some(base.clone());
     }
@@ -62,7 +60,7 @@ impl LiveState {
         if let Some(base) = &self.base {
             self.effective = Some(Rc::new(table.effective(base)));
         }
-        self.measurements.retain(&table);
+        upstream::retain_measured(&table);
         self.table = Some(table);
     }
 }
@@ -74,11 +72,6 @@ pub(super) fn effective(base: &Rc<Config>) -> Rc<Config> {
         l.sync(base);
         l.effective.clone().unwrap_or_else(|| base.clone())
     })
-}
-
-/// Records a round trip to `region`.
-pub(super) fn observe_rtt(region: &RegionName, ms: f64) {
-    LIVE.with(|l| l.borrow_mut().measurements.observe(region, ms));
 }
 
 /// The region of a start under the policy order, remembering a latency choice.
@@ -94,10 +87,10 @@ pub(super) fn select_start(cfg: &Config, hints: &RouteHints<'_>) -> (RegionName,
                 &fallback
             }
         };
-        upstream::with_breakers(|b| {
+        upstream::with_observed(|b, measurements| {
             let healthy = |r: &str| b.get(r).state_name(now) == "closed";
             let signals = Signals {
-                measurements: &l.measurements,
+                measurements,
                 table,
                 healthy: &healthy,
             };
@@ -106,7 +99,7 @@ pub(super) fn select_start(cfg: &Config, hints: &RouteHints<'_>) -> (RegionName,
         })
     });
     if why == api::RoutedBy::Latency {
-        LIVE.with(|l| l.borrow_mut().measurements.latency_choice = Some(region.clone()));
+        upstream::remember_latency_choice(&region);
     }
     (region, why)
 }
@@ -124,7 +117,7 @@ pub(super) fn regions_view<R>(cfg: &Config, f: impl FnOnce(&RegionsView<'_>) -> 
                 &fallback
             }
         };
-        upstream::with_breakers(|b| f(&RegionsView::new(cfg, table, &l.measurements, b, now)))
+        upstream::with_observed(|b, m| f(&RegionsView::new(cfg, table, m, b, now)))
     })
 }
 
@@ -154,16 +147,6 @@ pub(super) fn maybe_refresh(base: &Rc<Config>, ctx: &Context) {
     }
 }
 
-/// A trace for the edge's own calls.
-fn own_trace() -> Trace {
-    Trace {
-        request_id: ids::new_id(),
-        traceparent: ids::new_traceparent(super::random_bytes(), super::random_bytes()),
-        // The edge's own registry reads and probes have no client to charge.
-        client_ip: None,
-    }
-}
-
 /// Reads the registry from the first origin that answers (the table's, then the static
 /// list's), installs the new table (or the static list when none answered), then probes each
 /// region once for its round trip.
@@ -181,7 +164,8 @@ async fn refresh(base: Rc<Config>) {
         }
     }
     let timeout = base.origin_timeout_ms.min(REFRESH_TIMEOUT_MS);
-    let trace = own_trace();
+    // The edge's own registry reads and probes have no client to charge.
+    let trace = Trace::fresh(None);
     let mut table = None;
     for origin in &origins {
         let call = OriginCall::get("/regions".to_owned(), &trace);
@@ -212,7 +196,7 @@ async fn refresh(base: Rc<Config>) {
         let call = OriginCall::get("/health".to_owned(), &trace);
         let started = now_ms();
         if upstream::call_origin(&origin, &call, timeout).await.is_ok() {
-            observe_rtt(&name, now_ms().saturating_sub(started) as f64);
+            upstream::observe_rtt(&name, now_ms().saturating_sub(started) as f64);
         }
     }
     LIVE.with(|l| l.borrow_mut().refreshing_since = None);

@@ -1,48 +1,58 @@
 //! Workers runtime glue (wasm32 only). Decisions are delegated to the pure modules; this module
 //! only does I/O and assembles responses:
-//! - here: the fetch handler, request correlation ([`Trace`]), configuration loading, dispatch;
+//! - here: the fetch handler, the per-client rate limits, dispatch;
+//! - [`context`]: the clock, randomness, request correlation ([`Trace`]), headers, location
+//!   and the cached configuration (a leaf every other module may read);
 //! - [`reply`]: what a handler answers, turned into a `worker::Response` (CORS, common headers);
-//! - [`upstream`]: calls to the origins, with timeout, failover, backoff and breakers;
+//! - [`upstream`]: calls to the origins, with timeout, failover, backoff, and what they observe
+//!   (breakers, round trips);
 //! - [`cache`]: the Workers Cache API;
-//! - [`handlers`]: one function per endpoint;
-//! - [`live`]: the live region table (registry refresh off the request path, round trips).
-//! - [`room`]: the live game rooms (a Durable Object per game, WebSockets).
+//! - [`live`]: the live region table (registry refresh off the request path) and start routing;
+//! - [`games`]: game reads, the exit core and body parsing, shared by handlers and rooms;
+//! - [`handlers`]: one function per endpoint (other than game reads);
+//! - [`room_routes`]: the Worker side of the live rooms (upgrade, stats, exit notices);
+//! - [`live_room`]: the `LiveRoom` Durable Object (one per game, WebSockets).
+//!
+//! No module here imports one that imports it back: `context` and `reply` are leaves, the
+//! handlers and the two room files meet only in `games`, and whoever commits an exit tells the
+//! room ([`room_routes::notify_exited`]) itself.
 
 use std::cell::RefCell;
-use std::rc::Rc;
 
+use api::room::ExitSource;
 use api::{ApiError, ErrorCode};
-use worker::wasm_bindgen::JsValue;
-use worker::{Context, Date, Env, Request, Response, event, js_sys};
+use worker::{Context, Env, Request, Response, event};
 
-use crate::config::{Config, ConfigCache};
-use crate::ids;
-use crate::rate_limit::{self, Kind, Limits, Scope};
+use crate::config::{self, Config};
+use crate::rate_limit::{Kind, Limits, Scope};
 use crate::routes::{self, NoRoute, Route};
 
 mod cache;
+mod context;
+mod games;
 mod handlers;
 mod live;
+mod live_room;
 mod reply;
-mod room;
+mod room_routes;
 mod upstream;
 
+use context::{Trace, load_config, now_ms};
 use reply::Reply;
 
 thread_local! {
-    // Isolate memory. wasm is single-threaded, and although one isolate interleaves concurrent
-    // requests at `.await` points, these cells are never borrowed across an `.await`, so a
-    // RefCell cannot be re-entered.
-    static CONFIG: RefCell<ConfigCache> = RefCell::new(ConfigCache::default());
+    // Isolate memory; never borrowed across an `.await` (see `context`).
     static LIMITS: RefCell<Limits> = RefCell::new(Limits::default());
 }
 
 /// Spends one request of `kind` for the client (and `user`, for starts) from this isolate's
-/// buckets; over budget is 429 `rate_limited` with `Retry-After`.
-fn limit(env: &Env, trace: &Trace, kind: Kind, user: Option<&str>) -> Result<(), Reply> {
-    let settings =
-        rate_limit::Settings::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
-            .map_err(|e| Reply::error(&ApiError::from(e)))?;
+/// buckets, under the limits parsed with `cfg`; over budget is 429 `rate_limited` with
+/// `Retry-After`, and a bad limit variable the 500 naming it.
+fn limit(cfg: &Config, trace: &Trace, kind: Kind, user: Option<&str>) -> Result<(), Reply> {
+    let settings = cfg
+        .rate_limits
+        .clone()
+        .map_err(|e| Reply::error(&config::misconfigured(&e)))?;
     let ip = trace.client_ip.as_deref().unwrap_or("unknown");
     let outcome = LIMITS.with(|l| {
         let mut limits = l.borrow_mut();
@@ -70,108 +80,21 @@ fn limit(env: &Env, trace: &Trace, kind: Kind, user: Option<&str>) -> Result<(),
     }
 }
 
-/// The Worker's clock, Unix ms.
-fn now_ms() -> u64 {
-    Date::now().as_millis()
-}
-
-/// Random bytes from `crypto.getRandomValues`.
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    if getrandom::fill(&mut bytes).is_err() {
-        // crypto.getRandomValues is always there in workerd; this only keeps trace ids and
-        // jitter varied if it ever were not.
-        for b in &mut bytes {
-            *b = (js_sys::Math::random() * 256.0) as u8;
-        }
-    }
-    bytes
-}
-
-/// A uniformly random `u32` (backoff jitter).
-fn random_u32() -> u32 {
-    u32::from_le_bytes(random_bytes::<4>())
-}
-
-/// Request correlation ids: the client's when well-formed, else fresh ones. Forwarded to the
-/// origin and echoed to the client.
-#[derive(Debug)]
-struct Trace {
-    /// `x-request-id`.
-    request_id: String,
-    /// W3C `traceparent`.
-    traceparent: String,
-    /// The client's address (`cf-connecting-ip`), forwarded to the origin as
-    /// `x-forwarded-for` for its per-client limits.
-    client_ip: Option<String>,
-}
-
-impl Trace {
-    /// The ids of `req`.
-    fn of(req: &Request) -> Self {
-        let request_id = ids::request_id(header(req, "x-request-id").as_deref());
-        let traceparent = header(req, "traceparent")
-            .filter(|v| ids::is_valid_traceparent(v))
-            .unwrap_or_else(|| ids::new_traceparent(random_bytes(), random_bytes()));
-        Self {
-            request_id,
-            traceparent,
-            client_ip: header(req, "cf-connecting-ip")
-                .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok()),
-        }
-    }
-}
-
-/// A request header's value, if present and readable.
-fn header(req: &Request, name: &str) -> Option<String> {
-    req.headers().get(name).ok().flatten()
-}
-
-/// Where Cloudflare located the client: `request.cf.country` and `request.cf.continent`.
-/// Read by reflection rather than through `worker::Cf`, whose accessors panic on a value of an
-/// unexpected type; a missing or odd value is simply no hint.
-#[derive(Debug, Default)]
-struct CfLocation {
-    /// ISO 3166-1 alpha-2 country code.
-    country: Option<String>,
-    /// Continent code (`EU`, `NA`, ...).
-    continent: Option<String>,
-}
-
-impl CfLocation {
-    /// The location of `req` (empty without `request.cf`).
-    fn of(req: &Request) -> Self {
-        let target: &JsValue = req.inner().as_ref();
-        let Ok(cf) = js_sys::Reflect::get(target, &JsValue::from_str("cf")) else {
-            return Self::default();
-        };
-        if !cf.is_object() {
-            return Self::default();
-        }
-        let field = |name: &str| {
-            js_sys::Reflect::get(&cf, &JsValue::from_str(name))
-                .ok()?
-                .as_string()
-        };
-        Self {
-            country: field("country"),
-            continent: field("continent"),
-        }
-    }
-}
-
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let trace = Trace::of(&req);
     // Live rooms answer with the room's own response (a 101 WebSocket upgrade included).
     if let Some(route) = room_route(&req) {
         // Opening a socket reads the game (cache, else an origin): it spends the read budget.
-        if matches!(route, Route::Room(_))
-            && let Err(refused) = limit(&env, &trace, Kind::Read, None)
-        {
-            return refused.into_response(&trace);
+        if matches!(route, Route::Room(_)) {
+            let limited = load_config(&env)
+                .map_err(|e| Reply::error(&e))
+                .and_then(|cfg| limit(&cfg, &trace, Kind::Read, None));
+            if let Err(refused) = limited {
+                return refused.into_response(&trace);
+            }
         }
-        return match room::serve(&mut req, &env, &trace, route).await {
+        return match room_routes::serve(&mut req, &env, &trace, route).await {
             Ok(resp) => Ok(resp),
             Err(e) => Reply::error(&e).into_response(&trace),
         };
@@ -230,23 +153,31 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
     }
     // Starts are charged once their body names the user (in the handler); everything else that
     // reaches an origin spends the looser per-address budget first.
+    let base = load_config(env)?;
     if matches!(route, Route::Exit | Route::Game(_) | Route::GameState(_))
-        && let Err(refused) = limit(env, trace, Kind::Read, None)
+        && let Err(refused) = limit(&base, trace, Kind::Read, None)
     {
         return Ok(refused);
     }
-    let cfg = live::effective(&load_config(env)?);
+    let cfg = live::effective(&base);
     match route {
         Route::Health => Ok(handlers::health(&cfg)),
         Route::Regions => Ok(handlers::regions(&cfg)),
         Route::Start => {
             handlers::start(req, &cfg, trace, |user| {
-                limit(env, trace, Kind::Start, Some(user))
+                limit(&base, trace, Kind::Start, Some(user))
             })
             .await
         }
-        Route::Exit => handlers::exit(req, env, &cfg, trace).await,
-        Route::Game(id) => handlers::read_game(req, &cfg, trace, &id).await,
+        Route::Exit => {
+            let (reply, committed) = handlers::exit(req, &cfg, trace).await?;
+            // Push the exit to the game's live room before answering.
+            if let Some(c) = committed {
+                room_routes::notify_exited(env, c.game_id, c.exited_at, ExitSource::Edge).await;
+            }
+            Ok(reply)
+        }
+        Route::Game(id) => games::read_game(req, &cfg, trace, &id).await,
         Route::GameState(id) => handlers::read_state(req, &cfg, trace, &id, query).await,
         Route::Preflight
         | Route::Time
@@ -254,21 +185,4 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
         | Route::RoomStats(_)
         | Route::ExitedNotice(_) => Err(ApiError::internal("unreachable route")),
     }
-}
-
-/// The configuration of the current `[vars]`, parsed once per distinct values.
-fn load_config(env: &Env) -> Result<Rc<Config>, ApiError> {
-    CONFIG
-        .with(|cache| {
-            cache.borrow_mut().load(|name| {
-                env.var(name).ok().map(|v| v.to_string()).or_else(|| {
-                    // A [vars] entry written as a TOML table arrives as an object: accept it as
-                    // JSON.
-                    env.object_var::<serde_json::Value>(name)
-                        .ok()
-                        .map(|v| v.to_string())
-                })
-            })
-        })
-        .map_err(ApiError::from)
 }

@@ -6,7 +6,7 @@ use api::{ApiError, ErrorBody};
 use serde::Serialize;
 use worker::{Cors, Headers, Method, Response};
 
-use super::Trace;
+use super::context::Trace;
 
 /// Request headers a browser may send cross-origin.
 const CORS_ALLOW_HEADERS: [&str; 6] = [

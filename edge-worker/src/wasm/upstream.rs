@@ -2,6 +2,10 @@
 //! and failover across regions with backoff and per-region circuit breakers. A connect error,
 //! a timeout or a 5xx is a failed attempt; any other answer (2xx, 4xx) is the answer, read by
 //! [`crate::origin`].
+//!
+//! What the calls observe stays here, in isolate memory: each region's breaker and its round
+//! trips ([`Measurements`]). The live region table ([`super::live`]) reads both to route, and
+//! adds the round trips of its probes through [`observe_rtt`].
 
 use std::cell::RefCell;
 use std::pin::pin;
@@ -12,18 +16,35 @@ use futures_util::future::{Either, select};
 use worker::wasm_bindgen::JsValue;
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
 
-use super::{Trace, now_ms, random_u32};
+use super::context::{Trace, now_ms, random_u32};
 use crate::breaker::Breakers;
 use crate::config::{Config, Region};
+use crate::live::{Measurements, RegionTable};
 
 thread_local! {
-    // Isolate memory; never borrowed across an `.await` (see `super::CONFIG`).
+    // Isolate memory; never borrowed across an `.await` (see `super::context`).
     static BREAKERS: RefCell<Breakers> = RefCell::new(Breakers::default());
+    static MEASUREMENTS: RefCell<Measurements> = RefCell::new(Measurements::default());
 }
 
-/// Reads this isolate's breakers.
-pub(super) fn with_breakers<R>(f: impl FnOnce(&Breakers) -> R) -> R {
-    BREAKERS.with(|b| f(&b.borrow()))
+/// Reads this isolate's breakers and round trips.
+pub(super) fn with_observed<R>(f: impl FnOnce(&Breakers, &Measurements) -> R) -> R {
+    BREAKERS.with(|b| MEASUREMENTS.with(|m| f(&b.borrow(), &m.borrow())))
+}
+
+/// Records a round trip to `region`.
+pub(super) fn observe_rtt(region: &RegionName, ms: f64) {
+    MEASUREMENTS.with(|m| m.borrow_mut().observe(region, ms));
+}
+
+/// Remembers the region the latency policy chose (its hysteresis keeps it).
+pub(super) fn remember_latency_choice(region: &RegionName) {
+    MEASUREMENTS.with(|m| m.borrow_mut().latency_choice = Some(region.clone()));
+}
+
+/// Forgets the round trips of regions no longer in `table`.
+pub(super) fn retain_measured(table: &RegionTable) {
+    MEASUREMENTS.with(|m| m.borrow_mut().retain(table));
 }
 
 /// One HTTP call to "an origin", before a region is picked.
@@ -193,7 +214,7 @@ pub(super) async fn call_with_failover(
         let started = now_ms();
         match call_origin(&region.origin, call, cfg.origin_timeout_ms).await {
             Ok((status, body)) => {
-                super::live::observe_rtt(&region.name, now_ms().saturating_sub(started) as f64);
+                observe_rtt(&region.name, now_ms().saturating_sub(started) as f64);
                 BREAKERS.with(|b| b.borrow_mut().on_success(name));
                 return Ok(Served {
                     region: region.name.clone(),

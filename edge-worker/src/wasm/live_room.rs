@@ -1,193 +1,52 @@
-//! Live game rooms (runtime glue): the `LiveRoom` Durable Object, one per game id, and the
-//! Worker side of its routes. The decisions (presence, owner proof, warnings) are in
-//! `crate::room`.
+//! The `LiveRoom` Durable Object: one per game id, holding that game's sockets. The Worker side
+//! of its routes is [`super::room_routes`]; the decisions (presence, owner proof, budgets,
+//! warnings) are in `crate::room`.
 //!
-//! - `GET /edge/game/{id}/live`: the Worker checks the id and the upgrade, then hands the
-//!   request to the game's room, which learns the game once (edge cache, else an origin; then
-//!   its own storage) and accepts the socket with the hibernation API
-//!   (`state.acceptWebSocket`): an idle room is evicted from memory while its sockets stay
-//!   open, and every message wakes it through `webSocketMessage`. What a socket must remember
-//!   lives in its attachment (`crate::room::Attachment`), never only in the room's memory.
-//! - `GET /edge/game/{id}/live/stats`: the room's counters.
-//! - `POST /edge/internal/game/{id}/exited`: the origin's exit notice (shared secret).
-//! - [`notify_exited`]: the edge's own exit route tells the room directly.
+//! A room learns its game once (the Worker sends it along with the first upgrade; then every
+//! socket's attachment carries it) and accepts sockets with the hibernation API
+//! (`state.acceptWebSocket`): an idle room is evicted from memory while its sockets stay
+//! open, and every message wakes it through `webSocketMessage`. What a socket must remember
+//! lives in its attachment (`crate::room::Attachment`), never only in the room's memory.
 //!
 //! A `hello` as player must carry the game's owner token, which the room verifies with the
-//! origins' secret (`OWNER_TOKEN_SECRET`, see `crate::room::keyring`); a socket's `exit` goes
-//! through the edge's exit route with that token as `Authorization: Bearer`, so the origin
-//! checks it again and one exit path serves both.
+//! origins' secret (`OWNER_TOKEN_SECRET`, see `crate::room::keyring`); a socket's `exit` runs
+//! the same exit core as `POST /edge/game/exit` ([`super::games::exit`]) with that token, so
+//! the origin checks it again, and the room then pushes `exited` itself.
 //!
 //! A room never sends per-tick messages: clients compute steps with the shared engine.
 
 use std::cell::RefCell;
 
 use api::room::{
-    ClientMessage, ExitSource, Exited, ExitedNotice, LiveRole, MemberEvent, NOTIFY_SECRET_HEADER,
-    Pong, ServerMessage, Welcome,
+    ClientMessage, ExitSource, Exited, ExitedNotice, LiveRole, MemberEvent, Pong, ServerMessage,
+    Welcome,
 };
 use api::{ApiError, ErrorCode, ExitRequest, GameId, GameStatus, GameView};
 use worker::js_sys;
 use worker::wasm_bindgen::JsValue;
 use worker::worker_sys::ext::WebSocketExt;
 use worker::{
-    DurableObject, Env, Method, Request, RequestInit, Response, State, WebSocket,
-    WebSocketIncomingMessage, WebSocketPair, durable_object,
+    DurableObject, Env, Request, Response, State, WebSocket, WebSocketIncomingMessage,
+    WebSocketPair, durable_object,
 };
 
+use super::context::{Trace, header, load_config, now_ms};
+use super::games::{self, ExitOutcome, Location, game_id};
 use super::reply::Reply;
-use super::{Trace, cache, handlers, header, load_config, now_ms, random_bytes};
-use crate::cache_policy;
 use crate::ids;
-use crate::room::{self as rules, Attachment, RoomStats, RoomStatsView, Thresholds};
+use crate::room::{self as rules, Attachment, RoomStats, RoomStatsView};
 use crate::routes::Route;
 
-/// The Durable Object binding (wrangler.toml `[[durable_objects.bindings]]`).
-const BINDING: &str = "LIVE_ROOMS";
 /// Worker → room: the game (`EdgeGameView` JSON, URI-encoded) on a socket's upgrade request.
-const GAME_HEADER: &str = "x-live-game";
+pub(super) const GAME_HEADER: &str = "x-live-game";
 
 /// Worker → room: which path an exit notice came by (`edge` or `origin`).
-const SOURCE_HEADER: &str = "x-live-source";
+pub(super) const SOURCE_HEADER: &str = "x-live-source";
 
-/// The game id of a path (422 on `gameId`).
-fn game_id(raw: &str) -> Result<GameId, ApiError> {
-    GameId::parse(raw).map_err(|e| ApiError::invalid("gameId", e))
-}
-
-fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
+/// Logs what failed and answers a 500 that names no internals.
+pub(super) fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
     worker::console_error!("live room: {what}: {e}");
     ApiError::internal(format!("the edge could not {what}"))
-}
-
-/// The stub of `id`'s room.
-fn room(env: &Env, id: &GameId) -> worker::Result<worker::Stub> {
-    env.durable_object(BINDING)?
-        .id_from_name(&id.to_string())?
-        .get_stub()
-}
-
-/// Serves a room route (`route.is_room()`), as the Worker.
-pub(super) async fn serve(
-    req: &mut Request,
-    env: &Env,
-    trace: &Trace,
-    route: Route,
-) -> Result<Response, ApiError> {
-    match route {
-        Route::Room(raw) => {
-            let id = game_id(&raw)?;
-            let upgrade = header(req, "upgrade").unwrap_or_default();
-            if !upgrade.eq_ignore_ascii_case("websocket") {
-                return Err(ApiError::bad_request(
-                    "expected a WebSocket upgrade (Upgrade: websocket)",
-                ));
-            }
-            // The game as `GET /edge/game/{id}` reads it (edge cache, else an origin): an
-            // unknown game is its 404 here, before any socket. The room keeps the first copy it
-            // is given (in storage) and ignores later ones.
-            let cfg = super::live::effective(&load_config(env)?);
-            let game = handlers::read_game(req, &cfg, trace, &raw).await?;
-            if game.status() != 200 {
-                return game.into_response(trace).map_err(|e| internal("answer", e));
-            }
-            let headers = req.headers().clone();
-            let text = std::str::from_utf8(game.body()).unwrap_or_default();
-            let _ = headers.set(
-                GAME_HEADER,
-                &String::from(js_sys::encode_uri_component(text)),
-            );
-            let mut init = RequestInit::new();
-            init.with_headers(headers);
-            let forwarded =
-                Request::new_with_init(&format!("https://live-room/edge/game/{id}/live"), &init)
-                    .map_err(|e| internal("reach the room", e))?;
-            room(env, &id)
-                .map_err(|e| internal("reach the room", e))?
-                .fetch_with_request(forwarded)
-                .await
-                .map_err(|e| internal("reach the room", e))
-        }
-        Route::RoomStats(raw) => {
-            let id = game_id(&raw)?;
-            let forwarded = req.clone().map_err(|e| internal("reach the room", e))?;
-            room(env, &id)
-                .map_err(|e| internal("reach the room", e))?
-                .fetch_with_request(forwarded)
-                .await
-                .map_err(|e| internal("reach the room", e))
-        }
-        Route::ExitedNotice(raw) => {
-            let id = game_id(&raw)?;
-            let secret = env
-                .secret("EDGE_NOTIFY_SECRET")
-                .map(|s| s.to_string())
-                .or_else(|_| env.var("EDGE_NOTIFY_SECRET").map(|v| v.to_string()))
-                .unwrap_or_default();
-            if secret.is_empty() {
-                // Not configured: the route does not exist.
-                return Err(ApiError::not_found(
-                    "exit notices are not enabled at this edge",
-                ));
-            }
-            let presented = header(req, NOTIFY_SECRET_HEADER).unwrap_or_default();
-            if !rules::secret_matches(&presented, &secret) {
-                return Err(ApiError::new(
-                    ErrorCode::Unauthorized,
-                    "missing or wrong notify secret",
-                ));
-            }
-            let body = handlers::read_json_body(req).await?;
-            let notice: ExitedNotice = api::json::parse_body(&body)?;
-            // The game's record changed: drop the cached copy as the edge's own exit does.
-            cache::delete(&cache_policy::game_key(&id)).await;
-            notify_exited(env, id, notice.exited_at, ExitSource::Origin).await;
-            Reply::raw(200, br#"{"ok":true}"#.to_vec())
-                .into_response(trace)
-                .map_err(|e| internal("answer", e))
-        }
-        _ => Err(ApiError::internal("not a live route")),
-    }
-}
-
-/// Tells `id`'s room that the game exited at `exited_at` (never fails the caller: a room that
-/// cannot be told only means its sockets fall back to polling).
-pub(super) async fn notify_exited(env: &Env, id: GameId, exited_at: i64, source: ExitSource) {
-    let result = async {
-        let body = serde_json::to_string(&ExitedNotice { exited_at })?;
-        let headers = worker::Headers::new();
-        headers.set(
-            SOURCE_HEADER,
-            if source == ExitSource::Origin {
-                "origin"
-            } else {
-                "edge"
-            },
-        )?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(JsValue::from_str(&body)));
-        let req = Request::new_with_init(
-            &format!("https://live-room/edge/internal/game/{id}/exited"),
-            &init,
-        )?;
-        room(env, &id)?.fetch_with_request(req).await?;
-        Ok::<(), worker::Error>(())
-    }
-    .await;
-    if let Err(e) = result {
-        worker::console_error!("live room {id}: exit notice failed: {e}");
-    }
-}
-
-/// A trace for the room's own origin calls.
-fn fresh_trace() -> Trace {
-    Trace {
-        request_id: ids::request_id(None),
-        traceparent: ids::new_traceparent(random_bytes(), random_bytes()),
-        // The room is not the client: the origin sees the edge's own address.
-        client_ip: None,
-    }
 }
 
 /// One game's room.
@@ -338,7 +197,7 @@ impl LiveRoom {
             .map_err(|e| internal("answer", e))
     }
 
-    /// An exit committed elsewhere (the Worker's [`notify_exited`]).
+    /// An exit committed elsewhere (the Worker side's `notify_exited`).
     async fn on_room_exit(
         &self,
         req: &mut Request,
@@ -497,10 +356,10 @@ impl LiveRoom {
                         server_sent: now_ms() as i64,
                     }),
                 );
-                let thresholds = Thresholds::from_vars(
-                    self.var("LIVE_WARN_RTT_MS").as_deref(),
-                    self.var("LIVE_WARN_JITTER_MS").as_deref(),
-                );
+                // Parsed once with the configuration; the defaults when it does not load.
+                let thresholds = load_config(&self.env)
+                    .map(|cfg| cfg.room.thresholds)
+                    .unwrap_or_default();
                 let before = att.clone();
                 for w in thresholds.check(&mut att, p.rtt_ms, p.jitter_ms) {
                     self.send(ws, &ServerMessage::Warning(w));
@@ -518,10 +377,6 @@ impl LiveRoom {
         }
     }
 
-    fn var(&self, name: &str) -> Option<String> {
-        self.env.var(name).ok().map(|v| v.to_string())
-    }
-
     fn on_hello(
         &self,
         ws: &WebSocket,
@@ -537,8 +392,10 @@ impl LiveRoom {
         let game = self
             .game(None)
             .ok_or_else(|| ApiError::internal("the room lost its game"))?;
-        let keyring = rules::keyring(|name| self.var(name)).inspect_err(|e| {
+        let cfg = load_config(&self.env)?;
+        let keyring = cfg.room.keyring.0.as_ref().map_err(|e| {
             worker::console_error!("live room: {}", e.message);
+            e.clone()
         })?;
         let granted = rules::authorize_hello(&game, hello, keyring.as_ref(), now_ms() as i64)?;
         let role = granted.role;
@@ -571,10 +428,10 @@ impl LiveRoom {
         Ok(())
     }
 
-    /// A socket's `exit`: only a proved player. Goes through the edge's own exit route
-    /// (`POST /edge/game/exit` with the owner token as `Authorization: Bearer`, which the
-    /// origin verifies again; it commits at the game's origin and tells this room), so there is
-    /// one exit path.
+    /// A socket's `exit`: only a proved player. The same exit core as `POST /edge/game/exit`
+    /// ([`games::exit`]), with the proved owner token as `Authorization: Bearer` (the origin
+    /// verifies it again) and the client's address for the origin's per-client limits; then
+    /// this room records the exit and pushes `exited` itself.
     async fn on_exit(
         &self,
         ws: &WebSocket,
@@ -597,33 +454,24 @@ impl LiveRoom {
             return Ok(());
         }
         let cfg = super::live::effective(&load_config(&self.env)?);
-        let body = serde_json::to_string(&ExitRequest {
+        let exit = ExitRequest {
             game_id: game.game_id,
             user_id: game.user_id.clone(),
             backend_region: Some(game.region.clone()),
-        })
-        .map_err(|e| internal("build the exit", e))?;
-        let headers = worker::Headers::new();
-        let _ = headers.set("content-type", "application/json");
-        let _ = headers.set("authorization", &format!("Bearer {token}"));
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(JsValue::from_str(&body)));
-        let mut req = Request::new_with_init("https://live-room/edge/game/exit", &init)
-            .map_err(|e| internal("build the exit", e))?;
-        let trace = Trace {
-            client_ip: att.client_ip.clone(),
-            ..fresh_trace()
         };
-        let reply = handlers::exit(&mut req, &self.env, &cfg, &trace).await?;
-        if reply.status() != 200 {
-            let body: api::ErrorBody =
-                serde_json::from_slice(reply.body()).map_err(|e| internal("read the exit", e))?;
-            return Err(ApiError::new(body.error.code, body.error.message));
+        let trace = Trace::fresh(att.client_ip.clone());
+        // The room is no client: no location hints.
+        let location = Location::default();
+        let authorization = Some(format!("Bearer {token}"));
+        match games::exit(&cfg, &trace, &location, &exit, authorization).await? {
+            ExitOutcome::Exited { view, .. } => {
+                self.commit_exit(&game.game_id, view.exit.exited_at, ExitSource::Edge);
+                Ok(())
+            }
+            ExitOutcome::Refused { error, .. } => {
+                Err(ApiError::new(error.error.code, error.error.message))
+            }
         }
-        // The exit route has told this room (`notify_exited`), which pushed `exited`.
-        Ok(())
     }
 
     fn on_close(&self, ws: &WebSocket) {
