@@ -17,10 +17,10 @@ use axum::http::HeaderMap;
 use owner_token::env::{KeySource, Mode};
 use owner_token::{Claims, Keyring, VerifyError};
 
-use crate::config::ConfigError;
 use crate::error::AppError;
 use crate::service::Started;
 use crate::startup::AppState;
+use kernel::SettingsError;
 
 /// `true` (default) or `false`: whether `POST /v1/sessions/{id}/stop` needs the owner token.
 pub const V1_STOP_REQUIRES_TOKEN: &str = "V1_STOP_REQUIRES_TOKEN";
@@ -55,9 +55,9 @@ impl AuthSettings {
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
         random: impl FnOnce() -> [u8; 32],
-    ) -> Result<AuthSettings, ConfigError> {
+    ) -> Result<AuthSettings, SettingsError> {
         let (keyring, source, mode) =
-            owner_token::env::keyring(&lookup, random).map_err(|e| ConfigError {
+            owner_token::env::keyring(&lookup, random).map_err(|e| SettingsError {
                 variable: e.variable,
                 message: e.message,
             })?;
@@ -68,7 +68,7 @@ impl AuthSettings {
             None | Some("" | "true" | "1" | "yes") => true,
             Some("false" | "0" | "no") => false,
             Some(other) => {
-                return Err(ConfigError {
+                return Err(SettingsError {
                     variable: V1_STOP_REQUIRES_TOKEN,
                     message: format!("{other:?} is not true or false"),
                 });
@@ -141,7 +141,7 @@ pub fn owner_of(state: &AppState, headers: &HeaderMap, game: GameId) -> Result<U
         &state.auth.keyring,
         headers,
         &game.to_string(),
-        crate::service::now_ms(),
+        kernel::clock::now_ms(),
     )
     .map_err(refused)?;
     // Only this service signs tokens, and only for valid user ids.

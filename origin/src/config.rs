@@ -4,7 +4,6 @@
 //! deployment never becomes a half-working origin.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use shared_engine::DEFAULT_BREAK_EVERY;
 
 use api::limits::{MAX_BREAK_EVERY, MAX_TICK_MS, MIN_BREAK_EVERY, MIN_TICK_MS};
 use api::{BreakEvery, RegionName, TickMs};
+use kernel::SettingsError;
 
 /// Every environment variable the origin reads (deployment files are checked against it).
 pub const VARIABLES: &[&str] = &[
@@ -57,23 +57,6 @@ pub const VARIABLES: &[&str] = &[
     "EDGE_NOTIFY_URL",
     "EDGE_NOTIFY_SECRET",
 ];
-
-/// A variable that is set to something unusable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The environment variable.
-    pub variable: &'static str,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {}: {}", self.variable, self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// How the keyspace replicates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,13 +240,13 @@ impl Env<'_> {
         default: T,
         valid: impl Fn(&T) -> bool,
         expected: &str,
-    ) -> Result<T, ConfigError> {
+    ) -> Result<T, SettingsError> {
         let Some(raw) = self.get(variable) else {
             return Ok(default);
         };
         match raw.trim().parse::<T>() {
             Ok(value) if valid(&value) => Ok(value),
-            _ => Err(ConfigError {
+            _ => Err(SettingsError {
                 variable,
                 message: format!("{raw:?} is not {expected}"),
             }),
@@ -278,9 +261,9 @@ impl Env<'_> {
         default: u64,
         parse: impl Fn(u64) -> Result<T, api::ids::InvalidValue>,
         expected: &str,
-    ) -> Result<T, ConfigError> {
+    ) -> Result<T, SettingsError> {
         let value = self.parse(variable, default, |_| true, expected)?;
-        parse(value).map_err(|_| ConfigError {
+        parse(value).map_err(|_| SettingsError {
             variable,
             message: format!("{value} is not {expected}"),
         })
@@ -289,12 +272,12 @@ impl Env<'_> {
 
 impl Settings {
     /// Settings from the process environment.
-    pub fn from_env() -> Result<Settings, ConfigError> {
+    pub fn from_env() -> Result<Settings, SettingsError> {
         Settings::from_map(&std::env::vars().collect())
     }
 
     /// Settings from a map of variables (missing or empty means default).
-    pub fn from_map(vars: &HashMap<String, String>) -> Result<Settings, ConfigError> {
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Settings, SettingsError> {
         let env = Env(vars);
         let host = env.parse(
             "HOST",
@@ -304,7 +287,7 @@ impl Settings {
         )?;
         let port = env.parse("PORT", 8080u16, |_| true, "a port number (0-65535)")?;
         let region =
-            RegionName::parse(env.get("REGION").unwrap_or("eu")).map_err(|e| ConfigError {
+            RegionName::parse(env.get("REGION").unwrap_or("eu")).map_err(|e| SettingsError {
                 variable: "REGION",
                 message: e.to_string(),
             })?;
@@ -316,13 +299,13 @@ impl Settings {
             .filter(|h| !h.is_empty())
             .collect();
         if let Some(bad) = hosts.iter().find(|h| !valid_host_port(h)) {
-            return Err(ConfigError {
+            return Err(SettingsError {
                 variable: "CASSANDRA_HOSTS",
                 message: format!("{bad:?} is not host:port (comma-separated list)"),
             });
         }
         if hosts.is_empty() {
-            return Err(ConfigError {
+            return Err(SettingsError {
                 variable: "CASSANDRA_HOSTS",
                 message: "no hosts given".into(),
             });
@@ -337,7 +320,7 @@ impl Settings {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !keyspace_ok {
-            return Err(ConfigError {
+            return Err(SettingsError {
                 variable: "CASSANDRA_KEYSPACE",
                 message: format!(
                     "{keyspace:?} must be a letter then up to 47 letters, digits or '_'"
@@ -348,13 +331,13 @@ impl Settings {
             (Some(user), Some(password)) => Some((user.to_owned(), password.to_owned())),
             (None, None) => None,
             (Some(_), None) => {
-                return Err(ConfigError {
+                return Err(SettingsError {
                     variable: "CASSANDRA_PASSWORD",
                     message: "must be set when CASSANDRA_USERNAME is".into(),
                 });
             }
             (None, Some(_)) => {
-                return Err(ConfigError {
+                return Err(SettingsError {
                     variable: "CASSANDRA_USERNAME",
                     message: "must be set when CASSANDRA_PASSWORD is".into(),
                 });
@@ -363,7 +346,7 @@ impl Settings {
         let consistency = parse_consistency(
             env.get("CASSANDRA_CONSISTENCY").unwrap_or("LOCAL_QUORUM"),
         )
-        .map_err(|message| ConfigError {
+        .map_err(|message| SettingsError {
             variable: "CASSANDRA_CONSISTENCY",
             message,
         })?;
@@ -377,7 +360,7 @@ impl Settings {
             "SERIAL" => SerialConsistency::Serial,
             "LOCAL_SERIAL" => SerialConsistency::LocalSerial,
             other => {
-                return Err(ConfigError {
+                return Err(SettingsError {
                     variable: "CASSANDRA_SERIAL_CONSISTENCY",
                     message: format!("{other:?} is not SERIAL or LOCAL_SERIAL"),
                 });
@@ -388,7 +371,7 @@ impl Settings {
             env.get("CASSANDRA_REPLICATION")
                 .unwrap_or("SimpleStrategy:1"),
         )
-        .map_err(|message| ConfigError {
+        .map_err(|message| SettingsError {
             variable: "CASSANDRA_REPLICATION",
             message,
         })?;
@@ -421,7 +404,7 @@ impl Settings {
         let events = match env.get("NATS_URL") {
             None => None,
             Some(url) => Some(EventSettings {
-                nats_url: parse_nats_url(url).map_err(|message| ConfigError {
+                nats_url: parse_nats_url(url).map_err(|message| SettingsError {
                     variable: "NATS_URL",
                     message,
                 })?,
@@ -439,7 +422,7 @@ impl Settings {
                 broker_sync: events::stream::parse_sync_interval(
                     env.get("NATS_SYNC").unwrap_or(events::stream::DEFAULT_SYNC),
                 )
-                .map_err(|message| ConfigError {
+                .map_err(|message| SettingsError {
                     variable: "NATS_SYNC",
                     message,
                 })?,

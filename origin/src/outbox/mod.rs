@@ -187,7 +187,7 @@ impl Outbox {
 
     /// Queues the start of `game`; must be acknowledged before its claim.
     pub async fn queue_started(&self, game: &Game) -> Result<PendingEvent, StoreError> {
-        let row = PendingEvent::started(&self.region, game, crate::service::now_ms());
+        let row = PendingEvent::started(&self.region, game, kernel::clock::now_ms());
         self.store.queue(&row).await?;
         Ok(row)
     }
@@ -198,7 +198,7 @@ impl Outbox {
         game_id: GameId,
         user: &UserId,
     ) -> Result<PendingEvent, StoreError> {
-        let row = PendingEvent::exited(&self.region, game_id, user, crate::service::now_ms());
+        let row = PendingEvent::exited(&self.region, game_id, user, kernel::clock::now_ms());
         self.store.queue(&row).await?;
         Ok(row)
     }

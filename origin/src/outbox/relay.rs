@@ -40,8 +40,8 @@ use tokio::task::JoinHandle;
 
 use super::{Committed, Outbox, OutboxStore, PendingEvent, SHARDS};
 use crate::metrics::Metrics;
-use crate::service::now_ms;
 use crate::store::{GameStore, StoreError};
+use kernel::clock::now_ms;
 
 /// Rows checked against the game state at once.
 const DECIDE_CONCURRENCY: usize = 64;

@@ -12,8 +12,8 @@ use super::{ApiJson, GamePath, IdempotencyKeyHeader, UserPath};
 use crate::auth;
 use crate::domain::NewGame;
 use crate::error::AppError;
-use crate::service::now_ms;
 use crate::startup::AppState;
+use kernel::clock::now_ms;
 
 /// `POST /game/start`: 201 with the new game, or 200 with the user's active game (or the game
 /// an `Idempotency-Key` already produced).

@@ -23,8 +23,8 @@ use super::{BodyBytes, IdempotencyKeyHeader};
 use crate::auth;
 use crate::domain::{Game, NewGame, anonymous_user, check_start_at};
 use crate::error::{AppError, V1Error};
-use crate::service::now_ms;
 use crate::startup::AppState;
+use kernel::clock::now_ms;
 
 /// The algorithm of a session that does not name one: `interval-v0`, the session service's
 /// own engine.

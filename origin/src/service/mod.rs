@@ -31,6 +31,8 @@ use std::sync::Arc;
 use api::{GameEvent, GameId, GameStatus, IdempotencyKey, RegionName, UserId};
 use shared_engine::{State, Tick};
 
+use kernel::clock::now_ms;
+
 use crate::config::GameDefaults;
 use crate::domain::{Game, NewGame};
 use crate::error::AppError;
@@ -76,14 +78,6 @@ pub struct Replay {
     pub to: u64,
     /// The steps that exist in `from..=to` (fewer once the game exited).
     pub ticks: Vec<Tick>,
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    let elapsed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A seed from the operating system's CSPRNG.
