@@ -24,6 +24,7 @@
 //!
 //! Timelines (state at an instant, replays) are computed by the shared engine: see `timeline`.
 
+mod settings;
 mod timeline;
 
 use std::sync::Arc;
@@ -33,13 +34,13 @@ use shared_engine::{State, Tick};
 
 use kernel::clock::now_ms;
 
-use crate::config::GameDefaults;
 use crate::domain::{Game, NewGame};
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::notify::EdgeNotifier;
 use crate::outbox::{Outbox, PendingEvent};
 use crate::store::{Claim, ExitOutcome, GameStore, StoreError};
+pub use settings::GameDefaults;
 
 /// The answer to a start request.
 #[derive(Debug, Clone)]
