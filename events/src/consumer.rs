@@ -13,6 +13,7 @@ use api::GameEvent;
 use async_nats::connection::State;
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull};
 use futures::StreamExt;
+use kernel::clock::now_ms;
 
 use crate::{Dedupe, EventsError, stream};
 
@@ -85,14 +86,6 @@ pub struct Consumer {
     last_sequence: u64,
     dedupe: Dedupe,
     invalid: u64,
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    let elapsed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl std::fmt::Debug for Consumer {

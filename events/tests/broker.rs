@@ -210,7 +210,7 @@ async fn events_survive_a_broker_restart_and_clients_resume() {
 async fn tail_prints_events_and_the_starts_per_minute() {
     let server = NatsServer::start().await;
     let publisher = publisher(&server).await;
-    let now = events::consumer::now_ms();
+    let now = kernel::clock::now_ms();
     let mut live = game(20, "eu", None);
     live.created_at = now;
     let mut live_us = game(21, "us", None);

@@ -43,7 +43,7 @@ fn env_number(name: &str, default: u64) -> u64 {
 }
 
 fn game_for(user: String) -> Game {
-    let now = origin::service::now_ms();
+    let now = kernel::clock::now_ms();
     Game {
         id: GameId::from(uuid::Uuid::new_v4()),
         user_id: UserId::parse(&user).expect("valid"),

@@ -17,10 +17,10 @@ use axum::http::HeaderMap;
 use owner_token::env::{KeySource, Mode};
 use owner_token::{Claims, Keyring, VerifyError};
 
-use crate::config::ConfigError;
 use crate::error::AppError;
+use crate::metrics::Metrics;
 use crate::service::Started;
-use crate::startup::AppState;
+use kernel::SettingsError;
 
 /// `true` (default) or `false`: whether `POST /v1/sessions/{id}/stop` needs the owner token.
 pub const V1_STOP_REQUIRES_TOKEN: &str = "V1_STOP_REQUIRES_TOKEN";
@@ -55,9 +55,9 @@ impl AuthSettings {
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
         random: impl FnOnce() -> [u8; 32],
-    ) -> Result<AuthSettings, ConfigError> {
+    ) -> Result<AuthSettings, SettingsError> {
         let (keyring, source, mode) =
-            owner_token::env::keyring(&lookup, random).map_err(|e| ConfigError {
+            owner_token::env::keyring(&lookup, random).map_err(|e| SettingsError {
                 variable: e.variable,
                 message: e.message,
             })?;
@@ -68,7 +68,7 @@ impl AuthSettings {
             None | Some("" | "true" | "1" | "yes") => true,
             Some("false" | "0" | "no") => false,
             Some(other) => {
-                return Err(ConfigError {
+                return Err(SettingsError {
                     variable: V1_STOP_REQUIRES_TOKEN,
                     message: format!("{other:?} is not true or false"),
                 });
@@ -123,10 +123,14 @@ pub fn authorize(
 
 /// The player whose owner token of `game` the request carries, or the contract's 401/403
 /// (counted in `origin_owner_token_refusals_total` by reason).
-pub fn owner_of(state: &AppState, headers: &HeaderMap, game: GameId) -> Result<UserId, AppError> {
+pub fn owner_of(
+    auth: &AuthSettings,
+    metrics: &Metrics,
+    headers: &HeaderMap,
+    game: GameId,
+) -> Result<UserId, AppError> {
     let refused = |error: VerifyError| {
-        state
-            .metrics
+        metrics
             .owner_token_refusals
             .with_label_values(&[reason(error)])
             .inc();
@@ -138,10 +142,10 @@ pub fn owner_of(state: &AppState, headers: &HeaderMap, game: GameId) -> Result<U
         AppError::Api(ApiError::new(code, error.message()))
     };
     let claims = authorize(
-        &state.auth.keyring,
+        &auth.keyring,
         headers,
         &game.to_string(),
-        crate::service::now_ms(),
+        kernel::clock::now_ms(),
     )
     .map_err(refused)?;
     // Only this service signs tokens, and only for valid user ids.
@@ -161,10 +165,10 @@ pub fn reason(error: VerifyError) -> &'static str {
 }
 
 /// The token to answer a start with: the game's, when this request owns it.
-pub fn token_for(state: &AppState, started: &Started) -> Option<String> {
+pub fn token_for(auth: &AuthSettings, started: &Started) -> Option<String> {
     started.owner.then(|| {
         let game = &started.game;
-        state.auth.keyring.issue(
+        auth.keyring.issue(
             &game.id.to_string(),
             game.user_id.as_str(),
             game.created_at_ms,

@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod env;
 pub mod error;
 pub mod limits;
 pub mod metrics;
@@ -25,7 +26,9 @@ pub mod registry;
 pub mod routes;
 pub mod service;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 
-pub use startup::{AppState, app, run};
+pub use startup::{app, run};
+pub use state::AppState;

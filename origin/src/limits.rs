@@ -38,8 +38,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota as GovernorQuota};
 use tokio::sync::Semaphore;
 
-use crate::config::ConfigError;
 use crate::error::{AppError, V1Error};
+use kernel::SettingsError;
 
 /// Starts per client.
 pub const RATE_LIMIT_START: &str = "RATE_LIMIT_START";
@@ -184,12 +184,12 @@ impl LimitSettings {
     /// Reads [`VARIABLES`] through `lookup`; absent or blank means the default.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<LimitSettings, ConfigError> {
+    ) -> Result<LimitSettings, SettingsError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let defaults = LimitSettings::default();
         let quota = |variable: &'static str, default: Option<Quota>| match get(variable) {
             None => Ok(default),
-            Some(raw) => Quota::parse(&raw).map_err(|message| ConfigError { variable, message }),
+            Some(raw) => Quota::parse(&raw).map_err(|message| SettingsError { variable, message }),
         };
         let max_in_flight = match get(MAX_IN_FLIGHT) {
             None => defaults.max_in_flight,
@@ -197,7 +197,7 @@ impl LimitSettings {
             Some(raw) => match raw.trim().parse::<usize>() {
                 Ok(n @ 1..=1_000_000) => Some(n),
                 _ => {
-                    return Err(ConfigError {
+                    return Err(SettingsError {
                         variable: MAX_IN_FLIGHT,
                         message: format!("{raw:?} is not a number in 1..=1000000 or `off`"),
                     });
@@ -211,19 +211,19 @@ impl LimitSettings {
                 .filter(|p| !p.trim().is_empty())
                 .map(IpNet::parse)
                 .collect::<Result<_, _>>()
-                .map_err(|message| ConfigError {
+                .map_err(|message| SettingsError {
                     variable: TRUSTED_PROXIES,
                     message,
                 })?,
         };
         let client_ip_header = match get(CLIENT_IP_HEADER) {
             None => defaults.client_ip_header,
-            Some(raw) => {
-                HeaderName::try_from(raw.trim().to_ascii_lowercase()).map_err(|_| ConfigError {
+            Some(raw) => HeaderName::try_from(raw.trim().to_ascii_lowercase()).map_err(|_| {
+                SettingsError {
                     variable: CLIENT_IP_HEADER,
                     message: format!("{raw:?} is not a header name"),
-                })?
-            }
+                }
+            })?,
         };
         Ok(LimitSettings {
             start: quota(RATE_LIMIT_START, defaults.start)?,
@@ -523,7 +523,7 @@ mod tests {
 
     use super::*;
 
-    fn settings(pairs: &[(&str, &str)]) -> Result<LimitSettings, ConfigError> {
+    fn settings(pairs: &[(&str, &str)]) -> Result<LimitSettings, SettingsError> {
         let vars: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -21,8 +21,8 @@ use api::GameId;
 use api::room::{ExitedNotice, NOTIFY_SECRET_HEADER};
 use tokio::sync::Semaphore;
 
-use crate::config::ConfigError;
 use crate::metrics::Metrics;
+use kernel::SettingsError;
 
 /// The edge's base URL.
 pub const URL_VAR: &str = "EDGE_NOTIFY_URL";
@@ -59,7 +59,7 @@ impl NotifySettings {
     /// set, an error naming the variable when one is missing or unusable.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<NotifySettings>, ConfigError> {
+    ) -> Result<Option<NotifySettings>, SettingsError> {
         let get = |name: &str| {
             lookup(name)
                 .map(|v| v.trim().to_owned())
@@ -69,13 +69,13 @@ impl NotifySettings {
             (None, None) => return Ok(None),
             (Some(url), Some(secret)) => (url, secret),
             (Some(_), None) => {
-                return Err(ConfigError {
+                return Err(SettingsError {
                     variable: SECRET_VAR,
                     message: format!("must be set when {URL_VAR} is (the edge's secret)"),
                 });
             }
             (None, Some(_)) => {
-                return Err(ConfigError {
+                return Err(SettingsError {
                     variable: URL_VAR,
                     message: format!("must be set when {SECRET_VAR} is (the edge's base URL)"),
                 });
@@ -90,7 +90,7 @@ impl NotifySettings {
                 })
         });
         if !valid {
-            return Err(ConfigError {
+            return Err(SettingsError {
                 variable: URL_VAR,
                 message: format!(
                     "{url:?} is not an http:// base URL like http://127.0.0.1:8787 (no path; \
@@ -99,7 +99,7 @@ impl NotifySettings {
             });
         }
         if secret.len() < MIN_SECRET_BYTES {
-            return Err(ConfigError {
+            return Err(SettingsError {
                 variable: SECRET_VAR,
                 message: format!("must be at least {MIN_SECRET_BYTES} bytes"),
             });
@@ -184,7 +184,7 @@ mod tests {
 
     use super::*;
 
-    fn read(pairs: &[(&str, &str)]) -> Result<Option<NotifySettings>, ConfigError> {
+    fn read(pairs: &[(&str, &str)]) -> Result<Option<NotifySettings>, SettingsError> {
         let vars: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -28,87 +28,15 @@ use tower::util::MapRequestLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::AuthSettings;
 use crate::config::Settings;
 use crate::error::{AppError, V1Error};
-use crate::limits::{self, Limits};
-use crate::metrics::{self, Metrics};
+use crate::limits;
+use crate::metrics;
 use crate::outbox::{Outbox, Relay, RelayHandle, RelaySettings};
-use crate::registry::{MemoryRegistry, Registry};
 use crate::routes::{self, game, health, regions, v1};
-use crate::service::GameService;
+pub use crate::state::AppState;
 use crate::store::{GameStore, Store};
 use crate::telemetry;
-
-/// What every handler can reach.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// The game service (store, region, defaults).
-    pub service: Arc<GameService>,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// Requests slower than this are answered 503 `timeout`.
-    pub request_timeout: Duration,
-    /// Owner tokens: issued by starts, required by exits.
-    pub auth: Arc<AuthSettings>,
-    /// Per-client budgets and the in-flight cap.
-    pub limits: Arc<Limits>,
-    /// The live region registry (in memory until [`AppState::with_registry`]).
-    pub registry: Registry,
-}
-
-impl AppState {
-    /// State for the given settings over a store (Cassandra's [`crate::store::Store`], or a
-    /// test's fake).
-    pub fn new(settings: &Settings, store: impl GameStore + 'static) -> AppState {
-        AppState::with_store(settings, Arc::new(store))
-    }
-
-    /// State for the given settings over a shared store.
-    pub fn with_store(settings: &Settings, store: Arc<dyn GameStore>) -> AppState {
-        AppState::build(settings, store, None)
-    }
-
-    fn build(settings: &Settings, store: Arc<dyn GameStore>, outbox: Option<Outbox>) -> AppState {
-        let metrics = Arc::new(Metrics::new(settings.region.as_str()));
-        let mut service = GameService::new(
-            store,
-            settings.region.clone(),
-            settings.games,
-            metrics.clone(),
-        );
-        if let Some(outbox) = outbox {
-            service = service.with_outbox(outbox);
-        }
-        // Exit notices are sent only after the commit (GameService::exit), off the request path.
-        service = service.with_notifier(
-            settings
-                .notify
-                .clone()
-                .map(|n| crate::notify::EdgeNotifier::new(n, metrics.clone())),
-        );
-        let limits =
-            Limits::new(settings.limits.clone()).with_counter(metrics.rate_limited.clone());
-        AppState {
-            service: Arc::new(service),
-            metrics,
-            request_timeout: settings.request_timeout,
-            auth: Arc::new(settings.auth.clone()),
-            limits: Arc::new(limits),
-            registry: Registry {
-                store: Arc::new(MemoryRegistry::default()),
-                settings: settings.registry.clone(),
-                load: Arc::default(),
-            },
-        }
-    }
-
-    /// The same state over another region registry (Cassandra's, in the binary).
-    pub fn with_registry(mut self, store: Arc<dyn crate::registry::RegionRegistry>) -> AppState {
-        self.registry.store = store;
-        self
-    }
-}
 
 /// The application state on Cassandra and, when `NATS_URL` is set, the game-event relay: what
 /// the binary runs. The relay connects to NATS in the background (a broker that is down or
@@ -118,7 +46,7 @@ pub async fn state_with_events(
     settings: &Settings,
     store: Store,
 ) -> Result<(AppState, Option<RelayHandle>), events::EventsError> {
-    state_with_relay(settings, store, RelaySettings::for_settings(settings)).await
+    state_with_relay(settings, store, settings.relay()).await
 }
 
 /// [`state_with_events`] with the relay paced by `relay` (tests slow it down).

@@ -76,7 +76,7 @@ async fn spawn_event_app(settings: &Settings, relay: RelaySettings) -> EventApp 
 }
 
 fn default_relay(settings: &Settings) -> RelaySettings {
-    RelaySettings::for_settings(settings)
+    settings.relay()
 }
 
 impl EventApp {

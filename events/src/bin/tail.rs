@@ -6,10 +6,10 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use events::consumer::now_ms;
 use events::rate::{LagWindow, StartsPerMinute};
 use events::tail::{Args, Totals, event_line, summary_line, wanted};
 use events::{Consumer, EventsError};
+use kernel::clock::now_ms;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {

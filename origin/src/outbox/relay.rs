@@ -40,8 +40,8 @@ use tokio::task::JoinHandle;
 
 use super::{Committed, Outbox, OutboxStore, PendingEvent, SHARDS};
 use crate::metrics::Metrics;
-use crate::service::now_ms;
 use crate::store::{GameStore, StoreError};
+use kernel::clock::now_ms;
 
 /// Rows checked against the game state at once.
 const DECIDE_CONCURRENCY: usize = 64;
@@ -110,14 +110,11 @@ impl RelaySettings {
         }
     }
 
-    /// The settings for an origin configured by `settings`: its timeouts, and the hold its
-    /// broker's `sync_interval` (`NATS_SYNC`) asks for.
-    pub fn for_settings(settings: &crate::config::Settings) -> RelaySettings {
-        let mut relay = RelaySettings::new(settings.request_timeout, settings.cassandra.timeout);
-        if let Some(events) = &settings.events {
-            relay.durable_after = durable_after(events.broker_sync);
-        }
-        relay
+    /// The same pacing with the hold that a broker syncing every `sync` (its JetStream
+    /// `sync_interval`, `NATS_SYNC`) asks for.
+    pub fn with_broker_sync(mut self, sync: Duration) -> RelaySettings {
+        self.durable_after = durable_after(sync);
+        self
     }
 }
 
@@ -940,30 +937,6 @@ mod tests {
         }
         assert!(backoff(1, max) <= Duration::from_millis(200));
         assert!(backoff(30, max) >= Duration::from_millis(2_500));
-    }
-
-    #[test]
-    fn the_hold_follows_the_brokers_sync_interval() {
-        let settings = |extra: &[(&str, &str)]| {
-            let vars = extra
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
-            crate::config::Settings::from_map(&vars).unwrap()
-        };
-        let relay = RelaySettings::for_settings(&settings(&[
-            ("NATS_URL", "nats://127.0.0.1:4222"),
-            ("NATS_SYNC", "500ms"),
-        ]));
-        assert_eq!(relay.durable_after, Duration::from_secs(1));
-        let relay = RelaySettings::for_settings(&settings(&[
-            ("NATS_URL", "nats://127.0.0.1:4222"),
-            ("NATS_SYNC", "always"),
-        ]));
-        assert_eq!(relay.durable_after, Duration::ZERO);
-        // The shipped default: the broker syncs every second.
-        let relay = RelaySettings::for_settings(&settings(&[]));
-        assert_eq!(relay.durable_after, Duration::from_secs(2));
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl RegionRegistry for CassandraRegistry {
                 (
                     name.as_str(),
                     status.as_str(),
-                    CqlTimestamp(crate::service::now_ms()),
+                    CqlTimestamp(kernel::clock::now_ms()),
                 ),
             )
             .await

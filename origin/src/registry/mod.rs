@@ -25,8 +25,8 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::config::ConfigError;
 use crate::store::StoreError;
+use kernel::SettingsError;
 
 /// A record lives this many heartbeat intervals: one lost heartbeat never drops a region.
 pub const TTL_INTERVALS: u32 = 3;
@@ -64,13 +64,13 @@ impl RegistrySettings {
         get: impl Fn(&'static str) -> Option<String>,
         host: std::net::IpAddr,
         port: u16,
-    ) -> Result<RegistrySettings, ConfigError> {
+    ) -> Result<RegistrySettings, SettingsError> {
         let interval = match get("REGISTER_INTERVAL_SECONDS") {
             None => 10,
             Some(raw) => match raw.trim().parse::<u64>() {
                 Ok(s @ 1..=3600) => s,
                 _ => {
-                    return Err(ConfigError {
+                    return Err(SettingsError {
                         variable: "REGISTER_INTERVAL_SECONDS",
                         message: format!("{raw:?} is not 1..=3600"),
                     });
@@ -81,7 +81,7 @@ impl RegistrySettings {
             Some(raw) => {
                 let url = raw.trim().trim_end_matches('/').to_owned();
                 if !is_base_url(&url) {
-                    return Err(ConfigError {
+                    return Err(SettingsError {
                         variable: "PUBLIC_URL",
                         message: format!("{raw:?} is not an http(s) base URL"),
                     });
@@ -102,7 +102,7 @@ impl RegistrySettings {
             Some(raw) if test_mode => match raw.trim().parse::<u64>() {
                 Ok(ms @ 0..=60_000) => Some(Duration::from_millis(ms)),
                 _ => {
-                    return Err(ConfigError {
+                    return Err(SettingsError {
                         variable: "TEST_ARTIFICIAL_DELAY_MS",
                         message: format!("{raw:?} is not 0..=60000"),
                     });
@@ -303,7 +303,7 @@ pub async fn beat(
         url: registry.settings.public_url.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         load: registry.load.snapshot(starts_total),
-        at_ms: crate::service::now_ms(),
+        at_ms: kernel::clock::now_ms(),
     };
     registry
         .store
@@ -364,7 +364,7 @@ pub fn admin_allows(
 mod tests {
     use super::*;
 
-    fn settings(pairs: &[(&'static str, &str)]) -> Result<RegistrySettings, ConfigError> {
+    fn settings(pairs: &[(&'static str, &str)]) -> Result<RegistrySettings, SettingsError> {
         let map: HashMap<&str, String> = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
         RegistrySettings::from_lookup(|k| map.get(k).cloned(), [0, 0, 0, 0].into(), 8081)
     }

@@ -12,8 +12,8 @@ use super::{ApiJson, GamePath, IdempotencyKeyHeader, UserPath};
 use crate::auth;
 use crate::domain::NewGame;
 use crate::error::AppError;
-use crate::service::now_ms;
-use crate::startup::AppState;
+use crate::state::AppState;
+use kernel::clock::now_ms;
 
 /// `POST /game/start`: 201 with the new game, or 200 with the user's active game (or the game
 /// an `Idempotency-Key` already produced).
@@ -32,7 +32,7 @@ pub async fn start(
         StatusCode::OK
     };
     let mut view = started.game.view();
-    view.owner_token = auth::token_for(&state, &started);
+    view.owner_token = auth::token_for(&state.auth, &started);
     Ok((status, Json(view)))
 }
 
@@ -44,7 +44,7 @@ pub async fn exit(
     headers: HeaderMap,
     ApiJson(request): ApiJson<ExitRequest>,
 ) -> Result<Json<ExitView>, AppError> {
-    let owner = auth::owner_of(&state, &headers, request.game_id)?;
+    let owner = auth::owner_of(&state.auth, &state.metrics, &headers, request.game_id)?;
     if owner != request.user_id {
         return Err(AppError::Forbidden(
             "the owner token is not this user's".into(),

@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use super::ApiJson;
 use crate::error::AppError;
 use crate::registry::{AdminRefusal, Heartbeat, admin_allows};
-use crate::service::now_ms;
-use crate::startup::AppState;
+use crate::state::AppState;
+use kernel::clock::now_ms;
 
 /// `GET /regions`: the live regions (expired records are gone), with their status and load.
 pub async fn list(State(state): State<AppState>) -> Result<Json<RegionList>, AppError> {

@@ -23,8 +23,8 @@ use super::{BodyBytes, IdempotencyKeyHeader};
 use crate::auth;
 use crate::domain::{Game, NewGame, anonymous_user, check_start_at};
 use crate::error::{AppError, V1Error};
-use crate::service::now_ms;
-use crate::startup::AppState;
+use crate::state::AppState;
+use kernel::clock::now_ms;
 
 /// The algorithm of a session that does not name one: `interval-v0`, the session service's
 /// own engine.
@@ -102,7 +102,7 @@ pub async fn create(
         StatusCode::OK
     };
     let mut view = session_view(&started.game)?;
-    view.owner_token = auth::token_for(&state, &started);
+    view.owner_token = auth::token_for(&state.auth, &started);
     Ok((status, Json(view)))
 }
 
@@ -157,7 +157,12 @@ pub async fn stop(
     // With V1_STOP_REQUIRES_TOKEN (the default) a stop is the owner's, as an exit is; see
     // crate::auth::AuthSettings::v1_stop_requires_token for why it is configurable.
     let owner = if state.auth.v1_stop_requires_token {
-        Some(auth::owner_of(&state, &headers, id.game_id())?)
+        Some(auth::owner_of(
+            &state.auth,
+            &state.metrics,
+            &headers,
+            id.game_id(),
+        )?)
     } else {
         None
     };

@@ -24,6 +24,7 @@
 //!
 //! Timelines (state at an instant, replays) are computed by the shared engine: see `timeline`.
 
+mod settings;
 mod timeline;
 
 use std::sync::Arc;
@@ -31,13 +32,15 @@ use std::sync::Arc;
 use api::{GameEvent, GameId, GameStatus, IdempotencyKey, RegionName, UserId};
 use shared_engine::{State, Tick};
 
-use crate::config::GameDefaults;
+use kernel::clock::now_ms;
+
 use crate::domain::{Game, NewGame};
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::notify::EdgeNotifier;
 use crate::outbox::{Outbox, PendingEvent};
 use crate::store::{Claim, ExitOutcome, GameStore, StoreError};
+pub use settings::GameDefaults;
 
 /// The answer to a start request.
 #[derive(Debug, Clone)]
@@ -76,14 +79,6 @@ pub struct Replay {
     pub to: u64,
     /// The steps that exist in `from..=to` (fewer once the game exited).
     pub ticks: Vec<Tick>,
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    let elapsed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A seed from the operating system's CSPRNG.

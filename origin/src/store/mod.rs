@@ -18,8 +18,10 @@
 
 mod lwt;
 mod outbox;
+mod pending;
 mod rows;
 mod schema;
+mod settings;
 
 use std::sync::Arc;
 
@@ -32,10 +34,11 @@ use scylla::frame::types::{Consistency, SerialConsistency};
 use scylla::policies::load_balancing::DefaultPolicy;
 use uuid::Uuid;
 
-use crate::config::CassandraSettings;
 use crate::domain::Game;
+pub use pending::{OutboxStore, PendingEvent, SHARDS, shard_of};
 use rows::GameRow;
 use schema::Statements;
+pub use settings::{CassandraSettings, Replication};
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL_SECONDS: u32 = 24 * 60 * 60;

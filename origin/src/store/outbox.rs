@@ -8,10 +8,10 @@ use scylla::value::CqlTimestamp;
 use scylla::{DeserializeRow, SerializeRow};
 use uuid::Uuid;
 
+use super::pending::{OutboxStore, PendingEvent};
 use super::rows::GameRow;
 use super::{Store, StoreError, query_error};
 use crate::domain::Game;
-use crate::outbox::{OutboxStore, PendingEvent};
 
 /// One `outbox_pending` row; bound and read by column name.
 #[derive(Debug, Clone, DeserializeRow, SerializeRow)]

@@ -6,9 +6,9 @@ use scylla::client::session::Session;
 use scylla::frame::types::Consistency;
 use scylla::statement::prepared::PreparedStatement;
 
+use super::CassandraSettings;
 use super::rows::GAME_COLUMNS;
 use super::{IDEMPOTENCY_TTL_SECONDS, StoreError};
-use crate::config::CassandraSettings;
 
 /// Every statement the store runs.
 pub(super) struct Statements {

@@ -183,12 +183,7 @@ pub fn unique_user(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+pub use kernel::clock::now_ms;
 
 /// An answer of the in-process app.
 #[derive(Debug)]

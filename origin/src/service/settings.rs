@@ -1,0 +1,46 @@
+//! Defaults for new games (`START_DELAY_MS`, `TICK_MS`, `BREAK_EVERY`), owned by the service
+//! that applies them.
+
+use api::limits::{MAX_BREAK_EVERY, MAX_TICK_MS, MIN_BREAK_EVERY, MIN_TICK_MS};
+use api::{BreakEvery, TickMs};
+use kernel::SettingsError;
+use shared_engine::DEFAULT_BREAK_EVERY;
+
+use crate::env::Env;
+
+/// What new games look like when a request does not say.
+#[derive(Debug, Clone, Copy)]
+pub struct GameDefaults {
+    /// Countdown before step 0.
+    pub start_delay_ms: u32,
+    /// Milliseconds per step.
+    pub tick_ms: TickMs,
+    /// Break odds.
+    pub break_every: BreakEvery,
+}
+
+impl GameDefaults {
+    /// Reads `START_DELAY_MS`, `TICK_MS` and `BREAK_EVERY`.
+    pub fn from_env(env: &Env<'_>) -> Result<GameDefaults, SettingsError> {
+        Ok(GameDefaults {
+            start_delay_ms: env.parse(
+                "START_DELAY_MS",
+                3_000u32,
+                |v| *v <= 600_000,
+                "0..=600000",
+            )?,
+            tick_ms: env.number(
+                "TICK_MS",
+                100,
+                TickMs::parse,
+                &format!("{MIN_TICK_MS}..={MAX_TICK_MS}"),
+            )?,
+            break_every: env.number(
+                "BREAK_EVERY",
+                u64::from(DEFAULT_BREAK_EVERY),
+                BreakEvery::parse,
+                &format!("{MIN_BREAK_EVERY}..={MAX_BREAK_EVERY}"),
+            )?,
+        })
+    }
+}

@@ -1,0 +1,91 @@
+//! What every handler can reach: [`AppState`], built from the settings over a store.
+//!
+//! Its own module so the routes (which read it) and the wiring in [`crate::startup`] (which
+//! builds the routers from it) both sit above it, and nothing it uses looks back at either.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::AuthSettings;
+use crate::config::Settings;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::notify::EdgeNotifier;
+use crate::outbox::Outbox;
+use crate::registry::{MemoryRegistry, RegionRegistry, Registry};
+use crate::service::GameService;
+use crate::store::GameStore;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The game service (store, region, defaults).
+    pub service: Arc<GameService>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Requests slower than this are answered 503 `timeout`.
+    pub request_timeout: Duration,
+    /// Owner tokens: issued by starts, required by exits.
+    pub auth: Arc<AuthSettings>,
+    /// Per-client budgets and the in-flight cap.
+    pub limits: Arc<Limits>,
+    /// The live region registry (in memory until [`AppState::with_registry`]).
+    pub registry: Registry,
+}
+
+impl AppState {
+    /// State for the given settings over a store (Cassandra's [`crate::store::Store`], or a
+    /// test's fake).
+    pub fn new(settings: &Settings, store: impl GameStore + 'static) -> AppState {
+        AppState::with_store(settings, Arc::new(store))
+    }
+
+    /// State for the given settings over a shared store.
+    pub fn with_store(settings: &Settings, store: Arc<dyn GameStore>) -> AppState {
+        AppState::build(settings, store, None)
+    }
+
+    pub(crate) fn build(
+        settings: &Settings,
+        store: Arc<dyn GameStore>,
+        outbox: Option<Outbox>,
+    ) -> AppState {
+        let metrics = Arc::new(Metrics::new(settings.region.as_str()));
+        let mut service = GameService::new(
+            store,
+            settings.region.clone(),
+            settings.games,
+            metrics.clone(),
+        );
+        if let Some(outbox) = outbox {
+            service = service.with_outbox(outbox);
+        }
+        // Exit notices are sent only after the commit (GameService::exit), off the request path.
+        service = service.with_notifier(
+            settings
+                .notify
+                .clone()
+                .map(|n| EdgeNotifier::new(n, metrics.clone())),
+        );
+        let limits =
+            Limits::new(settings.limits.clone()).with_counter(metrics.rate_limited.clone());
+        AppState {
+            service: Arc::new(service),
+            metrics,
+            request_timeout: settings.request_timeout,
+            auth: Arc::new(settings.auth.clone()),
+            limits: Arc::new(limits),
+            registry: Registry {
+                store: Arc::new(MemoryRegistry::default()),
+                settings: settings.registry.clone(),
+                load: Arc::default(),
+            },
+        }
+    }
+
+    /// The same state over another region registry (Cassandra's, in the binary).
+    pub fn with_registry(mut self, store: Arc<dyn RegionRegistry>) -> AppState {
+        self.registry.store = store;
+        self
+    }
+}

@@ -1,0 +1,237 @@
+//! The store's settings: how to reach Cassandra (`CASSANDRA_*`), parsed here so the store owns
+//! them and [`crate::config`] only assembles the sections.
+
+use std::time::Duration;
+
+use kernel::SettingsError;
+use scylla::frame::types::{Consistency, SerialConsistency};
+
+use crate::env::{Env, valid_host_port};
+
+/// How the keyspace replicates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replication {
+    /// `SimpleStrategy` with a replication factor (single datacenter, local development).
+    Simple(u32),
+    /// `NetworkTopologyStrategy` with a replication factor per datacenter.
+    NetworkTopology(Vec<(String, u32)>),
+}
+
+impl Replication {
+    /// The CQL map literal for `CREATE KEYSPACE ... WITH replication = ...`.
+    pub fn cql(&self) -> String {
+        match self {
+            Replication::Simple(rf) => {
+                format!("{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}")
+            }
+            Replication::NetworkTopology(dcs) => {
+                let mut cql = String::from("{'class': 'NetworkTopologyStrategy'");
+                for (dc, rf) in dcs {
+                    cql.push_str(&format!(", '{dc}': {rf}"));
+                }
+                cql.push('}');
+                cql
+            }
+        }
+    }
+
+    fn parse(value: &str) -> Result<Replication, String> {
+        const HINT: &str = "expected `SimpleStrategy:RF` or `dc:RF,dc:RF,...`";
+        if let Some(rf) = value.strip_prefix("SimpleStrategy:") {
+            return Ok(Replication::Simple(
+                parse_rf(rf).map_err(|e| format!("{e}; {HINT}"))?,
+            ));
+        }
+        let mut dcs = Vec::new();
+        for part in value.split(',') {
+            let (dc, rf) = part
+                .split_once(':')
+                .ok_or_else(|| format!("{part:?}: {HINT}"))?;
+            let dc = dc.trim();
+            if dc.is_empty()
+                || !dc
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(format!(
+                    "datacenter name {dc:?} must be letters, digits, '_' or '-'"
+                ));
+            }
+            dcs.push((dc.to_owned(), parse_rf(rf.trim())?));
+        }
+        Ok(Replication::NetworkTopology(dcs))
+    }
+}
+
+fn parse_rf(value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(rf @ 1..=15) => Ok(rf),
+        _ => Err(format!("replication factor {value:?} must be 1..=15")),
+    }
+}
+
+/// How to reach and use Cassandra.
+#[derive(Debug, Clone)]
+pub struct CassandraSettings {
+    /// Contact points, `host:port`.
+    pub hosts: Vec<String>,
+    /// Keyspace holding every table of this service (created if missing).
+    pub keyspace: String,
+    /// Username and password, if the cluster authenticates.
+    pub credentials: Option<(String, String)>,
+    /// Consistency of every read and write.
+    pub consistency: Consistency,
+    /// Consistency of the LWTs that keep one active game per user and one game per idempotency
+    /// key. `SERIAL` (default) makes them hold across datacenters (regions); `LOCAL_SERIAL` is
+    /// cheaper but only holds within one, for deployments that pin each user to a region.
+    pub serial_consistency: SerialConsistency,
+    /// The datacenter to prefer (this region's), if any.
+    pub local_dc: Option<String>,
+    /// Replication of the keyspace when this service creates it.
+    pub replication: Replication,
+    /// Client-side timeout of each request to Cassandra.
+    pub timeout: Duration,
+}
+
+impl CassandraSettings {
+    /// Reads the `CASSANDRA_*` variables.
+    pub fn from_env(env: &Env<'_>) -> Result<CassandraSettings, SettingsError> {
+        let hosts: Vec<String> = env
+            .get("CASSANDRA_HOSTS")
+            .unwrap_or("127.0.0.1:9042")
+            .split(',')
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .collect();
+        if let Some(bad) = hosts.iter().find(|h| !valid_host_port(h)) {
+            return Err(SettingsError::new(
+                "CASSANDRA_HOSTS",
+                format!("{bad:?} is not host:port (comma-separated list)"),
+            ));
+        }
+        if hosts.is_empty() {
+            return Err(SettingsError::new("CASSANDRA_HOSTS", "no hosts given"));
+        }
+        let consistency =
+            parse_consistency(env.get("CASSANDRA_CONSISTENCY").unwrap_or("LOCAL_QUORUM"))
+                .map_err(|message| SettingsError::new("CASSANDRA_CONSISTENCY", message))?;
+        let replication = Replication::parse(
+            env.get("CASSANDRA_REPLICATION")
+                .unwrap_or("SimpleStrategy:1"),
+        )
+        .map_err(|message| SettingsError::new("CASSANDRA_REPLICATION", message))?;
+        let timeout_seconds = env.parse(
+            "CASSANDRA_TIMEOUT_SECONDS",
+            5u64,
+            |s| (1..=120).contains(s),
+            "1..=120",
+        )?;
+        Ok(CassandraSettings {
+            hosts,
+            keyspace: keyspace(env)?,
+            credentials: credentials(env)?,
+            consistency,
+            serial_consistency: serial_consistency(env)?,
+            local_dc: env.get("CASSANDRA_LOCAL_DC").map(str::to_owned),
+            replication,
+            timeout: Duration::from_secs(timeout_seconds),
+        })
+    }
+}
+
+/// `CASSANDRA_KEYSPACE`: a CQL identifier (it is spliced into `CREATE KEYSPACE`).
+fn keyspace(env: &Env<'_>) -> Result<String, SettingsError> {
+    let keyspace = env
+        .get("CASSANDRA_KEYSPACE")
+        .unwrap_or("seedsync")
+        .to_owned();
+    let keyspace_ok = keyspace.len() <= 48
+        && keyspace.starts_with(|c: char| c.is_ascii_alphabetic())
+        && keyspace
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !keyspace_ok {
+        return Err(SettingsError::new(
+            "CASSANDRA_KEYSPACE",
+            format!("{keyspace:?} must be a letter then up to 47 letters, digits or '_'"),
+        ));
+    }
+    Ok(keyspace)
+}
+
+/// `CASSANDRA_USERNAME` and `CASSANDRA_PASSWORD`: both or neither.
+fn credentials(env: &Env<'_>) -> Result<Option<(String, String)>, SettingsError> {
+    match (env.get("CASSANDRA_USERNAME"), env.get("CASSANDRA_PASSWORD")) {
+        (Some(user), Some(password)) => Ok(Some((user.to_owned(), password.to_owned()))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(SettingsError::new(
+            "CASSANDRA_PASSWORD",
+            "must be set when CASSANDRA_USERNAME is",
+        )),
+        (None, Some(_)) => Err(SettingsError::new(
+            "CASSANDRA_USERNAME",
+            "must be set when CASSANDRA_PASSWORD is",
+        )),
+    }
+}
+
+fn serial_consistency(env: &Env<'_>) -> Result<SerialConsistency, SettingsError> {
+    match env
+        .get("CASSANDRA_SERIAL_CONSISTENCY")
+        .unwrap_or("SERIAL")
+        .trim()
+        .to_ascii_uppercase()
+        .as_str()
+    {
+        "SERIAL" => Ok(SerialConsistency::Serial),
+        "LOCAL_SERIAL" => Ok(SerialConsistency::LocalSerial),
+        other => Err(SettingsError::new(
+            "CASSANDRA_SERIAL_CONSISTENCY",
+            format!("{other:?} is not SERIAL or LOCAL_SERIAL"),
+        )),
+    }
+}
+
+fn parse_consistency(value: &str) -> Result<Consistency, String> {
+    Ok(match value.trim().to_ascii_uppercase().as_str() {
+        "ONE" => Consistency::One,
+        "TWO" => Consistency::Two,
+        "THREE" => Consistency::Three,
+        "QUORUM" => Consistency::Quorum,
+        "ALL" => Consistency::All,
+        "LOCAL_QUORUM" => Consistency::LocalQuorum,
+        "EACH_QUORUM" => Consistency::EachQuorum,
+        "LOCAL_ONE" => Consistency::LocalOne,
+        other => {
+            return Err(format!(
+                "{other:?} is not one of ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, EACH_QUORUM, LOCAL_ONE"
+            ));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replication_forms() {
+        assert_eq!(
+            Replication::parse("eu:3,us:3,asia:3").unwrap(),
+            Replication::NetworkTopology(vec![
+                ("eu".into(), 3),
+                ("us".into(), 3),
+                ("asia".into(), 3)
+            ])
+        );
+        assert_eq!(
+            Replication::parse("eu:3, us:1").unwrap().cql(),
+            "{'class': 'NetworkTopologyStrategy', 'eu': 3, 'us': 1}"
+        );
+        assert_eq!(
+            Replication::Simple(2).cql(),
+            "{'class': 'SimpleStrategy', 'replication_factor': 2}"
+        );
+        assert!(Replication::parse("eu'; DROP:1").is_err());
+    }
+}
