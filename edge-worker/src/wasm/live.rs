@@ -77,16 +77,7 @@ pub(super) fn effective(base: &Rc<Config>) -> Rc<Config> {
 /// The region of a start under the policy order, remembering a latency choice.
 pub(super) fn select_start(cfg: &Config, hints: &RouteHints<'_>) -> (RegionName, api::RoutedBy) {
     let now = now_ms();
-    let (region, why) = LIVE.with(|l| {
-        let l = l.borrow();
-        let fallback;
-        let table = match &l.table {
-            Some(t) => t,
-            None => {
-                fallback = RegionTable::fallback(cfg, now);
-                &fallback
-            }
-        };
+    let (region, why) = with_table(cfg, now, |table| {
         upstream::with_observed(|b, measurements| {
             let healthy = |r: &str| b.get(r).state_name(now) == "closed";
             let signals = Signals {
@@ -107,17 +98,19 @@ pub(super) fn select_start(cfg: &Config, hints: &RouteHints<'_>) -> (RegionName,
 /// `GET /edge/regions`.
 pub(super) fn regions_view<R>(cfg: &Config, f: impl FnOnce(&RegionsView<'_>) -> R) -> R {
     let now = now_ms();
+    with_table(cfg, now, |table| {
+        upstream::with_observed(|b, m| f(&RegionsView::new(cfg, table, m, b, now)))
+    })
+}
+
+/// Runs `f` on the live region table, or on the configured fallback before the first refresh.
+fn with_table<R>(cfg: &Config, now: u64, f: impl FnOnce(&RegionTable) -> R) -> R {
     LIVE.with(|l| {
         let l = l.borrow();
-        let fallback;
-        let table = match &l.table {
-            Some(t) => t,
-            None => {
-                fallback = RegionTable::fallback(cfg, now);
-                &fallback
-            }
-        };
-        upstream::with_observed(|b, m| f(&RegionsView::new(cfg, table, m, b, now)))
+        match &l.table {
+            Some(table) => f(table),
+            None => f(&RegionTable::fallback(cfg, now)),
+        }
     })
 }
 
