@@ -55,6 +55,11 @@ pub struct Attachment {
     /// Messages refused in a row for being over budget.
     #[serde(default, skip_serializing_if = "is_default")]
     pub refused_in_a_row: u32,
+    /// Whether this overload was already answered with an error frame. Cleared only once the
+    /// budget is full again, so a flood that a slow room serves across a refill still gets one
+    /// frame, not one per refill.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub told_over_budget: bool,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -83,7 +88,7 @@ pub enum Budget {
     Refused {
         /// Milliseconds until the next message would be allowed.
         retry_after_ms: i64,
-        /// The first refusal since the last allowed message.
+        /// The first refusal since the socket's budget was last full.
         first: bool,
     },
     /// Still sending after [`MAX_REFUSED_IN_A_ROW`] refusals: close the socket.
@@ -96,6 +101,9 @@ pub enum Budget {
 /// the room no more than a flood of pings.
 pub fn spend_message(att: &mut Attachment, now: i64) -> Budget {
     let now = u64::try_from(now).unwrap_or(0);
+    if MESSAGE_RATE.is_full(att.message_tat, now) {
+        att.told_over_budget = false;
+    }
     match MESSAGE_RATE.spend(&mut att.message_tat, now) {
         Ok(_) => {
             att.refused_in_a_row = 0;
@@ -106,9 +114,11 @@ pub fn spend_message(att: &mut Attachment, now: i64) -> Budget {
             if att.refused_in_a_row >= MAX_REFUSED_IN_A_ROW {
                 return Budget::Close;
             }
+            let first = !att.told_over_budget;
+            att.told_over_budget = true;
             Budget::Refused {
                 retry_after_ms: i64::try_from(refused.retry_after_ms).unwrap_or(i64::MAX),
-                first: att.refused_in_a_row == 1,
+                first,
             }
         }
     }
@@ -701,6 +711,19 @@ mod tests {
             Budget::Allowed
         );
         assert_eq!(a.refused_in_a_row, 0);
+        // ... but the overload was already answered: no second error frame until the budget
+        // has been full again.
+        assert!(matches!(
+            spend_message(&mut a, t + MESSAGE_INTERVAL_MS),
+            Budget::Refused { first: false, .. }
+        ));
+        let calm = t + MESSAGE_INTERVAL_MS * (MESSAGE_BURST + 1);
+        assert_eq!(spend_message(&mut a, calm), Budget::Allowed);
+        a.message_tat = u64::try_from(calm).unwrap() + 10_000;
+        assert!(matches!(
+            spend_message(&mut a, calm),
+            Budget::Refused { first: true, .. }
+        ));
         // A steady 5 per second is never refused.
         let mut steady = Attachment::default();
         for i in 0..1_000 {
