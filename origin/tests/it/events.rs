@@ -1,8 +1,8 @@
 //! Game events end to end: origins on the real Cassandra with the outbox and relay on, a real
 //! nats-server (JetStream), and a deduping consumer reading what arrived.
 //!
-//! `make test` runs these in its `events` stage (`cargo test -p origin --test events --
-//! --ignored`) against the one nats-server that stage starts; run alone they start their own.
+//! `make test` runs these in its `events` stage (`cargo test -p origin --test it --
+//! --ignored events::`) against the one nats-server that stage starts; run alone they start their own.
 //! They run one at a time (one stops the broker) and each uses a region of its own, which is
 //! the subject the consumer filters on, so they never read each other's events.
 

@@ -4,7 +4,7 @@
 //! across regions (they rest on SERIAL LWTs), and every region must see every game.
 //!
 //! Needs the cluster `scripts/cassandra.sh start --nodes 3 --dcs eu,us,asia`; `make test`
-//! runs it in its `multidc` stage: `cargo test -p origin --test multi_dc -- --ignored`.
+//! runs it in its `multidc` stage: `cargo test -p origin --test it -- --ignored multi_dc::`.
 
 use crate::common;
 
