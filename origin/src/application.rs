@@ -301,3 +301,64 @@ async fn connect_store(settings: &Settings, retries: u32) -> Result<Store, Start
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn memory_settings(extra: &[(&str, &str)]) -> Settings {
+        let mut vars: HashMap<String, String> = [("HOST", "127.0.0.1"), ("PORT", "0")]
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        vars.insert("OWNER_TOKEN_SECRET".into(), "x".repeat(32));
+        let mut settings = Settings::from_map(&vars).unwrap();
+        settings.store = StoreChoice::Memory;
+        settings
+    }
+
+    #[tokio::test]
+    async fn a_memory_application_serves_heartbeats_and_stops() {
+        let application = Application::build(memory_settings(&[])).await.unwrap();
+        assert!(application.memory_store().is_some());
+        assert!(application.cassandra_store().is_none());
+        assert!(!application.relays_events());
+        let address = application.local_addr();
+        assert_ne!(application.port(), 0, "the system picked a port");
+        let registry = application.state().registry.store.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(application.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        let health = reqwest::get(format!("http://{address}/health"))
+            .await
+            .unwrap();
+        assert_eq!(health.status().as_u16(), 200);
+        // The first heartbeat is immediate: the in-memory registry soon lists this region.
+        let mut listed = registry.list().await.unwrap();
+        for _ in 0..100 {
+            if !listed.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            listed = registry.list().await.unwrap();
+        }
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0].name.as_str(), "eu");
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn events_need_the_cassandra_store() {
+        let settings = memory_settings(&[("NATS_URL", "nats://127.0.0.1:4222")]);
+        let error = Application::build(settings).await.unwrap_err();
+        assert!(
+            matches!(error, StartupError::EventsNeedCassandra),
+            "{error}"
+        );
+    }
+}
