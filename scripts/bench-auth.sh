@@ -11,4 +11,4 @@ cargo bench -p owner-token --bench sign_verify 2> >(quiet)
 scripts/with-cassandra.sh cargo bench -p origin --bench auth_load 2> >(quiet)
 # The burst load test with its latency bound enforced: one client bursting 2,000 starts must not
 # push another client's p99 over 2x its unloaded p99.
-SEEDSYNC_STRICT_TIMING=1 scripts/with-cassandra.sh cargo test -p origin --test auth a_burst_from_one_client -- --nocapture 2> >(quiet)
+SEEDSYNC_STRICT_TIMING=1 scripts/with-cassandra.sh cargo test -p origin --test it auth::a_burst_from_one_client -- --nocapture 2> >(quiet)

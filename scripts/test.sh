@@ -16,7 +16,7 @@
 #                 origin/edge parity of bad inputs), and a dry-run deploy
 #   7 contract    Schemathesis fuzzing of a running origin and edge from docs/openapi.yaml and
 #                 docs/openapi-edge.yaml (scripts/fuzz-api.sh); the documents themselves are
-#                 checked against the api crate by the rust stage (origin/tests/openapi.rs)
+#                 checked against the api crate by the rust stage (origin/tests/it/openapi.rs)
 #   8 frontend    vitest unit tests, then the page in headless Chromium against the full stack
 #   9 multidc     three regions on a three-datacenter Cassandra (eu, us, asia): the one-active-game
 #                 and idempotency guarantees across regions (needs 127.0.0.1-3:9042 to itself)
@@ -136,7 +136,7 @@ if wants events; then
   started_nats=1
   # The tests share this server (EVENTS_TEST_NATS=script) and stop/start it through the script.
   run events-tests env "${EVENTS_NATS_ENV[@]}" EVENTS_TEST_NATS=script \
-    cargo test -p origin --test events -- --ignored --test-threads=1 --nocapture
+    cargo test -p origin --test it -- --ignored --test-threads=1 --nocapture events::
   env "${EVENTS_NATS_ENV[@]}" scripts/nats.sh wipe
   started_nats=""
 fi
@@ -171,7 +171,7 @@ if wants multidc; then
     export CASSANDRA_FAST=1
     started_multidc=1
     run cassandra-multidc env CASSANDRA_RUN_DIR="$MULTIDC_RUN_DIR" scripts/cassandra.sh start --nodes 3 --dcs eu,us,asia
-    run multidc-tests cargo test -p origin --test multi_dc -- --ignored
+    run multidc-tests cargo test -p origin --test it -- --ignored multi_dc::
     CASSANDRA_RUN_DIR="$MULTIDC_RUN_DIR" scripts/cassandra.sh wipe
     started_multidc=""
   fi

@@ -25,7 +25,7 @@ use crate::registry::RegistrySettings;
 // The sections, where older code and tests look for them.
 pub use crate::outbox::EventSettings;
 pub use crate::service::GameDefaults;
-pub use crate::store::{CassandraSettings, Replication};
+pub use crate::store::{CassandraSettings, Replication, StoreChoice};
 
 /// Every environment variable the origin reads (deployment files are checked against it).
 pub const VARIABLES: &[&str] = &[
@@ -80,6 +80,8 @@ pub struct Settings {
     pub port: u16,
     /// The region this origin serves.
     pub region: RegionName,
+    /// Where games live: Cassandra, always from the environment (tests may choose memory).
+    pub store: StoreChoice,
     /// Storage.
     pub cassandra: CassandraSettings,
     /// Defaults for new games.
@@ -96,6 +98,8 @@ pub struct Settings {
     pub events: Option<EventSettings>,
     /// Exit notices to the edge's live rooms (`EDGE_NOTIFY_URL` and `EDGE_NOTIFY_SECRET` set).
     pub notify: Option<NotifySettings>,
+    /// The relay's pacing when a test sets one; otherwise derived ([`Settings::relay`]).
+    pub relay_pacing: Option<RelaySettings>,
 }
 
 impl Settings {
@@ -127,6 +131,7 @@ impl Settings {
             host,
             port,
             region,
+            store: StoreChoice::default(),
             cassandra: CassandraSettings::from_env(&env)?,
             games: GameDefaults::from_env(&env)?,
             request_timeout: Duration::from_secs(request_timeout_seconds),
@@ -134,12 +139,16 @@ impl Settings {
             auth: AuthSettings::from_lookup(|name| env.lookup(name), crate::auth::random_secret)?,
             limits: LimitSettings::from_lookup(|name| env.lookup(name))?,
             notify: NotifySettings::from_lookup(|name| env.lookup(name))?,
+            relay_pacing: None,
         })
     }
 
     /// The relay's pacing for this origin: its timeouts, and the hold its broker's
-    /// `sync_interval` (`NATS_SYNC`) asks for.
+    /// `sync_interval` (`NATS_SYNC`) asks for (or what a test set in `relay_pacing`).
     pub fn relay(&self) -> RelaySettings {
+        if let Some(pacing) = self.relay_pacing {
+            return pacing;
+        }
         let relay = RelaySettings::new(self.request_timeout, self.cassandra.timeout);
         match &self.events {
             Some(events) => relay.with_broker_sync(events.broker_sync),

@@ -8,11 +8,14 @@
 //! Layers, each in its module: [`routes`] translate HTTP to and from [`service`] calls, the
 //! service decides (one active game per user, idempotent starts, counting), [`store`] persists
 //! behind the [`store::GameStore`] seam, [`domain`] holds the game record, [`outbox`] queues
-//! game events with the game and relays them to NATS JetStream. `main.rs` only reads
-//! settings and calls [`startup::run`]; everything else is here so tests and benchmarks can
-//! build the app against a real cluster or an in-memory store.
+//! game events with the game and relays them to NATS JetStream. [`application`] wires them
+//! into the running origin (store with connect retries, region registry and heartbeat, event
+//! relay, graceful shutdown): `main.rs` only reads the settings, builds an [`Application`] and
+//! runs it until SIGTERM. The integration tests build the same [`Application`], on the real
+//! cluster or (with [`store::StoreChoice::Memory`]) on [`store::memory::MemoryStore`].
 #![warn(missing_docs)]
 
+pub mod application;
 pub mod auth;
 pub mod config;
 pub mod domain;
@@ -30,5 +33,6 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 
+pub use application::{Application, StartupError};
 pub use startup::{app, run};
 pub use state::AppState;

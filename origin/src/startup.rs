@@ -2,7 +2,8 @@
 //!
 //! `app(state)` builds the router without binding anything, so tests can drive it directly
 //! (with `tower::ServiceExt::oneshot`, on any [`GameStore`]); `run(listener, state, shutdown)`
-//! serves it until `shutdown` resolves, then drains.
+//! serves it until `shutdown` resolves, then drains. [`crate::Application`] builds them with
+//! the store, the region registry and the event relay, for the binary and the tests alike.
 //!
 //! Around every route, outermost first: an invalid client `x-request-id` is dropped, then
 //! tower-http sets one (keeping the client's, else a UUID) and echoes it; the W3C trace
@@ -32,28 +33,19 @@ use crate::config::Settings;
 use crate::error::{AppError, V1Error};
 use crate::limits;
 use crate::metrics;
-use crate::outbox::{Outbox, Relay, RelayHandle, RelaySettings};
+use crate::outbox::{Outbox, Relay, RelayHandle};
 use crate::routes::{self, game, health, regions, v1};
 pub use crate::state::AppState;
 use crate::store::{GameStore, Store};
 use crate::telemetry;
 
-/// The application state on Cassandra and, when `NATS_URL` is set, the game-event relay: what
-/// the binary runs. The relay connects to NATS in the background (a broker that is down or
-/// late never delays the origin: events wait in the outbox) and publishes until
-/// [`RelayHandle::shutdown`].
+/// The application state on Cassandra and, when `NATS_URL` is set, the game-event relay
+/// (paced by [`Settings::relay`]), as [`crate::Application`] wires them. The relay connects to
+/// NATS in the background (a broker that is down or late never delays the origin: events wait
+/// in the outbox) and publishes until [`RelayHandle::shutdown`].
 pub async fn state_with_events(
     settings: &Settings,
     store: Store,
-) -> Result<(AppState, Option<RelayHandle>), events::EventsError> {
-    state_with_relay(settings, store, settings.relay()).await
-}
-
-/// [`state_with_events`] with the relay paced by `relay` (tests slow it down).
-pub async fn state_with_relay(
-    settings: &Settings,
-    store: Store,
-    relay: RelaySettings,
 ) -> Result<(AppState, Option<RelayHandle>), events::EventsError> {
     let Some(events_settings) = &settings.events else {
         return Ok((AppState::new(settings, store), None));
@@ -71,7 +63,14 @@ pub async fn state_with_relay(
     let outbox = Outbox::new(Arc::new(store.clone()), settings.region.clone());
     let games: Arc<dyn GameStore> = Arc::new(store);
     let state = AppState::build(settings, games.clone(), Some(outbox.clone()));
-    let relay = Relay::new(games, outbox, publisher, state.metrics.clone(), relay).spawn();
+    let relay = Relay::new(
+        games,
+        outbox,
+        publisher,
+        state.metrics.clone(),
+        settings.relay(),
+    )
+    .spawn();
     Ok((state, Some(relay)))
 }
 

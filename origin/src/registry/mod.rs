@@ -48,6 +48,10 @@ pub struct RegistrySettings {
     /// `TEST_ARTIFICIAL_DELAY_MS`, honoured only with `TEST_MODE=1`: every request waits this
     /// long first (latency-routing tests).
     pub artificial_delay: Option<Duration>,
+    /// Whether this origin joins the registry of its store (Cassandra's, shared by every
+    /// origin of the keyspace) and heartbeats into it. Always on from the environment; off
+    /// (tests), its registry is an empty in-memory one that only learns what it is told.
+    pub heartbeat: bool,
 }
 
 impl RegistrySettings {
@@ -116,6 +120,7 @@ impl RegistrySettings {
             public_url,
             admin_token: get("ADMIN_TOKEN").map(|t| t.trim().to_owned()),
             artificial_delay,
+            heartbeat: true,
         })
     }
 }

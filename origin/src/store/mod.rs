@@ -14,9 +14,11 @@
 //! `rows` maps the `games` row to and from [`Game`], `lwt` runs the conditional statements
 //! (claims) and retries those whose outcome is unknown, `outbox` implements
 //! [`crate::outbox::OutboxStore`]. Errors keep the driver's text for the
-//! log and say what to check.
+//! log and say what to check. [`memory::MemoryStore`] is the same seam in this process's
+//! memory, for the fast tests ([`StoreChoice::Memory`]).
 
 mod lwt;
+pub mod memory;
 mod outbox;
 mod pending;
 mod rows;
@@ -39,6 +41,28 @@ pub use pending::{OutboxStore, PendingEvent, SHARDS, shard_of};
 use rows::GameRow;
 use schema::Statements;
 pub use settings::{CassandraSettings, Replication};
+
+/// Where the application keeps its games (and its region registry).
+///
+/// The environment always means Cassandra; memory is for tests that want the production
+/// wiring without a cluster (nothing survives the process and no other origin sees it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreChoice {
+    /// Apache Cassandra at `CASSANDRA_HOSTS`. An unreachable cluster is retried `retries`
+    /// times, 2 s apart (30 from the environment: compose starts Cassandra alongside).
+    Cassandra {
+        /// Further attempts after the first failed connection.
+        retries: u32,
+    },
+    /// A [`memory::MemoryStore`] and an in-memory region registry.
+    Memory,
+}
+
+impl Default for StoreChoice {
+    fn default() -> StoreChoice {
+        StoreChoice::Cassandra { retries: 30 }
+    }
+}
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL_SECONDS: u32 = 24 * 60 * 60;
@@ -124,8 +148,8 @@ pub enum ExitOutcome {
 /// What the service needs from storage. Every write that decides something between
 /// concurrent requests is a compare-and-set whose repeat is harmless (see [`crate::service`]).
 ///
-/// Implemented by [`Store`] on Cassandra, and by an in-memory fake in the tests, which drive
-/// the HTTP layer without a cluster.
+/// Implemented by [`Store`] on Cassandra, and by [`memory::MemoryStore`], on which the tests
+/// drive the HTTP layer without a cluster.
 #[async_trait]
 pub trait GameStore: Send + Sync + std::fmt::Debug {
     /// Writes a new game whose id nobody else can hold (a fresh random UUID).

@@ -1,16 +1,20 @@
 //! `MemoryStore`: an in-memory [`GameStore`] with the same compare-and-set semantics as the
 //! Cassandra store, plus switches to make every operation fail or stall, so the HTTP layer's
 //! error mapping is tested in-process without a cluster.
+//!
+//! What [`StoreChoice::Memory`](super::StoreChoice::Memory) runs the application on: the fast
+//! tests get the production wiring without Cassandra. Nothing survives the process and no
+//! other origin sees it, so it is never chosen from the environment.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use super::{Claim, ExitOutcome, GameStore, StoreError};
+use crate::domain::Game;
 use api::{GameId, GameStatus, IdempotencyKey, UserId};
 use async_trait::async_trait;
-use origin::domain::Game;
-use origin::store::{Claim, ExitOutcome, GameStore, StoreError};
 
 #[derive(Debug, Default)]
 struct Tables {
@@ -19,6 +23,7 @@ struct Tables {
     keys: HashMap<IdempotencyKey, (GameId, UserId)>,
 }
 
+/// Games, active-game claims and idempotency keys in this process's memory.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,

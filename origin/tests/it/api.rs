@@ -1,10 +1,10 @@
 //! The origin's HTTP contract, end to end against a real Cassandra.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 
-use common::{now_ms, spawn_app, unique_user};
+use crate::common::{now_ms, spawn_app, unique_user};
 use serde_json::{Value, json};
 use shared_engine::{Algorithm, Params, tick_at};
 

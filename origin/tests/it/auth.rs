@@ -2,12 +2,12 @@
 //! a token survives (restarts, other regions, rotation) and what it does not (expiry, rotation
 //! out, another game), and a burst of starts from one client that must not hurt another.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{KEYSPACE, TEST_SECRET, TestApp, spawn_app_with, unique_user};
+use crate::common::{KEYSPACE, TEST_SECRET, TestApp, spawn_app_with, unique_user};
 use origin::config::Settings;
 use serde_json::{Value, json};
 
@@ -26,7 +26,7 @@ fn settings_with(region: &str, extra: &[(&str, &str)]) -> Settings {
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());
     }
-    Settings::from_map(&vars).expect("test settings are valid")
+    common::test_wiring(Settings::from_map(&vars).expect("test settings are valid"))
 }
 
 /// POST JSON with exactly these headers (no automatic owner token).

@@ -4,14 +4,14 @@
 //! across regions (they rest on SERIAL LWTs), and every region must see every game.
 //!
 //! Needs the cluster `scripts/cassandra.sh start --nodes 3 --dcs eu,us,asia`; `make test`
-//! runs it in its `multidc` stage: `cargo test -p origin --test multi_dc -- --ignored`.
+//! runs it in its `multidc` stage: `cargo test -p origin --test it -- --ignored multi_dc::`.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{TestApp, spawn_app_with, unique_user};
+use crate::common::{TestApp, spawn_app_with, unique_user};
 use origin::config::Replication;
 use serde_json::{Value, json};
 

@@ -1,12 +1,11 @@
-//! Test helpers.
+//! Test helpers. Both build the origin as the binary does ([`Application::build`]); only the
+//! settings differ (see [`test_wiring`]).
 //!
 //! - `spawn_app()`: a real origin on 127.0.0.1:0 against the real Cassandra named by
 //!   `CASSANDRA_HOSTS` (default 127.0.0.1:9042), in a keyspace unique to this test run.
-//! - `InProcess`: `app(state)` over a [`memory::MemoryStore`], driven with
-//!   `tower::ServiceExt::oneshot` (no socket, no Cassandra).
+//! - `InProcess`: the application on [`MemoryStore`] ([`StoreChoice::Memory`]), its router
+//!   driven with `tower::ServiceExt::oneshot` (no socket, no Cassandra).
 #![allow(dead_code, unreachable_pub)]
-
-pub mod memory;
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -14,8 +13,9 @@ use std::sync::{Arc, LazyLock};
 use axum::body::Body;
 use axum::http::{HeaderMap, Request};
 use origin::config::Settings;
-use origin::startup::{AppState, app, run};
-use origin::store::Store;
+use origin::store::memory::MemoryStore;
+use origin::store::{Store, StoreChoice};
+use origin::{Application, StartupError};
 use serde_json::Value;
 use tokio::sync::{Mutex, oneshot};
 use tower::ServiceExt;
@@ -47,7 +47,17 @@ pub fn settings(region: &str) -> Settings {
         vars.insert("CASSANDRA_SERIAL_CONSISTENCY".into(), serial);
     }
     vars.extend(test_vars());
-    Settings::from_map(&vars).expect("test settings are valid")
+    test_wiring(Settings::from_map(&vars).expect("test settings are valid"))
+}
+
+/// What the tests change in the production wiring: a missing Cassandra fails at once
+/// instead of being retried for a minute, and the origin does not join the shared region
+/// registry (each keeps an empty one in memory, which the registry tests expect, and no test
+/// origin heartbeats into the keyspace the other tests share).
+pub fn test_wiring(mut settings: Settings) -> Settings {
+    settings.store = StoreChoice::Cassandra { retries: 0 };
+    settings.registry.heartbeat = false;
+    settings
 }
 
 /// The owner-token secret every test origin shares (as the regions of a deployment do).
@@ -107,20 +117,32 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Store,
     shutdown: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    server: Option<tokio::task::JoinHandle<Result<(), StartupError>>>,
 }
 
 pub async fn spawn_app(region: &str) -> TestApp {
     spawn_app_with(settings(region)).await
 }
 
+/// The origin of `settings` (which must name 127.0.0.1 and a port, 0 for any), built as the
+/// binary builds it; schema creation is serialized (see `CONNECT`).
+pub async fn build(settings: Settings) -> Application {
+    let _guard = CONNECT.lock().await;
+    Application::build(settings).await.unwrap_or_else(|e| {
+        panic!("{e}\nThe origin's integration tests need a real Cassandra: run `scripts/cassandra.sh start` (make test does)")
+    })
+}
+
+/// The origin of `settings` (see [`build`]), served until [`TestApp::stop`].
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
-    let store = connect(&settings).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
+    let application = build(settings).await;
+    let address = format!("http://{}", application.local_addr());
+    let store = application
+        .cassandra_store()
+        .expect("spawn_app runs on Cassandra")
+        .clone();
     let (tx, rx) = oneshot::channel::<()>();
-    let state = AppState::new(&settings, store.clone());
-    let server = tokio::spawn(run(listener, state, async {
+    let server = tokio::spawn(application.run_until_stopped(async {
         let _ = rx.await;
     }));
     TestApp {
@@ -194,23 +216,30 @@ pub struct Reply {
     pub body: Value,
 }
 
-/// `app(state)` over an in-memory store.
+/// The application over an in-memory store, driven without its socket.
 pub struct InProcess {
-    pub store: Arc<memory::MemoryStore>,
+    pub store: Arc<MemoryStore>,
     pub router: axum::Router,
 }
 
 impl InProcess {
     /// Default settings (region `eu`), with this request timeout.
-    pub fn new(request_timeout: std::time::Duration) -> InProcess {
-        let mut settings =
-            Settings::from_map(&test_vars().into_iter().collect()).expect("default settings");
+    pub async fn new(request_timeout: std::time::Duration) -> InProcess {
+        let mut vars: HashMap<String, String> = test_vars().into_iter().collect();
+        vars.insert("HOST".into(), "127.0.0.1".into());
+        vars.insert("PORT".into(), "0".into());
+        let mut settings = test_wiring(Settings::from_map(&vars).expect("default settings"));
         settings.request_timeout = request_timeout;
-        let store = Arc::new(memory::MemoryStore::default());
-        let state = AppState::with_store(&settings, store.clone());
+        settings.store = StoreChoice::Memory;
+        let application = Application::build(settings)
+            .await
+            .expect("the in-memory application builds");
         InProcess {
-            store,
-            router: app(state),
+            store: application
+                .memory_store()
+                .expect("StoreChoice::Memory")
+                .clone(),
+            router: application.router(),
         }
     }
 

@@ -1,10 +1,10 @@
 //! The session-service dialect of the design documents (`/v1/sessions`), end to end against a
 //! real Cassandra, over the same store as `/game/*`.
 
-mod common;
+use crate::common;
 
+use crate::common::{TestApp, now_ms, spawn_app, unique_user};
 use api::v1::{SessionStateView, SessionView, StopView, Timestamp};
-use common::{TestApp, now_ms, spawn_app, unique_user};
 use reqwest::Method;
 use serde_json::{Value, json};
 use shared_engine::{Algorithm, Params};

@@ -1,13 +1,11 @@
 //! The live region registry against the real Cassandra: heartbeats expire by TTL, a drain
 //! survives heartbeats, and the admin routes refuse without the right bearer token.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{connect, settings, spawn_app_with};
 use api::RegionName;
 use api::regions::{RegionLoad, RegionStatus};
-use common::{connect, settings, spawn_app_with};
 use origin::registry::cassandra::CassandraRegistry;
 use origin::registry::{Heartbeat, RegionRegistry};
 

@@ -1,9 +1,9 @@
 //! When Cassandra fails under a running origin, clients get a JSON 503 with Retry-After (never a
 //! 500), and the failure is counted by operation.
 
-mod common;
+use crate::common;
 
-use common::{settings, spawn_app_with, unique_user};
+use crate::common::{settings, spawn_app_with, unique_user};
 
 #[tokio::test]
 async fn a_failing_store_answers_503_and_counts_the_operation() {

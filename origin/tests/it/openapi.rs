@@ -7,10 +7,9 @@
 //!   `utoipa` derives for that type, and every such type is documented;
 //! - a mutated schema is caught, so the comparison can fail.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::common::spawn_app;
 use api::regions::{
     DrainView, LegacyRegion, LegacyRegionList, RegionList, RegionLoad, RegionRecord, RegionStatus,
     RegisterRequest,
@@ -24,7 +23,6 @@ use api::{
     ExitRequest, ExitView, GameId, GameStatus, GameView, Metadata, Phase, RegionName, ReplayView,
     RoutedBy, StartRequest, StateView, TickMs, TickView, UserId,
 };
-use common::spawn_app;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 use utoipa::openapi::RefOr;

@@ -3,21 +3,21 @@
 //! request plumbing (request ids, traceparent) and the service's counting. The same
 //! behaviour on the real store is proven by the Cassandra tests (api.rs, compat.rs).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
+use crate::common::{InProcess, Reply};
 use api::ErrorBody;
 use api::v1::V1ErrorBody;
 use axum::body::{Body, Bytes};
 use axum::http::Request;
-use common::{InProcess, Reply};
 use serde_json::{Value, json};
 
 const UNKNOWN: &str = "00000000-0000-4000-8000-000000000000";
 
-fn app() -> InProcess {
-    InProcess::new(Duration::from_secs(10))
+async fn app() -> InProcess {
+    InProcess::new(Duration::from_secs(10)).await
 }
 
 /// The reply is exactly an `api::ErrorBody` with this status, code and field.
@@ -59,7 +59,7 @@ fn assert_v1_error(reply: &Reply, status: u16, error: &str, what: &str) {
 
 #[tokio::test]
 async fn game_api_bad_input_maps_onto_the_contract() {
-    let app = app();
+    let app = app().await;
     let big = format!(r#"{{"userId": "u", "pad": "{}"}}"#, "x".repeat(17_000));
     // POST /game/start declared JSON: (body, status, code, field).
     for (body, status, code, field) in [
@@ -195,7 +195,7 @@ async fn game_api_bad_input_maps_onto_the_contract() {
 
 #[tokio::test]
 async fn oversized_bodies_are_refused_by_declared_or_actual_size() {
-    let app = app();
+    let app = app().await;
     // A chunked upload declares no length: the bytes read decide.
     let chunks = (0..20).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b' '; 1_000])));
     let request = Request::post("/game/start")
@@ -223,7 +223,7 @@ async fn oversized_bodies_are_refused_by_declared_or_actual_size() {
 
 #[tokio::test]
 async fn bad_idempotency_keys_are_validation_errors() {
-    let app = app();
+    let app = app().await;
     let request = Request::post("/game/start")
         .header("content-type", "application/json")
         .header("idempotency-key", "has space")
@@ -241,7 +241,7 @@ async fn bad_idempotency_keys_are_validation_errors() {
 
 #[tokio::test]
 async fn starts_exits_and_their_counts() {
-    let app = app();
+    let app = app().await;
     let reply = app
         .post_json("/game/start", &json!({"userId": "u1", "tickMs": 16}))
         .await;
@@ -297,7 +297,7 @@ async fn starts_exits_and_their_counts() {
 
 #[tokio::test]
 async fn storage_failures_are_503_with_retry_after_in_both_dialects() {
-    let app = app();
+    let app = app().await;
     let started = app.post_json("/game/start", &json!({"userId": "u1"})).await;
     let id = started.body["gameId"].as_str().unwrap().to_owned();
     app.store.set_failing(true);
@@ -332,7 +332,7 @@ async fn storage_failures_are_503_with_retry_after_in_both_dialects() {
 
 #[tokio::test]
 async fn slow_requests_time_out_with_a_503_of_their_dialect() {
-    let app = InProcess::new(Duration::from_millis(100));
+    let app = InProcess::new(Duration::from_millis(100)).await;
     app.store.set_stalling(true);
     let reply = app.get(&format!("/game/{UNKNOWN}")).await;
     assert_contract_error(&reply, 503, "timeout", None, "game");
@@ -347,7 +347,7 @@ async fn slow_requests_time_out_with_a_503_of_their_dialect() {
 
 #[tokio::test]
 async fn v1_errors_have_the_dialect_shape_on_every_path() {
-    let app = app();
+    let app = app().await;
     // POST /v1/sessions, no content type: every bad body is a 400.
     for body in [
         "",
@@ -426,7 +426,7 @@ async fn v1_errors_have_the_dialect_shape_on_every_path() {
 
 #[tokio::test]
 async fn v1_sessions_in_process() {
-    let app = app();
+    let app = app().await;
     // Any content type (or none) is accepted.
     let reply = app
         .call(
@@ -471,7 +471,7 @@ async fn v1_sessions_in_process() {
 
 #[tokio::test]
 async fn request_ids_and_trace_context() {
-    let app = app();
+    let app = app().await;
     let with_id = |id: &str| {
         Request::get("/health")
             .header("x-request-id", id)

@@ -1,12 +1,12 @@
 //! Game events end to end: origins on the real Cassandra with the outbox and relay on, a real
 //! nats-server (JetStream), and a deduping consumer reading what arrived.
 //!
-//! `make test` runs these in its `events` stage (`cargo test -p origin --test events --
-//! --ignored`) against the one nats-server that stage starts; run alone they start their own.
+//! `make test` runs these in its `events` stage (`cargo test -p origin --test it --
+//! --ignored events::`) against the one nats-server that stage starts; run alone they start their own.
 //! They run one at a time (one stops the broker) and each uses a region of its own, which is
 //! the subject the consumer filters on, so they never read each other's events.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use api::{EventType, GameEvent, GameId, GameView};
 use events::testkit::NatsServer;
 use events::{Consumer, StartFrom};
+use origin::StartupError;
 use origin::config::{EventSettings, Settings};
-use origin::outbox::{OutboxStore, RelayHandle, RelaySettings, SHARDS};
-use origin::startup::{run, state_with_relay};
+use origin::outbox::{OutboxStore, RelaySettings, SHARDS};
 use origin::store::Store;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, oneshot};
@@ -35,9 +35,9 @@ struct EventApp {
     address: String,
     client: reqwest::Client,
     store: Store,
-    relay: Option<RelayHandle>,
     shutdown: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The application serving (and relaying) until `shutdown`.
+    server: Option<tokio::task::JoinHandle<Result<(), StartupError>>>,
 }
 
 fn event_settings(region: &str, nats: &NatsServer) -> Settings {
@@ -51,15 +51,17 @@ fn event_settings(region: &str, nats: &NatsServer) -> Settings {
 }
 
 async fn spawn_event_app(settings: &Settings, relay: RelaySettings) -> EventApp {
-    let store = common::connect(settings).await;
-    let (state, relay) = state_with_relay(settings, store.clone(), relay)
-        .await
-        .expect("events wiring");
-    assert!(relay.is_some(), "NATS_URL set: the relay runs");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
+    let mut settings = settings.clone();
+    settings.relay_pacing = Some(relay);
+    let application = common::build(settings).await;
+    assert!(application.relays_events(), "NATS_URL set: the relay runs");
+    let address = format!("http://{}", application.local_addr());
+    let store = application
+        .cassandra_store()
+        .expect("events run on Cassandra")
+        .clone();
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(run(listener, state, async {
+    let server = tokio::spawn(application.run_until_stopped(async {
         let _ = rx.await;
     }));
     EventApp {
@@ -69,7 +71,6 @@ async fn spawn_event_app(settings: &Settings, relay: RelaySettings) -> EventApp 
             .build()
             .unwrap(),
         store,
-        relay,
         shutdown: Some(tx),
         server: Some(server),
     }
@@ -133,7 +134,8 @@ impl EventApp {
             .unwrap()
     }
 
-    /// SIGTERM-like: drain requests, then the relay's last pass.
+    /// SIGTERM-like: drain requests, then the relay's last pass (both in
+    /// `run_until_stopped`).
     async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -141,18 +143,13 @@ impl EventApp {
         if let Some(server) = self.server.take() {
             server.await.unwrap().unwrap();
         }
-        if let Some(relay) = self.relay.take() {
-            relay.shutdown(Duration::from_secs(10)).await;
-        }
     }
 
-    /// A crash: the server and the relay stop where they are, nothing drains.
+    /// A crash: the server and the relay stop where they are, nothing drains (abandoning
+    /// `run_until_stopped` aborts the relay).
     fn kill(mut self) {
         if let Some(server) = self.server.take() {
             server.abort();
-        }
-        if let Some(relay) = self.relay.take() {
-            relay.abort();
         }
     }
 }

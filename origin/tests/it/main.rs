@@ -1,0 +1,21 @@
+//! The origin's integration tests, one binary (`cargo test -p origin --test it`): one build
+//! and link of scylla and axum instead of one per file. Each file is a module; filter by it
+//! (`cargo test -p origin --test it -- auth::`).
+//!
+//! `events::` and `multi_dc::` are ignored by default: they need nats-server and the
+//! three-datacenter cluster, and `make test` runs them in stages of their own
+//! (`-- --ignored events::`, `-- --ignored multi_dc::`).
+
+mod common;
+
+mod api;
+mod auth;
+mod compat;
+mod compose;
+mod events;
+mod in_process;
+mod multi_dc;
+mod openapi;
+mod process;
+mod registry;
+mod storage_failure;
