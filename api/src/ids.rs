@@ -203,82 +203,67 @@ impl From<GameId> for String {
     }
 }
 
-/// Milliseconds per step, `1..=60000`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "u64", into = "u32")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = u32))]
-#[cfg_attr(test, derive(ts_rs::TS))]
-#[cfg_attr(test, ts(type = "number"))]
-pub struct TickMs(u32);
+/// Declares a `u32` newtype bounded to `$min..=$max`, built only through `parse` (serde
+/// deserializes from any JSON integer through `parse`, and serializes the plain number).
+/// Refusals read "must be MIN..=MAX<unit>, got VALUE" (`unit` may be empty).
+macro_rules! bounded_int {
+    (
+        $(#[$doc:meta])*
+        $name:ident, $min:expr, $max:expr, unit = $unit:literal,
+        parse = $parse_doc:literal, get = $get_doc:literal $(,)?
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "u64", into = "u32")]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[cfg_attr(feature = "openapi", schema(value_type = u32))]
+        #[cfg_attr(test, derive(ts_rs::TS))]
+        #[cfg_attr(test, ts(type = "number"))]
+        pub struct $name(u32);
 
-impl TickMs {
-    /// Validates a tick length.
-    pub fn parse(value: u64) -> Result<TickMs, InvalidValue> {
-        match u32::try_from(value) {
-            Ok(t @ MIN_TICK_MS..=MAX_TICK_MS) => Ok(TickMs(t)),
-            _ => Err(InvalidValue(format!(
-                "must be {MIN_TICK_MS}..={MAX_TICK_MS} (ms per step), got {value}"
-            ))),
+        impl $name {
+            #[doc = $parse_doc]
+            pub fn parse(value: u64) -> Result<$name, InvalidValue> {
+                match u32::try_from(value) {
+                    Ok(v) if ($min..=$max).contains(&v) => Ok($name(v)),
+                    _ => Err(InvalidValue(format!(
+                        concat!("must be {}..={}", $unit, ", got {}"),
+                        $min, $max, value
+                    ))),
+                }
+            }
+
+            #[doc = $get_doc]
+            pub fn get(self) -> u32 {
+                self.0
+            }
         }
-    }
 
-    /// The milliseconds.
-    pub fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl TryFrom<u64> for TickMs {
-    type Error = InvalidValue;
-    fn try_from(value: u64) -> Result<TickMs, InvalidValue> {
-        TickMs::parse(value)
-    }
-}
-
-impl From<TickMs> for u32 {
-    fn from(value: TickMs) -> u32 {
-        value.0
-    }
-}
-
-/// Break odds `1/n`, `n` in `2..=1000000`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "u64", into = "u32")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = u32))]
-#[cfg_attr(test, derive(ts_rs::TS))]
-#[cfg_attr(test, ts(type = "number"))]
-pub struct BreakEvery(u32);
-
-impl BreakEvery {
-    /// Validates break odds.
-    pub fn parse(value: u64) -> Result<BreakEvery, InvalidValue> {
-        match u32::try_from(value) {
-            Ok(b @ MIN_BREAK_EVERY..=MAX_BREAK_EVERY) => Ok(BreakEvery(b)),
-            _ => Err(InvalidValue(format!(
-                "must be {MIN_BREAK_EVERY}..={MAX_BREAK_EVERY}, got {value}"
-            ))),
+        impl TryFrom<u64> for $name {
+            type Error = InvalidValue;
+            fn try_from(value: u64) -> Result<$name, InvalidValue> {
+                $name::parse(value)
+            }
         }
-    }
 
-    /// The odds' denominator.
-    pub fn get(self) -> u32 {
-        self.0
-    }
+        impl From<$name> for u32 {
+            fn from(value: $name) -> u32 {
+                value.0
+            }
+        }
+    };
 }
 
-impl TryFrom<u64> for BreakEvery {
-    type Error = InvalidValue;
-    fn try_from(value: u64) -> Result<BreakEvery, InvalidValue> {
-        BreakEvery::parse(value)
-    }
+bounded_int! {
+    /// Milliseconds per step, `1..=60000`.
+    TickMs, MIN_TICK_MS, MAX_TICK_MS, unit = " (ms per step)",
+    parse = "Validates a tick length.", get = "The milliseconds.",
 }
 
-impl From<BreakEvery> for u32 {
-    fn from(value: BreakEvery) -> u32 {
-        value.0
-    }
+bounded_int! {
+    /// Break odds `1/n`, `n` in `2..=1000000`.
+    BreakEvery, MIN_BREAK_EVERY, MAX_BREAK_EVERY, unit = "",
+    parse = "Validates break odds.", get = "The odds' denominator.",
 }
 
 /// A client's free-form JSON object, at most 4 KiB serialized.
@@ -398,6 +383,27 @@ mod tests {
         assert!(serde_json::from_str::<TickMs>("-1").is_err());
         assert!(serde_json::from_str::<TickMs>("1.5").is_err());
         assert!(serde_json::from_str::<TickMs>("\"100\"").is_err());
+    }
+
+    #[test]
+    fn bounded_numbers_say_their_range() {
+        let refusal = |r: Result<u32, InvalidValue>| r.unwrap_err().0;
+        assert_eq!(
+            refusal(TickMs::parse(0).map(u32::from)),
+            "must be 1..=60000 (ms per step), got 0"
+        );
+        assert_eq!(
+            refusal(BreakEvery::parse(u64::MAX).map(u32::from)),
+            format!("must be 2..=1000000, got {}", u64::MAX)
+        );
+        assert_eq!(
+            serde_json::to_string(&TickMs::parse(250).unwrap()).unwrap(),
+            "250"
+        );
+        assert_eq!(
+            serde_json::from_str::<BreakEvery>("50").unwrap(),
+            BreakEvery::try_from(50).unwrap()
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //!   older than the broker's window: at-least-once delivery, exactly-once effect;
 //! - [`rate`]: per-region starts per minute and lag percentiles, as the `tail` CLI prints them;
 //! - [`tail`]: the `tail` CLI's arguments and output lines (the binary is a thin `main`);
-//! - [`testkit`]: a real `nats-server` on a free port for tests, stopped by PID.
+//! - `testkit` (feature `testkit`, for tests and benchmarks only): a real `nats-server` on a
+//!   free port, stopped by PID.
 
 pub mod consumer;
 pub mod dedupe;
@@ -21,6 +22,7 @@ pub mod publisher;
 pub mod rate;
 pub mod stream;
 pub mod tail;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 
 use std::time::Duration;

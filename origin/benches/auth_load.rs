@@ -7,70 +7,42 @@
 //!
 //! `make bench-auth`. Knobs: `BENCH_SECONDS` (default 6 per phase), `BENCH_CONCURRENCY` (32).
 
+mod support;
+
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use origin::config::Settings;
 use origin::startup::{AppState, run};
 use origin::store::Store;
+use support::{Figures, env_number};
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// `concurrency` clients (each its own address) starting games at `url` for `duration`:
-/// (starts per second, p99, errors).
-async fn drive(url: &str, concurrency: usize, duration: Duration) -> (f64, Duration, usize) {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
+/// `concurrency` clients (each its own address) starting games for fresh users at `url` for
+/// `duration`.
+async fn drive(url: &str, concurrency: usize, duration: Duration) -> Figures {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()
         .expect("client");
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|worker| {
-            let (client, url, stop) = (client.clone(), url.to_owned(), stop.clone());
-            tokio::spawn(async move {
-                let (mut latencies, mut errors) = (Vec::new(), 0usize);
-                while !stop.load(Ordering::Relaxed) {
-                    let n = SEQ.fetch_add(1, Ordering::Relaxed);
-                    let body = serde_json::json!({"userId": format!("auth-bench-{n}-{}", std::process::id())});
-                    let t = Instant::now();
-                    let ok = client
-                        .post(&url)
-                        .header("x-forwarded-for", format!("10.20.{}.{}", worker / 250, worker % 250))
-                        .json(&body)
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().as_u16() == 201);
-                    latencies.push(t.elapsed());
-                    errors += usize::from(!ok);
-                }
-                (latencies, errors)
-            })
-        })
-        .collect();
-    tokio::time::sleep(duration).await;
-    stop.store(true, Ordering::Relaxed);
-    let (mut latencies, mut errors) = (Vec::new(), 0);
-    for task in tasks {
-        let (l, e) = task.await.expect("worker");
-        latencies.extend(l);
-        errors += e;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort();
-    let p99 = latencies
-        .get((latencies.len() * 99 / 100).min(latencies.len().saturating_sub(1)))
-        .copied()
-        .unwrap_or_default();
-    (latencies.len() as f64 / elapsed, p99, errors)
+    let url = url.to_owned();
+    support::drive(concurrency, duration, move |worker, seq| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let body =
+                serde_json::json!({"userId": format!("auth-bench-{seq}-{}", std::process::id())});
+            client
+                .post(&url)
+                .header(
+                    "x-forwarded-for",
+                    format!("10.20.{}.{}", worker / 250, worker % 250),
+                )
+                .json(&body)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().as_u16() == 201)
+        }
+    })
+    .await
 }
 
 async fn serve(settings: &Settings, store: Store) -> (String, tokio::sync::oneshot::Sender<()>) {
@@ -148,10 +120,12 @@ async fn main() {
             order.reverse();
         }
         for (name, url) in order {
-            let (rate, p99, errors) = drive(url, concurrency, duration).await;
+            let figures = drive(url, concurrency, duration).await;
+            let rate = figures.rate();
             println!(
-                "round {round} {name}: {rate:>7.0} starts/s   p99 {:>6.1} ms   {errors} errors",
-                p99.as_secs_f64() * 1e3
+                "round {round} {name}: {rate:>7.0} starts/s   p99 {:>6.1} ms   {} errors",
+                support::millis(figures.p99),
+                figures.errors
             );
             if url == &url_off {
                 total_off += rate;

@@ -11,41 +11,32 @@
 //! run waits until the consumer has every event of it (the relay's backlog must not spill into
 //! the next phase), and at the end checks that none is missing.
 
+mod support;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use api::{EventType, GameId};
+use events::rate::LagSummary;
 use events::testkit::NatsServer;
 use events::{Consumer, StartFrom};
 use origin::config::Settings;
 use origin::startup::{AppState, run, state_with_events};
 use origin::store::Store;
+use support::{Figures, Line, env_number};
 use tokio::sync::Mutex;
 
-struct Figures {
-    ops: usize,
-    elapsed: Duration,
-    p50: Duration,
-    p99: Duration,
-    errors: usize,
-}
+/// The phase lines: `<name> <n> starts/s   p50 ...`, only games actually started counted.
+const LINE: Line = Line {
+    name_width: 40,
+    rate_width: 7,
+    unit: "starts",
+    count_failures: false,
+};
 
-impl Figures {
-    fn rate(&self) -> f64 {
-        self.ops as f64 / self.elapsed.as_secs_f64()
-    }
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// `POST /game/start` for fresh users from `concurrency` clients for `duration`.
+/// `POST /game/start` for fresh users from `concurrency` clients for `duration`; the ids of the
+/// games started go into `started`.
 async fn drive(
     client: &reqwest::Client,
     url: &str,
@@ -53,91 +44,40 @@ async fn drive(
     duration: Duration,
     started: Arc<Mutex<HashSet<GameId>>>,
 ) -> Figures {
-    static USERS: AtomicU64 = AtomicU64::new(0);
-    let stop = Arc::new(AtomicBool::new(false));
-    let begin = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (client, url, stop, started) = (
-                client.clone(),
-                url.to_owned(),
-                stop.clone(),
-                started.clone(),
-            );
-            tokio::spawn(async move {
-                let (mut latencies, mut errors, mut ids) = (Vec::new(), 0usize, Vec::new());
-                while !stop.load(Ordering::Relaxed) {
-                    let user = format!(
-                        "bench-{}-{}",
-                        std::process::id(),
-                        USERS.fetch_add(1, Ordering::Relaxed)
-                    );
-                    let t = Instant::now();
-                    let answer = client
-                        .post(&url)
-                        .json(&serde_json::json!({ "userId": user }))
-                        .send()
-                        .await;
-                    latencies.push(t.elapsed());
-                    match answer {
-                        Ok(r) if r.status().as_u16() == 201 => {
-                            let body: serde_json::Value = r.json().await.unwrap_or_default();
-                            if let Some(id) =
-                                body["gameId"].as_str().and_then(|s| GameId::parse(s).ok())
-                            {
-                                ids.push(id);
-                            }
-                        }
-                        Ok(r) => {
-                            errors += 1;
-                            eprintln!("error: HTTP {}", r.status());
-                        }
-                        Err(e) => {
-                            errors += 1;
-                            eprintln!("error: {e}");
-                        }
+    let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (client, url, made) = (client.clone(), url.to_owned(), ids.clone());
+    let figures = support::drive(concurrency, duration, move |_worker, seq| {
+        let (client, url, made) = (client.clone(), url.clone(), made.clone());
+        async move {
+            let user = format!("bench-{}-{seq}", std::process::id());
+            let answer = client
+                .post(&url)
+                .json(&serde_json::json!({ "userId": user }))
+                .send()
+                .await;
+            match answer {
+                Ok(r) if r.status().as_u16() == 201 => {
+                    let body: serde_json::Value = r.json().await.unwrap_or_default();
+                    if let Some(id) = body["gameId"].as_str().and_then(|s| GameId::parse(s).ok()) {
+                        made.lock().expect("ids").push(id);
                     }
+                    true
                 }
-                started.lock().await.extend(ids);
-                (latencies, errors)
-            })
-        })
-        .collect();
-    tokio::time::sleep(duration).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for task in tasks {
-        let (l, e) = task.await.expect("worker");
-        latencies.extend(l);
-        errors += e;
-    }
-    let elapsed = begin.elapsed();
-    latencies.sort();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    Figures {
-        ops: latencies.len() - errors,
-        elapsed,
-        p50: pct(0.50),
-        p99: pct(0.99),
-        errors,
-    }
-}
-
-fn print(name: &str, f: &Figures) {
-    println!(
-        "{name:<40} {:>7.0} starts/s   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} starts, {} errors)",
-        f.rate(),
-        f.p50.as_secs_f64() * 1000.0,
-        f.p99.as_secs_f64() * 1000.0,
-        f.ops,
-        f.errors
-    );
+                Ok(r) => {
+                    eprintln!("error: HTTP {}", r.status());
+                    false
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    false
+                }
+            }
+        }
+    })
+    .await;
+    let ids = std::mem::take(&mut *ids.lock().expect("ids"));
+    started.lock().await.extend(ids);
+    figures
 }
 
 /// What the consumer has seen: started game ids and lags (ms, commit to consumer).
@@ -187,14 +127,6 @@ async fn serve(state: AppState) -> (String, tokio::sync::oneshot::Sender<()>) {
         let _ = stopped.await;
     }));
     (url, stop)
-}
-
-fn percentile(sorted: &[i64], p: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
 }
 
 #[tokio::main]
@@ -309,23 +241,26 @@ async fn main() {
         let on_b = drive(&client, &url_on, concurrency, duration, made_on.clone()).await;
         wait_for_events("on").await;
         let off_b = drive(&client, &url_off, concurrency, duration, made_off.clone()).await;
-        print(
+        off_a.print(
             &format!("round {round}: POST /game/start, events off"),
-            &off_a,
+            &LINE,
         );
-        print(
+        on_a.print(
             &format!("round {round}: POST /game/start, events on"),
-            &on_a,
+            &LINE,
         );
-        print(
+        on_b.print(
             &format!("round {round}: POST /game/start, events on"),
-            &on_b,
+            &LINE,
         );
-        print(
+        off_b.print(
             &format!("round {round}: POST /game/start, events off"),
-            &off_b,
+            &LINE,
         );
-        let (on, off) = (on_a.rate() + on_b.rate(), off_a.rate() + off_b.rate());
+        let (on, off) = (
+            on_a.ok_rate() + on_b.ok_rate(),
+            off_a.ok_rate() + off_b.ok_rate(),
+        );
         println!("round {round}: ratio on/off {:.2}", on / off);
         ratios.push(on / off);
         sum_on += on / 2.0;
@@ -339,8 +274,13 @@ async fn main() {
     let made: HashSet<GameId> = made_on.lock().await.clone();
     let c = consumed.lock().await;
     let missing = made.difference(&c.started).count();
-    let mut lags = c.lags_ms.clone();
-    lags.sort_unstable();
+    // Nearest-rank, as the `tail` CLI reports lags.
+    let lags = events::rate::summarize(&mut c.lags_ms.clone()).unwrap_or(LagSummary {
+        count: 0,
+        p50: 0,
+        p99: 0,
+        max: 0,
+    });
     println!(
         "events: {} starts made with events on, {} start events consumed, {missing} missing, {} duplicates",
         made.len(),
@@ -352,10 +292,10 @@ async fn main() {
          median_round_ratio={median_ratio:.2} target=0.9 lag_commit_to_consumer_ms p50={} p99={} max={} (n={}) \
          missing={missing} nats_sync={}",
         rate_on / rate_off,
-        percentile(&lags, 0.50),
-        percentile(&lags, 0.99),
-        lags.last().copied().unwrap_or_default(),
-        lags.len(),
+        lags.p50,
+        lags.p99,
+        lags.max,
+        lags.count,
         events::testkit::sync_policy()
     );
     drop(c);

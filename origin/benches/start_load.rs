@@ -10,37 +10,26 @@
 //!    user's active slot), through the driver;
 //! 3. HTTP: `POST /game/start` through the real origin (axum + JSON + the same writes).
 
+mod support;
+
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use api::{Algorithm, BreakEvery, GameId, GameStatus, RegionName, TickMs, UserId};
 use origin::config::Settings;
 use origin::domain::Game;
 use origin::startup::{AppState, run};
 use origin::store::{GameStore, Store};
+use support::{Line, drive, env_number};
 
-struct Figures {
-    ops: usize,
-    elapsed: Duration,
-    p50: Duration,
-    p99: Duration,
-    errors: usize,
-}
-
-impl Figures {
-    fn rate(&self) -> f64 {
-        self.ops as f64 / self.elapsed.as_secs_f64()
-    }
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+/// The phase lines: `<name> <n> ops/s   p50 ...`, failed calls counted.
+const LINE: Line = Line {
+    name_width: 34,
+    rate_width: 8,
+    unit: "ops",
+    count_failures: true,
+};
 
 fn game_for(user: String) -> Game {
     let now = kernel::clock::now_ms();
@@ -61,79 +50,12 @@ fn game_for(user: String) -> Game {
     }
 }
 
-/// Runs `op` from `concurrency` tasks for `duration`; each call gets a unique sequence number.
-async fn drive<F, Fut>(concurrency: usize, duration: Duration, op: F) -> Figures
-where
-    F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    // Sequence numbers are unique across phases too: a reused user id would find that user's
-    // active game and answer 200 instead of creating one.
-    static PHASE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let phase = PHASE.fetch_add(1, Ordering::Relaxed);
-    let op = Arc::new(op);
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|worker| {
-            let op = op.clone();
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let (mut latencies, mut errors, mut n) = (Vec::new(), 0usize, 0u64);
-                while !stop.load(Ordering::Relaxed) {
-                    let t = Instant::now();
-                    let ok = op((phase << 56) | ((worker as u64) << 40) | n).await;
-                    latencies.push(t.elapsed());
-                    errors += usize::from(!ok);
-                    n += 1;
-                }
-                (latencies, errors)
-            })
-        })
-        .collect();
-    tokio::time::sleep(duration).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for task in tasks {
-        let (l, e) = task.await.expect("worker");
-        latencies.extend(l);
-        errors += e;
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    Figures {
-        ops: latencies.len(),
-        elapsed,
-        p50: pct(0.50),
-        p99: pct(0.99),
-        errors,
-    }
-}
-
 /// Prints the first few failures, so an error count always comes with its cause.
 fn report_error(what: String) {
     static SEEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     if SEEN.fetch_add(1, Ordering::Relaxed) < 5 {
         eprintln!("error: {what}");
     }
-}
-
-fn print(name: &str, f: &Figures) {
-    println!(
-        "{name:<34} {:>8.0} ops/s   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} ops, {} errors)",
-        f.rate(),
-        f.p50.as_secs_f64() * 1000.0,
-        f.p99.as_secs_f64() * 1000.0,
-        f.ops,
-        f.errors
-    );
 }
 
 #[tokio::main]
@@ -191,7 +113,7 @@ async fn main() {
         settings.cassandra.hosts.join(",")
     );
     let raw_insert = |store: Store| {
-        move |n: u64| {
+        move |_worker: usize, n: u64| {
             let store = store.clone();
             async move {
                 store
@@ -202,7 +124,7 @@ async fn main() {
         }
     };
     let raw_start = |store: Store| {
-        move |n: u64| {
+        move |_worker: usize, n: u64| {
             let store = store.clone();
             async move {
                 let game = game_for(format!("rawstart-{n}-{}", std::process::id()));
@@ -212,7 +134,7 @@ async fn main() {
         }
     };
     let http = |client: reqwest::Client, url: String| {
-        move |n: u64| {
+        move |_worker: usize, n: u64| {
             let client = client.clone();
             let url = url.clone();
             async move {
@@ -257,19 +179,19 @@ async fn main() {
     let start_b = drive(concurrency, duration, raw_start(store.clone())).await;
     let insert_b = drive(concurrency, duration, raw_insert(store.clone())).await;
 
-    print("raw INSERT games (driver)", &insert_a);
-    print("raw start writes (driver)", &start_a);
-    print("POST /game/start (HTTP)", &http_fig);
-    print("raw start writes (driver, again)", &start_b);
-    print("raw INSERT games (driver, again)", &insert_b);
+    insert_a.print("raw INSERT games (driver)", &LINE);
+    start_a.print("raw start writes (driver)", &LINE);
+    http_fig.print("POST /game/start (HTTP)", &LINE);
+    start_b.print("raw start writes (driver, again)", &LINE);
+    insert_b.print("raw INSERT games (driver, again)", &LINE);
     let insert_rate = (insert_a.rate() + insert_b.rate()) / 2.0;
     let start_rate = (start_a.rate() + start_b.rate()) / 2.0;
     println!(
         "BENCH origin_starts_per_s={:.0} p50_ms={:.2} p99_ms={:.2} raw_insert_per_s={:.0} raw_start_writes_per_s={:.0} \
          ratio_vs_raw_insert={:.2} ratio_vs_same_writes={:.2} target=0.8",
         http_fig.rate(),
-        http_fig.p50.as_secs_f64() * 1000.0,
-        http_fig.p99.as_secs_f64() * 1000.0,
+        support::millis(http_fig.p50),
+        support::millis(http_fig.p99),
         insert_rate,
         start_rate,
         http_fig.rate() / insert_rate,
