@@ -83,19 +83,13 @@ impl LagWindow {
 
 /// Nearest-rank percentiles of `samples` (sorted in place).
 pub fn summarize(samples: &mut [i64]) -> Option<LagSummary> {
-    if samples.is_empty() {
-        return None;
-    }
     samples.sort_unstable();
-    let rank = |p: f64| {
-        let r = (p * samples.len() as f64).ceil() as usize;
-        samples[r.clamp(1, samples.len()) - 1]
-    };
+    let rank = |percent| kernel::stats::nearest_rank(samples, percent);
     Some(LagSummary {
         count: samples.len(),
-        p50: rank(0.50),
-        p99: rank(0.99),
-        max: samples[samples.len() - 1],
+        p50: rank(50)?,
+        p99: rank(99)?,
+        max: *samples.last()?,
     })
 }
 

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod gcra;
 mod secret;
 mod settings;
+pub mod stats;
 
 pub use secret::{Secret, constant_time_eq};
 pub use settings::{SettingsError, secret_setting};

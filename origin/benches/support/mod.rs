@@ -87,13 +87,10 @@ pub(crate) fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// The `p` quantile (0..=1) of ascending `sorted` latencies: the sample at index
-/// `floor(len * p)` (the last one for `p = 1`); zero without samples.
-pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted
-        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
-        .copied()
-        .unwrap_or_default()
+/// The `percent` percentile of ascending `sorted` latencies ([`kernel::stats::nearest_rank`]);
+/// zero without samples.
+pub(crate) fn percentile(sorted: &[Duration], percent: u32) -> Duration {
+    kernel::stats::nearest_rank(sorted, percent).unwrap_or_default()
 }
 
 /// Runs `op(worker, seq)` from `concurrency` tasks, each calling it again as soon as the last
@@ -141,7 +138,7 @@ where
         ops: latencies.len(),
         errors,
         elapsed,
-        p50: percentile(&latencies, 0.50),
-        p99: percentile(&latencies, 0.99),
+        p50: percentile(&latencies, 50),
+        p99: percentile(&latencies, 99),
     }
 }

@@ -265,12 +265,8 @@ impl LoadTracker {
 
 /// The 99th percentile (nearest rank) of `samples`; 0 for none.
 pub fn p99(samples: &mut [u32]) -> u32 {
-    if samples.is_empty() {
-        return 0;
-    }
     samples.sort_unstable();
-    let rank = (samples.len() * 99).div_ceil(100).max(1);
-    samples[rank - 1]
+    kernel::stats::nearest_rank(samples, 99).unwrap_or(0)
 }
 
 /// What the registry routes and middleware share.

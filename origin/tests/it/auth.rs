@@ -390,7 +390,7 @@ async fn start_budgets_answer_429_with_retry_after_and_trust_only_proxies() {
 
 fn p99(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
-    samples[(samples.len() * 99 / 100).min(samples.len() - 1)]
+    kernel::stats::nearest_rank(&samples, 99).expect("samples")
 }
 
 /// `n` starts, each followed by a read of its game, sequentially, each pair from another

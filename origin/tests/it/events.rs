@@ -237,11 +237,8 @@ fn gauge(metrics: &str, name: &str) -> f64 {
 }
 
 fn p99(mut values: Vec<i64>) -> i64 {
-    if values.is_empty() {
-        return 0;
-    }
     values.sort_unstable();
-    values[(values.len() * 99).div_ceil(100).max(1) - 1]
+    kernel::stats::nearest_rank(&values, 99).unwrap_or(0)
 }
 
 async fn pending_rows(store: &Store, region: &str) -> usize {
