@@ -288,7 +288,14 @@ describe('geo among equally fast regions (the default ROUTING_POLICY)', () => {
   });
 
   test('a start from Japan without x-user-region lands in asia, routed by geo', async () => {
-    const v = await edgeRegions(edge);
+    // The premise: round trips that differ by noise only (a busy machine can make one origin
+    // answer a probe late for a while; its average recovers within a few probes).
+    let v;
+    await until('round trips within 10 ms of each other', 15_000, async () => {
+      v = await edgeRegions(edge);
+      const rtts = v.regions.map((r) => r.rttMs);
+      return Math.max(...rtts) - Math.min(...rtts) < 10;
+    });
     assert.deepEqual(v.routingPolicy, ['preference', 'header', 'latency', 'load', 'geo', 'default']);
     const r = await start(edge, { userId: uid('jp') }, cfLocation('JP', 'AS'));
     assert.equal(r.body.backendRegion, 'asia', `${r.text} (round trips ${JSON.stringify(v.regions.map((x) => [x.name, x.rttMs]))})`);
