@@ -78,6 +78,16 @@ pub struct RegionRecord {
     pub heartbeat_at: i64,
     /// Seconds until the record expires unless another heartbeat comes.
     pub ttl_seconds: u32,
+    /// The origin's `REGISTRY_SECRET` signature of `(name, url, version, expiresAt)` (see the
+    /// `trust` crate); absent when the origins run without one (development). The edge and the
+    /// origins use a record only if it verifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub signature: Option<String>,
+    /// Unix ms after which the signature is void (the heartbeat's expiry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional, type = "number"))]
+    pub expires_at: Option<i64>,
 }
 
 /// `GET /regions`: the live regions (expired ones are gone), by name.
@@ -186,6 +196,8 @@ mod tests {
             },
             heartbeat_at: 5,
             ttl_seconds: 3,
+            signature: None,
+            expires_at: None,
         };
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["status"], "draining");

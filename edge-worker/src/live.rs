@@ -227,6 +227,8 @@ mod tests {
             load: RegionLoad::default(),
             heartbeat_at: 0,
             ttl_seconds: 3,
+            signature: None,
+            expires_at: None,
         }
     }
 

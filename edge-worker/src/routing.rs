@@ -346,6 +346,8 @@ mod tests {
                     },
                     heartbeat_at: 0,
                     ttl_seconds: 3,
+                    signature: None,
+                    expires_at: None,
                 })
                 .collect();
             let list = RegionList {

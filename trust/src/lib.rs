@@ -140,6 +140,14 @@ impl Keys {
         }
     }
 
+    /// Whether `given` is the current or the previous secret itself (a bearer credential),
+    /// compared in time that depends only on the lengths; both are always compared.
+    pub fn matches(&self, given: &str) -> bool {
+        let current = self.current.matches(given);
+        let previous = self.previous.as_ref().is_some_and(|p| p.matches(given));
+        current | previous
+    }
+
     /// The MAC of `message` under the current secret.
     fn tag(&self, message: &[u8]) -> [u8; 32] {
         tag_with(&self.current, message)
@@ -234,6 +242,20 @@ mod tests {
             .unwrap();
         let printed = format!("{keys:?}");
         assert!(!printed.contains("kkkk") && !printed.contains("pppp"));
+    }
+
+    #[test]
+    fn bearer_matches_current_or_previous() {
+        let keys = Keys::new(
+            "T",
+            Secret::new("c".repeat(32)),
+            Some(Secret::new("p".repeat(32))),
+        )
+        .unwrap();
+        assert!(keys.matches(&"c".repeat(32)));
+        assert!(keys.matches(&"p".repeat(32)));
+        assert!(!keys.matches(&"c".repeat(31)));
+        assert!(!keys.matches(""));
     }
 
     #[test]

@@ -12,8 +12,15 @@ use async_trait::async_trait;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 
-use super::{Heartbeat, RegionRegistry, record};
+use super::{Heartbeat, RegionRegistry, Seal, sealed_record};
 use crate::store::{Store, StoreError, query_error};
+
+/// Columns of `regions` added after its first release: the record's signature and the expiry
+/// it covers (null in rows written without `REGISTRY_SECRET`, or by anyone else).
+const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+    ("regions", "sig", "text"),
+    ("regions", "expires_at", "timestamp"),
+];
 
 /// The registry's tables and statements over a connected [`Store`]'s session.
 #[derive(Debug, Clone)]
@@ -52,6 +59,13 @@ impl CassandraRegistry {
                     message: e.to_string(),
                 })?;
         }
+        // Added with registry signatures; additive and idempotent like the games' columns.
+        crate::store::schema::add_missing_columns(session, keyspace, &ADDED_COLUMNS)
+            .await
+            .map_err(|message| StoreError::Schema {
+                keyspace: keyspace.to_owned(),
+                message,
+            })?;
         session
             .await_schema_agreement()
             .await
@@ -63,13 +77,13 @@ impl CassandraRegistry {
                 .map_err(|e| query_error("prepare")(&e))
         };
         let mut heartbeat = prepare(format!(
-            "INSERT INTO {keyspace}.regions (name, url, version, in_flight, p99_ms, starts_per_sec, heartbeat_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ?"
+            "INSERT INTO {keyspace}.regions (name, url, version, in_flight, p99_ms, starts_per_sec, heartbeat_at, sig, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"
         ))
         .await?;
         heartbeat.set_is_idempotent(true);
         let mut list = prepare(format!(
-            "SELECT name, url, version, in_flight, p99_ms, starts_per_sec, heartbeat_at, TTL(url) FROM {keyspace}.regions"
+            "SELECT name, url, version, in_flight, p99_ms, starts_per_sec, heartbeat_at, TTL(url), sig, expires_at FROM {keyspace}.regions"
         ))
         .await?;
         list.set_is_idempotent(true);
@@ -102,11 +116,18 @@ type Row = (
     Option<f64>,
     Option<CqlTimestamp>,
     Option<i32>,
+    Option<String>,
+    Option<CqlTimestamp>,
 );
 
 #[async_trait]
 impl RegionRegistry for CassandraRegistry {
-    async fn heartbeat(&self, beat: &Heartbeat, ttl_seconds: u32) -> Result<(), StoreError> {
+    async fn heartbeat_sealed(
+        &self,
+        beat: &Heartbeat,
+        ttl_seconds: u32,
+        seal: Option<&Seal>,
+    ) -> Result<(), StoreError> {
         let clamp = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
         self.store
             .session()
@@ -120,6 +141,8 @@ impl RegionRegistry for CassandraRegistry {
                     clamp(beat.load.p99_ms),
                     beat.load.starts_per_sec,
                     CqlTimestamp(beat.at_ms),
+                    seal.map(|s| s.signature.as_str()),
+                    seal.map(|s| CqlTimestamp(s.expires_at_ms)),
                     clamp(ttl_seconds),
                 ),
             )
@@ -153,7 +176,7 @@ impl RegionRegistry for CassandraRegistry {
             .rows::<Row>()
             .map_err(|e| query_error("read regions")(&e))?
         {
-            let (name, url, version, in_flight, p99, starts, at, ttl) =
+            let (name, url, version, in_flight, p99, starts, at, ttl, sig, expires_at) =
                 row.map_err(|e| query_error("read regions")(&e))?;
             // A row this service did not write (or half-expired) is skipped, not fatal.
             let (Ok(region), Some(url)) = (RegionName::parse(&name), url) else {
@@ -172,7 +195,11 @@ impl RegionRegistry for CassandraRegistry {
             };
             let status = statuses.get(&name).copied().unwrap_or_default();
             let ttl = u32::try_from(ttl.unwrap_or(0)).unwrap_or(0);
-            out.push(record(&beat, status, ttl));
+            let seal = sig.zip(expires_at).map(|(signature, at)| Seal {
+                signature,
+                expires_at_ms: at.0,
+            });
+            out.push(sealed_record(&beat, status, ttl, seal.as_ref()));
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)

@@ -9,6 +9,13 @@
 //! each heartbeat reports), [`heartbeat_loop`], and the admin check of drain/undrain
 //! ([`admin_allows`]). A drained region's status lives in its own table without TTL, so
 //! heartbeats never overwrite an operator's drain.
+//!
+//! Only origins write the registry: with `REGISTRY_SECRET` set (required with
+//! `SEEDSYNC_ENV=production`), every heartbeat is signed ([`Seal`], see [`trust::registry`]),
+//! `POST /api/regions/register` needs `Authorization: Bearer <REGISTRY_SECRET>` (the origin
+//! then signs the record itself), and [`Registry::live`] lists only rows whose signature
+//! verifies, so a row written by anyone else (straight into Cassandra, say) is never listed.
+//! Without the secret (development) rows are unsigned and registration is open, as before.
 
 pub mod cassandra;
 
@@ -27,6 +34,8 @@ use axum::response::Response;
 
 use crate::store::StoreError;
 use kernel::SettingsError;
+use trust::Keys;
+use trust::registry::RegistryRecord;
 
 /// A record lives this many heartbeat intervals: one lost heartbeat never drops a region.
 pub const TTL_INTERVALS: u32 = 3;
@@ -34,6 +43,15 @@ pub const TTL_INTERVALS: u32 = 3;
 /// Latency samples kept between two heartbeats (the p99 of more would cost memory, not
 /// accuracy).
 const MAX_SAMPLES: usize = 4096;
+
+/// `REGISTRY_SECRET` and its `_FILE` / previous-secret variants, in
+/// [`trust::Keys::from_settings`] order.
+pub const REGISTRY_SECRET_VARIABLES: [&str; 4] = [
+    "REGISTRY_SECRET",
+    "REGISTRY_SECRET_FILE",
+    "REGISTRY_PREVIOUS_SECRET",
+    "REGISTRY_PREVIOUS_SECRET_FILE",
+];
 
 /// The registry's variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +70,10 @@ pub struct RegistrySettings {
     /// origin of the keyspace) and heartbeats into it. Always on from the environment; off
     /// (tests), its registry is an empty in-memory one that only learns what it is told.
     pub heartbeat: bool,
+    /// `REGISTRY_SECRET` (+ `REGISTRY_PREVIOUS_SECRET` while rotating; each also as `*_FILE`):
+    /// signs this origin's heartbeats and verifies every listed row. Unset: development mode
+    /// (unsigned rows, open registration); required with `SEEDSYNC_ENV=production`.
+    pub keys: Option<Keys>,
 }
 
 impl RegistrySettings {
@@ -115,12 +137,32 @@ impl RegistrySettings {
             // Never honoured outside test mode: a stray variable must not slow production.
             _ => None,
         };
+        let keys = Keys::from_settings(
+            |name| {
+                REGISTRY_SECRET_VARIABLES
+                    .into_iter()
+                    .find(|v| *v == name)
+                    .and_then(&get)
+            },
+            |path| std::fs::read_to_string(path),
+            REGISTRY_SECRET_VARIABLES,
+        )
+        .map_err(|e| SettingsError::new(e.variable, e.message))?;
+        let production = get("SEEDSYNC_ENV").is_some_and(|v| v.trim() == "production");
+        if production && keys.is_none() {
+            return Err(SettingsError::new(
+                "REGISTRY_SECRET",
+                "is required with SEEDSYNC_ENV=production (without it anyone could \
+                 register a region); generate one with `openssl rand -base64 48`",
+            ));
+        }
         Ok(RegistrySettings {
             interval: Duration::from_secs(interval),
             public_url,
             admin_token: get("ADMIN_TOKEN").map(|t| t.trim().to_owned()),
             artificial_delay,
             heartbeat: true,
+            keys,
         })
     }
 }
@@ -140,11 +182,29 @@ pub struct Heartbeat {
     pub at_ms: i64,
 }
 
+/// The registry signature of a heartbeat, stored with its row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seal {
+    /// `r1.<mac>` over the record (see [`trust::registry`]).
+    pub signature: String,
+    /// Unix ms the signature covers as the record's expiry.
+    pub expires_at_ms: i64,
+}
+
 /// Where region records live.
 #[async_trait]
 pub trait RegionRegistry: Send + Sync + std::fmt::Debug {
-    /// Writes `beat`, to expire after `ttl_seconds` unless renewed.
-    async fn heartbeat(&self, beat: &Heartbeat, ttl_seconds: u32) -> Result<(), StoreError>;
+    /// Writes `beat` unsigned, to expire after `ttl_seconds` unless renewed.
+    async fn heartbeat(&self, beat: &Heartbeat, ttl_seconds: u32) -> Result<(), StoreError> {
+        self.heartbeat_sealed(beat, ttl_seconds, None).await
+    }
+    /// Writes `beat` with its signature (if any), to expire after `ttl_seconds`.
+    async fn heartbeat_sealed(
+        &self,
+        beat: &Heartbeat,
+        ttl_seconds: u32,
+        seal: Option<&Seal>,
+    ) -> Result<(), StoreError>;
     /// The live records (status merged in), by name.
     async fn list(&self) -> Result<Vec<RegionRecord>, StoreError>;
     /// Sets a region's status (kept without TTL).
@@ -154,17 +214,22 @@ pub trait RegionRegistry: Send + Sync + std::fmt::Debug {
 /// An in-memory registry (tests; an app built without Cassandra). Expiry is by wall clock.
 #[derive(Debug, Default)]
 pub struct MemoryRegistry {
-    records: Mutex<BTreeMap<RegionName, (Heartbeat, u32, Instant)>>,
+    records: Mutex<BTreeMap<RegionName, (Heartbeat, Option<Seal>, u32, Instant)>>,
     statuses: Mutex<HashMap<RegionName, RegionStatus>>,
 }
 
 #[async_trait]
 impl RegionRegistry for MemoryRegistry {
-    async fn heartbeat(&self, beat: &Heartbeat, ttl_seconds: u32) -> Result<(), StoreError> {
+    async fn heartbeat_sealed(
+        &self,
+        beat: &Heartbeat,
+        ttl_seconds: u32,
+        seal: Option<&Seal>,
+    ) -> Result<(), StoreError> {
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         records.insert(
             beat.name.clone(),
-            (beat.clone(), ttl_seconds, Instant::now()),
+            (beat.clone(), seal.cloned(), ttl_seconds, Instant::now()),
         );
         Ok(())
     }
@@ -178,13 +243,14 @@ impl RegionRegistry for MemoryRegistry {
         let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         Ok(records
             .values()
-            .filter_map(|(beat, ttl, written)| {
+            .filter_map(|(beat, seal, ttl, written)| {
                 let left = u64::from(*ttl).checked_sub(written.elapsed().as_secs())?;
                 (left > 0).then(|| {
-                    record(
+                    sealed_record(
                         beat,
                         statuses.get(&beat.name).copied().unwrap_or_default(),
                         u32::try_from(left).unwrap_or(u32::MAX),
+                        seal.as_ref(),
                     )
                 })
             })
@@ -200,8 +266,18 @@ impl RegionRegistry for MemoryRegistry {
     }
 }
 
-/// The record of a heartbeat with its status and remaining TTL.
+/// The record of an unsigned heartbeat with its status and remaining TTL.
 pub fn record(beat: &Heartbeat, status: RegionStatus, ttl_seconds: u32) -> RegionRecord {
+    sealed_record(beat, status, ttl_seconds, None)
+}
+
+/// The record of a heartbeat with its status, remaining TTL and signature.
+pub fn sealed_record(
+    beat: &Heartbeat,
+    status: RegionStatus,
+    ttl_seconds: u32,
+    seal: Option<&Seal>,
+) -> RegionRecord {
     RegionRecord {
         name: beat.name.clone(),
         url: beat.url.clone(),
@@ -210,6 +286,23 @@ pub fn record(beat: &Heartbeat, status: RegionStatus, ttl_seconds: u32) -> Regio
         load: beat.load,
         heartbeat_at: beat.at_ms,
         ttl_seconds,
+        signature: seal.map(|s| s.signature.clone()),
+        expires_at: seal.map(|s| s.expires_at_ms),
+    }
+}
+
+/// What a record's signature covers.
+fn signed_fields(
+    name: &RegionName,
+    url: &str,
+    version: &str,
+    expires_at_ms: i64,
+) -> RegistryRecord {
+    RegistryRecord {
+        name: name.as_str().to_owned(),
+        url: url.to_owned(),
+        version: version.to_owned(),
+        expires_at_ms,
     }
 }
 
@@ -280,6 +373,81 @@ pub struct Registry {
     pub load: Arc<LoadTracker>,
 }
 
+impl Registry {
+    /// The signature of `beat` living `ttl_seconds`, when this origin has `REGISTRY_SECRET`.
+    pub fn seal(&self, beat: &Heartbeat, ttl_seconds: u32) -> Option<Seal> {
+        let keys = self.settings.keys.as_ref()?;
+        let expires_at_ms = beat
+            .at_ms
+            .saturating_add(i64::from(ttl_seconds).saturating_mul(1000));
+        let fields = signed_fields(&beat.name, &beat.url, &beat.version, expires_at_ms);
+        Some(Seal {
+            signature: trust::registry::sign(keys, &fields),
+            expires_at_ms,
+        })
+    }
+
+    /// Writes `beat` signed (when this origin has the secret).
+    pub async fn write(&self, beat: &Heartbeat) -> Result<(), StoreError> {
+        let ttl = self.settings.ttl_seconds();
+        let seal = self.seal(beat, ttl);
+        self.store.heartbeat_sealed(beat, ttl, seal.as_ref()).await
+    }
+
+    /// The live records everyone may believe: with `REGISTRY_SECRET`, only those whose
+    /// signature verifies (current or previous secret) and has not expired; a forged or
+    /// unsigned row is skipped (and logged). Without it (development), all of them.
+    pub async fn live(&self) -> Result<Vec<RegionRecord>, StoreError> {
+        let records = self.store.list().await?;
+        let Some(keys) = &self.settings.keys else {
+            return Ok(records);
+        };
+        let now = kernel::clock::now_ms();
+        Ok(records
+            .into_iter()
+            .filter(|r| match verify_record(keys, r, now) {
+                Ok(()) => true,
+                Err(why) => {
+                    tracing::warn!(region = r.name.as_str(), %why, "registry row ignored: its signature does not verify");
+                    false
+                }
+            })
+            .collect())
+    }
+}
+
+/// Whether `record` carries a valid, unexpired registry signature.
+pub fn verify_record(keys: &Keys, record: &RegionRecord, now_ms: i64) -> Result<(), trust::Why> {
+    let (Some(signature), Some(expires_at_ms)) = (&record.signature, record.expires_at) else {
+        return Err(trust::Why::Malformed);
+    };
+    let fields = signed_fields(&record.name, &record.url, &record.version, expires_at_ms);
+    trust::registry::verify(keys, &fields, signature, now_ms)
+}
+
+/// Checks a registration's `Authorization: Bearer` against `REGISTRY_SECRET` (current or
+/// previous), in constant time. `None` keys: open registration (development only).
+pub fn registrant_allows(
+    keys: Option<&Keys>,
+    authorization: Option<&str>,
+) -> Result<(), AdminRefusal> {
+    let Some(keys) = keys else {
+        return Ok(());
+    };
+    let given = authorization
+        .and_then(|h| {
+            let (scheme, token) = h.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty())
+        .ok_or(AdminRefusal::Missing)?;
+    if keys.matches(given) {
+        Ok(())
+    } else {
+        Err(AdminRefusal::Denied)
+    }
+}
+
 /// Middleware: counts requests in flight and their latency for the heartbeat's load, and in
 /// test mode delays every request by `TEST_ARTIFICIAL_DELAY_MS`.
 pub async fn track(State(registry): State<Registry>, request: Request, next: Next) -> Response {
@@ -306,10 +474,7 @@ pub async fn beat(
         load: registry.load.snapshot(starts_total),
         at_ms: kernel::clock::now_ms(),
     };
-    registry
-        .store
-        .heartbeat(&beat, registry.settings.ttl_seconds())
-        .await
+    registry.write(&beat).await
 }
 
 /// Heartbeats forever, every interval (the first one at once). A failed write is logged and

@@ -14,13 +14,13 @@ use axum::response::{IntoResponse, Response};
 
 use super::ApiJson;
 use crate::error::AppError;
-use crate::registry::{AdminRefusal, Heartbeat, admin_allows};
+use crate::registry::{AdminRefusal, Heartbeat, admin_allows, registrant_allows};
 use crate::state::AppState;
 use kernel::clock::now_ms;
 
 /// `GET /regions`: the live regions (expired records are gone), with their status and load.
 pub async fn list(State(state): State<AppState>) -> Result<Json<RegionList>, AppError> {
-    let regions = state.registry.store.list().await?;
+    let regions = state.registry.live().await?;
     Ok(Json(RegionList {
         served_by: state.service.region().clone(),
         now: now_ms(),
@@ -32,7 +32,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<RegionList>, App
 pub async fn legacy_list(
     State(state): State<AppState>,
 ) -> Result<Json<LegacyRegionList>, AppError> {
-    let regions = state.registry.store.list().await?;
+    let regions = state.registry.live().await?;
     Ok(Json(LegacyRegionList {
         regions: regions.iter().map(LegacyRegion::from).collect(),
     }))
@@ -40,10 +40,32 @@ pub async fn legacy_list(
 
 /// `POST /api/regions/register` `{region, base_url}`: records a region as a heartbeat of this
 /// origin's TTL (a registrant that stops re-registering drops out like a silent origin).
+/// With `REGISTRY_SECRET`, only a registrant that sends it as `Authorization: Bearer` (another
+/// origin, an operator's tool) may: anyone else gets 401 and nothing is written; the record is
+/// then signed by this origin.
 pub async fn register(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<RegisterRequest>,
-) -> Result<Json<LegacyRegionList>, AppError> {
+) -> Result<Response, AppError> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if registrant_allows(state.registry.settings.keys.as_ref(), authorization).is_err() {
+        tracing::warn!(
+            region = request.region.as_str(),
+            "region registration refused: no valid registry credential"
+        );
+        let mut response = AppError::from(ApiError::new(
+            ErrorCode::Unauthorized,
+            "registering a region needs the registry credential",
+        ))
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Ok(response);
+    }
     let url = request.base_url.trim().trim_end_matches('/').to_owned();
     if !is_base_url(&url) {
         return Err(ApiError::invalid("base_url", "must be an http(s) base URL").into());
@@ -55,12 +77,8 @@ pub async fn register(
         load: RegionLoad::default(),
         at_ms: now_ms(),
     };
-    state
-        .registry
-        .store
-        .heartbeat(&beat, state.registry.settings.ttl_seconds())
-        .await?;
-    legacy_list(State(state)).await
+    state.registry.write(&beat).await?;
+    Ok(legacy_list(State(state)).await?.into_response())
 }
 
 /// `POST /regions/{name}/drain`.
@@ -116,7 +134,7 @@ async fn set_status(
         Err(e) => return AppError::from(ApiError::invalid("name", e)).into_response(),
     };
     let result: Result<DrainView, AppError> = async {
-        let live = state.registry.store.list().await?;
+        let live = state.registry.live().await?;
         if !live.iter().any(|r| r.name == name) {
             return Err(AppError::NotFound(format!(
                 "no live region named {}",

@@ -22,7 +22,7 @@ pub mod memory;
 mod outbox;
 mod pending;
 mod rows;
-mod schema;
+pub(crate) mod schema;
 mod settings;
 
 use std::sync::Arc;

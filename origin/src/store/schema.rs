@@ -105,7 +105,7 @@ pub(super) async fn create(
             }
         }
     }
-    add_missing_columns(session, &settings.keyspace)
+    add_missing_columns(session, &settings.keyspace, &ADDED_COLUMNS)
         .await
         .map_err(|e| schema_error(&e))?;
     session
@@ -120,10 +120,15 @@ pub(super) async fn create(
 /// them here.
 const ADDED_COLUMNS: [(&str, &str, &str); 1] = [("games", "owner_key", "text")];
 
-/// Adds [`ADDED_COLUMNS`] where missing. Origins starting together may race: a failed `ALTER`
-/// is retried after checking again whether another origin added the column meanwhile.
-async fn add_missing_columns(session: &Session, ks: &str) -> Result<(), String> {
-    for (table, column, kind) in ADDED_COLUMNS {
+/// Adds `columns` (such as [`ADDED_COLUMNS`]) where missing. Origins starting together may
+/// race: a failed `ALTER` is retried after checking again whether another origin added the
+/// column meanwhile.
+pub(crate) async fn add_missing_columns(
+    session: &Session,
+    ks: &str,
+    columns: &[(&str, &str, &str)],
+) -> Result<(), String> {
+    for &(table, column, kind) in columns {
         let mut attempt = 0u64;
         loop {
             let rows = session

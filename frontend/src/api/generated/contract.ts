@@ -539,7 +539,17 @@ heartbeatAt: number,
 /**
  * Seconds until the record expires unless another heartbeat comes.
  */
-ttlSeconds: number, };
+ttlSeconds: number, 
+/**
+ * The origin's `REGISTRY_SECRET` signature of `(name, url, version, expiresAt)` (see the
+ * `trust` crate); absent when the origins run without one (development). The edge and the
+ * origins use a record only if it verifies.
+ */
+signature?: string, 
+/**
+ * Unix ms after which the signature is void (the heartbeat's expiry).
+ */
+expiresAt?: number, };
 
 /**
  * `GET /regions`: the live regions (expired ones are gone), by name.
