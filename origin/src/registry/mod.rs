@@ -211,10 +211,13 @@ pub trait RegionRegistry: Send + Sync + std::fmt::Debug {
     async fn set_status(&self, name: &RegionName, status: RegionStatus) -> Result<(), StoreError>;
 }
 
+/// One in-memory row: the heartbeat, its signature, its TTL and when it was written.
+type Stored = (Heartbeat, Option<Seal>, u32, Instant);
+
 /// An in-memory registry (tests; an app built without Cassandra). Expiry is by wall clock.
 #[derive(Debug, Default)]
 pub struct MemoryRegistry {
-    records: Mutex<BTreeMap<RegionName, (Heartbeat, Option<Seal>, u32, Instant)>>,
+    records: Mutex<BTreeMap<RegionName, Stored>>,
     statuses: Mutex<HashMap<RegionName, RegionStatus>>,
 }
 
