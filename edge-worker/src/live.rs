@@ -13,10 +13,10 @@
 use std::collections::BTreeMap;
 
 use api::RegionName;
-use api::regions::{RegionList, RegionLoad, RegionStatus};
+use api::regions::{RegionList, RegionLoad, RegionRecord, RegionStatus};
 use serde::Serialize;
 
-use crate::config::{Config, Region};
+use crate::config::{Config, Region, RegistryTrust};
 
 /// Where the region table came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,15 +71,16 @@ impl RegionTable {
         }
     }
 
-    /// The registry's live regions (those with an http(s) URL), in the configured failover
-    /// order and then by name; `None` when it lists none (an empty registry is no reason to
-    /// route nowhere).
+    /// The registry's regions the edge believes, in the configured failover order and then by
+    /// name, at most `REGION_MAX` of them; `None` when none is left (an empty registry is no
+    /// reason to route nowhere). A row is believed only if its URL is an http(s) base URL that
+    /// matches `REGION_URL_PATTERN` (when set) and, when `REGISTRY_SECRET` is set, its
+    /// signature verifies and has not expired: an anonymous registration or a row written
+    /// straight into Cassandra never reaches routing.
     pub fn from_registry(cfg: &Config, list: &RegionList, now_ms: u64) -> Option<RegionTable> {
+        let trust = &cfg.live.trust;
         let mut live: BTreeMap<&RegionName, LiveRegion> = BTreeMap::new();
-        for r in &list.regions {
-            if !api::regions::is_base_url(&r.url) {
-                continue;
-            }
+        for r in list.regions.iter().filter(|r| believed(trust, r, now_ms)) {
             live.insert(
                 &r.name,
                 LiveRegion {
@@ -100,6 +101,7 @@ impl RegionTable {
             }
         }
         regions.extend(live.into_values());
+        regions.truncate(trust.max_regions);
         Some(RegionTable {
             source: Source::Registry,
             regions,
@@ -151,6 +153,32 @@ impl RegionTable {
     pub fn get(&self, name: &str) -> Option<&LiveRegion> {
         self.regions.iter().find(|r| r.name.as_str() == name)
     }
+}
+
+/// Whether the edge may use registry row `r` (see [`RegionTable::from_registry`]).
+fn believed(trust: &RegistryTrust, r: &RegionRecord, now_ms: u64) -> bool {
+    if !api::regions::is_base_url(&r.url) {
+        return false;
+    }
+    if let Some(pattern) = &trust.url_pattern
+        && !pattern.matches(&r.url)
+    {
+        return false;
+    }
+    let Some(keys) = &trust.keys else {
+        return true;
+    };
+    let (Some(signature), Some(expires_at_ms)) = (&r.signature, r.expires_at) else {
+        return false;
+    };
+    let record = trust::registry::RegistryRecord {
+        name: r.name.as_str().to_owned(),
+        url: r.url.clone(),
+        version: r.version.clone(),
+        expires_at_ms,
+    };
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    trust::registry::verify(keys, &record, signature, now).is_ok()
 }
 
 /// An exponentially weighted moving average.
@@ -216,7 +244,12 @@ impl Measurements {
 mod tests {
     use super::*;
     use crate::config::tests::local;
-    use api::regions::RegionRecord;
+    use kernel::Secret;
+    use trust::Keys;
+    use trust::pattern::UrlPattern;
+    use trust::registry::RegistryRecord;
+
+    const SECRET: &str = "registry-secret-for-the-edge-tests-0123456789";
 
     fn record(name: &str, url: &str, status: RegionStatus) -> RegionRecord {
         RegionRecord {
@@ -303,5 +336,88 @@ mod tests {
         assert_eq!(m.rtt_ms("sa"), Some(10.0));
         m.retain(&RegionTable::fallback(&local(), 0));
         assert_eq!((m.rtt_ms("sa"), m.latency_choice.clone()), (None, None));
+    }
+
+    fn keys(secret: &str) -> Keys {
+        Keys::new("REGISTRY_SECRET", Secret::new(secret), None).unwrap()
+    }
+
+    /// `record` signed by an origin holding `secret`, valid until `expires_at`.
+    fn signed(mut r: RegionRecord, secret: &str, expires_at: i64) -> RegionRecord {
+        let fields = RegistryRecord {
+            name: r.name.as_str().to_owned(),
+            url: r.url.clone(),
+            version: r.version.clone(),
+            expires_at_ms: expires_at,
+        };
+        r.signature = Some(trust::registry::sign(&keys(secret), &fields));
+        r.expires_at = Some(expires_at);
+        r
+    }
+
+    fn order(t: Option<RegionTable>) -> Vec<String> {
+        t.map(|t| t.regions.iter().map(|r| r.name.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn with_a_registry_secret_only_signed_unexpired_rows_are_believed() {
+        let mut cfg = local();
+        cfg.live.trust.keys = Some(keys(SECRET));
+        let active = RegionStatus::Active;
+        let good = signed(record("eu", "http://127.0.0.1:8081", active), SECRET, 1_000);
+        let unsigned = record("us", "http://127.0.0.1:8082", active);
+        let forged = signed(
+            record("asia", "http://attacker", active),
+            "not-the-secret-but-long-enough-0123456789",
+            1_000,
+        );
+        let expired = signed(record("sa", "http://127.0.0.1:8084", active), SECRET, 500);
+        // A signed row whose URL was rewritten afterwards (e.g. in Cassandra).
+        let mut moved = signed(record("zz", "http://127.0.0.1:8085", active), SECRET, 1_000);
+        moved.url = "http://attacker".into();
+        let l = list(vec![good, unsigned, forged, expired, moved]);
+        assert_eq!(order(RegionTable::from_registry(&cfg, &l, 600)), ["eu"]);
+        // Without the secret (development) the same rows are all believed but the bad URL.
+        let open = local();
+        assert_eq!(order(RegionTable::from_registry(&open, &l, 600)).len(), 5);
+        // Nothing believable: no registry table, so the edge keeps its static list.
+        let l = list(vec![record("eu", "http://attacker", active)]);
+        assert_eq!(RegionTable::from_registry(&cfg, &l, 600), None);
+    }
+
+    #[test]
+    fn rows_outside_the_url_pattern_are_ignored_even_when_signed() {
+        let mut cfg = local();
+        cfg.live.trust.keys = Some(keys(SECRET));
+        cfg.live.trust.url_pattern = Some(UrlPattern::parse("http://127.0.0.1:*").unwrap());
+        let active = RegionStatus::Active;
+        let l = list(vec![
+            signed(record("eu", "http://127.0.0.1:8081", active), SECRET, 1_000),
+            signed(
+                record("us", "http://evil.example.com", active),
+                SECRET,
+                1_000,
+            ),
+            signed(
+                record("asia", "http://user:pw@127.0.0.1:8083", active),
+                SECRET,
+                1_000,
+            ),
+        ]);
+        assert_eq!(order(RegionTable::from_registry(&cfg, &l, 0)), ["eu"]);
+    }
+
+    #[test]
+    fn the_table_is_capped_configured_regions_first() {
+        let mut cfg = local();
+        cfg.live.trust.max_regions = 3;
+        let active = RegionStatus::Active;
+        let mut rows: Vec<RegionRecord> = (0..40)
+            .map(|i| record(&format!("r{i:02}"), "http://127.0.0.1:9", active))
+            .collect();
+        rows.push(record("us", "http://127.0.0.1:8082", active));
+        let t = order(RegionTable::from_registry(&cfg, &list(rows), 0));
+        assert_eq!(t, ["us", "r00", "r01"]);
     }
 }

@@ -13,6 +13,15 @@
 
 use crate::{Keys, Why, decode_tag, encode_tag, push_field};
 
+/// `REGISTRY_SECRET` and its `_FILE` / previous-secret variants, in
+/// [`Keys::from_settings`] order: the origins sign with it, the edge verifies with it.
+pub const SECRET_VARIABLES: [&str; 4] = [
+    "REGISTRY_SECRET",
+    "REGISTRY_SECRET_FILE",
+    "REGISTRY_PREVIOUS_SECRET",
+    "REGISTRY_PREVIOUS_SECRET_FILE",
+];
+
 const DOMAIN: &[u8] = b"seedsync-registry-v1\n";
 const PREFIX: &str = "r1.";
 

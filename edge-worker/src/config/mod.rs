@@ -24,7 +24,7 @@ pub mod live;
 pub mod regions;
 pub mod vars;
 
-pub use live::{LiveSettings, Policy};
+pub use live::{LiveSettings, Policy, RegistryTrust};
 pub use regions::{Continent, DEFAULT_CONTINENT_REGIONS};
 pub use vars::*;
 

@@ -41,12 +41,21 @@ pub const LOAD_THRESHOLD: &str = "LOAD_THRESHOLD";
 /// How much faster (percent) another region must be to take over a latency choice.
 pub const LATENCY_HYSTERESIS_PCT: &str = "LATENCY_HYSTERESIS_PCT";
 
+/// The origins' registry signing secret: the edge uses only registry rows it signed.
+pub const REGISTRY_SECRET: &str = trust::registry::SECRET_VARIABLES[0];
+/// The previous registry secret, still accepted while a rotation is under way.
+pub const REGISTRY_SECRET_PREVIOUS: &str = trust::registry::SECRET_VARIABLES[2];
+/// Comma-separated URL patterns a registry row's origin URL must match (`https://*.example.com`).
+pub const REGION_URL_PATTERN: &str = "REGION_URL_PATTERN";
+/// Most regions the edge takes from the registry.
+pub const REGION_MAX: &str = "REGION_MAX";
+
 /// The shared secret of origin -> edge exit notices (unset: the notice route does not exist).
 pub const EDGE_NOTIFY_SECRET: &str = "EDGE_NOTIFY_SECRET";
 
 /// Every variable the edge reads, for the Worker glue to look up (all of them once per
 /// distinct values: [`super::ConfigCache`]).
-pub const ALL_VARS: [&str; 26] = [
+pub const ALL_VARS: [&str; 30] = [
     REGION_ORIGINS,
     DEFAULT_REGION,
     FAILOVER_ORDER,
@@ -73,6 +82,10 @@ pub const ALL_VARS: [&str; 26] = [
     TTL_VAR,
     MODE_VAR,
     EDGE_NOTIFY_SECRET,
+    REGISTRY_SECRET,
+    REGISTRY_SECRET_PREVIOUS,
+    REGION_URL_PATTERN,
+    REGION_MAX,
 ];
 
 /// `CACHE_TTL_SECONDS` when unset.

@@ -140,22 +140,12 @@ pub(super) fn maybe_refresh(base: &Rc<Config>, ctx: &Context) {
     }
 }
 
-/// Reads the registry from the first origin that answers (the table's, then the static
-/// list's), installs the new table (or the static list when none answered), then probes each
-/// region once for its round trip.
+/// Reads the registry from the first origin of the static list that answers (never from a
+/// URL the registry itself named: a forged row must not choose where the next table comes
+/// from), installs the new table (or the static list when none answered), then probes every
+/// region of the table at once for its round trip (the table is capped at `REGION_MAX`).
 async fn refresh(base: Rc<Config>) {
-    let mut origins: Vec<String> = LIVE.with(|l| {
-        l.borrow()
-            .table
-            .as_ref()
-            .map(|t| t.regions.iter().map(|r| r.origin.clone()).collect())
-            .unwrap_or_default()
-    });
-    for r in &base.regions {
-        if !origins.contains(&r.origin) {
-            origins.push(r.origin.clone());
-        }
-    }
+    let origins: Vec<String> = base.regions.iter().map(|r| r.origin.clone()).collect();
     let timeout = base.origin_timeout_ms.min(REFRESH_TIMEOUT_MS);
     // The edge's own registry reads and probes have no client to charge.
     let trace = Trace::fresh(None);
@@ -185,12 +175,14 @@ async fn refresh(base: Rc<Config>) {
             l.install(table);
         }
     });
-    for (name, origin) in probes {
-        let call = OriginCall::get("/health".to_owned(), &trace);
+    let trace = &trace;
+    futures_util::future::join_all(probes.into_iter().map(|(name, origin)| async move {
+        let call = OriginCall::get("/health".to_owned(), trace);
         let started = now_ms();
         if upstream::call_origin(&origin, &call, timeout).await.is_ok() {
             upstream::observe_rtt(&name, now_ms().saturating_sub(started) as f64);
         }
-    }
+    }))
+    .await;
     LIVE.with(|l| l.borrow_mut().refreshing_since = None);
 }

@@ -46,12 +46,7 @@ const MAX_SAMPLES: usize = 4096;
 
 /// `REGISTRY_SECRET` and its `_FILE` / previous-secret variants, in
 /// [`trust::Keys::from_settings`] order.
-pub const REGISTRY_SECRET_VARIABLES: [&str; 4] = [
-    "REGISTRY_SECRET",
-    "REGISTRY_SECRET_FILE",
-    "REGISTRY_PREVIOUS_SECRET",
-    "REGISTRY_PREVIOUS_SECRET_FILE",
-];
+pub const REGISTRY_SECRET_VARIABLES: [&str; 4] = trust::registry::SECRET_VARIABLES;
 
 /// The registry's variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
