@@ -164,6 +164,90 @@ describe('registry-driven region table', () => {
   });
 });
 
+describe('a signed registry: only origins speak for regions', () => {
+  const REGISTRY_SECRET = 'seedsync-edge-tests-registry-secret-0123456789';
+  const SIGNED_ENV = { ...ORIGIN_ENV, REGISTRY_SECRET };
+  let origins;
+  let rogue;
+  let edge;
+  before(async () => {
+    origins = await startOrigins(['eu', 'us'], 'signed', SIGNED_ENV);
+    edge = await startEdge({
+      vars: {
+        ...originVars(origins, ['eu', 'us']),
+        REGISTRY_REFRESH_MS: '250',
+        REGISTRY_SECRET,
+        REGION_URL_PATTERN: 'http://127.0.0.1:*',
+      },
+    });
+    await until('source registry', 5_000, async () => (await edgeRegions(edge)).source === 'registry');
+  });
+  after(async () => {
+    await edge?.stop();
+    await rogue?.stop();
+    for (const o of Object.values(origins ?? {})) await o.stop();
+  });
+
+  const table = async () => Object.fromEntries((await edgeRegions(edge)).regions.map((r) => [r.name, r.origin]));
+
+  test('anonymous or wrongly keyed registration of eu or of a new name: 401/403, nothing changes', async () => {
+    const before = await table();
+    assert.deepEqual(before, { eu: origins.eu.url, us: origins.us.url });
+    const attacker = 'http://127.0.0.1:9';
+    for (const region of ['eu', 'zz']) {
+      for (const headers of [{}, { authorization: 'Bearer not-the-registry-secret' }]) {
+        const r = await call(`${origins.us.url}/api/regions/register`, {
+          method: 'POST',
+          body: { region, base_url: attacker },
+          headers,
+        });
+        assert.ok(r.status === 401 || r.status === 403, `${region}: ${r.status} ${r.text}`);
+      }
+    }
+    // Several refreshes later the table, starts and exits are as before.
+    await sleep(1_000);
+    assert.deepEqual(await table(), before);
+    const userId = uid('signed');
+    const game = await start(edge, { userId, preferredRegion: 'eu' });
+    assert.equal(game.body.backendRegion, 'eu');
+    const zz = await start(edge, { userId: uid('zz'), preferredRegion: 'zz' });
+    assert.notEqual(zz.body.backendRegion, 'zz');
+    const exit = await call(`${edge.url}/edge/game/exit`, {
+      method: 'POST',
+      body: { gameId: game.body.gameId, userId, backendRegion: 'eu' },
+    });
+    assert.equal(exit.status, 200, exit.text);
+    assert.equal(exit.headers.get('x-edge-region'), 'eu');
+  });
+
+  test('rows written into Cassandra without the secret are ignored by the origins and the edge', async () => {
+    // A process with write access to Cassandra but not the registry secret heartbeats its
+    // own rows (signed with another key) for a new region, every second.
+    rogue = await startOrigin({
+      region: 'zz',
+      keyspace: origins.eu.keyspace,
+      env: { ...ORIGIN_ENV, REGISTRY_SECRET: 'a-rogue-processes-own-registry-secret-000000' },
+    });
+    // The rogue lists its own row (it trusts its own key); the real origins never do.
+    await until('the rogue row is in Cassandra', 5_000, async () => {
+      const r = await call(`${rogue.url}/regions`);
+      return r.status === 200 && r.body.regions.some((x) => x.name === 'zz');
+    });
+    for (let i = 0; i < 3; i++) {
+      const direct = await call(`${origins.eu.url}/regions`);
+      assert.equal(direct.status, 200);
+      assert.deepEqual(direct.body.regions.map((r) => r.name), ['eu', 'us']);
+      assert.deepEqual(Object.keys(await table()).sort(), ['eu', 'us']);
+      const r = await start(edge, { userId: uid('rogue'), preferredRegion: 'zz' });
+      assert.notEqual(r.body.backendRegion, 'zz');
+      assert.notEqual(r.headers.get('x-edge-region'), 'zz');
+      await sleep(500);
+    }
+    const rogueStarts = await originMetric({ zz: rogue }, 'origin_sessions_started_total');
+    assert.equal(rogueStarts, 0, 'the edge sent the rogue nothing');
+  });
+});
+
 describe('registry unreachable', () => {
   let origin;
   let proxy;
