@@ -25,6 +25,7 @@ pub mod request;
 pub mod room;
 pub mod routes;
 pub mod routing;
+pub mod user_auth;
 pub mod views;
 
 #[cfg(target_arch = "wasm32")]
