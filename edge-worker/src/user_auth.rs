@@ -863,5 +863,50 @@ impl JwksCache {
     }
 }
 
+/// The start's `userId` against the authenticated identity: without authentication (`off`)
+/// the body stands; with it, a body naming another user is 403 `forbidden` (field `userId`).
+/// The identity's user id is what the origin is then sent.
+pub fn start_user(identity: Option<&Identity>, body_user: &UserId) -> Result<(), api::ApiError> {
+    match identity {
+        Some(identity) if identity.user_id != *body_user => Err(api::ApiError::new(
+            api::ErrorCode::Forbidden,
+            "userId is not the user this credential proves: start as your own userId",
+        )
+        .about("userId")),
+        _ => Ok(()),
+    }
+}
+
+/// The owner token for a start's answer that lacks one (the user's existing active game,
+/// started from another tab or device): minted here, because owner tokens are deterministic
+/// (same game, same user, same creation time, same key: same token) and the edge holds the
+/// owner-token keyring. Only for an authenticated owner of an active game; `None` otherwise.
+pub fn owner_token_for(
+    keyring: Option<&owner_token::Keyring>,
+    identity: Option<&Identity>,
+    game: &api::GameView,
+) -> Option<String> {
+    let (keyring, identity) = (keyring?, identity?);
+    let mine = game.user_id == identity.user_id && game.status == api::GameStatus::Active;
+    (mine && game.owner_token.is_none()).then(|| {
+        keyring.issue(
+            &game.game_id.to_string(),
+            game.user_id.as_str(),
+            game.created_at,
+        )
+    })
+}
+
+trait About {
+    fn about(self, field: &str) -> Self;
+}
+
+impl About for api::ApiError {
+    fn about(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests;

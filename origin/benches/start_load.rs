@@ -129,7 +129,10 @@ async fn main() {
             async move {
                 let game = game_for(format!("rawstart-{n}-{}", std::process::id()));
                 store.insert_game(&game).await.is_ok()
-                    && store.claim_active(&game.user_id, game.id).await.is_ok()
+                    && store
+                        .claim_active(&game.user_id, game.id, 86_400)
+                        .await
+                        .is_ok()
             }
         }
     };

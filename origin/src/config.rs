@@ -44,6 +44,8 @@ pub const VARIABLES: &[&str] = &[
     "START_DELAY_MS",
     "TICK_MS",
     "BREAK_EVERY",
+    // A game's maximum lifetime (crate::max_age).
+    "GAME_MAX_AGE",
     "REQUEST_TIMEOUT_SECONDS",
     "NATS_URL",
     "NATS_STREAM_REPLICAS",

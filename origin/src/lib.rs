@@ -22,6 +22,7 @@ pub mod domain;
 pub mod env;
 pub mod error;
 pub mod limits;
+pub mod max_age;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;

@@ -669,3 +669,72 @@ fn auth_errors_are_bearer_challenges_that_never_echo_the_token() {
         "Bearer error=\"invalid_token\""
     );
 }
+
+// ---------------------------------------------------------------- starts
+
+fn identity(user: &str) -> Identity {
+    Identity {
+        user_id: UserId::parse(user).unwrap(),
+        expires_at_s: NOW + 60,
+    }
+}
+
+#[test]
+fn a_start_as_another_user_is_forbidden_once_users_are_authenticated() {
+    let alice = UserId::parse("alice").unwrap();
+    assert!(start_user(None, &alice).is_ok());
+    assert!(start_user(Some(&identity("alice")), &alice).is_ok());
+    let e = start_user(Some(&identity("mallory")), &alice).unwrap_err();
+    assert_eq!(e.status(), 403);
+    assert_eq!(e.field.as_deref(), Some("userId"));
+}
+
+fn game_view(user: &str, status: api::GameStatus, token: Option<&str>) -> api::GameView {
+    serde_json::from_value(json!({
+        "gameId": "0b7e2d4c-1f1a-4b5e-9c1d-2a3b4c5d6e7f",
+        "userId": user,
+        "region": "eu",
+        "seed": 7,
+        "startAt": 1_800_000_003_000_i64,
+        "tickMs": 100,
+        "breakEvery": 10,
+        "algorithm": "mix32-v1",
+        "status": status.as_str(),
+        "createdAt": 1_800_000_000_000_i64,
+        "ownerToken": token,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn the_authenticated_owner_gets_the_same_owner_token_back_on_another_device() {
+    let ring = owner_token::Keyring::new(&[9u8; 32], &[], owner_token::DEFAULT_TTL_MS).unwrap();
+    let active = game_view("alice", api::GameStatus::Active, None);
+    // The very token the origin issued when the game was created.
+    let first = ring.issue(&active.game_id.to_string(), "alice", active.created_at);
+    let minted = owner_token_for(Some(&ring), Some(&identity("alice")), &active).unwrap();
+    assert_eq!(minted, first);
+    let claims = ring.verify_for_game(&minted, &active.game_id.to_string(), 1_800_000_001_000);
+    assert!(claims.is_ok(), "{claims:?}");
+    // Nobody else, no identity (USER_AUTH=off), no keyring, an ended game, or an answer that
+    // already carries the token: nothing minted.
+    assert_eq!(
+        owner_token_for(Some(&ring), Some(&identity("mallory")), &active),
+        None
+    );
+    assert_eq!(owner_token_for(Some(&ring), None, &active), None);
+    assert_eq!(
+        owner_token_for(None, Some(&identity("alice")), &active),
+        None
+    );
+    let exited = game_view("alice", api::GameStatus::Exited, None);
+    assert_eq!(
+        owner_token_for(Some(&ring), Some(&identity("alice")), &exited),
+        None
+    );
+    let answered = game_view("alice", api::GameStatus::Active, Some("st1.x"));
+    assert_eq!(
+        owner_token_for(Some(&ring), Some(&identity("alice")), &answered),
+        None
+    );
+}

@@ -223,7 +223,7 @@ impl GameService {
                                 .into(),
                         ));
                     }
-                    if let Some(existing) = store.game(id).await? {
+                    if let Some(existing) = self.read_game(id).await? {
                         return Ok((self.finish_existing(existing, request).await?, None));
                     }
                     game.id = id;
@@ -260,7 +260,8 @@ impl GameService {
         // A stale slot is released and claimed again; twice is plenty, since only a crash or a
         // concurrent exit can make a slot stale.
         for _ in 0..3 {
-            match store.claim_active(&request.user_id, game.id).await? {
+            let ttl = self.defaults.max_age.slot_ttl_seconds(&game, now_ms());
+            match store.claim_active(&request.user_id, game.id, ttl).await? {
                 Claim::Claimed => {
                     return Ok(Started {
                         game,
@@ -276,7 +277,9 @@ impl GameService {
                         owner: false,
                     });
                 }
-                Claim::Held(other_id) => match store.game(other_id).await? {
+                // A slot whose game is past its max age (a row from before slots had a TTL)
+                // reads as exited: released and claimed again.
+                Claim::Held(other_id) => match self.read_game(other_id).await? {
                     Some(other) if other.status == GameStatus::Active => {
                         if inserted_here {
                             store.delete_game(game.id).await?;
@@ -310,16 +313,17 @@ impl GameService {
         if existing.status == GameStatus::Active {
             // The first attempt may have died before its claim: this claim may commit it.
             self.queue_started(&existing).await?;
+            let ttl = self.defaults.max_age.slot_ttl_seconds(&existing, now_ms());
             match self
                 .store
-                .claim_active(&request.user_id, existing.id)
+                .claim_active(&request.user_id, existing.id, ttl)
                 .await?
             {
                 Claim::Claimed => {}
                 Claim::Held(id) if id == existing.id => {}
                 Claim::Held(other_id) => {
                     // The first attempt lost the slot to another game between its writes.
-                    if let Some(other) = self.store.game(other_id).await?
+                    if let Some(other) = self.read_game(other_id).await?
                         && other.status == GameStatus::Active
                     {
                         return Ok(Started {
@@ -390,16 +394,23 @@ impl GameService {
         })
     }
 
+    /// A game as reads show it: past `GAME_MAX_AGE`, exited at its expiry (see
+    /// [`crate::max_age`]).
+    async fn read_game(&self, id: GameId) -> Result<Option<Game>, StoreError> {
+        let game = self.store.game(id).await?;
+        Ok(game.map(|g| self.defaults.max_age.effective(g, now_ms())))
+    }
+
     /// A game, or 404.
     pub async fn game(&self, id: GameId) -> Result<Game, AppError> {
-        self.store.game(id).await?.ok_or_else(|| not_found(id))
+        self.read_game(id).await?.ok_or_else(|| not_found(id))
     }
 
     /// The user's active game, or 404.
     pub async fn user_game(&self, user: &UserId) -> Result<Game, AppError> {
         let no_game = || AppError::NotFound(format!("user {user} has no active game"));
         let id = self.store.active_game_id(user).await?.ok_or_else(no_game)?;
-        match self.store.game(id).await? {
+        match self.read_game(id).await? {
             Some(game) if game.status == GameStatus::Active => Ok(game),
             _ => Err(no_game()),
         }

@@ -17,10 +17,12 @@ pub struct GameDefaults {
     pub tick_ms: TickMs,
     /// Break odds.
     pub break_every: BreakEvery,
+    /// `GAME_MAX_AGE`: how long a game may live (its slot's TTL, and reads end it then).
+    pub max_age: crate::max_age::MaxAge,
 }
 
 impl GameDefaults {
-    /// Reads `START_DELAY_MS`, `TICK_MS` and `BREAK_EVERY`.
+    /// Reads `START_DELAY_MS`, `TICK_MS`, `BREAK_EVERY` and `GAME_MAX_AGE`.
     pub fn from_env(env: &Env<'_>) -> Result<GameDefaults, SettingsError> {
         Ok(GameDefaults {
             start_delay_ms: env.parse(
@@ -41,6 +43,7 @@ impl GameDefaults {
                 BreakEvery::parse,
                 &format!("{MIN_BREAK_EVERY}..={MAX_BREAK_EVERY}"),
             )?,
+            max_age: crate::max_age::MaxAge::parse(env.get(crate::max_age::GAME_MAX_AGE))?,
         })
     }
 }

@@ -151,16 +151,18 @@ impl Store {
         }
     }
 
-    /// Claims the user's active slot for `game`.
+    /// Claims the user's active slot for `game`, for `ttl_seconds` (the game's remaining
+    /// life: Cassandra frees the slot by itself, see `crate::max_age`).
     pub(super) async fn claim_active_lwt(
         &self,
         user: &UserId,
         game: GameId,
+        ttl_seconds: i32,
     ) -> Result<Claim<GameId>, StoreError> {
         let result = self
             .execute_lwt(
                 &self.statements.claim_active,
-                (user.as_str(), game.uuid()),
+                (user.as_str(), game.uuid(), ttl_seconds.max(1)),
                 "claim active game",
             )
             .await?;

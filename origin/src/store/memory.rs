@@ -103,7 +103,14 @@ impl GameStore for MemoryStore {
         Ok(ExitOutcome::Exited(at_ms))
     }
 
-    async fn claim_active(&self, user: &UserId, game: GameId) -> Result<Claim<GameId>, StoreError> {
+    // The fake keeps no TTL: the service reads a slot's game through `MaxAge::effective`, so an
+    // expired game's slot is released by the next start here too.
+    async fn claim_active(
+        &self,
+        user: &UserId,
+        game: GameId,
+        _ttl_seconds: i32,
+    ) -> Result<Claim<GameId>, StoreError> {
         self.check("claim active game").await?;
         let mut tables = self.tables();
         match tables.active.get(user) {

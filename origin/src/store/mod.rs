@@ -167,8 +167,14 @@ pub trait GameStore: Send + Sync + std::fmt::Debug {
     /// Marks a game exited at `at_ms` unless it already is (the first exit time wins).
     async fn exit_game(&self, id: GameId, at_ms: i64) -> Result<ExitOutcome, StoreError>;
 
-    /// Makes `game` the user's active game unless the user already has one.
-    async fn claim_active(&self, user: &UserId, game: GameId) -> Result<Claim<GameId>, StoreError>;
+    /// Makes `game` the user's active game unless the user already has one. The slot frees
+    /// itself after `ttl_seconds` (the game's remaining life, `crate::max_age`).
+    async fn claim_active(
+        &self,
+        user: &UserId,
+        game: GameId,
+        ttl_seconds: i32,
+    ) -> Result<Claim<GameId>, StoreError>;
 
     /// Clears the user's active game if it is still `game`.
     async fn release_active(&self, user: &UserId, game: GameId) -> Result<(), StoreError>;
@@ -305,8 +311,13 @@ impl GameStore for Store {
         self.exit_game_lwt(id, at_ms).await
     }
 
-    async fn claim_active(&self, user: &UserId, game: GameId) -> Result<Claim<GameId>, StoreError> {
-        self.claim_active_lwt(user, game).await
+    async fn claim_active(
+        &self,
+        user: &UserId,
+        game: GameId,
+        ttl_seconds: i32,
+    ) -> Result<Claim<GameId>, StoreError> {
+        self.claim_active_lwt(user, game, ttl_seconds).await
     }
 
     async fn release_active(&self, user: &UserId, game: GameId) -> Result<(), StoreError> {

@@ -213,7 +213,7 @@ pub(super) async fn prepare(
         ))
         .await?,
         claim_active: prepare(format!(
-            "INSERT INTO {ks}.active_game_by_user (user_id, game_id) VALUES (?, ?) IF NOT EXISTS"
+            "INSERT INTO {ks}.active_game_by_user (user_id, game_id) VALUES (?, ?) IF NOT EXISTS USING TTL ?"
         ))
         .await?,
         release_active: prepare(format!(

@@ -14,6 +14,7 @@ mod compat;
 mod compose;
 mod events;
 mod in_process;
+mod max_age;
 mod multi_dc;
 mod openapi;
 mod process;
