@@ -141,6 +141,15 @@ up() {
     (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '\n' > "$notify_file")
   fi
   local notify_secret="${EDGE_NOTIFY_SECRET:-$(cat "$notify_file")}"
+  # The edge's guest identities (USER_AUTH=guest, wrangler.toml) are signed with this one.
+  local user_token_file="$RUN_DIR/user-token-secret"
+  if [[ -z "${USER_TOKEN_SECRET:-}" && ! -s "$user_token_file" ]]; then
+    (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n' > "$user_token_file")
+  fi
+  local user_token_secret="${USER_TOKEN_SECRET:-$(cat "$user_token_file")}"
+  # USER_AUTH in the environment overrides wrangler.toml's (the e2e test runs `off`).
+  local user_auth=()
+  if [[ -n "${USER_AUTH:-}" ]]; then user_auth=(--var "USER_AUTH:$USER_AUTH"); fi
   for region in "${REGIONS[@]}"; do
     port="$(origin_port "$region")"
     # The edge (wrangler dev on 127.0.0.1) forwards each client's address; trust it for the
@@ -162,7 +171,8 @@ up() {
     bash edge-worker/scripts/wrangler.sh dev --local --ip 127.0.0.1 --port "$EDGE_PORT" \
     --inspector-port "$EDGE_INSPECTOR_PORT" \
     --persist-to "$RUN_DIR/wrangler-state" --var "REGION_ORIGINS:$origins" \
-    --var "OWNER_TOKEN_SECRET:$secret" --var "EDGE_NOTIFY_SECRET:$notify_secret"
+    --var "OWNER_TOKEN_SECRET:$secret" --var "EDGE_NOTIFY_SECRET:$notify_secret" \
+    --var "USER_TOKEN_SECRET:$user_token_secret" "${user_auth[@]}"
   wait_http edge "http://127.0.0.1:$EDGE_PORT/edge/health" "$RUN_DIR/edge.pid" "$RUN_DIR/edge.log"
   log "up: page and API at http://127.0.0.1:$EDGE_PORT/ (origins on 127.0.0.1:$(origin_port eu)-$(origin_port asia))"
   log "game events: cargo run -p events --bin tail -- --nats $nats_url"

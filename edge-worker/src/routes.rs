@@ -9,6 +9,8 @@ pub enum Route {
     Start,
     /// `POST /edge/game/exit`.
     Exit,
+    /// `POST /edge/auth/guest` (a new guest identity, `USER_AUTH=guest`).
+    GuestAuth,
     /// `GET /edge/game/{id}`, with the raw id.
     Game(String),
     /// `GET /edge/game/{id}/state`, with the raw id.
@@ -84,6 +86,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
         ["health"] => (Route::Health, "GET"),
         ["game", "start"] => (Route::Start, "POST"),
         ["game", "exit"] => (Route::Exit, "POST"),
+        ["auth", "guest"] => (Route::GuestAuth, "POST"),
         ["game", id] if !id.is_empty() => (Route::Game((*id).to_string()), "GET"),
         ["game", id, "state"] if !id.is_empty() => (Route::GameState((*id).to_string()), "GET"),
         ["game", id, "live"] if !id.is_empty() => (Route::Room((*id).to_string()), "GET"),

@@ -80,7 +80,7 @@ pub struct RegionsView<'a> {
     /// Budget of one origin exchange.
     pub origin_timeout_ms: u64,
     /// Every variable the edge reads.
-    pub variables: [&'static str; ALL_VARS.len()],
+    pub variables: &'static [&'static str],
 }
 
 impl<'a> RegionsView<'a> {
@@ -115,7 +115,7 @@ impl<'a> RegionsView<'a> {
             routing_policy: cfg.live.policy.iter().map(|p| p.name()).collect(),
             cache_ttl_seconds: cfg.cache_ttl_ms / 1000,
             origin_timeout_ms: cfg.origin_timeout_ms,
-            variables: ALL_VARS,
+            variables: &ALL_VARS,
         }
     }
 }

@@ -221,7 +221,9 @@ export async function startEdge({ vars = {}, assetsDir } = {}) {
   };
   // The edge verifies owner tokens itself in live rooms (a `hello` as player), with the secret
   // every test origin holds.
-  vars = { ...limits, OWNER_TOKEN_SECRET: TEST_SECRET, ...vars };
+  // USER_AUTH=off unless a test asks for users to be authenticated (edge-users.test.mjs): the
+  // other tests start games as whatever userId they name, as /v1-era clients did.
+  vars = { ...limits, USER_AUTH: 'off', OWNER_TOKEN_SECRET: TEST_SECRET, ...vars };
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
   const proc = spawnBounded('wrangler', 'bash', args);
   const url = `http://127.0.0.1:${port}`;

@@ -33,6 +33,9 @@ if [ -z "${E2E_BASE_URL:-}" ]; then
   export ORIGIN_PORT_BASE="${E2E_ORIGIN_PORT_BASE:-18081}"
   export STACK_RUN_DIR="${E2E_STACK_RUN_DIR:-$root/.run/e2e}"
   export CASSANDRA_KEYSPACE="${E2E_KEYSPACE:-e2e_$(date +%s)_$RANDOM}"
+  # The page's keyboard flow types its own user id: the edge believes it (USER_AUTH=off), as
+  # for /v1-era clients. Guest identities have their own tests (edge-worker/tests/edge-users).
+  export USER_AUTH="${E2E_USER_AUTH:-off}"
   down() {
     echo "e2e: stopping the stack" >&2
     if ! timeout 240 bash "$stack" down >"$artifacts/stack-down.log" 2>&1; then

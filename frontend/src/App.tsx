@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { describeError, type EdgeClient, type Game } from './api/edge';
+import { describeError, EdgeError, type EdgeClient, type Game, type GuestIdentity } from './api/edge';
 import type { ClockSync } from './clock/clockSync';
 import { ClockPanel } from './components/ClockPanel';
 import { JoinForm, StartForm, type RegionChoice } from './components/Forms';
@@ -15,6 +15,43 @@ const CLOCK_WAIT_MS = 4_000;
  * another tab, a reload in another tab, or a viewer's link never sees it.
  */
 const PLAYER_KEY = (gameId: string) => `seedsync:owner:${gameId}`;
+
+/**
+ * This browser's guest identity (when the edge issues them), in localStorage: the same player
+ * in every tab and after a reload, so the edge can hand this player's owner token back.
+ */
+const IDENTITY_KEY = 'seedsync:guest';
+/** A stored identity this close to its expiry is replaced rather than used. */
+const IDENTITY_MARGIN_MS = 60 * 60 * 1000;
+
+function storedIdentity(): GuestIdentity | null {
+  try {
+    const raw = localStorage.getItem(IDENTITY_KEY);
+    const parsed: unknown = raw ? JSON.parse(raw) : null;
+    if (
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      typeof (parsed as GuestIdentity).userId === 'string' &&
+      typeof (parsed as GuestIdentity).userToken === 'string' &&
+      typeof (parsed as GuestIdentity).expiresAt === 'number' &&
+      (parsed as GuestIdentity).expiresAt > Date.now() + IDENTITY_MARGIN_MS
+    ) {
+      return parsed as GuestIdentity;
+    }
+    return null;
+  } catch {
+    return null;
+  }
+}
+
+function storeIdentity(identity: GuestIdentity | null) {
+  try {
+    if (identity) localStorage.setItem(IDENTITY_KEY, JSON.stringify(identity));
+    else localStorage.removeItem(IDENTITY_KEY);
+  } catch {
+    // Storage may be unavailable (private mode): the identity then lasts as long as the tab.
+  }
+}
 
 interface Ownership {
   userId: string;
@@ -68,6 +105,25 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [initialGameId] = useState(gameIdFromUrl);
+  // The guest identity: stored, being asked for, or none (the edge issues none: anyone may
+  // start as any user id, or the game's own sign-in provides the token).
+  const [identity, setIdentity] = useState<GuestIdentity | null | 'loading'>(() => storedIdentity() ?? 'loading');
+
+  useEffect(() => {
+    if (identity !== 'loading') return;
+    let live = true;
+    api.guestIdentity().then(
+      (issued) => {
+        if (!live) return;
+        storeIdentity(issued);
+        setIdentity(issued);
+      },
+      () => live && setIdentity(null),
+    );
+    return () => {
+      live = false;
+    };
+  }, [api, identity]);
   const autoJoined = useRef(false);
 
   useEffect(() => {
@@ -124,7 +180,19 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
       setError(null);
       setNotice(null);
       try {
-        const game = await api.startGame(userId, region === 'auto' ? undefined : region);
+        const signedIn = typeof identity === 'object' && identity !== null && identity.userId === userId ? identity : null;
+        let game: Game;
+        try {
+          game = await api.startGame(userId, region === 'auto' ? undefined : region, signedIn?.userToken);
+        } catch (err) {
+          // The edge no longer accepts the stored identity (expired, or its secret replaced):
+          // forget it, so the next attempt gets a fresh one.
+          if (signedIn && err instanceof EdgeError && err.status === 401) {
+            storeIdentity(null);
+            setIdentity('loading');
+          }
+          throw err;
+        }
         await waitForClock();
         const mine = game.ownerToken ? { userId: game.userId, ownerToken: game.ownerToken } : rememberedPlayer(game.gameId);
         if (mine) {
@@ -143,7 +211,7 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
         setBusy(null);
       }
     },
-    [api, open, waitForClock],
+    [api, identity, open, waitForClock],
   );
 
   const join = useCallback(
@@ -214,7 +282,11 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
         <div className="side">
           {!session && (
             <>
-              <StartForm busy={!canAct && busy === 'start'} onStart={(u, r) => canAct && void start(u, r)} />
+              <StartForm
+                busy={(!canAct && busy === 'start') || identity === 'loading'}
+                onStart={(u, r) => canAct && identity !== 'loading' && void start(u, r)}
+                fixedUserId={typeof identity === 'object' && identity !== null ? identity.userId : undefined}
+              />
               <JoinForm
                 busy={!canAct && busy === 'join'}
                 onJoin={(id) => canAct && void join(id)}

@@ -50,6 +50,32 @@ describe('EdgeClient', () => {
     ]);
   });
 
+  it('gets a guest identity, or null from an edge that issues none, and starts with it', async () => {
+    const issued = { userId: 'guest-0123456789abcdef0123456789abcdef', userToken: 'gt1.1.guest-x.mac', expiresAt: 1_900_000_000_000 };
+    const { fn, calls } = fakeFetch((url) =>
+      url === '/edge/auth/guest' ? new Response(JSON.stringify(issued), { status: 201 }) : new Response(JSON.stringify(game), { status: 201 }),
+    );
+    const api = new EdgeClient({ fetch: fn });
+    expect(await api.guestIdentity()).toEqual(issued);
+    await api.startGame(issued.userId, undefined, issued.userToken);
+    expect(calls.map((c) => [c.url, c.init.method])).toEqual([
+      ['/edge/auth/guest', 'POST'],
+      ['/edge/game/start', 'POST'],
+    ]);
+    expect((calls[1].init.headers as Record<string, string>).authorization).toBe(`Bearer ${issued.userToken}`);
+    const off = fakeFetch(
+      () => new Response(JSON.stringify({ error: { code: 'not_found', message: 'no guests here' } } satisfies ErrorBody), { status: 404 }),
+    );
+    expect(await new EdgeClient({ fetch: off.fn }).guestIdentity()).toBeNull();
+    // A start refused for its identity says so (not the owner-token text of exits).
+    const refused = fakeFetch(
+      () => new Response(JSON.stringify({ error: { code: 'unauthorized', message: 'expired' } } satisfies ErrorBody), { status: 401 }),
+    );
+    const err = await caught(new EdgeClient({ fetch: refused.fn }).startGame('alice', undefined, 'gt1.x'));
+    expect(err.status).toBe(401);
+    expect(err.message).toMatch(/identity/);
+  });
+
   it('turns the edge’s JSON errors into readable messages', async () => {
     const { fn } = fakeFetch(
       () => new Response(JSON.stringify({ error: { code: 'not_found', message: 'no game g-404' } } satisfies ErrorBody), { status: 404 }),

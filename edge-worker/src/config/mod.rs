@@ -19,6 +19,7 @@ use crate::backoff::Backoff;
 use crate::breaker::BreakerConfig;
 use crate::rate_limit;
 use crate::room::RoomSettings;
+use crate::user_auth::UserAuth;
 
 pub mod live;
 pub mod regions;
@@ -110,6 +111,33 @@ pub struct Config {
     pub room: RoomSettings,
     /// `EDGE_NOTIFY_SECRET` (`None`: unset or empty, so the notice route does not exist).
     pub notify_secret: Option<Secret>,
+    /// Who a user is (`USER_AUTH` and its secrets). A bad value fails the requests that need
+    /// a user (a 500 naming the variable), not the configuration as a whole.
+    pub users: UserSettings,
+}
+
+/// [`UserAuth::from_lookup`]'s answer, kept as it came (shared: a JWKS parse is not free).
+#[derive(Clone)]
+pub struct UserSettings(pub Result<Rc<UserAuth>, SettingsError>);
+
+impl PartialEq for UserSettings {
+    /// The same parse (configurations are compared after cloning, never re-parsed to compare).
+    fn eq(&self, other: &UserSettings) -> bool {
+        match (&self.0, &other.0) {
+            (Ok(a), Ok(b)) => Rc::ptr_eq(a, b),
+            (Err(a), Err(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for UserSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Ok(auth) => write!(f, "UserSettings({})", auth.mode().name()),
+            Err(e) => write!(f, "UserSettings(invalid: {e})"),
+        }
+    }
 }
 
 impl Config {
@@ -164,6 +192,9 @@ impl Config {
         let live = live::parse(get)?;
         let rate_limits = rate_limit::Settings::from_lookup(&lookup);
         let room = RoomSettings::from_lookup(&lookup);
+        // A Worker has no files: its secrets arrive as bindings (`wrangler secret put`).
+        let no_files = |_: &str| Err(std::io::Error::other("a Worker reads no files"));
+        let users = UserSettings(UserAuth::from_lookup(&lookup, no_files).map(Rc::new));
         let notify_secret = lookup(EDGE_NOTIFY_SECRET)
             .filter(|v| !v.is_empty())
             .map(Secret::new);
@@ -194,6 +225,7 @@ impl Config {
             rate_limits,
             room,
             notify_secret,
+            users,
         })
     }
 

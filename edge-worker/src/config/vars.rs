@@ -8,6 +8,7 @@ use owner_token::env::{MODE_VAR, PREVIOUS_SECRET_VAR, SECRET_VAR, TTL_VAR};
 use super::SettingsError;
 use crate::rate_limit::{MAX_KEYS, READ_PER_IP, START_PER_IP, START_PER_USER};
 use crate::room::{WARN_JITTER_VAR, WARN_RTT_VAR};
+use crate::user_auth;
 
 /// JSON object region -> origin base URL (required).
 pub const REGION_ORIGINS: &str = "REGION_ORIGINS";
@@ -55,7 +56,7 @@ pub const EDGE_NOTIFY_SECRET: &str = "EDGE_NOTIFY_SECRET";
 
 /// Every variable the edge reads, for the Worker glue to look up (all of them once per
 /// distinct values: [`super::ConfigCache`]).
-pub const ALL_VARS: [&str; 30] = [
+pub const ALL_VARS: [&str; 41] = [
     REGION_ORIGINS,
     DEFAULT_REGION,
     FAILOVER_ORDER,
@@ -86,6 +87,17 @@ pub const ALL_VARS: [&str; 30] = [
     REGISTRY_SECRET_PREVIOUS,
     REGION_URL_PATTERN,
     REGION_MAX,
+    user_auth::USER_AUTH,
+    user_auth::USER_TOKEN_SECRET,
+    user_auth::USER_TOKEN_PREVIOUS_SECRET,
+    user_auth::GUEST_TOKEN_TTL_SECONDS,
+    user_auth::USER_JWT_SECRET,
+    user_auth::USER_JWT_JWKS,
+    user_auth::USER_JWT_JWKS_URL,
+    user_auth::USER_JWT_JWKS_CACHE_SECONDS,
+    user_auth::USER_JWT_ISSUER,
+    user_auth::USER_JWT_AUDIENCE,
+    user_auth::USER_JWT_LEEWAY_SECONDS,
 ];
 
 /// `CACHE_TTL_SECONDS` when unset.

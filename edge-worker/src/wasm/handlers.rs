@@ -48,6 +48,13 @@ pub(super) async fn start(
 ) -> Result<Reply, ApiError> {
     let body = read_json_body(req).await?;
     let start: StartRequest = api::json::parse_body(&body)?;
+    // With USER_AUTH on, the start must prove its user (401) and be that user (403), before
+    // anything is charged to that user's budget (which anyone could otherwise drain).
+    let identity = match super::users::authenticate(req, cfg).await {
+        Ok(identity) => identity,
+        Err(refused) => return Ok(refused),
+    };
+    crate::user_auth::start_user(identity.as_ref(), &start.user_id)?;
     if let Err(refused) = limit(start.user_id.as_str()) {
         return Ok(refused);
     }
@@ -71,9 +78,20 @@ pub(super) async fn start(
     let reply =
         match origin::started(&served.region, served.status, &served.body).map_err(off_contract)? {
             Answer::Refused(status, error) => refused(&served.region, status, &error),
-            Answer::Ok(status, game) => {
+            Answer::Ok(status, mut game) => {
                 let backend = backend_region(cfg, &game, &served.region);
                 remember_region(game.game_id, &backend);
+                // The authenticated owner's existing game, answered without its token (another
+                // tab or device): the edge mints the same token the origin issued.
+                if identity.is_some()
+                    && let Some(token) = crate::user_auth::owner_token_for(
+                        super::users::owner_keyring(cfg),
+                        identity.as_ref(),
+                        &game,
+                    )
+                {
+                    game.owner_token = Some(token);
+                }
                 let view = EdgeGameView {
                     game,
                     backend_region: backend,

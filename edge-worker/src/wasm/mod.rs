@@ -36,6 +36,7 @@ mod live_room;
 mod reply;
 mod room_routes;
 mod upstream;
+mod users;
 
 use context::{Trace, load_config, now_ms};
 use reply::Reply;
@@ -163,6 +164,11 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
     match route {
         Route::Health => Ok(handlers::health(&cfg)),
         Route::Regions => Ok(handlers::regions(&cfg)),
+        Route::GuestAuth => match limit(&base, trace, Kind::Start, None) {
+            // Issuing identities costs what a start costs, from the same per-address budget.
+            Ok(()) => users::guest(&base),
+            Err(refused) => Ok(refused),
+        },
         Route::Start => {
             handlers::start(req, &cfg, trace, |user| {
                 limit(&base, trace, Kind::Start, Some(user))

@@ -57,6 +57,20 @@ export class EdgeError extends Error {
 
 export const DEFAULT_TIMEOUT_MS = 8_000;
 
+/** What a start's errors are prefixed with (and how `explain` knows an error is a start's). */
+const START = 'Starting the game';
+
+/**
+ * A guest identity the edge issued (`POST /edge/auth/guest`, when the edge runs
+ * `USER_AUTH=guest`): starts as `userId` carry `Authorization: Bearer <userToken>`.
+ */
+export interface GuestIdentity {
+  userId: string;
+  userToken: string;
+  /** Unix ms after which the edge no longer accepts the token. */
+  expiresAt: number;
+}
+
 export interface EdgeClientOptions {
   /** Prefix of every path (default: same origin). */
   readonly baseUrl?: string;
@@ -120,7 +134,13 @@ function describeStatus(status: number): string {
  * What a person should read for the answers that are about who may do what: 401 (this tab has
  * no owner token), 403 (the token it has does not allow this), 429 (too fast; wait).
  */
-function explain(status: number, retryAfterSeconds: number | undefined): string | undefined {
+function explain(status: number, retryAfterSeconds: number | undefined, what = ''): string | undefined {
+  if (status === 401 && what === START) {
+    return "the edge did not accept this browser's identity (it may have expired or been replaced); reload the page to get a new one";
+  }
+  if (status === 403 && what === START) {
+    return 'a game can only be started as the user this browser is signed in as';
+  }
   if (status === 401) {
     return 'only the tab that started this game can end it, and this tab has no owner token for it (paste the token under "Take control" to reclaim it)';
   }
@@ -136,7 +156,7 @@ function explain(status: number, retryAfterSeconds: number | undefined): string 
 
 /** Turns an error response into a readable message (the contract's `ErrorBody`, or text). */
 export function errorFromResponse(status: number, body: string, what: string, retryAfterSeconds?: number): EdgeError {
-  const plain = explain(status, retryAfterSeconds);
+  const plain = explain(status, retryAfterSeconds, what);
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -299,10 +319,36 @@ export class EdgeClient {
     }
   }
 
-  async startGame(userId: string, preferredRegion?: Region): Promise<Game> {
-    const what = 'Starting the game';
+  /**
+   * Starts a game as `userId`; `userToken` (a guest identity's, or the identity provider's JWT)
+   * proves the user to an edge that authenticates users.
+   */
+  async startGame(userId: string, preferredRegion?: Region, userToken?: string): Promise<Game> {
+    const what = START;
     const body: StartRequest = preferredRegion ? { userId, preferredRegion } : { userId };
-    return parseGame(await this.request('POST', '/edge/game/start', what, body), what);
+    const authorization = userToken ? `Bearer ${userToken}` : undefined;
+    return parseGame(await this.request('POST', '/edge/game/start', what, body, { authorization }), what);
+  }
+
+  /**
+   * A new guest identity, or `null` when this edge issues none (it does not authenticate
+   * users, or uses the game's own identity provider): its 404.
+   */
+  async guestIdentity(): Promise<GuestIdentity | null> {
+    const what = 'Getting a guest identity';
+    let answer: unknown;
+    try {
+      answer = await this.request('POST', '/edge/auth/guest', what);
+    } catch (err) {
+      if (err instanceof EdgeError && err.status === 404) return null;
+      throw err;
+    }
+    if (!isObject(answer)) throw new EdgeError('bad_response', `${what} failed: unexpected answer`);
+    return {
+      userId: requireString(answer, 'userId', what),
+      userToken: requireString(answer, 'userToken', what),
+      expiresAt: requireNumber(answer, 'expiresAt', what),
+    };
   }
 
   /** Exits as the player: `ownerToken` is what the start answered (sent as a Bearer token). */

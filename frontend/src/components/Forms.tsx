@@ -29,8 +29,11 @@ export function StartForm(props: {
   busy: boolean;
   onStart: (userId: string, region: RegionChoice) => void;
   initialUserId?: string;
+  /** The user id this browser is signed in as (a guest identity): shown, not editable. */
+  fixedUserId?: string;
 }) {
-  const [userId, setUserId] = useState(props.initialUserId ?? '');
+  const [typed, setUserId] = useState(props.initialUserId ?? '');
+  const userId = props.fixedUserId ?? typed;
   const [region, setRegion] = useState<RegionChoice>('auto');
   const [problem, setProblem] = useState<string | null>(null);
   const ids = useId();
@@ -52,12 +55,19 @@ export function StartForm(props: {
           name="userId"
           autoComplete="username"
           value={userId}
+          readOnly={props.fixedUserId !== undefined}
+          data-testid="user-id"
           maxLength={LIMITS.maxUserIdLen}
           onChange={(e) => setUserId(e.target.value)}
           aria-invalid={problem ? true : undefined}
           aria-describedby={problem ? `${ids}-problem` : undefined}
           placeholder="e.g. alice"
         />
+        {props.fixedUserId !== undefined && (
+          <p className="muted" data-testid="guest-note">
+            Your guest identity, kept in this browser: any tab here can start or take back your game.
+          </p>
+        )}
         {problem && (
           <p id={`${ids}-problem`} className="field-error" role="alert">
             {problem}
