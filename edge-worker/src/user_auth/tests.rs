@@ -738,3 +738,20 @@ fn the_authenticated_owner_gets_the_same_owner_token_back_on_another_device() {
         None
     );
 }
+
+#[test]
+fn wrangler_toml_runs_guest_identities_locally_and_in_production() {
+    let toml = include_str!("../../../wrangler.toml");
+    let modes: Vec<Mode> = toml
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("USER_AUTH = "))
+        .map(|v| Mode::parse(Some(v.trim_matches('"'))).unwrap())
+        .collect();
+    assert_eq!(modes, [Mode::Guest, Mode::Guest]);
+    // The secret is never a [vars] entry.
+    assert!(
+        !toml
+            .lines()
+            .any(|l| l.trim_start().starts_with(USER_TOKEN_SECRET))
+    );
+}
