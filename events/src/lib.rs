@@ -88,7 +88,7 @@ pub async fn connect(
         .connect(url)
         .await
         .map_err(|e| EventsError::Connect {
-            url: url.to_owned(),
+            url: kernel::redact_url(url),
             message: e.to_string(),
         })
 }

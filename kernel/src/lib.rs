@@ -14,5 +14,5 @@ mod secret;
 mod settings;
 pub mod stats;
 
-pub use secret::{Secret, constant_time_eq};
+pub use secret::{Secret, constant_time_eq, redact_url};
 pub use settings::{SettingsError, secret_setting};

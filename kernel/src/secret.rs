@@ -66,6 +66,41 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+/// `url` without the password of its userinfo (`nats://user:pw@host` ->
+/// `nats://user:***@host`), for logs and error messages: a URL setting may carry credentials.
+/// A comma-separated list (NATS seeds) is redacted entry by entry.
+///
+/// ```
+/// assert_eq!(kernel::redact_url("nats://app:hunter2@127.0.0.1:4222"), "nats://app:***@127.0.0.1:4222");
+/// assert_eq!(kernel::redact_url("nats://token@host"), "nats://***@host");
+/// assert_eq!(kernel::redact_url("http://127.0.0.1:8081/a@b"), "http://127.0.0.1:8081/a@b");
+/// assert_eq!(kernel::redact_url("u:p@h1:4222,nats://h2:4222"), "***@h1:4222,nats://h2:4222");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    url.split(',').map(redact_one).collect::<Vec<_>>().join(",")
+}
+
+fn redact_one(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    let shown = match (scheme, userinfo.split_once(':')) {
+        (Some(_), Some((user, _password))) => format!("{user}:***"),
+        // A lone userinfo is usually a token; without a scheme, `user:` may be anything.
+        _ => "***".to_owned(),
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{shown}@{host}{tail}"),
+        None => format!("{shown}@{host}{tail}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -229,7 +229,7 @@ impl Application {
         });
         tracing::info!(%address, region = settings.region.as_str(),
             keyspace = %settings.cassandra.keyspace,
-            events = settings.events.as_ref().map(|e| e.nats_url.as_str()), "origin listening");
+            events = settings.events.as_ref().map(|e| kernel::redact_url(&e.nats_url)), "origin listening");
         let served = startup::run(listener, state, shutdown).await;
         if let Some(heartbeat) = tasks.heartbeat.take() {
             heartbeat.abort();

@@ -75,7 +75,49 @@ pub const VARIABLES: &[&str] = &[
     // Exit notices to the edge's live rooms (crate::notify).
     "EDGE_NOTIFY_URL",
     "EDGE_NOTIFY_SECRET",
+    // Each secret's file form (SECRET_FILE_VARIABLES).
+    "OWNER_TOKEN_SECRET_FILE",
+    "OWNER_TOKEN_PREVIOUS_SECRET_FILE",
+    "CASSANDRA_PASSWORD_FILE",
+    "ADMIN_TOKEN_FILE",
+    "EDGE_NOTIFY_SECRET_FILE",
 ];
+
+/// The secrets the origin reads that may also be given as a file (`NAME_FILE`: a path, as
+/// Docker and Kubernetes mount secrets), so a secret need not sit in the environment of every
+/// process listing. The registry and edge secrets read their own `*_FILE` variables
+/// ([`trust::Keys::from_settings`]).
+pub const SECRET_FILE_VARIABLES: [(&str, &str); 5] = [
+    ("OWNER_TOKEN_SECRET", "OWNER_TOKEN_SECRET_FILE"),
+    (
+        "OWNER_TOKEN_PREVIOUS_SECRET",
+        "OWNER_TOKEN_PREVIOUS_SECRET_FILE",
+    ),
+    ("CASSANDRA_PASSWORD", "CASSANDRA_PASSWORD_FILE"),
+    ("ADMIN_TOKEN", "ADMIN_TOKEN_FILE"),
+    ("EDGE_NOTIFY_SECRET", "EDGE_NOTIFY_SECRET_FILE"),
+];
+
+/// `vars` with every `NAME_FILE` of [`SECRET_FILE_VARIABLES`] replaced by `NAME` holding the
+/// file's contents (surrounding whitespace trimmed). Both set, an unreadable or an empty file
+/// is an error naming the variable, never a value.
+fn with_secret_files(
+    vars: &HashMap<String, String>,
+    read_file: impl Fn(&str) -> std::io::Result<String>,
+) -> Result<HashMap<String, String>, SettingsError> {
+    let mut resolved = vars.clone();
+    for (name, file_name) in SECRET_FILE_VARIABLES {
+        let lookup = |v: &str| vars.get(v).cloned();
+        if lookup(file_name).is_none_or(|p| p.trim().is_empty()) {
+            continue;
+        }
+        if let Some(secret) = kernel::secret_setting(lookup, &read_file, name, file_name)? {
+            resolved.insert(name.to_owned(), secret.expose().to_owned());
+        }
+        resolved.remove(file_name);
+    }
+    Ok(resolved)
+}
 
 /// Everything the origin needs, validated.
 #[derive(Debug, Clone)]
@@ -114,9 +156,11 @@ impl Settings {
         Settings::from_map(&std::env::vars().collect())
     }
 
-    /// Settings from a map of variables (missing or empty means default).
+    /// Settings from a map of variables (missing or empty means default). Each of
+    /// [`SECRET_FILE_VARIABLES`] may instead name a file holding the secret.
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Settings, SettingsError> {
-        let env = Env::new(vars);
+        let vars = with_secret_files(vars, |path| std::fs::read_to_string(path))?;
+        let env = Env::new(&vars);
         let host = env.parse(
             "HOST",
             IpAddr::from([0, 0, 0, 0]),
@@ -298,5 +342,41 @@ mod tests {
         assert_eq!(always.durable_after, Duration::ZERO);
         // The shipped default: the broker syncs every second.
         assert_eq!(relay(&[]).durable_after, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn secrets_may_come_from_files_and_never_print() {
+        let dir = std::env::temp_dir().join(format!("seedsync-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("password");
+        std::fs::write(&file, "file-held-password\n").unwrap();
+        let path = file.to_str().unwrap();
+        let s = Settings::from_map(&vars(&[
+            ("CASSANDRA_USERNAME", "alice"),
+            ("CASSANDRA_PASSWORD_FILE", path),
+            ("ADMIN_TOKEN", "admin-token-value"),
+        ]))
+        .unwrap();
+        let (user, password) = s.cassandra.credentials.as_ref().unwrap();
+        assert_eq!(
+            (user.as_str(), password.expose()),
+            ("alice", "file-held-password")
+        );
+        let printed = format!("{s:?}");
+        for secret in ["file-held-password", "admin-token-value"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        // Both forms, a missing file: errors naming the variable, not the value.
+        let e = Settings::from_map(&vars(&[
+            ("ADMIN_TOKEN", "admin-token-value"),
+            ("ADMIN_TOKEN_FILE", path),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.variable, "ADMIN_TOKEN");
+        assert!(!e.to_string().contains("admin-token-value"), "{e}");
+        let e = Settings::from_map(&vars(&[("OWNER_TOKEN_SECRET_FILE", "/nonexistent/x")]))
+            .unwrap_err();
+        assert_eq!(e.variable, "OWNER_TOKEN_SECRET_FILE");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

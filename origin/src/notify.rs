@@ -22,7 +22,7 @@ use api::room::{ExitedNotice, NOTIFY_SECRET_HEADER};
 use tokio::sync::Semaphore;
 
 use crate::metrics::Metrics;
-use kernel::SettingsError;
+use kernel::{Secret, SettingsError};
 
 /// The edge's base URL.
 pub const URL_VAR: &str = "EDGE_NOTIFY_URL";
@@ -42,7 +42,7 @@ pub struct NotifySettings {
     /// The edge's base URL, without a trailing slash.
     pub base: String,
     /// `EDGE_NOTIFY_SECRET`.
-    pub secret: String,
+    pub secret: Secret,
 }
 
 impl std::fmt::Debug for NotifySettings {
@@ -106,7 +106,7 @@ impl NotifySettings {
         }
         Ok(Some(NotifySettings {
             base: base.to_owned(),
-            secret,
+            secret: Secret::new(secret),
         }))
     }
 
@@ -156,7 +156,7 @@ impl EdgeNotifier {
         let request = self
             .client
             .post(self.settings.url_of(id))
-            .header(NOTIFY_SECRET_HEADER, &self.settings.secret)
+            .header(NOTIFY_SECRET_HEADER, self.settings.secret.expose())
             .json(&ExitedNotice {
                 exited_at: exited_at_ms,
             });

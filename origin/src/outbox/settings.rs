@@ -6,7 +6,7 @@ use kernel::SettingsError;
 use crate::env::{Env, valid_host_port};
 
 /// Where game events go.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct EventSettings {
     /// NATS server URL(s), comma-separated (`nats://host:4222`).
     pub nats_url: String,
@@ -19,6 +19,17 @@ pub struct EventSettings {
     pub broker_sync: std::time::Duration,
 }
 
+impl std::fmt::Debug for EventSettings {
+    // The URL may carry credentials (user:password@): printed without the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSettings")
+            .field("nats_url", &kernel::redact_url(&self.nats_url))
+            .field("stream_replicas", &self.stream_replicas)
+            .field("broker_sync", &self.broker_sync)
+            .finish()
+    }
+}
+
 /// Checks `NATS_URL`: comma-separated `nats://host:port`, `tls://host:port` or `host:port`.
 fn parse_nats_url(value: &str) -> Result<String, String> {
     let mut servers = Vec::new();
@@ -27,7 +38,8 @@ fn parse_nats_url(value: &str) -> Result<String, String> {
             Some(("nats" | "tls", rest)) => rest,
             Some((scheme, _)) => {
                 return Err(format!(
-                    "{part:?}: scheme {scheme:?} is not nats:// or tls://"
+                    "{:?}: scheme {scheme:?} is not nats:// or tls://",
+                    kernel::redact_url(part)
                 ));
             }
             None => part,
@@ -36,7 +48,8 @@ fn parse_nats_url(value: &str) -> Result<String, String> {
         let host_port = address.rsplit_once('@').map_or(address, |(_, hp)| hp);
         if !valid_host_port(host_port.trim_end_matches('/')) {
             return Err(format!(
-                "{part:?} is not a NATS URL like nats://127.0.0.1:4222"
+                "{:?} is not a NATS URL like nats://127.0.0.1:4222",
+                kernel::redact_url(part)
             ));
         }
         servers.push(part.to_owned());

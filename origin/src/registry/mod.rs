@@ -33,7 +33,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::store::StoreError;
-use kernel::SettingsError;
+use kernel::{Secret, SettingsError};
 use trust::Keys;
 use trust::registry::RegistryRecord;
 
@@ -57,7 +57,7 @@ pub struct RegistrySettings {
     /// 127.0.0.1 for an unspecified host).
     pub public_url: String,
     /// `ADMIN_TOKEN`: bearer token of drain/undrain; unset disables them (403).
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
     /// `TEST_ARTIFICIAL_DELAY_MS`, honoured only with `TEST_MODE=1`: every request waits this
     /// long first (latency-routing tests).
     pub artificial_delay: Option<Duration>,
@@ -154,7 +154,7 @@ impl RegistrySettings {
         Ok(RegistrySettings {
             interval: Duration::from_secs(interval),
             public_url,
-            admin_token: get("ADMIN_TOKEN").map(|t| t.trim().to_owned()),
+            admin_token: get("ADMIN_TOKEN").map(|t| Secret::new(t.trim())),
             artificial_delay,
             heartbeat: true,
             keys,

@@ -16,6 +16,7 @@ use super::ApiJson;
 use crate::error::AppError;
 use crate::registry::{AdminRefusal, Heartbeat, admin_allows, registrant_allows};
 use crate::state::AppState;
+use kernel::Secret;
 use kernel::clock::now_ms;
 
 /// `GET /regions`: the live regions (expired records are gone), with their status and load.
@@ -109,7 +110,12 @@ async fn set_status(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     match admin_allows(
-        state.registry.settings.admin_token.as_deref(),
+        state
+            .registry
+            .settings
+            .admin_token
+            .as_ref()
+            .map(Secret::expose),
         authorization,
     ) {
         Ok(()) => {}

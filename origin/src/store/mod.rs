@@ -236,7 +236,7 @@ impl Store {
             .connection_timeout(settings.timeout)
             .default_execution_profile_handle(profile.into_handle());
         if let Some((user, password)) = &settings.credentials {
-            builder = builder.user(user, password);
+            builder = builder.user(user, password.expose());
         }
         let session = builder.build().await.map_err(|e| StoreError::Connect {
             hosts: settings.hosts.join(","),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use kernel::SettingsError;
+use kernel::{Secret, SettingsError};
 use scylla::frame::types::{Consistency, SerialConsistency};
 
 use crate::env::{Env, valid_host_port};
@@ -78,7 +78,7 @@ pub struct CassandraSettings {
     /// Keyspace holding every table of this service (created if missing).
     pub keyspace: String,
     /// Username and password, if the cluster authenticates.
-    pub credentials: Option<(String, String)>,
+    pub credentials: Option<(String, Secret)>,
     /// Consistency of every read and write.
     pub consistency: Consistency,
     /// Consistency of the LWTs that keep one active game per user and one game per idempotency
@@ -160,9 +160,9 @@ fn keyspace(env: &Env<'_>) -> Result<String, SettingsError> {
 }
 
 /// `CASSANDRA_USERNAME` and `CASSANDRA_PASSWORD`: both or neither.
-fn credentials(env: &Env<'_>) -> Result<Option<(String, String)>, SettingsError> {
+fn credentials(env: &Env<'_>) -> Result<Option<(String, Secret)>, SettingsError> {
     match (env.get("CASSANDRA_USERNAME"), env.get("CASSANDRA_PASSWORD")) {
-        (Some(user), Some(password)) => Ok(Some((user.to_owned(), password.to_owned()))),
+        (Some(user), Some(password)) => Ok(Some((user.to_owned(), Secret::new(password)))),
         (None, None) => Ok(None),
         (Some(_), None) => Err(SettingsError::new(
             "CASSANDRA_PASSWORD",
