@@ -107,6 +107,21 @@ build() {
   bash scripts/build-worker.sh
 }
 
+# The path of the mode-600 file holding secret NAME: the environment's value if set, else the
+# file's, else BYTES random bytes (base64) made now.
+secret_file() {
+  local name="$1" bytes="$2" file="$RUN_DIR/secret-${1,,}"
+  (
+    umask 077
+    if [[ -n "${!name:-}" ]]; then
+      printf '%s' "${!name}" > "$file"
+    elif [[ ! -s "$file" ]]; then
+      head -c "$bytes" /dev/urandom | base64 | tr -d '\n' > "$file"
+    fi
+  )
+  echo "$file"
+}
+
 up() {
   mkdir -p "$RUN_DIR"
   build
@@ -128,28 +143,29 @@ up() {
   local nats_url
   nats_url="$(scripts/nats.sh url)"
   local binary="$CARGO_TARGET_DIR/$PROFILE/origin" region port
-  # One owner-token secret for every region (a token works wherever its game is exited),
-  # made once per checkout and kept in .run/, so tokens also survive `make down` / `make up`.
-  local secret_file="$RUN_DIR/owner-token-secret"
-  if [[ -z "${OWNER_TOKEN_SECRET:-}" && ! -s "$secret_file" ]]; then
-    (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n' > "$secret_file")
-  fi
-  local secret="${OWNER_TOKEN_SECRET:-$(cat "$secret_file")}"
-  # The secret of the origins' exit notices to the edge's live rooms, made the same way.
-  local notify_file="$RUN_DIR/edge-notify-secret"
-  if [[ -z "${EDGE_NOTIFY_SECRET:-}" && ! -s "$notify_file" ]]; then
-    (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '\n' > "$notify_file")
-  fi
-  local notify_secret="${EDGE_NOTIFY_SECRET:-$(cat "$notify_file")}"
-  # The edge's guest identities (USER_AUTH=guest, wrangler.toml) are signed with this one.
-  local user_token_file="$RUN_DIR/user-token-secret"
-  if [[ -z "${USER_TOKEN_SECRET:-}" && ! -s "$user_token_file" ]]; then
-    (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n' > "$user_token_file")
-  fi
-  local user_token_secret="${USER_TOKEN_SECRET:-$(cat "$user_token_file")}"
-  # USER_AUTH in the environment overrides wrangler.toml's (the e2e test runs `off`).
-  local user_auth=()
-  if [[ -n "${USER_AUTH:-}" ]]; then user_auth=(--var "USER_AUTH:$USER_AUTH"); fi
+  # The stack's secrets, each in its own mode-600 file under .run/ (made once per checkout,
+  # so owner tokens and guest identities survive `make down` / `make up`; a value in the
+  # environment wins and is written there). Origins read them through NAME_FILE and wrangler
+  # through an env file, so no secret is ever on a command line (`ps`).
+  local owner_file notify_file user_token_file registry_file
+  owner_file="$(secret_file OWNER_TOKEN_SECRET 48)"
+  notify_file="$(secret_file EDGE_NOTIFY_SECRET 32)"
+  user_token_file="$(secret_file USER_TOKEN_SECRET 48)"
+  registry_file="$(secret_file REGISTRY_SECRET 48)"
+  local edge_env="$RUN_DIR/edge.dev.vars"
+  (
+    umask 077
+    {
+      printf 'OWNER_TOKEN_SECRET=%s\n' "$(cat "$owner_file")"
+      printf 'EDGE_NOTIFY_SECRET=%s\n' "$(cat "$notify_file")"
+      printf 'USER_TOKEN_SECRET=%s\n' "$(cat "$user_token_file")"
+      printf 'REGISTRY_SECRET=%s\n' "$(cat "$registry_file")"
+      # Registry rows must point at this machine's origins.
+      printf 'REGION_URL_PATTERN=%s\n' 'http://127.0.0.1:*'
+      # USER_AUTH in the environment overrides wrangler.toml's (the e2e test runs `off`).
+      if [[ -n "${USER_AUTH:-}" ]]; then printf 'USER_AUTH=%s\n' "$USER_AUTH"; fi
+    } > "$edge_env"
+  )
   for region in "${REGIONS[@]}"; do
     port="$(origin_port "$region")"
     # The edge (wrangler dev on 127.0.0.1) forwards each client's address; trust it for the
@@ -157,8 +173,10 @@ up() {
     spawn "origin-$region" env HOST=127.0.0.1 PORT="$port" REGION="$region" \
       CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}" CASSANDRA_KEYSPACE="$KEYSPACE" \
       CASSANDRA_REPLICATION="${CASSANDRA_REPLICATION:-SimpleStrategy:1}" NATS_URL="$nats_url" \
-      OWNER_TOKEN_SECRET="$secret" TRUSTED_PROXIES="${TRUSTED_PROXIES:-127.0.0.1,::1}" \
-      EDGE_NOTIFY_URL="http://127.0.0.1:$EDGE_PORT" EDGE_NOTIFY_SECRET="$notify_secret" "$binary"
+      OWNER_TOKEN_SECRET_FILE="$owner_file" TRUSTED_PROXIES="${TRUSTED_PROXIES:-127.0.0.1,::1}" \
+      REGISTRY_SECRET_FILE="$registry_file" \
+      EDGE_NOTIFY_URL="http://127.0.0.1:$EDGE_PORT" EDGE_NOTIFY_SECRET_FILE="$notify_file" \
+      OWNER_TOKEN_SECRET= EDGE_NOTIFY_SECRET= REGISTRY_SECRET= "$binary"
   done
   for region in "${REGIONS[@]}"; do
     port="$(origin_port "$region")"
@@ -171,8 +189,7 @@ up() {
     bash edge-worker/scripts/wrangler.sh dev --local --ip 127.0.0.1 --port "$EDGE_PORT" \
     --inspector-port "$EDGE_INSPECTOR_PORT" \
     --persist-to "$RUN_DIR/wrangler-state" --var "REGION_ORIGINS:$origins" \
-    --var "OWNER_TOKEN_SECRET:$secret" --var "EDGE_NOTIFY_SECRET:$notify_secret" \
-    --var "USER_TOKEN_SECRET:$user_token_secret" "${user_auth[@]}"
+    --env-file "$edge_env"
   wait_http edge "http://127.0.0.1:$EDGE_PORT/edge/health" "$RUN_DIR/edge.pid" "$RUN_DIR/edge.log"
   log "up: page and API at http://127.0.0.1:$EDGE_PORT/ (origins on 127.0.0.1:$(origin_port eu)-$(origin_port asia))"
   log "game events: cargo run -p events --bin tail -- --nats $nats_url"

@@ -224,7 +224,15 @@ export async function startEdge({ vars = {}, assetsDir } = {}) {
   // USER_AUTH=off unless a test asks for users to be authenticated (edge-users.test.mjs): the
   // other tests start games as whatever userId they name, as /v1-era clients did.
   vars = { ...limits, USER_AUTH: 'off', OWNER_TOKEN_SECRET: TEST_SECRET, ...vars };
-  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
+  // Secrets go to wrangler the way it expects them, in a mode-600 env file, never on its
+  // command line (where `ps` shows them); everything else stays a `--var`.
+  const secrets = Object.entries(vars).filter(([k]) => isSecret(k));
+  if (secrets.length) {
+    const envFile = path.join(tmpDir('wrangler-secrets'), '.dev.vars');
+    fs.writeFileSync(envFile, secrets.map(([k, v]) => `${k}='${v}'\n`).join(''), { mode: 0o600 });
+    args.push('--env-file', envFile);
+  }
+  for (const [k, v] of Object.entries(vars)) if (!isSecret(k)) args.push('--var', `${k}:${v}`);
   const proc = spawnBounded('wrangler', 'bash', args);
   const url = `http://127.0.0.1:${port}`;
   try {
@@ -234,6 +242,11 @@ export async function startEdge({ vars = {}, assetsDir } = {}) {
     throw e;
   }
   return { port, url, proc, stop: () => proc.stop() };
+}
+
+/** Whether Worker variable `name` holds a secret (never passed on a command line). */
+export function isSecret(name) {
+  return /SECRET|PASSWORD|ADMIN_TOKEN/.test(name);
 }
 
 /** Prometheus text -> value of the first sample of `name` whose labels include `labels`. */
