@@ -117,6 +117,7 @@ ensure_cassandra() {
 if wants lint; then
   run fmt cargo fmt --all -- --check
   run config-docs python3 scripts/check-config-docs.py
+  run secret-leaks-self-test bash scripts/check-secret-leaks.sh --self-test
   run clippy cargo clippy --workspace --all-targets -- -D warnings
   run clippy-wasm cargo clippy -p edge-worker -p shared-engine-wasm --target wasm32-unknown-unknown -- -D warnings
 fi

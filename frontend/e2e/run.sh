@@ -67,4 +67,15 @@ rc=$?
 echo "e2e: test ran in $(( $(date +%s) - started )) s against $E2E_BASE_URL (exit $rc); artifacts in $artifacts" >&2
 
 node e2e/summary.mjs "$artifacts" "$rc"
+
+# Whole run over: no secret of the stack this run started may be on a command line, in a log
+# or in an origin's /metrics.
+if [ -n "${STACK_RUN_DIR:-}" ]; then
+  base="${E2E_ORIGIN_PORT_BASE:-18081}"
+  if ! bash "$root/scripts/check-secret-leaks.sh" "$STACK_RUN_DIR" \
+    "http://127.0.0.1:$base" "http://127.0.0.1:$((base + 1))" "http://127.0.0.1:$((base + 2))"; then
+    summary 0 1 "a secret leaked"
+    rc=1
+  fi
+fi
 exit $(( rc != 0 ))
