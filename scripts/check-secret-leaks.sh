@@ -67,7 +67,7 @@ self_test() {
   cat "$dir/secret-planted" > "$dir/leaky.log"
   check "$dir" > /dev/null 2>&1 && { echo "secret-leaks self-test: a leak in a log was missed" >&2; rm -rf "$dir"; return 1; }
   rm "$dir/leaky.log"
-  bash -c 'sleep 30; :' "$(cat "$dir/secret-planted")" &
+  (exec -a "planted $(cat "$dir/secret-planted")" sleep 30) > /dev/null 2>&1 &
   pid=$!
   sleep 0.3
   check "$dir" > /dev/null 2>&1
