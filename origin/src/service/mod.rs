@@ -99,7 +99,14 @@ pub struct GameService {
     /// Tells the edge about committed exits (live rooms), if configured.
     notifier: Option<Arc<EdgeNotifier>>,
     outbox: Option<Outbox>,
+    /// When storage last answered a readiness check: `/ready` is unauthenticated and probed
+    /// often, so it asks Cassandra at most once per [`READY_FRESH`] (one check at a time).
+    last_ready: Arc<tokio::sync::Mutex<Option<std::time::Instant>>>,
 }
+
+/// How long a successful readiness check is reused. Failures are not reused: a recovered
+/// store is seen at the next probe.
+pub const READY_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl GameService {
     /// A service creating games of `region` (with `defaults`) in `store`, counting into
@@ -111,6 +118,7 @@ impl GameService {
         metrics: Arc<Metrics>,
     ) -> GameService {
         GameService {
+            last_ready: Arc::new(tokio::sync::Mutex::new(None)),
             store,
             region,
             defaults,
@@ -437,9 +445,16 @@ impl GameService {
         })
     }
 
-    /// Whether storage answers.
+    /// Whether storage answers: a check at most once per [`READY_FRESH`], however often asked.
     pub async fn ready(&self) -> Result<(), StoreError> {
-        self.store.ping().await
+        let mut last = self.last_ready.lock().await;
+        if last.is_some_and(|at| at.elapsed() < READY_FRESH) {
+            return Ok(());
+        }
+        *last = None;
+        self.store.ping().await?;
+        *last = Some(std::time::Instant::now());
+        Ok(())
     }
 }
 
