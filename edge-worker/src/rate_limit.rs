@@ -102,6 +102,19 @@ impl Decision {
     }
 }
 
+/// The bucket key of a client address: an IPv4 address as it is, an IPv6 address as its /64
+/// (one host usually holds a whole /64, so per-address keys would let it mint budgets), and
+/// anything unparsable as it came.
+pub fn ip_key(ip: &str) -> std::borrow::Cow<'_, str> {
+    match ip.trim().parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let prefix = std::net::Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64));
+            std::borrow::Cow::Owned(format!("{prefix}/64"))
+        }
+        _ => std::borrow::Cow::Borrowed(ip),
+    }
+}
+
 /// Keyed token buckets under one quota, with at most `max_keys` keys.
 #[derive(Debug, Clone)]
 pub struct Limiter {
@@ -110,6 +123,8 @@ pub struct Limiter {
     max_keys: usize,
     /// Each key's theoretical arrival time (Unix ms).
     buckets: HashMap<String, u64>,
+    /// The bucket newcomers share while every held key is under penalty.
+    overflow: u64,
     /// The latest time seen: a clock that steps back is read as this, so it neither refills
     /// nor drains anything.
     latest_ms: u64,
@@ -123,6 +138,7 @@ impl Limiter {
             rate: quota.rate(),
             max_keys: max_keys.max(1),
             buckets: HashMap::new(),
+            overflow: 0,
             latest_ms: 0,
         }
     }
@@ -146,11 +162,17 @@ impl Limiter {
     pub fn check(&mut self, key: &str, now_ms: u64) -> Decision {
         self.latest_ms = self.latest_ms.max(now_ms);
         let now_ms = self.latest_ms;
-        if !self.buckets.contains_key(key) && self.buckets.len() >= self.max_keys {
-            self.make_room(now_ms);
-        }
-        // A new bucket is full: its arrival time is in the past.
-        let tat = self.buckets.entry(key.to_owned()).or_insert(0);
+        let tat = if !self.buckets.contains_key(key)
+            && self.buckets.len() >= self.max_keys
+            && !self.make_room(now_ms)
+        {
+            // Every held client is under penalty: newcomers share one overflow bucket rather
+            // than grow the table or free a penalised client.
+            &mut self.overflow
+        } else {
+            // A new bucket is full: its arrival time is in the past.
+            self.buckets.entry(key.to_owned()).or_insert(0)
+        };
         match self.rate.spend(tat, now_ms) {
             Ok(remaining) => Decision::Allowed { remaining },
             Err(refused) => Decision::Limited {
@@ -159,27 +181,37 @@ impl Limiter {
         }
     }
 
-    /// Frees at least one slot: full buckets first, then the tenth nearest to full.
-    fn make_room(&mut self, now_ms: u64) {
+    /// Frees slots: full buckets first, then up to a tenth of the table nearest to full, but
+    /// never a bucket under penalty (empty): forgetting it would hand its client a full one,
+    /// so churning keys cannot launder a penalty. Returns whether a slot is free.
+    fn make_room(&mut self, now_ms: u64) -> bool {
         let rate = self.rate;
         self.buckets.retain(|_, tat| !rate.is_full(*tat, now_ms));
         if self.buckets.len() < self.max_keys {
-            return;
+            return true;
         }
-        let target = self.max_keys - (self.max_keys / 10).max(1);
-        let mut tats: Vec<u64> = self.buckets.values().copied().collect();
-        let excess = self.buckets.len() - target;
-        let (_, cutoff, _) = tats.select_nth_unstable(excess - 1);
+        let mut evictable: Vec<u64> = self
+            .buckets
+            .values()
+            .copied()
+            .filter(|tat| !rate.is_empty(*tat, now_ms))
+            .collect();
+        if evictable.is_empty() {
+            return false;
+        }
+        let excess = (self.max_keys / 10).max(1).min(evictable.len());
+        let (_, cutoff, _) = evictable.select_nth_unstable(excess - 1);
         let cutoff = *cutoff;
         let mut to_drop = excess;
         self.buckets.retain(|_, tat| {
-            if to_drop > 0 && *tat <= cutoff {
+            if to_drop > 0 && *tat <= cutoff && !rate.is_empty(*tat, now_ms) {
                 to_drop -= 1;
                 false
             } else {
                 true
             }
         });
+        self.buckets.len() < self.max_keys
     }
 }
 
@@ -294,7 +326,7 @@ impl Limits {
             Kind::Read => (self.read_ip.as_mut(), None),
         };
         if let Some(limiter) = by_ip {
-            let d = limiter.check(ip, now_ms);
+            let d = limiter.check(&ip_key(ip), now_ms);
             if !d.allowed() {
                 return Err((Scope::Ip, d));
             }
@@ -379,6 +411,54 @@ mod tests {
         l.check("new", 60_000);
         assert_eq!(l.len(), 2);
         assert!(!l.check("busy", 60_000).allowed(), "busy kept its state");
+    }
+
+    #[test]
+    fn churning_keys_never_frees_a_penalised_client() {
+        let mut l = Limiter::new(Quota::new(2, 60), 10);
+        // Ten clients drain their buckets and stay under penalty.
+        for i in 0..10 {
+            for _ in 0..3 {
+                l.check(&format!("abuser-{i}"), 1_000);
+            }
+        }
+        // A flood of fresh keys: the table stays bounded, no abuser gets a fresh bucket, and
+        // the newcomers share one overflow bucket (its burst, then refused).
+        let fresh: Vec<bool> = (0..50)
+            .map(|i| l.check(&format!("fresh-{i}"), 1_000).allowed())
+            .collect();
+        assert_eq!(fresh.iter().filter(|a| **a).count(), 2, "{fresh:?}");
+        assert!(l.len() <= 10);
+        for i in 0..10 {
+            assert!(
+                !l.check(&format!("abuser-{i}"), 1_000).allowed(),
+                "abuser-{i}"
+            );
+        }
+        // Once penalties run out, newcomers get their own buckets again.
+        assert!(l.check("fresh-later", 200_000).allowed());
+        assert!(l.check("fresh-later", 200_000).allowed());
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_slash_64() {
+        assert_eq!(ip_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(ip_key("2001:db8:1:2:bbbb::9"), ip_key("2001:db8:1:2::1"));
+        assert_ne!(ip_key("2001:db8:1:3::1"), ip_key("2001:db8:1:2::1"));
+        assert_eq!(ip_key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(ip_key("unknown"), "unknown");
+        let mut limits = Limits::default();
+        limits.configure(Settings {
+            start_per_ip: Some(Quota::new(1, 60)),
+            start_per_user: None,
+            read_per_ip: None,
+            max_keys: 100,
+        });
+        assert!(limits.check(Kind::Start, "2001:db8::1", None, 0).is_ok());
+        assert!(
+            limits.check(Kind::Start, "2001:db8::2", None, 0).is_err(),
+            "another address of the same /64 shares the budget"
+        );
     }
 
     #[test]

@@ -59,11 +59,34 @@ impl Rate {
     pub fn is_full(self, tat: u64, now_ms: u64) -> bool {
         tat <= now_ms
     }
+
+    /// Whether a bucket with this TAT would refuse a request at `now_ms` (its client is under
+    /// penalty: forgetting the bucket would hand it a full one).
+    pub fn is_empty(self, tat: u64, now_ms: u64) -> bool {
+        let window = self.interval_ms() * u64::from(self.burst - 1);
+        tat.saturating_sub(now_ms) > window
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_means_the_next_request_is_refused() {
+        let rate = Rate::new(3, 3_000);
+        let mut tat = 0;
+        for _ in 0..3 {
+            assert!(!rate.is_empty(tat, 10_000));
+            rate.spend(&mut tat, 10_000).unwrap();
+        }
+        assert!(rate.is_empty(tat, 10_000));
+        assert!(rate.spend(&mut tat, 10_000).is_err());
+        assert!(
+            !rate.is_empty(tat, 11_000),
+            "one token back after one interval"
+        );
+    }
 
     #[test]
     fn bursts_then_refills_one_per_interval() {
