@@ -16,6 +16,7 @@ use api::RegionName;
 use kernel::SettingsError;
 
 use crate::auth::AuthSettings;
+use crate::edge_auth::EdgeAuthSettings;
 use crate::env::Env;
 use crate::limits::LimitSettings;
 use crate::notify::NotifySettings;
@@ -72,6 +73,12 @@ pub const VARIABLES: &[&str] = &[
     "MAX_IN_FLIGHT",
     "TRUSTED_PROXIES",
     "CLIENT_IP_HEADER",
+    // Requests from the edge (crate::edge_auth).
+    "EDGE_ORIGIN_SECRET",
+    "EDGE_ORIGIN_SECRET_FILE",
+    "EDGE_ORIGIN_PREVIOUS_SECRET",
+    "EDGE_ORIGIN_PREVIOUS_SECRET_FILE",
+    "ORIGIN_DIRECT_ACCESS",
     // Exit notices to the edge's live rooms (crate::notify).
     "EDGE_NOTIFY_URL",
     "EDGE_NOTIFY_SECRET",
@@ -140,6 +147,9 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Per-client budgets and the in-flight cap.
     pub limits: LimitSettings,
+    /// Which requests come from the edge (`EDGE_ORIGIN_SECRET`), and whether the public API
+    /// is refused to others (production).
+    pub edge_auth: EdgeAuthSettings,
     /// The live region registry (heartbeats, public URL, admin token).
     pub registry: RegistrySettings,
     /// Game events (`NATS_URL` set): the outbox and its relay to NATS JetStream.
@@ -188,6 +198,10 @@ impl Settings {
             events: EventSettings::from_env(&env)?,
             auth: AuthSettings::from_lookup(|name| env.lookup(name), crate::auth::random_secret)?,
             limits: LimitSettings::from_lookup(|name| env.lookup(name))?,
+            edge_auth: EdgeAuthSettings::from_lookup(
+                |name| env.lookup(name),
+                |path| std::fs::read_to_string(path),
+            )?,
             notify: NotifySettings::from_lookup(|name| env.lookup(name))?,
             relay_pacing: None,
         })

@@ -19,6 +19,7 @@ pub mod application;
 pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod edge_auth;
 pub mod env;
 pub mod error;
 pub mod limits;

@@ -8,11 +8,16 @@
 //! queueing behind Cassandra. Health, readiness and metrics are never limited, so operators
 //! can see an origin that is shedding load.
 //!
-//! Who is "a client": the socket peer, unless the peer is one of `TRUSTED_PROXIES` (the edge),
-//! in which case the address the proxy put in `CLIENT_IP_HEADER` (default `X-Forwarded-For`,
-//! read right to left, skipping trusted hops). A client cannot spoof that header: from an
-//! untrusted peer it is ignored. IPv6 clients are keyed by their /64, since one host usually
-//! holds a whole /64.
+//! Who is "a client": for a request from the edge (its signature verified, see
+//! [`crate::edge_auth`]), the `x-seedsync-client-address` the edge signed. Otherwise the socket
+//! peer, unless the peer is one of `TRUSTED_PROXIES` (an ordinary load balancer), in which case
+//! the address the proxy put in `CLIENT_IP_HEADER` (default `X-Forwarded-For`, read right to
+//! left, skipping trusted hops). A client cannot spoof either: the edge's header counts only
+//! under a valid signature, the proxies' only from a trusted peer. IPv6 clients are keyed by
+//! their /64, since one host usually holds a whole /64.
+//!
+//! The same middleware refuses, in production, public API requests that are not from the
+//! edge ([`crate::edge_auth::EdgeAuth::gated`]), before they spend any budget.
 //!
 //! | variable | default | |
 //! |---|---|---|
@@ -38,6 +43,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota as GovernorQuota};
 use tokio::sync::Semaphore;
 
+use crate::edge_auth::EdgeAuth;
 use crate::error::{AppError, V1Error};
 use kernel::SettingsError;
 
@@ -385,6 +391,8 @@ pub struct Limits {
     start: Option<DefaultKeyedRateLimiter<IpAddr>>,
     read: Option<DefaultKeyedRateLimiter<IpAddr>>,
     in_flight: Option<Arc<Semaphore>>,
+    /// Which requests come from the edge (no secret: none).
+    edge: Arc<EdgeAuth>,
     clock: DefaultClock,
     /// What was turned away.
     pub rejected: Rejections,
@@ -402,6 +410,7 @@ impl Limits {
                 .read
                 .map(|q| DefaultKeyedRateLimiter::keyed(q.governor())),
             in_flight: settings.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
+            edge: Arc::default(),
             clock: DefaultClock::default(),
             rejected: Rejections::default(),
             settings,
@@ -411,6 +420,12 @@ impl Limits {
     /// Also counts refusals into `counter` (label: [`Rejection::reason`]).
     pub fn with_counter(mut self, counter: prometheus::IntCounterVec) -> Limits {
         self.counter = Some(counter);
+        self
+    }
+
+    /// Believes the client address of requests `edge` verifies, and refuses what it gates.
+    pub fn with_edge_auth(mut self, edge: Arc<EdgeAuth>) -> Limits {
+        self.edge = edge;
         self
     }
 
@@ -495,8 +510,19 @@ async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: Next
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let client = limits.settings.client_ip(peer, request.headers());
     let v1 = request.uri().path().starts_with("/v1");
+    let edge = limits.edge.check(
+        request.method(),
+        request.uri(),
+        request.headers(),
+        kernel::clock::now_ms(),
+    );
+    if !edge.is_edge() && limits.edge.gated(request.uri().path()) {
+        return EdgeAuth::refusal(v1);
+    }
+    let client = edge
+        .client()
+        .unwrap_or_else(|| limits.settings.client_ip(peer, request.headers()));
     if let Err(rejection) = limits.check_client(class, client) {
         return limits.refused(rejection, v1);
     }

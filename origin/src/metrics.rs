@@ -52,6 +52,9 @@ pub struct Metrics {
     /// `refused`: another status; `failed`: no answer within the timeout; `dropped`: too many
     /// already in flight).
     pub edge_notices: IntCounterVec,
+    /// Edge signatures checked, by outcome (`ok`, `missing`, `malformed`, `bad_signature`,
+    /// `stale`, `replayed`, `guard_full`). Never the signature, nonce or secret.
+    pub edge_auth: IntCounterVec,
 }
 
 impl Metrics {
@@ -163,9 +166,18 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let edge_auth = IntCounterVec::new(
+            Opts::new(
+                "origin_edge_auth_total",
+                "Edge signatures checked on incoming requests, by outcome",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(edge_notices.clone()),
+            Box::new(edge_auth.clone()),
             Box::new(rate_limited.clone()),
             Box::new(owner_token_refusals.clone()),
             Box::new(http_latency.clone()),
@@ -201,6 +213,7 @@ impl Metrics {
             rate_limited,
             owner_token_refusals,
             edge_notices,
+            edge_auth,
         }
     }
 

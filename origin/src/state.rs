@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::auth::AuthSettings;
 use crate::config::Settings;
+use crate::edge_auth::EdgeAuth;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::notify::EdgeNotifier;
@@ -29,6 +30,9 @@ pub struct AppState {
     pub auth: Arc<AuthSettings>,
     /// Per-client budgets and the in-flight cap.
     pub limits: Arc<Limits>,
+    /// Which requests come from the edge, with the replay guard every request shares (also
+    /// held by [`Limits`], which asks it for the client address).
+    pub edge_auth: Arc<EdgeAuth>,
     /// The live region registry (in memory until [`AppState::with_registry`]).
     pub registry: Registry,
 }
@@ -67,14 +71,19 @@ impl AppState {
                 .clone()
                 .map(|n| EdgeNotifier::new(n, metrics.clone())),
         );
-        let limits =
-            Limits::new(settings.limits.clone()).with_counter(metrics.rate_limited.clone());
+        let edge_auth = Arc::new(
+            EdgeAuth::new(settings.edge_auth.clone()).with_counter(metrics.edge_auth.clone()),
+        );
+        let limits = Limits::new(settings.limits.clone())
+            .with_counter(metrics.rate_limited.clone())
+            .with_edge_auth(edge_auth.clone());
         AppState {
             service: Arc::new(service),
             metrics,
             request_timeout: settings.request_timeout,
             auth: Arc::new(settings.auth.clone()),
             limits: Arc::new(limits),
+            edge_auth,
             registry: Registry {
                 store: Arc::new(MemoryRegistry::default()),
                 settings: settings.registry.clone(),

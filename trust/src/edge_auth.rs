@@ -26,6 +26,36 @@ pub const HEADER: &str = "x-seedsync-edge-signature";
 /// The request header that carries the client address the edge vouches for.
 pub const CLIENT_ADDRESS_HEADER: &str = "x-seedsync-client-address";
 
+/// The request header that carries the user id the edge verified: `-` when there is none,
+/// `+<id>` when there is (the same encoding as in the signed bytes; see [`user_header`]).
+pub const USER_HEADER: &str = "x-seedsync-user-id";
+
+/// `EDGE_ORIGIN_SECRET` and its `_FILE` / previous-secret variants, in
+/// [`Keys::from_settings`] order. The edge (a Worker, without files) reads the first and third.
+pub const SECRET_VARIABLES: [&str; 4] = [
+    "EDGE_ORIGIN_SECRET",
+    "EDGE_ORIGIN_SECRET_FILE",
+    "EDGE_ORIGIN_PREVIOUS_SECRET",
+    "EDGE_ORIGIN_PREVIOUS_SECRET_FILE",
+];
+
+/// The [`USER_HEADER`] value for `user_id`.
+pub fn user_header(user_id: Option<&str>) -> String {
+    match user_id {
+        None => "-".to_owned(),
+        Some(user) => format!("+{user}"),
+    }
+}
+
+/// The user id of a [`USER_HEADER`] value: `Ok(None)` for `-` or a missing header,
+/// `Err(Malformed)` for anything that is neither `-` nor `+<id>`.
+pub fn parse_user_header(value: Option<&str>) -> Result<Option<&str>, Why> {
+    match value {
+        None | Some("-") => Ok(None),
+        Some(v) => v.strip_prefix('+').map(Some).ok_or(Why::Malformed),
+    }
+}
+
 /// How far an edge timestamp may be from the origin's clock, either way, by default.
 pub const DEFAULT_WINDOW_MS: i64 = 30_000;
 
@@ -466,6 +496,18 @@ mod tests {
             Ok(())
         );
         assert_eq!(guard.len(), 1);
+    }
+
+    #[test]
+    fn user_header_round_trips() {
+        assert_eq!(user_header(None), "-");
+        assert_eq!(user_header(Some("alice")), "+alice");
+        assert_eq!(user_header(Some("")), "+");
+        assert_eq!(parse_user_header(None), Ok(None));
+        assert_eq!(parse_user_header(Some("-")), Ok(None));
+        assert_eq!(parse_user_header(Some("+alice")), Ok(Some("alice")));
+        assert_eq!(parse_user_header(Some("+")), Ok(Some("")));
+        assert_eq!(parse_user_header(Some("alice")), Err(Why::Malformed));
     }
 
     #[test]
