@@ -14,6 +14,7 @@ use std::rc::Rc;
 use api::RegionName;
 
 use kernel::Secret;
+use trust::Keys;
 
 use crate::backoff::Backoff;
 use crate::breaker::BreakerConfig;
@@ -111,6 +112,10 @@ pub struct Config {
     pub room: RoomSettings,
     /// `EDGE_NOTIFY_SECRET` (`None`: unset or empty, so the notice route does not exist).
     pub notify_secret: Option<Secret>,
+    /// `EDGE_ORIGIN_SECRET` (+ previous): every origin request is signed with it
+    /// ([`trust::edge_auth`]). `None` (development only): requests go unsigned, with
+    /// `x-forwarded-for` alone. Required with `SEEDSYNC_ENV=production`.
+    pub origin_keys: Option<Keys>,
     /// Who a user is (`USER_AUTH` and its secrets). A bad value fails the requests that need
     /// a user (a 500 naming the variable), not the configuration as a whole.
     pub users: UserSettings,
@@ -198,6 +203,26 @@ impl Config {
         let notify_secret = lookup(EDGE_NOTIFY_SECRET)
             .filter(|v| !v.is_empty())
             .map(Secret::new);
+        let origin_keys = Keys::from_settings(
+            |name| {
+                [EDGE_ORIGIN_SECRET, EDGE_ORIGIN_PREVIOUS_SECRET]
+                    .into_iter()
+                    .find(|n| *n == name)
+                    .and_then(get)
+            },
+            no_files,
+            trust::edge_auth::SECRET_VARIABLES,
+        )?;
+        if origin_keys.is_none()
+            && get(owner_token::env::MODE_VAR).is_some_and(|v| v.trim() == "production")
+        {
+            return Err(SettingsError::new(
+                EDGE_ORIGIN_SECRET,
+                "is required with SEEDSYNC_ENV=production (the origins refuse public requests \
+                 the edge has not signed); `wrangler secret put EDGE_ORIGIN_SECRET` with the \
+                 origins' value",
+            ));
+        }
         let regions = order
             .into_iter()
             .map(|name| {
@@ -225,6 +250,7 @@ impl Config {
             rate_limits,
             room,
             notify_secret,
+            origin_keys,
             users,
         })
     }
@@ -357,6 +383,30 @@ pub(crate) mod tests {
     fn geo<'c>(c: &'c Config, country: &str, continent: &str) -> Option<&'c str> {
         c.region_for_location(Some(country), Some(continent))
             .map(RegionName::as_str)
+    }
+
+    #[test]
+    fn edge_origin_secret_is_parsed_once_and_required_in_production() {
+        const SECRET: &str = "edge-origin-secret-for-the-edge-tests-0123456789";
+        assert_eq!(local().origin_keys, None);
+        let c = config(&[(EDGE_ORIGIN_SECRET, SECRET)]).unwrap();
+        assert!(c.origin_keys.is_some());
+        assert!(!format!("{c:?}").contains(SECRET), "redacted in Debug");
+        let prod = [
+            ("SEEDSYNC_ENV", "production"),
+            // What production needs besides (the registry's trust); not under test here.
+            (REGISTRY_REFRESH_MS, "0"),
+        ];
+        assert_eq!(err(&prod).variable, EDGE_ORIGIN_SECRET);
+        let with = [prod[0], prod[1], (EDGE_ORIGIN_SECRET, SECRET)];
+        assert!(config(&with).unwrap().origin_keys.is_some());
+        let short = err(&[(EDGE_ORIGIN_SECRET, "short")]);
+        assert_eq!(short.variable, EDGE_ORIGIN_SECRET);
+        assert!(!short.to_string().contains("short"));
+        assert_eq!(
+            err(&[(EDGE_ORIGIN_PREVIOUS_SECRET, SECRET)]).variable,
+            EDGE_ORIGIN_PREVIOUS_SECRET
+        );
     }
 
     #[test]

@@ -54,9 +54,15 @@ pub const REGION_MAX: &str = "REGION_MAX";
 /// The shared secret of origin -> edge exit notices (unset: the notice route does not exist).
 pub const EDGE_NOTIFY_SECRET: &str = "EDGE_NOTIFY_SECRET";
 
+/// The secret the edge signs every origin request with (the origins hold the same one).
+pub const EDGE_ORIGIN_SECRET: &str = trust::edge_auth::SECRET_VARIABLES[0];
+/// The previous edge -> origin secret, still accepted by the origins during a rotation (the
+/// edge signs with the current one only; listed so a rotation is one deployment of both).
+pub const EDGE_ORIGIN_PREVIOUS_SECRET: &str = trust::edge_auth::SECRET_VARIABLES[2];
+
 /// Every variable the edge reads, for the Worker glue to look up (all of them once per
 /// distinct values: [`super::ConfigCache`]).
-pub const ALL_VARS: [&str; 41] = [
+pub const ALL_VARS: [&str; 43] = [
     REGION_ORIGINS,
     DEFAULT_REGION,
     FAILOVER_ORDER,
@@ -83,6 +89,8 @@ pub const ALL_VARS: [&str; 41] = [
     TTL_VAR,
     MODE_VAR,
     EDGE_NOTIFY_SECRET,
+    EDGE_ORIGIN_SECRET,
+    EDGE_ORIGIN_PREVIOUS_SECRET,
     REGISTRY_SECRET,
     REGISTRY_SECRET_PREVIOUS,
     REGION_URL_PATTERN,

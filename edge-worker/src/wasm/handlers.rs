@@ -73,7 +73,8 @@ pub(super) async fn start(
     // The typed request, re-serialized: the origin sees exactly the contract's fields
     // (`preferredRegion` included; origins accept and ignore it).
     let call = OriginCall::post("/game/start", to_json(&start)?, trace)
-        .with("idempotency-key", idempotency_key.clone());
+        .with("idempotency-key", idempotency_key.clone())
+        .for_user(identity.as_ref().map(|i| i.user_id.as_str().to_owned()));
     let served = upstream::call_with_failover(cfg, &order, &call).await?;
     let reply =
         match origin::started(&served.region, served.status, &served.body).map_err(off_contract)? {

@@ -152,7 +152,8 @@ async fn refresh(base: Rc<Config>) {
     let mut table = None;
     for origin in &origins {
         let call = OriginCall::get("/regions".to_owned(), &trace);
-        let Ok((200, body)) = upstream::call_origin(origin, &call, timeout).await else {
+        let keys = base.origin_keys.as_ref();
+        let Ok((200, body)) = upstream::call_origin(keys, origin, &call, timeout).await else {
             continue;
         };
         if let Ok(list) = serde_json::from_slice::<RegionList>(&body)
@@ -176,10 +177,14 @@ async fn refresh(base: Rc<Config>) {
         }
     });
     let trace = &trace;
+    let keys = base.origin_keys.as_ref();
     futures_util::future::join_all(probes.into_iter().map(|(name, origin)| async move {
         let call = OriginCall::get("/health".to_owned(), trace);
         let started = now_ms();
-        if upstream::call_origin(&origin, &call, timeout).await.is_ok() {
+        if upstream::call_origin(keys, &origin, &call, timeout)
+            .await
+            .is_ok()
+        {
             upstream::observe_rtt(&name, now_ms().saturating_sub(started) as f64);
         }
     }))

@@ -3,6 +3,13 @@
 //! a timeout or a 5xx is a failed attempt; any other answer (2xx, 4xx) is the answer, read by
 //! [`crate::origin`].
 //!
+//! Every call is signed for the origin when `EDGE_ORIGIN_SECRET` is set ([`sign`]): a fresh
+//! timestamp and nonce per attempt, over the method, the path and query as sent, the client
+//! address the edge vouches for and the user it verified ([`trust::edge_auth`]). That is what
+//! lets an origin believe the client address (for its per-client limits) and, in production,
+//! serve the public API at all. `x-forwarded-for` is still sent, for origins behind an
+//! ordinary load balancer that trust it by IP.
+//!
 //! What the calls observe stays here, in isolate memory: each region's breaker and its round
 //! trips ([`Measurements`]). The live region table ([`super::live`]) reads both to route, and
 //! adds the round trips of its probes through [`observe_rtt`].
@@ -12,11 +19,15 @@ use std::pin::pin;
 use std::time::Duration;
 
 use api::{ApiError, RegionName};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::{Either, select};
+use trust::Keys;
+use trust::edge_auth::{self, SignedRequest};
 use worker::wasm_bindgen::JsValue;
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
 
-use super::context::{Trace, now_ms, random_u32};
+use super::context::{Trace, now_ms, random_bytes, random_u32};
 use crate::breaker::Breakers;
 use crate::config::{Config, Region};
 use crate::live::{Measurements, RegionTable};
@@ -58,6 +69,11 @@ pub(super) struct OriginCall {
     body: Option<String>,
     /// Headers to send.
     headers: Vec<(&'static str, String)>,
+    /// The client address the edge vouches for (`cf-connecting-ip`; empty for the edge's own
+    /// calls), signed for the origin.
+    client_address: String,
+    /// The user the edge verified (USER_AUTH), signed for the origin.
+    user_id: Option<String>,
 }
 
 impl OriginCall {
@@ -89,7 +105,15 @@ impl OriginCall {
             path,
             body,
             headers,
+            client_address: trace.client_ip.clone().unwrap_or_default(),
+            user_id: None,
         }
+    }
+
+    /// Vouches for `user_id` (verified by the edge) in the signature.
+    pub(super) fn for_user(mut self, user_id: Option<String>) -> Self {
+        self.user_id = user_id;
+        self
     }
 
     /// Adds a header.
@@ -141,16 +165,57 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// Sends `call` to one origin; the whole exchange (headers and body) must finish within
-/// `timeout_ms`, after which the fetch is aborted.
+/// The edge's signature headers for `call` sent to `url`: the signature, the client address
+/// and the user. The path is taken from `url` as parsed (what the fetch sends), so an origin
+/// base URL with a path of its own is covered too.
+fn sign(keys: &Keys, call: &OriginCall, url: &str) -> Result<[(&'static str, String); 3], String> {
+    let parsed = worker::Url::parse(url).map_err(|e| format!("bad origin URL: {e}"))?;
+    let mut path_and_query = parsed.path().to_owned();
+    if let Some(query) = parsed.query() {
+        path_and_query.push('?');
+        path_and_query.push_str(query);
+    }
+    let method = call.method.to_string();
+    let request = SignedRequest {
+        method: &method,
+        path_and_query: &path_and_query,
+        client_address: &call.client_address,
+        user_id: call.user_id.as_deref(),
+    };
+    // 128 random bits: a nonce never repeats within the origins' replay window.
+    let nonce = URL_SAFE_NO_PAD.encode(random_bytes::<16>());
+    let timestamp = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+    let signature =
+        edge_auth::sign(keys, &request, timestamp, &nonce).map_err(|e| e.to_string())?;
+    Ok([
+        (edge_auth::HEADER, signature),
+        (
+            edge_auth::CLIENT_ADDRESS_HEADER,
+            call.client_address.clone(),
+        ),
+        (
+            edge_auth::USER_HEADER,
+            edge_auth::user_header(call.user_id.as_deref()),
+        ),
+    ])
+}
+
+/// Sends `call` to one origin, signed with `keys` when set (a fresh signature per attempt);
+/// the whole exchange (headers and body) must finish within `timeout_ms`, after which the
+/// fetch is aborted.
 pub(super) async fn call_origin(
+    keys: Option<&Keys>,
     origin: &str,
     call: &OriginCall,
     timeout_ms: u64,
 ) -> Result<(u16, Vec<u8>), Failure> {
     let url = format!("{origin}{}", call.path);
     let headers = Headers::new();
-    for (name, value) in &call.headers {
+    let signed = match keys {
+        Some(keys) => sign(keys, call, &url).map_err(Failure::Connect)?.to_vec(),
+        None => Vec::new(),
+    };
+    for (name, value) in call.headers.iter().chain(&signed) {
         headers
             .set(name, value)
             .map_err(|e| Failure::Connect(e.to_string()))?;
@@ -212,7 +277,8 @@ pub(super) async fn call_with_failover(
         }
         retries += 1;
         let started = now_ms();
-        match call_origin(&region.origin, call, cfg.origin_timeout_ms).await {
+        let keys = cfg.origin_keys.as_ref();
+        match call_origin(keys, &region.origin, call, cfg.origin_timeout_ms).await {
             Ok((status, body)) => {
                 observe_rtt(&region.name, now_ms().saturating_sub(started) as f64);
                 BREAKERS.with(|b| b.borrow_mut().on_success(name));

@@ -12,6 +12,7 @@ mod api;
 mod auth;
 mod compat;
 mod compose;
+mod edge_auth;
 mod events;
 mod in_process;
 mod max_age;
