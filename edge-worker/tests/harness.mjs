@@ -189,9 +189,10 @@ export function originVars(origins, order = Object.keys(origins)) {
 
 /**
  * Starts the Worker under `wrangler dev --local` with `vars` overriding wrangler.toml's [vars]
- * (`--var NAME:VALUE`), its own state dir and inspector port. Resolves once /edge/time is 200.
+ * (`--var NAME:VALUE`; `secrets` and any secret-named var go in a mode-600 env file instead), its
+ * own state dir and inspector port. Resolves once /edge/time is 200.
  */
-export async function startEdge({ vars = {}, assetsDir } = {}) {
+export async function startEdge({ vars = {}, secrets = {}, assetsDir } = {}) {
   buildWorker();
   const port = await freePort();
   const inspector = await freePort();
@@ -223,13 +224,17 @@ export async function startEdge({ vars = {}, assetsDir } = {}) {
   // every test origin holds.
   // USER_AUTH=off unless a test asks for users to be authenticated (edge-users.test.mjs): the
   // other tests start games as whatever userId they name, as /v1-era clients did.
-  vars = { ...limits, USER_AUTH: 'off', OWNER_TOKEN_SECRET: TEST_SECRET, ...vars };
+  vars = { ...limits, USER_AUTH: 'off', OWNER_TOKEN_SECRET: TEST_SECRET, ...vars, ...secrets };
   // Secrets go to wrangler the way it expects them, in a mode-600 env file, never on its
   // command line (where `ps` shows them); everything else stays a `--var`.
-  const secrets = Object.entries(vars).filter(([k]) => isSecret(k));
-  if (secrets.length) {
+  const secretVars = Object.entries(vars).filter(([k]) => isSecret(k));
+  if (secretVars.length) {
     const envFile = path.join(tmpDir('wrangler-secrets'), '.dev.vars');
-    fs.writeFileSync(envFile, secrets.map(([k, v]) => `${k}='${v}'\n`).join(''), { mode: 0o600 });
+    const lines = secretVars.map(([k, v]) => {
+      if (/[\n'\\]/.test(v)) throw new Error(`secret ${k}: no newline, quote or backslash`);
+      return `${k}='${v}'\n`;
+    });
+    fs.writeFileSync(envFile, lines.join(''), { mode: 0o600 });
     args.push('--env-file', envFile);
   }
   for (const [k, v] of Object.entries(vars)) if (!isSecret(k)) args.push('--var', `${k}:${v}`);
