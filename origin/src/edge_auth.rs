@@ -85,7 +85,7 @@ impl EdgeAuthSettings {
         read_file: impl Fn(&str) -> std::io::Result<String>,
     ) -> Result<EdgeAuthSettings, SettingsError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let keys = Keys::from_settings(&get, read_file, SECRET_VARIABLES)?;
+        let keys = Keys::from_settings(get, read_file, SECRET_VARIABLES)?;
         let direct_v1 = match get(ORIGIN_DIRECT_ACCESS)
             .map(|v| v.trim().to_ascii_lowercase())
             .as_deref()
