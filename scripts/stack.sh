@@ -147,11 +147,12 @@ up() {
   # so owner tokens and guest identities survive `make down` / `make up`; a value in the
   # environment wins and is written there). Origins read them through NAME_FILE and wrangler
   # through an env file, so no secret is ever on a command line (`ps`).
-  local owner_file notify_file user_token_file registry_file
+  local owner_file notify_file user_token_file registry_file edge_origin_file
   owner_file="$(secret_file OWNER_TOKEN_SECRET 48)"
   notify_file="$(secret_file EDGE_NOTIFY_SECRET 32)"
   user_token_file="$(secret_file USER_TOKEN_SECRET 48)"
   registry_file="$(secret_file REGISTRY_SECRET 48)"
+  edge_origin_file="$(secret_file EDGE_ORIGIN_SECRET 48)"
   local edge_env="$RUN_DIR/edge.dev.vars"
   (
     umask 077
@@ -160,6 +161,8 @@ up() {
       printf 'EDGE_NOTIFY_SECRET=%s\n' "$(cat "$notify_file")"
       printf 'USER_TOKEN_SECRET=%s\n' "$(cat "$user_token_file")"
       printf 'REGISTRY_SECRET=%s\n' "$(cat "$registry_file")"
+      # The edge signs every origin request with it; origins believe the client address it signs.
+      printf 'EDGE_ORIGIN_SECRET=%s\n' "$(cat "$edge_origin_file")"
       # Registry rows must point at this machine's origins.
       printf 'REGION_URL_PATTERN=%s\n' 'http://127.0.0.1:*'
       # USER_AUTH in the environment overrides wrangler.toml's (the e2e test runs `off`).
@@ -174,9 +177,9 @@ up() {
       CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}" CASSANDRA_KEYSPACE="$KEYSPACE" \
       CASSANDRA_REPLICATION="${CASSANDRA_REPLICATION:-SimpleStrategy:1}" NATS_URL="$nats_url" \
       OWNER_TOKEN_SECRET_FILE="$owner_file" TRUSTED_PROXIES="${TRUSTED_PROXIES:-127.0.0.1,::1}" \
-      REGISTRY_SECRET_FILE="$registry_file" \
+      REGISTRY_SECRET_FILE="$registry_file" EDGE_ORIGIN_SECRET_FILE="$edge_origin_file" \
       EDGE_NOTIFY_URL="http://127.0.0.1:$EDGE_PORT" EDGE_NOTIFY_SECRET_FILE="$notify_file" \
-      OWNER_TOKEN_SECRET= EDGE_NOTIFY_SECRET= REGISTRY_SECRET= "$binary"
+      OWNER_TOKEN_SECRET= EDGE_NOTIFY_SECRET= REGISTRY_SECRET= EDGE_ORIGIN_SECRET= "$binary"
   done
   for region in "${REGIONS[@]}"; do
     port="$(origin_port "$region")"
