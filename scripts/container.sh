@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The origin image built and run with podman, offline (no registry is reachable on CI machines):
+#   1. podman, runc, debootstrap from apt if missing; a project containers.conf (runc: crun refuses
+#      hybrid cgroups; ulimits root may not raise) written to .run/podman/
+#   2. a local debian:bookworm-slim (debootstrap minbase, tarball cached in .cache/images/) so the
+#      Dockerfile's unchanged `FROM debian:bookworm-slim` resolves without Docker Hub
+#   3. the image from origin/Dockerfile's `runtime-prebuilt` target around the host's release binary
+#   4. one container against the test Cassandra (its own keyspace and region): /health, /ready,
+#      one POST /game/start, then `podman stop` by id must end it within a few seconds (SIGTERM as
+#      PID 1), `podman rm` by id.
+# Usage: scripts/container.sh [build|test] (default test = build + run).
+# Env: CASSANDRA_HOSTS (127.0.0.1:9042), IMAGE (localhost/seedsync-origin:test), CONTAINER_PORT (18480).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export PATH="$HOME/.cargo/bin:$PATH"
+IMAGE="${IMAGE:-localhost/seedsync-origin:test}"
+PORT="${CONTAINER_PORT:-18480}"
+CACHE="$ROOT/.cache/images"
+RUN_DIR="$ROOT/.run/podman"
+mkdir -p "$CACHE" "$RUN_DIR"
+
+need_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
+
+install_tools() {
+  local missing=()
+  for tool in podman runc debootstrap; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  if ((${#missing[@]})); then
+    echo "container: installing ${missing[*]} from apt"
+    need_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive need_root apt-get install -y -qq podman runc debootstrap >/dev/null
+  fi
+}
+
+write_conf() {
+  local hard
+  hard="$(ulimit -Hn)"
+  cat > "$RUN_DIR/containers.conf" <<CONF
+# Written by scripts/container.sh (see deploy/podman/containers.conf for the reasons).
+[containers]
+default_ulimits = ["nofile=$hard:$hard", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+CONF
+  export CONTAINERS_CONF="$RUN_DIR/containers.conf"
+}
+
+# A Debian mirror from the host's apt sources (the machines have no route to other mirrors).
+debian_mirror() {
+  local uri
+  uri="$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' | grep -v security | head -1)"
+  [[ -n "$uri" ]] || uri="$(grep -hs '^deb ' /etc/apt/sources.list | awk '{print $2}' | head -1)"
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+base_image() {
+  local ref=docker.io/library/debian:bookworm-slim tarball="$CACHE/debian-bookworm-minbase.tar"
+  if podman image exists "$ref"; then return 0; fi
+  if [[ ! -s "$tarball" ]]; then
+    local start=$SECONDS rootfs
+    rootfs="$(mktemp -d "$RUN_DIR/rootfs.XXXXXX")"
+    echo "container: debootstrap bookworm minbase from $(debian_mirror) (once; cached in $tarball)"
+    need_root debootstrap --variant=minbase bookworm "$rootfs" "$(debian_mirror)" >"$RUN_DIR/debootstrap.log" 2>&1
+    # Apt lists and caches make no sense in a base image.
+    need_root rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
+    need_root tar -C "$rootfs" -cf "$tarball.tmp" .
+    need_root rm -rf "$rootfs"
+    mv "$tarball.tmp" "$tarball"
+    echo "container: base rootfs in $((SECONDS - start)) s"
+  fi
+  podman import -q "$tarball" "$ref" >/dev/null
+}
+
+build() {
+  install_tools
+  write_conf
+  base_image
+  local start=$SECONDS ctx="$RUN_DIR/context"
+  cargo build --release -p origin
+  rm -rf "$ctx" && mkdir -p "$ctx"
+  cp "$CARGO_TARGET_DIR/release/origin" "$ctx/origin"
+  strip "$ctx/origin" 2>/dev/null || true
+  podman build -q --pull=never -f origin/Dockerfile --target runtime-prebuilt -t "$IMAGE" "$ctx" >/dev/null
+  echo "container: image $IMAGE built in $((SECONDS - start)) s (incl. cargo), size $(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.1f MB", $1/1e6}')"
+}
+
+wait_http() { # url status-regex timeout
+  local deadline=$((SECONDS + $3)) code
+  while ((SECONDS < deadline)); do
+    code="$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)"
+    [[ "$code" =~ ^($2)$ ]] && return 0
+    sleep 0.5
+  done
+  echo "container: $1 did not answer $2 within $3 s (last $code)" >&2
+  return 1
+}
+
+run_test() {
+  write_conf
+  local id="" keyspace="container_$$_$RANDOM" secret
+  secret="$(head -c 48 /dev/urandom | base64 | tr -d '\n')"
+  cleanup() { [[ -n "$id" ]] && podman rm -f -t 0 "$id" >/dev/null 2>&1 || true; }
+  trap cleanup EXIT
+  id="$(podman run -d --network host \
+    -e HOST=127.0.0.1 -e PORT="$PORT" -e REGION=eu -e PUBLIC_URL="http://127.0.0.1:$PORT" \
+    -e CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}" -e CASSANDRA_KEYSPACE="$keyspace" \
+    -e CASSANDRA_REPLICATION=SimpleStrategy:1 -e OWNER_TOKEN_SECRET="$secret" \
+    -e TRUSTED_PROXIES=127.0.0.1 "$IMAGE")"
+  echo "container: started ${id:0:12} (keyspace $keyspace, port $PORT)"
+  wait_http "http://127.0.0.1:$PORT/health" 200 60 || { podman logs "$id" | tail -30; return 1; }
+  wait_http "http://127.0.0.1:$PORT/ready" 200 90 || { podman logs "$id" | tail -30; return 1; }
+  [[ "$(podman exec "$id" id -u)" != 0 ]] || { echo "container: runs as root" >&2; return 1; }
+  local body code
+  body="$(curl -s -w '\n%{http_code}' -X POST -H 'content-type: application/json' \
+    -d "{\"user_id\":\"container-$$\"}" "http://127.0.0.1:$PORT/game/start")"
+  code="${body##*$'\n'}"; body="${body%$'\n'*}"
+  if [[ ! "$code" =~ ^20[01]$ ]] || ! grep -q '"seed"' <<<"$body"; then
+    echo "container: POST /game/start answered $code: $body" >&2; podman logs "$id" | tail -30; return 1
+  fi
+  echo "container: POST /game/start -> $code $(grep -o '"seed":[0-9]*' <<<"$body")"
+  local t0=$SECONDS
+  podman stop -t 10 "$id" >/dev/null
+  local took=$((SECONDS - t0)) status
+  status="$(podman inspect --format '{{.State.ExitCode}}' "$id")"
+  echo "container: podman stop took ${took} s, exit code $status"
+  ((took <= 5)) || { echo "container: SIGTERM not handled promptly (${took} s)" >&2; return 1; }
+  podman rm "$id" >/dev/null && id=""
+  echo "container: removed; ok"
+}
+
+case "${1:-test}" in
+  base) install_tools; write_conf; base_image ;;
+  build) build ;;
+  test) build; run_test ;;
+  run) run_test ;;
+  *) echo "usage: $0 [build|test|run]" >&2; exit 2 ;;
+esac
