@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The origin Helm chart (deploy/helm/seedsync-origin) checked offline:
+#   helm (v4, `go install` from the Go module proxy into .cache/bin, once), `helm lint --strict`,
+#   `helm template` with the default values and with deploy/helm/ci-values.yaml, and the rendered
+#   manifests validated against the Kubernetes schemas (PyPI kubernetes-validate, venv in .cache).
+# Env: HELM_VERSION (v4.3.2), KUBERNETES_VERSION (schemas to validate against, 1.33.0),
+#      GO (the go command).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+HELM_VERSION="${HELM_VERSION:-v4.3.2}"
+K8S_VERSION="${KUBERNETES_VERSION:-1.33.0}"
+CACHE="$ROOT/.cache"
+BIN="$CACHE/bin/helm-$HELM_VERSION"
+VENV="$CACHE/helm-venv"
+CHART=deploy/helm/seedsync-origin
+start=$SECONDS
+
+if [[ ! -x "$BIN" ]]; then
+  go="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
+  [[ -x "$go" ]] || { echo "helm.sh: go is required to build helm (or set GO=)" >&2; exit 1; }
+  mkdir -p "$CACHE/bin" "$CACHE/go"
+  tmpbin="$(mktemp -d)"
+  echo "helm.sh: building helm $HELM_VERSION (go install helm.sh/helm/v4/cmd/helm, once)"
+  GOBIN="$tmpbin" GOPATH="$CACHE/go" GOCACHE="$CACHE/go/build" GOMODCACHE="$CACHE/go/pkg/mod" \
+    GOFLAGS="-trimpath -modcacherw" CGO_ENABLED=0 "$go" install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+  mv "$tmpbin/helm" "$BIN" && rmdir "$tmpbin"
+  # The build cache is only needed to build again; the binary is what stays.
+  rm -rf "$CACHE/go/build"
+fi
+if [[ ! -x "$VENV/bin/kubernetes-validate" ]]; then
+  echo "helm.sh: installing kubernetes-validate into $VENV (once)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q kubernetes-validate
+fi
+export HELM_CACHE_HOME="$CACHE/helm/cache" HELM_CONFIG_HOME="$CACHE/helm/config" HELM_DATA_HOME="$CACHE/helm/data"
+
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+"$BIN" lint --strict "$CHART"
+"$BIN" lint --strict "$CHART" -f deploy/helm/ci-values.yaml
+"$BIN" template seedsync "$CHART" --namespace seedsync > "$out/default.yaml"
+"$BIN" template seedsync "$CHART" --namespace seedsync -f deploy/helm/ci-values.yaml > "$out/ci.yaml"
+for f in "$out"/*.yaml; do
+  echo "helm.sh: $(basename "$f"): $(grep -c '^kind:' "$f") objects ($(grep '^kind:' "$f" | sort | uniq -c | awk '{printf "%s %s, ", $1, $3}'))"
+  "$VENV/bin/kubernetes-validate" --strict -k "$K8S_VERSION" "$f"
+done
+echo "helm.sh: ok ($((SECONDS - start)) s)"
