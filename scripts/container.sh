@@ -9,7 +9,8 @@
 #      one POST /game/start, then `podman stop` by id must end it within a few seconds (SIGTERM as
 #      PID 1), `podman rm` by id.
 # Usage: scripts/container.sh [build|test] (default test = build + run).
-# Env: CASSANDRA_HOSTS (127.0.0.1:9042), IMAGE (localhost/seedsync-origin:test), CONTAINER_PORT (18480).
+# Env: CASSANDRA_HOSTS (127.0.0.1:9042), IMAGE (localhost/seedsync-origin:test), CONTAINER_PORT (18480),
+#      ORIGIN_BINARY (a prebuilt glibc origin binary; default: cargo build --release -p origin).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -77,9 +78,10 @@ build() {
   write_conf
   base_image
   local start=$SECONDS ctx="$RUN_DIR/context"
-  cargo build --release -p origin
+  local binary="${ORIGIN_BINARY:-$CARGO_TARGET_DIR/release/origin}"
+  [[ -n "${ORIGIN_BINARY:-}" ]] || cargo build --release -p origin
   rm -rf "$ctx" && mkdir -p "$ctx"
-  cp "$CARGO_TARGET_DIR/release/origin" "$ctx/origin"
+  cp "$binary" "$ctx/origin"
   strip "$ctx/origin" 2>/dev/null || true
   podman build -q --pull=never -f origin/Dockerfile --target runtime-prebuilt -t "$IMAGE" "$ctx" >/dev/null
   echo "container: image $IMAGE built in $((SECONDS - start)) s (incl. cargo), size $(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.1f MB", $1/1e6}')"
@@ -98,22 +100,32 @@ wait_http() { # url status-regex timeout
 
 run_test() {
   write_conf
-  local id="" keyspace="container_$$_$RANDOM" secret
+  CID=""
+  # Something already answering on the port would make every check below meaningless.
+  if curl -s -o /dev/null "http://127.0.0.1:$PORT/health"; then
+    echo "container: 127.0.0.1:$PORT is taken; set CONTAINER_PORT" >&2; return 1
+  fi
+  local keyspace="container_$$_$RANDOM" secret
   secret="$(head -c 48 /dev/urandom | base64 | tr -d '\n')"
-  cleanup() { [[ -n "$id" ]] && podman rm -f -t 0 "$id" >/dev/null 2>&1 || true; }
+  cleanup() { if [[ -n "${CID:-}" ]]; then podman rm -f -t 0 "$CID" >/dev/null 2>&1 || true; fi; }
   trap cleanup EXIT
-  id="$(podman run -d --network host \
+  CID="$(podman run -d --network host \
     -e HOST=127.0.0.1 -e PORT="$PORT" -e REGION=eu -e PUBLIC_URL="http://127.0.0.1:$PORT" \
     -e CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}" -e CASSANDRA_KEYSPACE="$keyspace" \
     -e CASSANDRA_REPLICATION=SimpleStrategy:1 -e OWNER_TOKEN_SECRET="$secret" \
     -e TRUSTED_PROXIES=127.0.0.1 "$IMAGE")"
+  local id="$CID"
   echo "container: started ${id:0:12} (keyspace $keyspace, port $PORT)"
   wait_http "http://127.0.0.1:$PORT/health" 200 60 || { podman logs "$id" | tail -30; return 1; }
   wait_http "http://127.0.0.1:$PORT/ready" 200 90 || { podman logs "$id" | tail -30; return 1; }
-  [[ "$(podman exec "$id" id -u)" != 0 ]] || { echo "container: runs as root" >&2; return 1; }
+  # Non-root: the owner of PID 1 as the host sees it (rootful podman maps uids 1:1).
+  local uid
+  uid="$(ps -o uid= -p "$(podman inspect --format '{{.State.Pid}}' "$id")" | tr -d ' ')"
+  [[ -n "$uid" && "$uid" != 0 ]] || { echo "container: PID 1 runs as uid '${uid}'" >&2; return 1; }
+  echo "container: PID 1 runs as uid $uid"
   local body code
   body="$(curl -s -w '\n%{http_code}' -X POST -H 'content-type: application/json' \
-    -d "{\"user_id\":\"container-$$\"}" "http://127.0.0.1:$PORT/game/start")"
+    -d "{\"userId\":\"container-$$\"}" "http://127.0.0.1:$PORT/game/start")"
   code="${body##*$'\n'}"; body="${body%$'\n'*}"
   if [[ ! "$code" =~ ^20[01]$ ]] || ! grep -q '"seed"' <<<"$body"; then
     echo "container: POST /game/start answered $code: $body" >&2; podman logs "$id" | tail -30; return 1
@@ -123,9 +135,10 @@ run_test() {
   podman stop -t 10 "$id" >/dev/null
   local took=$((SECONDS - t0)) status
   status="$(podman inspect --format '{{.State.ExitCode}}' "$id")"
-  echo "container: podman stop took ${took} s, exit code $status"
+  echo "container: podman stop took ${took} s, exit code $status; last log line: $(podman logs "$id" 2>&1 | tail -n 1)"
   ((took <= 5)) || { echo "container: SIGTERM not handled promptly (${took} s)" >&2; return 1; }
-  podman rm "$id" >/dev/null && id=""
+  [[ "$status" == 0 ]] || { echo "container: exit code $status after SIGTERM" >&2; return 1; }
+  podman rm "$id" >/dev/null && CID=""
   echo "container: removed; ok"
 }
 
