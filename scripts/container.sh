@@ -55,16 +55,22 @@ debian_mirror() {
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
+prune_rootfs() {
+  need_root rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/cache/debconf/*-old \
+    "$1"/usr/share/doc/* "$1"/usr/share/man/* "$1"/usr/share/info/* "$1"/usr/share/locale/* \
+    "$1"/var/log/*.log "$1"/var/log/apt/*
+}
+
 base_image() {
-  local ref=docker.io/library/debian:bookworm-slim tarball="$CACHE/debian-bookworm-minbase.tar"
+  local ref=docker.io/library/debian:bookworm-slim tarball="$CACHE/debian-bookworm-minbase-v2.tar"
   if podman image exists "$ref"; then return 0; fi
   if [[ ! -s "$tarball" ]]; then
     local start=$SECONDS rootfs
     rootfs="$(mktemp -d "$RUN_DIR/rootfs.XXXXXX")"
     echo "container: debootstrap bookworm minbase from $(debian_mirror) (once; cached in $tarball)"
     need_root debootstrap --variant=minbase bookworm "$rootfs" "$(debian_mirror)" >"$RUN_DIR/debootstrap.log" 2>&1
-    # Apt lists and caches make no sense in a base image.
-    need_root rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
+    # What the official slim image also leaves out: apt lists and caches, docs, man pages, locales.
+    prune_rootfs "$rootfs"
     need_root tar -C "$rootfs" -cf "$tarball.tmp" .
     need_root rm -rf "$rootfs"
     mv "$tarball.tmp" "$tarball"
