@@ -3,13 +3,15 @@
 #   helm (v4, `go install` from the Go module proxy into .cache/bin, once), `helm lint --strict`,
 #   `helm template` with the default values and with deploy/helm/ci-values.yaml, and the rendered
 #   manifests validated against the Kubernetes schemas (PyPI kubernetes-validate, venv in .cache).
-# Env: HELM_VERSION (v4.3.2), KUBERNETES_VERSION (schemas to validate against, 1.33.0),
+# Env: HELM_VERSION (v4.3.2), KUBERNETES_VERSIONS (schemas to validate against: the oldest
+#      and newest supported here, "1.30.0 1.37.0"), KUBERNETES_VALIDATE_VERSION (1.37.0),
 #      GO (the go command).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 HELM_VERSION="${HELM_VERSION:-v4.3.2}"
-K8S_VERSION="${KUBERNETES_VERSION:-1.33.0}"
+K8S_VERSIONS="${KUBERNETES_VERSIONS:-1.30.0 1.37.0}"
+KV_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
 CACHE="$ROOT/.cache"
 BIN="$CACHE/bin/helm-$HELM_VERSION"
 VENV="$CACHE/helm-venv"
@@ -31,7 +33,7 @@ fi
 if [[ ! -x "$VENV/bin/kubernetes-validate" ]]; then
   echo "helm.sh: installing kubernetes-validate into $VENV (once)"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q kubernetes-validate
+  "$VENV/bin/pip" install -q "kubernetes-validate==$KV_VERSION"
 fi
 export HELM_CACHE_HOME="$CACHE/helm/cache" HELM_CONFIG_HOME="$CACHE/helm/config" HELM_DATA_HOME="$CACHE/helm/data"
 
@@ -43,6 +45,8 @@ trap 'rm -rf "$out"' EXIT
 "$BIN" template seedsync "$CHART" --namespace seedsync -f deploy/helm/ci-values.yaml > "$out/ci.yaml"
 for f in "$out"/*.yaml; do
   echo "helm.sh: $(basename "$f"): $(grep -c '^kind:' "$f") objects ($(grep '^kind:' "$f" | sort | uniq -c | awk '{printf "%s %s, ", $1, $3}'))"
-  "$VENV/bin/kubernetes-validate" --strict -k "$K8S_VERSION" "$f"
+  for k in $K8S_VERSIONS; do
+    "$VENV/bin/kubernetes-validate" --strict --quiet -k "$k" "$f"
+  done
 done
 echo "helm.sh: ok ($((SECONDS - start)) s)"
