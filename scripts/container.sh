@@ -10,7 +10,8 @@
 #      PID 1), `podman rm` by id.
 # Usage: scripts/container.sh [build|test] (default test = build + run).
 # Env: CASSANDRA_HOSTS (127.0.0.1:9042), IMAGE (localhost/seedsync-origin:test), CONTAINER_PORT (18480),
-#      ORIGIN_BINARY (a prebuilt glibc origin binary; default: cargo build --release -p origin).
+#      CONTAINER_PROFILE (release|debug, default release; make test uses the debug build its edge
+#      stage already made, stripped), ORIGIN_BINARY (any prebuilt glibc origin binary instead).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -84,8 +85,11 @@ build() {
   write_conf
   base_image
   local start=$SECONDS ctx="$RUN_DIR/context"
-  local binary="${ORIGIN_BINARY:-$CARGO_TARGET_DIR/release/origin}"
-  [[ -n "${ORIGIN_BINARY:-}" ]] || cargo build --release -p origin
+  local profile="${CONTAINER_PROFILE:-release}"
+  local binary="${ORIGIN_BINARY:-$CARGO_TARGET_DIR/$profile/origin}"
+  if [[ -z "${ORIGIN_BINARY:-}" ]]; then
+    if [[ "$profile" == release ]]; then cargo build --release -p origin; else cargo build -p origin; fi
+  fi
   rm -rf "$ctx" && mkdir -p "$ctx"
   cp "$binary" "$ctx/origin"
   strip "$ctx/origin" 2>/dev/null || true

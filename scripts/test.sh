@@ -154,7 +154,8 @@ if wants deploy; then
   # The origin image (podman, offline base) against this run's Cassandra; the production Worker
   # bundle checked (make deploy-check), and shown to fail without the page build; the Helm chart.
   ensure_cassandra
-  run container bash scripts/container.sh test
+  # The debug origin the edge stage built (stripped in the image), not another release build.
+  run container env CONTAINER_PROFILE="${CONTAINER_PROFILE:-debug}" bash scripts/container.sh test
   run deploy-check bash scripts/deploy-check.sh --self-test
   run helm bash scripts/helm.sh
 fi
