@@ -27,7 +27,8 @@ if [[ ! -x "$BIN" ]]; then
   GOBIN="$tmpbin" GOPATH="$CACHE/go" GOCACHE="$CACHE/go/build" GOMODCACHE="$CACHE/go/pkg/mod" \
     GOFLAGS="-trimpath -modcacherw" CGO_ENABLED=0 "$go" install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
   mv "$tmpbin/helm" "$BIN" && rmdir "$tmpbin"
-  # The build cache is only needed to build again; the binary is what stays.
+  # The build and module caches (about 1 GB) only serve building again; the binary is what stays.
+  GOMODCACHE="$CACHE/go/pkg/mod" "$go" clean -modcache
   rm -rf "$CACHE/go/build"
 fi
 if [[ ! -x "$VENV/bin/kubernetes-validate" ]]; then
