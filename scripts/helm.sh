@@ -2,10 +2,14 @@
 # The origin Helm chart (deploy/helm/seedsync-origin) checked offline:
 #   helm (v4, `go install` from the Go module proxy into .cache/bin, once), `helm lint --strict`,
 #   `helm template` with the default values and with deploy/helm/ci-values.yaml, and the rendered
-#   manifests validated against the Kubernetes schemas (PyPI kubernetes-validate, venv in .cache).
+#   manifests validated against the Kubernetes schemas (PyPI kubernetes-validate, venv in .cache),
+#   and every rendered container's environment run through `origin check-config`
+#   (scripts/helm-check-config.py; secrets as stand-ins), so values the origin would refuse at
+#   start fail here.
 # Env: HELM_VERSION (v4.3.2), KUBERNETES_VERSIONS (schemas to validate against: the oldest
 #      and newest supported here, "1.30.0 1.37.0"), KUBERNETES_VALIDATE_VERSION (1.37.0),
-#      GO (the go command).
+#      GO (the go command), ORIGIN_BIN (the origin binary; default the debug build, built if
+#      missing).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -50,4 +54,9 @@ for f in "$out"/*.yaml; do
     "$VENV/bin/kubernetes-validate" --strict --quiet -k "$k" "$f"
   done
 done
+origin_bin="${ORIGIN_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/origin}"
+if [[ ! -x "$origin_bin" ]]; then
+  PATH="$HOME/.cargo/bin:$PATH" cargo build -q -p origin
+fi
+"$VENV/bin/python" scripts/helm-check-config.py "$origin_bin" "$out"/*.yaml
 echo "helm.sh: ok ($((SECONDS - start)) s)"

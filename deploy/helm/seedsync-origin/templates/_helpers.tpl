@@ -19,6 +19,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   value: {{ .Values.config.cassandraReplication | quote }}
 - name: RUST_LOG
   value: {{ .Values.config.rustLog | quote }}
+- name: SEEDSYNC_ENV
+  value: {{ .Values.config.seedsyncEnv | quote }}
 - name: OWNER_TOKEN_SECRET
   valueFrom:
     secretKeyRef:
@@ -30,12 +32,27 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
       name: {{ .Values.existingSecret }}
       key: owner-token-previous-secret
       optional: true
+- name: REGISTRY_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.existingSecret }}
+      key: registry-secret
+- name: REGISTRY_PREVIOUS_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.existingSecret }}
+      key: registry-previous-secret
+      optional: true
+{{- /* The origin refuses a notify secret without its URL (and the reverse): both or neither. */}}
+{{- if .Values.config.edgeNotifyUrl }}
+- name: EDGE_NOTIFY_URL
+  value: {{ .Values.config.edgeNotifyUrl | quote }}
 - name: EDGE_NOTIFY_SECRET
   valueFrom:
     secretKeyRef:
       name: {{ .Values.existingSecret }}
       key: edge-notify-secret
-      optional: true
+{{- end }}
 - name: ADMIN_TOKEN
   valueFrom:
     secretKeyRef:
