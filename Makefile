@@ -5,13 +5,16 @@
 #   make down    stop everything `make up` started
 #   make test    every test: lint, unit, integration (real Cassandra), Worker in workerd, browser e2e
 #   make fuzz    Schemathesis against a fresh origin + edge from docs/openapi*.yaml (make test's contract stage)
+#   make deploy-check   the production Worker bundle (wrangler deploy --dry-run --env production) checked
+#   make image   the origin image with podman (offline base; scripts/container.sh), run and stopped once
+#   make helm    the Helm chart linted, rendered and schema-validated (scripts/helm.sh)
 #   make bench   all benchmarks (engine, origin, edge, auth, events); or bench-engine / bench-origin /
 #                bench-edge / bench-auth / bench-events
 #   make bench-live   live rooms (viewers per minute vs tick streaming, exit latency)
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: setup up dev down status logs test fuzz bench bench-engine bench-origin bench-edge bench-auth bench-events bench-live clean-run
+.PHONY: setup up dev down status logs test fuzz deploy-check image helm bench bench-engine bench-origin bench-edge bench-auth bench-events bench-live clean-run
 
 setup:
 	@bash scripts/setup.sh
@@ -36,6 +39,15 @@ test: setup
 
 fuzz: setup
 	@bash scripts/fuzz-api.sh
+
+deploy-check: setup
+	@bash scripts/deploy-check.sh
+
+image: setup
+	@bash scripts/container.sh test
+
+helm:
+	@bash scripts/helm.sh
 
 bench: bench-engine bench-origin bench-edge bench-auth bench-events
 

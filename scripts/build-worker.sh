@@ -10,14 +10,26 @@ cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export PATH="$HOME/.cargo/bin:$PATH"
 
-# wrangler refuses to start when the [assets] directory is missing; the frontend may not be built.
-mkdir -p frontend/dist
+# The page is the Worker's [assets] directory: build it when missing (a deploy must never ship an
+# empty site; wrangler also refuses to start without the directory). FRONTEND_DIST overrides the
+# checked directory (scripts/deploy-check.sh's self-test).
+DIST="${FRONTEND_DIST:-frontend/dist}"
+if [[ ! -s "$DIST/index.html" && -z "${FRONTEND_DIST:-}" ]]; then
+  echo "build-worker: $DIST/index.html missing; building the frontend (npm --prefix frontend run build)"
+  npm --prefix frontend run build >&2 || { echo "build-worker: the frontend build failed" >&2; exit 1; }
+fi
+if [[ ! -s "$DIST/index.html" ]]; then
+  echo "build-worker: $DIST/index.html missing or empty; run: npm --prefix frontend ci && npm --prefix frontend run build" >&2
+  exit 1
+fi
 
 OUT=edge-worker/build
 if [[ -z "${FORCE:-}" && -f "$OUT/index.js" && -f "$OUT/index_bg.wasm" ]]; then
-  # The Worker's own sources and the workspace crates it is built from (contract, engine).
+  # The Worker's own sources and the workspace crates it is built from (contract, engine, kernel,
+  # owner tokens); kept in step with wrangler.toml's watch_dir.
   newer="$(find edge-worker/src edge-worker/Cargo.toml api/src api/Cargo.toml shared-engine/src \
-    shared-engine/Cargo.toml Cargo.lock scripts/build-worker.sh \
+    shared-engine/Cargo.toml kernel/src kernel/Cargo.toml owner-token/src owner-token/Cargo.toml \
+    Cargo.lock Cargo.toml scripts/build-worker.sh \
     -newer "$OUT/index_bg.wasm" -print -quit)"
   if [[ -z "$newer" ]]; then
     echo "build-worker: $OUT is up to date"

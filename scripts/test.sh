@@ -14,6 +14,8 @@
 #                 origin killed mid-relay
 #   6 edge        the real Worker in workerd (wrangler dev) against real origins (including the
 #                 origin/edge parity of bad inputs), and a dry-run deploy
+#   6b deploy     the origin image built (podman) and run against the test Cassandra, stopped by
+#                 id; make deploy-check (and its failure without the page build); the Helm chart
 #   7 contract    Schemathesis fuzzing of a running origin and edge from docs/openapi.yaml and
 #                 docs/openapi-edge.yaml (scripts/fuzz-api.sh); the documents themselves are
 #                 checked against the api crate by the rust stage (origin/tests/it/openapi.rs)
@@ -33,7 +35,7 @@ export CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}"
 export NO_COLOR=1 FORCE_COLOR=0 CARGO_TERM_COLOR=never
 LOGS="$ROOT/artifacts/test-logs"
 mkdir -p "$LOGS"
-STAGES="${TEST_STAGES:-lint no_std rust events edge contract frontend multidc}"
+STAGES="${TEST_STAGES:-lint no_std rust events edge deploy contract frontend multidc}"
 started_cassandra=""
 # The events stage's broker: its own port, monitoring port and store dir, so a `make up`
 # broker on 4222 is left alone.
@@ -147,6 +149,15 @@ if wants edge; then
   run worker-build bash scripts/build-worker.sh
   run edge-tests node --test --test-concurrency=1 --test-reporter=tap edge-worker/tests/
   run edge-dry-run npm run --silent edge:dry-run
+fi
+if wants deploy; then
+  # The origin image (podman, offline base) against this run's Cassandra; the production Worker
+  # bundle checked (make deploy-check), and shown to fail without the page build; the Helm chart.
+  ensure_cassandra
+  # The debug origin the edge stage built (stripped in the image), not another release build.
+  run container env CONTAINER_PROFILE="${CONTAINER_PROFILE:-debug}" bash scripts/container.sh test
+  run deploy-check bash scripts/deploy-check.sh --self-test
+  run helm bash scripts/helm.sh
 fi
 if wants contract; then
   ensure_cassandra

@@ -28,67 +28,359 @@ pub use crate::outbox::EventSettings;
 pub use crate::service::GameDefaults;
 pub use crate::store::{CassandraSettings, Replication, StoreChoice};
 
-/// Every environment variable the origin reads (deployment files are checked against it).
-pub const VARIABLES: &[&str] = &[
-    "HOST",
-    "PORT",
-    "REGION",
-    "CASSANDRA_HOSTS",
-    "CASSANDRA_KEYSPACE",
-    "CASSANDRA_USERNAME",
-    "CASSANDRA_PASSWORD",
-    "CASSANDRA_CONSISTENCY",
-    "CASSANDRA_SERIAL_CONSISTENCY",
-    "CASSANDRA_LOCAL_DC",
-    "CASSANDRA_REPLICATION",
-    "CASSANDRA_TIMEOUT_SECONDS",
-    "START_DELAY_MS",
-    "TICK_MS",
-    "BREAK_EVERY",
-    // A game's maximum lifetime (crate::max_age).
-    "GAME_MAX_AGE",
-    "REQUEST_TIMEOUT_SECONDS",
-    "NATS_URL",
-    "NATS_STREAM_REPLICAS",
-    "NATS_SYNC",
-    "REGISTER_INTERVAL_SECONDS",
-    "PUBLIC_URL",
-    "ADMIN_TOKEN",
-    "REGISTRY_SECRET",
-    "REGISTRY_SECRET_FILE",
-    "REGISTRY_PREVIOUS_SECRET",
-    "REGISTRY_PREVIOUS_SECRET_FILE",
-    "TEST_MODE",
-    "TEST_ARTIFICIAL_DELAY_MS",
-    "RUST_LOG",
-    // Owner tokens (crate::auth).
-    "OWNER_TOKEN_SECRET",
-    "OWNER_TOKEN_PREVIOUS_SECRET",
-    "OWNER_TOKEN_TTL_SECONDS",
-    "SEEDSYNC_ENV",
-    "V1_STOP_REQUIRES_TOKEN",
-    // Abuse limits (crate::limits).
-    "RATE_LIMIT_START",
-    "RATE_LIMIT_READ",
-    "MAX_IN_FLIGHT",
-    "TRUSTED_PROXIES",
-    "CLIENT_IP_HEADER",
-    // Requests from the edge (crate::edge_auth).
-    "EDGE_ORIGIN_SECRET",
-    "EDGE_ORIGIN_SECRET_FILE",
-    "EDGE_ORIGIN_PREVIOUS_SECRET",
-    "EDGE_ORIGIN_PREVIOUS_SECRET_FILE",
-    "ORIGIN_DIRECT_ACCESS",
-    // Exit notices to the edge's live rooms (crate::notify).
-    "EDGE_NOTIFY_URL",
-    "EDGE_NOTIFY_SECRET",
-    // Each secret's file form (SECRET_FILE_VARIABLES).
-    "OWNER_TOKEN_SECRET_FILE",
-    "OWNER_TOKEN_PREVIOUS_SECRET_FILE",
-    "CASSANDRA_PASSWORD_FILE",
-    "ADMIN_TOKEN_FILE",
-    "EDGE_NOTIFY_SECRET_FILE",
+/// One variable of the reference: what `origin --help` prints and what
+/// docs/configuration.md's Origin tables must say (a unit test in [`crate::cli`] holds the
+/// two together, and another that each literal default is what the parser assumes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variable {
+    /// The environment variable.
+    pub name: &'static str,
+    /// The default exactly as the docs' "default" cell writes it (Markdown: `unset`, or a
+    /// value in backticks, perhaps with a remark).
+    pub default: &'static str,
+    /// One line on what it does (the docs say more).
+    pub meaning: &'static str,
+}
+
+/// A group of variables, as docs/configuration.md's Origin section groups them.
+#[derive(Debug, Clone, Copy)]
+pub struct Section {
+    /// The group's heading.
+    pub title: &'static str,
+    /// Its variables, in the docs' order.
+    pub variables: &'static [Variable],
+}
+
+const fn var(name: &'static str, default: &'static str, meaning: &'static str) -> Variable {
+    Variable {
+        name,
+        default,
+        meaning,
+    }
+}
+
+/// Every environment variable the origin reads, with its default and meaning: the one
+/// definition behind [`VARIABLES`], `origin --help` and the check of the docs.
+pub const REFERENCE: &[Section] = &[
+    Section {
+        title: "Secrets as files (Docker and Kubernetes secrets; setting both NAME and NAME_FILE is an error)",
+        variables: &[
+            var(
+                "OWNER_TOKEN_SECRET_FILE",
+                "unset",
+                "a file holding OWNER_TOKEN_SECRET",
+            ),
+            var(
+                "OWNER_TOKEN_PREVIOUS_SECRET_FILE",
+                "unset",
+                "a file holding OWNER_TOKEN_PREVIOUS_SECRET",
+            ),
+            var(
+                "CASSANDRA_PASSWORD_FILE",
+                "unset",
+                "a file holding CASSANDRA_PASSWORD",
+            ),
+            var("ADMIN_TOKEN_FILE", "unset", "a file holding ADMIN_TOKEN"),
+            var(
+                "EDGE_NOTIFY_SECRET_FILE",
+                "unset",
+                "a file holding EDGE_NOTIFY_SECRET",
+            ),
+        ],
+    },
+    Section {
+        title: "Process and region",
+        variables: &[
+            var("HOST", "`0.0.0.0`", "IP address to listen on"),
+            var("PORT", "`8080`", "port to listen on"),
+            var("REGION", "`eu`", "this origin's region: 1-32 of a-z 0-9 -"),
+            var(
+                "PUBLIC_URL",
+                "`http://HOST:PORT` (`127.0.0.1` for `0.0.0.0`)",
+                "the http(s) base URL the edge reaches this origin at (written into the region registry)",
+            ),
+            var(
+                "REGISTER_INTERVAL_SECONDS",
+                "`10`",
+                "registry heartbeat, 1-3600; a record lives 3 intervals",
+            ),
+            var(
+                "ADMIN_TOKEN",
+                "unset",
+                "secret: bearer token of the drain/undrain routes (unset: they answer 403)",
+            ),
+            var(
+                "REQUEST_TIMEOUT_SECONDS",
+                "`10`",
+                "1-300; a slower request gets 503 timeout",
+            ),
+            var(
+                "RUST_LOG",
+                "`info`",
+                "log filter (tracing EnvFilter); logs are JSON lines",
+            ),
+            var(
+                "TEST_MODE",
+                "unset",
+                "tests only: 1 enables TEST_ARTIFICIAL_DELAY_MS",
+            ),
+            var(
+                "TEST_ARTIFICIAL_DELAY_MS",
+                "unset",
+                "tests only, with TEST_MODE=1: every request waits this long first (0-60000)",
+            ),
+        ],
+    },
+    Section {
+        title: "Cassandra",
+        variables: &[
+            var(
+                "CASSANDRA_HOSTS",
+                "`127.0.0.1:9042`",
+                "comma-separated host:port contact points",
+            ),
+            var(
+                "CASSANDRA_KEYSPACE",
+                "`seedsync`",
+                "a letter then up to 47 letters, digits or _",
+            ),
+            var(
+                "CASSANDRA_USERNAME",
+                "unset",
+                "set with CASSANDRA_PASSWORD or not at all",
+            ),
+            var(
+                "CASSANDRA_PASSWORD",
+                "unset",
+                "secret: set with CASSANDRA_USERNAME",
+            ),
+            var(
+                "CASSANDRA_CONSISTENCY",
+                "`LOCAL_QUORUM`",
+                "reads and writes: ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, EACH_QUORUM, LOCAL_ONE",
+            ),
+            var(
+                "CASSANDRA_SERIAL_CONSISTENCY",
+                "`SERIAL`",
+                "the lightweight transactions (one active game per user): SERIAL or LOCAL_SERIAL",
+            ),
+            var(
+                "CASSANDRA_LOCAL_DC",
+                "unset",
+                "the datacenter the driver prefers",
+            ),
+            var(
+                "CASSANDRA_REPLICATION",
+                "`SimpleStrategy:1`",
+                "keyspace replication: SimpleStrategy:RF, or dc:RF,dc:RF,...",
+            ),
+            var(
+                "CASSANDRA_TIMEOUT_SECONDS",
+                "`5`",
+                "per request to Cassandra, 1-120",
+            ),
+        ],
+    },
+    Section {
+        title: "New games",
+        variables: &[
+            var(
+                "START_DELAY_MS",
+                "`3000`",
+                "countdown before a new game's startAt, 0-600000",
+            ),
+            var("TICK_MS", "`100`", "default tick length, 1-60000"),
+            var(
+                "BREAK_EVERY",
+                "`50`",
+                "default mean steps between breaks, 2-1000000",
+            ),
+            var(
+                "GAME_MAX_AGE",
+                "`24h`",
+                "a game's maximum lifetime (90s, 30m, 24h, 7d or seconds; 1 s to 365 d)",
+            ),
+        ],
+    },
+    Section {
+        title: "Owner tokens",
+        variables: &[
+            var(
+                "OWNER_TOKEN_SECRET",
+                "unset",
+                "secret: HMAC key of owner tokens, 32+ bytes, the same on every origin (required in production)",
+            ),
+            var(
+                "OWNER_TOKEN_PREVIOUS_SECRET",
+                "unset",
+                "secret: still verifies during a rotation",
+            ),
+            var(
+                "OWNER_TOKEN_TTL_SECONDS",
+                "`604800` (7 days)",
+                "token lifetime from the game's creation, 1 s to 1 year",
+            ),
+            var(
+                "SEEDSYNC_ENV",
+                "`development`",
+                "development or production: how strict start-up is about secrets",
+            ),
+            var(
+                "V1_STOP_REQUIRES_TOKEN",
+                "`true`",
+                "whether POST /v1/sessions/{id}/stop needs the owner token",
+            ),
+        ],
+    },
+    Section {
+        title: "Abuse limits",
+        variables: &[
+            var(
+                "RATE_LIMIT_START",
+                "`60/60`",
+                "starts per client: N/SECONDS or off",
+            ),
+            var(
+                "RATE_LIMIT_READ",
+                "`1200/60`",
+                "other limited requests per client: N/SECONDS or off",
+            ),
+            var(
+                "MAX_IN_FLIGHT",
+                "`512`",
+                "requests served at once (1-1000000) or off",
+            ),
+            var(
+                "TRUSTED_PROXIES",
+                "unset",
+                "comma-separated IPs or CIDRs whose CLIENT_IP_HEADER is believed",
+            ),
+            var(
+                "CLIENT_IP_HEADER",
+                "`x-forwarded-for`",
+                "the header trusted proxies set",
+            ),
+        ],
+    },
+    Section {
+        title: "Requests from the edge",
+        variables: &[
+            var(
+                "EDGE_ORIGIN_SECRET",
+                "unset (secret; required with `SEEDSYNC_ENV=production`)",
+                "secret: the edge signs every request with it (client address, user); production refuses unsigned public API calls",
+            ),
+            var(
+                "EDGE_ORIGIN_SECRET_FILE",
+                "unset",
+                "a file holding EDGE_ORIGIN_SECRET",
+            ),
+            var(
+                "EDGE_ORIGIN_PREVIOUS_SECRET",
+                "unset (secret)",
+                "secret: the one before it, still accepted during a rotation",
+            ),
+            var(
+                "EDGE_ORIGIN_PREVIOUS_SECRET_FILE",
+                "unset",
+                "a file holding EDGE_ORIGIN_PREVIOUS_SECRET",
+            ),
+            var(
+                "ORIGIN_DIRECT_ACCESS",
+                "`none`",
+                "none or v1: v1 lets /v1 clients call this origin directly in production",
+            ),
+        ],
+    },
+    Section {
+        title: "Game events",
+        variables: &[
+            var(
+                "NATS_URL",
+                "unset",
+                "nats://host:4222 (comma-separated for several): turns on game events",
+            ),
+            var(
+                "NATS_SYNC",
+                "`1s`",
+                "the broker's JetStream sync_interval (always, or a duration like 500ms)",
+            ),
+            var(
+                "NATS_STREAM_REPLICAS",
+                "unset",
+                "1-5 copies of the GAME_EVENTS stream (unset: the stream's own count)",
+            ),
+        ],
+    },
+    Section {
+        title: "Exit notices to the edge",
+        variables: &[
+            var(
+                "EDGE_NOTIFY_URL",
+                "unset",
+                "the edge's base URL: each first exit is posted to its live room",
+            ),
+            var(
+                "EDGE_NOTIFY_SECRET",
+                "unset",
+                "secret: 16+ bytes, the edge's same value; set both EDGE_NOTIFY_* or neither",
+            ),
+        ],
+    },
+    Section {
+        title: "Region registry",
+        variables: &[
+            var(
+                "REGISTRY_SECRET",
+                "unset (secret; required with `SEEDSYNC_ENV=production`)",
+                "secret: 32+ bytes, the same on every origin and the edge; signs registry rows",
+            ),
+            var(
+                "REGISTRY_SECRET_FILE",
+                "unset",
+                "a file holding REGISTRY_SECRET",
+            ),
+            var(
+                "REGISTRY_PREVIOUS_SECRET",
+                "unset (secret)",
+                "secret: the previous one during a rotation (verifies, never signs)",
+            ),
+            var(
+                "REGISTRY_PREVIOUS_SECRET_FILE",
+                "unset",
+                "a file holding REGISTRY_PREVIOUS_SECRET",
+            ),
+        ],
+    },
 ];
+
+const fn variable_count(sections: &[Section]) -> usize {
+    let (mut count, mut i) = (0, 0);
+    while i < sections.len() {
+        count += sections[i].variables.len();
+        i += 1;
+    }
+    count
+}
+
+const fn variable_names<const N: usize>(sections: &[Section]) -> [&'static str; N] {
+    let mut names = [""; N];
+    let (mut n, mut i) = (0, 0);
+    while i < sections.len() {
+        let mut j = 0;
+        while j < sections[i].variables.len() {
+            names[n] = sections[i].variables[j].name;
+            n += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    names
+}
+
+/// Every environment variable the origin reads (deployment files are checked against it),
+/// the names of [`REFERENCE`].
+pub const VARIABLES: &[&str] = &variable_names::<{ variable_count(REFERENCE) }>(REFERENCE);
 
 /// The secrets the origin reads that may also be given as a file (`NAME_FILE`: a path, as
 /// Docker and Kubernetes mount secrets), so a secret need not sit in the environment of every

@@ -10,13 +10,15 @@
 //! behind the [`store::GameStore`] seam, [`domain`] holds the game record, [`outbox`] queues
 //! game events with the game and relays them to NATS JetStream. [`application`] wires them
 //! into the running origin (store with connect retries, region registry and heartbeat, event
-//! relay, graceful shutdown): `main.rs` only reads the settings, builds an [`Application`] and
-//! runs it until SIGTERM. The integration tests build the same [`Application`], on the real
+//! relay, graceful shutdown): `main.rs` only hands its arguments to [`cli`] (`--help`,
+//! `--version`, `check-config`) or reads the settings, builds an [`Application`] and runs it
+//! until SIGTERM. The integration tests build the same [`Application`], on the real
 //! cluster or (with [`store::StoreChoice::Memory`]) on [`store::memory::MemoryStore`].
 #![warn(missing_docs)]
 
 pub mod application;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod edge_auth;

@@ -1,21 +1,36 @@
-//! The origin binary: settings from the environment, then serve until SIGTERM or Ctrl-C.
+//! The origin binary: the command line ([`origin::cli`]: `--help`, `--version`,
+//! `check-config`), else settings from the environment, then serve until SIGTERM or Ctrl-C.
 //! Everything between lives in [`origin::Application`], which the tests build the same way.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use origin::Application;
+use origin::cli::{self, Command};
 use origin::config::Settings;
 use origin::startup::shutdown_signal;
 
+fn main() -> ExitCode {
+    let outcome = match cli::parse(std::env::args().skip(1)) {
+        Ok(Command::Serve) => return serve(),
+        Ok(command) => cli::run(command, &std::env::vars().collect()),
+        Err(error) => cli::usage_error(&error),
+    };
+    // A closed pipe (`origin --help | head`) is not worth a panic.
+    let _ = std::io::stdout().write_all(outcome.stdout.as_bytes());
+    let _ = std::io::stderr().write_all(outcome.stderr.as_bytes());
+    ExitCode::from(outcome.code)
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn serve() -> ExitCode {
     origin::telemetry::init();
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("origin: {error}");
             tracing::error!(variable = error.variable, %error, "invalid configuration");
-            return ExitCode::from(2);
+            return ExitCode::from(cli::EXIT_USAGE);
         }
     };
     let served = async {

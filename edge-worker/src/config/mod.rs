@@ -424,20 +424,20 @@ pub(crate) mod tests {
         assert_eq!(c.known_region("mars"), None);
     }
 
-    #[test]
-    fn the_wrangler_toml_values_parse() {
+    /// The string values of wrangler.toml's `[table]`, read by hand: enough to prove the
+    /// committed configuration is valid without a TOML parser dependency.
+    fn wrangler_table(table: &str) -> HashMap<String, String> {
         let toml = include_str!("../../../wrangler.toml");
-        // Read the [vars] table's string values by hand: enough to prove the committed local
-        // configuration is valid without a TOML parser dependency.
-        let mut in_vars = false;
+        let header = format!("[{table}]");
+        let mut inside = false;
         let mut m = HashMap::new();
         for line in toml.lines() {
             let line = line.trim();
             if line.starts_with('[') {
-                in_vars = line == "[vars]";
+                inside = line == header;
                 continue;
             }
-            if !in_vars || line.starts_with('#') || line.is_empty() {
+            if !inside || line.starts_with('#') || line.is_empty() {
                 continue;
             }
             let (k, v) = line.split_once('=').unwrap();
@@ -446,16 +446,59 @@ pub(crate) mod tests {
                 inner.to_string()
             } else if let Some(inner) = v.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
                 inner.to_string()
+            } else if v.starts_with('[') {
+                v.to_string()
             } else {
                 serde_json::from_str::<String>(v).unwrap()
             };
             m.insert(k.trim().to_string(), v);
         }
+        m
+    }
+
+    #[test]
+    fn the_wrangler_toml_values_parse() {
+        let m = wrangler_table("vars");
         let c = Config::from_lookup(|k| m.get(k).cloned()).unwrap();
         assert_eq!(c.origin_of("eu"), Some("http://127.0.0.1:8081"));
         assert_eq!(c.origin_of("us"), Some("http://127.0.0.1:8082"));
         assert_eq!(c.origin_of("asia"), Some("http://127.0.0.1:8083"));
         assert_eq!(c.cache_ttl_ms, 30_000);
+    }
+
+    /// `wrangler deploy --env production` with the secrets it declares: the production Worker
+    /// must start in production mode with exactly those, and each is needed.
+    #[test]
+    fn the_production_environment_parses_with_its_declared_secrets() {
+        let vars = wrangler_table("env.production.vars");
+        assert_eq!(vars.get("SEEDSYNC_ENV").map(String::as_str), Some("production"));
+        let required: Vec<String> =
+            serde_json::from_str(&wrangler_table("env.production.secrets")["required"]).unwrap();
+        let with = |skip: Option<&str>| {
+            let mut m = vars.clone();
+            for (i, name) in required.iter().enumerate() {
+                if Some(name.as_str()) != skip {
+                    // Distinct stand-ins of 48 bytes, what `wrangler secret put` would hold.
+                    m.insert(name.clone(), format!("stand-in-secret-{i}-{}", "x".repeat(30)));
+                }
+            }
+            Config::from_lookup(|k| m.get(k).cloned())
+        };
+        let c = with(None).unwrap_or_else(|e| panic!("production config: {e}"));
+        assert!(c.origin_keys.is_some(), "the edge signs its origin requests");
+        assert!(c.notify_secret.is_some());
+        assert!(c.rate_limits.is_ok());
+        // Secrets the parser needs in production must be declared; the test fails on any
+        // declared secret whose absence the parser does not notice for a reason we name here.
+        for name in &required {
+            // OWNER_TOKEN_SECRET and EDGE_NOTIFY_SECRET switch features on (player hellos,
+            // exit notices) rather than being refused at parse time.
+            if name == "OWNER_TOKEN_SECRET" || name == "EDGE_NOTIFY_SECRET" {
+                continue;
+            }
+            let e = with(Some(name)).expect_err(name);
+            assert_eq!(&e.variable, name, "{e}");
+        }
     }
 
     #[test]

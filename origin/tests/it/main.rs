@@ -10,6 +10,7 @@ mod common;
 
 mod api;
 mod auth;
+mod cli;
 mod compat;
 mod compose;
 mod edge_auth;
