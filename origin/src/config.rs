@@ -41,6 +41,8 @@ pub const VARIABLES: &[&str] = &[
     "CASSANDRA_LOCAL_DC",
     "CASSANDRA_REPLICATION",
     "CASSANDRA_TIMEOUT_SECONDS",
+    // Versioned schema (crate::store::migrate).
+    "SCHEMA_AUTO_MIGRATE",
     "START_DELAY_MS",
     "TICK_MS",
     "BREAK_EVERY",

@@ -1,4 +1,5 @@
-//! The origin binary: settings from the environment, then serve until SIGTERM or Ctrl-C.
+//! The origin binary: settings from the environment, then serve until SIGTERM or Ctrl-C
+//! (or, as `origin migrate`, apply the schema migrations and exit).
 //! Everything between lives in [`origin::Application`], which the tests build the same way.
 
 use std::process::ExitCode;
@@ -18,6 +19,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // `origin migrate`: apply the pending schema migrations, then exit (store::migrate).
+    if std::env::args().nth(1).as_deref() == Some("migrate") {
+        return origin::store::migrate::command(&settings).await;
+    }
     let served = async {
         let application = Application::build(settings).await?;
         application.run_until_stopped(shutdown_signal()).await

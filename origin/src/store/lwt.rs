@@ -46,7 +46,7 @@ fn worth_retrying(error: &ExecutionError) -> bool {
 
 /// Reads the `[applied]` flag of an LWT and, when not applied, the named columns of the row
 /// that won.
-fn lwt_outcome(
+pub(super) fn lwt_outcome(
     result: QueryResult,
     columns: &[&str],
     operation: &'static str,
