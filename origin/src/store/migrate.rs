@@ -131,14 +131,20 @@ pub fn parse_file_name(file: &str) -> Result<(i32, String), String> {
         .ok_or_else(|| format!("{file}: expected NNNN_name.cql"))?;
     let version = match number.parse::<i32>() {
         Ok(v) if v > 0 && number.chars().all(|c| c.is_ascii_digit()) => v,
-        _ => return Err(format!("{file}: {number:?} is not a positive version number")),
+        _ => {
+            return Err(format!(
+                "{file}: {number:?} is not a positive version number"
+            ));
+        }
     };
     if name.is_empty()
         || !name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     {
-        return Err(format!("{file}: the name must be lowercase letters, digits or '_'"));
+        return Err(format!(
+            "{file}: the name must be lowercase letters, digits or '_'"
+        ));
     }
     Ok((version, name.to_owned()))
 }
@@ -425,10 +431,7 @@ pub async fn applied(session: &Session, keyspace: &str) -> Result<Vec<Applied>, 
         Option<String>,
     );
     let mut applied = Vec::new();
-    for row in rows
-        .rows::<Row>()
-        .map_err(|e| schema_error(keyspace)(&e))?
-    {
+    for row in rows.rows::<Row>().map_err(|e| schema_error(keyspace)(&e))? {
         let (version, name, checksum, at, by) = row.map_err(|e| schema_error(keyspace)(&e))?;
         applied.push(Applied {
             version,
@@ -720,15 +723,13 @@ async fn apply_locked(session: &Session, ks: &str, lock: &Lock<'_>) -> Result<Re
     for migration in pending {
         tracing::info!(migration = %migration.label(), keyspace = ks, "applying schema migration");
         for statement in migration.statements() {
-            ddl(session, ks, &statement)
-                .await
-                .map_err(|e| match e {
-                    StoreError::Schema { keyspace, message } => StoreError::Schema {
-                        keyspace,
-                        message: format!("migration {}: {message}", migration.label()),
-                    },
-                    other => other,
-                })?;
+            ddl(session, ks, &statement).await.map_err(|e| match e {
+                StoreError::Schema { keyspace, message } => StoreError::Schema {
+                    keyspace,
+                    message: format!("migration {}: {message}", migration.label()),
+                },
+                other => other,
+            })?;
         }
         session
             .await_schema_agreement()
@@ -752,7 +753,11 @@ async fn apply_locked(session: &Session, ks: &str, lock: &Lock<'_>) -> Result<Re
             .map_err(|e| super::query_error("record schema migration")(&e))?;
         let (recorded, values) =
             super::lwt::lwt_outcome(result, &["checksum"], "record schema migration")?;
-        let existing = values.into_iter().next().flatten().and_then(|v| v.into_string());
+        let existing = values
+            .into_iter()
+            .next()
+            .flatten()
+            .and_then(|v| v.into_string());
         if !recorded && existing.as_deref() != Some(migration.checksum().as_str()) {
             return Err(version_error(
                 ks,
@@ -917,12 +922,18 @@ mod tests {
         let known = known();
         let latest = known.last().unwrap().version;
         assert_eq!(compare(&known, &[]), SchemaState::Missing);
-        assert_eq!(compare(&known, &all_applied()), SchemaState::Current(latest));
+        assert_eq!(
+            compare(&known, &all_applied()),
+            SchemaState::Current(latest)
+        );
         let first_only = vec![all_applied()[0].clone()];
         let SchemaState::Pending(pending) = compare(&known, &first_only) else {
             panic!("pending expected");
         };
-        assert_eq!(pending, known[1..].iter().map(Migration::label).collect::<Vec<_>>());
+        assert_eq!(
+            pending,
+            known[1..].iter().map(Migration::label).collect::<Vec<_>>()
+        );
         let refusal = compare(&known, &first_only).refusal().unwrap();
         assert!(refusal.contains("0002_games_owner_key") && refusal.contains("origin migrate"));
 
@@ -930,14 +941,27 @@ mod tests {
         newer.push(applied(latest + 1, "future", "X;"));
         let state = compare(&known, &newer);
         let refusal = state.refusal().unwrap();
-        assert!(refusal.contains(&format!("{:04}_future", latest + 1)), "{refusal}");
-        assert!(refusal.contains(&known.last().unwrap().label()), "{refusal}");
+        assert!(
+            refusal.contains(&format!("{:04}_future", latest + 1)),
+            "{refusal}"
+        );
+        assert!(
+            refusal.contains(&known.last().unwrap().label()),
+            "{refusal}"
+        );
 
         let mut edited = all_applied();
         edited[1].checksum = "0".repeat(64);
         let state = compare(&known, &edited);
-        assert!(matches!(state, SchemaState::ChecksumMismatch { ref migration, .. } if migration == "0002_games_owner_key"));
-        assert!(compare(&known, &[]).refusal().unwrap().contains("origin migrate"));
+        assert!(
+            matches!(state, SchemaState::ChecksumMismatch { ref migration, .. } if migration == "0002_games_owner_key")
+        );
+        assert!(
+            compare(&known, &[])
+                .refusal()
+                .unwrap()
+                .contains("origin migrate")
+        );
     }
 
     #[test]
@@ -955,7 +979,10 @@ mod tests {
         assert!(replication_matches(&simple, &Replication::Simple(1)));
         assert!(!replication_matches(&simple, &Replication::Simple(3)));
         let nts = map(&[
-            ("class", "org.apache.cassandra.locator.NetworkTopologyStrategy"),
+            (
+                "class",
+                "org.apache.cassandra.locator.NetworkTopologyStrategy",
+            ),
             ("eu", "3"),
             ("us", "3"),
         ]);

@@ -5,8 +5,8 @@ use scylla::client::session::Session;
 use scylla::frame::types::Consistency;
 use scylla::statement::prepared::PreparedStatement;
 
-use super::rows::GAME_COLUMNS;
 use super::StoreError;
+use super::rows::GAME_COLUMNS;
 
 /// Every statement the store runs.
 pub(super) struct Statements {

@@ -169,9 +169,12 @@ fn keyspace(env: &Env<'_>) -> Result<String, SettingsError> {
 /// there the schema changes only through `origin migrate` (one job per deploy, with DDL
 /// rights the serving role does not need), never as a side effect of an origin starting.
 fn auto_migrate(env: &Env<'_>) -> Result<bool, SettingsError> {
-    let production = env
-        .get("SEEDSYNC_ENV")
-        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "production" | "prod"));
+    let production = env.get("SEEDSYNC_ENV").is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "production" | "prod"
+        )
+    });
     let value = match env.get("SCHEMA_AUTO_MIGRATE") {
         None => !production,
         Some(raw) => match raw.trim().to_ascii_lowercase().as_str() {
@@ -284,9 +287,18 @@ mod tests {
         assert!(auto(&[]).unwrap());
         assert!(!auto(&[("SCHEMA_AUTO_MIGRATE", "false")]).unwrap());
         assert!(!auto(&[("SEEDSYNC_ENV", "production")]).unwrap());
-        assert!(!auto(&[("SEEDSYNC_ENV", "production"), ("SCHEMA_AUTO_MIGRATE", "off")]).unwrap());
-        let refused = auto(&[("SEEDSYNC_ENV", "production"), ("SCHEMA_AUTO_MIGRATE", "true")])
-            .unwrap_err();
+        assert!(
+            !auto(&[
+                ("SEEDSYNC_ENV", "production"),
+                ("SCHEMA_AUTO_MIGRATE", "off")
+            ])
+            .unwrap()
+        );
+        let refused = auto(&[
+            ("SEEDSYNC_ENV", "production"),
+            ("SCHEMA_AUTO_MIGRATE", "true"),
+        ])
+        .unwrap_err();
         assert_eq!(refused.variable, "SCHEMA_AUTO_MIGRATE");
         assert!(refused.to_string().contains("origin migrate"));
         assert!(auto(&[("SCHEMA_AUTO_MIGRATE", "maybe")]).is_err());

@@ -15,6 +15,7 @@ mod compose;
 mod events;
 mod in_process;
 mod max_age;
+mod migrations;
 mod multi_dc;
 mod openapi;
 mod process;
