@@ -312,3 +312,31 @@ async fn a_crashed_migrators_lock_expires() {
     );
     drop_keyspace(&session, &s).await;
 }
+
+#[test]
+fn compose_migrates_once_before_the_origins_start() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docker-compose.yml"
+    ))
+    .expect("docker-compose.yml");
+    let mut compose: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    compose.apply_merge().unwrap();
+    let migrate = &compose["services"]["migrate"];
+    assert_eq!(migrate["command"][0].as_str(), Some("migrate"));
+    assert_eq!(migrate["restart"].as_str(), Some("no"));
+    for region in ["eu", "us", "asia"] {
+        let origin = &compose["services"][format!("origin-{region}").as_str()];
+        assert_eq!(
+            origin["depends_on"]["migrate"]["condition"].as_str(),
+            Some("service_completed_successfully"),
+            "origin-{region} waits for the migration"
+        );
+        // Production origins only check the schema (SCHEMA_AUTO_MIGRATE defaults to false).
+        assert_eq!(
+            origin["environment"]["SEEDSYNC_ENV"].as_str(),
+            Some("production")
+        );
+        assert!(origin["environment"]["SCHEMA_AUTO_MIGRATE"].is_null());
+    }
+}
