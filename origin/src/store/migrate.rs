@@ -17,7 +17,8 @@
 //!
 //! The keyspace's replication is never changed implicitly: `migrate` creates the keyspace with
 //! `CASSANDRA_REPLICATION` when missing, and refuses (saying how to change it) when an existing
-//! keyspace replicates differently. Serving origins only warn about such a difference.
+//! keyspace replicates differently, unless asked to change it (`--alter-replication`). Serving
+//! origins only warn about such a difference.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -384,9 +385,9 @@ async fn replication_difference(
     Ok(Some(format!(
         "keyspace {ks} replicates as {}, but CASSANDRA_REPLICATION asks for {}. Replication is \
          never changed implicitly: either set CASSANDRA_REPLICATION to the keyspace's value, or \
-         change the keyspace with `ALTER KEYSPACE {ks} WITH replication = {}` (cqlsh, as a role \
-         with ALTER rights), then `nodetool repair -full {ks}` on every node, then run \
-         `origin migrate` again (see docs/operations.md, \"Schema migrations\")",
+         change it with `origin migrate --alter-replication` (or `ALTER KEYSPACE {ks} WITH \
+         replication = {}` in cqlsh), then run `nodetool repair -full {ks}` on every node (see \
+         docs/operations.md, \"Schema migrations\")",
         show_replication(&actual),
         settings.replication.cql(),
         settings.replication.cql(),
@@ -468,10 +469,20 @@ pub struct Report {
     pub applied: Vec<String>,
     /// The schema version afterwards.
     pub version: i32,
+    /// The replication the keyspace was changed to (`--alter-replication`), if it was.
+    pub replication_changed: Option<String>,
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(replication) = &self.replication_changed {
+            write!(
+                f,
+                "replication of keyspace {} changed to {replication}: now run `nodetool repair \
+                 -full {}` on every node (and `nodetool cleanup` where a factor went down); ",
+                self.keyspace, self.keyspace
+            )?;
+        }
         if self.applied.is_empty() {
             write!(
                 f,
@@ -653,9 +664,28 @@ impl<'a> Lock<'a> {
     }
 }
 
+/// What a run may do beyond applying migrations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `origin migrate --alter-replication`: when the keyspace replicates differently from
+    /// `CASSANDRA_REPLICATION`, change it (`ALTER KEYSPACE`) instead of refusing. A repair
+    /// must follow (the report says so).
+    pub alter_replication: bool,
+}
+
 /// Applies the pending migrations of `settings.keyspace` (creating the keyspace with
-/// `CASSANDRA_REPLICATION` and the bookkeeping tables if missing), under the lock.
+/// `CASSANDRA_REPLICATION` and the bookkeeping tables if missing), under the lock; refuses a
+/// keyspace whose replication differs from `CASSANDRA_REPLICATION`.
 pub async fn apply(session: &Session, settings: &CassandraSettings) -> Result<Report, StoreError> {
+    apply_with(session, settings, Options::default()).await
+}
+
+/// [`apply`] with [`Options`].
+pub async fn apply_with(
+    session: &Session,
+    settings: &CassandraSettings,
+    options: Options,
+) -> Result<Report, StoreError> {
     let ks = settings.keyspace.as_str();
     ddl(
         session,
@@ -666,7 +696,9 @@ pub async fn apply(session: &Session, settings: &CassandraSettings) -> Result<Re
         ),
     )
     .await?;
-    if let Some(difference) = replication_difference(session, settings).await? {
+    if !options.alter_replication
+        && let Some(difference) = replication_difference(session, settings).await?
+    {
         return Err(version_error(ks, difference));
     }
     ddl(
@@ -692,7 +724,30 @@ pub async fn apply(session: &Session, settings: &CassandraSettings) -> Result<Re
         .await
         .map_err(|e| schema_error(ks)(&e))?;
     let lock = Lock::acquire(session, ks).await?;
-    let outcome = apply_locked(session, ks, &lock).await;
+    let outcome = async {
+        let mut replication = None;
+        if options.alter_replication
+            && replication_difference(session, settings).await?.is_some()
+        {
+            let wanted = settings.replication.cql();
+            ddl(
+                session,
+                ks,
+                &format!("ALTER KEYSPACE {ks} WITH replication = {wanted}"),
+            )
+            .await?;
+            session
+                .await_schema_agreement()
+                .await
+                .map_err(|e| schema_error(ks)(&e))?;
+            tracing::warn!(keyspace = ks, replication = %wanted, "keyspace replication changed; run a full repair");
+            replication = Some(wanted);
+        }
+        let mut report = apply_locked(session, ks, &lock).await?;
+        report.replication_changed = replication;
+        Ok(report)
+    }
+    .await;
     lock.release().await;
     outcome
 }
@@ -776,12 +831,18 @@ async fn apply_locked(session: &Session, ks: &str, lock: &Lock<'_>) -> Result<Re
         keyspace: ks.to_owned(),
         applied: done,
         version: latest_version(),
+        replication_changed: None,
     })
 }
 
 /// `origin migrate`'s work: connects (retrying like a serving origin while Cassandra starts)
 /// and applies the pending migrations.
 pub async fn run(settings: &Settings) -> Result<Report, StoreError> {
+    run_with(settings, Options::default()).await
+}
+
+/// [`run`] with [`Options`].
+pub async fn run_with(settings: &Settings, options: Options) -> Result<Report, StoreError> {
     let retries = match settings.store {
         StoreChoice::Cassandra { retries } => retries,
         StoreChoice::Memory => 0,
@@ -798,12 +859,37 @@ pub async fn run(settings: &Settings) -> Result<Report, StoreError> {
             Err(error) => return Err(error),
         }
     };
-    apply(&session, &settings.cassandra).await
+    apply_with(&session, &settings.cassandra, options).await
 }
 
-/// `origin migrate` for `main`: runs [`run`], prints what happened, and exits 0 or 1.
+/// The options of `origin migrate [--alter-replication]` (the arguments after `migrate`).
+pub fn parse_options<S: AsRef<str>>(args: &[S]) -> Result<Options, String> {
+    let mut options = Options::default();
+    for arg in args {
+        match arg.as_ref() {
+            "--alter-replication" => options.alter_replication = true,
+            other => {
+                return Err(format!(
+                    "unknown option {other:?}; usage: origin migrate [--alter-replication]"
+                ));
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// `origin migrate` for `main`: reads its options from the process arguments, runs
+/// [`run_with`], prints what happened, and exits 0, 1 (failed) or 2 (bad option).
 pub async fn command(settings: &Settings) -> ExitCode {
-    match run(settings).await {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let options = match parse_options(&args) {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("origin migrate: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match run_with(settings, options).await {
         Ok(report) => {
             println!("origin migrate: {report}");
             tracing::info!(%report, "schema migrated");
@@ -962,6 +1048,17 @@ mod tests {
                 .unwrap()
                 .contains("origin migrate")
         );
+    }
+
+    #[test]
+    fn migrate_options() {
+        assert_eq!(parse_options::<&str>(&[]).unwrap(), Options::default());
+        assert!(
+            parse_options(&["--alter-replication"])
+                .unwrap()
+                .alter_replication
+        );
+        assert!(parse_options(&["--force"]).unwrap_err().contains("usage"));
     }
 
     #[test]

@@ -275,13 +275,53 @@ async fn a_keyspace_made_before_versioning_is_adopted() {
 async fn a_replication_change_is_explicit() {
     let s = isolated("mig_repl");
     let session = session_of(&s).await;
+    // SimpleStrategy to NetworkTopologyStrategy in the node's own datacenter (one node: a
+    // factor above 1 could not answer LOCAL_QUORUM afterwards).
+    let (dc,): (String,) = session
+        .query_unpaged("SELECT data_center FROM system.local", ())
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap()
+        .single_row()
+        .unwrap();
     let mut changed = s.clone();
-    changed.cassandra.replication = Replication::Simple(2);
+    changed.cassandra.replication = Replication::NetworkTopology(vec![(dc.clone(), 1)]);
     let error = migrate::run(&changed).await.unwrap_err().to_string();
     assert!(error.contains("CASSANDRA_REPLICATION"), "{error}");
     assert!(error.contains("ALTER KEYSPACE"), "{error}");
     // Serving origins only warn: the keyspace's replication is the operator's decision.
     Store::connect(&changed.cassandra).await.unwrap();
+    // Changed on request, and said so (with the repair to run).
+    let report = migrate::run_with(
+        &changed,
+        migrate::Options {
+            alter_replication: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(report.replication_changed.is_some());
+    assert!(report.to_string().contains("nodetool repair"), "{report}");
+    let factor: std::collections::BTreeMap<String, String> = session
+        .query_unpaged(
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?",
+            (s.cassandra.keyspace.as_str(),),
+        )
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap()
+        .single_row::<(std::collections::BTreeMap<String, String>,)>()
+        .unwrap()
+        .0;
+    assert!(
+        factor["class"].ends_with("NetworkTopologyStrategy"),
+        "{factor:?}"
+    );
+    assert_eq!(factor[&dc], "1");
+    let again = migrate::run(&changed).await.unwrap();
+    assert!(again.replication_changed.is_none() && again.applied.is_empty());
     drop_keyspace(&session, &s).await;
 }
 
