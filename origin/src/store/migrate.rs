@@ -26,6 +26,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use scylla::client::session::Session;
+use scylla::frame::types::{Consistency, SerialConsistency};
+use scylla::statement::unprepared::Statement;
 use scylla::value::CqlTimestamp;
 use sha2::{Digest, Sha256};
 
@@ -408,18 +410,26 @@ async fn table_exists(session: &Session, keyspace: &str, table: &str) -> Result<
     Ok(rows.rows_num() > 0)
 }
 
-/// The rows of `schema_migrations` (none if the table is missing).
-pub async fn applied(session: &Session, keyspace: &str) -> Result<Vec<Applied>, StoreError> {
+/// The rows of `schema_migrations` (none if the table is missing), read at the serial
+/// consistency of `settings`: linearizable with the LWTs that record them, so an origin in
+/// another datacenter right after `origin migrate` sees what it applied.
+pub async fn applied(
+    session: &Session,
+    settings: &CassandraSettings,
+) -> Result<Vec<Applied>, StoreError> {
+    let keyspace = settings.keyspace.as_str();
     if !table_exists(session, keyspace, MIGRATIONS_TABLE).await? {
         return Ok(Vec::new());
     }
+    let mut select = Statement::new(format!(
+        "SELECT version, name, checksum, applied_at, applied_by FROM {keyspace}.{MIGRATIONS_TABLE}"
+    ));
+    select.set_consistency(match settings.serial_consistency {
+        SerialConsistency::Serial => Consistency::Serial,
+        SerialConsistency::LocalSerial => Consistency::LocalSerial,
+    });
     let rows = session
-        .query_unpaged(
-            format!(
-                "SELECT version, name, checksum, applied_at, applied_by FROM {keyspace}.{MIGRATIONS_TABLE}"
-            ),
-            (),
-        )
+        .query_unpaged(select, ())
         .await
         .map_err(|e| schema_error(keyspace)(&e))?
         .into_rows_result()
@@ -450,7 +460,7 @@ pub async fn applied(session: &Session, keyspace: &str) -> Result<Vec<Applied>, 
 /// [`SchemaState::refusal`]). A replication different from `CASSANDRA_REPLICATION` is logged.
 pub async fn check(session: &Session, settings: &CassandraSettings) -> Result<i32, StoreError> {
     let ks = &settings.keyspace;
-    let state = compare(&known(), &applied(session, ks).await?);
+    let state = compare(&known(), &applied(session, settings).await?);
     if let Some(refusal) = state.refusal() {
         return Err(version_error(ks, refusal));
     }
@@ -588,10 +598,11 @@ impl<'a> Lock<'a> {
                     holder.unwrap_or_default()
                 }
                 // Unknown outcome (contention, timeout): look again.
-                Err(error) => {
+                Err(error) if super::lwt::worth_retrying(&error) => {
                     tracing::warn!(%error, "taking the migration lock failed; trying again");
                     String::new()
                 }
+                Err(error) => return Err(super::query_error("take migration lock")(&error)),
             };
             if started.elapsed() > LOCK_WAIT {
                 return Err(version_error(
@@ -743,7 +754,7 @@ pub async fn apply_with(
             tracing::warn!(keyspace = ks, replication = %wanted, "keyspace replication changed; run a full repair");
             replication = Some(wanted);
         }
-        let mut report = apply_locked(session, ks, &lock).await?;
+        let mut report = apply_locked(session, settings, &lock).await?;
         report.replication_changed = replication;
         Ok(report)
     }
@@ -752,10 +763,15 @@ pub async fn apply_with(
     outcome
 }
 
-async fn apply_locked(session: &Session, ks: &str, lock: &Lock<'_>) -> Result<Report, StoreError> {
+async fn apply_locked(
+    session: &Session,
+    settings: &CassandraSettings,
+    lock: &Lock<'_>,
+) -> Result<Report, StoreError> {
+    let ks = settings.keyspace.as_str();
     let known = known();
     // Read after taking the lock: a run that held it before may have applied everything.
-    let state = compare(&known, &applied(session, ks).await?);
+    let state = compare(&known, &applied(session, settings).await?);
     let pending: Vec<&Migration> = match &state {
         SchemaState::Current(_) => Vec::new(),
         SchemaState::Missing => known.iter().collect(),

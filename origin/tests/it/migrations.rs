@@ -98,9 +98,7 @@ async fn racing_migrate_runs_end_with_one_schema_and_no_error() {
         .build()
         .await
         .unwrap();
-    let applied = migrate::applied(&session, &s.cassandra.keyspace)
-        .await
-        .unwrap();
+    let applied = migrate::applied(&session, &s.cassandra).await.unwrap();
     assert_eq!(
         applied
             .iter()
