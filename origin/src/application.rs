@@ -37,7 +37,8 @@ const RELAY_LAST_PASS: Duration = Duration::from_secs(5);
 /// Why the origin could not start, or stopped with an error. Each says what to check.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    /// Cassandra never answered, or its schema could not be created.
+    /// Cassandra never answered, or its schema is not the version this origin knows (or could
+    /// not be migrated with `SCHEMA_AUTO_MIGRATE`).
     #[error("{0}")]
     Store(StoreError),
     /// The listener could not be bound.
@@ -289,7 +290,10 @@ async fn connect_store(settings: &Settings, retries: u32) -> Result<Store, Start
     loop {
         match Store::connect(&settings.cassandra).await {
             Ok(store) => return Ok(store),
-            Err(error) if attempt < retries => {
+            // A wrong schema version does not fix itself by waiting: say so at once.
+            Err(error)
+                if attempt < retries && !matches!(error, StoreError::SchemaVersion { .. }) =>
+            {
                 attempt += 1;
                 tracing::warn!(%error, attempt, "Cassandra not reachable yet; retrying in 2 s");
                 tokio::time::sleep(CONNECT_RETRY_PAUSE).await;

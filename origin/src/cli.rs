@@ -1,5 +1,5 @@
-//! The origin's command line: serve (no arguments), `--help`, `--version` and
-//! `check-config`. `main.rs` only hands the arguments here and runs what comes back, so every
+//! The origin's command line: serve (no arguments), `--help`, `--version`, `check-config`
+//! and `migrate`. `main.rs` only hands the arguments here and runs what comes back, so every
 //! answer (text and exit code) is a plain function the unit tests call.
 //!
 //! `--help` is rendered from [`crate::config::REFERENCE`], the same definition the settings
@@ -26,6 +26,9 @@ pub enum Command {
     Version,
     /// `check-config`: validate the environment, print a summary, exit.
     CheckConfig,
+    /// `migrate [--alter-replication]`: apply the schema migrations, then exit
+    /// ([`crate::store::migrate`]).
+    Migrate(crate::store::migrate::Options),
 }
 
 /// Arguments the origin does not understand (answered with the usage and exit code 2).
@@ -47,6 +50,11 @@ where
         Some("--help" | "-h" | "help") => Command::Help,
         Some("--version" | "-V" | "version") => Command::Version,
         Some("check-config") => Command::CheckConfig,
+        Some("migrate") => {
+            return crate::store::migrate::parse_options(&args[1..])
+                .map(Command::Migrate)
+                .map_err(UsageError);
+        }
         Some(other) => return Err(UsageError(format!("unknown argument {other:?}"))),
     };
     match args.get(1) {
@@ -87,9 +95,9 @@ pub fn run(command: Command, vars: &HashMap<String, String>) -> Outcome {
                 code: EXIT_USAGE,
             },
         },
-        Command::Serve => Outcome {
+        Command::Serve | Command::Migrate(_) => Outcome {
             stdout: String::new(),
-            stderr: "origin: serving is not a one-shot command\n".to_owned(),
+            stderr: "origin: serving and migrating need the runtime (main runs them)\n".to_owned(),
             code: EXIT_USAGE,
         },
     }
@@ -124,6 +132,9 @@ Commands:
   (none)          serve HTTP until SIGTERM or Ctrl-C
   check-config    validate the environment without starting: exit 0 and a one-line summary,
                   or exit 2 naming the bad variable
+  migrate [--alter-replication]
+                  apply the pending schema migrations to CASSANDRA_KEYSPACE, then exit
+                  (--alter-replication: also change the keyspace to CASSANDRA_REPLICATION)
   --help, -h      this text and every variable
   --version, -V   the version
 ";
@@ -330,6 +341,13 @@ mod tests {
             (&["--version"], Command::Version),
             (&["-V"], Command::Version),
             (&["check-config"], Command::CheckConfig),
+            (&["migrate"], Command::Migrate(Default::default())),
+            (
+                &["migrate", "--alter-replication"],
+                Command::Migrate(crate::store::migrate::Options {
+                    alter_replication: true,
+                }),
+            ),
         ] {
             assert_eq!(parse(args), Ok(command), "{args:?}");
         }
@@ -337,6 +355,7 @@ mod tests {
             &["--serve"][..],
             &["serve"],
             &["check-config", "x"],
+            &["migrate", "--force"],
             &["-x"],
         ] {
             let error = parse(args).unwrap_err();

@@ -179,6 +179,11 @@ pub const REFERENCE: &[Section] = &[
                 "`5`",
                 "per request to Cassandra, 1-120",
             ),
+            var(
+                "SCHEMA_AUTO_MIGRATE",
+                "`true` in development, `false` with `SEEDSYNC_ENV=production`",
+                "true: a starting origin applies pending schema migrations; false: it only checks the version (run origin migrate)",
+            ),
         ],
     },
     Section {

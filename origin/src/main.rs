@@ -1,5 +1,6 @@
 //! The origin binary: the command line ([`origin::cli`]: `--help`, `--version`,
-//! `check-config`), else settings from the environment, then serve until SIGTERM or Ctrl-C.
+//! `check-config`, `migrate`), else settings from the environment, then serve until SIGTERM or
+//! Ctrl-C.
 //! Everything between lives in [`origin::Application`], which the tests build the same way.
 
 use std::io::Write;
@@ -12,7 +13,8 @@ use origin::startup::shutdown_signal;
 
 fn main() -> ExitCode {
     let outcome = match cli::parse(std::env::args().skip(1)) {
-        Ok(Command::Serve) => return serve(),
+        Ok(Command::Serve) => return serve(None),
+        Ok(Command::Migrate(options)) => return serve(Some(options)),
         Ok(command) => cli::run(command, &std::env::vars().collect()),
         Err(error) => cli::usage_error(&error),
     };
@@ -23,7 +25,7 @@ fn main() -> ExitCode {
 }
 
 #[tokio::main]
-async fn serve() -> ExitCode {
+async fn serve(migrate: Option<origin::store::migrate::Options>) -> ExitCode {
     origin::telemetry::init();
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
@@ -33,6 +35,10 @@ async fn serve() -> ExitCode {
             return ExitCode::from(cli::EXIT_USAGE);
         }
     };
+    // `origin migrate`: apply the pending schema migrations, then exit (store::migrate).
+    if let Some(options) = migrate {
+        return origin::store::migrate::command(&settings, options).await;
+    }
     let served = async {
         let application = Application::build(settings).await?;
         application.run_until_stopped(shutdown_signal()).await

@@ -15,13 +15,6 @@ use scylla::value::CqlTimestamp;
 use super::{Heartbeat, RegionRegistry, Seal, sealed_record};
 use crate::store::{Store, StoreError, query_error};
 
-/// Columns of `regions` added after its first release: the record's signature and the expiry
-/// it covers (null in rows written without `REGISTRY_SECRET`, or by anyone else).
-const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
-    ("regions", "sig", "text"),
-    ("regions", "expires_at", "timestamp"),
-];
-
 /// The registry's tables and statements over a connected [`Store`]'s session.
 #[derive(Debug, Clone)]
 pub struct CassandraRegistry {
@@ -38,38 +31,10 @@ struct Statements {
 }
 
 impl CassandraRegistry {
-    /// Creates the tables in `keyspace` if missing and prepares the statements.
+    /// Prepares the statements over the tables in `keyspace` (made by the migrations,
+    /// [`crate::store::migrate`], which [`Store::connect`] checked).
     pub async fn connect(store: Store, keyspace: &str) -> Result<CassandraRegistry, StoreError> {
         let session = store.session();
-        for ddl in [
-            format!(
-                "CREATE TABLE IF NOT EXISTS {keyspace}.regions (name text PRIMARY KEY, url text, version text, \
-                 in_flight int, p99_ms int, starts_per_sec double, heartbeat_at timestamp)"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {keyspace}.region_status (name text PRIMARY KEY, status text, \
-                 changed_at timestamp)"
-            ),
-        ] {
-            session
-                .query_unpaged(ddl.as_str(), ())
-                .await
-                .map_err(|e| StoreError::Schema {
-                    keyspace: keyspace.to_owned(),
-                    message: e.to_string(),
-                })?;
-        }
-        // Added with registry signatures; additive and idempotent like the games' columns.
-        crate::store::schema::add_missing_columns(session, keyspace, &ADDED_COLUMNS)
-            .await
-            .map_err(|message| StoreError::Schema {
-                keyspace: keyspace.to_owned(),
-                message,
-            })?;
-        session
-            .await_schema_agreement()
-            .await
-            .map_err(|e| query_error("schema agreement")(&e))?;
         let prepare = |cql: String| async move {
             session
                 .prepare(cql)

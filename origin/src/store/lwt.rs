@@ -22,7 +22,7 @@ const LWT_ATTEMPTS: u32 = 5;
 /// same conditional statement again is the way to learn it: timeouts (Paxos contention across
 /// datacenters surfaces as CAS write timeouts), unavailable replicas, overload, broken
 /// connections.
-fn worth_retrying(error: &ExecutionError) -> bool {
+pub(super) fn worth_retrying(error: &ExecutionError) -> bool {
     match error {
         ExecutionError::RequestTimeout(_)
         | ExecutionError::ConnectionPoolError(_)
@@ -46,7 +46,7 @@ fn worth_retrying(error: &ExecutionError) -> bool {
 
 /// Reads the `[applied]` flag of an LWT and, when not applied, the named columns of the row
 /// that won.
-fn lwt_outcome(
+pub(super) fn lwt_outcome(
     result: QueryResult,
     columns: &[&str],
     operation: &'static str,

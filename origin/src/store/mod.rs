@@ -10,7 +10,8 @@
 //! - `outbox_pending` and `outbox_floor`: the game events waiting for the relay (see
 //!   [`crate::outbox`]).
 //!
-//! Pieces: `schema` creates the tables and prepares every statement once at start-up,
+//! Pieces: [`migrate`] holds the versioned schema (`origin migrate`, and the check serving
+//! origins make), `schema` prepares every statement once at start-up,
 //! `rows` maps the `games` row to and from [`Game`], `lwt` runs the conditional statements
 //! (claims) and retries those whose outcome is unknown, `outbox` implements
 //! [`crate::outbox::OutboxStore`]. Errors keep the driver's text for the
@@ -19,10 +20,11 @@
 
 mod lwt;
 pub mod memory;
+pub mod migrate;
 mod outbox;
 mod pending;
 mod rows;
-pub(crate) mod schema;
+mod schema;
 mod settings;
 
 use std::sync::Arc;
@@ -90,6 +92,15 @@ pub enum StoreError {
         /// The driver's error.
         message: String,
     },
+    /// The keyspace's schema version is not the one this binary needs (or migrating failed
+    /// for a reason that is not the driver's); the message names the versions and what to run.
+    #[error("schema of keyspace {keyspace}: {message}")]
+    SchemaVersion {
+        /// The keyspace.
+        keyspace: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// A query failed or timed out.
     #[error("Cassandra {operation} failed: {message}")]
     Query {
@@ -108,7 +119,7 @@ impl StoreError {
     pub fn operation(&self) -> &'static str {
         match self {
             StoreError::Connect { .. } => "connect",
-            StoreError::Schema { .. } => "schema",
+            StoreError::Schema { .. } | StoreError::SchemaVersion { .. } => "schema",
             StoreError::Query { operation, .. } => operation,
             StoreError::Corrupt(_) => "decode row",
         }
@@ -216,33 +227,44 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// A driver session to the cluster of `settings` (no keyspace, no schema work).
+pub(crate) async fn open_session(settings: &CassandraSettings) -> Result<Session, StoreError> {
+    let mut policy = DefaultPolicy::builder().token_aware(true);
+    if let Some(dc) = &settings.local_dc {
+        policy = policy
+            .prefer_datacenter(dc.clone())
+            .permit_dc_failover(true);
+    }
+    let profile = ExecutionProfile::builder()
+        .consistency(settings.consistency)
+        .serial_consistency(Some(settings.serial_consistency))
+        .request_timeout(Some(settings.timeout))
+        .load_balancing_policy(policy.build())
+        .build();
+    let mut builder = SessionBuilder::new()
+        .known_nodes(&settings.hosts)
+        .connection_timeout(settings.timeout)
+        .default_execution_profile_handle(profile.into_handle());
+    if let Some((user, password)) = &settings.credentials {
+        builder = builder.user(user, password.expose());
+    }
+    builder.build().await.map_err(|e| StoreError::Connect {
+        hosts: settings.hosts.join(","),
+        message: e.to_string(),
+    })
+}
+
 impl Store {
-    /// Connects, creates the keyspace and tables if missing, and prepares every statement.
+    /// Connects, makes sure the schema is the one this binary knows (applying the pending
+    /// migrations when [`CassandraSettings::auto_migrate`], else only checking: see
+    /// [`migrate`]), and prepares every statement.
     pub async fn connect(settings: &CassandraSettings) -> Result<Store, StoreError> {
-        let mut policy = DefaultPolicy::builder().token_aware(true);
-        if let Some(dc) = &settings.local_dc {
-            policy = policy
-                .prefer_datacenter(dc.clone())
-                .permit_dc_failover(true);
+        let session = open_session(settings).await?;
+        if settings.auto_migrate {
+            migrate::apply(&session, settings).await?;
+        } else {
+            migrate::check(&session, settings).await?;
         }
-        let profile = ExecutionProfile::builder()
-            .consistency(settings.consistency)
-            .serial_consistency(Some(settings.serial_consistency))
-            .request_timeout(Some(settings.timeout))
-            .load_balancing_policy(policy.build())
-            .build();
-        let mut builder = SessionBuilder::new()
-            .known_nodes(&settings.hosts)
-            .connection_timeout(settings.timeout)
-            .default_execution_profile_handle(profile.into_handle());
-        if let Some((user, password)) = &settings.credentials {
-            builder = builder.user(user, password.expose());
-        }
-        let session = builder.build().await.map_err(|e| StoreError::Connect {
-            hosts: settings.hosts.join(","),
-            message: e.to_string(),
-        })?;
-        schema::create(&session, settings).await?;
         let serial = match settings.serial_consistency {
             SerialConsistency::Serial => Consistency::Serial,
             SerialConsistency::LocalSerial => Consistency::LocalSerial,

@@ -91,6 +91,10 @@ pub struct CassandraSettings {
     pub replication: Replication,
     /// Client-side timeout of each request to Cassandra.
     pub timeout: Duration,
+    /// `SCHEMA_AUTO_MIGRATE`: whether a serving origin applies pending schema migrations
+    /// itself at start (development default) instead of only checking the version and
+    /// refusing to start until `origin migrate` ran (production: always off).
+    pub auto_migrate: bool,
 }
 
 impl CassandraSettings {
@@ -135,6 +139,7 @@ impl CassandraSettings {
             local_dc: env.get("CASSANDRA_LOCAL_DC").map(str::to_owned),
             replication,
             timeout: Duration::from_secs(timeout_seconds),
+            auto_migrate: auto_migrate(env)?,
         })
     }
 }
@@ -157,6 +162,40 @@ fn keyspace(env: &Env<'_>) -> Result<String, SettingsError> {
         ));
     }
     Ok(keyspace)
+}
+
+/// `SCHEMA_AUTO_MIGRATE`: `true` by default in development (`make dev` and the tests need no
+/// extra step), `false` by default with `SEEDSYNC_ENV=production`, where `true` is refused:
+/// there the schema changes only through `origin migrate` (one job per deploy, with DDL
+/// rights the serving role does not need), never as a side effect of an origin starting.
+fn auto_migrate(env: &Env<'_>) -> Result<bool, SettingsError> {
+    let production = env.get("SEEDSYNC_ENV").is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "production" | "prod"
+        )
+    });
+    let value = match env.get("SCHEMA_AUTO_MIGRATE") {
+        None => !production,
+        Some(raw) => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => true,
+            "false" | "0" | "no" | "off" => false,
+            _ => {
+                return Err(SettingsError::new(
+                    "SCHEMA_AUTO_MIGRATE",
+                    format!("{raw:?} is not true or false"),
+                ));
+            }
+        },
+    };
+    if value && production {
+        return Err(SettingsError::new(
+            "SCHEMA_AUTO_MIGRATE",
+            "must not be true with SEEDSYNC_ENV=production: run `origin migrate` (a one-off job \
+             per deploy) and let serving origins only check the schema version",
+        ));
+    }
+    Ok(value)
 }
 
 /// `CASSANDRA_USERNAME` and `CASSANDRA_PASSWORD`: both or neither.
@@ -233,5 +272,35 @@ mod tests {
             "{'class': 'SimpleStrategy', 'replication_factor': 2}"
         );
         assert!(Replication::parse("eu'; DROP:1").is_err());
+    }
+
+    fn auto(vars: &[(&str, &str)]) -> Result<bool, SettingsError> {
+        let map = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        auto_migrate(&Env::new(&map))
+    }
+
+    #[test]
+    fn auto_migrate_is_for_development_only() {
+        assert!(auto(&[]).unwrap());
+        assert!(!auto(&[("SCHEMA_AUTO_MIGRATE", "false")]).unwrap());
+        assert!(!auto(&[("SEEDSYNC_ENV", "production")]).unwrap());
+        assert!(
+            !auto(&[
+                ("SEEDSYNC_ENV", "production"),
+                ("SCHEMA_AUTO_MIGRATE", "off")
+            ])
+            .unwrap()
+        );
+        let refused = auto(&[
+            ("SEEDSYNC_ENV", "production"),
+            ("SCHEMA_AUTO_MIGRATE", "true"),
+        ])
+        .unwrap_err();
+        assert_eq!(refused.variable, "SCHEMA_AUTO_MIGRATE");
+        assert!(refused.to_string().contains("origin migrate"));
+        assert!(auto(&[("SCHEMA_AUTO_MIGRATE", "maybe")]).is_err());
     }
 }

@@ -17,6 +17,7 @@ mod edge_auth;
 mod events;
 mod in_process;
 mod max_age;
+mod migrations;
 mod multi_dc;
 mod openapi;
 mod process;
