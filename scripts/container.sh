@@ -80,7 +80,22 @@ base_image() {
   podman import -q "$tarball" "$ref" >/dev/null
 }
 
+# The public multi-stage build copies the workspace member by member (cargo loads the whole
+# workspace even for `-p origin`); one missing COPY breaks it for everyone with Docker Hub, and
+# the offline path below would never notice. So every member must have its COPY line.
+check_dockerfile_members() {
+  python3 - <<'PY'
+import re, sys, tomllib
+members = tomllib.load(open("Cargo.toml", "rb"))["workspace"]["members"]
+copied = set(re.findall(r"^COPY\s+(\S+)\s+\1\s*$", open("origin/Dockerfile").read(), re.M))
+missing = sorted({m.split("/")[0] for m in members} - copied)
+if missing:
+    sys.exit(f"container: origin/Dockerfile does not COPY workspace member(s) {missing}")
+PY
+}
+
 build() {
+  check_dockerfile_members
   install_tools
   write_conf
   base_image
