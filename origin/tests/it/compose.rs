@@ -47,9 +47,13 @@ fn compose_runs_cassandra_and_one_valid_origin_per_region() {
             .iter()
             .map(|(k, v)| (k.as_str().expect("key").to_owned(), scalar(v)))
             // `${VAR...}` comes from the host at `docker compose up`: stand in a value such a
-            // deployment would set (a blank `:-` default means unset).
+            // deployment would set (a blank `:-` default means unset, `:-value` is the value).
             .map(|(k, v)| match v.strip_prefix("${") {
                 Some(rest) if rest.contains(":-}") => (k, String::new()),
+                Some(rest) if rest.contains(":-") => {
+                    let default = &rest[rest.find(":-").unwrap() + 2..rest.rfind('}').unwrap()];
+                    (k, default.to_owned())
+                }
                 Some(_) => (
                     k,
                     "a-deployment-secret-of-48-random-bytes-0123456789".to_owned(),
