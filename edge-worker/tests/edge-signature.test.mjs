@@ -22,8 +22,6 @@ describe('edge -> origin signatures', () => {
   before(async () => {
     origins = await startOrigins(['eu', 'us'], 'edgesig', {
       SEEDSYNC_ENV: 'production',
-      // Production origins only check the schema version; this test's fresh keyspace has none.
-      SCHEMA_AUTO_MIGRATE: 'true',
       EDGE_ORIGIN_SECRET,
       REGISTRY_SECRET,
       // No proxy is trusted by IP: only the edge's signature can name the client.

@@ -150,10 +150,31 @@ export async function startOrigin({ region, keyspace, port, env = {} }) {
   return { region, port, url, keyspace, proc, stop: () => proc.stop() };
 }
 
+/** Runs `origin migrate` on `keyspace` with the origins' `env` (throws with its output on failure). */
+export function migrateKeyspace(keyspace, env = {}) {
+  const run = spawnSync(ORIGIN_BIN, ['migrate'], {
+    env: {
+      CASSANDRA_HOSTS,
+      CASSANDRA_KEYSPACE: keyspace,
+      CASSANDRA_REPLICATION: 'SimpleStrategy:1',
+      OWNER_TOKEN_SECRET: TEST_SECRET,
+      ...env,
+    },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  if (run.status !== 0) {
+    throw new Error(`origin migrate (${keyspace}) exited ${run.status}:\n${run.stdout}${run.stderr}`);
+  }
+}
+
 /** Starts origins for every region in `regions`, sharing one keyspace (as regions share data). */
 export async function startOrigins(regions, tag, env = {}) {
   const keyspace = uniqueKeyspace(tag);
   const origins = {};
+  // Production origins only check the schema version: migrate first, as a deploy's one-off
+  // `origin migrate` job does.
+  if (env.SEEDSYNC_ENV === 'production') migrateKeyspace(keyspace, env);
   // The first origin creates the keyspace and tables; the others then only connect.
   for (const region of regions) {
     origins[region] = await startOrigin({ region, keyspace, env });
