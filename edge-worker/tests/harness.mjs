@@ -130,14 +130,10 @@ export async function startOrigin({ region, keyspace, port, env = {} }) {
       HOST: '127.0.0.1',
       PORT: String(port),
       REGION: region,
-      CASSANDRA_HOSTS,
-      CASSANDRA_KEYSPACE: keyspace,
-      CASSANDRA_REPLICATION: 'SimpleStrategy:1',
-      OWNER_TOKEN_SECRET: TEST_SECRET,
       TRUSTED_PROXIES: '127.0.0.1,::1',
       RATE_LIMIT_START: 'off',
       RATE_LIMIT_READ: 'off',
-      ...env,
+      ...storageEnv(keyspace, env),
     },
   });
   const url = `http://127.0.0.1:${port}`;
@@ -150,16 +146,21 @@ export async function startOrigin({ region, keyspace, port, env = {} }) {
   return { region, port, url, keyspace, proc, stop: () => proc.stop() };
 }
 
+/** What every test origin process (serving or migrating) shares, then `env` on top. */
+function storageEnv(keyspace, env) {
+  return {
+    CASSANDRA_HOSTS,
+    CASSANDRA_KEYSPACE: keyspace,
+    CASSANDRA_REPLICATION: 'SimpleStrategy:1',
+    OWNER_TOKEN_SECRET: TEST_SECRET,
+    ...env,
+  };
+}
+
 /** Runs `origin migrate` on `keyspace` with the origins' `env` (throws with its output on failure). */
 export function migrateKeyspace(keyspace, env = {}) {
   const run = spawnSync(ORIGIN_BIN, ['migrate'], {
-    env: {
-      CASSANDRA_HOSTS,
-      CASSANDRA_KEYSPACE: keyspace,
-      CASSANDRA_REPLICATION: 'SimpleStrategy:1',
-      OWNER_TOKEN_SECRET: TEST_SECRET,
-      ...env,
-    },
+    env: storageEnv(keyspace, env),
     encoding: 'utf8',
     timeout: 120_000,
   });
