@@ -228,10 +228,10 @@ impl Application {
                 move || metrics.sessions_started.get(),
             ))
         });
-        tracing::info!(%address, region = settings.region.as_str(),
+        tracing::info!(%address, tls = settings.tls.is_some(), region = settings.region.as_str(),
             keyspace = %settings.cassandra.keyspace,
             events = settings.events.as_ref().map(|e| kernel::redact_url(&e.nats_url)), "origin listening");
-        let served = startup::run(listener, state, shutdown).await;
+        let served = startup::run_with_tls(listener, state, settings.tls.as_ref(), shutdown).await;
         if let Some(heartbeat) = tasks.heartbeat.take() {
             heartbeat.abort();
         }
