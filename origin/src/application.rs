@@ -100,6 +100,8 @@ impl Application {
         settings: Settings,
         listener: Option<TcpListener>,
     ) -> Result<Application, StartupError> {
+        // Before any HTTP client is built (exit notices; see the function).
+        crate::tls::install_default_provider();
         announce_owner_tokens(&settings);
         let backing = match settings.store {
             StoreChoice::Cassandra { retries } => {

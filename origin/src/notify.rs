@@ -195,6 +195,8 @@ pub struct EdgeNotifier {
 impl EdgeNotifier {
     /// A notifier for `settings`, counting into `metrics`.
     pub fn new(settings: NotifySettings, metrics: Arc<Metrics>) -> EdgeNotifier {
+        // The fallback client below takes the process default provider.
+        crate::tls::install_default_provider();
         let mut builder = reqwest::Client::builder()
             .timeout(NOTIFY_TIMEOUT)
             .connect_timeout(NOTIFY_TIMEOUT);

@@ -122,6 +122,17 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Makes [`provider`] the process default. reqwest is built without a provider of its own
+/// (ring here instead of its aws-lc-rs, which needs a C toolchain), so every client it builds
+/// without a preconfigured TLS config, plain-HTTP ones included, needs this first or panics.
+/// Idempotent: a provider already installed (this one, or an embedder's) is kept.
+pub fn install_default_provider() {
+    if CryptoProvider::get_default().is_none() {
+        // Losing a race with another installer is fine: either provider will do.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 /// Parses and checks a PEM pair: at least one certificate, one private key, and the key
 /// belonging to the first (leaf) certificate. Errors name the variable at fault.
 pub fn load_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, SettingsError> {

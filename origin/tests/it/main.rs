@@ -23,3 +23,4 @@ mod openapi;
 mod process;
 mod registry;
 mod storage_failure;
+mod tls;
