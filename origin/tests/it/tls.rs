@@ -177,7 +177,7 @@ async fn the_origin_serves_https_with_a_test_ca_and_refuses_plain_http() {
     assert_eq!(health(&app.client, &app).await, Ok(200));
     let user = unique_user("tls");
     let (status, game) = app.start(&user).await;
-    assert_eq!(status, 200, "{game}");
+    assert_eq!(status, 201, "{game}");
     let (status, exited) = app
         .post(
             "/game/exit",
@@ -383,7 +383,7 @@ async fn notices(app: &TestApp, outcome: &str) -> f64 {
 async fn play_and_exit(app: &TestApp) -> String {
     let user = unique_user("tls-notice");
     let (status, game) = app.start(&user).await;
-    assert_eq!(status, 200, "{game}");
+    assert_eq!(status, 201, "{game}");
     let (status, exited) = app
         .post(
             "/game/exit",
