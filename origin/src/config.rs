@@ -201,6 +201,21 @@ pub const REFERENCE: &[Section] = &[
                 "per request to Cassandra, 1-120",
             ),
             var(
+                "CASSANDRA_TLS_CA_FILE",
+                "unset (plain CQL)",
+                "PEM CA of the nodes' certificates: set, every connection to Cassandra is TLS",
+            ),
+            var(
+                "CASSANDRA_TLS_CERT_FILE",
+                "unset",
+                "PEM client certificate for clusters requiring one; with CASSANDRA_TLS_KEY_FILE",
+            ),
+            var(
+                "CASSANDRA_TLS_KEY_FILE",
+                "unset",
+                "PEM private key of CASSANDRA_TLS_CERT_FILE",
+            ),
+            var(
                 "SCHEMA_AUTO_MIGRATE",
                 "`true` in development, `false` with `SEEDSYNC_ENV=production`",
                 "true: a starting origin applies pending schema migrations; false: it only checks the version (run origin migrate)",

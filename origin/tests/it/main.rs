@@ -24,3 +24,4 @@ mod process;
 mod registry;
 mod storage_failure;
 mod tls;
+mod tls_cassandra;
