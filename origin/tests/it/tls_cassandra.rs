@@ -85,8 +85,7 @@ async fn plain_cql_to_the_tls_node_fails_naming_the_variable() {
     let started = std::time::Instant::now();
     let error = Store::connect(&settings.cassandra)
         .await
-        .err()
-        .expect("plain CQL was accepted by the TLS-only node");
+        .expect_err("plain CQL was accepted by the TLS-only node");
     let message = error.to_string();
     assert!(message.contains("CASSANDRA_TLS_CA_FILE"), "{message}");
     assert!(message.contains(TLS_HOSTS), "{message}");
@@ -110,8 +109,7 @@ async fn a_cluster_certificate_from_another_ca_is_refused() {
     let result = Store::connect(&settings.cassandra).await;
     std::fs::remove_file(&path).unwrap();
     let message = result
-        .err()
-        .expect("an untrusted node certificate was accepted")
+        .expect_err("an untrusted node certificate was accepted")
         .to_string();
     assert!(message.contains("CASSANDRA_TLS_CA_FILE"), "{message}");
 }
