@@ -16,6 +16,16 @@
 #   scripts/cassandra.sh fetch      Resolve and download the jars (newest 5.0.x unless
 #                                   CASSANDRA_VERSION is set) without starting anything.
 #   scripts/cassandra.sh nodetool [--node I] ARGS...   nodetool against node I (default 1).
+#   scripts/cassandra.sh start-tls  One more single node whose CQL port speaks only TLS
+#                                   (client_encryption_options, optional: false), for the
+#                                   origin's TLS tests: 127.0.0.1, CQL 9142, storage 7100, JMX
+#                                   7299 (clear of the main node and the --nodes clusters), own
+#                                   cluster name, run dir CASSANDRA_TLS_DIR. Its keystore is made
+#                                   on first start with keytool (a test CA and a node certificate
+#                                   for IP 127.0.0.1); the CA is exported as PEM to
+#                                   $CASSANDRA_TLS_DIR/ca.pem (the origin's CASSANDRA_TLS_CA_FILE).
+#                                   Returns once the TLS port accepts connections.
+#   scripts/cassandra.sh stop-tls   Stops that node by its PID file.
 #
 # Environment:
 #   CASSANDRA_RUN_DIR        absolute; per-node config, data, logs, PID files (default .run/cassandra)
@@ -26,6 +36,8 @@
 #   CASSANDRA_FAST=1         tests only: no commit-log fsync, no wait for gossip to settle, no
 #                            flush of system tables on schema changes, no snapshot on DROP/TRUNCATE
 #   CASSANDRA_START_TIMEOUT  seconds before start gives up (default 240)
+#   CASSANDRA_TLS_DIR        absolute; start-tls's run dir: node, keystore, ca.pem
+#                            (default .run/cassandra-tls)
 #   JAVA_HOME                Java 11 or 17 (default: java on PATH)
 #
 # Requires java, python3 (probe, standard library only) and, for the first fetch, mvn.
@@ -41,6 +53,7 @@ RUN_DIR=${CASSANDRA_RUN_DIR:-$REPO_DIR/.run/cassandra}
 HEAP=${CASSANDRA_HEAP:-1g}
 FAST=${CASSANDRA_FAST:-0}
 START_TIMEOUT=${CASSANDRA_START_TIMEOUT:-240}
+TLS_DIR=${CASSANDRA_TLS_DIR:-$REPO_DIR/.run/cassandra-tls}
 
 readonly CLUSTER_NAME=seedsync
 readonly NATIVE_PORT=9042
@@ -114,7 +127,11 @@ check_settings() {
 node_addr() { printf '127.0.0.%s' "$1"; }
 node_dir() { printf '%s/node%s' "$RUN_DIR" "$1"; }
 pid_file() { printf '%s/node%s/cassandra.pid' "$RUN_DIR" "$1"; }
-jmx_port() { printf '%s' $((JMX_BASE_PORT + $1 - 1)); }
+# JMX_BASE: JMX_BASE_PORT, or the TLS node's (start-tls).
+JMX_BASE=$JMX_BASE_PORT
+# CQL_PORT: the native port stop waits on (NATIVE_PORT, or the TLS node's).
+CQL_PORT=$NATIVE_PORT
+jmx_port() { printf '%s' $((JMX_BASE + $1 - 1)); }
 
 # Prints the PID of node $1 if its PID file names a live Cassandra process of this run dir.
 # Checks the command line, so a recycled PID is never taken for a node.
@@ -448,7 +465,7 @@ stop_nodes() {
   # listeners are not yet): wait, boundedly, so a cluster started right after finds them free.
   for i in "${live[@]}"; do
     for ((waited = 0; waited < 40; waited++)); do
-      port_open "$(node_addr "$i")" "$NATIVE_PORT" || port_open 127.0.0.1 "$(jmx_port "$i")" || break
+      port_open "$(node_addr "$i")" "$CQL_PORT" || port_open 127.0.0.1 "$(jmx_port "$i")" || break
       sleep 0.25
     done
   done
@@ -712,11 +729,118 @@ cmd_nodetool() {
     org.apache.cassandra.tools.NodeTool -h 127.0.0.1 -p "$(jmx_port "$i")" "$@"
 }
 
+# ---------------------------------------------------------------------------------------------
+# The TLS-only node (start-tls, stop-tls): node 1 of its own run dir, on ports of its own.
+readonly TLS_NATIVE_PORT=9142
+readonly TLS_STORAGE_PORT=7100
+readonly TLS_JMX_PORT=7299
+# Test material only: the keystore protects nothing but a throwaway test CA's node key.
+readonly TLS_STORE_PASSWORD=seedsync-test-only
+
+use_tls_dir() {
+  case $TLS_DIR in /?*) ;; *) die "CASSANDRA_TLS_DIR must be an absolute path (got '$TLS_DIR')" ;; esac
+  [[ $TLS_DIR != *[\'$'\n']* ]] || die "CASSANDRA_TLS_DIR must not contain quotes or newlines"
+  RUN_DIR=${TLS_DIR%/}
+  JMX_BASE=$TLS_JMX_PORT
+  CQL_PORT=$TLS_NATIVE_PORT
+}
+
+# A test CA and a node certificate it signed (SAN IP 127.0.0.1: the driver checks the IP it
+# dialled), in PKCS12 keystores; the CA also as PEM for the origin. Made once per run dir.
+make_tls_keystore() {
+  local dir=$RUN_DIR/tls keytool
+  [[ -s $dir/node.p12 && -s $RUN_DIR/ca.pem ]] && return 0
+  keytool=$(dirname "$JAVA")/keytool
+  [[ -x $keytool ]] || keytool=$(command -v keytool) || die "keytool (from the JDK) is required"
+  rm -rf -- "$dir"
+  mkdir -p "$dir"
+  local -a store=(-storetype PKCS12 -storepass "$TLS_STORE_PASSWORD" -keypass "$TLS_STORE_PASSWORD")
+  {
+    "$keytool" -genkeypair -keystore "$dir/ca.p12" "${store[@]}" -alias ca -keyalg RSA -keysize 2048 \
+      -validity 3650 -dname "CN=seedsync test Cassandra CA" -ext bc:c
+    "$keytool" -exportcert -rfc -keystore "$dir/ca.p12" -storetype PKCS12 \
+      -storepass "$TLS_STORE_PASSWORD" -alias ca -file "$dir/ca.pem"
+    "$keytool" -genkeypair -keystore "$dir/node.p12" "${store[@]}" -alias node -keyalg RSA \
+      -keysize 2048 -validity 3650 -dname "CN=127.0.0.1"
+    "$keytool" -certreq -keystore "$dir/node.p12" -storetype PKCS12 \
+      -storepass "$TLS_STORE_PASSWORD" -alias node -file "$dir/node.csr"
+    "$keytool" -gencert -keystore "$dir/ca.p12" -storetype PKCS12 -storepass "$TLS_STORE_PASSWORD" \
+      -alias ca -infile "$dir/node.csr" -outfile "$dir/node.pem" -rfc -validity 3650 \
+      -ext san=ip:127.0.0.1,dns:localhost -ext ku:c=digitalSignature,keyEncipherment \
+      -ext eku=serverAuth
+    "$keytool" -importcert -noprompt -keystore "$dir/node.p12" -storetype PKCS12 \
+      -storepass "$TLS_STORE_PASSWORD" -alias ca -file "$dir/ca.pem"
+    "$keytool" -importcert -noprompt -keystore "$dir/node.p12" -storetype PKCS12 \
+      -storepass "$TLS_STORE_PASSWORD" -alias node -file "$dir/node.pem"
+  } >"$dir/keytool.log" 2>&1 || {
+    cat "$dir/keytool.log" >&2
+    die "keytool failed (log above)"
+  }
+  cp "$dir/ca.pem" "$RUN_DIR/ca.pem"
+}
+
+cmd_start_tls() {
+  (($# == 0)) || die "start-tls takes no arguments"
+  use_tls_dir
+  lock_run_dir
+  if node_pid 1 >/dev/null && port_open 127.0.0.1 "$TLS_NATIVE_PORT"; then
+    say "TLS node already running: 127.0.0.1:$TLS_NATIVE_PORT (CA $RUN_DIR/ca.pem)"
+    return 0
+  fi
+  local port
+  for port in "$TLS_NATIVE_PORT" "$TLS_STORAGE_PORT" "$TLS_JMX_PORT"; do
+    port_open 127.0.0.1 "$port" && die "127.0.0.1:$port is already taken (the TLS node needs it)"
+  done
+  ensure_jars
+  find_java
+  make_tls_keystore
+  local started=$SECONDS dir token
+  token=$(python3 "$PROBE" tokens 1)
+  write_topology 1 "$DEFAULT_DC"
+  write_node_config 1 1 "$DEFAULT_DC" "$token"
+  dir=$(node_dir 1)
+  # The shared template with this node's ports and name, and client encryption required.
+  sed -i -e "s/^cluster_name: .*/cluster_name: '$CLUSTER_NAME-tls'/" \
+    -e "s/^storage_port: .*/storage_port: $TLS_STORAGE_PORT/" \
+    -e "s/^native_transport_port: .*/native_transport_port: $TLS_NATIVE_PORT/" \
+    -e "s/- seeds: .*/- seeds: '127.0.0.1:$TLS_STORAGE_PORT'/" "$dir/conf/cassandra.yaml"
+  cat >>"$dir/conf/cassandra.yaml" <<YAML
+
+# start-tls: CQL only over TLS (a plain client is refused).
+client_encryption_options:
+  enabled: true
+  optional: false
+  keystore: '$RUN_DIR/tls/node.p12'
+  keystore_password: '$TLS_STORE_PASSWORD'
+  store_type: PKCS12
+  require_client_auth: false
+YAML
+  trap on_start_interrupted INT TERM
+  launch_node 1
+  say "launched the TLS node (heap $HEAP$([[ $FAST == 1 ]] && printf ', FAST'))"
+  local deadline=$((started + START_TIMEOUT))
+  until port_open 127.0.0.1 "$TLS_NATIVE_PORT"; do
+    node_pid 1 >/dev/null || fail_start 1 "the TLS node exited during startup"
+    ((SECONDS < deadline)) || fail_start 1 "the TLS node not ready after ${START_TIMEOUT}s"
+    sleep 1
+  done
+  trap - INT TERM
+  say "up: TLS-only CQL on 127.0.0.1:$TLS_NATIVE_PORT in $((SECONDS - started)) s \
+(CA $RUN_DIR/ca.pem, run dir $RUN_DIR)"
+}
+
+cmd_stop_tls() {
+  (($# == 0)) || die "stop-tls takes no arguments"
+  use_tls_dir
+  lock_run_dir
+  stop_nodes 1
+}
+
 main() {
   local cmd=${1:-}
   (($# > 0)) && shift
   case $cmd in
-    start | stop | status | answers | wipe | fetch | nodetool) check_settings ;;
+    start | stop | status | answers | wipe | fetch | nodetool | start-tls | stop-tls) check_settings ;;
   esac
   case $cmd in
     start) cmd_start "$@" ;;
@@ -726,6 +850,8 @@ main() {
     wipe) cmd_wipe "$@" ;;
     fetch) cmd_fetch "$@" ;;
     nodetool) cmd_nodetool "$@" ;;
+    start-tls) cmd_start_tls "$@" ;;
+    stop-tls) cmd_stop_tls "$@" ;;
     -h | --help | help) usage ;;
     *)
       usage >&2

@@ -12,6 +12,10 @@
 #                 Cassandra and one nats-server started for the stage (scripts/nats.sh, its own
 #                 port and store dir): 1,000 starts + exits, a 20 s broker outage under load, an
 #                 origin killed mid-relay
+#   5b tls        the origin -> Cassandra hop over TLS: one TLS-only node started for the stage
+#                 (scripts/cassandra.sh start-tls: 127.0.0.1:9142, its own run dir and a keytool
+#                 test CA), `tls_cassandra::`, the node stopped by PID. (The HTTPS listener and
+#                 https notice tests, `tls::`, run in the rust stage.)
 #   6 edge        the real Worker in workerd (wrangler dev) against real origins (including the
 #                 origin/edge parity of bad inputs), and a dry-run deploy
 #   6b deploy     the origin image built (podman) and run against the test Cassandra, stopped by
@@ -35,7 +39,7 @@ export CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}"
 export NO_COLOR=1 FORCE_COLOR=0 CARGO_TERM_COLOR=never
 LOGS="$ROOT/artifacts/test-logs"
 mkdir -p "$LOGS"
-STAGES="${TEST_STAGES:-lint no_std rust events edge deploy contract frontend multidc}"
+STAGES="${TEST_STAGES:-lint no_std rust events tls edge deploy contract frontend multidc}"
 started_cassandra=""
 # The events stage's broker: its own port, monitoring port and store dir, so a `make up`
 # broker on 4222 is left alone.
@@ -43,6 +47,7 @@ EVENTS_NATS_ENV=(NATS_PORT=14222 NATS_MONITOR_PORT=18222 "NATS_RUN_DIR=$ROOT/.ru
 started_nats=""
 MULTIDC_RUN_DIR="$ROOT/.run/cassandra-multidc"
 started_multidc=""
+started_tls_node=""
 passed=0
 failed=0
 
@@ -50,6 +55,10 @@ cleanup() {
   if [[ -n "$started_nats" ]]; then
     echo "test: stopping the events stage's nats-server" >&2
     env "${EVENTS_NATS_ENV[@]}" scripts/nats.sh wipe || true
+  fi
+  if [[ -n "$started_tls_node" ]]; then
+    echo "test: stopping the TLS Cassandra node" >&2
+    scripts/cassandra.sh stop-tls || true
   fi
   if [[ -n "$started_multidc" ]]; then
     echo "test: stopping the three-datacenter cluster" >&2
@@ -142,6 +151,14 @@ if wants events; then
     cargo test -p origin --test it -- --ignored --test-threads=1 --nocapture events::
   env "${EVENTS_NATS_ENV[@]}" scripts/nats.sh wipe
   started_nats=""
+fi
+if wants tls; then
+  # Its own node (own ports and run dir), started once for the stage; the 9042 node is unused.
+  started_tls_node=1
+  run cassandra-tls env CASSANDRA_FAST=1 scripts/cassandra.sh start-tls
+  run tls-cassandra-tests cargo test -p origin --test it -- --ignored tls_cassandra::
+  scripts/cassandra.sh stop-tls
+  started_tls_node=""
 fi
 if wants edge; then
   ensure_cassandra

@@ -59,6 +59,8 @@ async fn serve(settings: &Settings, store: Store) -> (String, tokio::sync::onesh
 
 #[tokio::main]
 async fn main() {
+    // reqwest is built without a crypto provider of its own (origin::tls).
+    origin::tls::install_default_provider();
     let seconds = env_number("BENCH_SECONDS", 6);
     let concurrency = env_number("BENCH_CONCURRENCY", 32) as usize;
     let duration = Duration::from_secs(seconds);

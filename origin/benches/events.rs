@@ -131,6 +131,8 @@ async fn serve(state: AppState) -> (String, tokio::sync::oneshot::Sender<()>) {
 
 #[tokio::main]
 async fn main() {
+    // reqwest is built without a crypto provider of its own (origin::tls).
+    origin::tls::install_default_provider();
     let seconds = env_number("BENCH_SECONDS", 4);
     let rounds = env_number("BENCH_ROUNDS", 3).max(1);
     let concurrency = env_number("BENCH_CONCURRENCY", 32) as usize;

@@ -60,6 +60,8 @@ fn report_error(what: String) {
 
 #[tokio::main]
 async fn main() {
+    // reqwest is built without a crypto provider of its own (origin::tls).
+    origin::tls::install_default_provider();
     let seconds = env_number("BENCH_SECONDS", 8);
     let concurrency = env_number("BENCH_CONCURRENCY", 32) as usize;
     let duration = Duration::from_secs(seconds);

@@ -100,6 +100,8 @@ impl Application {
         settings: Settings,
         listener: Option<TcpListener>,
     ) -> Result<Application, StartupError> {
+        // Before any HTTP client is built (exit notices; see the function).
+        crate::tls::install_default_provider();
         announce_owner_tokens(&settings);
         let backing = match settings.store {
             StoreChoice::Cassandra { retries } => {
@@ -228,10 +230,10 @@ impl Application {
                 move || metrics.sessions_started.get(),
             ))
         });
-        tracing::info!(%address, region = settings.region.as_str(),
+        tracing::info!(%address, tls = settings.tls.is_some(), region = settings.region.as_str(),
             keyspace = %settings.cassandra.keyspace,
             events = settings.events.as_ref().map(|e| kernel::redact_url(&e.nats_url)), "origin listening");
-        let served = startup::run(listener, state, shutdown).await;
+        let served = startup::run_with_tls(listener, state, settings.tls.as_ref(), shutdown).await;
         if let Some(heartbeat) = tasks.heartbeat.take() {
             heartbeat.abort();
         }

@@ -22,6 +22,7 @@ use crate::limits::LimitSettings;
 use crate::notify::NotifySettings;
 use crate::outbox::RelaySettings;
 use crate::registry::RegistrySettings;
+use crate::tls::TlsSettings;
 
 // The sections, where older code and tests look for them.
 pub use crate::outbox::EventSettings;
@@ -96,7 +97,7 @@ pub const REFERENCE: &[Section] = &[
             var("REGION", "`eu`", "this origin's region: 1-32 of a-z 0-9 -"),
             var(
                 "PUBLIC_URL",
-                "`http://HOST:PORT` (`127.0.0.1` for `0.0.0.0`)",
+                "`http://HOST:PORT` (`https://` with `TLS_CERT_FILE`; `127.0.0.1` for `0.0.0.0`)",
                 "the http(s) base URL the edge reaches this origin at (written into the region registry)",
             ),
             var(
@@ -128,6 +129,26 @@ pub const REFERENCE: &[Section] = &[
                 "TEST_ARTIFICIAL_DELAY_MS",
                 "unset",
                 "tests only, with TEST_MODE=1: every request waits this long first (0-60000)",
+            ),
+        ],
+    },
+    Section {
+        title: "TLS",
+        variables: &[
+            var(
+                "TLS_CERT_FILE",
+                "unset",
+                "PEM certificate chain (leaf first); with TLS_KEY_FILE the listener speaks only HTTPS",
+            ),
+            var(
+                "TLS_KEY_FILE",
+                "unset",
+                "PEM private key of the certificate; set both TLS_* files or neither",
+            ),
+            var(
+                "TLS_RELOAD_SECONDS",
+                "`10`",
+                "how often (1-86400) the pair is checked for changes; SIGHUP reloads at once",
             ),
         ],
     },
@@ -178,6 +199,21 @@ pub const REFERENCE: &[Section] = &[
                 "CASSANDRA_TIMEOUT_SECONDS",
                 "`5`",
                 "per request to Cassandra, 1-120",
+            ),
+            var(
+                "CASSANDRA_TLS_CA_FILE",
+                "unset (plain CQL)",
+                "PEM CA of the nodes' certificates: set, every connection to Cassandra is TLS",
+            ),
+            var(
+                "CASSANDRA_TLS_CERT_FILE",
+                "unset",
+                "PEM client certificate for clusters requiring one; with CASSANDRA_TLS_KEY_FILE",
+            ),
+            var(
+                "CASSANDRA_TLS_KEY_FILE",
+                "unset",
+                "PEM private key of CASSANDRA_TLS_CERT_FILE",
             ),
             var(
                 "SCHEMA_AUTO_MIGRATE",
@@ -330,6 +366,11 @@ pub const REFERENCE: &[Section] = &[
                 "unset",
                 "secret: 16+ bytes, the edge's same value; set both EDGE_NOTIFY_* or neither",
             ),
+            var(
+                "EDGE_NOTIFY_CA_FILE",
+                "unset",
+                "PEM root CA(s) trusted for an https EDGE_NOTIFY_URL besides the system's",
+            ),
         ],
     },
     Section {
@@ -453,6 +494,8 @@ pub struct Settings {
     pub events: Option<EventSettings>,
     /// Exit notices to the edge's live rooms (`EDGE_NOTIFY_URL` and `EDGE_NOTIFY_SECRET` set).
     pub notify: Option<NotifySettings>,
+    /// HTTPS on the listener (`TLS_CERT_FILE` and `TLS_KEY_FILE` set).
+    pub tls: Option<TlsSettings>,
     /// The relay's pacing when a test sets one; otherwise derived ([`Settings::relay`]).
     pub relay_pacing: Option<RelaySettings>,
 }
@@ -500,6 +543,7 @@ impl Settings {
                 |path| std::fs::read_to_string(path),
             )?,
             notify: NotifySettings::from_lookup(|name| env.lookup(name))?,
+            tls: TlsSettings::from_lookup(|name| env.lookup(name))?,
             relay_pacing: None,
         })
     }
@@ -565,6 +609,8 @@ mod tests {
             ("CASSANDRA_USERNAME", "alice"),
             ("NATS_URL", "127.0.0.1"),
             ("EDGE_NOTIFY_URL", "https://edge.example"),
+            ("TLS_CERT_FILE", "/etc/origin/cert.pem"),
+            ("TLS_RELOAD_SECONDS", "0"),
             ("NATS_URL", "http://127.0.0.1:4222"),
             ("NATS_URL", "nats://:4222"),
         ];
@@ -574,6 +620,7 @@ mod tests {
             let expected = match variable {
                 "CASSANDRA_USERNAME" => "CASSANDRA_PASSWORD",
                 "EDGE_NOTIFY_URL" => "EDGE_NOTIFY_SECRET",
+                "TLS_CERT_FILE" => "TLS_KEY_FILE",
                 other => other,
             };
             assert_eq!(err.variable, expected, "{variable}={value}: {err}");

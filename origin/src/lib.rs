@@ -36,6 +36,7 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 
 pub use application::{Application, StartupError};
 pub use startup::{app, run};

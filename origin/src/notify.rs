@@ -10,15 +10,18 @@
 //! tasks, the surplus is dropped and counted.
 //!
 //! Configured by two optional variables, validated at start-up ([`NotifySettings::from_lookup`]):
-//! `EDGE_NOTIFY_URL` (the edge's base URL, e.g. `http://127.0.0.1:8787`; plain `http://` only,
-//! this build has no TLS client) and `EDGE_NOTIFY_SECRET` (the edge's `EDGE_NOTIFY_SECRET`).
-//! Both set, or neither (no notices).
+//! `EDGE_NOTIFY_URL` (the edge's base URL, e.g. `http://127.0.0.1:8787` or
+//! `https://edge.example`) and `EDGE_NOTIFY_SECRET` (the edge's `EDGE_NOTIFY_SECRET`).
+//! Both set, or neither (no notices). `https://` uses rustls and trusts the system's roots plus
+//! the PEM roots of the optional `EDGE_NOTIFY_CA_FILE` (a private CA, or a test's).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use api::GameId;
 use api::room::{ExitedNotice, NOTIFY_SECRET_HEADER};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use tokio::sync::Semaphore;
 
 use crate::metrics::Metrics;
@@ -28,6 +31,8 @@ use kernel::{Secret, SettingsError};
 pub const URL_VAR: &str = "EDGE_NOTIFY_URL";
 /// The shared secret.
 pub const SECRET_VAR: &str = "EDGE_NOTIFY_SECRET";
+/// Extra trusted root certificates (PEM) for an `https://` edge.
+pub const CA_VAR: &str = "EDGE_NOTIFY_CA_FILE";
 /// How long one notice may take, connect included.
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Notices waiting for the edge at once; more are dropped.
@@ -43,6 +48,8 @@ pub struct NotifySettings {
     pub base: String,
     /// `EDGE_NOTIFY_SECRET`.
     pub secret: Secret,
+    /// The roots of `EDGE_NOTIFY_CA_FILE`, trusted besides the system's.
+    pub extra_roots: Vec<CertificateDer<'static>>,
 }
 
 impl std::fmt::Debug for NotifySettings {
@@ -50,6 +57,7 @@ impl std::fmt::Debug for NotifySettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NotifySettings")
             .field("base", &self.base)
+            .field("extra_roots", &self.extra_roots.len())
             .finish_non_exhaustive()
     }
 }
@@ -66,7 +74,15 @@ impl NotifySettings {
                 .filter(|v| !v.is_empty())
         };
         let (url, secret) = match (get(URL_VAR), get(SECRET_VAR)) {
-            (None, None) => return Ok(None),
+            (None, None) => {
+                if get(CA_VAR).is_some() {
+                    return Err(SettingsError::new(
+                        CA_VAR,
+                        format!("is only used with {URL_VAR} (https); set both or neither"),
+                    ));
+                }
+                return Ok(None);
+            }
             (Some(url), Some(secret)) => (url, secret),
             (Some(_), None) => {
                 return Err(SettingsError {
@@ -82,7 +98,10 @@ impl NotifySettings {
             }
         };
         let base = url.trim_end_matches('/');
-        let valid = base.strip_prefix("http://").is_some_and(|rest| {
+        let rest = base
+            .strip_prefix("http://")
+            .or_else(|| base.strip_prefix("https://"));
+        let valid = rest.is_some_and(|rest| {
             !rest.is_empty()
                 && !rest.contains(['/', '?', '#', ' '])
                 && rest.rsplit_once(':').is_none_or(|(host, port)| {
@@ -93,8 +112,8 @@ impl NotifySettings {
             return Err(SettingsError {
                 variable: URL_VAR,
                 message: format!(
-                    "{url:?} is not an http:// base URL like http://127.0.0.1:8787 (no path; \
-                     this build has no TLS client)"
+                    "{url:?} is not an http(s):// base URL like http://127.0.0.1:8787 or \
+                     https://edge.example (no path)"
                 ),
             });
         }
@@ -104,9 +123,14 @@ impl NotifySettings {
                 message: format!("must be at least {MIN_SECRET_BYTES} bytes"),
             });
         }
+        let extra_roots = match get(CA_VAR) {
+            None => Vec::new(),
+            Some(path) => read_roots(&path)?,
+        };
         Ok(Some(NotifySettings {
             base: base.to_owned(),
             secret: Secret::new(secret),
+            extra_roots,
         }))
     }
 
@@ -114,6 +138,49 @@ impl NotifySettings {
     pub fn url_of(&self, id: GameId) -> String {
         format!("{}/edge/internal/game/{id}/exited", self.base)
     }
+}
+
+/// The certificates of the PEM file at `path` (at least one), errors naming [`CA_VAR`].
+fn read_roots(path: &str) -> Result<Vec<CertificateDer<'static>>, SettingsError> {
+    let pem = std::fs::read(path)
+        .map_err(|e| SettingsError::new(CA_VAR, format!("cannot read {path}: {e}")))?;
+    let roots = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SettingsError::new(CA_VAR, format!("{path} is not PEM: {e}")))?;
+    if roots.is_empty() {
+        return Err(SettingsError::new(
+            CA_VAR,
+            format!("{path} holds no certificate (expected PEM BEGIN CERTIFICATE blocks)"),
+        ));
+    }
+    Ok(roots)
+}
+
+/// The TLS client config of the notices: the system's roots (when it has any) plus
+/// `extra_roots`; a root the trust store refuses is logged and skipped.
+pub fn client_tls(
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        tracing::debug!(%error, "a system root certificate could not be loaded");
+    }
+    let (_, skipped) = roots.add_parsable_certificates(native.certs);
+    if skipped > 0 {
+        tracing::debug!(skipped, "system root certificates skipped");
+    }
+    for root in extra_roots {
+        if let Err(error) = roots.add(root.clone()) {
+            tracing::warn!(%error, "a root of {CA_VAR} was refused");
+        }
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// Sends exit notices to one edge.
@@ -128,12 +195,21 @@ pub struct EdgeNotifier {
 impl EdgeNotifier {
     /// A notifier for `settings`, counting into `metrics`.
     pub fn new(settings: NotifySettings, metrics: Arc<Metrics>) -> EdgeNotifier {
-        // The builder fails only when a TLS backend cannot start; this one has none.
-        let client = reqwest::Client::builder()
+        // The fallback client below takes the process default provider.
+        crate::tls::install_default_provider();
+        let mut builder = reqwest::Client::builder()
             .timeout(NOTIFY_TIMEOUT)
-            .connect_timeout(NOTIFY_TIMEOUT)
-            .build()
-            .unwrap_or_default();
+            .connect_timeout(NOTIFY_TIMEOUT);
+        match client_tls(&settings.extra_roots) {
+            Ok(tls) => builder = builder.tls_backend_preconfigured(tls),
+            Err(error) => tracing::error!(%error, "no TLS for edge exit notices"),
+        }
+        let client = builder.build().unwrap_or_else(|error| {
+            // Only a TLS backend that cannot start fails the builder; https notices then fail
+            // (counted), plain ones still go.
+            tracing::error!(%error, "edge notice client without TLS");
+            reqwest::Client::new()
+        });
         EdgeNotifier {
             client,
             settings,
@@ -209,6 +285,14 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(s.base, "http://127.0.0.1:8787");
+        assert!(s.extra_roots.is_empty());
+        let tls = read(&[
+            (URL_VAR, "https://edge.example:8443/"),
+            (SECRET_VAR, SECRET),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(tls.base, "https://edge.example:8443");
         let id = GameId::parse("0b6c1f7e-3a52-4a8e-9d4e-0f1a2b3c4d5e").unwrap();
         assert_eq!(
             s.url_of(id),
@@ -220,7 +304,8 @@ mod tests {
     #[test]
     fn bad_values_name_their_variable() {
         for url in [
-            "https://edge.example",
+            "ftp://edge.example",
+            "https://",
             "127.0.0.1:8787",
             "http://",
             "http://127.0.0.1:0",
@@ -241,6 +326,24 @@ mod tests {
                 .variable,
             SECRET_VAR
         );
+        // The CA file: alone, unreadable, or without a certificate.
+        assert_eq!(
+            read(&[(CA_VAR, "/etc/ca.pem")]).unwrap_err().variable,
+            CA_VAR
+        );
+        let with_ca = |path: &str| {
+            read(&[
+                (URL_VAR, "https://edge.example"),
+                (SECRET_VAR, SECRET),
+                (CA_VAR, path),
+            ])
+        };
+        assert_eq!(with_ca("/nonexistent/ca.pem").unwrap_err().variable, CA_VAR);
+        let empty = std::env::temp_dir().join(format!("seedsync-ca-{}.pem", std::process::id()));
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        let e = with_ca(empty.to_str().unwrap()).unwrap_err();
+        std::fs::remove_file(&empty).unwrap();
+        assert_eq!(e.variable, CA_VAR, "{e}");
     }
 
     #[tokio::test]
@@ -254,6 +357,7 @@ mod tests {
             NotifySettings {
                 base: format!("http://127.0.0.1:{port}"),
                 secret: SECRET.into(),
+                extra_roots: Vec::new(),
             },
             metrics.clone(),
         );

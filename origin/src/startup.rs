@@ -21,6 +21,7 @@ use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower::timeout::TimeoutLayer;
@@ -38,6 +39,7 @@ use crate::routes::{self, game, health, regions, v1};
 pub use crate::state::AppState;
 use crate::store::{GameStore, Store};
 use crate::telemetry;
+use crate::tls::{self, TlsListener, TlsSettings};
 
 /// The application state on Cassandra and, when `NATS_URL` is set, the game-event relay
 /// (paced by [`Settings::relay`]), as [`crate::Application`] wires them. The relay connects to
@@ -209,15 +211,43 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    run_with_tls(listener, state, None, shutdown).await
+}
+
+/// [`run`], speaking only HTTPS when `tls` is set: the pair is loaded now and reloaded while
+/// serving ([`tls::reload_loop`]); the graceful shutdown is the same (the TLS listener stops
+/// accepting, in-flight requests finish).
+pub async fn run_with_tls(
+    listener: TcpListener,
+    state: AppState,
+    tls: Option<&TlsSettings>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let housekeeping = state.limits.spawn_housekeeping(Duration::from_secs(30));
     // The peer address is what the per-client limits key on (or check against
     // TRUSTED_PROXIES).
-    let served = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = match tls {
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(settings) => {
+            let pair = settings.read_pair().map_err(std::io::Error::other)?;
+            let current = Arc::new(tls::CurrentCert::new(pair));
+            let config = tls::server_config(current.clone()).map_err(std::io::Error::other)?;
+            let reload = tokio::spawn(tls::reload_loop(settings.clone(), current));
+            // `tap_io` only to reach axum's `ConnectInfo<SocketAddr>` for any listener whose
+            // address is a SocketAddr.
+            let listener = TlsListener::new(listener, Arc::new(config)).tap_io(|_| {});
+            let served = axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await;
+            reload.abort();
+            served
+        }
+    };
     housekeeping.abort();
     served
 }

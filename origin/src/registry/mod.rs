@@ -115,7 +115,13 @@ impl RegistrySettings {
                 } else {
                     host.to_string()
                 };
-                format!("http://{host}:{port}")
+                // An origin serving TLS itself is only reachable over https.
+                let scheme = if get("TLS_CERT_FILE").is_some_and(|v| !v.trim().is_empty()) {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{host}:{port}")
             }
         };
         let test_mode = get("TEST_MODE").is_some_and(|v| v.trim() == "1");

@@ -74,7 +74,7 @@ pub const IDEMPOTENCY_TTL_SECONDS: u32 = 24 * 60 * 60;
 pub enum StoreError {
     /// Could not connect to any contact point.
     #[error(
-        "cannot connect to Cassandra at {hosts}: {message} (is it running? check CASSANDRA_HOSTS and credentials)"
+        "cannot connect to Cassandra at {hosts}: {message} (is it running? check CASSANDRA_HOSTS, the credentials, and CASSANDRA_TLS_CA_FILE if the cluster requires TLS)"
     )]
     Connect {
         /// The contact points tried.
@@ -247,6 +247,9 @@ pub(crate) async fn open_session(settings: &CassandraSettings) -> Result<Session
         .default_execution_profile_handle(profile.into_handle());
     if let Some((user, password)) = &settings.credentials {
         builder = builder.user(user, password.expose());
+    }
+    if let Some(tls) = &settings.tls {
+        builder = builder.tls_context(Some(tls.clone()));
     }
     builder.build().await.map_err(|e| StoreError::Connect {
         hosts: settings.hosts.join(","),

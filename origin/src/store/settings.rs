@@ -95,6 +95,9 @@ pub struct CassandraSettings {
     /// itself at start (development default) instead of only checking the version and
     /// refusing to start until `origin migrate` ran (production: always off).
     pub auto_migrate: bool,
+    /// `CASSANDRA_TLS_CA_FILE` (and the optional client pair): every connection to the
+    /// cluster speaks TLS; `None`: plain CQL.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl CassandraSettings {
@@ -140,6 +143,7 @@ impl CassandraSettings {
             replication,
             timeout: Duration::from_secs(timeout_seconds),
             auto_migrate: auto_migrate(env)?,
+            tls: cassandra_tls(env)?,
         })
     }
 }
@@ -212,6 +216,93 @@ fn credentials(env: &Env<'_>) -> Result<Option<(String, Secret)>, SettingsError>
             "must be set when CASSANDRA_PASSWORD is",
         )),
     }
+}
+
+/// The CA of the cluster's node certificates.
+const TLS_CA_VAR: &str = "CASSANDRA_TLS_CA_FILE";
+/// The client certificate chain, for clusters that require client certificates.
+const TLS_CERT_VAR: &str = "CASSANDRA_TLS_CERT_FILE";
+/// The client certificate's private key.
+const TLS_KEY_VAR: &str = "CASSANDRA_TLS_KEY_FILE";
+
+/// TLS to Cassandra (client encryption), on when `CASSANDRA_TLS_CA_FILE` is set: rustls on
+/// ring trusting only that file's roots (a cluster's CA is private as a rule), the node's
+/// certificate checked against the address the driver dialled (the driver names nodes by IP,
+/// so node certificates need IP SANs). `CASSANDRA_TLS_CERT_FILE` and `CASSANDRA_TLS_KEY_FILE`
+/// add a client certificate for `require_client_auth` clusters.
+fn cassandra_tls(
+    env: &Env<'_>,
+) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>, SettingsError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let read = |variable: &'static str| -> Result<Option<Vec<u8>>, SettingsError> {
+        let Some(path) = env.get(variable).map(str::trim).filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        std::fs::read(path)
+            .map(Some)
+            .map_err(|e| SettingsError::new(variable, format!("cannot read {path}: {e}")))
+    };
+    let certs = |variable: &'static str, pem: &[u8]| {
+        let certs = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SettingsError::new(variable, format!("not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(SettingsError::new(
+                variable,
+                "holds no certificate (expected PEM BEGIN CERTIFICATE blocks)",
+            ));
+        }
+        Ok(certs)
+    };
+    let ca = read(TLS_CA_VAR)?;
+    let client = (read(TLS_CERT_VAR)?, read(TLS_KEY_VAR)?);
+    let Some(ca) = ca else {
+        if client.0.is_some() || client.1.is_some() {
+            return Err(SettingsError::new(
+                TLS_CA_VAR,
+                format!(
+                    "must be set with {TLS_CERT_VAR}/{TLS_KEY_VAR} (TLS needs the cluster's CA)"
+                ),
+            ));
+        }
+        return Ok(None);
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs(TLS_CA_VAR, &ca)? {
+        roots
+            .add(cert)
+            .map_err(|e| SettingsError::new(TLS_CA_VAR, format!("unusable CA certificate: {e}")))?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SettingsError::new(TLS_CA_VAR, e.to_string()))?
+        .with_root_certificates(roots);
+    let config = match client {
+        (None, None) => builder.with_no_client_auth(),
+        (Some(cert), Some(key)) => {
+            let chain = certs(TLS_CERT_VAR, &cert)?;
+            let key = PrivateKeyDer::from_pem_slice(&key).map_err(|e| {
+                SettingsError::new(TLS_KEY_VAR, format!("holds no usable PEM private key: {e}"))
+            })?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                SettingsError::new(TLS_KEY_VAR, format!("unusable client pair: {e}"))
+            })?
+        }
+        (Some(_), None) => {
+            return Err(SettingsError::new(
+                TLS_KEY_VAR,
+                format!("must be set when {TLS_CERT_VAR} is"),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(SettingsError::new(
+                TLS_CERT_VAR,
+                format!("must be set when {TLS_KEY_VAR} is"),
+            ));
+        }
+    };
+    Ok(Some(std::sync::Arc::new(config)))
 }
 
 fn serial_consistency(env: &Env<'_>) -> Result<SerialConsistency, SettingsError> {

@@ -4,7 +4,8 @@
 //!
 //! `events::` and `multi_dc::` are ignored by default: they need nats-server and the
 //! three-datacenter cluster, and `make test` runs them in stages of their own
-//! (`-- --ignored events::`, `-- --ignored multi_dc::`).
+//! (`-- --ignored events::`, `-- --ignored multi_dc::`). `tls_cassandra::` is ignored too: it
+//! needs the TLS-only node of `scripts/cassandra.sh start-tls` (`make test`'s tls stage).
 
 mod common;
 
@@ -23,3 +24,5 @@ mod openapi;
 mod process;
 mod registry;
 mod storage_failure;
+mod tls;
+mod tls_cassandra;

@@ -33,6 +33,9 @@ pub static KEYSPACE: LazyLock<String> = LazyLock::new(|| {
 static CONNECT: Mutex<()> = Mutex::const_new(());
 
 pub fn settings(region: &str) -> Settings {
+    // reqwest has no crypto provider of its own in this build (see the function); every test
+    // starts from these settings, before any client is built.
+    origin::tls::install_default_provider();
     let mut vars: HashMap<String, String> = HashMap::new();
     vars.insert("HOST".into(), "127.0.0.1".into());
     vars.insert("PORT".into(), "0".into());
@@ -225,6 +228,7 @@ pub struct InProcess {
 impl InProcess {
     /// Default settings (region `eu`), with this request timeout.
     pub async fn new(request_timeout: std::time::Duration) -> InProcess {
+        origin::tls::install_default_provider();
         let mut vars: HashMap<String, String> = test_vars().into_iter().collect();
         vars.insert("HOST".into(), "127.0.0.1".into());
         vars.insert("PORT".into(), "0".into());
