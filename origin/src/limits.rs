@@ -361,7 +361,8 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// The metric label: `start`, `read` or `overloaded`.
+    /// The metric label: `start`, `read`, `client_in_flight` or `overloaded` (a body cut at
+    /// `BODY_READ_TIMEOUT_SECONDS` counts as `slow_body`).
     pub fn reason(self) -> &'static str {
         match self {
             Rejection::Client(Class::Start, _) => "start",
@@ -662,6 +663,9 @@ async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: Next
         Err(refusal) => {
             if refusal == BodyRefusal::Slow {
                 limits.rejected.slow_body.fetch_add(1, Ordering::Relaxed);
+                if let Some(counter) = &limits.counter {
+                    counter.with_label_values(&["slow_body"]).inc();
+                }
             }
             return refusal.into_response(v1);
         }
