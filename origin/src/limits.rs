@@ -678,8 +678,6 @@ async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: Next
 enum BodyRefusal {
     /// It did not arrive within `BODY_READ_TIMEOUT_SECONDS`.
     Slow,
-    /// It is over [`MAX_BODY_BYTES`].
-    TooLarge,
     /// The connection failed while sending it.
     Broken,
 }
@@ -691,10 +689,6 @@ impl BodyRefusal {
             BodyRefusal::Slow => (
                 ErrorCode::Timeout,
                 "the request body did not arrive in time; send it at once".to_owned(),
-            ),
-            BodyRefusal::TooLarge => (
-                ErrorCode::PayloadTooLarge,
-                format!("the request body is over {MAX_BODY_BYTES} bytes"),
             ),
             BodyRefusal::Broken => (
                 ErrorCode::BadRequest,
@@ -734,10 +728,13 @@ async fn read_body(request: Request, timeout: Duration) -> Result<Request, BodyR
         use futures::StreamExt;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|_| BodyRefusal::Broken)?;
-            if buffered.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(BodyRefusal::TooLarge);
-            }
             buffered.extend_from_slice(&chunk);
+            // Over the limit: stop reading (memory stays under the limit plus one chunk) and
+            // let the handler answer as the contract says (415 for a body that is not JSON,
+            // else 413), from what was read.
+            if buffered.len() > MAX_BODY_BYTES {
+                break;
+            }
         }
         Ok(())
     };
