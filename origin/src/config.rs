@@ -292,6 +292,16 @@ pub const REFERENCE: &[Section] = &[
                 "requests served at once (1-1000000) or off",
             ),
             var(
+                "MAX_IN_FLIGHT_PER_CLIENT",
+                "`32`",
+                "requests one client may have in flight at once (1-1000000) or off",
+            ),
+            var(
+                "BODY_READ_TIMEOUT_SECONDS",
+                "`5`",
+                "seconds a request body may take to arrive (1-300), else 408",
+            ),
+            var(
                 "TRUSTED_PROXIES",
                 "unset",
                 "comma-separated IPs or CIDRs whose CLIENT_IP_HEADER is believed",

@@ -16,6 +16,12 @@
 //! under a valid signature, the proxies' only from a trusted peer. IPv6 clients are keyed by
 //! their /64, since one host usually holds a whole /64.
 //!
+//! Slow clients: a client holds at most `MAX_IN_FLIGHT_PER_CLIENT` slots (429 beyond, before
+//! it takes a global slot), so one address opening hundreds of connections cannot take the
+//! `MAX_IN_FLIGHT` slots every other client needs. A request body is read here, whole, within
+//! `BODY_READ_TIMEOUT_SECONDS` of the request reaching the middleware (408 otherwise): a body
+//! dribbled a byte at a time gives its slots back after that, not after the request timeout.
+//!
 //! The same middleware refuses, in production, public API requests that are not from the
 //! edge ([`crate::edge_auth::EdgeAuth::gated`]), before they spend any budget.
 //!
@@ -24,6 +30,8 @@
 //! | `RATE_LIMIT_START` | `60/60` | starts per client: `REQUESTS/SECONDS` (a bucket of REQUESTS refilled over SECONDS) or `off` |
 //! | `RATE_LIMIT_READ` | `1200/60` | every other limited request per client (reads, exits) |
 //! | `MAX_IN_FLIGHT` | `512` | requests served at once by this process, or `off` |
+//! | `MAX_IN_FLIGHT_PER_CLIENT` | `32` | requests one client may have in flight at once, or `off` |
+//! | `BODY_READ_TIMEOUT_SECONDS` | `5` | how long a request body may take to arrive (then 408) |
 //! | `TRUSTED_PROXIES` | none | comma-separated IPs or CIDRs whose `CLIENT_IP_HEADER` is believed |
 //! | `CLIENT_IP_HEADER` | `x-forwarded-for` | the header the trusted proxies set |
 
@@ -33,10 +41,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use api::limits::MAX_BODY_BYTES;
 use api::{ApiError, ErrorCode};
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -57,11 +66,17 @@ pub const MAX_IN_FLIGHT: &str = "MAX_IN_FLIGHT";
 pub const TRUSTED_PROXIES: &str = "TRUSTED_PROXIES";
 /// The header those proxies set.
 pub const CLIENT_IP_HEADER: &str = "CLIENT_IP_HEADER";
+/// Requests in flight per client.
+pub const MAX_IN_FLIGHT_PER_CLIENT: &str = "MAX_IN_FLIGHT_PER_CLIENT";
+/// How long a request body may take to arrive.
+pub const BODY_READ_TIMEOUT_SECONDS: &str = "BODY_READ_TIMEOUT_SECONDS";
 /// Every variable this module reads.
-pub const VARIABLES: [&str; 5] = [
+pub const VARIABLES: [&str; 7] = [
     RATE_LIMIT_START,
     RATE_LIMIT_READ,
     MAX_IN_FLIGHT,
+    MAX_IN_FLIGHT_PER_CLIENT,
+    BODY_READ_TIMEOUT_SECONDS,
     TRUSTED_PROXIES,
     CLIENT_IP_HEADER,
 ];
@@ -167,6 +182,10 @@ pub struct LimitSettings {
     pub read: Option<Quota>,
     /// Requests in flight at once (`None`: unlimited).
     pub max_in_flight: Option<usize>,
+    /// Requests one client may have in flight at once (`None`: unlimited).
+    pub max_in_flight_per_client: Option<usize>,
+    /// How long a request body may take to arrive in full.
+    pub body_read_timeout: Duration,
     /// Peers whose client-IP header is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// That header.
@@ -180,6 +199,8 @@ impl Default for LimitSettings {
             start: q(60, 60),
             read: q(1200, 60),
             max_in_flight: Some(512),
+            max_in_flight_per_client: Some(32),
+            body_read_timeout: Duration::from_secs(5),
             trusted_proxies: Vec::new(),
             client_ip_header: HeaderName::from_static("x-forwarded-for"),
         }
@@ -197,15 +218,28 @@ impl LimitSettings {
             None => Ok(default),
             Some(raw) => Quota::parse(&raw).map_err(|message| SettingsError { variable, message }),
         };
-        let max_in_flight = match get(MAX_IN_FLIGHT) {
-            None => defaults.max_in_flight,
-            Some(raw) if raw.trim().eq_ignore_ascii_case("off") => None,
+        let slots = |variable: &'static str, default: Option<usize>| match get(variable) {
+            None => Ok(default),
+            Some(raw) if raw.trim().eq_ignore_ascii_case("off") => Ok(None),
             Some(raw) => match raw.trim().parse::<usize>() {
-                Ok(n @ 1..=1_000_000) => Some(n),
+                Ok(n @ 1..=1_000_000) => Ok(Some(n)),
+                _ => Err(SettingsError {
+                    variable,
+                    message: format!("{raw:?} is not a number in 1..=1000000 or `off`"),
+                }),
+            },
+        };
+        let max_in_flight = slots(MAX_IN_FLIGHT, defaults.max_in_flight)?;
+        let max_in_flight_per_client =
+            slots(MAX_IN_FLIGHT_PER_CLIENT, defaults.max_in_flight_per_client)?;
+        let body_read_timeout = match get(BODY_READ_TIMEOUT_SECONDS) {
+            None => defaults.body_read_timeout,
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(n @ 1..=300) => Duration::from_secs(n),
                 _ => {
                     return Err(SettingsError {
-                        variable: MAX_IN_FLIGHT,
-                        message: format!("{raw:?} is not a number in 1..=1000000 or `off`"),
+                        variable: BODY_READ_TIMEOUT_SECONDS,
+                        message: format!("{raw:?} is not a number of seconds in 1..=300"),
                     });
                 }
             },
@@ -235,6 +269,8 @@ impl LimitSettings {
             start: quota(RATE_LIMIT_START, defaults.start)?,
             read: quota(RATE_LIMIT_READ, defaults.read)?,
             max_in_flight,
+            max_in_flight_per_client,
+            body_read_timeout,
             trusted_proxies,
             client_ip_header,
         })
@@ -246,6 +282,7 @@ impl LimitSettings {
             start: None,
             read: None,
             max_in_flight: None,
+            max_in_flight_per_client: None,
             ..LimitSettings::default()
         }
     }
@@ -317,16 +354,20 @@ impl Class {
 pub enum Rejection {
     /// The client spent its budget of this class; retry after this long.
     Client(Class, Duration),
+    /// The client already has `MAX_IN_FLIGHT_PER_CLIENT` requests in flight.
+    ClientInFlight,
     /// Every in-flight slot is taken.
     Overloaded,
 }
 
 impl Rejection {
-    /// The metric label: `start`, `read` or `overloaded`.
+    /// The metric label: `start`, `read`, `client_in_flight` or `overloaded` (a body cut at
+    /// `BODY_READ_TIMEOUT_SECONDS` counts as `slow_body`).
     pub fn reason(self) -> &'static str {
         match self {
             Rejection::Client(Class::Start, _) => "start",
             Rejection::Client(..) => "read",
+            Rejection::ClientInFlight => "client_in_flight",
             Rejection::Overloaded => "overloaded",
         }
     }
@@ -335,7 +376,7 @@ impl Rejection {
     pub fn retry_after_secs(self) -> u64 {
         match self {
             Rejection::Client(_, wait) => wait.as_millis().div_ceil(1000).max(1) as u64,
-            Rejection::Overloaded => 1,
+            Rejection::ClientInFlight | Rejection::Overloaded => 1,
         }
     }
 
@@ -351,6 +392,10 @@ impl Rejection {
             Rejection::Client(..) => (
                 ErrorCode::RateLimited,
                 "too many requests from this client; retry after the time in Retry-After",
+            ),
+            Rejection::ClientInFlight => (
+                ErrorCode::RateLimited,
+                "too many requests in flight from this client; finish some, then retry",
             ),
             Rejection::Overloaded => (
                 ErrorCode::Timeout,
@@ -380,6 +425,51 @@ pub struct Rejections {
     pub read: AtomicU64,
     /// Requests shed at capacity.
     pub overloaded: AtomicU64,
+    /// Requests over their client's in-flight cap.
+    pub client_in_flight: AtomicU64,
+    /// Requests whose body did not arrive within `BODY_READ_TIMEOUT_SECONDS`.
+    pub slow_body: AtomicU64,
+}
+
+/// Requests in flight per client key, for `MAX_IN_FLIGHT_PER_CLIENT`.
+#[derive(Debug, Default)]
+struct PerClient {
+    /// Only clients with a request in flight have an entry, so memory follows concurrency.
+    counts: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
+}
+
+/// One of a client's in-flight slots, given back when dropped.
+#[derive(Debug)]
+struct ClientSlot {
+    table: Arc<PerClient>,
+    key: IpAddr,
+}
+
+impl PerClient {
+    fn acquire(self: &Arc<Self>, key: IpAddr, max: usize) -> Option<ClientSlot> {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(key).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            table: Arc::clone(self),
+            key,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut counts = self.table.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// The live limiters of one process.
@@ -391,6 +481,7 @@ pub struct Limits {
     start: Option<DefaultKeyedRateLimiter<IpAddr>>,
     read: Option<DefaultKeyedRateLimiter<IpAddr>>,
     in_flight: Option<Arc<Semaphore>>,
+    per_client: Arc<PerClient>,
     /// Which requests come from the edge (no secret: none).
     edge: Arc<EdgeAuth>,
     clock: DefaultClock,
@@ -410,6 +501,7 @@ impl Limits {
                 .read
                 .map(|q| DefaultKeyedRateLimiter::keyed(q.governor())),
             in_flight: settings.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
+            per_client: Arc::default(),
             edge: Arc::default(),
             clock: DefaultClock::default(),
             rejected: Rejections::default(),
@@ -459,6 +551,31 @@ impl Limits {
             counter.fetch_add(1, Ordering::Relaxed);
             Rejection::Client(class, not_until.wait_time_from(self.clock.now()))
         })
+    }
+
+    /// Takes one of `client`'s in-flight slots (none to take when the cap is off).
+    fn client_slot(&self, client: IpAddr) -> Result<Option<ClientSlot>, Rejection> {
+        let Some(max) = self.settings.max_in_flight_per_client else {
+            return Ok(None);
+        };
+        match self.per_client.acquire(client_key(client), max) {
+            Some(slot) => Ok(Some(slot)),
+            None => {
+                self.rejected
+                    .client_in_flight
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(Rejection::ClientInFlight)
+            }
+        }
+    }
+
+    /// Clients with requests in flight now (for `MAX_IN_FLIGHT_PER_CLIENT`).
+    pub fn clients_in_flight(&self) -> usize {
+        self.per_client
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// Clients currently tracked (start, read).
@@ -526,6 +643,11 @@ async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: Next
     if let Err(rejection) = limits.check_client(class, client) {
         return limits.refused(rejection, v1);
     }
+    // The client's own cap first: a client at its cap takes no global slot.
+    let _client_slot = match limits.client_slot(client) {
+        Ok(slot) => slot,
+        Err(rejection) => return limits.refused(rejection, v1),
+    };
     let _slot = match &limits.in_flight {
         None => None,
         Some(slots) => match Arc::clone(slots).try_acquire_owned() {
@@ -536,7 +658,91 @@ async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: Next
             }
         },
     };
+    let request = match read_body(request, limits.settings.body_read_timeout).await {
+        Ok(request) => request,
+        Err(refusal) => {
+            if refusal == BodyRefusal::Slow {
+                limits.rejected.slow_body.fetch_add(1, Ordering::Relaxed);
+                if let Some(counter) = &limits.counter {
+                    counter.with_label_values(&["slow_body"]).inc();
+                }
+            }
+            return refusal.into_response(v1);
+        }
+    };
     next.run(request).await
+}
+
+/// Why a body was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyRefusal {
+    /// It did not arrive within `BODY_READ_TIMEOUT_SECONDS`.
+    Slow,
+    /// The connection failed while sending it.
+    Broken,
+}
+
+impl BodyRefusal {
+    /// 408 `timeout`, 413 `payload_too_large` or 400 `bad_request`, as JSON of the dialect.
+    fn into_response(self, v1: bool) -> Response {
+        let (code, message) = match self {
+            BodyRefusal::Slow => (
+                ErrorCode::Timeout,
+                "the request body did not arrive in time; send it at once".to_owned(),
+            ),
+            BodyRefusal::Broken => (
+                ErrorCode::BadRequest,
+                "the request body could not be read".to_owned(),
+            ),
+        };
+        let error = AppError::Api(ApiError::new(code, message));
+        let mut response = if v1 {
+            V1Error::from(error).into_response()
+        } else {
+            error.into_response()
+        };
+        if self == BodyRefusal::Slow {
+            // The code says what happened; the status says it was the client's slowness (and
+            // that the connection is closed), not the server's.
+            *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+/// The request with its body read in full within `timeout` (bodies are at most
+/// [`MAX_BODY_BYTES`]), so that the handler never waits on a slow client while holding slots.
+/// A request without a body passes untouched.
+async fn read_body(request: Request, timeout: Duration) -> Result<Request, BodyRefusal> {
+    use axum::body::HttpBody as _;
+    if request.body().is_end_stream() {
+        return Ok(request);
+    }
+    let (parts, body) = request.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut buffered = Vec::new();
+    let read = async {
+        use futures::StreamExt;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| BodyRefusal::Broken)?;
+            buffered.extend_from_slice(&chunk);
+            // Over the limit: stop reading (memory stays under the limit plus one chunk) and
+            // let the handler answer as the contract says (415 for a body that is not JSON,
+            // else 413), from what was read.
+            if buffered.len() > MAX_BODY_BYTES {
+                break;
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Err(_) => Err(BodyRefusal::Slow),
+        Ok(Err(refusal)) => Err(refusal),
+        Ok(Ok(())) => Ok(Request::from_parts(parts, axum::body::Body::from(buffered))),
+    }
 }
 
 #[cfg(test)]
@@ -570,6 +776,9 @@ mod tests {
             (RATE_LIMIT_START, "60"),
             (RATE_LIMIT_READ, "0/1"),
             (MAX_IN_FLIGHT, "0"),
+            (MAX_IN_FLIGHT_PER_CLIENT, "x"),
+            (BODY_READ_TIMEOUT_SECONDS, "0"),
+            (BODY_READ_TIMEOUT_SECONDS, "301"),
             (TRUSTED_PROXIES, "10.0.0.0/33"),
             (TRUSTED_PROXIES, "edge.example"),
             (CLIENT_IP_HEADER, "bad header"),
@@ -581,6 +790,7 @@ mod tests {
             (RATE_LIMIT_START, "off"),
             (RATE_LIMIT_READ, "OFF"),
             (MAX_IN_FLIGHT, "off"),
+            (MAX_IN_FLIGHT_PER_CLIENT, "off"),
         ])
         .unwrap();
         assert_eq!(off, LimitSettings::off());

@@ -55,6 +55,9 @@ pub struct Metrics {
     /// Edge signatures checked, by outcome (`ok`, `missing`, `malformed`, `bad_signature`,
     /// `stale`, `replayed`, `guard_full`). Never the signature, nonce or secret.
     pub edge_auth: IntCounterVec,
+    /// Engine computations (states, replays) stopped because their request was abandoned
+    /// (timed out or disconnected) before they finished: each one freed its core early.
+    pub engine_cancelled: IntCounter,
 }
 
 impl Metrics {
@@ -174,8 +177,14 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let engine_cancelled = IntCounter::new(
+            "origin_engine_cancelled_total",
+            "Engine computations stopped because their request was abandoned",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(engine_cancelled.clone()),
             Box::new(edge_notices.clone()),
             Box::new(edge_auth.clone()),
             Box::new(rate_limited.clone()),
@@ -198,6 +207,7 @@ impl Metrics {
         }
         Metrics {
             registry,
+            engine_cancelled,
             http_requests,
             http_latency,
             cassandra_errors,

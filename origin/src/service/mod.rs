@@ -427,7 +427,7 @@ impl GameService {
     /// A game and the engine's state of it at `at_ms`.
     pub async fn state(&self, id: GameId, at_ms: i64) -> Result<(Game, State), AppError> {
         let game = self.game(id).await?;
-        let state = timeline::state_at(&game, at_ms).await?;
+        let state = timeline::state_at(&game, at_ms, &self.metrics.engine_cancelled).await?;
         Ok((game, state))
     }
 
@@ -436,7 +436,7 @@ impl GameService {
     pub async fn replay(&self, id: GameId, from: u64, to: Option<u64>) -> Result<Replay, AppError> {
         let to = timeline::replay_range(from, to)?;
         let game = self.game(id).await?;
-        let ticks = timeline::replay(&game, from, to).await?;
+        let ticks = timeline::replay(&game, from, to, &self.metrics.engine_cancelled).await?;
         Ok(Replay {
             game,
             from,

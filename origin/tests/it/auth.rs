@@ -4,30 +4,10 @@
 
 use crate::common;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::common::{KEYSPACE, TEST_SECRET, TestApp, spawn_app_with, unique_user};
-use origin::config::Settings;
+use crate::common::{TEST_SECRET, TestApp, settings_with, spawn_app_with, unique_user};
 use serde_json::{Value, json};
-
-/// Test settings for `region` with `extra` variables on top.
-fn settings_with(region: &str, extra: &[(&str, &str)]) -> Settings {
-    let mut vars: HashMap<String, String> = common::test_vars().into_iter().collect();
-    vars.insert("HOST".into(), "127.0.0.1".into());
-    vars.insert("PORT".into(), "0".into());
-    vars.insert("REGION".into(), region.into());
-    vars.insert("CASSANDRA_KEYSPACE".into(), KEYSPACE.clone());
-    vars.insert(
-        "CASSANDRA_HOSTS".into(),
-        std::env::var("CASSANDRA_HOSTS").unwrap_or_else(|_| "127.0.0.1:9042".into()),
-    );
-    vars.insert("CASSANDRA_TIMEOUT_SECONDS".into(), "10".into());
-    for (k, v) in extra {
-        vars.insert((*k).into(), (*v).into());
-    }
-    common::test_wiring(Settings::from_map(&vars).expect("test settings are valid"))
-}
 
 /// POST JSON with exactly these headers (no automatic owner token).
 async fn post(

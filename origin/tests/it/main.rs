@@ -9,6 +9,7 @@
 
 mod common;
 
+mod abuse;
 mod api;
 mod auth;
 mod cli;

@@ -53,6 +53,24 @@ pub fn settings(region: &str) -> Settings {
     test_wiring(Settings::from_map(&vars).expect("test settings are valid"))
 }
 
+/// Test settings for `region` with `extra` variables on top.
+pub fn settings_with(region: &str, extra: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = test_vars().into_iter().collect();
+    vars.insert("HOST".into(), "127.0.0.1".into());
+    vars.insert("PORT".into(), "0".into());
+    vars.insert("REGION".into(), region.into());
+    vars.insert("CASSANDRA_KEYSPACE".into(), KEYSPACE.clone());
+    vars.insert(
+        "CASSANDRA_HOSTS".into(),
+        std::env::var("CASSANDRA_HOSTS").unwrap_or_else(|_| "127.0.0.1:9042".into()),
+    );
+    vars.insert("CASSANDRA_TIMEOUT_SECONDS".into(), "10".into());
+    for (k, v) in extra {
+        vars.insert((*k).into(), (*v).into());
+    }
+    test_wiring(Settings::from_map(&vars).expect("test settings are valid"))
+}
+
 /// What the tests change in the production wiring: a missing Cassandra fails at once
 /// instead of being retried for a minute, and the origin does not join the shared region
 /// registry (each keeps an empty one in memory, which the registry tests expect, and no test
