@@ -20,6 +20,9 @@
 #                 origin/edge parity of bad inputs), and a dry-run deploy
 #   6b deploy     the origin image built (podman) and run against the test Cassandra, stopped by
 #                 id; make deploy-check (and its failure without the page build); the Helm chart
+#   6c compose    opt-in (TEST_STAGES="... compose"): docker-compose.yml brought up with
+#                 podman-compose (local stand-in images), a game started and exited through an
+#                 origin, torn down (make compose-test)
 #   7 contract    Schemathesis fuzzing of a running origin and edge from docs/openapi.yaml and
 #                 docs/openapi-edge.yaml (scripts/fuzz-api.sh); the documents themselves are
 #                 checked against the api crate by the rust stage (origin/tests/it/openapi.rs)
@@ -175,6 +178,12 @@ if wants deploy; then
   run container env CONTAINER_PROFILE="${CONTAINER_PROFILE:-debug}" bash scripts/container.sh test
   run deploy-check bash scripts/deploy-check.sh --self-test
   run helm bash scripts/helm.sh
+fi
+if wants compose; then
+  # Opt-in (not in the default list yet): docker-compose.yml up with podman-compose on local
+  # stand-in images, a signed game start/exit through an origin, torn down (scripts/compose-test.sh).
+  # Its own Cassandra runs in a container; the test Cassandra is not used.
+  run compose-test bash scripts/compose-test.sh
 fi
 if wants contract; then
   ensure_cassandra
