@@ -30,6 +30,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export IMAGE="${COMPOSE_TEST_ORIGIN_IMAGE:-localhost/seedsync-origin:compose-test}"
+# deploy/podman/compose.test.yml reads the origin image from this name.
+export COMPOSE_TEST_ORIGIN_IMAGE="$IMAGE"
 export CONTAINER_PROFILE="${CONTAINER_PROFILE:-debug}"
 # shellcheck source=scripts/container.sh
 source "$ROOT/scripts/container.sh"
