@@ -44,6 +44,7 @@ PODMAN_COMPOSE_VERSION=1.6.0
 CASSANDRA_IMAGE=docker.io/library/cassandra:5.0
 NATS_IMAGE=docker.io/library/nats:2.15-alpine
 STANDIN_LABEL=org.seedsync.standin
+INPUTS_LABEL=org.seedsync.inputs
 mkdir -p "$WORK"
 TIMINGS=()
 
@@ -72,23 +73,52 @@ foreign_image() {
     [[ "$(podman image inspect --format "{{index .Labels \"$STANDIN_LABEL\"}}" "$1")" != 1 ]]
 }
 
+# The hash of a stand-in's build context and base image: an image labelled with the same hash is
+# up to date and is not rebuilt (podman's layer cache would still re-read every COPY).
+inputs_hash() { # context
+  {
+    podman image inspect --format '{{.Id}}' docker.io/library/debian:bookworm-slim
+    (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+  } | sha256sum | cut -c1-16
+}
+
 standin_build() { # image context
-  timeout 900 podman build -q --pull=never --network host --label "$STANDIN_LABEL=1" -t "$1" "$2" >/dev/null
-  say "$1 (stand-in) $(podman image inspect --format '{{.Size}}' "$1" | awk '{printf "%.0f MB", $1/1e6}')"
+  local hash
+  hash="$(inputs_hash "$2")"
+  if podman image exists "$1" &&
+    [[ "$(podman image inspect --format "{{index .Labels \"$INPUTS_LABEL\"}}" "$1")" == "$hash" ]]; then
+    say "$1 (stand-in) up to date ($hash)"
+    return 0
+  fi
+  timeout 900 podman build -q --pull=never --network host --label "$STANDIN_LABEL=1" \
+    --label "$INPUTS_LABEL=$hash" -t "$1" "$2" >/dev/null
+  say "$1 (stand-in) built ($hash), $(podman image inspect --format '{{.Size}}' "$1" | awk '{printf "%.0f MB", $1/1e6}')"
+}
+
+# The host's JDK (the one scripts/cassandra.sh runs) and the directory its config symlinks point
+# into (Debian: /etc/java-17-openjdk), both bind-mounted into the Cassandra stand-in.
+find_java() {
+  local java home etc
+  java="$(readlink -f "${JAVA_HOME:+$JAVA_HOME/bin/}$(command -v java || echo java)")"
+  [[ -x "$java" ]] || fail "no java on PATH (scripts/cassandra.sh needs one too)"
+  home="$(dirname "$(dirname "$java")")"
+  etc="$(dirname "$(readlink -f "$home/lib/jvm.cfg")")"
+  "$java" -version 2>&1 | grep -qE 'version "(1[7-9]|2[0-9])' || fail "$java is not Java 17+"
+  export COMPOSE_TEST_JAVA_HOME="$home" COMPOSE_TEST_JAVA_ETC="$etc"
 }
 
 build_cassandra() {
-  if foreign_image "$CASSANDRA_IMAGE"; then say "using the existing $CASSANDRA_IMAGE"; return 0; fi
+  find_java
   timeout 900 scripts/cassandra.sh fetch >/dev/null
-  local version ctx="$WORK/ctx-cassandra"
+  local version
   version="${CASSANDRA_VERSION:-$(ls "$ROOT/.cache/cassandra/versions" | grep '^5\.0\.' | sort -V | tail -n 1)}"
   [[ -d "$ROOT/.cache/cassandra/versions/$version/lib" ]] || fail "no Cassandra jars for '$version'"
+  export COMPOSE_TEST_CASSANDRA_LIB="$ROOT/.cache/cassandra/versions/$version/lib"
+  if foreign_image "$CASSANDRA_IMAGE"; then say "using the existing $CASSANDRA_IMAGE"; return 0; fi
+  local ctx="$WORK/ctx-cassandra"
   rm -rf "$ctx" && mkdir -p "$ctx"
   cp -r deploy/podman/cassandra/. "$ctx/"
-  cp scripts/cassandra/cassandra.yaml.in scripts/cassandra/cqlprobe.py "$ctx/"
-  # Hard links where possible: the layer cache compares contents, not inodes.
-  cp -rl "$ROOT/.cache/cassandra/versions/$version/lib" "$ctx/lib" 2>/dev/null ||
-    cp -r "$ROOT/.cache/cassandra/versions/$version/lib" "$ctx/lib"
+  cp scripts/cassandra/cassandra.yaml.in "$ctx/"
   # The Java 17 module flags, taken from scripts/cassandra.sh so both run Cassandra alike.
   sed -n '/^readonly MODULE_FLAGS=(/,/^)/p' scripts/cassandra.sh | sed '1d;$d;s/^ *//' >"$ctx/jvm.flags"
   [[ $(wc -l <"$ctx/jvm.flags") -gt 10 ]] || fail "could not read MODULE_FLAGS from scripts/cassandra.sh"
@@ -97,33 +127,35 @@ build_cassandra() {
 
 build_nats() {
   if foreign_image "$NATS_IMAGE"; then say "using the existing $NATS_IMAGE"; return 0; fi
-  timeout 900 scripts/nats.sh build
+  timeout 900 scripts/nats.sh build >/dev/null
   local ctx="$WORK/ctx-nats"
   rm -rf "$ctx" && mkdir -p "$ctx"
-  cp deploy/podman/nats/Dockerfile "$ctx/"
+  cp deploy/podman/nats/Dockerfile deploy/podman/nats/wget "$ctx/"
   cp "$ROOT/.cache/bin/nats-server" "$ctx/"
   standin_build "$NATS_IMAGE" "$ctx"
 }
 
+# The origin image: reused as it is when the caller built it this run (make test's deploy stage
+# sets COMPOSE_TEST_ORIGIN_PREBUILT=1), else scripts/container.sh's build.
+build_origin() {
+  if [[ -n "${COMPOSE_TEST_ORIGIN_PREBUILT:-}" ]] && podman image exists "$IMAGE"; then
+    say "reusing $IMAGE"
+    return 0
+  fi
+  build
+}
+
+# The three required secrets as compose `secrets:` files (SEEDSYNC_SECRETS_DIR): a fresh value
+# each run, in a mode-700 directory; the files themselves are readable by the containers' non-root
+# users (a bind-mounted file keeps its host owner and mode). No secret enters an environment.
 write_secrets() {
-  # Mode 600 from the start (umask), never on a command line; podman-compose reads them from its
-  # environment as docker-compose.yml says.
-  (
-    umask 077
-    rand() { head -c 48 /dev/urandom | base64 | tr -d '\n/+='; }
-    edge="$(rand)"
-    printf '%s' "$edge" >"$WORK/edge_origin_secret"
-    {
-      echo "OWNER_TOKEN_SECRET=$(rand)"
-      echo "REGISTRY_SECRET=$(rand)"
-      echo "EDGE_ORIGIN_SECRET=$edge"
-      echo "ADMIN_TOKEN=$(rand)"
-    } >"$WORK/secrets.env"
-  )
-  set -a
-  # shellcheck disable=SC1091
-  . "$WORK/secrets.env"
-  set +a
+  local dir="$WORK/secrets" name
+  rm -rf "$dir"
+  install -d -m 700 "$dir"
+  for name in owner_token_secret registry_secret edge_origin_secret; do
+    (umask 022; head -c 48 /dev/urandom | base64 | tr -d '\n' >"$dir/$name")
+  done
+  export SEEDSYNC_SECRETS_DIR="$dir"
 }
 
 compose() {
@@ -145,28 +177,60 @@ address_of() { # service
     "$(container_of "$1")" | awk '{print $1}'
 }
 
+# Everything of the project still present, one "kind id" a line: containers, podman-compose's pod,
+# volumes and the network.
+project_leftovers() {
+  local id
+  for id in $(project_containers); do echo "container $id"; done
+  for id in $(podman pod ls -q --filter "name=^pod_${PROJECT}\$"); do echo "pod $id"; done
+  for id in $(podman volume ls -q --filter "label=io.podman.compose.project=$PROJECT"); do echo "volume $id"; done
+  for id in $(podman volume ls -q | grep "^${PROJECT}_" || true); do echo "volume $id"; done
+  for id in $(podman network ls -q --filter "name=^${PROJECT}_default\$"); do echo "network $id"; done
+}
+
+# Removes whatever project_leftovers lists, by id.
+remove_leftovers() {
+  local kind id
+  while read -r kind id; do
+    case "$kind" in
+      container) podman rm -f -t 0 "$id" ;;
+      pod) podman pod rm -f -t 0 "$id" ;;
+      volume) podman volume rm -f "$id" ;;
+      network) podman network rm -f "$id" ;;
+    esac >/dev/null 2>&1 || true
+  done < <(project_leftovers | sort -u)
+}
+
+# The EXIT trap: logs on failure, the containers stopped by id (SIGTERM, 10 s), then
+# `podman-compose down -v` as a user would run it; anything it left fails the test (and is removed).
 teardown() {
-  local rc=$?
+  local rc=$? start=$SECONDS ids left
   if [[ -n "${COMPOSE_TEST_KEEP:-}" ]]; then say "COMPOSE_TEST_KEEP set: stack $PROJECT left up"; return; fi
-  if ((rc != 0)) && [[ -n "$(project_containers)" ]]; then
+  ids="$(project_containers)"
+  if ((rc != 0)) && [[ -n "$ids" ]]; then
     mkdir -p "$ROOT/artifacts/compose-test"
-    for id in $(project_containers); do
+    for id in $ids; do
       podman logs "$id" >"$ROOT/artifacts/compose-test/$(podman inspect --format '{{.Name}}' "$id").log" 2>&1 || true
     done
     say "container logs in artifacts/compose-test/"
   fi
-  local start=$SECONDS
-  timeout 180 "$VENV/bin/podman-compose" -p "$PROJECT" -f docker-compose.yml \
-    -f deploy/podman/compose.test.yml down -v -t 10 >"$WORK/down.log" 2>&1 || say "podman-compose down failed (see $WORK/down.log)"
-  # Whatever down missed, by id.
-  local left
-  left="$(project_containers)"
-  if [[ -n "$left" ]]; then say "removing leftover containers $left"; podman rm -f -t 0 $left >/dev/null || true; fi
-  left="$(podman volume ls -q --filter "label=io.podman.compose.project=$PROJECT")"
-  if [[ -n "$left" ]]; then podman volume rm -f $left >/dev/null || true; fi
-  podman network rm -f "${PROJECT}_default" >/dev/null 2>&1 || true
-  say "torn down in $((SECONDS - start)) s"
-  if ((${#TIMINGS[@]})); then say "timings: $(IFS=,; echo "${TIMINGS[*]}" | sed 's/,/, /g')"; fi
+  # shellcheck disable=SC2086 # ids, one word each
+  if [[ -n "$ids" ]]; then timeout 60 podman stop -t 10 $ids >/dev/null 2>&1 || say "podman stop failed"; fi
+  compose down -v -t 10 >"$WORK/down.log" 2>&1 || say "podman-compose down failed (see $WORK/down.log)"
+  left="$(project_leftovers | sort -u)"
+  if [[ -n "$left" ]]; then
+    say "FAIL: podman-compose down left: $(tr '\n' ' ' <<<"$left")(removed by id now)"
+    remove_leftovers
+    rc=1
+  fi
+  if [[ -n "$(project_leftovers)" ]]; then
+    say "FAIL: could not remove: $(project_leftovers | tr '\n' ' ')"
+    rc=1
+  else
+    say "torn down in $((SECONDS - start)) s: no container, pod, volume or network of $PROJECT left"
+  fi
+  if ((${#TIMINGS[@]})); then say "timings: $(IFS=,; echo "${TIMINGS[*]}" | sed 's/,/, /g'), teardown $((SECONDS - start)) s"; fi
+  exit "$rc"
 }
 
 # Runs the service's own compose healthcheck until it passes (see the header for why).
@@ -207,8 +271,23 @@ up_stack() {
   done
 }
 
+# Secrets from files: each origin's environment names the mounted files and holds no secret value
+# (the signed calls below then show the origins read the files).
+check_secret_files() {
+  local region env name value
+  for region in eu us asia; do
+    env="$(podman inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$(container_of "origin-$region")")"
+    for name in owner_token_secret registry_secret edge_origin_secret; do
+      value="$(<"$SEEDSYNC_SECRETS_DIR/$name")"
+      grep -qxF "${name^^}_FILE=/run/secrets/$name" <<<"$env" || fail "origin-$region: ${name^^}_FILE is not /run/secrets/$name"
+      ! grep -qF "$value" <<<"$env" || fail "origin-$region: the value of $name is in its environment"
+    done
+  done
+  say "secrets: files under /run/secrets in every origin, no value in any environment"
+}
+
 signed() { # method url [body] [--bearer token]
-  timeout 30 python3 scripts/edge-sign.py call --secret-file "$WORK/edge_origin_secret" "$@"
+  timeout 30 python3 scripts/edge-sign.py call --secret-file "$WORK/secrets/edge_origin_secret" "$@"
 }
 
 json_field() { # field  (reads JSON on stdin)
@@ -252,7 +331,7 @@ try:
 except ValueError:
     sys.exit(1)
 rows = doc.get("regions", doc) if isinstance(doc, dict) else doc
-urls = {r.get("region") or r.get("name"): r.get("publicUrl") or r.get("public_url") for r in rows}
+urls = {r.get("name"): r.get("url") for r in rows}
 want = {r: f"http://origin-{r}:8080" for r in ("eu", "us", "asia")}
 sys.exit(0 if all(urls.get(r) == u for r, u in want.items()) else 1)
 PY
@@ -274,11 +353,12 @@ main() {
   timed base-image base_image
   timed cassandra-image build_cassandra
   timed nats-image build_nats
-  timed origin-image build
+  timed origin-image build_origin
   write_secrets
-  if [[ -n "$(project_containers)" ]]; then say "removing the leftovers of an earlier run"; teardown; fi
+  if [[ -n "$(project_leftovers)" ]]; then say "removing the leftovers of an earlier run"; remove_leftovers; fi
   trap teardown EXIT
   timed stack-up up_stack
+  check_secret_files
   timed game-round-trip game_round_trip
   timed regions check_regions
   say "ok in $((SECONDS - total)) s (before teardown)"
