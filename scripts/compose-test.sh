@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make compose-test` (make test's opt-in `compose` stage): docker-compose.yml brought up for real with
+# `make compose-test` (make test's `compose` stage): docker-compose.yml brought up for real with
 # podman-compose, offline, a game started and exited through an origin, everything torn down.
 #   1. podman-compose (pinned, a venv under .cache/); podman, runc and the debootstrap base image
 #      from scripts/container.sh (sourced: its functions, not a copy)
@@ -8,9 +8,10 @@
 #      (deploy/podman/cassandra, deploy/podman/nats: the Maven Central jars scripts/cassandra.sh
 #      fetches, the nats-server scripts/nats.sh builds; an image of that name that is not our
 #      stand-in, e.g. the real one pulled from Docker Hub, is used as it is), and the origin from
-#      container.sh's build (the debug binary by default)
-#   3. secrets generated into mode-600 files under .run/compose-test/ (read into podman-compose's
-#      environment only)
+#      container.sh's build (the debug binary by default; make test reuses its deploy stage's image)
+#   3. the three required secrets generated fresh into files under .run/compose-test/secrets/ (a
+#      mode-700 directory; SEEDSYNC_SECRETS_DIR), which compose mounts as `secrets:` and the origins
+#      read through NAME_FILE; checked absent from every container's environment
 #   4. up with deploy/podman/compose.test.yml (no host ports, smaller heap, the image above), in
 #      depends_on order: cassandra + nats until their compose healthchecks pass, `migrate` until it
 #      exits 0, then the three origins until /ready answers 200
@@ -23,9 +24,12 @@
 # healthchecks from systemd timers, which these machines do not have, and podman-compose ignores
 # `condition: service_healthy` before podman 4.6. `podman healthcheck run` runs the compose file's
 # own healthcheck command in the container.
+# Usage: scripts/compose-test.sh [--setup] (--setup: only install podman-compose; scripts/setup.sh).
 # Env: COMPOSE_TEST_PROJECT (seedsync-composetest), COMPOSE_TEST_ORIGIN_IMAGE
-#      (localhost/seedsync-origin:compose-test), CONTAINER_PROFILE (debug), COMPOSE_TEST_TIMEOUT
-#      (seconds for the whole stack to come up, 420), COMPOSE_TEST_KEEP=1 (leave the stack up).
+#      (localhost/seedsync-origin:compose-test), COMPOSE_TEST_ORIGIN_PREBUILT=1 (use that image as
+#      it is if it exists: make test's deploy stage built it this run), CONTAINER_PROFILE (debug),
+#      COMPOSE_TEST_TIMEOUT (seconds for the whole stack to come up, 420), COMPOSE_TEST_KEEP=1
+#      (leave the stack up).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -109,11 +113,17 @@ find_java() {
 
 build_cassandra() {
   find_java
-  timeout 900 scripts/cassandra.sh fetch >/dev/null
-  local version
-  version="${CASSANDRA_VERSION:-$(ls "$ROOT/.cache/cassandra/versions" | grep '^5\.0\.' | sort -V | tail -n 1)}"
-  [[ -d "$ROOT/.cache/cassandra/versions/$version/lib" ]] || fail "no Cassandra jars for '$version'"
-  export COMPOSE_TEST_CASSANDRA_LIB="$ROOT/.cache/cassandra/versions/$version/lib"
+  # The jars the test Cassandra already uses (make test's cassandra stage fetched them); only a
+  # machine without a complete 5.0.x set asks Maven Central (`fetch` always re-resolves, ~15 s).
+  local versions="$ROOT/.cache/cassandra/versions" version
+  newest() { ls "$versions" 2>/dev/null | grep '^5\.0\.' | sort -V | tail -n 1; }
+  version="${CASSANDRA_VERSION:-$(newest)}"
+  if [[ -z "$version" || ! -f "$versions/$version/COMPLETE" ]]; then
+    timeout 900 scripts/cassandra.sh fetch >/dev/null
+    version="${CASSANDRA_VERSION:-$(newest)}"
+  fi
+  [[ -f "$versions/$version/COMPLETE" ]] || fail "no Cassandra jars for '$version'"
+  export COMPOSE_TEST_CASSANDRA_LIB="$versions/$version/lib"
   if foreign_image "$CASSANDRA_IMAGE"; then say "using the existing $CASSANDRA_IMAGE"; return 0; fi
   local ctx="$WORK/ctx-cassandra"
   rm -rf "$ctx" && mkdir -p "$ctx"
@@ -254,12 +264,14 @@ up_stack() {
   left=$((deadline - SECONDS))
   wait_healthy cassandra "$left"
   say "cassandra and nats healthy after $((SECONDS - deadline + UP_TIMEOUT)) s"
+  local phase=$SECONDS
   compose up -d --no-build --no-deps migrate >>"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; fail "up migrate"; }
   local id status
   id="$(container_of migrate)"
   status="$(timeout $((deadline - SECONDS)) podman wait "$id")" || fail "migrate did not finish in time"
   [[ "$status" == 0 ]] || fail "migrate exited $status: $(podman logs "$id" 2>&1 | tail -n 10)"
-  say "migrate: $(podman logs "$id" 2>&1 | tail -n 1)"
+  say "migrate exited 0 in $((SECONDS - phase)) s: $(podman logs "$id" 2>&1 | tail -n 1)"
+  phase=$SECONDS
   compose up -d --no-build --no-deps origin-eu origin-us origin-asia >>"$WORK/up.log" 2>&1 ||
     { cat "$WORK/up.log" >&2; fail "up origins"; }
   for region in eu us asia; do
@@ -269,6 +281,7 @@ up_stack() {
     wait_http "http://$ip:8080/ready" 200 $((deadline - SECONDS > 5 ? deadline - SECONDS : 5)) ||
       fail "origin-$region ($ip) not ready: $(podman logs "$(container_of "origin-$region")" 2>&1 | tail -n 5)"
   done
+  say "origins eu, us, asia ready (/ready 200) in $((SECONDS - phase)) s"
 }
 
 # Secrets from files: each origin's environment names the mounted files and holds no secret value
@@ -346,6 +359,11 @@ PY
 
 main() {
   local total=$SECONDS
+  case "${1:-}" in
+    --setup) install_compose; return 0 ;; # scripts/setup.sh: podman-compose only
+    "") ;;
+    *) echo "usage: $0 [--setup]" >&2; exit 2 ;;
+  esac
   python3 scripts/edge-sign.py --self-test >/dev/null || fail "scripts/edge-sign.py disagrees with trust's golden vector"
   install_tools
   write_conf
