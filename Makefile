@@ -7,6 +7,7 @@
 #   make fuzz    Schemathesis against a fresh origin + edge from docs/openapi*.yaml (make test's contract stage)
 #   make deploy-check   the production Worker bundle (wrangler deploy --dry-run --env production) checked
 #   make image   the origin image with podman (offline base; scripts/container.sh), run and stopped once
+#   make compose-test   docker-compose.yml up with podman-compose (offline stand-in images), a game through it, torn down
 #   make helm    the Helm chart linted, rendered and schema-validated (scripts/helm.sh)
 #   make bench   all benchmarks (engine, origin, edge, auth, events); or bench-engine / bench-origin /
 #                bench-edge / bench-auth / bench-events
@@ -14,7 +15,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: setup up dev down status logs test fuzz deploy-check image helm bench bench-engine bench-origin bench-edge bench-auth bench-events bench-live clean-run
+.PHONY: setup up dev down status logs test fuzz deploy-check image compose-test helm bench bench-engine bench-origin bench-edge bench-auth bench-events bench-live clean-run
 
 setup:
 	@bash scripts/setup.sh
@@ -45,6 +46,9 @@ deploy-check: setup
 
 image: setup
 	@bash scripts/container.sh test
+
+compose-test: setup
+	@bash scripts/compose-test.sh
 
 helm:
 	@bash scripts/helm.sh

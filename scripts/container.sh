@@ -8,7 +8,8 @@
 #   4. one container against the test Cassandra (its own keyspace and region): /health, /ready,
 #      one POST /game/start, then `podman stop` by id must end it within a few seconds (SIGTERM as
 #      PID 1), `podman rm` by id.
-# Usage: scripts/container.sh [build|test] (default test = build + run).
+# Usage: scripts/container.sh [base|build|test|run] (default test = build + run). Sourcing it defines
+# the functions without running anything.
 # Env: CASSANDRA_HOSTS (127.0.0.1:9042), IMAGE (localhost/seedsync-origin:test), CONTAINER_PORT (18480),
 #      CONTAINER_PROFILE (release|debug, default release; make test uses the debug build its edge
 #      stage already made, stripped), ORIGIN_BINARY (any prebuilt glibc origin binary instead).
@@ -167,10 +168,14 @@ run_test() {
   echo "container: removed; ok"
 }
 
+# Sourced (scripts/compose-test.sh reuses install_tools, write_conf, base_image, build, wait_http):
+# define the functions only.
+if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then return 0; fi
+
 case "${1:-test}" in
   base) install_tools; write_conf; base_image ;;
   build) build ;;
   test) build; run_test ;;
   run) run_test ;;
-  *) echo "usage: $0 [build|test|run]" >&2; exit 2 ;;
+  *) echo "usage: $0 [base|build|test|run]" >&2; exit 2 ;;
 esac

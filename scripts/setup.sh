@@ -5,7 +5,9 @@
 #   - npm: the root tooling (wrangler, Node 22 for it, esbuild, binaryen) and the frontend's deps
 #   - Debian: chromium (browser tests), curl (readiness checks), python3-venv (the fuzzer's venv),
 #     when running as root
-#   - PyPI: Schemathesis into .cache/fuzz-venv (scripts/fuzz-api.sh --setup)
+#   - PyPI: Schemathesis into .cache/fuzz-venv (scripts/fuzz-api.sh --setup), podman-compose into
+#     .cache/podman-compose-venv (scripts/compose-test.sh --setup; podman itself comes from apt
+#     when the deploy stage first needs it, scripts/container.sh)
 #   - Cassandra jars from Maven Central are fetched by scripts/cassandra.sh on first start
 #   - nats-server (the game-event broker), built from source with go install (Go module proxy)
 #     into .cache/bin by scripts/nats.sh build; Debian's golang-go when no Go is installed
@@ -38,4 +40,5 @@ if [[ -f frontend/package.json ]] && [[ ! -d frontend/node_modules || frontend/p
   npm --prefix frontend ci --no-audit --no-fund
 fi
 bash scripts/fuzz-api.sh --setup
+bash scripts/compose-test.sh --setup
 bash scripts/nats.sh build

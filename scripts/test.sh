@@ -20,6 +20,10 @@
 #                 origin/edge parity of bad inputs), and a dry-run deploy
 #   6b deploy     the origin image built (podman) and run against the test Cassandra, stopped by
 #                 id; make deploy-check (and its failure without the page build); the Helm chart
+#   6c compose    docker-compose.yml brought up with podman-compose (local stand-in Cassandra and
+#                 NATS images, secrets as files), a signed game start/read/exit through the
+#                 origins, the region registry checked, torn down by id (make compose-test; about
+#                 2 min, reusing the deploy stage's origin image)
 #   7 contract    Schemathesis fuzzing of a running origin and edge from docs/openapi.yaml and
 #                 docs/openapi-edge.yaml (scripts/fuzz-api.sh); the documents themselves are
 #                 checked against the api crate by the rust stage (origin/tests/it/openapi.rs)
@@ -39,7 +43,7 @@ export CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}"
 export NO_COLOR=1 FORCE_COLOR=0 CARGO_TERM_COLOR=never
 LOGS="$ROOT/artifacts/test-logs"
 mkdir -p "$LOGS"
-STAGES="${TEST_STAGES:-lint no_std rust events tls edge deploy contract frontend multidc}"
+STAGES="${TEST_STAGES:-lint no_std rust events tls edge deploy compose contract frontend multidc}"
 started_cassandra=""
 # The events stage's broker: its own port, monitoring port and store dir, so a `make up`
 # broker on 4222 is left alone.
@@ -175,6 +179,18 @@ if wants deploy; then
   run container env CONTAINER_PROFILE="${CONTAINER_PROFILE:-debug}" bash scripts/container.sh test
   run deploy-check bash scripts/deploy-check.sh --self-test
   run helm bash scripts/helm.sh
+fi
+if wants compose; then
+  # docker-compose.yml up with podman-compose on local stand-in images, a signed game start/exit
+  # through the origins, torn down (scripts/compose-test.sh). Its own Cassandra runs in a
+  # container; the test Cassandra is left alone. The origin image is the one the deploy stage
+  # just built (never a second build); without that stage the script builds its own.
+  if wants deploy; then
+    run compose-test env COMPOSE_TEST_ORIGIN_IMAGE="${IMAGE:-localhost/seedsync-origin:test}" \
+      COMPOSE_TEST_ORIGIN_PREBUILT=1 bash scripts/compose-test.sh
+  else
+    run compose-test bash scripts/compose-test.sh
+  fi
 fi
 if wants contract; then
   ensure_cassandra
