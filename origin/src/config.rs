@@ -292,6 +292,11 @@ pub const REFERENCE: &[Section] = &[
                 "other limited requests per client: N/SECONDS or off",
             ),
             var(
+                "RATE_LIMIT_PROBE",
+                "`600/60`",
+                "GET/HEAD of /health, /ready, /healthz, /metrics per client (they never take an in-flight slot): N/SECONDS or off",
+            ),
+            var(
                 "MAX_IN_FLIGHT",
                 "`512`",
                 "requests served at once (1-1000000) or off",

@@ -355,3 +355,59 @@ async fn with_the_default_header_deadline_half_sent_headers_wait_longer() {
     drop(half);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn probes_spend_a_budget_of_their_own_per_client() {
+    let app = spawn_app_with(common::settings_with(
+        "abuse-probes",
+        &[
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+            ("RATE_LIMIT_PROBE", "5/60"),
+        ],
+    ))
+    .await;
+    let probe = |path: &'static str, client: &'static str| {
+        app.client
+            .get(app.url(path))
+            .header("x-forwarded-for", client)
+            .send()
+    };
+    for path in ["/health", "/ready", "/healthz", "/metrics", "/ready"] {
+        let response = probe(path, ATTACKER).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    let refused = probe("/ready", ATTACKER).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    // Another client's probes are untouched.
+    assert_eq!(probe("/ready", HONEST).await.unwrap().status(), 200);
+    // A made-up method on a probe's path is no probe: the ordinary budget and a 405.
+    let other = app
+        .client
+        .request(
+            reqwest::Method::from_bytes(b"PROBEFLOOD").unwrap(),
+            app.url("/health"),
+        )
+        .header("x-forwarded-for", ATTACKER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 405);
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .header("x-forwarded-for", HONEST)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("reason=\"probe\"") && !metrics.contains("PROBEFLOOD"),
+        "{metrics}"
+    );
+    app.stop().await;
+}
