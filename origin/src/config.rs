@@ -111,6 +111,11 @@ pub const REFERENCE: &[Section] = &[
                 "secret: bearer token of the drain/undrain routes (unset: they answer 403)",
             ),
             var(
+                "HEADER_READ_TIMEOUT_SECONDS",
+                "`10`",
+                "1-300; a connection that takes longer to send a request's headers (or stays idle that long between requests) is closed",
+            ),
+            var(
                 "REQUEST_TIMEOUT_SECONDS",
                 "`10`",
                 "1-300; a slower request gets 503 timeout",
@@ -285,6 +290,11 @@ pub const REFERENCE: &[Section] = &[
                 "RATE_LIMIT_READ",
                 "`1200/60`",
                 "other limited requests per client: N/SECONDS or off",
+            ),
+            var(
+                "RATE_LIMIT_PROBE",
+                "`600/60`",
+                "GET/HEAD of /health, /ready, /healthz, /metrics per client (they never take an in-flight slot): N/SECONDS or off",
             ),
             var(
                 "MAX_IN_FLIGHT",
@@ -491,6 +501,8 @@ pub struct Settings {
     pub games: GameDefaults,
     /// A request that takes longer is answered 503 `timeout`.
     pub request_timeout: Duration,
+    /// A connection that takes longer to send a request's headers is closed.
+    pub header_read_timeout: Duration,
     /// Owner tokens: the keyring and whether `/v1` stops need them.
     pub auth: AuthSettings,
     /// Per-client budgets and the in-flight cap.
@@ -536,6 +548,12 @@ impl Settings {
             |s| (1..=300).contains(s),
             "1..=300",
         )?;
+        let header_read_timeout_seconds = env.parse(
+            "HEADER_READ_TIMEOUT_SECONDS",
+            10u64,
+            |s| (1..=300).contains(s),
+            "1..=300",
+        )?;
         Ok(Settings {
             registry: RegistrySettings::from_lookup(|name| env.lookup(name), host, port)?,
             host,
@@ -545,6 +563,7 @@ impl Settings {
             cassandra: CassandraSettings::from_env(&env)?,
             games: GameDefaults::from_env(&env)?,
             request_timeout: Duration::from_secs(request_timeout_seconds),
+            header_read_timeout: Duration::from_secs(header_read_timeout_seconds),
             events: EventSettings::from_env(&env)?,
             auth: AuthSettings::from_lookup(|name| env.lookup(name), crate::auth::random_secret)?,
             limits: LimitSettings::from_lookup(|name| env.lookup(name))?,

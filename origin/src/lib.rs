@@ -31,6 +31,7 @@ pub mod notify;
 pub mod outbox;
 pub mod registry;
 pub mod routes;
+pub mod server;
 pub mod service;
 pub mod startup;
 pub mod state;

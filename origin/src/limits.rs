@@ -5,8 +5,9 @@
 //! thousands of starts is turned away before it can occupy any of the in-flight slots that
 //! other clients need. What passes takes a slot for its whole duration; when none is free the
 //! request is shed at once (503 `overloaded`-style answer with `Retry-After`) instead of
-//! queueing behind Cassandra. Health, readiness and metrics are never limited, so operators
-//! can see an origin that is shedding load.
+//! queueing behind Cassandra. Health, readiness and metrics (`GET`/`HEAD` only) never take a
+//! slot, so operators can see an origin that is shedding load, but spend a per-client budget
+//! of their own (`RATE_LIMIT_PROBE`), so they are no free way in.
 //!
 //! Who is "a client": for a request from the edge (its signature verified, see
 //! [`crate::edge_auth`]), the `x-seedsync-client-address` the edge signed. Otherwise the socket
@@ -29,6 +30,7 @@
 //! |---|---|---|
 //! | `RATE_LIMIT_START` | `60/60` | starts per client: `REQUESTS/SECONDS` (a bucket of REQUESTS refilled over SECONDS) or `off` |
 //! | `RATE_LIMIT_READ` | `1200/60` | every other limited request per client (reads, exits) |
+//! | `RATE_LIMIT_PROBE` | `600/60` | `GET`/`HEAD` of `/health`, `/ready`, `/healthz`, `/metrics` per client |
 //! | `MAX_IN_FLIGHT` | `512` | requests served at once by this process, or `off` |
 //! | `MAX_IN_FLIGHT_PER_CLIENT` | `32` | requests one client may have in flight at once, or `off` |
 //! | `BODY_READ_TIMEOUT_SECONDS` | `5` | how long a request body may take to arrive (then 408) |
@@ -60,6 +62,8 @@ use kernel::SettingsError;
 pub const RATE_LIMIT_START: &str = "RATE_LIMIT_START";
 /// Other limited requests per client.
 pub const RATE_LIMIT_READ: &str = "RATE_LIMIT_READ";
+/// Health, readiness and metrics requests per client.
+pub const RATE_LIMIT_PROBE: &str = "RATE_LIMIT_PROBE";
 /// Requests in flight per process.
 pub const MAX_IN_FLIGHT: &str = "MAX_IN_FLIGHT";
 /// Proxies whose client-IP header is believed.
@@ -71,7 +75,8 @@ pub const MAX_IN_FLIGHT_PER_CLIENT: &str = "MAX_IN_FLIGHT_PER_CLIENT";
 /// How long a request body may take to arrive.
 pub const BODY_READ_TIMEOUT_SECONDS: &str = "BODY_READ_TIMEOUT_SECONDS";
 /// Every variable this module reads.
-pub const VARIABLES: [&str; 7] = [
+pub const VARIABLES: [&str; 8] = [
+    RATE_LIMIT_PROBE,
     RATE_LIMIT_START,
     RATE_LIMIT_READ,
     MAX_IN_FLIGHT,
@@ -180,6 +185,8 @@ pub struct LimitSettings {
     pub start: Option<Quota>,
     /// Other limited requests per client.
     pub read: Option<Quota>,
+    /// Health, readiness and metrics requests per client.
+    pub probe: Option<Quota>,
     /// Requests in flight at once (`None`: unlimited).
     pub max_in_flight: Option<usize>,
     /// Requests one client may have in flight at once (`None`: unlimited).
@@ -198,6 +205,7 @@ impl Default for LimitSettings {
         LimitSettings {
             start: q(60, 60),
             read: q(1200, 60),
+            probe: q(600, 60),
             max_in_flight: Some(512),
             max_in_flight_per_client: Some(32),
             body_read_timeout: Duration::from_secs(5),
@@ -268,6 +276,7 @@ impl LimitSettings {
         Ok(LimitSettings {
             start: quota(RATE_LIMIT_START, defaults.start)?,
             read: quota(RATE_LIMIT_READ, defaults.read)?,
+            probe: quota(RATE_LIMIT_PROBE, defaults.probe)?,
             max_in_flight,
             max_in_flight_per_client,
             body_read_timeout,
@@ -281,6 +290,7 @@ impl LimitSettings {
         LimitSettings {
             start: None,
             read: None,
+            probe: None,
             max_in_flight: None,
             max_in_flight_per_client: None,
             ..LimitSettings::default()
@@ -330,8 +340,10 @@ pub enum Class {
     Start,
     /// Everything else that reaches the API (reads, exits, unknown routes).
     Read,
-    /// Health, readiness, metrics: never limited.
-    Exempt,
+    /// `GET`/`HEAD` of health, readiness and metrics: a budget of their own
+    /// (`RATE_LIMIT_PROBE`), and never an in-flight slot, so an origin that sheds load can
+    /// still be seen doing it.
+    Probe,
 }
 
 impl Class {
@@ -342,7 +354,9 @@ impl Class {
             .filter(|p| !p.is_empty())
             .unwrap_or(path);
         match (method, path) {
-            (_, "/health" | "/ready" | "/metrics" | "/healthz") => Class::Exempt,
+            (&Method::GET | &Method::HEAD, "/health" | "/ready" | "/metrics" | "/healthz") => {
+                Class::Probe
+            }
             (&Method::POST, "/game/start" | "/v1/sessions") => Class::Start,
             _ => Class::Read,
         }
@@ -366,6 +380,7 @@ impl Rejection {
     pub fn reason(self) -> &'static str {
         match self {
             Rejection::Client(Class::Start, _) => "start",
+            Rejection::Client(Class::Probe, _) => "probe",
             Rejection::Client(..) => "read",
             Rejection::ClientInFlight => "client_in_flight",
             Rejection::Overloaded => "overloaded",
@@ -388,6 +403,10 @@ impl Rejection {
             Rejection::Client(Class::Start, _) => (
                 ErrorCode::RateLimited,
                 "too many game starts from this client; retry after the time in Retry-After",
+            ),
+            Rejection::Client(Class::Probe, _) => (
+                ErrorCode::RateLimited,
+                "too many health, readiness or metrics requests from this client; retry after the time in Retry-After",
             ),
             Rejection::Client(..) => (
                 ErrorCode::RateLimited,
@@ -423,6 +442,8 @@ pub struct Rejections {
     pub start: AtomicU64,
     /// Other requests over a client's budget.
     pub read: AtomicU64,
+    /// Probes over a client's budget.
+    pub probe: AtomicU64,
     /// Requests shed at capacity.
     pub overloaded: AtomicU64,
     /// Requests over their client's in-flight cap.
@@ -480,6 +501,7 @@ pub struct Limits {
     settings: LimitSettings,
     start: Option<DefaultKeyedRateLimiter<IpAddr>>,
     read: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    probe: Option<DefaultKeyedRateLimiter<IpAddr>>,
     in_flight: Option<Arc<Semaphore>>,
     per_client: Arc<PerClient>,
     /// Which requests come from the edge (no secret: none).
@@ -499,6 +521,9 @@ impl Limits {
                 .map(|q| DefaultKeyedRateLimiter::keyed(q.governor())),
             read: settings
                 .read
+                .map(|q| DefaultKeyedRateLimiter::keyed(q.governor())),
+            probe: settings
+                .probe
                 .map(|q| DefaultKeyedRateLimiter::keyed(q.governor())),
             in_flight: settings.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
             per_client: Arc::default(),
@@ -538,7 +563,7 @@ impl Limits {
         let limiter = match class {
             Class::Start => self.start.as_ref(),
             Class::Read => self.read.as_ref(),
-            Class::Exempt => None,
+            Class::Probe => self.probe.as_ref(),
         };
         let Some(limiter) = limiter else {
             return Ok(());
@@ -546,7 +571,8 @@ impl Limits {
         limiter.check_key(&client_key(client)).map_err(|not_until| {
             let counter = match class {
                 Class::Start => &self.rejected.start,
-                _ => &self.rejected.read,
+                Class::Read => &self.rejected.read,
+                Class::Probe => &self.rejected.probe,
             };
             counter.fetch_add(1, Ordering::Relaxed);
             Rejection::Client(class, not_until.wait_time_from(self.clock.now()))
@@ -589,7 +615,7 @@ impl Limits {
     /// Forgets clients whose buckets are full again (they are indistinguishable from new
     /// ones), so memory follows the clients active within one refill period.
     pub fn forget_idle_clients(&self) {
-        for limiter in [&self.start, &self.read].into_iter().flatten() {
+        for limiter in [&self.start, &self.read, &self.probe].into_iter().flatten() {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -620,13 +646,19 @@ pub fn apply(router: Router, limits: Arc<Limits>) -> Router {
 /// The middleware: per-client budget, then an in-flight slot for the request's duration.
 async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: Next) -> Response {
     let class = Class::of(request.method(), request.uri().path());
-    if class == Class::Exempt {
-        return next.run(request).await;
-    }
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
+    if class == Class::Probe {
+        // Probes come from load balancers and scrapers, not through the edge: keyed by the
+        // peer (or what a trusted proxy says), and answered without taking a slot.
+        let client = limits.settings.client_ip(peer, request.headers());
+        if let Err(rejection) = limits.check_client(class, client) {
+            return limits.refused(rejection, false);
+        }
+        return next.run(request).await;
+    }
     let v1 = request.uri().path().starts_with("/v1");
     let edge = limits.edge.check(
         request.method(),
@@ -791,6 +823,7 @@ mod tests {
             (RATE_LIMIT_READ, "OFF"),
             (MAX_IN_FLIGHT, "off"),
             (MAX_IN_FLIGHT_PER_CLIENT, "off"),
+            (RATE_LIMIT_PROBE, "off"),
         ])
         .unwrap();
         assert_eq!(off, LimitSettings::off());
@@ -847,8 +880,12 @@ mod tests {
         assert_eq!(Class::of(&Method::POST, "/v1/sessions/"), Class::Start);
         assert_eq!(Class::of(&Method::GET, "/game/start"), Class::Read);
         assert_eq!(Class::of(&Method::POST, "/game/exit"), Class::Read);
-        assert_eq!(Class::of(&Method::GET, "/ready"), Class::Exempt);
-        assert_eq!(Class::of(&Method::GET, "/metrics"), Class::Exempt);
+        assert_eq!(Class::of(&Method::GET, "/ready"), Class::Probe);
+        assert_eq!(Class::of(&Method::HEAD, "/metrics"), Class::Probe);
+        // Made-up methods on a probe's path spend the ordinary budget (and get a 405).
+        assert_eq!(Class::of(&Method::POST, "/ready"), Class::Read);
+        let made_up = Method::from_bytes(b"PROBEFLOOD").unwrap();
+        assert_eq!(Class::of(&made_up, "/health"), Class::Read);
     }
 
     #[test]
@@ -882,7 +919,7 @@ mod tests {
             );
         }
         assert!(limits.check_client(Class::Read, a).is_err());
-        assert!(limits.check_client(Class::Exempt, a).is_ok());
+        assert!(limits.check_client(Class::Probe, a).is_ok());
         assert_eq!(limits.rejected.start.load(Ordering::Relaxed), 1);
         assert_eq!(limits.rejected.read.load(Ordering::Relaxed), 1);
         assert_eq!(limits.tracked_clients(), (2, 1));

@@ -2,7 +2,8 @@
 //!
 //! `app(state)` builds the router without binding anything, so tests can drive it directly
 //! (with `tower::ServiceExt::oneshot`, on any [`GameStore`]); `run(listener, state, shutdown)`
-//! serves it until `shutdown` resolves, then drains. [`crate::Application`] builds them with
+//! serves it ([`crate::server::serve`]: with a header read deadline) until `shutdown`
+//! resolves, then drains. [`crate::Application`] builds them with
 //! the store, the region registry and the event relay, for the binary and the tests alike.
 //!
 //! Around every route, outermost first: an invalid client `x-request-id` is dropped, then
@@ -12,7 +13,6 @@
 //! each dialect's routes, a timeout answers that dialect's 503 `timeout`.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +21,6 @@ use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower::timeout::TimeoutLayer;
@@ -36,6 +35,7 @@ use crate::limits;
 use crate::metrics;
 use crate::outbox::{Outbox, Relay, RelayHandle};
 use crate::routes::{self, game, health, regions, v1};
+use crate::server;
 pub use crate::state::AppState;
 use crate::store::{GameStore, Store};
 use crate::telemetry;
@@ -224,26 +224,17 @@ pub async fn run_with_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let housekeeping = state.limits.spawn_housekeeping(Duration::from_secs(30));
-    // The peer address is what the per-client limits key on (or check against
-    // TRUSTED_PROXIES).
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let header_read_timeout = state.header_read_timeout;
+    let router = app(state);
     let served = match tls {
-        None => {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
+        None => server::serve(listener, router, header_read_timeout, shutdown).await,
         Some(settings) => {
             let pair = settings.read_pair().map_err(std::io::Error::other)?;
             let current = Arc::new(tls::CurrentCert::new(pair));
             let config = tls::server_config(current.clone()).map_err(std::io::Error::other)?;
             let reload = tokio::spawn(tls::reload_loop(settings.clone(), current));
-            // `tap_io` only to reach axum's `ConnectInfo<SocketAddr>` for any listener whose
-            // address is a SocketAddr.
-            let listener = TlsListener::new(listener, Arc::new(config)).tap_io(|_| {});
-            let served = axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown)
-                .await;
+            let listener = TlsListener::new(listener, Arc::new(config));
+            let served = server::serve(listener, router, header_read_timeout, shutdown).await;
             reload.abort();
             served
         }

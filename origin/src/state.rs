@@ -26,6 +26,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Requests slower than this are answered 503 `timeout`.
     pub request_timeout: Duration,
+    /// Connections slower than this to send a request's headers are closed.
+    pub header_read_timeout: Duration,
     /// Owner tokens: issued by starts, required by exits.
     pub auth: Arc<AuthSettings>,
     /// Per-client budgets and the in-flight cap.
@@ -81,6 +83,7 @@ impl AppState {
             service: Arc::new(service),
             metrics,
             request_timeout: settings.request_timeout,
+            header_read_timeout: settings.header_read_timeout,
             auth: Arc::new(settings.auth.clone()),
             limits: Arc::new(limits),
             edge_auth,

@@ -280,3 +280,134 @@ async fn a_read_past_the_engine_horizon_is_refused_naming_the_field() {
     );
     app.stop().await;
 }
+
+/// Whether the server closed `socket` (EOF, reset, or an answer followed by EOF) within `wait`.
+async fn closed_within(socket: &mut TcpStream, wait: Duration) -> bool {
+    let mut buffer = [0u8; 1024];
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, socket.read(&mut buffer)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // An error answer before closing is fine; keep reading until the close.
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn half_sent_headers_and_idle_connections_are_closed_at_the_header_deadline() {
+    let app = spawn_app_with(common::settings_with(
+        "abuse-headers",
+        &[("HEADER_READ_TIMEOUT_SECONDS", "1")],
+    ))
+    .await;
+    let host = app.address.trim_start_matches("http://").to_string();
+
+    // Half a request, then silence: closed after about a second.
+    let mut half = TcpStream::connect(&host).await.unwrap();
+    half.write_all(format!("GET /health HTTP/1.1\r\nHost: {host}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let waited = Instant::now();
+    assert!(
+        closed_within(&mut half, Duration::from_secs(5)).await,
+        "a connection with half-sent headers was still open after 5 s"
+    );
+    let took = waited.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "closed too early: {took:?}"
+    );
+
+    // A whole request is answered; the connection then idles and is closed at the deadline.
+    let mut idle = TcpStream::connect(&host).await.unwrap();
+    idle.write_all(format!("GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buffer = [0u8; 1024];
+    let n = idle.read(&mut buffer).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&buffer[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buffer[..n])
+    );
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(5)).await,
+        "an idle keep-alive connection was still open after 5 s"
+    );
+    println!("half-sent headers closed after {took:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_the_default_header_deadline_half_sent_headers_wait_longer() {
+    // The control for the test above: the same half request on an origin with the default
+    // deadline (10 s) is still open after 2 s, so the closing above is the setting's doing.
+    let app = spawn_app_with(common::settings_with("abuse-headers-default", &[])).await;
+    let host = app.address.trim_start_matches("http://").to_string();
+    let mut half = TcpStream::connect(&host).await.unwrap();
+    half.write_all(format!("GET /health HTTP/1.1\r\nHost: {host}\r\n").as_bytes())
+        .await
+        .unwrap();
+    assert!(!closed_within(&mut half, Duration::from_secs(2)).await);
+    drop(half);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn probes_spend_a_budget_of_their_own_per_client() {
+    let app = spawn_app_with(common::settings_with(
+        "abuse-probes",
+        &[
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+            ("RATE_LIMIT_PROBE", "5/60"),
+        ],
+    ))
+    .await;
+    let probe = |path: &'static str, client: &'static str| {
+        app.client
+            .get(app.url(path))
+            .header("x-forwarded-for", client)
+            .send()
+    };
+    for path in ["/health", "/ready", "/healthz", "/metrics", "/ready"] {
+        let response = probe(path, ATTACKER).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    let refused = probe("/ready", ATTACKER).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    // Another client's probes are untouched.
+    assert_eq!(probe("/ready", HONEST).await.unwrap().status(), 200);
+    // A made-up method on a probe's path is no probe: the ordinary budget and a 405.
+    let other = app
+        .client
+        .request(
+            reqwest::Method::from_bytes(b"PROBEFLOOD").unwrap(),
+            app.url("/health"),
+        )
+        .header("x-forwarded-for", ATTACKER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 405);
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .header("x-forwarded-for", HONEST)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("reason=\"probe\"") && !metrics.contains("PROBEFLOOD"),
+        "{metrics}"
+    );
+    app.stop().await;
+}
