@@ -11,7 +11,9 @@
 # Env: EDGE_PORT (8787), EDGE_INSPECTOR_PORT (EDGE_PORT + 1000: wrangler's devtools port, so
 # two stacks on one machine do not fight over its default 9229),
 # ORIGIN_PORT_BASE (8081: eu, +1 us, +2 asia), STACK_RUN_DIR (.run/stack),
-# NATS_PORT (4222) and NATS_MONITOR_PORT (8222) for scripts/nats.sh,
+# NATS_PORT (4222) and NATS_MONITOR_PORT (8222) for scripts/nats.sh, NATS_CLUSTER=1 (a local
+# three-node JetStream cluster, `scripts/nats.sh start-cluster`, instead of one server: the
+# origins get its three URLs and NATS_STREAM_REPLICAS=3),
 # CASSANDRA_KEYSPACE (seedsync), STACK_PROFILE (release|debug, default release),
 # STACK_SKIP_FRONTEND=1 (serve whatever frontend/dist holds), STACK_TIMEOUT (seconds per wait, 180).
 # Everything listens on 127.0.0.1 only.
@@ -29,6 +31,8 @@ KEYSPACE="${CASSANDRA_KEYSPACE:-seedsync}"
 PROFILE="${STACK_PROFILE:-release}"
 TIMEOUT="${STACK_TIMEOUT:-180}"
 REGIONS=(eu us asia)
+NATS_CLUSTER="${NATS_CLUSTER:-0}"
+[[ $NATS_CLUSTER == 0 || $NATS_CLUSTER == 1 ]] || { echo "stack: NATS_CLUSTER must be 0 or 1" >&2; exit 2; }
 
 log() { printf 'stack: %s\n' "$*" >&2; }
 
@@ -134,14 +138,25 @@ up() {
   fi
   # The event broker. The origins never wait for it (their outbox holds events while it is
   # down), so it starts alongside them.
-  if scripts/nats.sh status >/dev/null 2>&1; then
-    log "NATS already running; using it"
+  local nats_url replicas=""
+  if [[ $NATS_CLUSTER == 1 ]]; then
+    if scripts/nats.sh status-cluster >/dev/null 2>&1; then
+      log "the NATS cluster is already running; using it"
+    else
+      scripts/nats.sh start-cluster
+      touch "$RUN_DIR/nats-cluster.started-here"
+    fi
+    nats_url="$(scripts/nats.sh urls)"
+    replicas=3
   else
-    scripts/nats.sh start
-    touch "$RUN_DIR/nats.started-here"
+    if scripts/nats.sh status >/dev/null 2>&1; then
+      log "NATS already running; using it"
+    else
+      scripts/nats.sh start
+      touch "$RUN_DIR/nats.started-here"
+    fi
+    nats_url="$(scripts/nats.sh url)"
   fi
-  local nats_url
-  nats_url="$(scripts/nats.sh url)"
   local binary="$CARGO_TARGET_DIR/$PROFILE/origin" region port
   # The stack's secrets, each in its own mode-600 file under .run/ (made once per checkout,
   # so owner tokens and guest identities survive `make down` / `make up`; a value in the
@@ -176,6 +191,7 @@ up() {
     spawn "origin-$region" env HOST=127.0.0.1 PORT="$port" REGION="$region" \
       CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}" CASSANDRA_KEYSPACE="$KEYSPACE" \
       CASSANDRA_REPLICATION="${CASSANDRA_REPLICATION:-SimpleStrategy:1}" NATS_URL="$nats_url" \
+      ${replicas:+NATS_STREAM_REPLICAS="$replicas"} \
       OWNER_TOKEN_SECRET_FILE="$owner_file" TRUSTED_PROXIES="${TRUSTED_PROXIES:-127.0.0.1,::1}" \
       REGISTRY_SECRET_FILE="$registry_file" EDGE_ORIGIN_SECRET_FILE="$edge_origin_file" \
       EDGE_NOTIFY_URL="http://127.0.0.1:$EDGE_PORT" EDGE_NOTIFY_SECRET_FILE="$notify_file" \
@@ -208,6 +224,10 @@ down() {
     scripts/nats.sh stop
     rm -f "$RUN_DIR/nats.started-here"
   fi
+  if [[ -f "$RUN_DIR/nats-cluster.started-here" ]]; then
+    scripts/nats.sh stop-cluster
+    rm -f "$RUN_DIR/nats-cluster.started-here"
+  fi
   if [[ -f "$RUN_DIR/cassandra.started-here" ]]; then
     scripts/cassandra.sh stop
     rm -f "$RUN_DIR/cassandra.started-here"
@@ -223,7 +243,11 @@ status() {
       echo "$name: stopped"; ok=1
     fi
   done
-  scripts/nats.sh status || ok=1
+  if [[ $NATS_CLUSTER == 1 ]]; then
+    scripts/nats.sh status-cluster || ok=1
+  else
+    scripts/nats.sh status || ok=1
+  fi
   scripts/cassandra.sh status || ok=1
   return "$ok"
 }
@@ -232,6 +256,11 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  logs) exec tail -n 20 -F "$RUN_DIR"/*.log "${NATS_RUN_DIR:-$ROOT/.run/nats}/nats-server.log" ;;
+  logs)
+    if [[ $NATS_CLUSTER == 1 ]]; then
+      exec tail -n 20 -F "$RUN_DIR"/*.log "${NATS_CLUSTER_RUN_DIR:-$ROOT/.run/nats-cluster}"/n*/nats-server.log
+    fi
+    exec tail -n 20 -F "$RUN_DIR"/*.log "${NATS_RUN_DIR:-$ROOT/.run/nats}/nats-server.log"
+    ;;
   *) echo "usage: scripts/stack.sh up|down|status|logs" >&2; exit 2 ;;
 esac

@@ -11,7 +11,9 @@
 #   5 events      game events end to end: origins with the outbox and relay on the real
 #                 Cassandra and one nats-server started for the stage (scripts/nats.sh, its own
 #                 port and store dir): 1,000 starts + exits, a 20 s broker outage under load, an
-#                 origin killed mid-relay
+#                 origin killed mid-relay; and a three-node JetStream cluster (R3, started once
+#                 for the stage) losing its stream leader, a follower, its quorum and, last,
+#                 its power under load, with no event lost
 #   5b tls        the origin -> Cassandra hop over TLS: one TLS-only node started for the stage
 #                 (scripts/cassandra.sh start-tls: 127.0.0.1:9142, its own run dir and a keytool
 #                 test CA), `tls_cassandra::`, the node stopped by PID. (The HTTPS listener and
@@ -49,6 +51,10 @@ started_cassandra=""
 # broker on 4222 is left alone.
 EVENTS_NATS_ENV=(NATS_PORT=14222 NATS_MONITOR_PORT=18222 "NATS_RUN_DIR=$ROOT/.run/nats-test")
 started_nats=""
+# Its three-node cluster (scripts/nats.sh start-cluster), started once for the stage.
+EVENTS_CLUSTER_ENV=(NATS_CLUSTER_PORT=14231 NATS_CLUSTER_MONITOR_PORT=18231 NATS_ROUTE_PORT=16231
+  "NATS_CLUSTER_RUN_DIR=$ROOT/.run/nats-test-cluster")
+started_cluster=""
 MULTIDC_RUN_DIR="$ROOT/.run/cassandra-multidc"
 started_multidc=""
 started_tls_node=""
@@ -56,6 +62,10 @@ passed=0
 failed=0
 
 cleanup() {
+  if [[ -n "$started_cluster" ]]; then
+    echo "test: stopping the events stage's nats-server cluster" >&2
+    env "${EVENTS_CLUSTER_ENV[@]}" scripts/nats.sh wipe-cluster || true
+  fi
   if [[ -n "$started_nats" ]]; then
     echo "test: stopping the events stage's nats-server" >&2
     env "${EVENTS_NATS_ENV[@]}" scripts/nats.sh wipe || true
@@ -150,9 +160,15 @@ if wants events; then
   ensure_cassandra
   run nats-start env "${EVENTS_NATS_ENV[@]}" scripts/nats.sh start
   started_nats=1
-  # The tests share this server (EVENTS_TEST_NATS=script) and stop/start it through the script.
-  run events-tests env "${EVENTS_NATS_ENV[@]}" EVENTS_TEST_NATS=script \
+  started_cluster=1
+  run nats-cluster-start env "${EVENTS_CLUSTER_ENV[@]}" scripts/nats.sh start-cluster
+  # The tests share this server (EVENTS_TEST_NATS=script) and this cluster
+  # (EVENTS_TEST_CLUSTER=script), and stop/kill/start them through the script, by PID.
+  run events-tests env "${EVENTS_NATS_ENV[@]}" "${EVENTS_CLUSTER_ENV[@]}" EVENTS_TEST_NATS=script \
+    EVENTS_TEST_CLUSTER=script \
     cargo test -p origin --test it -- --ignored --test-threads=1 --nocapture events::
+  env "${EVENTS_CLUSTER_ENV[@]}" scripts/nats.sh wipe-cluster
+  started_cluster=""
   env "${EVENTS_NATS_ENV[@]}" scripts/nats.sh wipe
   started_nats=""
 fi

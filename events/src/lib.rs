@@ -63,20 +63,46 @@ pub enum EventsError {
     Consume(String),
 }
 
-/// Connects to NATS at `url` (comma-separated for several servers).
+/// The servers of a NATS URL list: `nats://a:4222,nats://b:4222` (spaces and empty items
+/// ignored). async-nats takes a `&str` as one server, so a list must be split before connecting.
+pub fn server_list(url: &str) -> Vec<String> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Connects to NATS at `url`: one server, or several comma-separated (the nodes of a JetStream
+/// cluster). The client starts with a random one of them, learns the cluster's other nodes
+/// from the server, and after losing its server reconnects to any other that answers.
 ///
 /// With `wait_for_server = false` this returns at once even if no server answers yet: the
 /// client keeps connecting in the background and requests fail (then succeed) meanwhile. The
 /// origins use that, since a broker that is down must never stop them from serving games.
+/// With `true`, the first connection tries each listed server once and fails if none answers.
 pub async fn connect(
     url: &str,
     name: &str,
     wait_for_server: bool,
 ) -> Result<async_nats::Client, EventsError> {
+    let servers = server_list(url);
+    let failed = |message: String| EventsError::Connect {
+        url: servers
+            .iter()
+            .map(|s| kernel::redact_url(s))
+            .collect::<Vec<_>>()
+            .join(","),
+        message,
+    };
+    if servers.is_empty() {
+        return Err(failed("no server given".into()));
+    }
     let mut options = async_nats::ConnectOptions::new()
         .name(name)
         .connection_timeout(Duration::from_secs(2))
         // The default backoff reaches 4 s; a local broker coming back should be found sooner.
+        // The delay is per attempt, and each attempt tries the next server of the list.
         .reconnect_delay_callback(|attempts| {
             let exp = u32::try_from(attempts.min(5)).unwrap_or(5);
             Duration::from_millis(50 * 2u64.pow(exp)).min(Duration::from_secs(1))
@@ -85,10 +111,29 @@ pub async fn connect(
         options = options.retry_on_initial_connect();
     }
     options
-        .connect(url)
+        .connect(servers.as_slice())
         .await
-        .map_err(|e| EventsError::Connect {
-            url: kernel::redact_url(url),
-            message: e.to_string(),
-        })
+        .map_err(|e| failed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_lists_split_into_servers() {
+        assert_eq!(server_list("nats://a:1"), ["nats://a:1"]);
+        assert_eq!(
+            server_list(" nats://a:1, nats://b:2 ,,tls://c:3"),
+            ["nats://a:1", "nats://b:2", "tls://c:3"]
+        );
+        assert!(server_list(" , ").is_empty());
+        // Each item parses as a server address of its own.
+        for server in server_list("nats://127.0.0.1:4222,nats://127.0.0.1:4223") {
+            assert!(server.parse::<async_nats::ServerAddr>().is_ok(), "{server}");
+        }
+        // The whole list is not the first server of it: why it must be split.
+        let whole = "nats://127.0.0.1:4222,nats://127.0.0.1:4223".parse::<async_nats::ServerAddr>();
+        assert!(!whole.is_ok_and(|a| a.port() == 4222 && a.host() == "127.0.0.1"));
+    }
 }

@@ -1,10 +1,24 @@
 //! Publishing game events with JetStream's per-message dedupe.
 //!
 //! Each event goes out with the header `Nats-Msg-Id: <eventId>`, and a publication counts only
-//! once JetStream acknowledged it (the event is then stored on the broker's disk). Because event
-//! ids are deterministic, publishing the same event again (a retry after a lost ack, a relay
-//! that crashed before clearing its outbox row) is acknowledged as a duplicate within
-//! [`crate::stream::DUPLICATE_WINDOW`] and stored once.
+//! once JetStream acknowledged it. Because event ids are deterministic, publishing the same
+//! event again (a retry after a lost ack, a relay that crashed before clearing its outbox row,
+//! a row released after a reconnect or a leader change) is acknowledged as a duplicate within
+//! [`crate::stream::DUPLICATE_WINDOW`] and stored once. The duplicate window is part of the
+//! stream's replicated state, so a new leader drops the repeats the old one would have.
+//!
+//! What an acknowledgement proves depends on the stream's replicas:
+//! - R1 (one server): the server has the event in its store, written to the OS but fsynced
+//!   only at its next `sync_interval` tick. A crash of the process loses nothing; a power cut
+//!   of its host within the interval may.
+//! - R3 (a three-node cluster): the stream's leader has committed the event to its Raft log on
+//!   a quorum (two of three servers), again in memory and page cache until each one's next
+//!   fsync. It survives SIGKILL or power loss of any one server and any leader change (Raft
+//!   elects only a server holding every committed entry); it can be lost only if a quorum
+//!   lose power within the sync interval.
+//!
+//! [`Publisher::leadership`] reads who leads the stream, so the relay (`origin::outbox::relay`)
+//! can tell when the leadership that acknowledged an event has lasted past its fsync.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +37,17 @@ pub struct Published {
     pub sequence: u64,
     /// Whether the broker already had this event id (a re-publication, not stored again).
     pub duplicate: bool,
+}
+
+/// Who leads the stream's Raft group, as the stream's info reports it. A leader change, and
+/// the same server elected again, give a different value (`since` moves); two equal values
+/// read at two moments mean one unbroken leadership between them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leadership {
+    /// The leader's server name.
+    pub leader: String,
+    /// When it became the leader (as the leader's clock says).
+    pub since: Option<time::OffsetDateTime>,
 }
 
 /// Publishes game events to the `GAME_EVENTS` stream. Cheap to clone.
@@ -92,6 +117,29 @@ impl Publisher {
             })
     }
 
+    /// Who leads the stream now (one stream-info request, answered by its leader, bounded by
+    /// the acknowledgement timeout; the stream is created first if this publisher has not yet);
+    /// `None` for a stream that is not clustered (one server: no
+    /// Raft group). An error means no answer.
+    pub async fn leadership(&self) -> Result<Option<Leadership>, EventsError> {
+        if !self.stream_ready.load(Ordering::Relaxed) {
+            // What the first publication would do anyway; a missing stream has no leader.
+            self.ensure_stream().await?;
+        }
+        match self.js.get_stream(stream::STREAM).await {
+            Ok(found) => Ok(leadership_of(found.cached_info())),
+            Err(e) => {
+                if stream::is_stream_not_found(e.kind()) {
+                    self.stream_ready.store(false, Ordering::Relaxed);
+                }
+                Err(EventsError::Stream {
+                    stream: stream::STREAM,
+                    message: format!("stream info: {e}"),
+                })
+            }
+        }
+    }
+
     /// Creates or updates the stream now (otherwise done before the first publication).
     pub async fn ensure_stream(&self) -> Result<(), EventsError> {
         stream::ensure(&self.js, self.replicas).await?;
@@ -130,4 +178,17 @@ impl Publisher {
             }
         }
     }
+}
+
+/// The leadership a stream's info reports (`None` without a Raft leader: not clustered).
+pub fn leadership_of(info: &jetstream::stream::Info) -> Option<Leadership> {
+    let cluster = info.cluster.as_ref()?;
+    let leader = cluster.leader.clone().filter(|l| !l.is_empty())?;
+    if info.config.num_replicas <= 1 && cluster.leader_since.is_none() {
+        return None;
+    }
+    Some(Leadership {
+        leader,
+        since: cluster.leader_since,
+    })
 }

@@ -116,7 +116,7 @@ pub async fn ensure(js: &jetstream::Context, replicas: Option<usize>) -> Result<
         .map_err(|e| failed(e.to_string()))
 }
 
-fn is_stream_not_found(kind: GetStreamErrorKind) -> bool {
+pub(crate) fn is_stream_not_found(kind: GetStreamErrorKind) -> bool {
     matches!(kind, GetStreamErrorKind::JetStream(e) if e.error_code() == ErrorCode::STREAM_NOT_FOUND)
 }
 

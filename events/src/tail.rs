@@ -26,7 +26,8 @@ use crate::rate::LagSummary;
 pub const USAGE: &str = "usage: tail [--nats URL] [--since DURATION | --all | --new] [--region R]... \
 [--type started|exited] [--every SECS] [--json] [--show-duplicates] [--count N] [--duration SECS]
 
-  --nats URL          NATS server (default: $NATS_URL, else nats://127.0.0.1:4222)
+  --nats URL          NATS server, or a cluster's servers comma-separated (any node serves;
+                      default: $NATS_URL, else nats://127.0.0.1:4222)
   --since DURATION    start with the events of the last DURATION (30s, 10m, 2h; default 1m)
   --all | --new       start with every stored event | only events from now on
   --region R          only this region (repeatable)
@@ -147,9 +148,10 @@ impl Args {
                 other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
             }
         }
-        if !args.nats.contains("://") && !args.nats.contains(':') {
+        let servers = crate::server_list(&args.nats);
+        if servers.is_empty() || servers.iter().any(|s| !s.contains(':')) {
             return Err(format!(
-                "--nats: {:?} is not a URL like nats://127.0.0.1:4222",
+                "--nats: {:?} is not a URL like nats://127.0.0.1:4222 (or several, comma-separated)",
                 args.nats
             ));
         }
@@ -339,6 +341,8 @@ mod tests {
             (&["--count", "-1"], "--count"),
             (&["--nats"], "needs a value"),
             (&["--nats", "localhost"], "--nats"),
+            (&["--nats", "nats://a:1,localhost"], "--nats"),
+            (&["--nats", " , "], "--nats"),
             (&["--frobnicate"], "unknown argument"),
         ] {
             let e = parse(args).unwrap_err();

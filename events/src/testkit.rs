@@ -326,3 +326,170 @@ impl Drop for NatsServer {
         }
     }
 }
+
+/// A free run of `n` consecutive TCP ports on 127.0.0.1, none in `taken`.
+fn free_ports(n: u16, taken: &[u16]) -> u16 {
+    for _ in 0..200 {
+        let base = free_port();
+        if base.checked_add(n).is_none() {
+            continue;
+        }
+        let ports = base..base + n;
+        let clash = ports.clone().any(|p| {
+            taken.iter().any(|t| (*t..t + n).contains(&p))
+                || TcpListener::bind(("127.0.0.1", p)).is_err()
+        });
+        if !clash {
+            return base;
+        }
+    }
+    panic!("no run of {n} free ports on 127.0.0.1");
+}
+
+/// A local three-node JetStream cluster for tests, run by `scripts/nats.sh` (`start-cluster`,
+/// `kill`, `restart`, `checkpoint`, `power-cut`; every process stopped by its PID).
+///
+/// With `EVENTS_TEST_CLUSTER=script` (the `events` stage of `scripts/test.sh`) the stage has
+/// started it (its `NATS_CLUSTER_PORT`, `NATS_CLUSTER_MONITOR_PORT`, `NATS_ROUTE_PORT`,
+/// `NATS_CLUSTER_RUN_DIR` are in the environment) and stops it. Otherwise this starts one on free ports with a fresh
+/// run dir and wipes it when dropped.
+#[derive(Debug)]
+pub struct NatsCluster {
+    /// The variables `scripts/nats.sh` runs with (empty: the environment's).
+    env: Vec<(String, String)>,
+    /// Node 1's client port; node N listens on this + N-1.
+    base_port: u16,
+    /// Whether this value started it (and wipes it on drop).
+    owned: Option<PathBuf>,
+}
+
+impl NatsCluster {
+    /// The number of nodes.
+    pub const NODES: usize = 3;
+
+    /// The stage's cluster (`EVENTS_TEST_CLUSTER=script`), else a new one of its own.
+    pub async fn for_tests() -> NatsCluster {
+        let cluster = if std::env::var("EVENTS_TEST_CLUSTER").as_deref() == Ok("script") {
+            NatsCluster {
+                env: Vec::new(),
+                base_port: ["NATS_CLUSTER_PORT", "NATS_PORT"]
+                    .iter()
+                    .find_map(|v| std::env::var(v).ok().and_then(|p| p.parse().ok()))
+                    .unwrap_or(4222),
+                owned: None,
+            }
+        } else {
+            static COUNTER: AtomicU32 = AtomicU32::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "seedsync-nats-cluster-{}-{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let client = free_ports(3, &[]);
+            let monitor = free_ports(3, &[client]);
+            let route = free_ports(3, &[client, monitor]);
+            let bin = binary().unwrap_or_else(|e| panic!("{e}"));
+            NatsCluster {
+                env: vec![
+                    ("NATS_CLUSTER_PORT".into(), client.to_string()),
+                    ("NATS_CLUSTER_MONITOR_PORT".into(), monitor.to_string()),
+                    ("NATS_ROUTE_PORT".into(), route.to_string()),
+                    ("NATS_CLUSTER_RUN_DIR".into(), dir.display().to_string()),
+                    ("NATS_BIN".into(), bin.display().to_string()),
+                    ("NATS_SYNC".into(), sync_policy()),
+                ],
+                base_port: client,
+                owned: Some(dir),
+            }
+        };
+        cluster
+            .run(&["start-cluster"])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        cluster
+    }
+
+    /// Runs `scripts/nats.sh ARGS` (without blocking the runtime); its stdout.
+    pub async fn run(&self, args: &[&str]) -> Result<String, String> {
+        let output = tokio::process::Command::new("bash")
+            .arg(workspace_dir().join("scripts/nats.sh"))
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .await
+            .map_err(|e| format!("cannot run scripts/nats.sh {args:?}: {e}"))?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        eprint!("{stdout}");
+        if output.status.success() {
+            Ok(stdout)
+        } else {
+            Err(format!(
+                "scripts/nats.sh {args:?} failed: {}",
+                output.status
+            ))
+        }
+    }
+
+    /// The client URLs of every node, comma-separated (a `NATS_URL`).
+    pub fn urls(&self) -> String {
+        (0..Self::NODES as u16)
+            .map(|i| format!("nats://127.0.0.1:{}", self.base_port + i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// SIGKILLs node `node` (1-3).
+    pub async fn kill(&self, node: usize) {
+        self.run(&["kill", &node.to_string()])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Starts node `node` again (same ports and store) and waits until its JetStream is up.
+    pub async fn restart(&self, node: usize) {
+        self.run(&["restart", &node.to_string()])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Starts every node that is not running and waits until the cluster is healthy.
+    pub async fn start(&self) {
+        self.run(&["start-cluster"])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Which node (1-3) leads the `GAME_EVENTS` stream, as the stream's info (answered by its
+    /// leader) says; `None` while it has none or nobody answers.
+    pub async fn leader(&self) -> Option<usize> {
+        let client = crate::connect(&self.urls(), "seedsync-test-leader", true)
+            .await
+            .ok()?;
+        let js = async_nats::jetstream::new(client);
+        let stream =
+            tokio::time::timeout(Duration::from_secs(3), js.get_stream(crate::stream::STREAM))
+                .await
+                .ok()?
+                .ok()?;
+        let leader = stream.cached_info().cluster.as_ref()?.leader.clone()?;
+        leader.strip_prefix("seedsync-n")?.parse().ok()
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        if let Some(dir) = self.owned.take() {
+            let _ = Command::new("bash")
+                .arg(workspace_dir().join("scripts/nats.sh"))
+                .arg("wipe-cluster")
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .status();
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}

@@ -321,3 +321,23 @@ async fn stream_replicas_are_set_only_when_asked() {
     events::stream::ensure(&js, None).await.unwrap();
     assert_eq!(replicas().await, 1);
 }
+
+#[tokio::test]
+async fn a_url_list_connects_to_whichever_server_answers() {
+    let server = NatsServer::start().await;
+    // A list whose first server is down: async-nats takes a `&str` as one server, so the list
+    // must be split for the second to be tried at all.
+    let dead = events::testkit::free_port();
+    let list = format!("nats://127.0.0.1:{dead}, {}", server.url());
+    for _ in 0..3 {
+        let client = events::connect(&list, "test-list", true).await.unwrap();
+        let publisher = Publisher::new(client, ACK_TIMEOUT);
+        publisher.ensure_stream().await.unwrap();
+        // One server, not clustered: no Raft leadership to report.
+        assert_eq!(publisher.leadership().await.unwrap(), None);
+    }
+    let err = events::connect(&format!("nats://127.0.0.1:{dead}"), "test-list", true)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, events::EventsError::Connect { .. }), "{err}");
+}

@@ -4,7 +4,9 @@
 //!
 //! `make bench-events` (Cassandra must be running; the Makefile starts it; the nats-server is
 //! started here on a free port). Knobs: `BENCH_SECONDS` (default 4 per phase), `BENCH_ROUNDS`
-//! (default 3), `BENCH_CONCURRENCY` (default 32).
+//! (default 3), `BENCH_CONCURRENCY` (default 32), `BENCH_NATS_CLUSTER=1` (a local three-node
+//! JetStream cluster from `scripts/nats.sh start-cluster` on free ports, the stream with three
+//! replicas, instead of one server).
 //!
 //! Each round runs off, on, on, off, so drift of the shared machine hits both alike; the
 //! figures are the mean rates and the median of the rounds' ratios. After each "on" phase the
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use api::{EventType, GameId};
 use events::rate::LagSummary;
-use events::testkit::NatsServer;
+use events::testkit::{NatsCluster, NatsServer};
 use events::{Consumer, StartFrom};
 use origin::config::Settings;
 use origin::startup::{AppState, run, state_with_events};
@@ -88,7 +90,7 @@ struct Consumed {
     duplicates: u64,
 }
 
-fn settings(region: &str, keyspace: &str, nats: Option<&str>) -> Settings {
+fn settings(region: &str, keyspace: &str, nats: Option<&str>, replicas: usize) -> Settings {
     let mut vars: HashMap<String, String> = [
         ("HOST", "127.0.0.1"),
         ("PORT", "0"),
@@ -113,6 +115,7 @@ fn settings(region: &str, keyspace: &str, nats: Option<&str>) -> Settings {
         vars.insert("NATS_URL".into(), url.to_owned());
         // The relay holds published rows for the sync interval the test server runs with.
         vars.insert("NATS_SYNC".into(), events::testkit::sync_policy());
+        vars.insert("NATS_STREAM_REPLICAS".into(), replicas.to_string());
     }
     Settings::from_map(&vars).expect("settings")
 }
@@ -138,10 +141,20 @@ async fn main() {
     let concurrency = env_number("BENCH_CONCURRENCY", 32) as usize;
     let duration = Duration::from_secs(seconds);
     let keyspace = format!("bench_events_{}", std::process::id());
-    let nats = NatsServer::start().await;
+    // One server (R1), or a three-node cluster (R3); kept alive until the end.
+    let (_server, _cluster, nats_url, replicas) =
+        if std::env::var("BENCH_NATS_CLUSTER").as_deref() == Ok("1") {
+            let cluster = NatsCluster::for_tests().await;
+            let url = cluster.urls();
+            (None, Some(cluster), url, 3)
+        } else {
+            let server = NatsServer::start().await;
+            let url = server.url();
+            (Some(server), None, url, 1)
+        };
 
-    let off = settings("bench-off", &keyspace, None);
-    let on = settings("bench-on", &keyspace, Some(&nats.url()));
+    let off = settings("bench-off", &keyspace, None, replicas);
+    let on = settings("bench-on", &keyspace, Some(&nats_url), replicas);
     let store = Store::connect(&off.cassandra)
         .await
         .unwrap_or_else(|e| panic!("{e}\nstart Cassandra first: scripts/cassandra.sh start"));
@@ -154,7 +167,7 @@ async fn main() {
     // The consumer reads the "on" region's starts as they arrive.
     let consumed = Arc::new(Mutex::new(Consumed::default()));
     let reader = {
-        let client = events::connect(&nats.url(), "bench-consumer", true)
+        let client = events::connect(&nats_url, "bench-consumer", true)
             .await
             .expect("consumer connects");
         let mut consumer =
@@ -187,8 +200,7 @@ async fn main() {
         .expect("client");
     println!(
         "game events benchmark: {concurrency} concurrent clients, {rounds} rounds of 4 phases of {seconds} s, \
-         keyspace {keyspace}, nats-server at {} (JetStream sync_interval {})",
-        nats.url(),
+         keyspace {keyspace}, nats-server at {nats_url} (R{replicas}, JetStream sync_interval {})",
         events::testkit::sync_policy()
     );
     let made_off = Arc::new(Mutex::new(HashSet::new()));
@@ -292,7 +304,7 @@ async fn main() {
     println!(
         "BENCH events_starts_per_s_on={rate_on:.0} events_starts_per_s_off={rate_off:.0} ratio_on_off={:.2} \
          median_round_ratio={median_ratio:.2} target=0.9 lag_commit_to_consumer_ms p50={} p99={} max={} (n={}) \
-         missing={missing} nats_sync={}",
+         missing={missing} nats_sync={} replicas={replicas}",
         rate_on / rate_off,
         lags.p50,
         lags.p99,

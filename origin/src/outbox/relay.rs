@@ -18,16 +18,40 @@
 //! While the broker (or Cassandra) fails, scans back off exponentially with jitter up to
 //! [`RelaySettings::max_backoff`]; the request path is never involved.
 //!
-//! Held rows: JetStream acknowledges from memory and fsyncs every `sync_interval` (1 s as this
-//! project ships it), so an acknowledged event can still vanish if the broker's host loses power
-//! within that interval. An fsync per acknowledgement (`sync_interval: always`) halves start
-//! throughput when the broker shares a disk with Cassandra, so instead the relay keeps each
-//! published row ([`Held`]) until a request to the broker that was sent at least
-//! [`RelaySettings::durable_after`] after the acknowledgement is answered on the same
-//! connection: the server that acknowledged the event lived past its next fsync. If the
-//! connection changed first, the server may have restarted without the event, so the row is
-//! released and published again under the same id (the broker's duplicate window drops it if
-//! it survived). [`settle`] holds that rule.
+//! Held rows: an acknowledgement is not yet an fsync. JetStream acknowledges from memory and
+//! fsyncs every `sync_interval` (1 s as this project ships it); an fsync per acknowledgement
+//! (`sync_interval: always`) halves start throughput when the broker shares a disk with
+//! Cassandra. So the relay keeps each published row ([`Held`]) until the servers that stored
+//! its event have surely lived past their next fsync, and [`settle`] holds the rule:
+//!
+//! - One server (R1): the acknowledgement means the server has the event in memory. The row is
+//!   deleted once a request to the broker sent at least [`RelaySettings::durable_after`] (twice
+//!   `sync_interval`) after the acknowledgement is answered on the same connection: the server
+//!   that acknowledged lived past its next fsync.
+//! - A cluster (R3, `NATS_STREAM_REPLICAS=3`): the acknowledgement means the stream's leader
+//!   committed the event to its Raft log on a quorum (two of three servers), each holding it
+//!   in memory until its own next fsync. That already survives the crash or power loss of any
+//!   one server, and any leader change; it is lost only if a quorum lose power within the
+//!   interval (a whole rack or zone at once). The connection proves little here (the client's
+//!   server need not store the stream at all), so the relay reads who leads the stream
+//!   ([`events::Publisher::leadership`]: leader and since when) and deletes a row only once a
+//!   stream-info answer, requested at least `durable_after` after the acknowledgement, shows
+//!   the same unbroken leadership it read before publishing: the leader that committed the
+//!   event lived, leading, past its next fsync, and since a quorum that lost power would have
+//!   cost it the leadership, the quorum did not lose the event either. A later loss needs
+//!   the leader's disk itself, or two more failures. The same-connection rule applies too.
+//! - What changes first releases the row instead: a reconnect (to the same or another node)
+//!   or a new leadership (a leader change, or the same server elected again) makes the relay
+//!   publish the event again under the same `Nats-Msg-Id`. If the event survived, the
+//!   stream's duplicate window (replicated with the stream, so the new leader has it) drops
+//!   the repeat and answers it as a duplicate; if it did not, it is stored now. Either way the
+//!   row stays until the new acknowledgement is settled the same way.
+//!
+//! Holding costs a few seconds of rows in Cassandra and, after a reconnect or a leader change,
+//! re-publications that the broker drops; a relay that deleted rows on the bare
+//! acknowledgement would lose the events a quorum acknowledged and then lost in a power cut
+//! (the events stage's cluster test simulates one and fails with such a relay: feature
+//! `test-mutations`, `RELAY_DELETE_ON_ACK=1`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +59,7 @@ use std::time::{Duration, Instant};
 
 use api::{EventId, EventType, GameEvent, GameStatus, RegionName};
 use events::Publisher;
+use events::publisher::Leadership;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -128,6 +153,9 @@ pub struct Held {
     /// The broker connection that carried it ([`Publisher::connection`]; 0 when a reconnect
     /// happened while it was in flight, which makes the row be published again).
     pub connection: u64,
+    /// The stream leadership the relay had last read before publishing (a count that moves
+    /// with every new leadership read; see [`RoundTrip::leadership`]).
+    pub leadership: u64,
 }
 
 /// What one request to the broker showed, for [`settle`].
@@ -141,6 +169,9 @@ pub struct RoundTrip {
     pub connection_after: u64,
     /// Whether the broker answered.
     pub answered: bool,
+    /// The leadership the answer showed (the same count as [`Held::leadership`] if unbroken
+    /// since; unchanged when there was no answer).
+    pub leadership: u64,
 }
 
 /// Held rows sorted by [`settle`].
@@ -155,13 +186,14 @@ pub struct Settled {
 }
 
 /// Sorts held rows after a round trip: a row whose acknowledgement came on a connection that
-/// is no longer the current one is released; one acknowledged at least `durable_after` before
-/// a request that the same, unchanged connection answered is deleted; the rest wait.
+/// is no longer the current one, or under a stream leadership that has ended, is released; one
+/// acknowledged at least `durable_after` before a request that the same, unchanged connection
+/// answered, under the same leadership, is deleted; the rest wait.
 pub fn settle(held: Vec<Held>, durable_after: Duration, trip: RoundTrip) -> Settled {
     let steady = trip.answered && trip.connection_before == trip.connection_after;
     let mut settled = Settled::default();
     for held in held {
-        if held.connection != trip.connection_after {
+        if held.connection != trip.connection_after || held.leadership != trip.leadership {
             settled.release.push(held.row);
         } else if steady && held.acked_at + durable_after <= trip.began {
             settled.delete.push(held.row);
@@ -212,6 +244,10 @@ pub struct Relay {
     /// Published rows waiting until their events are surely on the broker's disk.
     held: HashMap<EventId, Held>,
     last_flush: Instant,
+    /// The stream leadership last read (`None` before the first answer; `Some(None)` for a
+    /// stream that is not clustered) and its count, +1 whenever a read differs.
+    leadership: Option<Option<Leadership>>,
+    leadership_count: u64,
 }
 
 /// Controls a running relay.
@@ -276,6 +312,8 @@ impl Relay {
             last_save: Instant::now(),
             held: HashMap::new(),
             last_flush: Instant::now(),
+            leadership: None,
+            leadership_count: 0,
         }
     }
 
@@ -392,6 +430,8 @@ impl Relay {
         if batch.is_empty() || !self.publisher.is_connected() {
             return;
         }
+        self.know_leadership().await;
+        let leadership = self.leadership_count;
         let connection = self.publisher.connection();
         let mut outcomes = Vec::with_capacity(batch.len());
         for chunk in batch.chunks(PUBLISH_CONCURRENCY) {
@@ -413,6 +453,7 @@ impl Relay {
                             row: committed.row,
                             acked_at,
                             connection,
+                            leadership,
                         },
                     );
                 }
@@ -426,6 +467,35 @@ impl Relay {
             tracing::warn!(%error, "publishing game events failed; they stay in the outbox");
         }
         self.flush_held(false).await;
+    }
+
+    /// Reads who leads the stream if that was never read: rows published before a first
+    /// reading would have no leadership to compare later ones with.
+    async fn know_leadership(&mut self) {
+        if self.leadership.is_none() {
+            let _ = self.read_leadership().await;
+        }
+    }
+
+    /// Reads who leads the stream (a round trip to its leader); counts a new leadership.
+    /// `false` if the broker did not answer.
+    async fn read_leadership(&mut self) -> bool {
+        match self.publisher.leadership().await {
+            Ok(now) => {
+                if self.leadership.as_ref() != Some(&now) {
+                    if self.leadership.is_some() {
+                        tracing::info!(leadership = ?now, "the event stream has a new leadership");
+                    }
+                    self.leadership = Some(now);
+                    self.leadership_count += 1;
+                }
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the broker did not answer; published rows stay held");
+                false
+            }
+        }
     }
 
     /// The connection acknowledgements carried if it is still `before` now; 0 (never the
@@ -442,6 +512,10 @@ impl Relay {
     /// of a partition each, and releases those to publish again. At most every [`FLUSH_EVERY`]
     /// unless `now` (the last pass before a shutdown).
     async fn flush_held(&mut self, now: bool) {
+        if delete_on_ack() {
+            self.delete_held_on_ack().await;
+            return;
+        }
         if self.held.is_empty() || (!now && self.last_flush.elapsed() < FLUSH_EVERY) {
             return;
         }
@@ -457,13 +531,8 @@ impl Relay {
             // The broker fsyncs before acknowledging: the acknowledgement was the proof.
             true
         } else if due && self.publisher.is_connected() {
-            match self.publisher.round_trip().await {
-                Ok(()) => true,
-                Err(error) => {
-                    tracing::warn!(%error, "the broker did not answer; published rows stay held");
-                    false
-                }
-            }
+            // The stream's info: an answer from its leader, and who that is.
+            self.read_leadership().await
         } else {
             false
         };
@@ -472,6 +541,7 @@ impl Relay {
             connection_before,
             connection_after: self.publisher.connection(),
             answered,
+            leadership: self.leadership_count,
         };
         let held: Vec<Held> = std::mem::take(&mut self.held).into_values().collect();
         let settled = settle(held, durable_after, trip);
@@ -486,12 +556,17 @@ impl Relay {
                 .inc_by(settled.release.len() as u64);
             tracing::warn!(
                 events = settled.release.len(),
-                "the broker connection changed before these events were surely on its disk; \
-                 publishing them again"
+                "the broker connection or the stream's leader changed before these events were \
+                 surely on disk; publishing them again"
             );
         }
+        self.remove_rows(settled.delete).await;
+    }
+
+    /// Deletes every held row at once, partition by partition.
+    async fn remove_rows(&self, rows: Vec<PendingEvent>) {
         let mut by_shard = vec![Vec::new(); SHARDS as usize];
-        for row in settled.delete {
+        for row in rows {
             if let Some(rows) = by_shard.get_mut(row.shard as usize) {
                 rows.push(row);
             }
@@ -507,6 +582,16 @@ impl Relay {
                 tracing::warn!(%error, "cannot clear published outbox rows");
             }
         }
+    }
+
+    /// The mutation `RELAY_DELETE_ON_ACK=1` (feature `test-mutations` only): every row goes
+    /// as soon as its event is acknowledged, the rule the tests must catch.
+    async fn delete_held_on_ack(&mut self) {
+        let rows: Vec<PendingEvent> = std::mem::take(&mut self.held)
+            .into_values()
+            .map(|h| h.row)
+            .collect();
+        self.remove_rows(rows).await;
     }
 
     /// Counts an acknowledged publication.
@@ -560,6 +645,7 @@ impl Relay {
                 ..Pass::default()
             };
         }
+        self.know_leadership().await;
         let shards: Vec<(i32, i64)> = (0..SHARDS).map(|s| (s, self.floors[s as usize])).collect();
         let this = &*self;
         let results = futures::future::join_all(
@@ -582,6 +668,9 @@ impl Relay {
         self.metrics
             .outbox_pending
             .set(i64::try_from(total.pending).unwrap_or(i64::MAX));
+        if delete_on_ack() {
+            self.flush_held(true).await;
+        }
         total
     }
 
@@ -714,6 +803,7 @@ impl Relay {
                 }
             }
         }
+        let leadership = self.leadership_count;
         let connection = self.publisher.connection();
         let mut outcomes = Vec::with_capacity(to_publish.len());
         for chunk in to_publish.chunks(PUBLISH_CONCURRENCY) {
@@ -737,6 +827,7 @@ impl Relay {
                         row: row.clone(),
                         acked_at,
                         connection,
+                        leadership,
                     });
                 }
                 Err(error) => {
@@ -823,6 +914,27 @@ impl Relay {
     }
 }
 
+/// Whether the relay deletes rows on the bare acknowledgement: the mutation the events tests
+/// must catch, compiled in only with the feature `test-mutations` and on only with
+/// `RELAY_DELETE_ON_ACK=1`. Never in a production build.
+fn delete_on_ack() -> bool {
+    #[cfg(feature = "test-mutations")]
+    {
+        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *ON.get_or_init(|| {
+            let on = std::env::var("RELAY_DELETE_ON_ACK").is_ok_and(|v| v == "1");
+            if on {
+                tracing::warn!("RELAY_DELETE_ON_ACK=1: deleting outbox rows on the bare acknowledgement (a test mutation)");
+            }
+            on
+        })
+    }
+    #[cfg(not(feature = "test-mutations"))]
+    {
+        false
+    }
+}
+
 /// Where a partition's next scan starts: at the oldest row left pending, but never past
 /// `boundary` (now minus the safety window: a row being written may still appear before it),
 /// nor past the last row looked at when the pass stopped on its page limit (`stopped_at`), and
@@ -863,6 +975,7 @@ mod tests {
             row: row(n),
             acked_at,
             connection,
+            leadership: 1,
         }
     }
 
@@ -881,6 +994,7 @@ mod tests {
             connection_before: 7,
             connection_after: 7,
             answered: true,
+            leadership: 1,
         };
         let settled = settle(rows.clone(), hold, trip);
         assert_eq!(settled.delete, vec![row(1)]);
@@ -911,6 +1025,37 @@ mod tests {
     }
 
     #[test]
+    fn a_new_stream_leadership_releases_what_the_old_one_acknowledged() {
+        // R3: the client's connection outlived a leader change (it is connected to a follower,
+        // or the leader it was connected to is another node's now).
+        let hold = Duration::from_secs(2);
+        let t0 = Instant::now();
+        let old = held(1, t0, 7);
+        let new = Held {
+            leadership: 2,
+            ..held(2, t0, 7)
+        };
+        let trip = RoundTrip {
+            began: t0 + Duration::from_secs(3),
+            connection_before: 7,
+            connection_after: 7,
+            answered: true,
+            leadership: 2,
+        };
+        let settled = settle(vec![old, new.clone()], hold, trip);
+        // Acknowledged under leadership 1, which ended: published again. Under 2, which lasted
+        // past the hold: on disk.
+        assert_eq!(settled.release, vec![row(1)]);
+        assert_eq!(settled.delete, vec![row(2)]);
+        // Not yet past the hold under the same leadership: kept.
+        let early = RoundTrip {
+            began: t0 + Duration::from_secs(1),
+            ..trip
+        };
+        assert_eq!(settle(vec![new.clone()], hold, early).keep, vec![new]);
+    }
+
+    #[test]
     fn a_broker_that_fsyncs_before_acknowledging_needs_no_hold() {
         let t0 = Instant::now();
         let trip = RoundTrip {
@@ -918,6 +1063,7 @@ mod tests {
             connection_before: 1,
             connection_after: 1,
             answered: true,
+            leadership: 1,
         };
         let settled = settle(vec![held(1, t0, 1)], durable_after(Duration::ZERO), trip);
         assert_eq!(settled.delete, vec![row(1)]);
