@@ -480,7 +480,11 @@ mod tests {
         let caps = RoomCaps::from_lookup(|_| None).unwrap();
         assert_eq!(caps, RoomCaps::default());
         assert_eq!(
-            (caps.max_sockets, caps.max_per_address, caps.hello_timeout_ms),
+            (
+                caps.max_sockets,
+                caps.max_per_address,
+                caps.hello_timeout_ms
+            ),
             (1_000, 8, 10_000)
         );
         let set = RoomCaps::from_lookup(|n| {
@@ -543,7 +547,7 @@ mod tests {
         r.remove("p");
         let p = r.presence();
         assert_eq!((p.players.len(), p.viewers), (0, 1));
-        assert_eq!(r.len(), 2);
+        assert_eq!(r.len(), 1);
     }
 
     #[test]
@@ -554,7 +558,11 @@ mod tests {
             att("v", "10.0.0.1", Some(LiveRole::Viewer), 6),
             att("w", "10.0.0.2", None, 7),
         ];
-        let r = Roster::rebuild(atts.iter().map(|a| (a.conn_id.clone(), a.clone())), &CAPS, 9);
+        let r = Roster::rebuild(
+            atts.iter().map(|a| (a.conn_id.clone(), a.clone())),
+            &CAPS,
+            9,
+        );
         let p = r.presence();
         assert_eq!((p.players.len(), p.viewers), (1, 1));
         assert_eq!(p, crate::room::presence(&atts));

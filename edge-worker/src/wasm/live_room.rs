@@ -51,6 +51,9 @@ pub(super) const GAME_HEADER: &str = "x-live-game";
 /// Worker → room: which path an exit notice came by (`edge` or `origin`).
 pub(super) const SOURCE_HEADER: &str = "x-live-source";
 
+/// How early the `hello` deadline alarm may close a socket (the runtime's clock is coarse).
+const ALARM_SLACK_MS: u64 = 250;
+
 /// Logs what failed and answers a 500 that names no internals.
 pub(super) fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
     worker::console_error!("live room: {what}: {e}");
@@ -144,7 +147,8 @@ impl DurableObject for LiveRoom {
     async fn alarm(&self) -> worker::Result<Response> {
         self.alarm_at.set(None);
         let caps = self.caps().unwrap_or_default();
-        self.close_overdue(now_ms(), &caps);
+        // The runtime's clock may read a little before the time the alarm was set for.
+        self.close_overdue(now_ms() + ALARM_SLACK_MS, &caps);
         self.schedule_alarm().await;
         Response::ok("")
     }
@@ -243,8 +247,8 @@ impl LiveRoom {
         if self.alarm_at.get().is_some_and(|at| at <= next) {
             return;
         }
-        let offset = i64::try_from(next.saturating_sub(now_ms())).unwrap_or(0);
-        match self.state.storage().set_alarm(offset).await {
+        let at = worker::ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(next as f64)));
+        match self.state.storage().set_alarm(at).await {
             Ok(()) => self.alarm_at.set(Some(next)),
             Err(e) => worker::console_error!("live room: set the hello alarm: {e}"),
         }
@@ -406,6 +410,13 @@ impl LiveRoom {
     }
 
     async fn on_message(&self, ws: &WebSocket, message: WebSocketIncomingMessage) {
+        // The alarm's backstop: any event closes sockets past their `hello` deadline.
+        if self
+            .with_roster(|r| r.next_deadline())
+            .is_some_and(|d| d <= now_ms())
+        {
+            self.close_overdue(now_ms(), &self.caps().unwrap_or_default());
+        }
         // Read once per message: the budget and the handlers share it.
         let mut att = attachment_of(ws);
         match rules::spend_message(&mut att, now_ms() as i64) {

@@ -135,6 +135,14 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     }
 }
 
+/// Tells the runtime the body of a refused request will never be read (cancels its stream),
+/// so nothing waits to drain it: a client over budget gets its 429 while still sending.
+fn discard_body(req: &Request) {
+    if let Some(body) = req.inner().body() {
+        let _ = body.cancel();
+    }
+}
+
 /// The live-room route of `req`, if it is one.
 fn room_route(req: &Request) -> Option<Route> {
     let method = req.method().to_string();
@@ -169,6 +177,7 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
     if matches!(route, Route::Exit | Route::Game(_) | Route::GameState(_))
         && let Err(refused) = limit(&base, trace, Charge::Address(Kind::Read))
     {
+        discard_body(req);
         return Ok(refused);
     }
     let cfg = live::effective(&base);
@@ -184,6 +193,7 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
             // The address first, before a byte of the body is read: a client over its start
             // budget costs no body read. The user's budget once the body names the user.
             if let Err(refused) = limit(&base, trace, Charge::Address(Kind::Start)) {
+                discard_body(req);
                 return Ok(refused);
             }
             handlers::start(req, &cfg, trace, |user| {
