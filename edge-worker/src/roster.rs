@@ -333,9 +333,16 @@ impl<S> Roster<S> {
     }
 
     /// Removes a socket; what it was, if it was there (so a second close finds nothing).
+    /// The entry keeps its member, so the room can tell the others who left.
     pub fn remove(&mut self, conn_id: &str) -> Option<Entry<S>> {
-        self.count_out(conn_id);
         let e = self.entries.remove(conn_id)?;
+        match e.role {
+            Some(LiveRole::Player) => {
+                self.players.remove(&e.seq);
+            }
+            Some(LiveRole::Viewer) => self.viewers = self.viewers.saturating_sub(1),
+            None => {}
+        }
         if let Some(d) = e.deadline {
             self.waiting.remove(&(d, conn_id.to_owned()));
         }
@@ -543,8 +550,12 @@ mod tests {
         // Leaving updates the counts; a repeat hello does not count twice.
         r.joined("v1", member("v1", LiveRole::Viewer));
         assert_eq!(r.presence().viewers, 2);
-        r.remove("v1");
-        r.remove("p");
+        // The removed entry still says who left (the room's `left` names them).
+        let gone = r.remove("v1").expect("v1 was there");
+        assert_eq!(gone.member().map(|m| m.conn_id.as_str()), Some("v1"));
+        assert_eq!(gone.role, Some(LiveRole::Viewer));
+        let gone = r.remove("p").expect("p was there");
+        assert_eq!(gone.member().map(|m| m.rtt_ms), Some(Some(42)));
         let p = r.presence();
         assert_eq!((p.players.len(), p.viewers), (0, 1));
         assert_eq!(r.len(), 1);
