@@ -50,7 +50,10 @@ async function viewer(url) {
 }
 
 const origins = await startOrigins(['eu'], 'livebench');
-const edge = await startEdge({ vars: originVars(origins) });
+// Every bench viewer is 127.0.0.1: lift the per-address and per-room socket caps.
+const edge = await startEdge({
+  vars: { ...originVars(origins), LIVE_MAX_SOCKETS_PER_ADDRESS: '100000', LIVE_MAX_SOCKETS_PER_ROOM: '100000' },
+});
 const rows = [];
 try {
   for (const n of VIEWERS) {

@@ -23,6 +23,7 @@ pub mod origin;
 pub mod rate_limit;
 pub mod request;
 pub mod room;
+pub mod roster;
 pub mod routes;
 pub mod routing;
 pub mod user_auth;

@@ -7,12 +7,14 @@
 //! The bucket itself is the workspace's one token bucket, [`kernel::gcra`]: a key's whole state
 //! is one number (its theoretical arrival time).
 //!
-//! Memory is bounded: at most `max_keys` buckets per [`Limiter`]. When full, buckets that have
-//! refilled completely are dropped first (forgetting them changes nothing: a new bucket starts
-//! full), then the tenth nearest to full (the earliest arrival times). Evicting a bucket that
-//! is still draining forgives that client; it takes more distinct keys than `max_keys` within
-//! one refill period, and the Workers rate-limiting binding (shared by every isolate) still
-//! applies to starts.
+//! Memory is bounded: at most `max_keys` buckets per [`Limiter`]. When full, only buckets that
+//! have refilled completely are dropped (forgetting them changes nothing: a new bucket starts
+//! full). A bucket that is still draining is never dropped, since that would hand its client a
+//! fresh budget: churning keys cannot launder a penalty or a half-spent burst. While every held
+//! bucket is draining, newcomers share one overflow bucket of the same quota (fair: each new key
+//! gets the same chance, nobody held is forgiven) until a held bucket refills. It takes more than
+//! `max_keys` distinct clients active within one refill period to get there; raise
+//! `RATE_LIMIT_MAX_KEYS` if honest traffic does.
 //!
 //! Per isolate means per Worker instance: Cloudflare runs many, so a client spread over them
 //! gets up to that many budgets. That is why starts are also checked against the binding when
@@ -166,8 +168,8 @@ impl Limiter {
             && self.buckets.len() >= self.max_keys
             && !self.make_room(now_ms)
         {
-            // Every held client is under penalty: newcomers share one overflow bucket rather
-            // than grow the table or free a penalised client.
+            // Every held client is still draining: newcomers share one overflow bucket rather
+            // than grow the table or forgive a held client.
             &mut self.overflow
         } else {
             // A new bucket is full: its arrival time is in the past.
@@ -181,36 +183,12 @@ impl Limiter {
         }
     }
 
-    /// Frees slots: full buckets first, then up to a tenth of the table nearest to full, but
-    /// never a bucket under penalty (empty): forgetting it would hand its client a full one,
-    /// so churning keys cannot launder a penalty. Returns whether a slot is free.
+    /// Frees slots by dropping every bucket that has refilled completely, and only those: a
+    /// draining bucket (partly spent or under penalty) is kept, since forgetting it would hand
+    /// its client a full one. Returns whether a slot is free.
     fn make_room(&mut self, now_ms: u64) -> bool {
         let rate = self.rate;
         self.buckets.retain(|_, tat| !rate.is_full(*tat, now_ms));
-        if self.buckets.len() < self.max_keys {
-            return true;
-        }
-        let mut evictable: Vec<u64> = self
-            .buckets
-            .values()
-            .copied()
-            .filter(|tat| !rate.is_empty(*tat, now_ms))
-            .collect();
-        if evictable.is_empty() {
-            return false;
-        }
-        let excess = (self.max_keys / 10).max(1).min(evictable.len());
-        let (_, cutoff, _) = evictable.select_nth_unstable(excess - 1);
-        let cutoff = *cutoff;
-        let mut to_drop = excess;
-        self.buckets.retain(|_, tat| {
-            if to_drop > 0 && *tat <= cutoff && !rate.is_empty(*tat, now_ms) {
-                to_drop -= 1;
-                false
-            } else {
-                true
-            }
-        });
         self.buckets.len() < self.max_keys
     }
 }
@@ -321,23 +299,33 @@ impl Limits {
         user: Option<&str>,
         now_ms: u64,
     ) -> Result<(), (Scope, Decision)> {
-        let (by_ip, by_user) = match kind {
-            Kind::Start => (self.start_ip.as_mut(), self.start_user.as_mut()),
-            Kind::Read => (self.read_ip.as_mut(), None),
+        self.check_ip(kind, ip, now_ms)?;
+        match (kind, user) {
+            (Kind::Start, Some(user)) => self.check_user(user, now_ms),
+            _ => Ok(()),
+        }
+    }
+
+    /// Spends one request of `kind` from `ip`'s budget only (keyed by [`ip_key`]). A start
+    /// calls this before reading its body, so a client over its budget costs no body read,
+    /// then [`Limits::check_user`] once the body names the user.
+    pub fn check_ip(&mut self, kind: Kind, ip: &str, now_ms: u64) -> Result<(), (Scope, Decision)> {
+        let limiter = match kind {
+            Kind::Start => self.start_ip.as_mut(),
+            Kind::Read => self.read_ip.as_mut(),
         };
-        if let Some(limiter) = by_ip {
-            let d = limiter.check(&ip_key(ip), now_ms);
-            if !d.allowed() {
-                return Err((Scope::Ip, d));
-            }
+        match limiter.map(|l| l.check(&ip_key(ip), now_ms)) {
+            Some(d) if !d.allowed() => Err((Scope::Ip, d)),
+            _ => Ok(()),
         }
-        if let (Some(limiter), Some(user)) = (by_user, user) {
-            let d = limiter.check(user, now_ms);
-            if !d.allowed() {
-                return Err((Scope::User, d));
-            }
+    }
+
+    /// Spends one start from `user`'s budget.
+    pub fn check_user(&mut self, user: &str, now_ms: u64) -> Result<(), (Scope, Decision)> {
+        match self.start_user.as_mut().map(|l| l.check(user, now_ms)) {
+            Some(d) if !d.allowed() => Err((Scope::User, d)),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Keys held by each limiter (start/IP, start/user, read/IP), for `/edge/regions`.
@@ -392,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn memory_is_bounded_and_full_buckets_go_first() {
+    fn memory_is_bounded_and_only_full_buckets_are_dropped() {
         let mut l = Limiter::new(Quota::new(2, 60), 100);
         // 100 drained keys, then 1000 more distinct keys: never more than 100 held.
         for i in 0..100 {
@@ -403,7 +391,7 @@ mod tests {
             l.check(&format!("k{i}"), i);
             assert!(l.len() <= 100, "{}", l.len());
         }
-        // A full (refilled) bucket is dropped before any draining one.
+        // A full (refilled) bucket is dropped; a draining one is kept.
         let mut l = Limiter::new(Quota::new(2, 60), 2);
         l.check("idle", 0);
         l.check("busy", 59_000);
@@ -411,6 +399,37 @@ mod tests {
         l.check("new", 60_000);
         assert_eq!(l.len(), 2);
         assert!(!l.check("busy", 60_000).allowed(), "busy kept its state");
+    }
+
+    #[test]
+    fn a_half_spent_bucket_is_never_evicted() {
+        // Burst 10 per 100 s: one token back every 10 s.
+        let mut l = Limiter::new(Quota::new(10, 100), 3);
+        // Three clients each spend 9 of 10: not empty, not full: still draining.
+        for c in ["a", "b", "c"] {
+            for _ in 0..9 {
+                assert!(l.check(c, 0).allowed());
+            }
+        }
+        // A churn of new keys must not free any of them (which would hand back a fresh 10).
+        for i in 0..100 {
+            l.check(&format!("churn-{i}"), 1_000);
+        }
+        assert_eq!(l.len(), 3);
+        for c in ["a", "b", "c"] {
+            assert!(l.check(c, 1_000).allowed(), "{c}: its last token");
+            assert!(!l.check(c, 1_000).allowed(), "{c}: kept its spent state");
+        }
+        // Once a bucket has refilled completely it may go, and a newcomer gets its own bucket.
+        let mut l = Limiter::new(Quota::new(10, 100), 1);
+        assert!(l.check("a", 0).allowed());
+        assert!(l.check("newcomer", 5_000).allowed());
+        assert!(
+            l.buckets.contains_key("a"),
+            "a is still draining at 5 s: kept"
+        );
+        assert!(l.check("newcomer", 20_000).allowed());
+        assert!(l.buckets.contains_key("newcomer") && l.len() == 1);
     }
 
     #[test]
@@ -521,6 +540,28 @@ mod tests {
         let same = limits.settings.unwrap();
         limits.configure(same);
         assert!(limits.check(Kind::Read, "1.1.1.1", None, 0).is_err());
+    }
+
+    #[test]
+    fn a_start_can_be_charged_to_its_address_before_its_body_is_read() {
+        let mut limits = Limits::default();
+        limits.configure(Settings {
+            start_per_ip: Some(Quota::new(1, 60)),
+            start_per_user: Some(Quota::new(5, 60)),
+            read_per_ip: Some(Quota::new(5, 60)),
+            max_keys: 100,
+        });
+        assert!(limits.check_ip(Kind::Start, "2001:db8::1", 0).is_ok());
+        assert!(limits.check_user("u", 0).is_ok());
+        // The address is out (by /64): refused without any user named.
+        let (scope, d) = limits.check_ip(Kind::Start, "2001:db8::7", 0).unwrap_err();
+        assert_eq!((scope, d.retry_after_secs()), (Scope::Ip, Some(60)));
+        // The user budget was charged once, the read budget not at all.
+        for _ in 0..4 {
+            assert!(limits.check_user("u", 0).is_ok());
+        }
+        assert!(limits.check_user("u", 0).is_err());
+        assert!(limits.check_ip(Kind::Read, "2001:db8::1", 0).is_ok());
     }
 
     #[test]

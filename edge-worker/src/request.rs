@@ -1,7 +1,9 @@
 //! What the edge checks on a POST before parsing its body, in the origin's order: the body
 //! must be declared JSON (415), then fit [`MAX_BODY_BYTES`] (413, by the declared
 //! `Content-Length` before reading, and by the bytes actually read, since chunked uploads
-//! declare none). The body itself is then parsed by [`api::json::parse_body`].
+//! declare none). The bytes are counted as they stream in ([`BodyLimit`]): the read stops at
+//! the first chunk past the limit, so an oversized chunked body is refused without being read
+//! to its end. The body itself is then parsed by [`api::json::parse_body`].
 
 use api::ApiError;
 use api::json::is_json_content_type;
@@ -31,6 +33,34 @@ pub fn check_body_len(len: usize) -> Result<(), ApiError> {
         Err(ApiError::payload_too_large())
     } else {
         Ok(())
+    }
+}
+
+/// Collects a streamed body up to [`MAX_BODY_BYTES`]: [`BodyLimit::push`] each chunk as it
+/// arrives and stop reading at its first error (413); never holds more than the limit plus
+/// one chunk.
+#[derive(Debug, Default)]
+pub struct BodyLimit {
+    body: Vec<u8>,
+}
+
+impl BodyLimit {
+    /// An empty body.
+    pub fn new() -> BodyLimit {
+        BodyLimit::default()
+    }
+
+    /// Adds a chunk; 413 `payload_too_large` once the body would pass the limit (the caller
+    /// stops reading there).
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
+        check_body_len(self.body.len().saturating_add(chunk.len()))?;
+        self.body.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// The whole body, within the limit.
+    pub fn finish(self) -> Vec<u8> {
+        self.body
     }
 }
 
@@ -66,5 +96,30 @@ mod tests {
             check_body_len(MAX_BODY_BYTES + 1).unwrap_err().status(),
             413
         );
+    }
+
+    #[test]
+    fn a_streamed_body_stops_at_the_first_chunk_past_the_limit() {
+        let mut b = BodyLimit::new();
+        let chunk = vec![b'x'; 4096];
+        for _ in 0..4 {
+            b.push(&chunk).unwrap();
+        }
+        // Exactly the limit is fine; one byte more is refused, whatever the chunking.
+        assert_eq!(b.finish().len(), MAX_BODY_BYTES);
+        let mut b = BodyLimit::new();
+        for _ in 0..4 {
+            b.push(&chunk).unwrap();
+        }
+        let e = b.push(b"x").unwrap_err();
+        assert_eq!((e.status(), e.code), (413, ErrorCode::PayloadTooLarge));
+        // A single huge chunk is refused without being copied.
+        let mut b = BodyLimit::new();
+        assert!(b.push(&vec![0; MAX_BODY_BYTES + 1]).is_err());
+        assert!(b.finish().is_empty());
+        // Empty chunks and an empty body are fine.
+        let mut b = BodyLimit::new();
+        b.push(b"").unwrap();
+        assert!(b.finish().is_empty());
     }
 }

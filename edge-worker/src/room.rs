@@ -14,10 +14,13 @@
 
 use api::room::{Hello, LatencyWarning, LiveRole, Member, Presence};
 use api::{ApiError, ErrorCode, GameView, UserId};
+use kernel::SettingsError;
 use kernel::gcra::Rate;
 use owner_token::Keyring;
 use owner_token::env::KeySource;
 use serde::{Deserialize, Serialize};
+
+use crate::roster::RoomCaps;
 
 /// What a socket carries through hibernation (`serializeAttachment`): the room's memory may be
 /// dropped between messages, the sockets and their attachments are not.
@@ -55,6 +58,11 @@ pub struct Attachment {
     /// Messages refused in a row for being over budget.
     #[serde(default, skip_serializing_if = "is_default")]
     pub refused_in_a_row: u32,
+    /// When the socket was accepted (Unix ms): its `hello` is due
+    /// `LIVE_HELLO_TIMEOUT_SECONDS` later (`crate::roster`). 0 in attachments written before
+    /// the field existed.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub opened_at: u64,
     /// Whether this overload was already answered with an error frame. Cleared only once the
     /// budget is full again, so a flood that a slow room serves across a refill still gets one
     /// frame, not one per refill.
@@ -193,6 +201,9 @@ pub struct RoomSettings {
     pub thresholds: Thresholds,
     /// The keyring that verifies a player's owner token ([`keyring`]).
     pub keyring: OwnerKeys,
+    /// Socket caps and the `hello` deadline (`crate::roster::RoomCaps`). A bad value refuses
+    /// upgrades with the 500 naming it, not every HTTP request.
+    pub caps: Result<RoomCaps, SettingsError>,
 }
 
 impl RoomSettings {
@@ -203,7 +214,8 @@ impl RoomSettings {
                 lookup(WARN_RTT_VAR).as_deref(),
                 lookup(WARN_JITTER_VAR).as_deref(),
             ),
-            keyring: OwnerKeys(keyring(lookup)),
+            keyring: OwnerKeys(keyring(&lookup)),
+            caps: RoomCaps::from_lookup(&lookup),
         }
     }
 }
@@ -451,6 +463,10 @@ pub struct RoomStats {
     pub sockets_accepted: u64,
     /// Sockets closed.
     pub sockets_closed: u64,
+    /// Upgrades refused by the caps (`LIVE_MAX_SOCKETS_PER_ROOM`, `..._PER_ADDRESS`).
+    pub upgrades_refused: u64,
+    /// Sockets closed for saying no `hello` in time (`LIVE_HELLO_TIMEOUT_SECONDS`).
+    pub hello_timeouts: u64,
     /// Messages received, by `type` (`invalid` for refused ones).
     pub messages_in: Vec<KindCount>,
     /// Messages sent, by `type`.

@@ -8,6 +8,7 @@ use owner_token::env::{MODE_VAR, PREVIOUS_SECRET_VAR, SECRET_VAR, TTL_VAR};
 use super::SettingsError;
 use crate::rate_limit::{MAX_KEYS, READ_PER_IP, START_PER_IP, START_PER_USER};
 use crate::room::{WARN_JITTER_VAR, WARN_RTT_VAR};
+use crate::roster::{HELLO_TIMEOUT_VAR, MAX_PER_ADDRESS_VAR, MAX_PER_ROOM_VAR};
 use crate::user_auth;
 
 /// JSON object region -> origin base URL (required).
@@ -62,7 +63,7 @@ pub const EDGE_ORIGIN_PREVIOUS_SECRET: &str = trust::edge_auth::SECRET_VARIABLES
 
 /// Every variable the edge reads, for the Worker glue to look up (all of them once per
 /// distinct values: [`super::ConfigCache`]).
-pub const ALL_VARS: [&str; 43] = [
+pub const ALL_VARS: [&str; 46] = [
     REGION_ORIGINS,
     DEFAULT_REGION,
     FAILOVER_ORDER,
@@ -84,6 +85,9 @@ pub const ALL_VARS: [&str; 43] = [
     MAX_KEYS,
     WARN_RTT_VAR,
     WARN_JITTER_VAR,
+    MAX_PER_ROOM_VAR,
+    MAX_PER_ADDRESS_VAR,
+    HELLO_TIMEOUT_VAR,
     SECRET_VAR,
     PREVIOUS_SECRET_VAR,
     TTL_VAR,

@@ -67,16 +67,27 @@ pub(super) fn game_id(raw: &str) -> Result<GameId, ApiError> {
     GameId::parse(raw).map_err(|e| ApiError::invalid("gameId", e))
 }
 
-/// Reads a POST body the way the origin does: declared JSON (415), within the size limit (413).
+/// Reads a POST body the way the origin does: declared JSON (415), within the size limit
+/// (413). The body is read as a stream and counted as it arrives ([`request::BodyLimit`]): the
+/// read stops at the first chunk past the limit, so a chunked body without `Content-Length`
+/// is refused without being read to its end (or buffered whole).
 pub(super) async fn read_json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
+    use futures_util::StreamExt;
+
     request::check_content_type(header(req, "content-type").as_deref())?;
     request::check_declared_length(header(req, "content-length").as_deref())?;
-    let body = req
-        .bytes()
-        .await
+    if req.inner().body().is_none() {
+        return Ok(Vec::new());
+    }
+    let mut stream = req
+        .stream()
         .map_err(|_| ApiError::bad_request("could not read the request body"))?;
-    request::check_body_len(body.len())?;
-    Ok(body)
+    let mut body = request::BodyLimit::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_request("could not read the request body"))?;
+        body.push(&chunk)?;
+    }
+    Ok(body.finish())
 }
 
 /// Logs an off-contract origin answer and turns it into the client's 502.

@@ -14,8 +14,15 @@
 //! the origin checks it again, and the room then pushes `exited` itself.
 //!
 //! A room never sends per-tick messages: clients compute steps with the shared engine.
+//!
+//! Who is in the room lives in memory too, as a [`Roster`] built once per room object from the
+//! attachments and kept by the events, so a `hello`, a close or a broadcast never deserializes
+//! every socket's attachment (`crate::roster` has the costs). The room caps its sockets (per
+//! room and per client address, 429 before the upgrade) and closes a socket that has not said
+//! `hello` in time (close code 4408), from a Durable Object alarm set for the earliest such
+//! deadline: an alarm does not keep the room awake, so it still hibernates between events.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use api::room::{
     ClientMessage, ExitSource, Exited, ExitedNotice, LiveRole, MemberEvent, Pong, ServerMessage,
@@ -35,6 +42,7 @@ use super::games::{self, ExitOutcome, Location, game_id};
 use super::reply::Reply;
 use crate::ids;
 use crate::room::{self as rules, Attachment, RoomStats, RoomStatsView};
+use crate::roster::{self, RoomCaps, Roster};
 use crate::routes::Route;
 
 /// Worker → room: the game (`EdgeGameView` JSON, URI-encoded) on a socket's upgrade request.
@@ -43,14 +51,17 @@ pub(super) const GAME_HEADER: &str = "x-live-game";
 /// Worker → room: which path an exit notice came by (`edge` or `origin`).
 pub(super) const SOURCE_HEADER: &str = "x-live-source";
 
+/// How early the `hello` deadline alarm may close a socket (the runtime's clock is coarse).
+const ALARM_SLACK_MS: u64 = 250;
+
 /// Logs what failed and answers a 500 that names no internals.
 pub(super) fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
     worker::console_error!("live room: {what}: {e}");
     ApiError::internal(format!("the edge could not {what}"))
 }
 
-/// One game's room.
-#[durable_object(websocket)]
+/// One game's room (WebSocket events and the `hello` deadline alarm).
+#[durable_object]
 pub struct LiveRoom {
     state: State,
     env: Env,
@@ -58,6 +69,10 @@ pub struct LiveRoom {
     game: RefCell<Option<GameView>>,
     /// Counters since this instance was constructed.
     stats: RefCell<RoomStats>,
+    /// The open sockets, built from their attachments at first use (`None` until then).
+    roster: RefCell<Option<Roster<WebSocket>>>,
+    /// When this instance last set the alarm (Unix ms); `None`: not set by this instance.
+    alarm_at: Cell<Option<u64>>,
 }
 
 impl std::fmt::Debug for LiveRoom {
@@ -80,6 +95,8 @@ impl DurableObject for LiveRoom {
                 wakeups: 1,
                 ..RoomStats::default()
             }),
+            roster: RefCell::new(None),
+            alarm_at: Cell::new(None),
         }
     }
 
@@ -89,7 +106,7 @@ impl DurableObject for LiveRoom {
         let (path, _) = crate::routes::split_url(&raw_url);
         let method = req.method().to_string();
         let result = match crate::routes::route(&method, path) {
-            Ok(Route::Room(raw)) => self.accept(&req, &raw).await,
+            Ok(Route::Room(raw)) => self.accept(&req, &trace, &raw).await,
             Ok(Route::RoomStats(raw)) => self.stats_reply(&trace, &raw).await,
             Ok(Route::ExitedNotice(raw)) => self.on_room_exit(&mut req, &trace, &raw).await,
             _ => Err(ApiError::not_found("no such room route")),
@@ -124,6 +141,17 @@ impl DurableObject for LiveRoom {
         self.on_close(&ws);
         Ok(())
     }
+
+    /// The `hello` deadline: closes the sockets that are past it, then rings again for the
+    /// next one (if any).
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.alarm_at.set(None);
+        let caps = self.caps().unwrap_or_default();
+        // The runtime's clock may read a little before the time the alarm was set for.
+        self.close_overdue(now_ms() + ALARM_SLACK_MS, &caps);
+        self.schedule_alarm().await;
+        Response::ok("")
+    }
 }
 
 impl LiveRoom {
@@ -153,42 +181,142 @@ impl LiveRoom {
         Some(known)
     }
 
-    /// Accepts a socket (hibernation API) once the game is known; 404 for an unknown game.
-    async fn accept(&self, req: &Request, raw: &str) -> Result<Response, ApiError> {
+    /// The room's caps (a bad variable: the 500 naming it).
+    fn caps(&self) -> Result<RoomCaps, ApiError> {
+        load_config(&self.env)?
+            .room
+            .caps
+            .clone()
+            .map_err(|e| crate::config::misconfigured(&e))
+    }
+
+    /// Runs `f` on the roster, building it first from the open sockets' attachments (once per
+    /// room object: after a wake-up, the only time every attachment is read).
+    fn with_roster<R>(&self, f: impl FnOnce(&mut Roster<WebSocket>) -> R) -> R {
+        let mut slot = self.roster.borrow_mut();
+        let roster = slot.get_or_insert_with(|| self.rebuild_roster());
+        f(roster)
+    }
+
+    /// The roster as the attachments of the open sockets say (and the game, if not known).
+    fn rebuild_roster(&self) -> Roster<WebSocket> {
+        let caps = self.caps().unwrap_or_default();
+        let sockets: Vec<(WebSocket, Attachment)> = self
+            .state
+            .get_websockets()
+            .into_iter()
+            .map(|ws| {
+                let att = attachment_of(&ws);
+                (ws, att)
+            })
+            .collect();
+        if self.game.borrow().is_none()
+            && let Some(game) = sockets.iter().find_map(|(_, a)| a.game.clone())
+        {
+            *self.game.borrow_mut() = Some(game);
+        }
+        Roster::rebuild(sockets, &caps, now_ms())
+    }
+
+    /// Closes the sockets whose `hello` is overdue at `now` (close code 4408). They never
+    /// joined, so nobody hears of them leaving.
+    fn close_overdue(&self, now: u64, caps: &RoomCaps) {
+        let closed: Vec<WebSocket> = self.with_roster(|r| {
+            r.overdue(now)
+                .iter()
+                .filter_map(|id| r.remove(id))
+                .map(|e| e.socket)
+                .collect()
+        });
+        if closed.is_empty() {
+            return;
+        }
+        let reason = format!("no hello within {} s", caps.hello_timeout_ms / 1000);
+        for ws in &closed {
+            let _ = ws.close(Some(roster::HELLO_TIMEOUT_CODE), Some(reason.as_str()));
+        }
+        self.stats.borrow_mut().hello_timeouts += closed.len() as u64;
+    }
+
+    /// Sets the room's alarm to the earliest pending `hello` deadline, unless this instance
+    /// already set it at or before that time. A storage write, so only when it changes.
+    async fn schedule_alarm(&self) {
+        let Some(next) = self.with_roster(|r| r.next_deadline()) else {
+            return;
+        };
+        if self.alarm_at.get().is_some_and(|at| at <= next) {
+            return;
+        }
+        let at = worker::ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(next as f64)));
+        match self.state.storage().set_alarm(at).await {
+            Ok(()) => self.alarm_at.set(Some(next)),
+            Err(e) => worker::console_error!("live room: set the hello alarm: {e}"),
+        }
+    }
+
+    /// Accepts a socket (hibernation API) once the game is known and the caps allow it: at
+    /// most `LIVE_MAX_SOCKETS_PER_ROOM` sockets, `LIVE_MAX_SOCKETS_PER_ADDRESS` from one
+    /// client address (IPv6 by /64); over either, 429 before any upgrade.
+    async fn accept(&self, req: &Request, trace: &Trace, raw: &str) -> Result<Response, ApiError> {
         let id = game_id(raw)?;
         let game = match self.game(Some(req)) {
             Some(g) if g.game_id == id => g,
             _ => return Err(ApiError::internal("the room could not load its game")),
         };
+        let caps = self.caps()?;
+        let now = now_ms();
+        // Overdue sockets go first (the alarm may not have rung yet): they must not hold slots.
+        self.close_overdue(now, &caps);
+        let client_ip = req
+            .headers()
+            .get("cf-connecting-ip")
+            .ok()
+            .flatten()
+            .filter(|ip| !ip.is_empty() && ip.len() <= 64);
+        let address = roster::address_key(client_ip.as_deref());
+        let mut admitted = self.with_roster(|r| r.admit(&address, &caps));
+        if admitted.is_err() {
+            // Before refusing, make sure the roster has not drifted from the runtime's sockets
+            // (a close event that never came): compare counts, rebuild if they differ.
+            let runtime = self.state.get_websockets().len();
+            if self.with_roster(|r| r.len()) != runtime {
+                *self.roster.borrow_mut() = Some(self.rebuild_roster());
+                admitted = self.with_roster(|r| r.admit(&address, &caps));
+            }
+        }
+        if let Err(refusal) = admitted {
+            self.stats.borrow_mut().upgrades_refused += 1;
+            return Reply::error(&refusal.error())
+                .with("retry-after", roster::REFUSAL_RETRY_AFTER_SECS.to_string())
+                .into_response(trace)
+                .map_err(|e| internal("answer", e));
+        }
         let pair = WebSocketPair::new().map_err(|e| internal("open a socket", e))?;
         self.state.accept_web_socket(&pair.server);
         let attachment = Attachment {
             conn_id: ids::new_id(),
             game: Some(game),
-            client_ip: req
-                .headers()
-                .get("cf-connecting-ip")
-                .ok()
-                .flatten()
-                .filter(|ip| !ip.is_empty() && ip.len() <= 64),
+            client_ip,
+            opened_at: now,
             ..Attachment::default()
         };
         set_attachment(&pair.server, &attachment).map_err(|e| internal("open a socket", e))?;
+        self.with_roster(|r| r.insert(pair.server.clone(), &attachment, &caps, now));
         self.stats.borrow_mut().sockets_accepted += 1;
+        self.schedule_alarm().await;
         Response::from_websocket(pair.client).map_err(|e| internal("open a socket", e))
     }
 
     async fn stats_reply(&self, trace: &Trace, raw: &str) -> Result<Response, ApiError> {
         let id = game_id(raw)?;
         let game = self.game(None);
-        let sockets = self.state.get_websockets();
-        let attachments = attachments_of(&sockets);
+        let (sockets, presence) = self.with_roster(|r| (r.len(), r.presence()));
         let view = RoomStatsView {
             game_id: id.to_string(),
             loaded: game.is_some(),
             status: game.map(|g| g.status),
-            sockets: u32::try_from(sockets.len()).unwrap_or(u32::MAX),
-            presence: rules::presence(&attachments),
+            sockets: u32::try_from(sockets).unwrap_or(u32::MAX),
+            presence,
             stats: self.stats.borrow().clone(),
             websocket_api: "hibernation",
         };
@@ -241,6 +369,7 @@ impl LiveRoom {
             None,
             None,
         );
+        // Once per game: every attachment carries the game (a woken room reads it there).
         for ws in self.state.get_websockets() {
             let mut att = attachment_of(&ws);
             att.game = Some(game.clone());
@@ -259,21 +388,20 @@ impl LiveRoom {
     }
 
     /// Sends `msg` to every socket but the one with conn id `except` (`None`: all), or, for
-    /// `about: Some(role)` (a join or leave), to those [`rules::hears_about`] says.
+    /// `about: Some(role)` (a join or leave), to those [`rules::hears_about`] says: from the
+    /// roster, so O(recipients), with no attachment read.
     fn broadcast(&self, msg: &ServerMessage, except: Option<&str>, about: Option<LiveRole>) {
         let Ok(text) = serde_json::to_string(msg) else {
             return;
         };
-        for ws in self.state.get_websockets() {
-            let to = attachment_of(&ws);
-            if except == Some(to.conn_id.as_str())
-                || about.is_some_and(|role| !rules::hears_about(&to, role))
-            {
-                continue;
-            }
-            if ws.send_with_str(&text).is_ok() {
-                self.stats.borrow_mut().sent(msg.kind(), text.len());
-            }
+        let sent = self.with_roster(|r| {
+            r.recipients(except, about)
+                .filter(|ws| ws.send_with_str(&text).is_ok())
+                .count()
+        });
+        let mut stats = self.stats.borrow_mut();
+        for _ in 0..sent {
+            stats.sent(msg.kind(), text.len());
         }
     }
 
@@ -282,6 +410,13 @@ impl LiveRoom {
     }
 
     async fn on_message(&self, ws: &WebSocket, message: WebSocketIncomingMessage) {
+        // The alarm's backstop: any event closes sockets past their `hello` deadline.
+        if self
+            .with_roster(|r| r.next_deadline())
+            .is_some_and(|d| d <= now_ms())
+        {
+            self.close_overdue(now_ms(), &self.caps().unwrap_or_default());
+        }
         // Read once per message: the budget and the handlers share it.
         let mut att = attachment_of(ws);
         match rules::spend_message(&mut att, now_ms() as i64) {
@@ -366,6 +501,9 @@ impl LiveRoom {
                 }
                 if att != before {
                     let _ = set_attachment(ws, &att);
+                    if att.rtt_ms != before.rtt_ms {
+                        self.with_roster(|r| r.set_rtt(&att.conn_id, att.rtt_ms));
+                    }
                 }
                 Ok(())
             }
@@ -403,8 +541,15 @@ impl LiveRoom {
         att.user_id = granted.user_id;
         att.owner_token = granted.owner_token;
         set_attachment(ws, &att).map_err(|e| internal("remember the connection", e))?;
-        let sockets = self.state.get_websockets();
-        let presence = rules::presence(&attachments_of(&sockets));
+        let caps = self.caps().unwrap_or_default();
+        let presence = self.with_roster(|r| {
+            match att.member() {
+                Some(member) if r.contains(&att.conn_id) => r.joined(&att.conn_id, member),
+                // Not in the roster (never expected): add it as it is now.
+                _ => r.insert(ws.clone(), &att, &caps, now_ms()),
+            }
+            r.presence()
+        });
         self.send(
             ws,
             &ServerMessage::Welcome(Welcome {
@@ -479,20 +624,18 @@ impl LiveRoom {
         self.stats.borrow_mut().sockets_closed += 1;
         // Completes the closing handshake (a no-op where the runtime already answered it).
         let _ = ws.close(Some(1000), Some("closed"));
-        let Some(member) = att.member() else {
+        let (gone, presence) = self.with_roster(|r| {
+            let gone = r.remove(&att.conn_id);
+            (gone, r.presence())
+        });
+        // The roster's member (its latest round trip); the attachment's if the roster never
+        // had it. A socket closed once already (flood) has neither.
+        let Some(member) = gone.map_or_else(|| att.member(), |e| e.member().cloned()) else {
             return;
         };
-        let sockets = self.state.get_websockets();
-        let others: Vec<Attachment> = attachments_of(&sockets)
-            .into_iter()
-            .filter(|a| a.conn_id != att.conn_id)
-            .collect();
         let role = member.role;
         self.broadcast(
-            &ServerMessage::Left(MemberEvent {
-                member,
-                presence: rules::presence(&others),
-            }),
+            &ServerMessage::Left(MemberEvent { member, presence }),
             Some(&att.conn_id),
             Some(role),
         );
@@ -514,8 +657,4 @@ fn set_attachment(ws: &WebSocket, att: &Attachment) -> worker::Result<()> {
     ws.as_ref()
         .serialize_attachment(JsValue::from_str(&serde_json::to_string(att)?))
         .map_err(worker::Error::from)
-}
-
-fn attachments_of(sockets: &[WebSocket]) -> Vec<Attachment> {
-    sockets.iter().map(attachment_of).collect()
 }

@@ -46,10 +46,18 @@ thread_local! {
     static LIMITS: RefCell<Limits> = RefCell::new(Limits::default());
 }
 
-/// Spends one request of `kind` for the client (and `user`, for starts) from this isolate's
-/// buckets, under the limits parsed with `cfg`; over budget is 429 `rate_limited` with
-/// `Retry-After`, and a bad limit variable the 500 naming it.
-fn limit(cfg: &Config, trace: &Trace, kind: Kind, user: Option<&str>) -> Result<(), Reply> {
+/// Which budget a request is charged to.
+#[derive(Clone, Copy)]
+enum Charge<'a> {
+    /// The client address's budget of this kind (IPv6 by /64).
+    Address(Kind),
+    /// A start's user budget (once the body names the user).
+    StartUser(&'a str),
+}
+
+/// Spends one request from this isolate's buckets, under the limits parsed with `cfg`; over
+/// budget is 429 `rate_limited` with `Retry-After`, and a bad limit variable the 500 naming it.
+fn limit(cfg: &Config, trace: &Trace, charge: Charge<'_>) -> Result<(), Reply> {
     let settings = cfg
         .rate_limits
         .clone()
@@ -58,21 +66,22 @@ fn limit(cfg: &Config, trace: &Trace, kind: Kind, user: Option<&str>) -> Result<
     let outcome = LIMITS.with(|l| {
         let mut limits = l.borrow_mut();
         limits.configure(settings);
-        limits.check(kind, ip, user, now_ms())
+        match charge {
+            Charge::Address(kind) => limits.check_ip(kind, ip, now_ms()),
+            Charge::StartUser(user) => limits.check_user(user, now_ms()),
+        }
     });
     match outcome {
         Ok(()) => Ok(()),
         Err((scope, decision)) => {
-            let message = match (kind, scope) {
-                (Kind::Start, Scope::User) => {
+            let message = match (charge, scope) {
+                (_, Scope::User) => {
                     "too many game starts for this user; retry after the time in Retry-After"
                 }
-                (Kind::Start, Scope::Ip) => {
+                (Charge::Address(Kind::Start), Scope::Ip) => {
                     "too many game starts from this address; retry after the time in Retry-After"
                 }
-                (Kind::Read, _) => {
-                    "too many requests from this address; retry after the time in Retry-After"
-                }
+                _ => "too many requests from this address; retry after the time in Retry-After",
             };
             let e = ApiError::new(ErrorCode::RateLimited, message);
             let secs = decision.retry_after_secs().unwrap_or(1);
@@ -86,11 +95,12 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     let trace = Trace::of(&req);
     // Live rooms answer with the room's own response (a 101 WebSocket upgrade included).
     if let Some(route) = room_route(&req) {
-        // Opening a socket reads the game (cache, else an origin): it spends the read budget.
-        if matches!(route, Route::Room(_)) {
+        // Opening a socket or reading a room's counters reads the game (cache, else an
+        // origin): both spend the read budget, as a game read does.
+        if matches!(route, Route::Room(_) | Route::RoomStats(_)) {
             let limited = load_config(&env)
                 .map_err(|e| Reply::error(&e))
-                .and_then(|cfg| limit(&cfg, &trace, Kind::Read, None));
+                .and_then(|cfg| limit(&cfg, &trace, Charge::Address(Kind::Read)));
             if let Err(refused) = limited {
                 return refused.into_response(&trace);
             }
@@ -125,6 +135,14 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     }
 }
 
+/// Tells the runtime the body of a refused request will never be read (cancels its stream),
+/// so nothing waits to drain it: a client over budget gets its 429 while still sending.
+fn discard_body(req: &Request) {
+    if let Some(body) = req.inner().body() {
+        let _ = body.cancel();
+    }
+}
+
 /// The live-room route of `req`, if it is one.
 fn room_route(req: &Request) -> Option<Route> {
     let method = req.method().to_string();
@@ -152,26 +170,34 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
         Route::Time => return Ok(handlers::time()),
         _ => {}
     }
-    // Starts are charged once their body names the user (in the handler); everything else that
-    // reaches an origin spends the looser per-address budget first.
+    // Starts spend their address's start budget before the body is read, and the user's once
+    // the body names the user (in the handler); everything else that reaches an origin spends
+    // the looser per-address budget first.
     let base = load_config(env)?;
     if matches!(route, Route::Exit | Route::Game(_) | Route::GameState(_))
-        && let Err(refused) = limit(&base, trace, Kind::Read, None)
+        && let Err(refused) = limit(&base, trace, Charge::Address(Kind::Read))
     {
+        discard_body(req);
         return Ok(refused);
     }
     let cfg = live::effective(&base);
     match route {
         Route::Health => Ok(handlers::health(&cfg)),
         Route::Regions => Ok(handlers::regions(&cfg)),
-        Route::GuestAuth => match limit(&base, trace, Kind::Start, None) {
+        Route::GuestAuth => match limit(&base, trace, Charge::Address(Kind::Start)) {
             // Issuing identities costs what a start costs, from the same per-address budget.
             Ok(()) => users::guest(&base),
             Err(refused) => Ok(refused),
         },
         Route::Start => {
+            // The address first, before a byte of the body is read: a client over its start
+            // budget costs no body read. The user's budget once the body names the user.
+            if let Err(refused) = limit(&base, trace, Charge::Address(Kind::Start)) {
+                discard_body(req);
+                return Ok(refused);
+            }
             handlers::start(req, &cfg, trace, |user| {
-                limit(&base, trace, Kind::Start, Some(user))
+                limit(&base, trace, Charge::StartUser(user))
             })
             .await
         }

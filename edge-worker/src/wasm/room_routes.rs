@@ -4,7 +4,8 @@
 //! - `GET /edge/game/{id}/live`: the Worker checks the id and the upgrade, reads the game as
 //!   `GET /edge/game/{id}` does ([`games::read_game`]: an unknown game is its 404, before any
 //!   socket) and hands the request with the game to the game's room.
-//! - `GET /edge/game/{id}/live/stats`: the room's counters.
+//! - `GET /edge/game/{id}/live/stats`: the room's counters, for a game the game read finds
+//!   (an unknown id is its 404, and no room is created for it).
 //! - `POST /edge/internal/game/{id}/exited`: the origin's exit notice (shared secret).
 //! - [`notify_exited`]: whoever commits an exit at the edge tells the room with it.
 
@@ -80,6 +81,14 @@ pub(super) async fn serve(
         }
         Route::RoomStats(raw) => {
             let id = game_id(&raw)?;
+            // Only a game that exists has a room to describe: the game read (cache, else an
+            // origin; the read budget was spent) answers an unknown id with its 404, so a
+            // made-up id never instantiates a Durable Object.
+            let cfg = super::live::effective(&load_config(env)?);
+            let game = games::read_game(req, &cfg, trace, &raw).await?;
+            if game.status() != 200 {
+                return game.into_response(trace).map_err(|e| internal("answer", e));
+            }
             let forwarded = req.clone().map_err(|e| internal("reach the room", e))?;
             forward(env, &id, forwarded).await
         }
