@@ -335,6 +335,26 @@ async fn a_thousand_games_give_exactly_a_thousand_starts_and_exits() {
     Arc::try_unwrap(app).ok().unwrap().stop().await;
 }
 
+/// Every request's sample and the games it started, once all senders are gone (the channel
+/// closes) or after 60 s.
+async fn collect_samples(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(Sample, Option<GameId>)>,
+) -> (Vec<Sample>, HashSet<GameId>) {
+    let mut samples = Vec::new();
+    let mut ids = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Ok(Some((sample, id))) = tokio::time::timeout(
+        deadline.saturating_duration_since(Instant::now()),
+        rx.recv(),
+    )
+    .await
+    {
+        samples.push(sample);
+        ids.extend(id);
+    }
+    (samples, ids)
+}
+
 /// Per-second outcome of a paced load.
 #[derive(Debug, Clone, Copy)]
 struct Sample {
@@ -406,19 +426,7 @@ async fn starts_keep_their_rate_while_the_broker_is_down_and_every_event_arrives
     eprintln!("broker back at {restarted_at:?} (down {down_for:?})");
     load.await.unwrap();
 
-    // Every request has answered once the channel closes (all senders dropped).
-    let mut samples = Vec::new();
-    let mut ids = HashSet::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while let Ok(Some((sample, id))) = tokio::time::timeout(
-        deadline.saturating_duration_since(Instant::now()),
-        rx.recv(),
-    )
-    .await
-    {
-        samples.push(sample);
-        ids.extend(id);
-    }
+    let (samples, ids) = collect_samples(&mut rx).await;
     let failures = samples.iter().filter(|s| !s.ok).count();
     let window = |from: Duration, to: Duration| -> (f64, i64) {
         let inside: Vec<&Sample> = samples
@@ -812,19 +820,7 @@ async fn cluster_losing_its_leader_a_follower_and_its_quorum_under_load_loses_no
     let _ = stop_load.send(true);
     load.await.unwrap();
 
-    // Every request answered (the channel closes once all senders are gone).
-    let mut samples = Vec::new();
-    let mut ids = HashSet::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while let Ok(Some((sample, id))) = tokio::time::timeout(
-        deadline.saturating_duration_since(Instant::now()),
-        rx.recv(),
-    )
-    .await
-    {
-        samples.push(sample);
-        ids.extend(id);
-    }
+    let (samples, ids) = collect_samples(&mut rx).await;
     let failures = samples.iter().filter(|s| !s.ok).count();
     let p99_request = p99(samples
         .iter()

@@ -33,6 +33,12 @@ pub static KEYSPACE: LazyLock<String> = LazyLock::new(|| {
 static CONNECT: Mutex<()> = Mutex::const_new(());
 
 pub fn settings(region: &str) -> Settings {
+    test_wiring(Settings::from_map(&base_vars(region)).expect("test settings are valid"))
+}
+
+/// The variables every test origin of `region` starts from: loopback, any port, the run's
+/// keyspace, and [`test_vars`].
+fn base_vars(region: &str) -> HashMap<String, String> {
     // reqwest has no crypto provider of its own in this build (see the function); every test
     // starts from these settings, before any client is built.
     origin::tls::install_default_provider();
@@ -50,21 +56,12 @@ pub fn settings(region: &str) -> Settings {
         vars.insert("CASSANDRA_SERIAL_CONSISTENCY".into(), serial);
     }
     vars.extend(test_vars());
-    test_wiring(Settings::from_map(&vars).expect("test settings are valid"))
+    vars
 }
 
 /// Test settings for `region` with `extra` variables on top.
 pub fn settings_with(region: &str, extra: &[(&str, &str)]) -> Settings {
-    let mut vars: HashMap<String, String> = test_vars().into_iter().collect();
-    vars.insert("HOST".into(), "127.0.0.1".into());
-    vars.insert("PORT".into(), "0".into());
-    vars.insert("REGION".into(), region.into());
-    vars.insert("CASSANDRA_KEYSPACE".into(), KEYSPACE.clone());
-    vars.insert(
-        "CASSANDRA_HOSTS".into(),
-        std::env::var("CASSANDRA_HOSTS").unwrap_or_else(|_| "127.0.0.1:9042".into()),
-    );
-    vars.insert("CASSANDRA_TIMEOUT_SECONDS".into(), "10".into());
+    let mut vars = base_vars(region);
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());
     }
