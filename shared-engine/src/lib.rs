@@ -12,6 +12,9 @@
 //!   else `value(s - 1) + 1` with `value(-1) = 0`; `round(s)` counts the breaks in `[0, s]`.
 //! - A game that ended at `ended_at_ms` freezes at the last step that began before its end.
 //!
+//! [`sealed`] holds `sealed-v1`, whose breaks come from a SHA-256 hash chain revealed round by
+//! round, so no client can compute them ahead (its own API: state given the revealed keys).
+//!
 //! The optional `serde` feature (no_std too) makes [`Algorithm`] serialize as its wire name and
 //! [`Tick`] as `{"step", "value", "round", "broken"}`.
 //!
@@ -39,6 +42,7 @@ extern crate std;
 mod algorithm;
 mod counter;
 mod params;
+pub mod sealed;
 #[cfg(feature = "serde")]
 mod serde_impls;
 

@@ -8,7 +8,7 @@
 //! that must be exactly representable (|x| <= 2^53 - 1); anything else is rejected with an
 //! `Error` instead of being rounded silently.
 
-use shared_engine::{Algorithm, Counter, Params, State, Tick};
+use shared_engine::{Algorithm, Counter, Params, State, Tick, sealed};
 use wasm_bindgen::prelude::*;
 
 /// The largest integer a JavaScript number holds exactly.
@@ -231,4 +231,126 @@ pub fn bench_state_at(
         checksum = checksum.wrapping_add(shared_engine::tick_at(&params, step).round);
     }
     Ok(checksum as f64)
+}
+
+// ---- sealed-v1 (see `shared_engine::sealed`): keys travel as hex, a list of keys as their
+// concatenation (64 hex digits per key, round 1 first).
+
+fn sealed_key(name: &str, hex: &str) -> Result<sealed::Key, JsError> {
+    sealed::Key::from_hex(hex).ok_or_else(|| JsError::new(&format!("{name} must be 64 hex digits")))
+}
+
+fn sealed_keys(hex: &str) -> Result<Vec<sealed::Key>, JsError> {
+    if !hex.len().is_multiple_of(64) || !hex.is_ascii() {
+        return Err(JsError::new(
+            "keys must be a concatenation of 64-hex-digit keys",
+        ));
+    }
+    (0..hex.len() / 64)
+        .map(|i| sealed_key(&format!("key {}", i + 1), &hex[64 * i..64 * (i + 1)]))
+        .collect()
+}
+
+fn sealed_params(
+    start_at_ms: f64,
+    tick_ms: f64,
+    break_every: f64,
+    commitment: &str,
+) -> Result<sealed::SealedParams, JsError> {
+    sealed::SealedParams::new(
+        safe_integer("startAtMs", start_at_ms)?,
+        bounded_u32("tickMs", tick_ms)?,
+        bounded_u32("breakEvery", break_every)?,
+        sealed_key("commitment", commitment)?,
+    )
+    .map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// SHA-256 of a key, as hex (`H` of the chain).
+#[wasm_bindgen(js_name = sealedHash)]
+pub fn sealed_hash(key: &str) -> Result<String, JsError> {
+    Ok(sealed::hash(&sealed_key("key", key)?).to_string())
+}
+
+/// The number of rounds `N` in the chain of a sealed game with this tick.
+#[wasm_bindgen(js_name = sealedChainRounds)]
+pub fn sealed_chain_rounds(tick_ms: f64) -> Result<f64, JsError> {
+    Ok(sealed::chain_rounds(bounded_u32("tickMs", tick_ms)?.max(1)) as f64)
+}
+
+/// The commitment of the chain from `root` for a game with this tick (`N` hashes).
+#[wasm_bindgen(js_name = sealedCommitment)]
+pub fn sealed_commitment(root: &str, tick_ms: f64) -> Result<String, JsError> {
+    let rounds = sealed::chain_rounds(bounded_u32("tickMs", tick_ms)?.max(1));
+    Ok(sealed::commitment(&sealed_key("root", root)?, rounds).to_string())
+}
+
+/// Checks revealed keys (round 1 first) against the commitment: 0 if they chain, else the
+/// first round whose key does not hash to the one before it.
+#[wasm_bindgen(js_name = sealedVerifyChain)]
+pub fn sealed_verify_chain(commitment: &str, keys: &str) -> Result<f64, JsError> {
+    let commitment = sealed_key("commitment", commitment)?;
+    Ok(
+        match sealed::verify_chain(&commitment, &sealed_keys(keys)?) {
+            Ok(()) => 0.0,
+            Err(sealed::ChainError::Mismatch { round }) => round as f64,
+            Err(e) => return Err(JsError::new(&e.to_string())),
+        },
+    )
+}
+
+/// Checks a late joiner's latest key alone: `H^round(key) == commitment`.
+#[wasm_bindgen(js_name = sealedVerifyLatest)]
+pub fn sealed_verify_latest(commitment: &str, round: f64, key: &str) -> Result<bool, JsError> {
+    let round = u64::try_from(safe_integer("round", round)?)
+        .map_err(|_| JsError::new("round must be >= 0"))?;
+    Ok(sealed::verify_latest(
+        &sealed_key("commitment", commitment)?,
+        round,
+        &sealed_key("key", key)?,
+    ))
+}
+
+/// The length in steps of the round governed by `key`.
+#[wasm_bindgen(js_name = sealedRoundLength)]
+pub fn sealed_round_length(key: &str, tick_ms: f64, break_every: f64) -> Result<f64, JsError> {
+    let params = sealed_params(0.0, tick_ms, break_every, &"0".repeat(64))?;
+    Ok(params.round_length(&sealed_key("key", key)?) as f64)
+}
+
+/// A sealed tick: the tick assuming no break after the last revealed key, and whether the
+/// keys prove it.
+#[wasm_bindgen]
+#[derive(Debug, Clone, Copy)]
+pub struct JsSealedTick {
+    /// The tick.
+    pub tick: JsTick,
+    /// Whether the revealed keys prove it.
+    pub settled: bool,
+}
+
+/// The tick at `step` given the revealed keys (see `shared_engine::sealed::tick_at`).
+#[wasm_bindgen(js_name = sealedTickAt)]
+pub fn sealed_tick_at(
+    tick_ms: f64,
+    break_every: f64,
+    keys: &str,
+    step: f64,
+) -> Result<JsSealedTick, JsError> {
+    let params = sealed_params(0.0, tick_ms, break_every, &"0".repeat(64))?;
+    let step = u64::try_from(safe_integer("step", step)?)
+        .map_err(|_| JsError::new("step must be >= 0"))?;
+    let tick = sealed::tick_at(&params, &sealed_keys(keys)?, step);
+    Ok(JsSealedTick {
+        tick: tick.tick.into(),
+        settled: tick.settled,
+    })
+}
+
+/// The break steps of the revealed rounds, in order.
+#[wasm_bindgen(js_name = sealedBreaks)]
+pub fn sealed_breaks(tick_ms: f64, break_every: f64, keys: &str) -> Result<Vec<f64>, JsError> {
+    let params = sealed_params(0.0, tick_ms, break_every, &"0".repeat(64))?;
+    let keys = sealed_keys(keys)?;
+    Ok(params.breaks(&keys).map(|at| at as f64).collect())
 }
