@@ -246,6 +246,11 @@ pub const REFERENCE: &[Section] = &[
                 "`24h`",
                 "a game's maximum lifetime (90s, 30m, 24h, 7d or seconds; 1 s to 365 d)",
             ),
+            var(
+                "GAME_RETENTION",
+                "`30d`",
+                "how long a finished game stays stored (Cassandra TTLs; 1 s to 3650 d)",
+            ),
         ],
     },
     Section {
