@@ -312,6 +312,11 @@ pub const REFERENCE: &[Section] = &[
                 "requests one client may have in flight at once (1-1000000) or off",
             ),
             var(
+                "METADATA_BUDGET_BYTES_PER_MINUTE",
+                "`65536`",
+                "bytes of start metadata per client per minute (4096-1000000000) or off",
+            ),
+            var(
                 "BODY_READ_TIMEOUT_SECONDS",
                 "`5`",
                 "seconds a request body may take to arrive (1-300), else 408",
