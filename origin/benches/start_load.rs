@@ -119,7 +119,7 @@ async fn main() {
             let store = store.clone();
             async move {
                 store
-                    .insert_game(&game_for(format!("raw-{n}")))
+                    .insert_game(&game_for(format!("raw-{n}")), 86_400)
                     .await
                     .is_ok()
             }
@@ -130,7 +130,7 @@ async fn main() {
             let store = store.clone();
             async move {
                 let game = game_for(format!("rawstart-{n}-{}", std::process::id()));
-                store.insert_game(&game).await.is_ok()
+                store.insert_game(&game, 86_400).await.is_ok()
                     && store
                         .claim_active(&game.user_id, game.id, 86_400)
                         .await

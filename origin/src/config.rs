@@ -246,6 +246,11 @@ pub const REFERENCE: &[Section] = &[
                 "`24h`",
                 "a game's maximum lifetime (90s, 30m, 24h, 7d or seconds; 1 s to 365 d)",
             ),
+            var(
+                "GAME_RETENTION",
+                "`30d`",
+                "how long a finished game stays stored (Cassandra TTLs; 1 s to 3650 d)",
+            ),
         ],
     },
     Section {
@@ -305,6 +310,11 @@ pub const REFERENCE: &[Section] = &[
                 "MAX_IN_FLIGHT_PER_CLIENT",
                 "`32`",
                 "requests one client may have in flight at once (1-1000000) or off",
+            ),
+            var(
+                "METADATA_BUDGET_BYTES_PER_MINUTE",
+                "`65536`",
+                "bytes of start metadata per client per minute (4096-1000000000) or off",
             ),
             var(
                 "BODY_READ_TIMEOUT_SECONDS",

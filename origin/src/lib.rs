@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod notify;
 pub mod outbox;
 pub mod registry;
+pub mod retention;
 pub mod routes;
 pub mod server;
 pub mod service;

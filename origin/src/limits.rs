@@ -23,6 +23,11 @@
 //! `BODY_READ_TIMEOUT_SECONDS` of the request reaching the middleware (408 otherwise): a body
 //! dribbled a byte at a time gives its slots back after that, not after the request timeout.
 //!
+//! Metadata: each start may carry up to 4 KiB of `metadata`, kept with the game until its
+//! retention ends ([`crate::retention`]). Its bytes (the object as JSON, compact) are counted
+//! against a per-client byte budget of their own (`METADATA_BUDGET_BYTES_PER_MINUTE`, 429
+//! naming that budget), charged when the start's body has been read, before it is served.
+//!
 //! The same middleware refuses, in production, public API requests that are not from the
 //! edge ([`crate::edge_auth::EdgeAuth::gated`]), before they spend any budget.
 //!
@@ -36,6 +41,7 @@
 //! | `BODY_READ_TIMEOUT_SECONDS` | `5` | how long a request body may take to arrive (then 408) |
 //! | `TRUSTED_PROXIES` | none | comma-separated IPs or CIDRs whose `CLIENT_IP_HEADER` is believed |
 //! | `CLIENT_IP_HEADER` | `x-forwarded-for` | the header the trusted proxies set |
+//! | `METADATA_BUDGET_BYTES_PER_MINUTE` | `65536` | bytes of start `metadata` per client per minute (4096 or more), or `off` |
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -74,8 +80,11 @@ pub const CLIENT_IP_HEADER: &str = "CLIENT_IP_HEADER";
 pub const MAX_IN_FLIGHT_PER_CLIENT: &str = "MAX_IN_FLIGHT_PER_CLIENT";
 /// How long a request body may take to arrive.
 pub const BODY_READ_TIMEOUT_SECONDS: &str = "BODY_READ_TIMEOUT_SECONDS";
+/// Bytes of start metadata per client per minute.
+pub const METADATA_BUDGET_BYTES_PER_MINUTE: &str = "METADATA_BUDGET_BYTES_PER_MINUTE";
 /// Every variable this module reads.
-pub const VARIABLES: [&str; 8] = [
+pub const VARIABLES: [&str; 9] = [
+    METADATA_BUDGET_BYTES_PER_MINUTE,
     RATE_LIMIT_PROBE,
     RATE_LIMIT_START,
     RATE_LIMIT_READ,
@@ -197,6 +206,8 @@ pub struct LimitSettings {
     pub trusted_proxies: Vec<IpNet>,
     /// That header.
     pub client_ip_header: HeaderName,
+    /// Bytes of start metadata per client per minute (`None`: unlimited).
+    pub metadata_bytes_per_minute: Option<NonZeroU32>,
 }
 
 impl Default for LimitSettings {
@@ -211,6 +222,7 @@ impl Default for LimitSettings {
             body_read_timeout: Duration::from_secs(5),
             trusted_proxies: Vec::new(),
             client_ip_header: HeaderName::from_static("x-forwarded-for"),
+            metadata_bytes_per_minute: NonZeroU32::new(65_536),
         }
     }
 }
@@ -273,7 +285,24 @@ impl LimitSettings {
                 }
             })?,
         };
+        let metadata_bytes_per_minute = match get(METADATA_BUDGET_BYTES_PER_MINUTE) {
+            None => defaults.metadata_bytes_per_minute,
+            Some(raw) if raw.trim().eq_ignore_ascii_case("off") => None,
+            Some(raw) => match raw.trim().parse::<u32>() {
+                // At least one full-size metadata object, or no start with one could pass.
+                Ok(n @ 4_096..=1_000_000_000) => NonZeroU32::new(n),
+                _ => {
+                    return Err(SettingsError {
+                        variable: METADATA_BUDGET_BYTES_PER_MINUTE,
+                        message: format!(
+                            "{raw:?} is not a number of bytes in 4096..=1000000000 or `off`"
+                        ),
+                    });
+                }
+            },
+        };
         Ok(LimitSettings {
+            metadata_bytes_per_minute,
             start: quota(RATE_LIMIT_START, defaults.start)?,
             read: quota(RATE_LIMIT_READ, defaults.read)?,
             probe: quota(RATE_LIMIT_PROBE, defaults.probe)?,
@@ -293,6 +322,7 @@ impl LimitSettings {
             probe: None,
             max_in_flight: None,
             max_in_flight_per_client: None,
+            metadata_bytes_per_minute: None,
             ..LimitSettings::default()
         }
     }
@@ -372,6 +402,8 @@ pub enum Rejection {
     ClientInFlight,
     /// Every in-flight slot is taken.
     Overloaded,
+    /// The client spent its metadata byte budget; retry after this long.
+    Metadata(Duration),
 }
 
 impl Rejection {
@@ -384,13 +416,16 @@ impl Rejection {
             Rejection::Client(..) => "read",
             Rejection::ClientInFlight => "client_in_flight",
             Rejection::Overloaded => "overloaded",
+            Rejection::Metadata(_) => "metadata",
         }
     }
 
     /// `Retry-After`, whole seconds, at least 1.
     pub fn retry_after_secs(self) -> u64 {
         match self {
-            Rejection::Client(_, wait) => wait.as_millis().div_ceil(1000).max(1) as u64,
+            Rejection::Client(_, wait) | Rejection::Metadata(wait) => {
+                wait.as_millis().div_ceil(1000).max(1) as u64
+            }
             Rejection::ClientInFlight | Rejection::Overloaded => 1,
         }
     }
@@ -415,6 +450,10 @@ impl Rejection {
             Rejection::ClientInFlight => (
                 ErrorCode::RateLimited,
                 "too many requests in flight from this client; finish some, then retry",
+            ),
+            Rejection::Metadata(_) => (
+                ErrorCode::RateLimited,
+                "too many metadata bytes from this client (budget METADATA_BUDGET_BYTES_PER_MINUTE); start without metadata, or retry after the time in Retry-After",
             ),
             Rejection::Overloaded => (
                 ErrorCode::Timeout,
@@ -450,6 +489,8 @@ pub struct Rejections {
     pub client_in_flight: AtomicU64,
     /// Requests whose body did not arrive within `BODY_READ_TIMEOUT_SECONDS`.
     pub slow_body: AtomicU64,
+    /// Starts over their client's metadata byte budget.
+    pub metadata: AtomicU64,
 }
 
 /// Requests in flight per client key, for `MAX_IN_FLIGHT_PER_CLIENT`.
@@ -502,6 +543,8 @@ pub struct Limits {
     start: Option<DefaultKeyedRateLimiter<IpAddr>>,
     read: Option<DefaultKeyedRateLimiter<IpAddr>>,
     probe: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Metadata bytes (one cell per byte).
+    metadata: Option<DefaultKeyedRateLimiter<IpAddr>>,
     in_flight: Option<Arc<Semaphore>>,
     per_client: Arc<PerClient>,
     /// Which requests come from the edge (no secret: none).
@@ -525,6 +568,15 @@ impl Limits {
             probe: settings
                 .probe
                 .map(|q| DefaultKeyedRateLimiter::keyed(q.governor())),
+            metadata: settings.metadata_bytes_per_minute.map(|bytes| {
+                DefaultKeyedRateLimiter::keyed(
+                    Quota {
+                        burst: bytes,
+                        period_secs: NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN),
+                    }
+                    .governor(),
+                )
+            }),
             in_flight: settings.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
             per_client: Arc::default(),
             edge: Arc::default(),
@@ -579,6 +631,31 @@ impl Limits {
         })
     }
 
+    /// Spends `bytes` of `client`'s metadata budget. Nothing to spend for no metadata, nor
+    /// for more than the 4 KiB a game may hold: the handler refuses that (422) and stores
+    /// nothing, and the client learns what is wrong with its request.
+    pub fn check_metadata(&self, client: IpAddr, bytes: usize) -> Result<(), Rejection> {
+        if bytes > api::limits::MAX_METADATA_BYTES {
+            return Ok(());
+        }
+        let (Some(limiter), Some(n)) = (
+            &self.metadata,
+            u32::try_from(bytes).ok().and_then(NonZeroU32::new),
+        ) else {
+            return Ok(());
+        };
+        let refuse = |wait: Duration| {
+            self.rejected.metadata.fetch_add(1, Ordering::Relaxed);
+            Rejection::Metadata(wait)
+        };
+        match limiter.check_key_n(&client_key(client), n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(refuse(not_until.wait_time_from(self.clock.now()))),
+            // More than the whole budget at once: impossible, the budget is at least 4 KiB.
+            Err(_) => Err(refuse(Duration::from_secs(60))),
+        }
+    }
+
     /// Takes one of `client`'s in-flight slots (none to take when the cap is off).
     fn client_slot(&self, client: IpAddr) -> Result<Option<ClientSlot>, Rejection> {
         let Some(max) = self.settings.max_in_flight_per_client else {
@@ -615,7 +692,10 @@ impl Limits {
     /// Forgets clients whose buckets are full again (they are indistinguishable from new
     /// ones), so memory follows the clients active within one refill period.
     pub fn forget_idle_clients(&self) {
-        for limiter in [&self.start, &self.read, &self.probe].into_iter().flatten() {
+        for limiter in [&self.start, &self.read, &self.probe, &self.metadata]
+            .into_iter()
+            .flatten()
+        {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -702,7 +782,32 @@ async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: Next
             return refusal.into_response(v1);
         }
     };
+    let request = if class == Class::Start && limits.metadata.is_some() {
+        let (parts, body) = request.into_parts();
+        // Already in memory (read above, at most the body limit plus a chunk).
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        if let Err(rejection) = limits.check_metadata(client, metadata_bytes(&bytes)) {
+            return limits.refused(rejection, v1);
+        }
+        Request::from_parts(parts, axum::body::Body::from(bytes))
+    } else {
+        request
+    };
     next.run(request).await
+}
+
+/// The bytes the `metadata` of a start body takes as stored (compact JSON); 0 when there is
+/// none or the body is not JSON (the handler refuses that itself).
+pub fn metadata_bytes(body: &[u8]) -> usize {
+    let Ok(serde_json::Value::Object(start)) = serde_json::from_slice(body) else {
+        return 0;
+    };
+    match start.get("metadata") {
+        None | Some(serde_json::Value::Null) => 0,
+        Some(value) => serde_json::to_vec(value).map_or(0, |v| v.len()),
+    }
 }
 
 /// Why a body was not read.
@@ -824,6 +929,7 @@ mod tests {
             (MAX_IN_FLIGHT, "off"),
             (MAX_IN_FLIGHT_PER_CLIENT, "off"),
             (RATE_LIMIT_PROBE, "off"),
+            (METADATA_BUDGET_BYTES_PER_MINUTE, "off"),
         ])
         .unwrap();
         assert_eq!(off, LimitSettings::off());
@@ -1013,5 +1119,32 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         limits.forget_idle_clients();
         assert_eq!(limits.tracked_clients().1, 0);
+    }
+
+    #[test]
+    fn metadata_bytes_are_those_stored_and_spend_their_own_budget() {
+        assert_eq!(metadata_bytes(br#"{"userId":"u","metadata":{"a": 1}}"#), 7);
+        assert_eq!(metadata_bytes(br#"{"userId":"u"}"#), 0);
+        assert_eq!(metadata_bytes(br#"{"userId":"u","metadata":null}"#), 0);
+        assert_eq!(metadata_bytes(b"{not json"), 0);
+        let limits = Limits::new(settings(&[(METADATA_BUDGET_BYTES_PER_MINUTE, "8192")]).unwrap());
+        let (a, b) = (ip("203.0.113.9"), ip("198.51.100.7"));
+        assert!(limits.check_metadata(a, 4_096).is_ok());
+        assert!(limits.check_metadata(a, 4_000).is_ok());
+        let refused = limits.check_metadata(a, 4_096).unwrap_err();
+        assert_eq!(refused.reason(), "metadata");
+        assert!((1..=60).contains(&refused.retry_after_secs()));
+        // Nothing and oversized (the handler's 422) cost nothing; other clients are untouched.
+        assert!(limits.check_metadata(a, 0).is_ok());
+        assert!(limits.check_metadata(a, 5_000).is_ok());
+        assert!(limits.check_metadata(b, 4_096).is_ok());
+        assert_eq!(limits.rejected.metadata.load(Ordering::Relaxed), 1);
+        for bad in ["4095", "0", "-1", "lots"] {
+            let e = settings(&[(METADATA_BUDGET_BYTES_PER_MINUTE, bad)]).unwrap_err();
+            assert_eq!(e.variable, METADATA_BUDGET_BYTES_PER_MINUTE);
+        }
+        let off = settings(&[(METADATA_BUDGET_BYTES_PER_MINUTE, "off")]).unwrap();
+        assert_eq!(off.metadata_bytes_per_minute, None);
+        assert!(Limits::new(off).check_metadata(a, 4_096).is_ok());
     }
 }

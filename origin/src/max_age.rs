@@ -50,34 +50,15 @@ impl MaxAge {
     /// `24h`, `7d`), or a bare number of seconds; from one second to 365 days. Unset or empty
     /// is the default.
     pub fn parse(value: Option<&str>) -> Result<MaxAge, SettingsError> {
-        let Some(raw) = value.map(str::trim).filter(|v| !v.is_empty()) else {
-            return Ok(MaxAge::default());
-        };
-        let invalid = || {
-            SettingsError::new(
+        Ok(MaxAge {
+            ms: parse_duration_ms(
                 GAME_MAX_AGE,
-                format!(
-                    "must be a duration like 90s, 30m, 24h or 7d (1 second to 365 days), got {raw:?}"
-                ),
-            )
-        };
-        let (digits, unit_ms) = match raw.char_indices().last() {
-            Some((i, 's')) => (&raw[..i], 1_000),
-            Some((i, 'm')) => (&raw[..i], 60_000),
-            Some((i, 'h')) => (&raw[..i], 3_600_000),
-            Some((i, 'd')) => (&raw[..i], 86_400_000),
-            _ => (raw, 1_000),
-        };
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid());
-        }
-        let ms = digits
-            .parse::<i64>()
-            .ok()
-            .and_then(|n| n.checked_mul(unit_ms))
-            .filter(|ms| (1_000..=MAX_MAX_AGE_MS).contains(ms))
-            .ok_or_else(invalid)?;
-        Ok(MaxAge { ms })
+                value,
+                DEFAULT_MAX_AGE_MS,
+                MAX_MAX_AGE_MS,
+                "365 days",
+            )?,
+        })
     }
 
     /// The lifetime, ms.
@@ -114,6 +95,45 @@ impl MaxAge {
         }
         game
     }
+}
+
+/// Parses a duration variable: a whole number followed by `s`, `m`, `h` or `d` (`90s`, `30m`,
+/// `24h`, `7d`), or a bare number of seconds; from one second to `max_ms` (`max_text` in the
+/// error). Unset or empty is `default_ms`. Shared by `GAME_MAX_AGE` and `GAME_RETENTION`.
+pub(crate) fn parse_duration_ms(
+    variable: &'static str,
+    value: Option<&str>,
+    default_ms: i64,
+    max_ms: i64,
+    max_text: &str,
+) -> Result<i64, SettingsError> {
+    let Some(raw) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(default_ms);
+    };
+    let invalid = || {
+        SettingsError::new(
+            variable,
+            format!(
+                "must be a duration like 90s, 30m, 24h or 7d (1 second to {max_text}), got {raw:?}"
+            ),
+        )
+    };
+    let (digits, unit_ms) = match raw.char_indices().last() {
+        Some((i, 's')) => (&raw[..i], 1_000),
+        Some((i, 'm')) => (&raw[..i], 60_000),
+        Some((i, 'h')) => (&raw[..i], 3_600_000),
+        Some((i, 'd')) => (&raw[..i], 86_400_000),
+        _ => (raw, 1_000),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    digits
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_ms))
+        .filter(|ms| (1_000..=max_ms).contains(ms))
+        .ok_or_else(invalid)
 }
 
 #[cfg(test)]

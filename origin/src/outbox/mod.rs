@@ -81,21 +81,28 @@ impl Outbox {
         }
     }
 
-    /// Queues the start of `game`; must be acknowledged before its claim.
-    pub async fn queue_started(&self, game: &Game) -> Result<PendingEvent, StoreError> {
+    /// Queues the start of `game` (the row expires after `ttl_seconds`, with the game); must
+    /// be acknowledged before its claim.
+    pub async fn queue_started(
+        &self,
+        game: &Game,
+        ttl_seconds: i32,
+    ) -> Result<PendingEvent, StoreError> {
         let row = PendingEvent::started(&self.region, game, kernel::clock::now_ms());
-        self.store.queue(&row).await?;
+        self.store.queue(&row, ttl_seconds).await?;
         Ok(row)
     }
 
-    /// Queues the exit of `game_id`; must be acknowledged before the exit's LWT.
+    /// Queues the exit of `game_id` (the row expires after `ttl_seconds`); must be
+    /// acknowledged before the exit's LWT.
     pub async fn queue_exited(
         &self,
         game_id: GameId,
         user: &UserId,
+        ttl_seconds: i32,
     ) -> Result<PendingEvent, StoreError> {
         let row = PendingEvent::exited(&self.region, game_id, user, kernel::clock::now_ms());
-        self.store.queue(&row).await?;
+        self.store.queue(&row, ttl_seconds).await?;
         Ok(row)
     }
 

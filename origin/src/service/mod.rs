@@ -142,11 +142,19 @@ impl GameService {
     /// Queues the start of `game` (an active game about to be claimed), if events are on.
     async fn queue_started(&self, game: &Game) -> Result<Option<PendingEvent>, StoreError> {
         match &self.outbox {
-            Some(outbox) if game.status == GameStatus::Active => {
-                outbox.queue_started(game).await.map(Some)
-            }
+            Some(outbox) if game.status == GameStatus::Active => outbox
+                .queue_started(game, self.defaults.retention.outbox_ttl_seconds())
+                .await
+                .map(Some),
             _ => Ok(None),
         }
+    }
+
+    /// The TTL of rows of `game` written now, while it runs (see [`crate::retention`]).
+    fn running_ttl(&self, game: &Game) -> i32 {
+        self.defaults
+            .retention
+            .running_ttl_seconds(self.defaults.max_age, game, now_ms())
     }
 
     /// Sends an exit notice to the edge after every first exit (see [`crate::notify`]).
@@ -218,7 +226,12 @@ impl GameService {
         let mut inserted_here = true;
         let queued = if let Some(key) = key {
             match store
-                .claim_idempotency_key(key, &request.user_id, game.id)
+                .claim_idempotency_key(
+                    key,
+                    &request.user_id,
+                    game.id,
+                    self.defaults.retention.key_ttl_seconds(),
+                )
                 .await?
             {
                 Claim::Claimed => {}
@@ -237,7 +250,10 @@ impl GameService {
                     game.id = id;
                 }
             }
-            if let Some(existing) = store.insert_game_if_absent(&game).await? {
+            if let Some(existing) = store
+                .insert_game_if_absent(&game, self.running_ttl(&game))
+                .await?
+            {
                 game = existing;
                 inserted_here = false;
             }
@@ -246,9 +262,10 @@ impl GameService {
             self.queue_started(&game).await?
         } else if self.outbox.is_some() {
             // Both must be acknowledged before the claim; neither has to wait for the other.
-            futures::try_join!(store.insert_game(&game), self.queue_started(&game))?.1
+            let ttl = self.running_ttl(&game);
+            futures::try_join!(store.insert_game(&game, ttl), self.queue_started(&game))?.1
         } else {
-            store.insert_game(&game).await?;
+            store.insert_game(&game, self.running_ttl(&game)).await?;
             None
         };
         let started = self.claim_slot(request, key, game, inserted_here).await?;
@@ -294,7 +311,12 @@ impl GameService {
                         }
                         if let Some(key) = key {
                             store
-                                .repoint_idempotency_key(key, &request.user_id, other.id)
+                                .repoint_idempotency_key(
+                                    key,
+                                    &request.user_id,
+                                    other.id,
+                                    self.defaults.retention.key_ttl_seconds(),
+                                )
                                 .await?;
                         }
                         return Ok(Started {
@@ -361,15 +383,23 @@ impl GameService {
                 "game {id} belongs to another user"
             )));
         }
+        // The exit's rows keep the game only for the retention (see `crate::retention`).
+        let finished_ttl = self.defaults.retention.finished_ttl_seconds();
         let queued = match &self.outbox {
-            Some(outbox) if game.exited_at_ms.is_none() => {
-                Some(outbox.queue_exited(id, &game.user_id).await?)
-            }
+            Some(outbox) if game.exited_at_ms.is_none() => Some(
+                outbox
+                    .queue_exited(
+                        id,
+                        &game.user_id,
+                        self.defaults.retention.outbox_ttl_seconds(),
+                    )
+                    .await?,
+            ),
             _ => None,
         };
         let (exited_at_ms, first) = match game.exited_at_ms {
             Some(at) => (at, false),
-            None => match self.store.exit_game(id, now_ms()).await? {
+            None => match self.store.exit_game(&game, now_ms(), finished_ttl).await? {
                 ExitOutcome::Exited(at) => (at, true),
                 ExitOutcome::AlreadyExited(at) => (at, false),
                 ExitOutcome::NotFound => return Err(not_found(id)),

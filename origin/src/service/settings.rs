@@ -19,10 +19,12 @@ pub struct GameDefaults {
     pub break_every: BreakEvery,
     /// `GAME_MAX_AGE`: how long a game may live (its slot's TTL, and reads end it then).
     pub max_age: crate::max_age::MaxAge,
+    /// `GAME_RETENTION`: how long a finished game stays stored (the TTLs of its rows).
+    pub retention: crate::retention::Retention,
 }
 
 impl GameDefaults {
-    /// Reads `START_DELAY_MS`, `TICK_MS`, `BREAK_EVERY` and `GAME_MAX_AGE`.
+    /// Reads `START_DELAY_MS`, `TICK_MS`, `BREAK_EVERY`, `GAME_MAX_AGE` and `GAME_RETENTION`.
     pub fn from_env(env: &Env<'_>) -> Result<GameDefaults, SettingsError> {
         Ok(GameDefaults {
             start_delay_ms: env.parse(
@@ -44,6 +46,9 @@ impl GameDefaults {
                 &format!("{MIN_BREAK_EVERY}..={MAX_BREAK_EVERY}"),
             )?,
             max_age: crate::max_age::MaxAge::parse(env.get(crate::max_age::GAME_MAX_AGE))?,
+            retention: crate::retention::Retention::parse(
+                env.get(crate::retention::GAME_RETENTION),
+            )?,
         })
     }
 }

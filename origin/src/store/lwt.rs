@@ -4,14 +4,15 @@
 
 use std::time::Duration;
 
-use api::{GameId, IdempotencyKey, UserId};
+use api::{GameId, GameStatus, IdempotencyKey, UserId};
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 use scylla::response::query_result::QueryResult;
 use scylla::serialize::row::SerializeRow;
+use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlTimestamp, CqlValue, Row};
 
-use super::rows::GameRow;
+use super::rows::GameRowTtl;
 use super::{Claim, ExitOutcome, GameStore, Store, StoreError, query_error};
 use crate::domain::Game;
 
@@ -84,13 +85,26 @@ impl Store {
         values: impl SerializeRow + Clone,
         operation: &'static str,
     ) -> Result<QueryResult, StoreError> {
+        self.retry_lwt(operation, || {
+            self.session.execute_unpaged(statement, values.clone())
+        })
+        .await
+    }
+
+    /// Runs `run` (one conditional statement or batch) again after errors that leave its
+    /// outcome unknown, with jittered backoff.
+    async fn retry_lwt<F, R>(
+        &self,
+        operation: &'static str,
+        run: F,
+    ) -> Result<QueryResult, StoreError>
+    where
+        F: Fn() -> R,
+        R: std::future::Future<Output = Result<QueryResult, ExecutionError>>,
+    {
         let mut attempt = 1;
         loop {
-            match self
-                .session
-                .execute_unpaged(statement, values.clone())
-                .await
-            {
+            match run().await {
                 Ok(result) => return Ok(result),
                 Err(error) if attempt < LWT_ATTEMPTS && worth_retrying(&error) => {
                     // Jittered backoff lets competing proposers finish their Paxos rounds.
@@ -107,29 +121,46 @@ impl Store {
     }
 
     /// `INSERT ... IF NOT EXISTS` of a game; whether it was applied.
-    pub(super) async fn insert_game_lwt(&self, game: &Game) -> Result<bool, StoreError> {
+    pub(super) async fn insert_game_lwt(
+        &self,
+        game: &Game,
+        ttl_seconds: i32,
+    ) -> Result<bool, StoreError> {
         let result = self
             .execute_lwt(
                 &self.statements.insert_game_if_absent,
-                GameRow::from(game),
+                GameRowTtl::new(game, ttl_seconds),
                 "insert game (LWT)",
             )
             .await?;
         Ok(lwt_outcome(result, &[], "insert game (LWT)")?.0)
     }
 
-    /// Exits a game unless it is already exited (or missing).
+    /// Exits a game unless it is already exited (or missing). One conditional batch: the
+    /// `IF status = 'active'` update and an `INSERT` of the whole exited row, both with the
+    /// finished TTL. The insert rewrites every cell and the row marker (an `UPDATE` alone
+    /// leaves the start's longer TTL on the cells it does not set and on the marker, and a row
+    /// whose marker outlives its cells reads as a row of nulls).
     pub(super) async fn exit_game_lwt(
         &self,
-        id: GameId,
+        game: &Game,
         at_ms: i64,
+        ttl_seconds: i32,
     ) -> Result<ExitOutcome, StoreError> {
+        let id = game.id;
+        let ttl = ttl_seconds.max(1);
+        let mut exited = game.clone();
+        exited.status = GameStatus::Exited;
+        exited.exited_at_ms = Some(at_ms);
+        let mut batch = Batch::new(BatchType::Logged);
+        batch.append_statement(self.statements.exit_game.clone());
+        batch.append_statement(self.statements.rewrite_game.clone());
+        let values = (
+            (ttl, CqlTimestamp(at_ms), id.uuid()),
+            GameRowTtl::new(&exited, ttl),
+        );
         let result = self
-            .execute_lwt(
-                &self.statements.exit_game,
-                (CqlTimestamp(at_ms), id.uuid()),
-                "exit game",
-            )
+            .retry_lwt("exit game", || self.session.batch(&batch, values.clone()))
             .await?;
         let (applied, values) = lwt_outcome(result, &["status"], "exit game")?;
         if applied {
@@ -200,11 +231,12 @@ impl Store {
         key: &IdempotencyKey,
         user: &UserId,
         game: GameId,
+        ttl_seconds: i32,
     ) -> Result<Claim<(GameId, UserId)>, StoreError> {
         let result = self
             .execute_lwt(
                 &self.statements.claim_key,
-                (key.as_str(), game.uuid(), user.as_str()),
+                (key.as_str(), game.uuid(), user.as_str(), ttl_seconds.max(1)),
                 "claim idempotency key",
             )
             .await?;
@@ -233,11 +265,12 @@ impl Store {
         key: &IdempotencyKey,
         user: &UserId,
         game: GameId,
+        ttl_seconds: i32,
     ) -> Result<(), StoreError> {
         let result = self
             .execute_lwt(
                 &self.statements.repoint_key,
-                (game.uuid(), key.as_str(), user.as_str()),
+                (ttl_seconds.max(1), game.uuid(), key.as_str(), user.as_str()),
                 "repoint idempotency key",
             )
             .await?;

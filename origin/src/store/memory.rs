@@ -62,13 +62,18 @@ impl MemoryStore {
 
 #[async_trait]
 impl GameStore for MemoryStore {
-    async fn insert_game(&self, game: &Game) -> Result<(), StoreError> {
+    // The fake keeps no TTLs (see `claim_active`); retention is tested on Cassandra.
+    async fn insert_game(&self, game: &Game, _ttl_seconds: i32) -> Result<(), StoreError> {
         self.check("insert game").await?;
         self.tables().games.insert(game.id, game.clone());
         Ok(())
     }
 
-    async fn insert_game_if_absent(&self, game: &Game) -> Result<Option<Game>, StoreError> {
+    async fn insert_game_if_absent(
+        &self,
+        game: &Game,
+        _ttl_seconds: i32,
+    ) -> Result<Option<Game>, StoreError> {
         self.check("insert game (LWT)").await?;
         let mut tables = self.tables();
         if let Some(existing) = tables.games.get(&game.id) {
@@ -89,10 +94,15 @@ impl GameStore for MemoryStore {
         Ok(())
     }
 
-    async fn exit_game(&self, id: GameId, at_ms: i64) -> Result<ExitOutcome, StoreError> {
+    async fn exit_game(
+        &self,
+        game: &Game,
+        at_ms: i64,
+        _ttl_seconds: i32,
+    ) -> Result<ExitOutcome, StoreError> {
         self.check("exit game").await?;
         let mut tables = self.tables();
-        let Some(game) = tables.games.get_mut(&id) else {
+        let Some(game) = tables.games.get_mut(&game.id) else {
             return Ok(ExitOutcome::NotFound);
         };
         if let Some(at) = game.exited_at_ms {
@@ -141,6 +151,7 @@ impl GameStore for MemoryStore {
         key: &IdempotencyKey,
         user: &UserId,
         game: GameId,
+        _ttl_seconds: i32,
     ) -> Result<Claim<(GameId, UserId)>, StoreError> {
         self.check("claim idempotency key").await?;
         let mut tables = self.tables();
@@ -158,6 +169,7 @@ impl GameStore for MemoryStore {
         key: &IdempotencyKey,
         user: &UserId,
         game: GameId,
+        _ttl_seconds: i32,
     ) -> Result<(), StoreError> {
         self.check("repoint idempotency key").await?;
         if let Some(held) = self.tables().keys.get_mut(key)

@@ -10,6 +10,9 @@
 //! - `outbox_pending` and `outbox_floor`: the game events waiting for the relay (see
 //!   [`crate::outbox`]).
 //!
+//! Every write of a row keyed by (or naming) a game carries a TTL the caller computes from the
+//! game's lifecycle ([`crate::retention`]), so finished games leave by themselves.
+//!
 //! Pieces: [`migrate`] holds the versioned schema (`origin migrate`, and the check serving
 //! origins make), `schema` prepares every statement once at start-up,
 //! `rows` maps the `games` row to and from [`Game`], `lwt` runs the conditional statements
@@ -40,7 +43,7 @@ use uuid::Uuid;
 
 use crate::domain::Game;
 pub use pending::{OutboxStore, PendingEvent, SHARDS, shard_of};
-use rows::GameRow;
+use rows::{GameRow, GameRowTtl};
 use schema::Statements;
 pub use settings::{CassandraSettings, Replication};
 
@@ -163,11 +166,17 @@ pub enum ExitOutcome {
 /// drive the HTTP layer without a cluster.
 #[async_trait]
 pub trait GameStore: Send + Sync + std::fmt::Debug {
-    /// Writes a new game whose id nobody else can hold (a fresh random UUID).
-    async fn insert_game(&self, game: &Game) -> Result<(), StoreError>;
+    /// Writes a new game whose id nobody else can hold (a fresh random UUID); its cells
+    /// expire after `ttl_seconds`.
+    async fn insert_game(&self, game: &Game, ttl_seconds: i32) -> Result<(), StoreError>;
 
-    /// Writes a game unless one with its id exists; returns the existing one in that case.
-    async fn insert_game_if_absent(&self, game: &Game) -> Result<Option<Game>, StoreError>;
+    /// Writes a game (expiring after `ttl_seconds`) unless one with its id exists; returns the
+    /// existing one in that case.
+    async fn insert_game_if_absent(
+        &self,
+        game: &Game,
+        ttl_seconds: i32,
+    ) -> Result<Option<Game>, StoreError>;
 
     /// Reads a game.
     async fn game(&self, id: GameId) -> Result<Option<Game>, StoreError>;
@@ -175,8 +184,14 @@ pub trait GameStore: Send + Sync + std::fmt::Debug {
     /// Deletes a game that never became anyone's active game.
     async fn delete_game(&self, id: GameId) -> Result<(), StoreError>;
 
-    /// Marks a game exited at `at_ms` unless it already is (the first exit time wins).
-    async fn exit_game(&self, id: GameId, at_ms: i64) -> Result<ExitOutcome, StoreError>;
+    /// Marks `game` (as read) exited at `at_ms` unless it already is (the first exit time
+    /// wins). The exit rewrites the whole row, so all of it expires `ttl_seconds` later.
+    async fn exit_game(
+        &self,
+        game: &Game,
+        at_ms: i64,
+        ttl_seconds: i32,
+    ) -> Result<ExitOutcome, StoreError>;
 
     /// Makes `game` the user's active game unless the user already has one. The slot frees
     /// itself after `ttl_seconds` (the game's remaining life, `crate::max_age`).
@@ -193,21 +208,24 @@ pub trait GameStore: Send + Sync + std::fmt::Debug {
     /// The id of the user's active game, if any.
     async fn active_game_id(&self, user: &UserId) -> Result<Option<GameId>, StoreError>;
 
-    /// Records that `key` produces `game` for `user`, unless the key is already taken; then
-    /// answers the game and user that hold it.
+    /// Records that `key` produces `game` for `user` for `ttl_seconds`, unless the key is
+    /// already taken; then answers the game and user that hold it.
     async fn claim_idempotency_key(
         &self,
         key: &IdempotencyKey,
         user: &UserId,
         game: GameId,
+        ttl_seconds: i32,
     ) -> Result<Claim<(GameId, UserId)>, StoreError>;
 
-    /// Points `key` (held by `user`) at the game the request finally answered with.
+    /// Points `key` (held by `user`) at the game the request finally answered with, for
+    /// `ttl_seconds` more.
     async fn repoint_idempotency_key(
         &self,
         key: &IdempotencyKey,
         user: &UserId,
         game: GameId,
+        ttl_seconds: i32,
     ) -> Result<(), StoreError>;
 
     /// Whether storage answers a trivial query.
@@ -288,16 +306,23 @@ impl Store {
 
 #[async_trait]
 impl GameStore for Store {
-    async fn insert_game(&self, game: &Game) -> Result<(), StoreError> {
+    async fn insert_game(&self, game: &Game, ttl_seconds: i32) -> Result<(), StoreError> {
         self.session
-            .execute_unpaged(&self.statements.insert_game, GameRow::from(game))
+            .execute_unpaged(
+                &self.statements.insert_game,
+                GameRowTtl::new(game, ttl_seconds),
+            )
             .await
             .map_err(|e| query_error("insert game")(&e))?;
         Ok(())
     }
 
-    async fn insert_game_if_absent(&self, game: &Game) -> Result<Option<Game>, StoreError> {
-        if self.insert_game_lwt(game).await? {
+    async fn insert_game_if_absent(
+        &self,
+        game: &Game,
+        ttl_seconds: i32,
+    ) -> Result<Option<Game>, StoreError> {
+        if self.insert_game_lwt(game, ttl_seconds).await? {
             return Ok(None);
         }
         self.game(game.id)
@@ -332,8 +357,13 @@ impl GameStore for Store {
         Ok(())
     }
 
-    async fn exit_game(&self, id: GameId, at_ms: i64) -> Result<ExitOutcome, StoreError> {
-        self.exit_game_lwt(id, at_ms).await
+    async fn exit_game(
+        &self,
+        game: &Game,
+        at_ms: i64,
+        ttl_seconds: i32,
+    ) -> Result<ExitOutcome, StoreError> {
+        self.exit_game_lwt(game, at_ms, ttl_seconds).await
     }
 
     async fn claim_active(
@@ -369,8 +399,9 @@ impl GameStore for Store {
         key: &IdempotencyKey,
         user: &UserId,
         game: GameId,
+        ttl_seconds: i32,
     ) -> Result<Claim<(GameId, UserId)>, StoreError> {
-        self.claim_key_lwt(key, user, game).await
+        self.claim_key_lwt(key, user, game, ttl_seconds).await
     }
 
     async fn repoint_idempotency_key(
@@ -378,8 +409,9 @@ impl GameStore for Store {
         key: &IdempotencyKey,
         user: &UserId,
         game: GameId,
+        ttl_seconds: i32,
     ) -> Result<(), StoreError> {
-        self.repoint_key_lwt(key, user, game).await
+        self.repoint_key_lwt(key, user, game, ttl_seconds).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -39,6 +39,15 @@ impl From<&PendingEvent> for PendingRow {
     }
 }
 
+/// A pending row with the TTL it is written with (`USING TTL ?`, see [`crate::retention`]).
+#[derive(Debug, Clone, SerializeRow)]
+struct PendingRowTtl {
+    #[scylla(flatten)]
+    row: PendingRow,
+    #[scylla(rename = "[ttl]")]
+    ttl: i32,
+}
+
 impl TryFrom<PendingRow> for PendingEvent {
     type Error = StoreError;
 
@@ -71,9 +80,13 @@ fn limit(n: usize) -> i32 {
 
 #[async_trait]
 impl OutboxStore for Store {
-    async fn queue(&self, event: &PendingEvent) -> Result<(), StoreError> {
+    async fn queue(&self, event: &PendingEvent, ttl_seconds: i32) -> Result<(), StoreError> {
+        let row = PendingRowTtl {
+            row: PendingRow::from(event),
+            ttl: ttl_seconds.max(1),
+        };
         self.session
-            .execute_unpaged(&self.statements.outbox.insert, PendingRow::from(event))
+            .execute_unpaged(&self.statements.outbox.insert, row)
             .await
             .map_err(|e| query_error("queue game event")(&e))?;
         Ok(())

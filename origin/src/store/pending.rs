@@ -81,8 +81,9 @@ impl PendingEvent {
 /// What the outbox needs from storage, beyond [`GameStore`](super::GameStore)'s reads.
 #[async_trait]
 pub trait OutboxStore: Send + Sync + std::fmt::Debug {
-    /// Writes a pending row (a plain, idempotent insert).
-    async fn queue(&self, event: &PendingEvent) -> Result<(), StoreError>;
+    /// Writes a pending row (a plain, idempotent insert) that expires after `ttl_seconds`
+    /// with its game (see [`crate::retention`]).
+    async fn queue(&self, event: &PendingEvent, ttl_seconds: i32) -> Result<(), StoreError>;
 
     /// Up to `limit` pending rows of one partition, oldest first: those queued at or after
     /// `since_ms`, or, for the next page, those after the row `after` (its queue time and id).

@@ -35,6 +35,26 @@ pub(super) struct GameRow {
     owner_key: Option<String>,
 }
 
+/// A `games` row with the TTL of the statement that writes it (bind marker `[ttl]` of
+/// `USING TTL ?`).
+#[derive(Debug, Clone, SerializeRow)]
+pub(super) struct GameRowTtl {
+    #[scylla(flatten)]
+    row: GameRow,
+    #[scylla(rename = "[ttl]")]
+    ttl: i32,
+}
+
+impl GameRowTtl {
+    /// `game`'s row, expiring after `ttl_seconds` (at least 1: 0 would mean "never").
+    pub(super) fn new(game: &Game, ttl_seconds: i32) -> GameRowTtl {
+        GameRowTtl {
+            row: GameRow::from(game),
+            ttl: ttl_seconds.max(1),
+        }
+    }
+}
+
 impl From<&Game> for GameRow {
     fn from(game: &Game) -> GameRow {
         GameRow {

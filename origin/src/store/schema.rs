@@ -14,7 +14,10 @@ pub(super) struct Statements {
     pub(super) insert_game_if_absent: PreparedStatement,
     pub(super) select_game: PreparedStatement,
     pub(super) delete_game: PreparedStatement,
+    /// The exit's condition; runs in one conditional batch with `rewrite_game`.
     pub(super) exit_game: PreparedStatement,
+    /// The whole row again (row marker included) with the finished TTL.
+    pub(super) rewrite_game: PreparedStatement,
     pub(super) claim_active: PreparedStatement,
     pub(super) release_active: PreparedStatement,
     pub(super) select_active: PreparedStatement,
@@ -57,7 +60,7 @@ pub(super) async fn prepare(
     };
     let placeholders = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
     let mut insert_game = prepare(format!(
-        "INSERT INTO {ks}.games ({GAME_COLUMNS}) VALUES ({placeholders})"
+        "INSERT INTO {ks}.games ({GAME_COLUMNS}) VALUES ({placeholders}) USING TTL ?"
     ))
     .await?;
     // A fresh random id cannot collide, so a plain insert may be retried safely.
@@ -78,13 +81,19 @@ pub(super) async fn prepare(
     Ok(Statements {
         insert_game,
         insert_game_if_absent: prepare(format!(
-            "INSERT INTO {ks}.games ({GAME_COLUMNS}) VALUES ({placeholders}) IF NOT EXISTS"
+            "INSERT INTO {ks}.games ({GAME_COLUMNS}) VALUES ({placeholders}) IF NOT EXISTS \
+             USING TTL ?"
         ))
         .await?,
         select_game,
         delete_game: prepare(format!("DELETE FROM {ks}.games WHERE game_id = ?")).await?,
         exit_game: prepare(format!(
-            "UPDATE {ks}.games SET status = 'exited', exited_at = ? WHERE game_id = ? IF status = 'active'"
+            "UPDATE {ks}.games USING TTL ? SET status = 'exited', exited_at = ? WHERE game_id = ? \
+             IF status = 'active'"
+        ))
+        .await?,
+        rewrite_game: prepare(format!(
+            "INSERT INTO {ks}.games ({GAME_COLUMNS}) VALUES ({placeholders}) USING TTL ?"
         ))
         .await?,
         claim_active: prepare(format!(
@@ -98,11 +107,12 @@ pub(super) async fn prepare(
         select_active,
         claim_key: prepare(format!(
             "INSERT INTO {ks}.game_by_idempotency_key (idempotency_key, game_id, user_id) VALUES (?, ?, ?) \
-             IF NOT EXISTS"
+             IF NOT EXISTS USING TTL ?"
         ))
         .await?,
         repoint_key: prepare(format!(
-            "UPDATE {ks}.game_by_idempotency_key SET game_id = ? WHERE idempotency_key = ? IF user_id = ?"
+            "UPDATE {ks}.game_by_idempotency_key USING TTL ? SET game_id = ? WHERE idempotency_key = ? \
+             IF user_id = ?"
         ))
         .await?,
         ping,
@@ -139,7 +149,8 @@ async fn prepare_outbox(
     select_active_serial.set_consistency(serial);
     Ok(OutboxStatements {
         insert: prepare(format!(
-            "INSERT INTO {ks}.outbox_pending ({OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO {ks}.outbox_pending ({OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) \
+             USING TTL ?"
         ))
         .await?,
         select_since: prepare(format!(

@@ -411,3 +411,99 @@ async fn probes_spend_a_budget_of_their_own_per_client() {
     );
     app.stop().await;
 }
+
+/// A start from `client` for a fresh user with `bytes` of metadata (as stored: compact JSON).
+async fn start_with_metadata(app: &TestApp, client: &str, bytes: usize) -> reqwest::Response {
+    // {"m":"xxx..."} is 8 bytes plus the string.
+    let metadata = json!({ "m": "x".repeat(bytes.saturating_sub(8)) });
+    assert_eq!(metadata.to_string().len(), bytes.max(8));
+    app.client
+        .post(app.url("/game/start"))
+        .header("x-forwarded-for", client)
+        .json(&json!({ "userId": unique_user("meta"), "metadata": metadata }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn metadata_origin(budget: &str) -> TestApp {
+    spawn_app_with(common::settings_with(
+        "abuse-metadata",
+        &[
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+            ("METADATA_BUDGET_BYTES_PER_MINUTE", budget),
+        ],
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn metadata_bytes_spend_a_budget_of_their_own_per_client() {
+    let app = metadata_origin("10000").await;
+    // Two full-size objects fit the budget; the third is refused, naming the budget.
+    for _ in 0..2 {
+        assert_eq!(
+            start_with_metadata(&app, ATTACKER, 4_096).await.status(),
+            201
+        );
+    }
+    let refused = start_with_metadata(&app, ATTACKER, 4_096).await;
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("METADATA_BUDGET_BYTES_PER_MINUTE"),
+        "{body}"
+    );
+    // What is left (10000 - 8192 bytes) still takes a small object, and starts without
+    // metadata are not this budget's business.
+    assert_eq!(
+        start_with_metadata(&app, ATTACKER, 1_000).await.status(),
+        201
+    );
+    assert_eq!(
+        start_with_metadata(&app, ATTACKER, 1_000).await.status(),
+        429
+    );
+    let bare = app
+        .client
+        .post(app.url("/game/start"))
+        .header("x-forwarded-for", ATTACKER)
+        .json(&json!({ "userId": unique_user("meta-bare") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 201);
+    // Another client's budget is its own.
+    assert_eq!(start_with_metadata(&app, HONEST, 4_096).await.status(), 201);
+    let metrics = app.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.contains("reason=\"metadata\"") && l.ends_with(" 2")),
+        "{metrics}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_the_metadata_budget_one_client_sends_metadata_unchecked() {
+    // The control for the test above: the same starts with the budget off all pass.
+    let app = metadata_origin("off").await;
+    for _ in 0..4 {
+        assert_eq!(
+            start_with_metadata(&app, ATTACKER, 4_096).await.status(),
+            201
+        );
+    }
+    app.stop().await;
+}

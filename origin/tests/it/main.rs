@@ -24,6 +24,7 @@ mod multi_dc;
 mod openapi;
 mod process;
 mod registry;
+mod retention;
 mod storage_failure;
 mod tls;
 mod tls_cassandra;

@@ -91,6 +91,7 @@ pub fn test_vars() -> Vec<(String, String)> {
         // Load tests (events::) keep more than 32 requests of one client in flight on a loaded
         // machine; abuse.rs sets this itself.
         ("MAX_IN_FLIGHT_PER_CLIENT", "off"),
+        ("METADATA_BUDGET_BYTES_PER_MINUTE", "off"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
