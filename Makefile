@@ -12,10 +12,11 @@
 #   make bench   all benchmarks (engine, origin, edge, auth, events); or bench-engine / bench-origin /
 #                bench-edge / bench-auth / bench-events
 #   make bench-live   live rooms (viewers per minute vs tick streaming, exit latency)
+#   make bench-abuse  the honest client's p99 start latency under each attack vs alone (<= 3x)
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: setup up dev down status logs test fuzz deploy-check image compose-test helm bench bench-engine bench-origin bench-edge bench-auth bench-events bench-live clean-run
+.PHONY: setup up dev down status logs test fuzz deploy-check image compose-test helm bench bench-engine bench-origin bench-edge bench-auth bench-events bench-live bench-abuse clean-run
 
 setup:
 	@bash scripts/setup.sh
@@ -70,6 +71,9 @@ bench-events: setup
 # Live rooms: server -> viewer traffic vs tick streaming, exit-to-viewer latency.
 bench-live: setup
 	@bash scripts/bench-live.sh
+
+bench-abuse: setup
+	@bash scripts/bench-abuse.sh
 
 clean-run: down
 	@bash scripts/cassandra.sh wipe

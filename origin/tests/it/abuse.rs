@@ -507,3 +507,376 @@ async fn without_the_metadata_budget_one_client_sends_metadata_unchecked() {
     }
     app.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The honest client under every origin-side attack (issue 19, "Must hold"): a steady client
+// starts, reads and exits games at a modest rate, first alone (its unloaded p99 start latency),
+// then while each attack runs at full speed from one other client. In `make test`: 0 failures,
+// and the p99 ratio printed. `make bench-abuse` (ABUSE_PHASE_SECONDS, ABUSE_MAX_RATIO=3)
+// runs longer phases and asserts the ratio.
+
+/// Seconds per phase (short in `make test`; `make bench-abuse` sets more).
+fn phase() -> Duration {
+    let seconds = std::env::var("ABUSE_PHASE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(3);
+    Duration::from_secs(seconds.max(1))
+}
+
+/// What the steady honest client saw in one phase.
+#[derive(Debug, Default)]
+struct Steady {
+    games: usize,
+    failures: Vec<String>,
+    start_ms: Vec<f64>,
+}
+
+impl Steady {
+    fn p99(&self) -> f64 {
+        let mut v = self.start_ms.clone();
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        v[((v.len() as f64 * 0.99).ceil() as usize).clamp(1, v.len()) - 1]
+    }
+}
+
+/// The honest client: a game every 200 ms (start, read its state, exit with its owner token),
+/// each request from the `HONEST` address, for `for_how_long`.
+async fn steady_honest(app: &TestApp, for_how_long: Duration) -> Steady {
+    let mut seen = Steady::default();
+    let started = Instant::now();
+    let mut pace = tokio::time::interval(Duration::from_millis(200));
+    while started.elapsed() < for_how_long {
+        pace.tick().await;
+        let user = unique_user("steady");
+        let sent = Instant::now();
+        let response = app
+            .client
+            .post(app.url("/game/start"))
+            .header("x-forwarded-for", HONEST)
+            .json(&json!({ "userId": user }))
+            .send()
+            .await;
+        let took = sent.elapsed().as_secs_f64() * 1_000.0;
+        let game: Value = match response {
+            Ok(r) if r.status().as_u16() == 201 => r.json().await.unwrap_or(Value::Null),
+            Ok(r) => {
+                seen.failures.push(format!("start {}", r.status()));
+                continue;
+            }
+            Err(e) => {
+                seen.failures.push(format!("start {e}"));
+                continue;
+            }
+        };
+        seen.start_ms.push(took);
+        let id = game["gameId"].as_str().unwrap_or_default().to_owned();
+        let token = game["ownerToken"].as_str().unwrap_or_default().to_owned();
+        let read = app
+            .client
+            .get(app.url(&format!("/game/{id}/state")))
+            .header("x-forwarded-for", HONEST)
+            .send()
+            .await;
+        match read {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => seen.failures.push(format!("read {}", r.status())),
+            Err(e) => seen.failures.push(format!("read {e}")),
+        }
+        let exit = app
+            .client
+            .post(app.url("/game/exit"))
+            .header("x-forwarded-for", HONEST)
+            .header("authorization", format!("Bearer {token}"))
+            .json(&json!({ "gameId": id, "userId": user }))
+            .send()
+            .await;
+        match exit {
+            Ok(r) if r.status().is_success() => seen.games += 1,
+            Ok(r) => seen.failures.push(format!("exit {}", r.status())),
+            Err(e) => seen.failures.push(format!("exit {e}")),
+        }
+    }
+    seen
+}
+
+/// The origin-side attacks, each from the `ATTACKER` address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attack {
+    /// 16 tasks reading `lcg32` state at its engine horizon (the most CPU a read may cost),
+    /// and past it (refused before any engine work).
+    CpuReads,
+    /// Connections dribbling start bodies a byte at a time.
+    SlowBodies,
+    /// Connections sending half a request's headers, then nothing.
+    SlowHeaders,
+    /// 64 tasks keeping reads in flight back to back.
+    InFlightFlood,
+    /// Made-up methods on the probe paths (and probes), as fast as answered.
+    ProbeFlood,
+}
+
+const ATTACKS: [Attack; 5] = [
+    Attack::CpuReads,
+    Attack::SlowBodies,
+    Attack::SlowHeaders,
+    Attack::InFlightFlood,
+    Attack::ProbeFlood,
+];
+
+/// Runs `attack` until `stop`; returns the number of requests or connections it made.
+async fn run_attack(app: &TestApp, attack: Attack, stop: Arc<AtomicBool>) -> u64 {
+    let made = Arc::new(AtomicU64::new(0));
+    let host = app.address.trim_start_matches("http://").to_string();
+    let mut tasks = Vec::new();
+    match attack {
+        Attack::CpuReads => {
+            let response = app
+                .client
+                .post(app.url("/game/start"))
+                .header("x-forwarded-for", ATTACKER)
+                .json(&json!({ "userId": unique_user("cpu"), "tickMs": 1, "algorithm": "lcg32" }))
+                .send()
+                .await
+                .unwrap();
+            let game: Value = response.json().await.unwrap();
+            let id = game["gameId"].as_str().unwrap().to_owned();
+            let start_at = game["startAt"].as_i64().unwrap();
+            for n in 0..16 {
+                let (client, url, stop, made) = (
+                    app.client.clone(),
+                    // At the lcg32 horizon (500,000 steps of 1 ms), and past it every other task.
+                    app.url(&format!(
+                        "/game/{id}/state?at={}",
+                        start_at + if n % 2 == 0 { 499_000 } else { 100_000_000 }
+                    )),
+                    stop.clone(),
+                    made.clone(),
+                );
+                tasks.push(tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let _ = client
+                            .get(&url)
+                            .header("x-forwarded-for", ATTACKER)
+                            .send()
+                            .await;
+                        made.fetch_add(1, Ordering::Relaxed);
+                    }
+                }));
+            }
+        }
+        Attack::SlowBodies => {
+            let tally = Arc::new(AttackTally::default());
+            for _ in 0..ATTACK_CONNECTIONS {
+                tasks.push(tokio::spawn(slow_body_connection(
+                    app.address.clone(),
+                    stop.clone(),
+                    tally.clone(),
+                )));
+            }
+            let made = made.clone();
+            let stop = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                made.store(tally.connections.load(Ordering::Relaxed), Ordering::Relaxed);
+            }));
+        }
+        Attack::SlowHeaders => {
+            for _ in 0..ATTACK_CONNECTIONS * 4 {
+                let (host, stop, made) = (host.clone(), stop.clone(), made.clone());
+                tasks.push(tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let Ok(mut socket) = TcpStream::connect(&host).await else {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        };
+                        made.fetch_add(1, Ordering::Relaxed);
+                        let half = format!("POST /game/start HTTP/1.1\r\nHost: {host}\r\nX-Forw");
+                        let _ = socket.write_all(half.as_bytes()).await;
+                        let mut buffer = [0u8; 256];
+                        // Hold it until the server closes it (or the attack ends).
+                        while !stop.load(Ordering::Relaxed) {
+                            match tokio::time::timeout(
+                                Duration::from_millis(200),
+                                socket.read(&mut buffer),
+                            )
+                            .await
+                            {
+                                Ok(Ok(0)) | Ok(Err(_)) => break,
+                                _ => {}
+                            }
+                        }
+                    }
+                }));
+            }
+        }
+        Attack::InFlightFlood => {
+            let response = app
+                .client
+                .post(app.url("/game/start"))
+                .header("x-forwarded-for", ATTACKER)
+                .json(&json!({ "userId": unique_user("flood") }))
+                .send()
+                .await
+                .unwrap();
+            let game: Value = response.json().await.unwrap();
+            let url = app.url(&format!(
+                "/game/{}/replay?from=0&to=999",
+                game["gameId"].as_str().unwrap()
+            ));
+            for _ in 0..64 {
+                let (client, url, stop, made) =
+                    (app.client.clone(), url.clone(), stop.clone(), made.clone());
+                tasks.push(tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let _ = client
+                            .get(&url)
+                            .header("x-forwarded-for", ATTACKER)
+                            .send()
+                            .await;
+                        made.fetch_add(1, Ordering::Relaxed);
+                    }
+                }));
+            }
+        }
+        Attack::ProbeFlood => {
+            for n in 0..16u64 {
+                let (client, stop, made) = (app.client.clone(), stop.clone(), made.clone());
+                let base = app.url("");
+                tasks.push(tokio::spawn(async move {
+                    let mut i = n;
+                    while !stop.load(Ordering::Relaxed) {
+                        i += 16;
+                        let path = ["/health", "/ready", "/metrics", "/healthz"][(i % 4) as usize];
+                        let method = if i % 3 == 0 {
+                            reqwest::Method::GET
+                        } else {
+                            reqwest::Method::from_bytes(format!("X{i}").as_bytes()).unwrap()
+                        };
+                        let _ = client
+                            .request(method, format!("{base}{path}"))
+                            .header("x-forwarded-for", ATTACKER)
+                            .send()
+                            .await;
+                        made.fetch_add(1, Ordering::Relaxed);
+                    }
+                }));
+            }
+        }
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    made.load(Ordering::Relaxed)
+}
+
+/// The steady client for one phase while `attack` runs (it starts 300 ms earlier).
+async fn under_attack(app: &TestApp, attack: Attack) -> (u64, Steady) {
+    let stop = Arc::new(AtomicBool::new(false));
+    tokio::join!(run_attack(app, attack, stop.clone()), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let seen = steady_honest(app, phase()).await;
+        stop.store(true, Ordering::Relaxed);
+        seen
+    })
+}
+
+/// The honest client alone, then under each attack; returns (unloaded, [(attack, phase, attack
+/// volume)]).
+async fn honest_under_attacks(
+    app: &TestApp,
+    attacks: &[Attack],
+) -> (Steady, Vec<(Attack, Steady, u64)>) {
+    let alone = steady_honest(app, phase()).await;
+    let mut under = Vec::new();
+    for &attack in attacks {
+        let (volume, seen) = under_attack(app, attack).await;
+        under.push((attack, seen, volume));
+    }
+    (alone, under)
+}
+
+/// An origin with every defence at its default, behind a trusted proxy on 127.0.0.1 (so
+/// `X-Forwarded-For` names the client), with a start budget the steady client stays under.
+async fn defended_origin(region: &str, extra: &[(&str, &str)]) -> TestApp {
+    let mut vars = vec![
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("RATE_LIMIT_START", "600/60"),
+        ("RATE_LIMIT_READ", "1200/60"),
+        ("MAX_IN_FLIGHT_PER_CLIENT", "32"),
+        ("MAX_IN_FLIGHT", "64"),
+        ("BODY_READ_TIMEOUT_SECONDS", "1"),
+        ("HEADER_READ_TIMEOUT_SECONDS", "2"),
+    ];
+    vars.extend_from_slice(extra);
+    spawn_app_with(common::settings_with(region, &vars)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_steady_honest_client_never_fails_under_any_attack() {
+    let app = defended_origin("abuse-steady", &[]).await;
+    let (alone, under) = honest_under_attacks(&app, &ATTACKS).await;
+    let base = alone.p99();
+    println!(
+        "ABUSE unloaded: {} games, start p99 {base:.1} ms, failures {:?}",
+        alone.games, alone.failures
+    );
+    let max_ratio = std::env::var("ABUSE_MAX_RATIO")
+        .ok()
+        .and_then(|r| r.parse::<f64>().ok());
+    let mut problems = Vec::new();
+    for (attack, seen, volume) in &under {
+        let ratio = seen.p99() / base;
+        println!(
+            "ABUSE {attack:?}: attacker {volume} requests/connections; honest {} games, start p99 {:.1} ms = {ratio:.2}x unloaded, failures {}",
+            seen.games,
+            seen.p99(),
+            seen.failures.len()
+        );
+        if !seen.failures.is_empty() {
+            problems.push(format!("{attack:?}: honest failures {:?}", seen.failures));
+        }
+        if seen.games == 0 {
+            problems.push(format!("{attack:?}: the honest client finished no game"));
+        }
+        if let Some(max) = max_ratio
+            && ratio > max
+        {
+            problems.push(format!("{attack:?}: p99 ratio {ratio:.2} > {max}"));
+        }
+    }
+    assert!(alone.failures.is_empty(), "{:?}", alone.failures);
+    assert!(problems.is_empty(), "{problems:#?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_the_per_client_cap_an_in_flight_flood_fails_the_steady_client() {
+    // The control for the flood above: no per-client cap and few global slots, so the
+    // attacker's 64 reads in flight hold every slot and the honest client is shed (503).
+    let app = defended_origin(
+        "abuse-steady-off",
+        &[
+            ("MAX_IN_FLIGHT_PER_CLIENT", "off"),
+            ("MAX_IN_FLIGHT", "16"),
+            ("RATE_LIMIT_READ", "off"),
+        ],
+    )
+    .await;
+    let (_, seen) = under_attack(&app, Attack::InFlightFlood).await;
+    println!(
+        "ABUSE InFlightFlood with the cap off: {} games, failures {}",
+        seen.games,
+        seen.failures.len()
+    );
+    assert!(
+        !seen.failures.is_empty(),
+        "expected failures without the cap: {seen:?}"
+    );
+    app.stop().await;
+}
