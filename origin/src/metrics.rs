@@ -33,13 +33,14 @@ pub const MAX_PEERS: usize = 32;
 pub const FORGET_PEER_AFTER: Duration = Duration::from_secs(3600);
 
 /// Every `reason` of `seedsync_rate_limited_total` ([`crate::limits`]).
-pub const RATE_LIMIT_REASONS: [&str; 6] = [
+pub const RATE_LIMIT_REASONS: [&str; 7] = [
     "start",
     "read",
     "probe",
     "client_in_flight",
     "overloaded",
     "slow_body",
+    "metadata",
 ];
 
 /// The commit the binary was built from: `SEEDSYNC_COMMIT` at compile time, else `unknown`.
