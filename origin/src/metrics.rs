@@ -646,10 +646,10 @@ mod tests {
         metrics.observe_regions(&records);
         let text = metrics.render();
         assert!(
-            text.contains(r#"seedsync_registry_regions{region="eu",status="active"} 43"#),
+            text.contains(r#"seedsync_registry_regions{status="active",region="eu"} 43"#),
             "{text}"
         );
-        assert!(text.contains(r#"seedsync_registry_regions{region="eu",status="draining"} 1"#));
+        assert!(text.contains(r#"seedsync_registry_regions{status="draining",region="eu"} 1"#));
         let peers = text
             .lines()
             .filter(|l| l.starts_with("seedsync_region_heartbeat_age_seconds{"))
