@@ -333,6 +333,30 @@ impl Metrics {
         for operation in ["heartbeat", "list"] {
             registry_errors.with_label_values(&[operation]);
         }
+        for outcome in ["sent", "refused", "failed", "dropped"] {
+            edge_notices.with_label_values(&[outcome]);
+        }
+        for outcome in [
+            "ok",
+            "missing",
+            "malformed",
+            "bad_signature",
+            "stale",
+            "replayed",
+            "guard_full",
+        ] {
+            edge_auth.with_label_values(&[outcome]);
+        }
+        for reason in [
+            "missing",
+            "malformed",
+            "unknown_key",
+            "bad_signature",
+            "expired",
+            "wrong_game",
+        ] {
+            owner_token_refusals.with_label_values(&[reason]);
+        }
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(in_flight.clone()),
