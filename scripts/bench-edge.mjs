@@ -114,7 +114,7 @@ try {
 
   // 2. Join workload through the edge cache.
   const pick = zipfPicker(games.length);
-  const readsBefore = await originMetric(origins, 'origin_http_requests_total', GAME_READS);
+  const readsBefore = await originMetric(origins, 'seedsync_http_requests_total', GAME_READS);
   const hits = [];
   const misses = [];
   const joinDirect = [];
@@ -126,7 +126,7 @@ try {
     if (i % 4 === 0) joinDirect.push((await call(`${origins.eu.url}/game/${id}`)).ms);
   }
   const joinsDone = hits.length + misses.length;
-  const readsAfter = await originMetric(origins, 'origin_http_requests_total', GAME_READS);
+  const readsAfter = await originMetric(origins, 'seedsync_http_requests_total', GAME_READS);
   const originReads = readsAfter - readsBefore - joinDirect.length;
 
   console.log('');

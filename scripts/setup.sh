@@ -11,6 +11,9 @@
 #   - Cassandra jars from Maven Central are fetched by scripts/cassandra.sh on first start
 #   - nats-server (the game-event broker), built from source with go install (Go module proxy)
 #     into .cache/bin by scripts/nats.sh build; Debian's golang-go when no Go is installed
+#   - promtool (Prometheus rules and dashboard checks), go install from the Go module proxy into
+#     .cache/bin by scripts/prometheus.sh build-promtool; the Prometheus server is built on first
+#     `make dev` (scripts/prometheus.sh build), not here
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -42,3 +45,4 @@ fi
 bash scripts/fuzz-api.sh --setup
 bash scripts/compose-test.sh --setup
 bash scripts/nats.sh build
+bash scripts/prometheus.sh build-promtool

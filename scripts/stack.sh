@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The local seedsync stack without Docker: Cassandra (from Maven Central jars), the NATS
 # JetStream broker for game events (nats-server built with go install), three origins
-# (eu, us, asia) and the edge Worker in wrangler dev, which also serves the frontend.
+# (eu, us, asia), the edge Worker in wrangler dev, which also serves the frontend, and a
+# Prometheus scraping the origins with deploy/prometheus's rules (built with go install on the
+# first `up`, a few minutes; STACK_PROMETHEUS=0 skips it).
 #
 #   scripts/stack.sh up       build what is missing, start everything, return when all is healthy
 #   scripts/stack.sh down     stop what `up` started, by PID (process groups), newest first
@@ -15,7 +17,8 @@
 # three-node JetStream cluster, `scripts/nats.sh start-cluster`, instead of one server: the
 # origins get its three URLs and NATS_STREAM_REPLICAS=3),
 # CASSANDRA_KEYSPACE (seedsync), STACK_PROFILE (release|debug, default release),
-# STACK_SKIP_FRONTEND=1 (serve whatever frontend/dist holds), STACK_TIMEOUT (seconds per wait, 180).
+# STACK_SKIP_FRONTEND=1 (serve whatever frontend/dist holds), STACK_TIMEOUT (seconds per wait, 180),
+# PROMETHEUS_PORT (9090), STACK_PROMETHEUS (1).
 # Everything listens on 127.0.0.1 only.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +27,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 EDGE_PORT="${EDGE_PORT:-8787}"
+PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
+STACK_PROMETHEUS="${STACK_PROMETHEUS:-1}"
+[[ $STACK_PROMETHEUS == 0 || $STACK_PROMETHEUS == 1 ]] || { echo "stack: STACK_PROMETHEUS must be 0 or 1" >&2; exit 2; }
+[[ $PROMETHEUS_PORT =~ ^[0-9]+$ ]] && ((PROMETHEUS_PORT > 0 && PROMETHEUS_PORT < 65536)) ||
+  { echo "stack: PROMETHEUS_PORT must be a port number" >&2; exit 2; }
 EDGE_INSPECTOR_PORT="${EDGE_INSPECTOR_PORT:-$((EDGE_PORT + 1000))}"
 ORIGIN_PORT_BASE="${ORIGIN_PORT_BASE:-8081}"
 RUN_DIR="${STACK_RUN_DIR:-$ROOT/.run/stack}"
@@ -210,12 +218,41 @@ up() {
     --persist-to "$RUN_DIR/wrangler-state" --var "REGION_ORIGINS:$origins" \
     --env-file "$edge_env"
   wait_http edge "http://127.0.0.1:$EDGE_PORT/edge/health" "$RUN_DIR/edge.pid" "$RUN_DIR/edge.log"
+  if [[ $STACK_PROMETHEUS == 1 ]]; then
+    start_prometheus
+  fi
   log "up: page and API at http://127.0.0.1:$EDGE_PORT/ (origins on 127.0.0.1:$(origin_port eu)-$(origin_port asia))"
   log "game events: cargo run -p events --bin tail -- --nats $nats_url"
 }
 
+# A real Prometheus (built once from the Go module proxy by scripts/prometheus.sh) scraping
+# the three origins every 5 s with deploy/prometheus's rules loaded; its data in the run dir.
+start_prometheus() {
+  bash scripts/prometheus.sh build
+  local config="$RUN_DIR/prometheus.yml" region targets=""
+  for region in "${REGIONS[@]}"; do targets+="'127.0.0.1:$(origin_port "$region")', "; done
+  cat >"$config" <<YAML
+# Written by scripts/stack.sh up.
+global:
+  scrape_interval: 5s
+  evaluation_interval: 5s
+rule_files:
+  - '$ROOT/deploy/prometheus/seedsync.rules.yml'
+scrape_configs:
+  - job_name: seedsync-origin
+    static_configs:
+      - targets: [${targets%, }]
+YAML
+  spawn prometheus "$ROOT/.cache/bin/prometheus-${PROMETHEUS_VERSION:-v0.316.0}" \
+    --config.file="$config" --storage.tsdb.path="$RUN_DIR/prometheus-data" \
+    --storage.tsdb.retention.time=2d --web.listen-address="127.0.0.1:$PROMETHEUS_PORT"
+  wait_http prometheus "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" "$RUN_DIR/prometheus.pid" "$RUN_DIR/prometheus.log"
+  log "prometheus: http://127.0.0.1:$PROMETHEUS_PORT/ (targets /targets, alerts /alerts; rules from deploy/prometheus)"
+}
+
 down() {
   [[ -d "$RUN_DIR" ]] || { log "nothing to stop"; return 0; }
+  stop_pidfile prometheus
   stop_pidfile edge
   local region
   for region in "${REGIONS[@]}"; do stop_pidfile "origin-$region"; done
@@ -236,7 +273,7 @@ down() {
 
 status() {
   local name ok=0
-  for name in edge origin-eu origin-us origin-asia; do
+  for name in edge origin-eu origin-us origin-asia $([[ $STACK_PROMETHEUS == 1 ]] && echo prometheus); do
     if alive "$RUN_DIR/$name.pid"; then
       echo "$name: running (pid $(cat "$RUN_DIR/$name.pid"))"
     else

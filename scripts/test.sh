@@ -4,6 +4,10 @@
 # stopped on exit (by PID). Logs and browser screenshots land in artifacts/.
 #
 #   1 lint        cargo fmt --check, clippy (native and wasm32) with -D warnings
+#   1b ops        Prometheus rules and their unit tests (promtool test rules), every Grafana
+#                 dashboard expression parsed by promtool (scripts/ops-check.sh; seconds, with
+#                 promtool built once into .cache/bin by scripts/prometheus.sh); a real
+#                 origin's /metrics against them is it::ops, in the rust stage
 #   2 no_std      the engine built for wasm32 without std
 #   3 cassandra   a real Cassandra node (reused if one is already up)
 #   4 rust        unit, property, statistical and integration tests (origin on real Cassandra,
@@ -45,7 +49,7 @@ export CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}"
 export NO_COLOR=1 FORCE_COLOR=0 CARGO_TERM_COLOR=never
 LOGS="$ROOT/artifacts/test-logs"
 mkdir -p "$LOGS"
-STAGES="${TEST_STAGES:-lint no_std rust events tls edge deploy compose contract frontend multidc}"
+STAGES="${TEST_STAGES:-lint ops no_std rust events tls edge deploy compose contract frontend multidc}"
 started_cassandra=""
 # The events stage's broker: its own port, monitoring port and store dir, so a `make up`
 # broker on 4222 is left alone.
@@ -146,6 +150,10 @@ if wants lint; then
   run clippy cargo clippy --workspace --all-targets -- -D warnings
   run clippy-wasm cargo clippy -p edge-worker -p shared-engine-wasm --target wasm32-unknown-unknown -- -D warnings
 fi
+if wants ops; then
+  run promtool-build bash scripts/prometheus.sh build-promtool
+  run ops-check bash scripts/ops-check.sh
+fi
 if wants no_std; then
   run no-std cargo build -p shared-engine --no-default-features --target wasm32-unknown-unknown
 fi
@@ -153,6 +161,8 @@ if wants rust; then
   run build-tests cargo test --workspace --no-run
   # The events crate's tests start their own nats-servers (free ports, stopped by PID).
   run nats-build bash scripts/nats.sh build
+  # it::ops runs promtool check metrics on a real origin's /metrics.
+  run promtool-build bash scripts/prometheus.sh build-promtool
   ensure_cassandra
   run rust-tests cargo test --workspace
 fi

@@ -35,7 +35,7 @@ describe('edge cache and exit', () => {
     assert.equal(r.status, 201, r.text);
     return r.body;
   }
-  const reads = () => originMetric(origins, 'origin_http_requests_total', GAME_READS);
+  const reads = () => originMetric(origins, 'seedsync_http_requests_total', GAME_READS);
 
   test('a join is a miss once, then hits never reach an origin', async () => {
     const game = await startGame();
@@ -91,8 +91,8 @@ describe('edge cache and exit', () => {
     assert.equal(created.status, 201, created.text);
     const gameId = created.body.gameId;
     const exitsAt = async (o) =>
-      originMetric({ o }, 'origin_http_requests_total', { method: 'POST', route: '/game/exit', status: '200' });
-    const lookupsAtEu = async () => originMetric({ eu: origins.eu }, 'origin_http_requests_total', GAME_READS);
+      originMetric({ o }, 'seedsync_http_requests_total', { method: 'POST', route: '/game/exit', status: '200' });
+    const lookupsAtEu = async () => originMetric({ eu: origins.eu }, 'seedsync_http_requests_total', GAME_READS);
 
     const [asiaExits, euExits, euLookups] = [await exitsAt(origins.asia), await exitsAt(origins.eu), await lookupsAtEu()];
     const exit = await call(`${edge.url}/edge/game/exit`, {
@@ -145,7 +145,7 @@ describe('edge cache and exit', () => {
 
   test('final states are computed at the edge by the shared engine, exactly as the origin does', async () => {
     const STATE_READS = { method: 'GET', route: '/game/{id}/state', status: '200' };
-    const stateReads = () => originMetric(origins, 'origin_http_requests_total', STATE_READS);
+    const stateReads = () => originMetric(origins, 'seedsync_http_requests_total', STATE_READS);
     const game = await startGame('us');
     const wait = game.startAt + 700 - Date.now();
     if (wait > 0) await sleep(wait);
@@ -245,8 +245,8 @@ describe('edge cache TTL', () => {
     assert.equal((await call(url)).headers.get('x-edge-cache'), 'miss');
     assert.equal((await call(url)).headers.get('x-edge-cache'), 'hit');
     await sleep(2_200);
-    const before = await originMetric(origins, 'origin_http_requests_total', GAME_READS);
+    const before = await originMetric(origins, 'seedsync_http_requests_total', GAME_READS);
     assert.equal((await call(url)).headers.get('x-edge-cache'), 'miss');
-    assert.equal(await originMetric(origins, 'origin_http_requests_total', GAME_READS), before + 1);
+    assert.equal(await originMetric(origins, 'seedsync_http_requests_total', GAME_READS), before + 1);
   });
 });

@@ -107,7 +107,7 @@ describe('failover between regions', () => {
   test('a stopped origin: the start fails over with the same key, exactly one game per key', async () => {
     const userId = uid('stop');
     const key = uid('key');
-    const started = () => originMetric(origins, 'origin_sessions_started_total');
+    const started = () => originMetric(origins, 'seedsync_sessions_started_total');
     const before0 = await started();
 
     // Created in eu while eu is up.
@@ -120,7 +120,7 @@ describe('failover between regions', () => {
     assert.equal(startedAfterFirst, before0 + 1);
 
     await eu.stop();
-    const usStarted = () => originMetric({ us: origins.us }, 'origin_sessions_started_total');
+    const usStarted = () => originMetric({ us: origins.us }, 'seedsync_sessions_started_total');
     const usBefore = await usStarted();
 
     // The client did not see the answer and retries: eu is down, us answers with the same game.

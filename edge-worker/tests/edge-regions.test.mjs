@@ -131,13 +131,13 @@ describe('registry-driven region table', () => {
     await until('eu draining at the edge', 3_000, async () =>
       (await edgeRegions(edge)).regions.some((r) => r.name === 'eu' && r.status === 'draining'),
     );
-    const before = await originMetric({ eu: origins.eu }, 'origin_sessions_started_total');
+    const before = await originMetric({ eu: origins.eu }, 'seedsync_sessions_started_total');
     for (let i = 0; i < 10; i++) {
       const r = await start(edge, { userId: uid('after-drain'), preferredRegion: 'eu' });
       assert.notEqual(r.body.backendRegion, 'eu');
       assert.notEqual(r.headers.get('x-edge-region'), 'eu');
     }
-    assert.equal(await originMetric({ eu: origins.eu }, 'origin_sessions_started_total'), before, '0 new starts at eu');
+    assert.equal(await originMetric({ eu: origins.eu }, 'seedsync_sessions_started_total'), before, '0 new starts at eu');
 
     // The active game stays readable and exits through a live region.
     const read = await call(`${edge.url}/edge/game/${game.body.gameId}`);
@@ -243,7 +243,7 @@ describe('a signed registry: only origins speak for regions', () => {
       assert.notEqual(r.headers.get('x-edge-region'), 'zz');
       await sleep(500);
     }
-    const rogueStarts = await originMetric({ zz: rogue }, 'origin_sessions_started_total');
+    const rogueStarts = await originMetric({ zz: rogue }, 'seedsync_sessions_started_total');
     assert.equal(rogueStarts, 0, 'the edge sent the rogue nothing');
   });
 });

@@ -197,7 +197,7 @@ describe('live rooms', () => {
       await v.close();
       // Counted at the origin.
       const metrics = await (await fetch(`${direct.url}/metrics`)).text();
-      assert.equal(metricValue(metrics, 'origin_edge_notices_total', { outcome: 'sent' }), 2);
+      assert.equal(metricValue(metrics, 'seedsync_edge_notices_total', { outcome: 'sent' }), 2);
     } finally {
       await direct.stop();
     }

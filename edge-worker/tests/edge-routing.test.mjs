@@ -61,7 +61,7 @@ describe('routing to regional origins', () => {
   test('the same Idempotency-Key returns the same game, from any region', async () => {
     const userId = uid('idem');
     const key = uid('key');
-    const startedBefore = await originMetric(origins, 'origin_sessions_started_total');
+    const startedBefore = await originMetric(origins, 'seedsync_sessions_started_total');
     const a = await start({ userId, preferredRegion: 'us' }, { 'idempotency-key': key });
     assert.equal(a.status, 201);
     assert.equal(a.headers.get('idempotency-key'), key);
@@ -70,7 +70,7 @@ describe('routing to regional origins', () => {
     assert.equal(b.body.gameId, a.body.gameId);
     assert.equal(b.body.backendRegion, 'us', 'backendRegion is where the game lives');
     assert.equal(b.headers.get('x-edge-region'), 'asia', 'served by the preferred origin');
-    assert.equal(await originMetric(origins, 'origin_sessions_started_total'), startedBefore + 1);
+    assert.equal(await originMetric(origins, 'seedsync_sessions_started_total'), startedBefore + 1);
   });
 
   test('without a client key the edge mints one and returns it', async () => {

@@ -62,8 +62,8 @@ describe('edge -> origin signatures', () => {
     let ok = 0;
     for (const o of Object.values(origins)) {
       const metrics = await (await fetch(`${o.url}/metrics`)).text();
-      ok += metricValue(metrics, 'origin_edge_auth_total', { outcome: 'ok' });
-      assert.equal(metricValue(metrics, 'origin_edge_auth_total', { outcome: 'missing' }), 0);
+      ok += metricValue(metrics, 'seedsync_edge_auth_total', { outcome: 'ok' });
+      assert.equal(metricValue(metrics, 'seedsync_edge_auth_total', { outcome: 'missing' }), 0);
       assert.ok(!metrics.includes(EDGE_ORIGIN_SECRET));
     }
     assert.ok(ok >= 7, `${ok} verified requests`);
@@ -88,9 +88,9 @@ describe('edge -> origin signatures', () => {
     });
     assert.equal(forged.status, 403, forged.text);
     const metrics = await (await fetch(`${origins.eu.url}/metrics`)).text();
-    assert.ok(metricValue(metrics, 'origin_edge_auth_total', { outcome: 'missing' }) >= 1, metrics);
+    assert.ok(metricValue(metrics, 'seedsync_edge_auth_total', { outcome: 'missing' }) >= 1, metrics);
     assert.ok(
-      metricValue(metrics, 'origin_edge_auth_total', { outcome: 'bad_signature' }) >= 1,
+      metricValue(metrics, 'seedsync_edge_auth_total', { outcome: 'bad_signature' }) >= 1,
       metrics,
     );
     // Operations stay open to their own credentials.

@@ -223,11 +223,10 @@ impl Application {
             ..
         } = self;
         tasks.heartbeat = settings.registry.heartbeat.then(|| {
-            let metrics = state.metrics.clone();
             tokio::spawn(registry::heartbeat_loop(
                 state.registry.clone(),
                 settings.region.clone(),
-                move || metrics.sessions_started.get(),
+                state.metrics.clone(),
             ))
         });
         tracing::info!(%address, tls = settings.tls.is_some(), region = settings.region.as_str(),

@@ -122,7 +122,7 @@ pub fn authorize(
 }
 
 /// The player whose owner token of `game` the request carries, or the contract's 401/403
-/// (counted in `origin_owner_token_refusals_total` by reason).
+/// (counted in `seedsync_owner_token_refusals_total` by reason).
 pub fn owner_of(
     auth: &AuthSettings,
     metrics: &Metrics,

@@ -19,7 +19,7 @@
 //! | `EDGE_ORIGIN_PREVIOUS_SECRET` (or `_FILE`) | none | the secret before it, still accepted during a rotation |
 //! | `ORIGIN_DIRECT_ACCESS` | `none` | `v1`: `/v1/*` clients may call this origin directly in production |
 //!
-//! Outcomes are counted in `origin_edge_auth_total{outcome}`; no secret, signature or nonce is
+//! Outcomes are counted in `seedsync_edge_auth_total{outcome}`; no secret, signature or nonce is
 //! ever logged or put in a label.
 
 use std::net::IpAddr;

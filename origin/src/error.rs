@@ -45,7 +45,7 @@ pub enum AppError {
 }
 
 /// Marks a response caused by a failed Cassandra operation, naming the operation (read by the
-/// metrics middleware for `origin_cassandra_errors_total`).
+/// metrics middleware for `seedsync_cassandra_errors_total`).
 #[derive(Debug, Clone, Copy)]
 pub struct StorageFailure(pub &'static str);
 

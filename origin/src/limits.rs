@@ -537,7 +537,7 @@ impl Drop for ClientSlot {
 /// The live limiters of one process.
 #[derive(Debug)]
 pub struct Limits {
-    /// `origin_rate_limited_total`, by reason, when wired to the metrics.
+    /// `seedsync_rate_limited_total`, by reason, when wired to the metrics.
     counter: Option<prometheus::IntCounterVec>,
     settings: LimitSettings,
     start: Option<DefaultKeyedRateLimiter<IpAddr>>,

@@ -4,7 +4,7 @@
 //! (another region's origin called directly, a `/v1` stop).
 //!
 //! Fire-and-forget: sent from a spawned task with a bounded timeout, counted in
-//! `origin_edge_notices_total{outcome}` and logged when it fails, and never able to fail or
+//! `seedsync_edge_notices_total{outcome}` and logged when it fails, and never able to fail or
 //! slow the exit itself (a room that misses a notice only means its viewers fall back to
 //! polling). At most [`MAX_IN_FLIGHT`] notices wait at once: an edge that hangs cannot pile up
 //! tasks, the surplus is dropped and counted.

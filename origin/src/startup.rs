@@ -201,7 +201,7 @@ pub fn app(state: AppState) -> Router {
         .layer(MapRequestLayer::new(telemetry::drop_invalid_request_id));
     // The limits are the outermost layer: what they turn away costs no request id, span, log
     // line or latency histogram (a flood of refusals must stay cheap and must not flood the
-    // log); it is counted in origin_rate_limited_total.
+    // log); it is counted in seedsync_rate_limited_total.
     limits::apply(router, state.limits.clone())
 }
 

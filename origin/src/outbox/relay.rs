@@ -228,6 +228,31 @@ pub struct Pass {
     pub pending: usize,
     /// A partition has rows this pass did not reach (it stopped at its page limit).
     pub more: bool,
+    /// When the oldest row left pending was queued (Unix ms), among the rows read.
+    pub oldest_pending_ms: Option<i64>,
+    /// A partition could not be read: the oldest pending row may be one this pass missed.
+    pub unread: bool,
+}
+
+impl Pass {
+    /// Takes `queued_at_ms` into [`Pass::oldest_pending_ms`].
+    fn saw_pending(&mut self, queued_at_ms: i64) {
+        self.oldest_pending_ms = Some(
+            self.oldest_pending_ms
+                .map_or(queued_at_ms, |o| o.min(queued_at_ms)),
+        );
+    }
+}
+
+/// The oldest pending commit time to report after a pass: what it saw, or, when a partition
+/// went unread, the older of that and what was reported before (an unread partition's rows
+/// are still waiting; forgetting them would make the relay look caught up while it is stuck).
+pub fn oldest_to_report(previous: Option<i64>, pass: &Pass) -> Option<i64> {
+    match (pass.unread, previous, pass.oldest_pending_ms) {
+        (true, Some(p), Some(n)) => Some(p.min(n)),
+        (true, Some(p), None) => Some(p),
+        (_, _, seen) => seen,
+    }
 }
 
 /// The relay of one origin.
@@ -248,6 +273,8 @@ pub struct Relay {
     /// stream that is not clustered) and its count, +1 whenever a read differs.
     leadership: Option<Option<Leadership>>,
     leadership_count: u64,
+    /// The oldest pending commit time last reported to the metrics.
+    oldest_reported: Option<i64>,
 }
 
 /// Controls a running relay.
@@ -314,6 +341,7 @@ impl Relay {
             last_flush: Instant::now(),
             leadership: None,
             leadership_count: 0,
+            oldest_reported: None,
         }
     }
 
@@ -635,14 +663,14 @@ impl Relay {
             // Nothing can be published: only count what waits (no per-row reads of the games,
             // which would load Cassandra for nothing while the broker is away).
             self.metrics.outbox_publish_failures.inc();
-            let pending = self.count_pending().await;
+            let counted = self.count_pending().await;
             self.metrics
                 .outbox_pending
-                .set(i64::try_from(pending).unwrap_or(i64::MAX));
+                .set(i64::try_from(counted.pending).unwrap_or(i64::MAX));
+            self.report_oldest(&counted);
             return Pass {
                 failures: 1,
-                pending,
-                ..Pass::default()
+                ..counted
             };
         }
         self.know_leadership().await;
@@ -664,19 +692,31 @@ impl Relay {
             total.dropped += pass.dropped;
             total.pending += pass.pending;
             total.more |= pass.more;
+            total.unread |= pass.unread;
+            if let Some(at) = pass.oldest_pending_ms {
+                total.saw_pending(at);
+            }
         }
         self.metrics
             .outbox_pending
             .set(i64::try_from(total.pending).unwrap_or(i64::MAX));
+        self.report_oldest(&total);
         if delete_on_ack() {
             self.flush_held(true).await;
         }
         total
     }
 
-    /// The rows waiting from each partition's floor (up to the pass's page limit each).
-    async fn count_pending(&self) -> usize {
-        let mut total = 0;
+    /// Reports the oldest pending row's age to the metrics (see [`oldest_to_report`]).
+    fn report_oldest(&mut self, pass: &Pass) {
+        self.oldest_reported = oldest_to_report(self.oldest_reported, pass);
+        self.metrics.set_outbox_oldest_pending(self.oldest_reported);
+    }
+
+    /// The rows waiting from each partition's floor (up to the pass's page limit each), and
+    /// the oldest of them.
+    async fn count_pending(&self) -> Pass {
+        let mut total = Pass::default();
         for shard in 0..SHARDS {
             let floor = self.floors[shard as usize];
             let mut after = None;
@@ -686,9 +726,13 @@ impl Relay {
                     .pending_page(self.region(), shard, floor, after, self.settings.page)
                     .await
                 else {
+                    total.unread = true;
                     break;
                 };
-                total += rows.len();
+                total.pending += rows.len();
+                for row in &rows {
+                    total.saw_pending(row.queued_at_ms);
+                }
                 match rows.last() {
                     Some(last) if rows.len() == self.settings.page => {
                         after = Some((last.queued_at_ms, last.event_id));
@@ -720,6 +764,7 @@ impl Relay {
                 Err(error) => {
                     tracing::warn!(%error, shard, "cannot read the outbox");
                     pass.failures += 1;
+                    pass.unread = true;
                     return (pass, floor, held);
                 }
             };
@@ -738,6 +783,9 @@ impl Relay {
                 oldest_left = Some(oldest_left.map_or(min, |o: i64| o.min(min)));
             }
             pass.pending += left.len();
+            for row in &left {
+                pass.saw_pending(row.queued_at_ms);
+            }
             held.extend(published);
             match rows.last() {
                 Some(last) if full => after = Some((last.queued_at_ms, last.event_id)),
@@ -947,6 +995,28 @@ fn next_floor(floor: i64, oldest_left: Option<i64>, boundary: i64, stopped_at: O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oldest_pending_is_kept_while_a_partition_goes_unread() {
+        let seen = |oldest, unread| Pass {
+            oldest_pending_ms: oldest,
+            unread,
+            ..Pass::default()
+        };
+        // Everything read: what the pass saw, even nothing (caught up).
+        assert_eq!(oldest_to_report(Some(5), &seen(Some(9), false)), Some(9));
+        assert_eq!(oldest_to_report(Some(5), &seen(None, false)), None);
+        // A partition unread: never younger than before.
+        assert_eq!(oldest_to_report(Some(5), &seen(Some(9), true)), Some(5));
+        assert_eq!(oldest_to_report(Some(5), &seen(None, true)), Some(5));
+        assert_eq!(oldest_to_report(Some(9), &seen(Some(5), true)), Some(5));
+        assert_eq!(oldest_to_report(None, &seen(Some(7), true)), Some(7));
+        let mut pass = Pass::default();
+        for at in [30, 10, 20] {
+            pass.saw_pending(at);
+        }
+        assert_eq!(pass.oldest_pending_ms, Some(10));
+    }
 
     #[test]
     fn floors_trail_what_is_left_and_never_go_back() {

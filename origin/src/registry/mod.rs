@@ -32,6 +32,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::metrics::Metrics;
 use crate::store::StoreError;
 use kernel::{Secret, SettingsError};
 use trust::Keys;
@@ -482,18 +483,28 @@ pub async fn beat(
 }
 
 /// Heartbeats forever, every interval (the first one at once). A failed write is logged and
-/// retried at the next tick: the record survives [`TTL_INTERVALS`] - 1 missed beats.
-pub async fn heartbeat_loop(
-    registry: Registry,
-    region: RegionName,
-    starts_total: impl Fn() -> u64 + Send + 'static,
-) {
+/// retried at the next tick: the record survives [`TTL_INTERVALS`] - 1 missed beats. After
+/// each beat it reads the registry back (one query per interval) so `/metrics` shows every
+/// region's heartbeat age as this origin sees it; failures of either are counted by
+/// operation.
+pub async fn heartbeat_loop(registry: Registry, region: RegionName, metrics: Arc<Metrics>) {
     let mut ticker = tokio::time::interval(registry.settings.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        if let Err(error) = beat(&registry, &region, starts_total()).await {
+        if let Err(error) = beat(&registry, &region, metrics.sessions_started.get()).await {
+            metrics
+                .registry_errors
+                .with_label_values(&["heartbeat"])
+                .inc();
             tracing::warn!(%error, "region heartbeat failed");
+        }
+        match registry.live().await {
+            Ok(records) => metrics.observe_regions(&records),
+            Err(error) => {
+                metrics.registry_errors.with_label_values(&["list"]).inc();
+                tracing::warn!(%error, "cannot read the region registry");
+            }
         }
     }
 }

@@ -196,7 +196,7 @@ impl GameService {
     }
 
     /// Starts a game for `request.user_id`, or returns the one that user already plays (or
-    /// the one `key` already produced). Counts `origin_sessions_started_total` when it creates.
+    /// the one `key` already produced). Counts `seedsync_sessions_started_total` when it creates.
     pub async fn start(
         &self,
         request: &NewGame,
@@ -373,7 +373,7 @@ impl GameService {
     }
 
     /// Exits a game on behalf of `user` (`None` skips the ownership check, for the `/v1`
-    /// dialect). Counts `origin_sessions_exited_total` when this request is the first exit.
+    /// dialect). Counts `seedsync_sessions_exited_total` when this request is the first exit.
     pub async fn exit(&self, id: GameId, user: Option<&UserId>) -> Result<Exited, AppError> {
         let game = self.game(id).await?;
         if let Some(user) = user

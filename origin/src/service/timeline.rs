@@ -11,7 +11,7 @@
 //! `REQUEST_TIMEOUT_SECONDS`, or the client went away) raises a flag that the computation
 //! checks: a computation not yet started never starts, and `lcg32`, the slowest per step, is
 //! stepped in chunks of [`CHUNK`] steps with the flag checked between them, so an abandoned
-//! read frees its core within one chunk (counted in `origin_engine_cancelled_total`). The other
+//! read frees its core within one chunk (counted in `seedsync_engine_cancelled_total`). The other
 //! algorithms use the engine's vectorized count, which is not interruptible but costs at most
 //! about 10 ms at their horizon.
 //!

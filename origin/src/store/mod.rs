@@ -118,7 +118,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// What the service was doing, for the `origin_cassandra_errors_total{operation}` metric.
+    /// What the service was doing, for the `seedsync_cassandra_errors_total{operation}` metric.
     pub fn operation(&self) -> &'static str {
         match self {
             StoreError::Connect { .. } => "connect",

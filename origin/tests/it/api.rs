@@ -655,12 +655,12 @@ async fn request_ids_traces_health_and_metrics() {
     .await;
     let metrics = app.metrics().await;
     for needle in [
-        r#"origin_http_requests_total{method="POST",route="/game/start",status="201",region="us"} 1"#,
-        r#"origin_http_requests_total{method="GET",route="/game/{id}",status="200",region="us"} 1"#,
-        r#"origin_http_requests_total{method="POST",route="/game/exit",status="200",region="us"} 1"#,
-        r#"origin_http_request_duration_seconds_bucket{method="POST",route="/game/start",region="us",le="+Inf"} 1"#,
-        "origin_sessions_started_total{region=\"us\"} 1",
-        "origin_sessions_exited_total{region=\"us\"} 1",
+        r#"seedsync_http_requests_total{method="POST",route="/game/start",status="201",region="us"} 1"#,
+        r#"seedsync_http_requests_total{method="GET",route="/game/{id}",status="200",region="us"} 1"#,
+        r#"seedsync_http_requests_total{method="POST",route="/game/exit",status="200",region="us"} 1"#,
+        r#"seedsync_http_request_duration_seconds_bucket{method="POST",route="/game/start",region="us",le="+Inf"} 1"#,
+        "seedsync_sessions_started_total{region=\"us\"} 1",
+        "seedsync_sessions_exited_total{region=\"us\"} 1",
     ] {
         assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
     }

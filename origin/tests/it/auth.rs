@@ -126,7 +126,7 @@ async fn only_the_owner_token_exits_and_viewers_never_see_it() {
     // Refusals are counted by reason; no token and no Authorization value reaches the metrics.
     let metrics = app.metrics().await;
     assert!(
-        metrics.contains(r#"origin_owner_token_refusals_total{reason="missing",region="eu"} 1"#),
+        metrics.contains(r#"seedsync_owner_token_refusals_total{reason="missing",region="eu"} 1"#),
         "{metrics}"
     );
     assert!(metrics.contains(r#"reason="bad_signature""#));
@@ -362,7 +362,7 @@ async fn start_budgets_answer_429_with_retry_after_and_trust_only_proxies() {
     assert_eq!(status, 404);
     let metrics = app.metrics().await;
     assert!(
-        metrics.contains(r#"origin_rate_limited_total{reason="start",region="eu"} 2"#),
+        metrics.contains(r#"seedsync_rate_limited_total{reason="start",region="eu"} 2"#),
         "{metrics}"
     );
     app.stop().await;

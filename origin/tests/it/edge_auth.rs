@@ -96,7 +96,7 @@ async fn start(app: &TestApp, headers: &[(&'static str, String)]) -> u16 {
 }
 
 fn counted(metrics: &str, outcome: &str) -> u64 {
-    let prefix = format!(r#"origin_edge_auth_total{{outcome="{outcome}",region="eu"}} "#);
+    let prefix = format!(r#"seedsync_edge_auth_total{{outcome="{outcome}",region="eu"}} "#);
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(prefix.as_str()))

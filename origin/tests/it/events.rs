@@ -320,13 +320,14 @@ async fn a_thousand_games_give_exactly_a_thousand_starts_and_exits() {
         let line = metrics
             .lines()
             .find(|l| {
-                l.starts_with("origin_outbox_published_total") && l.contains(&format!("\"{kind}\""))
+                l.starts_with("seedsync_outbox_published_total")
+                    && l.contains(&format!("\"{kind}\""))
             })
             .unwrap_or_else(|| panic!("no published count for {kind}:\n{metrics}"));
         let count: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
         assert!(count >= 1_000.0, "{line}");
     }
-    assert!(metrics.contains("origin_outbox_relay_lag_seconds_bucket"));
+    assert!(metrics.contains("seedsync_outbox_relay_lag_seconds_bucket"));
     let deadline = Instant::now() + Duration::from_secs(10);
     while pending_rows(&app.store, &region).await > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -415,8 +416,8 @@ async fn starts_keep_their_rate_while_the_broker_is_down_and_every_event_arrives
     tokio::time::sleep(DOWN.saturating_sub(t0.elapsed() - stopped_at)).await;
     let down_for = t0.elapsed() - stopped_at;
     // The outbox shows what waits.
-    let waiting = gauge(&app.metrics().await, "origin_outbox_pending");
-    eprintln!("origin_outbox_pending at the end of the outage: {waiting}");
+    let waiting = gauge(&app.metrics().await, "seedsync_outbox_pending");
+    eprintln!("seedsync_outbox_pending at the end of the outage: {waiting}");
     assert!(
         waiting > 100.0,
         "the pending gauge shows the backlog: {waiting}"
@@ -487,7 +488,7 @@ async fn starts_keep_their_rate_while_the_broker_is_down_and_every_event_arrives
     assert!(
         metrics
             .lines()
-            .any(|l| l.starts_with("origin_outbox_publish_failures_total") && !l.ends_with(" 0")),
+            .any(|l| l.starts_with("seedsync_outbox_publish_failures_total") && !l.ends_with(" 0")),
         "the outage shows as publish failures:\n{metrics}"
     );
     Arc::try_unwrap(app).ok().unwrap().stop().await;
@@ -540,7 +541,7 @@ async fn an_origin_killed_mid_relay_loses_nothing_its_restart_finishes_the_outbo
         .metrics()
         .await
         .lines()
-        .find(|l| l.starts_with("origin_outbox_duplicates_total"))
+        .find(|l| l.starts_with("seedsync_outbox_duplicates_total"))
         .and_then(|l| l.rsplit(' ').next().map(str::to_owned))
         .unwrap_or_default();
     eprintln!(
@@ -588,7 +589,7 @@ async fn events_the_broker_acknowledged_but_lost_are_published_again() {
     let mut consumer = consumer_for(&nats, &region).await;
     let mut again = Seen::default();
     collect(&mut consumer, &mut again, 100, Duration::from_secs(30)).await;
-    let republished = gauge(&app.metrics().await, "origin_outbox_republished_total");
+    let republished = gauge(&app.metrics().await, "seedsync_outbox_republished_total");
     eprintln!(
         "after the broker lost its store: {} started, {} exited published again \
          ({republished} re-publications)",
@@ -785,7 +786,7 @@ async fn cluster_losing_its_leader_a_follower_and_its_quorum_under_load_loses_no
             let metrics = app.metrics().await;
             n += metrics
                 .lines()
-                .filter(|l| l.starts_with("origin_outbox_published_total"))
+                .filter(|l| l.starts_with("seedsync_outbox_published_total"))
                 .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
                 .sum::<f64>();
         }
@@ -862,8 +863,8 @@ async fn cluster_losing_its_leader_a_follower_and_its_quorum_under_load_loses_no
     let mut duplicates_acked = 0.0;
     for app in &origins {
         let metrics = app.metrics().await;
-        republished += gauge(&metrics, "origin_outbox_republished_total");
-        duplicates_acked += gauge(&metrics, "origin_outbox_duplicates_total");
+        republished += gauge(&metrics, "seedsync_outbox_republished_total");
+        duplicates_acked += gauge(&metrics, "seedsync_outbox_duplicates_total");
     }
     eprintln!(
         "CLUSTER {} games: stream has {} started, {} exited (after dedupe), {} stored twice; \

@@ -190,7 +190,7 @@ async fn game_api_bad_input_maps_onto_the_contract() {
     assert_eq!(reply.headers["allow"], "GET,HEAD");
     // Nothing above started a game.
     let metrics = app.metrics().await;
-    assert!(metrics.contains("origin_sessions_started_total{region=\"eu\"} 0"));
+    assert!(metrics.contains("seedsync_sessions_started_total{region=\"eu\"} 0"));
 }
 
 #[tokio::test]
@@ -285,11 +285,11 @@ async fn starts_exits_and_their_counts() {
 
     let metrics = app.metrics().await;
     for needle in [
-        "origin_sessions_started_total{region=\"eu\"} 1",
-        "origin_sessions_exited_total{region=\"eu\"} 1",
-        r#"origin_http_requests_total{method="POST",route="/game/start",status="201",region="eu"} 1"#,
-        r#"origin_http_requests_total{method="POST",route="/game/start",status="200",region="eu"} 1"#,
-        r#"origin_http_requests_total{method="POST",route="/game/exit",status="403",region="eu"} 1"#,
+        "seedsync_sessions_started_total{region=\"eu\"} 1",
+        "seedsync_sessions_exited_total{region=\"eu\"} 1",
+        r#"seedsync_http_requests_total{method="POST",route="/game/start",status="201",region="eu"} 1"#,
+        r#"seedsync_http_requests_total{method="POST",route="/game/start",status="200",region="eu"} 1"#,
+        r#"seedsync_http_requests_total{method="POST",route="/game/exit",status="403",region="eu"} 1"#,
     ] {
         assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
     }
@@ -321,8 +321,8 @@ async fn storage_failures_are_503_with_retry_after_in_both_dialects() {
 
     let metrics = app.metrics().await;
     for needle in [
-        r#"origin_cassandra_errors_total{operation="read game",region="eu"} 2"#,
-        r#"origin_cassandra_errors_total{operation="insert game",region="eu"} 1"#,
+        r#"seedsync_cassandra_errors_total{operation="read game",region="eu"} 2"#,
+        r#"seedsync_cassandra_errors_total{operation="insert game",region="eu"} 1"#,
     ] {
         assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
     }
@@ -340,7 +340,7 @@ async fn slow_requests_time_out_with_a_503_of_their_dialect() {
     assert_v1_error(&reply, 503, "timeout", "v1");
     let metrics = app.metrics().await;
     assert!(
-        metrics.contains(r#"origin_http_requests_total{method="GET",route="/game/{id}",status="503",region="eu"} 1"#),
+        metrics.contains(r#"seedsync_http_requests_total{method="GET",route="/game/{id}",status="503",region="eu"} 1"#),
         "{metrics}"
     );
 }
@@ -464,7 +464,7 @@ async fn v1_sessions_in_process() {
     assert_v1_error(&again, 400, "session already stopped", "second stop");
     let metrics = app.metrics().await;
     assert!(
-        metrics.contains("origin_sessions_exited_total{region=\"eu\"} 1"),
+        metrics.contains("seedsync_sessions_exited_total{region=\"eu\"} 1"),
         "{metrics}"
     );
 }

@@ -22,6 +22,7 @@ mod max_age;
 mod migrations;
 mod multi_dc;
 mod openapi;
+mod ops;
 mod process;
 mod registry;
 mod retention;

@@ -66,8 +66,8 @@ async fn a_failing_store_answers_503_and_counts_the_operation() {
 
     let metrics = app.metrics().await;
     for needle in [
-        r#"origin_cassandra_errors_total{operation="read game",region="eu"} 2"#,
-        r#"origin_cassandra_errors_total{operation="insert game",region="eu"} 1"#,
+        r#"seedsync_cassandra_errors_total{operation="read game",region="eu"} 2"#,
+        r#"seedsync_cassandra_errors_total{operation="insert game",region="eu"} 1"#,
     ] {
         assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
     }

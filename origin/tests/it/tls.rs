@@ -368,13 +368,13 @@ async fn spawn_notifying(edge: &HttpsEdge, ca_file: &str) -> TestApp {
     common::spawn_app_with(settings).await
 }
 
-/// The origin's `origin_edge_notices_total` for `outcome`.
+/// The origin's `seedsync_edge_notices_total` for `outcome`.
 async fn notices(app: &TestApp, outcome: &str) -> f64 {
     let label = format!("outcome=\"{outcome}\"");
     app.metrics()
         .await
         .lines()
-        .filter(|l| l.starts_with("origin_edge_notices_total{") && l.contains(&label))
+        .filter(|l| l.starts_with("seedsync_edge_notices_total{") && l.contains(&label))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
