@@ -10,6 +10,8 @@ use scylla::response::query_result::QueryResult;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
+
+use super::traced::Kind;
 use scylla::value::{CqlTimestamp, CqlValue, Row};
 
 use super::rows::GameRowTtl;
@@ -86,7 +88,7 @@ impl Store {
         operation: &'static str,
     ) -> Result<QueryResult, StoreError> {
         self.retry_lwt(operation, || {
-            self.session.execute_unpaged(statement, values.clone())
+            self.run(operation, Kind::Lwt, statement, values.clone())
         })
         .await
     }
@@ -160,7 +162,14 @@ impl Store {
             GameRowTtl::new(&exited, ttl),
         );
         let result = self
-            .retry_lwt("exit game", || self.session.batch(&batch, values.clone()))
+            .retry_lwt("exit game", || {
+                self.observe(
+                    "exit game",
+                    Kind::Lwt,
+                    self.defaults.consistency,
+                    self.session.batch(&batch, values.clone()),
+                )
+            })
             .await?;
         let (applied, values) = lwt_outcome(result, &["status"], "exit game")?;
         if applied {
