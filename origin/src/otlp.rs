@@ -13,7 +13,9 @@ use kernel::SettingsError;
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
+};
 
 use crate::env::Env;
 
@@ -22,6 +24,10 @@ pub const DEFAULT_SERVICE_NAME: &str = "seedsync-origin";
 
 /// How long one export may take before the batch is given up.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a span may wait for its batch (the SDK's default is 5 s; a trace that shows up in
+/// about a second is worth the few more export requests).
+const EXPORT_DELAY: Duration = Duration::from_secs(1);
 
 /// Which traces are kept (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -196,8 +202,15 @@ impl TraceSettings {
             .with_attributes(attributes)
             .with_service_name(self.service_name.clone())
             .build();
+        let batches = BatchSpanProcessor::builder(exporter)
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_scheduled_delay(EXPORT_DELAY)
+                    .build(),
+            )
+            .build();
         Ok(SdkTracerProvider::builder()
-            .with_batch_exporter(exporter)
+            .with_span_processor(batches)
             .with_sampler(self.sampler.sampler())
             .with_resource(resource)
             .build())
