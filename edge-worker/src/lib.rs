@@ -26,6 +26,7 @@ pub mod room;
 pub mod roster;
 pub mod routes;
 pub mod routing;
+pub mod telemetry;
 pub mod user_auth;
 pub mod views;
 

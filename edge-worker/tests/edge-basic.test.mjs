@@ -91,11 +91,13 @@ describe('edge without origins', () => {
     assert.equal(e.headers.get('access-control-allow-methods'), null, 'methods only on preflights');
   });
 
-  test('x-request-id and traceparent are echoed, or minted when absent or invalid', async () => {
+  test('x-request-id is echoed and the client trace continued, or both minted when absent or invalid', async () => {
     const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     const r = await call(`${edge.url}/edge/time`, { headers: { 'x-request-id': 'basic-req-1', traceparent: tp } });
     assert.equal(r.headers.get('x-request-id'), 'basic-req-1');
-    assert.equal(r.headers.get('traceparent'), tp);
+    // The client's trace, continued with the edge's own span (the origin's parent).
+    assert.match(r.headers.get('traceparent'), /^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+    assert.notEqual(r.headers.get('traceparent'), tp);
     const m = await call(`${edge.url}/edge/time`, { headers: { traceparent: 'garbage' } });
     assert.match(m.headers.get('x-request-id'), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.match(m.headers.get('traceparent'), /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);

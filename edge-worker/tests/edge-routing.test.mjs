@@ -13,7 +13,7 @@ describe('routing to regional origins', () => {
   before(async () => {
     origins = await startOrigins(['eu', 'us', 'asia'], 'routing');
     // NZ is overridden per country; the rest of Oceania goes by the continent default (asia).
-    edge = await startEdge({ vars: { ...originVars(origins, ['eu', 'us', 'asia']), COUNTRY_REGIONS: '{"NZ":"us"}' } });
+    edge = await startEdge({ vars: { ...originVars(origins, ['eu', 'us', 'asia']), COUNTRY_REGIONS: '{"NZ":"us"}' }, logLevel: 'log' });
   });
   after(async () => {
     await edge?.stop();
@@ -84,7 +84,23 @@ describe('routing to regional origins', () => {
     const tp = `00-${traceId}-00f067aa0ba902b7-01`;
     const r = await start({ userId: uid('trace'), preferredRegion: 'us' }, { 'x-request-id': requestId, traceparent: tp });
     assert.equal(r.headers.get('x-request-id'), requestId);
-    assert.equal(r.headers.get('traceparent'), tp);
+    // The edge answers with its own hop of our trace; the origin's span is that hop's child.
+    const [, echoedTrace, edgeSpan] = r.headers.get('traceparent').split('-');
+    assert.equal(echoedTrace, traceId);
+    assert.notEqual(edgeSpan, '00f067aa0ba902b7');
+    // The edge logged one JSON line for it: ids, route template, region, status, duration.
+    const edgeLine = edge.proc
+      .log()
+      .split('\n')
+      .filter((l) => l.includes(requestId) && l.includes('"route"'))
+      .map((l) => JSON.parse(l.slice(l.indexOf('{'))))[0];
+    assert.ok(edgeLine, `request id ${requestId} not in the edge's log`);
+    assert.equal(edgeLine.trace_id, traceId);
+    assert.equal(edgeLine.span_id, edgeSpan);
+    assert.equal(edgeLine.route, '/edge/game/start');
+    assert.equal(edgeLine.region, 'us');
+    assert.equal(edgeLine.status, r.status);
+    assert.equal(typeof edgeLine.duration_ms, 'number');
     // The us origin logged the request under our id and trace.
     const line = origins.us.proc
       .log()

@@ -214,9 +214,10 @@ export function originVars(origins, order = Object.keys(origins)) {
 /**
  * Starts the Worker under `wrangler dev --local` with `vars` overriding wrangler.toml's [vars]
  * (`--var NAME:VALUE`; `secrets` and any secret-named var go in a mode-600 env file instead), its
- * own state dir and inspector port. Resolves once /edge/time is 200.
+ * own state dir and inspector port, wrangler logging at `logLevel` (`log` to read the Worker's
+ * request lines). Resolves once /edge/time is 200.
  */
-export async function startEdge({ vars = {}, secrets = {}, assetsDir } = {}) {
+export async function startEdge({ vars = {}, secrets = {}, assetsDir, logLevel = 'warn' } = {}) {
   buildWorker();
   const port = await freePort();
   const inspector = await freePort();
@@ -235,7 +236,8 @@ export async function startEdge({ vars = {}, secrets = {}, assetsDir } = {}) {
     state,
     '--show-interactive-dev-session=false',
     '--log-level',
-    'warn',
+    // `log` shows the Worker's console.log lines (its JSON request log); `warn` only problems.
+    logLevel,
   ];
   if (assetsDir) args.push('--assets', assetsDir);
   // Every test client is 127.0.0.1: budgets are generous unless a test sets its own.

@@ -140,6 +140,7 @@ impl Application {
                 let (state, relay) = state_with_events(&settings, store.clone())
                     .await
                     .map_err(StartupError::Events)?;
+                state.metrics.register(store.statement_latency());
                 match registry {
                     Some(registry) => (state.with_registry(Arc::new(registry)), relay),
                     None => (state, relay),

@@ -20,6 +20,7 @@ use crate::edge_auth::EdgeAuthSettings;
 use crate::env::Env;
 use crate::limits::LimitSettings;
 use crate::notify::NotifySettings;
+use crate::otlp::TraceSettings;
 use crate::outbox::RelaySettings;
 use crate::registry::RegistrySettings;
 use crate::tls::TlsSettings;
@@ -428,6 +429,36 @@ pub const REFERENCE: &[Section] = &[
             ),
         ],
     },
+    Section {
+        title: "Tracing (OpenTelemetry)",
+        variables: &[
+            var(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "unset (no spans exported)",
+                "the collector's OTLP/HTTP base URL (http:// or https://); spans are posted to /v1/traces",
+            ),
+            var(
+                "OTEL_SERVICE_NAME",
+                "`seedsync-origin`",
+                "the spans' service.name",
+            ),
+            var(
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "unset",
+                "extra resource attributes: key=value,key=value (seedsync.region is always added)",
+            ),
+            var(
+                "OTEL_TRACES_SAMPLER",
+                "`parentbased_always_on`",
+                "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio",
+            ),
+            var(
+                "OTEL_TRACES_SAMPLER_ARG",
+                "`1`",
+                "the ratio (0-1) of the *traceidratio samplers",
+            ),
+        ],
+    },
 ];
 
 const fn variable_count(sections: &[Section]) -> usize {
@@ -530,6 +561,8 @@ pub struct Settings {
     pub tls: Option<TlsSettings>,
     /// The relay's pacing when a test sets one; otherwise derived ([`Settings::relay`]).
     pub relay_pacing: Option<RelaySettings>,
+    /// Span export over OTLP (`OTEL_EXPORTER_OTLP_ENDPOINT` set).
+    pub tracing: Option<TraceSettings>,
 }
 
 impl Settings {
@@ -584,6 +617,7 @@ impl Settings {
             notify: NotifySettings::from_lookup(|name| env.lookup(name))?,
             tls: TlsSettings::from_lookup(|name| env.lookup(name))?,
             relay_pacing: None,
+            tracing: TraceSettings::from_env(&env)?,
         })
     }
 

@@ -28,6 +28,7 @@ pub mod limits;
 pub mod max_age;
 pub mod metrics;
 pub mod notify;
+pub mod otlp;
 pub mod outbox;
 pub mod registry;
 pub mod retention;

@@ -26,8 +26,15 @@ fn main() -> ExitCode {
 
 #[tokio::main]
 async fn serve(migrate: Option<origin::store::migrate::Options>) -> ExitCode {
-    origin::telemetry::init();
-    let settings = match Settings::from_env() {
+    let settings = Settings::from_env();
+    // Spans are exported only by the server (`OTEL_EXPORTER_OTLP_ENDPOINT` set), never by
+    // `origin migrate`.
+    let export = match (&settings, &migrate) {
+        (Ok(s), None) => s.tracing.as_ref().map(|t| (t, s.region.as_str())),
+        _ => None,
+    };
+    let telemetry = origin::telemetry::init(export);
+    let settings = match settings {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("origin: {error}");
@@ -43,7 +50,10 @@ async fn serve(migrate: Option<origin::store::migrate::Options>) -> ExitCode {
         let application = Application::build(settings).await?;
         application.run_until_stopped(shutdown_signal()).await
     };
-    if let Err(error) = served.await {
+    let outcome = served.await;
+    // The last batch of spans (the drain's requests, the relay's last pass) goes out now.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    if let Err(error) = outcome {
         eprintln!("origin: {error}");
         return ExitCode::from(1);
     }

@@ -500,6 +500,14 @@ impl Metrics {
         }
     }
 
+    /// Serves `collector` with the others (a metric its owner keeps, such as the store's
+    /// statement latency). Registering one twice is a bug in the wiring, logged and ignored.
+    pub fn register(&self, collector: impl prometheus::core::Collector + 'static) {
+        if let Err(error) = self.registry.register(Box::new(collector)) {
+            tracing::error!(%error, "a metric could not be registered");
+        }
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         self.refresh();

@@ -1,34 +1,106 @@
-//! Structured JSON logs, request ids and W3C trace context.
+//! Structured JSON logs, request ids, W3C trace context and span export.
 //!
 //! The request plumbing around every route (see [`crate::startup::app`]): an invalid client
 //! `x-request-id` is dropped ([`drop_invalid_request_id`]) so tower-http's request-id layers
 //! generate one; [`propagate_trace_context`] continues or starts the caller's trace and echoes
 //! `traceparent`; tower-http's `TraceLayer` opens [`request_span`] and logs
 //! [`log_response`]'s line.
+//!
+//! With `OTEL_EXPORTER_OTLP_ENDPOINT` set ([`crate::otlp`]), [`init`] also installs a
+//! `tracing-opentelemetry` layer for this crate's spans only: the request span (a server span,
+//! child of the caller's `traceparent`), the service step, each Cassandra statement
+//! ([`crate::store`]) and the relay's publications. Its ids then become the ones logged and
+//! echoed, so a log line, the response's `traceparent` and the collector's span agree.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Response};
 use axum::middleware::Next;
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider as _,
+};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Span;
-use tracing_subscriber::EnvFilter;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::otlp::TraceSettings;
 
 /// `x-request-id`.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// `traceparent`.
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
-/// Installs the JSON log subscriber (level from `RUST_LOG`, default `info`).
-pub fn init() {
+/// What [`init`] installed: the span exporter, flushed by [`Telemetry::shutdown`].
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Whether spans are exported.
+    pub fn exporting(&self) -> bool {
+        self.provider.is_some()
+    }
+
+    /// Exports the spans still queued and stops the exporter. Blocks (up to the export
+    /// timeout): call it off the async workers.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider
+            && let Err(error) = provider.shutdown()
+        {
+            tracing::warn!(%error, "the last spans could not be exported");
+        }
+    }
+}
+
+/// Installs the JSON log subscriber (level from `RUST_LOG`, default `info`) and, given
+/// `export` (the settings and this origin's region), the span exporter. A exporter that cannot
+/// be built is logged and left out: tracing is never a reason not to serve.
+pub fn init(export: Option<(&TraceSettings, &str)>) -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
+        .with_filter(filter);
+    let provider = export.and_then(|(settings, region)| match settings.provider(region) {
+        Ok(provider) => Some(provider),
+        Err(error) => {
+            eprintln!("origin: spans will not be exported: {error}");
+            None
+        }
+    });
+    // Only this crate's spans (not the driver's or hyper's), whatever RUST_LOG says.
+    let spans = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("origin"))
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_filter(Targets::new().with_target("origin", tracing::Level::INFO))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(spans)
         .try_init();
+    Telemetry { provider }
+}
+
+/// The OpenTelemetry context of the current span, for a link from later work (the relay's
+/// publication of an event the request committed); `None` when spans are not exported.
+pub fn current_span_context() -> Option<SpanContext> {
+    let context = Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context.is_valid().then(|| span_context.clone())
 }
 
 /// A W3C `traceparent`: the caller's trace id (or a new one), and this hop's span id.
@@ -40,6 +112,8 @@ pub struct TraceContext {
     pub span_id: String,
     /// Trace flags, 2 hex digits.
     pub flags: String,
+    /// The caller's span id, when the trace was continued.
+    pub parent_span_id: Option<String>,
 }
 
 fn is_hex(value: &str, len: usize) -> bool {
@@ -79,6 +153,7 @@ impl TraceContext {
                     trace_id: trace_id.to_owned(),
                     span_id: random_hex(16),
                     flags: flags.to_owned(),
+                    parent_span_id: Some(parent.to_owned()),
                 };
             }
         }
@@ -86,7 +161,21 @@ impl TraceContext {
             trace_id: random_hex(32),
             span_id: random_hex(16),
             flags: "01".to_owned(),
+            parent_span_id: None,
         }
+    }
+
+    /// The caller's span as an OpenTelemetry remote parent, when the trace was continued.
+    pub fn remote_parent(&self) -> Option<opentelemetry::Context> {
+        let parent = self.parent_span_id.as_deref()?;
+        let span_context = SpanContext::new(
+            TraceId::from_hex(&self.trace_id).ok()?,
+            SpanId::from_hex(parent).ok()?,
+            TraceFlags::new(u8::from_str_radix(&self.flags, 16).ok()?),
+            true,
+            TraceState::default(),
+        );
+        Some(opentelemetry::Context::new().with_remote_span_context(span_context))
     }
 
     /// The `traceparent` header naming this hop as the parent.
@@ -109,6 +198,11 @@ pub fn drop_invalid_request_id(mut request: Request) -> Request {
     request
 }
 
+/// The `traceparent` of the exported request span, filled by [`request_span`] when spans are
+/// exported (their ids are the collector's, not [`TraceContext`]'s).
+#[derive(Debug, Clone, Default)]
+struct ExportedHop(Arc<OnceLock<String>>);
+
 /// Middleware: continues the caller's W3C trace (or starts one), makes the [`TraceContext`]
 /// available to the request span, and answers `traceparent` naming this hop.
 pub async fn propagate_trace_context(mut request: Request, next: Next) -> axum::response::Response {
@@ -118,10 +212,13 @@ pub async fn propagate_trace_context(mut request: Request, next: Next) -> axum::
             .get(&TRACEPARENT)
             .and_then(|v| v.to_str().ok()),
     );
-    let header = HeaderValue::from_str(&trace.header());
+    let fallback = trace.header();
+    let hop = ExportedHop::default();
     request.extensions_mut().insert(trace);
+    request.extensions_mut().insert(hop.clone());
     let mut response = next.run(request).await;
-    if let Ok(value) = header {
+    let header = hop.0.get().cloned().unwrap_or(fallback);
+    if let Ok(value) = HeaderValue::from_str(&header) {
         response.headers_mut().insert(TRACEPARENT, value);
     }
     response
@@ -134,9 +231,8 @@ pub fn request_span(request: &Request<Body>) -> Span {
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let (trace_id, span_id) = request
-        .extensions()
-        .get::<TraceContext>()
+    let trace = request.extensions().get::<TraceContext>();
+    let (trace_id, span_id) = trace
         .map(|t| (t.trace_id.as_str(), t.span_id.as_str()))
         .unwrap_or_default();
     // The template, not the path, so log lines group by endpoint (the path is there too).
@@ -144,19 +240,49 @@ pub fn request_span(request: &Request<Body>) -> Span {
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or("unmatched", axum::extract::MatchedPath::as_str);
-    tracing::info_span!(
+    // Never the query string or headers: they may carry tokens.
+    let span = tracing::info_span!(
         "request",
+        otel.name = %format_args!("{} {route}", request.method()),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
         request_id = %request_id,
-        trace_id = %trace_id,
-        span_id = %span_id,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
         method = %request.method(),
         route = %route,
         path = %request.uri().path(),
-    )
+        http.response.status_code = tracing::field::Empty,
+    );
+    if let Some(parent) = trace.and_then(TraceContext::remote_parent) {
+        let _ = span.set_parent(parent);
+    }
+    // Exported: the collector's ids become this hop's, in the logs and the response.
+    let context = span.context();
+    let exported = context.span().span_context().clone();
+    if exported.is_valid() {
+        let (trace_id, span_id) = (exported.trace_id(), exported.span_id());
+        span.record("trace_id", tracing::field::display(trace_id));
+        span.record("span_id", tracing::field::display(span_id));
+        if let Some(hop) = request.extensions().get::<ExportedHop>() {
+            let flags = if exported.is_sampled() { "01" } else { "00" };
+            let _ = hop.0.set(format!("00-{trace_id}-{span_id}-{flags}"));
+        }
+    } else {
+        // Recorded once, after the exporter had its say (a second record would repeat them).
+        span.record("trace_id", trace_id);
+        span.record("span_id", span_id);
+    }
+    span
 }
 
 /// The one structured log line per request, in its span.
-pub fn log_response(response: &Response<Body>, latency: Duration, _span: &Span) {
+pub fn log_response(response: &Response<Body>, latency: Duration, span: &Span) {
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "error");
+    }
     tracing::info!(
         status = response.status().as_u16(),
         latency_ms = latency.as_secs_f64() * 1000.0,

@@ -12,6 +12,7 @@ use worker::{Date, Env, Request, js_sys};
 
 use crate::config::{self, Config, ConfigCache};
 use crate::ids;
+use crate::telemetry::EdgeSpan;
 
 thread_local! {
     // Isolate memory. wasm is single-threaded, and although one isolate interleaves concurrent
@@ -49,7 +50,9 @@ pub(super) fn random_u32() -> u32 {
 pub(super) struct Trace {
     /// `x-request-id`.
     pub(super) request_id: String,
-    /// W3C `traceparent`.
+    /// This request's span (a child of the client's `traceparent`, or a new trace).
+    pub(super) span: EdgeSpan,
+    /// W3C `traceparent` naming [`Trace::span`]: sent to the origin, echoed to the client.
     pub(super) traceparent: String,
     /// The client's address (`cf-connecting-ip`), forwarded to the origin as
     /// `x-forwarded-for` for its per-client limits.
@@ -60,12 +63,15 @@ impl Trace {
     /// The ids of `req`.
     pub(super) fn of(req: &Request) -> Self {
         let request_id = ids::request_id(header(req, "x-request-id").as_deref());
-        let traceparent = header(req, "traceparent")
-            .filter(|v| ids::is_valid_traceparent(v))
-            .unwrap_or_else(|| ids::new_traceparent(random_bytes(), random_bytes()));
+        let span = EdgeSpan::start(
+            header(req, "traceparent").as_deref(),
+            random_bytes(),
+            random_bytes(),
+        );
         Self {
             request_id,
-            traceparent,
+            traceparent: span.traceparent(),
+            span,
             client_ip: header(req, "cf-connecting-ip")
                 .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok()),
         }
@@ -74,9 +80,11 @@ impl Trace {
     /// Fresh ids for a call the edge makes on its own (a registry read, a probe, a socket's
     /// exit), charged to `client_ip` when a client is behind it.
     pub(super) fn fresh(client_ip: Option<String>) -> Self {
+        let span = EdgeSpan::start(None, random_bytes(), random_bytes());
         Self {
             request_id: ids::new_id(),
-            traceparent: ids::new_traceparent(random_bytes(), random_bytes()),
+            traceparent: span.traceparent(),
+            span,
             client_ip,
         }
     }

@@ -26,6 +26,7 @@ use worker::{Context, Env, Request, Response, event};
 use crate::config::{self, Config};
 use crate::rate_limit::{Kind, Limits, Scope};
 use crate::routes::{self, NoRoute, Route};
+use crate::telemetry::{self, RequestRecord};
 
 mod cache;
 mod context;
@@ -35,6 +36,7 @@ mod live;
 mod live_room;
 mod reply;
 mod room_routes;
+mod spans;
 mod upstream;
 mod users;
 
@@ -92,38 +94,76 @@ fn limit(cfg: &Config, trace: &Trace, charge: Charge<'_>) -> Result<(), Reply> {
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let started = now_ms();
     let trace = Trace::of(&req);
+    let method = telemetry::method_label(req.method().as_ref());
+    let raw_url = req.inner().url();
+    let route = telemetry::route_template(method, routes::split_url(&raw_url).0);
+    let response = serve(&mut req, &env, &ctx, &trace).await;
+    let record = RequestRecord {
+        request_id: trace.request_id.clone(),
+        method: method.to_owned(),
+        route: route.to_owned(),
+        region: response
+            .as_ref()
+            .ok()
+            .and_then(|r| telemetry::region_label(r.headers().get("x-edge-region").ok().flatten())),
+        // An error here becomes the runtime's own 500.
+        status: response.as_ref().map_or(500, Response::status_code),
+        start_ms: started,
+        duration_ms: now_ms().saturating_sub(started),
+    };
+    spans::finish(&env, &ctx, &trace, &record);
+    response
+}
+
+/// Answers one request (`fetch` records it).
+async fn serve(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    trace: &Trace,
+) -> worker::Result<Response> {
     // Live rooms answer with the room's own response (a 101 WebSocket upgrade included).
-    if let Some(route) = room_route(&req) {
+    if let Some(route) = room_route(req) {
         // Opening a socket or reading a room's counters reads the game (cache, else an
         // origin): both spend the read budget, as a game read does.
         if matches!(route, Route::Room(_) | Route::RoomStats(_)) {
-            let limited = load_config(&env)
+            let limited = load_config(env)
                 .map_err(|e| Reply::error(&e))
-                .and_then(|cfg| limit(&cfg, &trace, Charge::Address(Kind::Read)));
+                .and_then(|cfg| limit(&cfg, trace, Charge::Address(Kind::Read)));
             if let Err(refused) = limited {
-                return refused.into_response(&trace);
+                return refused.into_response(trace);
             }
         }
-        return match room_routes::serve(&mut req, &env, &trace, route).await {
+        return match room_routes::serve(req, env, trace, route).await {
             Ok(resp) => Ok(resp),
-            Err(e) => Reply::error(&e).into_response(&trace),
+            Err(e) => Reply::error(&e).into_response(trace),
         };
     }
-    let reply = match handle(&mut req, &env, &trace).await {
+    let reply = match handle(req, env, trace).await {
         Ok(reply) => reply,
         Err(e) => {
             if e.status() >= 500 {
-                worker::console_error!("{} {}: {e}", req.method(), req.path());
+                // A JSON line like the request's own (the path without its query).
+                let line = serde_json::json!({
+                    "level": "error",
+                    "message": e.to_string(),
+                    "request_id": trace.request_id,
+                    "trace_id": trace.span.trace_id,
+                    "method": telemetry::method_label(req.method().as_ref()),
+                    "path": req.path(),
+                });
+                worker::console_error!("{line}");
             }
             Reply::error(&e)
         }
     };
     // After the answer is built: a due registry refresh runs past the response.
-    if let Ok(cfg) = load_config(&env) {
-        live::maybe_refresh(&cfg, &ctx);
+    if let Ok(cfg) = load_config(env) {
+        live::maybe_refresh(&cfg, ctx);
     }
-    match reply.into_response(&trace) {
+    match reply.into_response(trace) {
         Ok(resp) => Ok(resp),
         // Building headers only fails on invalid header values, which are never produced;
         // answer something well-formed anyway rather than the runtime's generic error.

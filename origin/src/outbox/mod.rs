@@ -54,6 +54,8 @@ pub struct Committed {
     pub row: PendingEvent,
     /// The event, built from the state the request committed.
     pub event: GameEvent,
+    /// The span that committed it (exported spans only): the relay's publication links to it.
+    pub trace: Option<opentelemetry::trace::SpanContext>,
 }
 
 /// Committed events waiting for the relay; beyond this, hints are dropped (the scan remains).
@@ -109,7 +111,8 @@ impl Outbox {
     /// Hands a committed event to the relay (never waits: a full channel drops the hint, and
     /// the relay's scan publishes the row instead).
     pub fn committed(&self, row: PendingEvent, event: GameEvent) {
-        let _ = self.hints.try_send(Committed { row, event });
+        let trace = crate::telemetry::current_span_context();
+        let _ = self.hints.try_send(Committed { row, event, trace });
     }
 
     /// The receiving end of the hints, for the one relay of this outbox.

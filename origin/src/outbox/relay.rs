@@ -62,6 +62,8 @@ use events::Publisher;
 use events::publisher::Leadership;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::{Committed, Outbox, OutboxStore, PendingEvent, SHARDS};
 use crate::metrics::Metrics;
@@ -464,8 +466,12 @@ impl Relay {
         let mut outcomes = Vec::with_capacity(batch.len());
         for chunk in batch.chunks(PUBLISH_CONCURRENCY) {
             outcomes.extend(
-                futures::future::join_all(chunk.iter().map(|c| self.publisher.publish(&c.event)))
-                    .await,
+                futures::future::join_all(
+                    chunk
+                        .iter()
+                        .map(|c| self.publisher.publish(&c.event).instrument(publish_span(c))),
+                )
+                .await,
             );
         }
         let connection = self.connection_since(connection);
@@ -990,6 +996,24 @@ fn delete_on_ack() -> bool {
 fn next_floor(floor: i64, oldest_left: Option<i64>, boundary: i64, stopped_at: Option<i64>) -> i64 {
     let limit = stopped_at.map_or(boundary, |at| at.min(boundary));
     oldest_left.map_or(limit, |o| o.min(limit)).max(floor)
+}
+
+/// The span of one fast-path publication: a producer span of its own trace, linked to the
+/// request span that committed the event (the relay runs long after, outside any request).
+/// Only the event's type and id, never its user.
+fn publish_span(committed: &Committed) -> tracing::Span {
+    let span = tracing::info_span!(
+        "outbox.publish",
+        otel.kind = "producer",
+        messaging.system = "nats",
+        messaging.operation.type = "send",
+        event.type = committed.event.kind.as_str(),
+        event.id = %committed.row.event_id,
+    );
+    if let Some(request) = &committed.trace {
+        span.add_link(request.clone());
+    }
+    span
 }
 
 #[cfg(test)]

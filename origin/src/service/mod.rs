@@ -197,6 +197,7 @@ impl GameService {
 
     /// Starts a game for `request.user_id`, or returns the one that user already plays (or
     /// the one `key` already produced). Counts `seedsync_sessions_started_total` when it creates.
+    #[tracing::instrument(name = "service.start", skip_all)]
     pub async fn start(
         &self,
         request: &NewGame,
@@ -374,6 +375,7 @@ impl GameService {
 
     /// Exits a game on behalf of `user` (`None` skips the ownership check, for the `/v1`
     /// dialect). Counts `seedsync_sessions_exited_total` when this request is the first exit.
+    #[tracing::instrument(name = "service.exit", skip_all)]
     pub async fn exit(&self, id: GameId, user: Option<&UserId>) -> Result<Exited, AppError> {
         let game = self.game(id).await?;
         if let Some(user) = user
@@ -440,11 +442,13 @@ impl GameService {
     }
 
     /// A game, or 404.
+    #[tracing::instrument(name = "service.game", skip_all)]
     pub async fn game(&self, id: GameId) -> Result<Game, AppError> {
         self.read_game(id).await?.ok_or_else(|| not_found(id))
     }
 
     /// The user's active game, or 404.
+    #[tracing::instrument(name = "service.user_game", skip_all)]
     pub async fn user_game(&self, user: &UserId) -> Result<Game, AppError> {
         let no_game = || AppError::NotFound(format!("user {user} has no active game"));
         let id = self.store.active_game_id(user).await?.ok_or_else(no_game)?;
@@ -455,6 +459,7 @@ impl GameService {
     }
 
     /// A game and the engine's state of it at `at_ms`.
+    #[tracing::instrument(name = "service.state", skip_all)]
     pub async fn state(&self, id: GameId, at_ms: i64) -> Result<(Game, State), AppError> {
         let game = self.game(id).await?;
         let state = timeline::state_at(&game, at_ms, &self.metrics.engine_cancelled).await?;
@@ -463,6 +468,7 @@ impl GameService {
 
     /// Steps `from..=to` of a game (`to` defaults to `from + 99`), at most
     /// [`api::limits::MAX_REPLAY_STEPS`] of them.
+    #[tracing::instrument(name = "service.replay", skip_all)]
     pub async fn replay(&self, id: GameId, from: u64, to: Option<u64>) -> Result<Replay, AppError> {
         let to = timeline::replay_range(from, to)?;
         let game = self.game(id).await?;

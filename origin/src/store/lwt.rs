@@ -10,6 +10,8 @@ use scylla::response::query_result::QueryResult;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
+
+use super::traced::Kind;
 use scylla::value::{CqlTimestamp, CqlValue, Row};
 
 use super::rows::GameRowTtl;
@@ -75,6 +77,20 @@ pub(super) fn lwt_outcome(
     Ok((applied, values))
 }
 
+/// The statement name of an LWT in spans and `seedsync_cassandra_statement_duration_seconds`
+/// (the field of [`super::schema::Statements`]), from the operation its errors name.
+fn statement_name(operation: &'static str) -> &'static str {
+    match operation {
+        "insert game (LWT)" => "insert_game_if_absent",
+        "exit game" => "exit_game",
+        "claim active game" => "claim_active",
+        "release active game" => "release_active",
+        "claim idempotency key" => "claim_key",
+        "repoint idempotency key" => "repoint_key",
+        other => other,
+    }
+}
+
 impl Store {
     /// Runs a conditional statement, running it again after errors that leave its outcome
     /// unknown. Every LWT here is safe to repeat: a repeat of one that was applied reports the
@@ -86,7 +102,12 @@ impl Store {
         operation: &'static str,
     ) -> Result<QueryResult, StoreError> {
         self.retry_lwt(operation, || {
-            self.session.execute_unpaged(statement, values.clone())
+            self.run(
+                statement_name(operation),
+                Kind::Lwt,
+                statement,
+                values.clone(),
+            )
         })
         .await
     }
@@ -160,7 +181,14 @@ impl Store {
             GameRowTtl::new(&exited, ttl),
         );
         let result = self
-            .retry_lwt("exit game", || self.session.batch(&batch, values.clone()))
+            .retry_lwt("exit game", || {
+                self.observe(
+                    "exit_game",
+                    Kind::Lwt,
+                    self.defaults.consistency,
+                    self.session.batch(&batch, values.clone()),
+                )
+            })
             .await?;
         let (applied, values) = lwt_outcome(result, &["status"], "exit game")?;
         if applied {

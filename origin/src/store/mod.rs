@@ -29,6 +29,7 @@ mod pending;
 mod rows;
 mod schema;
 mod settings;
+mod traced;
 
 use std::sync::Arc;
 
@@ -40,6 +41,9 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::frame::types::{Consistency, SerialConsistency};
 use scylla::policies::load_balancing::DefaultPolicy;
 use uuid::Uuid;
+
+use traced::Kind;
+pub use traced::STATEMENT_DURATION;
 
 use crate::domain::Game;
 pub use pending::{OutboxStore, PendingEvent, SHARDS, shard_of};
@@ -237,6 +241,10 @@ pub trait GameStore: Send + Sync + std::fmt::Debug {
 pub struct Store {
     session: Arc<Session>,
     statements: Arc<Statements>,
+    /// Statement latency ([`traced`]), registered by the application's metrics.
+    latency: prometheus::HistogramVec,
+    /// The session's consistency levels, for the statement spans.
+    defaults: traced::Defaults,
 }
 
 impl std::fmt::Debug for Store {
@@ -294,7 +302,18 @@ impl Store {
         Ok(Store {
             session: Arc::new(session),
             statements: Arc::new(statements),
+            latency: traced::statement_histogram(),
+            defaults: traced::Defaults {
+                consistency: settings.consistency,
+                serial: settings.serial_consistency,
+            },
         })
+    }
+
+    /// The statement latency histogram (`seedsync_cassandra_statement_duration_seconds`), for
+    /// the metrics registry to serve.
+    pub fn statement_latency(&self) -> prometheus::HistogramVec {
+        self.latency.clone()
     }
 
     /// The underlying session, for benchmarks that compare against raw driver writes and for
@@ -307,13 +326,14 @@ impl Store {
 #[async_trait]
 impl GameStore for Store {
     async fn insert_game(&self, game: &Game, ttl_seconds: i32) -> Result<(), StoreError> {
-        self.session
-            .execute_unpaged(
-                &self.statements.insert_game,
-                GameRowTtl::new(game, ttl_seconds),
-            )
-            .await
-            .map_err(|e| query_error("insert game")(&e))?;
+        self.run(
+            "insert_game",
+            Kind::Plain,
+            &self.statements.insert_game,
+            GameRowTtl::new(game, ttl_seconds),
+        )
+        .await
+        .map_err(|e| query_error("insert game")(&e))?;
         Ok(())
     }
 
@@ -336,8 +356,12 @@ impl GameStore for Store {
 
     async fn game(&self, id: GameId) -> Result<Option<Game>, StoreError> {
         let result = self
-            .session
-            .execute_unpaged(&self.statements.select_game, (id.uuid(),))
+            .run(
+                "select_game",
+                Kind::Plain,
+                &self.statements.select_game,
+                (id.uuid(),),
+            )
             .await
             .map_err(|e| query_error("read game")(&e))?;
         let rows = result
@@ -350,10 +374,14 @@ impl GameStore for Store {
     }
 
     async fn delete_game(&self, id: GameId) -> Result<(), StoreError> {
-        self.session
-            .execute_unpaged(&self.statements.delete_game, (id.uuid(),))
-            .await
-            .map_err(|e| query_error("delete game")(&e))?;
+        self.run(
+            "delete_game",
+            Kind::Plain,
+            &self.statements.delete_game,
+            (id.uuid(),),
+        )
+        .await
+        .map_err(|e| query_error("delete game")(&e))?;
         Ok(())
     }
 
@@ -381,8 +409,12 @@ impl GameStore for Store {
 
     async fn active_game_id(&self, user: &UserId) -> Result<Option<GameId>, StoreError> {
         let result = self
-            .session
-            .execute_unpaged(&self.statements.select_active, (user.as_str(),))
+            .run(
+                "select_active",
+                Kind::Plain,
+                &self.statements.select_active,
+                (user.as_str(),),
+            )
             .await
             .map_err(|e| query_error("read active game")(&e))?;
         let rows = result
@@ -415,8 +447,7 @@ impl GameStore for Store {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.session
-            .execute_unpaged(&self.statements.ping, ())
+        self.run("ping", Kind::Plain, &self.statements.ping, ())
             .await
             .map_err(|e| query_error("ping")(&e))?;
         Ok(())

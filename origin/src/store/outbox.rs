@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::pending::{OutboxStore, PendingEvent};
 use super::rows::GameRow;
+use super::traced::Kind;
 use super::{Store, StoreError, query_error};
 use crate::domain::Game;
 
@@ -85,10 +86,14 @@ impl OutboxStore for Store {
             row: PendingRow::from(event),
             ttl: ttl_seconds.max(1),
         };
-        self.session
-            .execute_unpaged(&self.statements.outbox.insert, row)
-            .await
-            .map_err(|e| query_error("queue game event")(&e))?;
+        self.run(
+            "outbox_insert",
+            Kind::Plain,
+            &self.statements.outbox.insert,
+            row,
+        )
+        .await
+        .map_err(|e| query_error("queue game event")(&e))?;
         Ok(())
     }
 
@@ -103,31 +108,33 @@ impl OutboxStore for Store {
         let operation = "read outbox";
         let result = match after {
             None => {
-                self.session
-                    .execute_unpaged(
-                        &self.statements.outbox.select_since,
-                        (
-                            region.as_str(),
-                            shard,
-                            CqlTimestamp(since_ms),
-                            limit(limit_rows),
-                        ),
-                    )
-                    .await
+                self.run(
+                    "outbox_select_since",
+                    Kind::Plain,
+                    &self.statements.outbox.select_since,
+                    (
+                        region.as_str(),
+                        shard,
+                        CqlTimestamp(since_ms),
+                        limit(limit_rows),
+                    ),
+                )
+                .await
             }
             Some((queued_at, id)) => {
-                self.session
-                    .execute_unpaged(
-                        &self.statements.outbox.select_after,
-                        (
-                            region.as_str(),
-                            shard,
-                            CqlTimestamp(queued_at),
-                            id.uuid(),
-                            limit(limit_rows),
-                        ),
-                    )
-                    .await
+                self.run(
+                    "outbox_select_after",
+                    Kind::Plain,
+                    &self.statements.outbox.select_after,
+                    (
+                        region.as_str(),
+                        shard,
+                        CqlTimestamp(queued_at),
+                        id.uuid(),
+                        limit(limit_rows),
+                    ),
+                )
+                .await
             }
         }
         .map_err(|e| query_error(operation)(&e))?;
@@ -168,10 +175,14 @@ impl OutboxStore for Store {
                     )
                 })
                 .collect();
-            self.session
-                .batch(&batch, values)
-                .await
-                .map_err(|e| query_error("clear outbox")(&e))?;
+            self.observe(
+                "outbox_delete_batch",
+                Kind::Plain,
+                self.defaults.consistency,
+                self.session.batch(&batch, values),
+            )
+            .await
+            .map_err(|e| query_error("clear outbox")(&e))?;
         }
         Ok(())
     }
@@ -179,8 +190,12 @@ impl OutboxStore for Store {
     async fn floors(&self, region: &RegionName) -> Result<Vec<(i32, i64)>, StoreError> {
         let operation = "read outbox floors";
         let result = self
-            .session
-            .execute_unpaged(&self.statements.outbox.select_floors, (region.as_str(),))
+            .run(
+                "outbox_select_floors",
+                Kind::Plain,
+                &self.statements.outbox.select_floors,
+                (region.as_str(),),
+            )
             .await
             .map_err(|e| query_error(operation)(&e))?;
         let rows = result
@@ -205,21 +220,26 @@ impl OutboxStore for Store {
         shard: i32,
         floor_ms: i64,
     ) -> Result<(), StoreError> {
-        self.session
-            .execute_unpaged(
-                &self.statements.outbox.save_floor,
-                (CqlTimestamp(floor_ms), region.as_str(), shard),
-            )
-            .await
-            .map_err(|e| query_error("save outbox floor")(&e))?;
+        self.run(
+            "outbox_save_floor",
+            Kind::Plain,
+            &self.statements.outbox.save_floor,
+            (CqlTimestamp(floor_ms), region.as_str(), shard),
+        )
+        .await
+        .map_err(|e| query_error("save outbox floor")(&e))?;
         Ok(())
     }
 
     async fn game_serial(&self, id: GameId) -> Result<Option<Game>, StoreError> {
         let operation = "read game (SERIAL)";
         let result = self
-            .session
-            .execute_unpaged(&self.statements.outbox.select_game_serial, (id.uuid(),))
+            .run(
+                "outbox_select_game_serial",
+                Kind::Plain,
+                &self.statements.outbox.select_game_serial,
+                (id.uuid(),),
+            )
             .await
             .map_err(|e| query_error(operation)(&e))?;
         let rows = result
@@ -234,8 +254,9 @@ impl OutboxStore for Store {
     async fn active_game_id_serial(&self, user: &UserId) -> Result<Option<GameId>, StoreError> {
         let operation = "read active game (SERIAL)";
         let result = self
-            .session
-            .execute_unpaged(
+            .run(
+                "outbox_select_active_serial",
+                Kind::Plain,
                 &self.statements.outbox.select_active_serial,
                 (user.as_str(),),
             )

@@ -20,10 +20,6 @@ const MAY_BE_ABSENT: [(&str, &str); 3] = [
         "seedsync_cassandra_errors_total",
         "a series per operation appears at its first failure (it::storage_failure covers it)",
     ),
-    (
-        "seedsync_cassandra_statement_duration_seconds",
-        "added by the tracing work of issue 21; drop this entry once it lands",
-    ),
 ];
 
 fn repo() -> PathBuf {
