@@ -25,6 +25,7 @@ mod openapi;
 mod process;
 mod registry;
 mod retention;
+mod seats;
 mod storage_failure;
 mod tls;
 mod tls_cassandra;
