@@ -27,6 +27,16 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 409: conflicts with stored state (e.g. an `Idempotency-Key` of another user).
     Conflict,
+    /// 409: the shared game has no free seat left.
+    GameFull,
+    /// 409: the user already holds a seat or an active game (one at a time, in every region).
+    AlreadyPlaying,
+    /// 409: the game was not created open for players (no `maxPlayers`).
+    NotJoinable,
+    /// 410: the game's join deadline has passed.
+    JoinClosed,
+    /// 410: the game has ended (every seat exited, or it reached its maximum age).
+    GameEnded,
     /// 413: the body is over [`crate::limits::MAX_BODY_BYTES`].
     PayloadTooLarge,
     /// 415: the body is not declared `application/json`.
@@ -52,13 +62,18 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for docs and exhaustive tests.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Conflict,
+        ErrorCode::GameFull,
+        ErrorCode::AlreadyPlaying,
+        ErrorCode::NotJoinable,
+        ErrorCode::JoinClosed,
+        ErrorCode::GameEnded,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::ValidationFailed,
@@ -79,7 +94,11 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::Conflict => 409,
+            ErrorCode::Conflict
+            | ErrorCode::GameFull
+            | ErrorCode::AlreadyPlaying
+            | ErrorCode::NotJoinable => 409,
+            ErrorCode::JoinClosed | ErrorCode::GameEnded => 410,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::ValidationFailed => 422,
@@ -102,6 +121,11 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::GameFull => "game_full",
+            ErrorCode::AlreadyPlaying => "already_playing",
+            ErrorCode::NotJoinable => "not_joinable",
+            ErrorCode::JoinClosed => "join_closed",
+            ErrorCode::GameEnded => "game_ended",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::ValidationFailed => "validation_failed",

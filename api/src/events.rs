@@ -345,6 +345,7 @@ mod tests {
             created_at: 1_705_314_600_000,
             exited_at,
             metadata: None,
+            shared: None,
             owner_token: None,
         }
     }

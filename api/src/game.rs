@@ -6,7 +6,8 @@
 use serde::{Deserialize, Serialize};
 use shared_engine::{Algorithm, State, Tick};
 
-use crate::ids::{BreakEvery, GameId, Metadata, RegionName, TickMs, UserId};
+use crate::ids::{BreakEvery, GameId, MaxPlayers, Metadata, RegionName, TickMs, UserId};
+use crate::seats::{SeatResult, SharedGame};
 
 /// `POST /game/start` and `POST /edge/game/start`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +38,16 @@ pub struct StartRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub metadata: Option<Metadata>,
+    /// Creates a shared game with this many seats (the creator's included, `2..=100`): others
+    /// join it with `POST /game/{id}/join` (see [`crate::seats`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub max_players: Option<MaxPlayers>,
+    /// Shared games: Unix ms from which joins are refused (default: `startAt`, the end of the
+    /// countdown); after the server's clock, at most an hour after `startAt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional, type = "number"))]
+    pub join_deadline: Option<i64>,
 }
 
 /// `POST /game/exit` and `POST /edge/game/exit`.
@@ -124,6 +135,10 @@ pub struct GameView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub metadata: Option<Metadata>,
+    /// Shared games only: their seats and join deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub shared: Option<SharedGame>,
     /// Starts only, and only to the request that created the game or one carrying the
     /// `Idempotency-Key` that did: the credential its exit needs (`Authorization: Bearer`).
     /// Reads never carry it.
@@ -219,6 +234,11 @@ pub struct ExitView {
     pub exited_at: i64,
     /// Always `exited`.
     pub status: GameStatus,
+    /// Shared games: the seat's result, frozen at `exitedAt` (the game itself ends when its
+    /// last seat exits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub result: Option<SeatResult>,
 }
 
 /// An exit as the edge answers it.

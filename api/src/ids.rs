@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::limits::{
-    MAX_BREAK_EVERY, MAX_IDEMPOTENCY_KEY_LEN, MAX_METADATA_BYTES, MAX_REGION_LEN, MAX_TICK_MS,
-    MAX_USER_ID_LEN, MIN_BREAK_EVERY, MIN_TICK_MS,
+    MAX_BREAK_EVERY, MAX_IDEMPOTENCY_KEY_LEN, MAX_METADATA_BYTES, MAX_PLAYERS, MAX_REGION_LEN,
+    MAX_TICK_MS, MAX_USER_ID_LEN, MIN_BREAK_EVERY, MIN_PLAYERS, MIN_TICK_MS,
 };
 
 /// Why a value was refused: a sentence fit for the client, without the field name (the caller
@@ -264,6 +264,12 @@ bounded_int! {
     /// Break odds `1/n`, `n` in `2..=1000000`.
     BreakEvery, MIN_BREAK_EVERY, MAX_BREAK_EVERY, unit = "",
     parse = "Validates break odds.", get = "The odds' denominator.",
+}
+
+bounded_int! {
+    /// Seats of a shared game, `2..=100` (the creator's seat included).
+    MaxPlayers, MIN_PLAYERS, MAX_PLAYERS, unit = " (players)",
+    parse = "Validates a seat count.", get = "The number of seats.",
 }
 
 /// A client's free-form JSON object, at most 4 KiB serialized.

@@ -12,6 +12,7 @@
 //! - [`game`]: the `/game/*` (origin) and `/edge/game/*` (edge) requests and views;
 //! - [`regions`]: the live region registry (`/regions`, heartbeats, drain);
 //! - [`room`]: the messages of the live game rooms (`/edge/game/{id}/live` WebSocket);
+//! - [`seats`]: shared games (joins, seats, per-seat results);
 //! - [`v1`]: the session-service dialect (`/v1/sessions`, snake_case, its own error shape);
 //! - [`events`]: the `game.started` / `game.exited` events the origins publish to the event
 //!   stream (versioned envelope, deterministic event ids);
@@ -31,6 +32,7 @@ pub mod limits;
 pub mod query;
 pub mod regions;
 pub mod room;
+pub mod seats;
 pub mod v1;
 
 #[cfg(test)]
@@ -42,6 +44,11 @@ pub use game::{
     EdgeExitView, EdgeGameView, ExitRequest, ExitView, GameStatus, GameView, Phase, ReplayView,
     RoutedBy, StartRequest, StateView, TickView,
 };
-pub use ids::{BreakEvery, GameId, IdempotencyKey, Metadata, RegionName, TickMs, UserId};
+pub use ids::{
+    BreakEvery, GameId, IdempotencyKey, MaxPlayers, Metadata, RegionName, TickMs, UserId,
+};
 pub use regions::{RegionList, RegionLoad, RegionRecord, RegionStatus};
+pub use seats::{
+    EdgeJoinView, JoinRequest, JoinView, ResultsView, SeatResult, SeatView, SharedGame,
+};
 pub use shared_engine::Algorithm;

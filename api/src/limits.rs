@@ -16,6 +16,13 @@ pub const MAX_TICK_MS: u32 = 60_000;
 pub const MIN_BREAK_EVERY: u32 = 2;
 /// Rarest break odds a game may ask for.
 pub const MAX_BREAK_EVERY: u32 = 1_000_000;
+/// Fewest seats of a shared game (`maxPlayers`).
+pub const MIN_PLAYERS: u32 = 2;
+/// Most seats of a shared game (`maxPlayers`): a results read and a join read every seat, so
+/// this bounds what one request can make the store do.
+pub const MAX_PLAYERS: u32 = 100;
+/// Latest join deadline, after the game's `startAt` (`joinDeadline`): one hour.
+pub const MAX_JOIN_AFTER_START_MS: i64 = 60 * 60 * 1_000;
 /// Largest `metadata` object, serialized as JSON.
 pub const MAX_METADATA_BYTES: usize = 4_096;
 /// Most steps one replay request returns.

@@ -15,7 +15,9 @@ use crate::game::{
     EdgeExitView, EdgeGameView, ExitRequest, ExitView, GameStatus, GameView, Phase, ReplayView,
     RoutedBy, StartRequest, StateView, TickView,
 };
-use crate::ids::{BreakEvery, GameId, IdempotencyKey, Metadata, RegionName, TickMs, UserId};
+use crate::ids::{
+    BreakEvery, GameId, IdempotencyKey, MaxPlayers, Metadata, RegionName, TickMs, UserId,
+};
 use crate::limits;
 use crate::regions::{
     DrainView, LegacyRegion, LegacyRegionList, RegionList, RegionLoad, RegionRecord, RegionStatus,
@@ -25,6 +27,9 @@ use crate::room::{
     ClientMessage, ClientPing, ExitCommand, ExitSource, Exited, ExitedNotice, Hello,
     LatencyWarning, LiveError, LiveRole, Member, MemberEvent, Pong, Presence, ServerMessage,
     Welcome,
+};
+use crate::seats::{
+    EdgeJoinView, JoinRequest, JoinView, ResultsView, SeatResult, SeatView, SharedGame,
 };
 use crate::v1::{
     CreateSessionRequest, SessionId, SessionPhase, SessionStateView, SessionStatus, SessionView,
@@ -132,6 +137,7 @@ fn render() -> String {
     declare::<TickMs>(&cfg, &mut out);
     declare::<BreakEvery>(&cfg, &mut out);
     declare::<Metadata>(&cfg, &mut out);
+    declare::<MaxPlayers>(&cfg, &mut out);
     // Errors of /game/* and /edge/*.
     declare::<ErrorCode>(&cfg, &mut out);
     declare::<ErrorDetail>(&cfg, &mut out);
@@ -149,6 +155,13 @@ fn render() -> String {
     declare::<Phase>(&cfg, &mut out);
     declare::<StateView>(&cfg, &mut out);
     declare::<ReplayView>(&cfg, &mut out);
+    declare::<SharedGame>(&cfg, &mut out);
+    declare::<JoinRequest>(&cfg, &mut out);
+    declare::<SeatResult>(&cfg, &mut out);
+    declare::<SeatView>(&cfg, &mut out);
+    declare::<JoinView>(&cfg, &mut out);
+    declare::<EdgeJoinView>(&cfg, &mut out);
+    declare::<ResultsView>(&cfg, &mut out);
     // The live region registry.
     declare::<RegionStatus>(&cfg, &mut out);
     declare::<RegionLoad>(&cfg, &mut out);

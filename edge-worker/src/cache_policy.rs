@@ -28,6 +28,18 @@ pub fn state_key(game_id: &GameId, at: i64) -> String {
     format!("{KEY_BASE}/game/{game_id}/state?at={at}")
 }
 
+/// The cache key of a game's results (`GET /edge/game/{id}/results`).
+pub fn results_key(game_id: &GameId) -> String {
+    format!("{KEY_BASE}/game/{game_id}/results")
+}
+
+/// Whether a results answer may be cached: only a 200 whose results are final (the game ended:
+/// every seat exited, so nothing in it can change). Live results are never cached: a seat's
+/// exit must show at once.
+pub fn results_cacheable(status: u16, is_final: bool) -> bool {
+    status_cacheable(status) && is_final
+}
+
 /// Whether an entry stored at `stored_at_ms` is still fresh at `now_ms`. A TTL of 0 disables the
 /// cache. A store time in the future (clock step) counts as age 0, i.e. fresh, but never longer
 /// than one TTL after `now_ms` catches up.
@@ -65,6 +77,16 @@ pub fn status_cacheable(status: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_final_results_are_cached() {
+        assert!(results_cacheable(200, true));
+        assert!(!results_cacheable(200, false));
+        assert!(!results_cacheable(404, true));
+        let id = GameId::parse("3F2B8C1E-9D4A-4F6B-8E2A-1C5D7E9F0A3B").unwrap();
+        assert!(results_key(&id).ends_with("/game/3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a3b/results"));
+        assert_ne!(results_key(&id), game_key(&id));
+    }
 
     #[test]
     fn ttl_boundaries() {

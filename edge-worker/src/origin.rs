@@ -6,7 +6,8 @@
 use std::fmt;
 
 use api::{
-    ApiError, ErrorBody, ExitView, GameId, GameStatus, GameView, RegionName, StateView, UserId,
+    ApiError, ErrorBody, ExitView, GameId, GameStatus, GameView, JoinView, RegionName, ResultsView,
+    SeatResult, StateView, UserId,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -104,6 +105,30 @@ pub fn started(
     parse(region, status, body, &[200, 201])
 }
 
+/// A join (`POST /game/{id}/join`: 201 seated, 200 the seat already held) of game `id`.
+pub fn joined(
+    region: &RegionName,
+    status: u16,
+    body: &[u8],
+    id: &GameId,
+) -> Result<Answer<JoinView>, OffContract> {
+    let answer = parse::<JoinView>(region, status, body, &[200, 201])?;
+    same_game(region, status, &answer, id, |j| j.game.game_id)?;
+    Ok(answer)
+}
+
+/// A results read (`GET /game/{id}/results`, 200) of game `id`.
+pub fn results(
+    region: &RegionName,
+    status: u16,
+    body: &[u8],
+    id: &GameId,
+) -> Result<Answer<ResultsView>, OffContract> {
+    let answer = parse::<ResultsView>(region, status, body, &[200])?;
+    same_game(region, status, &answer, id, |r| r.game_id)?;
+    Ok(answer)
+}
+
 /// A state read (`GET /game/{id}/state`, 200) of game `id`.
 pub fn state(
     region: &RegionName,
@@ -130,6 +155,9 @@ struct OriginExit {
     user_id: UserId,
     exited_at: i64,
     status: GameStatus,
+    /// Shared games: the seat's result.
+    #[serde(default)]
+    result: Option<SeatResult>,
 }
 
 /// What a missing `ok` means.
@@ -161,6 +189,7 @@ pub fn exited(
                 user_id: exit.user_id,
                 exited_at: exit.exited_at,
                 status: exit.status,
+                result: exit.result,
             },
         ),
         Answer::Refused(status, error) => Answer::Refused(status, error),

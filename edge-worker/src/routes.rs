@@ -15,6 +15,10 @@ pub enum Route {
     Game(String),
     /// `GET /edge/game/{id}/state`, with the raw id.
     GameState(String),
+    /// `POST /edge/game/{id}/join` (a seat in a shared game), with the raw id.
+    Join(String),
+    /// `GET /edge/game/{id}/results` (every seat's result), with the raw id.
+    Results(String),
     /// `GET /edge/time`.
     Time,
     /// `GET /edge/regions`.
@@ -89,6 +93,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
         ["auth", "guest"] => (Route::GuestAuth, "POST"),
         ["game", id] if !id.is_empty() => (Route::Game((*id).to_string()), "GET"),
         ["game", id, "state"] if !id.is_empty() => (Route::GameState((*id).to_string()), "GET"),
+        ["game", id, "join"] if !id.is_empty() => (Route::Join((*id).to_string()), "POST"),
+        ["game", id, "results"] if !id.is_empty() => (Route::Results((*id).to_string()), "GET"),
         ["game", id, "live"] if !id.is_empty() => (Route::Room((*id).to_string()), "GET"),
         ["game", id, "live", "stats"] if !id.is_empty() => {
             (Route::RoomStats((*id).to_string()), "GET")
@@ -121,6 +127,18 @@ mod tests {
         assert_eq!(
             route("GET", "/edge/game/g-1/state"),
             Ok(Route::GameState("g-1".into()))
+        );
+        assert_eq!(
+            route("POST", "/edge/game/g-1/join"),
+            Ok(Route::Join("g-1".into()))
+        );
+        assert_eq!(
+            route("GET", "/edge/game/g-1/results"),
+            Ok(Route::Results("g-1".into()))
+        );
+        assert_eq!(
+            route("GET", "/edge/game/g-1/join"),
+            Err(NoRoute::MethodNotAllowed("POST"))
         );
         assert_eq!(route("GET", "/edge/time"), Ok(Route::Time));
         assert_eq!(route("GET", "/edge/regions"), Ok(Route::Regions));

@@ -897,6 +897,26 @@ pub fn owner_token_for(
     })
 }
 
+/// The seat token for a join's answer that lacks one (the authenticated player's existing
+/// seat, joined from another tab or device): seat tokens are deterministic too (game, seat's
+/// player, seat's join time). Only for the authenticated player of that seat, while they
+/// have not exited it; `None` otherwise.
+pub fn seat_token_for(
+    keyring: Option<&owner_token::Keyring>,
+    identity: Option<&Identity>,
+    join: &api::JoinView,
+) -> Option<String> {
+    let (keyring, identity) = (keyring?, identity?);
+    let mine = join.seat.user_id == identity.user_id && join.seat.result.is_none();
+    (mine && join.owner_token.is_none()).then(|| {
+        keyring.issue(
+            &join.game.game_id.to_string(),
+            join.seat.user_id.as_str(),
+            join.seat.joined_at,
+        )
+    })
+}
+
 trait About {
     fn about(self, field: &str) -> Self;
 }

@@ -112,6 +112,7 @@ mod tests {
             created_at: at,
             exited_at: Some(at),
             metadata: None,
+            shared: None,
             owner_token: None,
         };
         GameEvent::of(&game, kind).unwrap()

@@ -29,6 +29,7 @@ fn game(n: u32, region: &str, exited_at: Option<i64>) -> GameView {
         created_at,
         exited_at,
         metadata: None,
+        shared: None,
         owner_token: None,
     }
 }

@@ -47,6 +47,7 @@ fn game_for(user: String) -> Game {
         exited_at_ms: None,
         metadata: None,
         owner_key: None,
+        shared: None,
     }
 }
 

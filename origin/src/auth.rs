@@ -19,7 +19,7 @@ use owner_token::{Claims, Keyring, VerifyError};
 
 use crate::error::AppError;
 use crate::metrics::Metrics;
-use crate::service::Started;
+use crate::service::{Joined, Started};
 use kernel::SettingsError;
 
 /// `true` (default) or `false`: whether `POST /v1/sessions/{id}/stop` needs the owner token.
@@ -172,6 +172,19 @@ pub fn token_for(auth: &AuthSettings, started: &Started) -> Option<String> {
             &game.id.to_string(),
             game.user_id.as_str(),
             game.created_at_ms,
+        )
+    })
+}
+
+/// The token to answer a join with: the seat's, when this request owns it. It names the
+/// seat's player, so it exits that seat and no other (an exit checks the token's user against
+/// the exit's, and each user holds at most one seat of a game).
+pub fn token_for_seat(auth: &AuthSettings, joined: &Joined) -> Option<String> {
+    joined.owner.then(|| {
+        auth.keyring.issue(
+            &joined.game.id.to_string(),
+            joined.seat.user_id.as_str(),
+            joined.seat.joined_at_ms,
         )
     })
 }

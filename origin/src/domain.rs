@@ -3,8 +3,8 @@
 
 use api::limits::{MAX_START_AT_AHEAD_MS, MAX_START_AT_BEHIND_MS};
 use api::{
-    Algorithm, ApiError, BreakEvery, GameId, GameStatus, GameView, IdempotencyKey, Metadata,
-    RegionName, TickMs, UserId,
+    Algorithm, ApiError, BreakEvery, GameId, GameStatus, GameView, IdempotencyKey, MaxPlayers,
+    Metadata, RegionName, SeatResult, SeatView, SharedGame, TickMs, UserId,
 };
 use shared_engine::Params;
 
@@ -39,6 +39,8 @@ pub struct Game {
     /// carrying the same key (a replay, or the player's other device) gets the owner token
     /// again; any other start of the same user does not. Never shown in a view.
     pub owner_key: Option<IdempotencyKey>,
+    /// Shared games only: seats and join deadline (the creator holds seat 0).
+    pub shared: Option<SharedGame>,
 }
 
 impl Game {
@@ -71,7 +73,39 @@ impl Game {
             created_at: self.created_at_ms,
             exited_at: self.exited_at_ms,
             metadata: self.metadata.clone(),
+            shared: self.shared,
             owner_token: None,
+        }
+    }
+}
+
+/// One seat of a shared game (table `game_seats`, a partition per seat, so that joins to one
+/// game contend only when they try the same seat).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seat {
+    /// The game.
+    pub game_id: GameId,
+    /// `0` (the creator) to `maxPlayers - 1`.
+    pub seat: u32,
+    /// Its player.
+    pub user_id: UserId,
+    /// Unix ms the seat was taken (the issued-at of its owner token).
+    pub joined_at_ms: i64,
+    /// The `Idempotency-Key` of the join that took it: a repeat carrying it gets the seat's
+    /// owner token again. Never shown.
+    pub owner_key: Option<IdempotencyKey>,
+    /// The player's result, once they exited.
+    pub result: Option<SeatResult>,
+}
+
+impl Seat {
+    /// The seat as the API shows it.
+    pub fn view(&self) -> SeatView {
+        SeatView {
+            seat: self.seat,
+            user_id: self.user_id.clone(),
+            joined_at: self.joined_at_ms,
+            result: self.result,
         }
     }
 }
@@ -92,6 +126,38 @@ pub struct NewGame {
     /// Chosen start (Unix ms, already within [`check_start_at`]'s bounds), else now plus the
     /// region's start delay.
     pub start_at_ms: Option<i64>,
+    /// A shared game's seats and requested join deadline (checked against the clock and the
+    /// start when the game is built: [`check_join_deadline`]).
+    pub shared: Option<(MaxPlayers, Option<i64>)>,
+}
+
+/// The join deadline of a shared game starting at `start_at_ms`: `requested`, else the start
+/// (the end of the countdown). It must be after `now_ms` and at most
+/// [`api::limits::MAX_JOIN_AFTER_START_MS`] after the start; the error names `joinDeadline`.
+pub fn check_join_deadline(
+    requested: Option<i64>,
+    start_at_ms: i64,
+    now_ms: i64,
+) -> Result<i64, ApiError> {
+    let Some(deadline) = requested else {
+        return Ok(start_at_ms);
+    };
+    if deadline <= now_ms {
+        return Err(ApiError::invalid(
+            "joinDeadline",
+            "must be after the server's clock",
+        ));
+    }
+    if deadline > start_at_ms.saturating_add(api::limits::MAX_JOIN_AFTER_START_MS) {
+        return Err(ApiError::invalid(
+            "joinDeadline",
+            format!(
+                "must be at most {} minutes after startAt",
+                api::limits::MAX_JOIN_AFTER_START_MS / 60_000
+            ),
+        ));
+    }
+    Ok(deadline)
 }
 
 impl From<api::StartRequest> for NewGame {
@@ -104,6 +170,9 @@ impl From<api::StartRequest> for NewGame {
             break_every: request.break_every,
             metadata: request.metadata,
             start_at_ms: None,
+            shared: request
+                .max_players
+                .map(|seats| (seats, request.join_deadline)),
         }
     }
 }
@@ -174,6 +243,23 @@ mod tests {
         assert_eq!(new.algorithm, Algorithm::Mix32V1);
         assert_eq!(new.tick_ms.map(TickMs::get), Some(16));
         assert_eq!((new.break_every, new.start_at_ms), (None, None));
+    }
+
+    #[test]
+    fn join_deadlines_default_to_the_start_and_stay_bounded() {
+        let now = 1_700_000_000_000;
+        let start = now + 3_000;
+        assert_eq!(check_join_deadline(None, start, now), Ok(start));
+        assert_eq!(check_join_deadline(Some(now + 1), start, now), Ok(now + 1));
+        let hour = api::limits::MAX_JOIN_AFTER_START_MS;
+        assert_eq!(
+            check_join_deadline(Some(start + hour), start, now),
+            Ok(start + hour)
+        );
+        for bad in [now, now - 1, start + hour + 1, i64::MIN, i64::MAX] {
+            let e = check_join_deadline(Some(bad), start, now).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("joinDeadline"), "{bad}");
+        }
     }
 
     #[test]

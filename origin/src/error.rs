@@ -189,7 +189,11 @@ fn v1_status_and_error(code: ErrorCode) -> (StatusCode, &'static str) {
         ErrorCode::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
         ErrorCode::NotFound => (StatusCode::NOT_FOUND, "not found"),
         ErrorCode::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
-        ErrorCode::Conflict => (StatusCode::CONFLICT, "conflict"),
+        ErrorCode::Conflict
+        | ErrorCode::GameFull
+        | ErrorCode::AlreadyPlaying
+        | ErrorCode::NotJoinable => (StatusCode::CONFLICT, "conflict"),
+        ErrorCode::JoinClosed | ErrorCode::GameEnded => (StatusCode::GONE, "gone"),
         ErrorCode::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
         ErrorCode::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate limited"),
         ErrorCode::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),

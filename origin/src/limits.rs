@@ -366,7 +366,7 @@ impl LimitSettings {
 /// Which budget a request spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    /// `POST /game/start`, `POST /v1/sessions`.
+    /// `POST /game/start`, `POST /v1/sessions`, `POST /game/{id}/join`.
     Start,
     /// Everything else that reaches the API (reads, exits, unknown routes).
     Read,
@@ -388,6 +388,8 @@ impl Class {
                 Class::Probe
             }
             (&Method::POST, "/game/start" | "/v1/sessions") => Class::Start,
+            // A join writes as much as a start (slot and seat LWTs).
+            (&Method::POST, p) if p.starts_with("/game/") && p.ends_with("/join") => Class::Start,
             _ => Class::Read,
         }
     }
@@ -985,6 +987,8 @@ mod tests {
         assert_eq!(Class::of(&Method::POST, "/game/start"), Class::Start);
         assert_eq!(Class::of(&Method::POST, "/v1/sessions/"), Class::Start);
         assert_eq!(Class::of(&Method::GET, "/game/start"), Class::Read);
+        assert_eq!(Class::of(&Method::POST, "/game/g/join"), Class::Start);
+        assert_eq!(Class::of(&Method::GET, "/game/g/results"), Class::Read);
         assert_eq!(Class::of(&Method::POST, "/game/exit"), Class::Read);
         assert_eq!(Class::of(&Method::GET, "/ready"), Class::Probe);
         assert_eq!(Class::of(&Method::HEAD, "/metrics"), Class::Probe);

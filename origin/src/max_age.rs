@@ -158,6 +158,7 @@ mod tests {
             exited_at_ms: None,
             metadata: None,
             owner_key: None,
+            shared: None,
         }
     }
 

@@ -63,6 +63,10 @@ pub struct Metrics {
     pub sessions_started: IntCounter,
     /// Games exited (first exit only).
     pub sessions_exited: IntCounter,
+    /// Seats taken in shared games (joins that took a seat).
+    pub seats_joined: IntCounter,
+    /// Seats exited in shared games (first exit only).
+    pub seats_exited: IntCounter,
     /// Outbox rows the relay's last pass left pending (read up to 10,000 per partition).
     pub outbox_pending: IntGauge,
     /// Game events acknowledged by the broker, by type.
@@ -173,6 +177,14 @@ impl Metrics {
             .expect("valid metric");
         let sessions_exited = IntCounter::new("seedsync_sessions_exited_total", "Games exited")
             .expect("valid metric");
+        let seats_joined =
+            IntCounter::new("seedsync_seats_joined_total", "Seats taken in shared games")
+                .expect("valid metric");
+        let seats_exited = IntCounter::new(
+            "seedsync_seats_exited_total",
+            "Seats of shared games exited (first exit only)",
+        )
+        .expect("valid metric");
         let outbox_pending = IntGauge::new(
             "seedsync_outbox_pending",
             "Game events in the outbox not yet acknowledged by the broker (last relay pass)",
@@ -379,6 +391,8 @@ impl Metrics {
             Box::new(cassandra_errors.clone()),
             Box::new(sessions_started.clone()),
             Box::new(sessions_exited.clone()),
+            Box::new(seats_joined.clone()),
+            Box::new(seats_exited.clone()),
             Box::new(outbox_pending.clone()),
             Box::new(outbox_published.clone()),
             Box::new(outbox_publish_failures.clone()),
@@ -399,6 +413,8 @@ impl Metrics {
             cassandra_errors,
             sessions_started,
             sessions_exited,
+            seats_joined,
+            seats_exited,
             outbox_pending,
             outbox_published,
             outbox_publish_failures,

@@ -127,6 +127,7 @@ mod tests {
             exited_at_ms: None,
             metadata: None,
             owner_key: None,
+            shared: None,
         }
     }
 

@@ -113,6 +113,11 @@ fn game_routes(timeout: Duration) -> Router<AppState> {
             "/game/{id}/replay",
             get(game::replay).fallback(only("GET, HEAD")),
         )
+        .route("/game/{id}/join", post(game::join).fallback(only("POST")))
+        .route(
+            "/game/{id}/results",
+            get(game::results).fallback(only("GET, HEAD")),
+        )
         .route(
             "/users/{user_id}/game",
             get(game::user_game).fallback(only("GET, HEAD")),

@@ -4,7 +4,10 @@
 //! [`api::GameId::parse`], [`api::query::at`]), so a bad input gets exactly the origin's
 //! answer.
 
-use api::{ApiError, EdgeGameView, ExitRequest, GameId, GameView, IdempotencyKey, StartRequest};
+use api::{
+    ApiError, EdgeGameView, EdgeJoinView, ExitRequest, GameId, GameView, IdempotencyKey,
+    JoinRequest, StartRequest,
+};
 use worker::Request;
 
 use super::cache;
@@ -104,6 +107,97 @@ pub(super) async fn start(
     Ok(reply.with("idempotency-key", idempotency_key))
 }
 
+/// `POST /edge/game/{id}/join`: a seat in a shared game for the authenticated user (with
+/// `USER_AUTH` on, the body's `userId` must be the credential's: 401/403 as for starts),
+/// charged to the user's start budget. Sent to the game's region when known (any origin can
+/// seat: they share the store), failing over in order with one `Idempotency-Key` for every
+/// attempt, so a retried join answers the same seat and token.
+pub(super) async fn join(
+    req: &mut Request,
+    cfg: &Config,
+    trace: &Trace,
+    raw_id: &str,
+    limit: impl FnOnce(&str) -> Result<(), Reply>,
+) -> Result<Reply, ApiError> {
+    let id = game_id(raw_id)?;
+    let body = read_json_body(req).await?;
+    let join: JoinRequest = api::json::parse_body(&body)?;
+    let identity = match super::users::authenticate(req, cfg).await {
+        Ok(identity) => identity,
+        Err(refused) => return Ok(refused),
+    };
+    crate::user_auth::start_user(identity.as_ref(), &join.user_id)?;
+    if let Err(refused) = limit(join.user_id.as_str()) {
+        return Ok(refused);
+    }
+    let idempotency_key = match header(req, "idempotency-key") {
+        Some(k) => IdempotencyKey::parse(&k)
+            .map_err(|e| ApiError::invalid("Idempotency-Key", e))?
+            .into(),
+        None => ids::new_id(),
+    };
+    let location = Location::of(req);
+    let (first, _) = routing::select_region(cfg, &location.hints(join.backend_region.as_ref()));
+    let order = routing::attempt_order(cfg, first.as_str());
+    let path = format!("/game/{id}/join");
+    let call = OriginCall::post(&path, to_json(&join)?, trace)
+        .with("idempotency-key", idempotency_key.clone())
+        .for_user(identity.as_ref().map(|i| i.user_id.as_str().to_owned()));
+    let served = upstream::call_with_failover(cfg, &order, &call).await?;
+    let reply = match origin::joined(&served.region, served.status, &served.body, &id)
+        .map_err(off_contract)?
+    {
+        Answer::Refused(status, error) => refused(&served.region, status, &error),
+        Answer::Ok(status, mut joined) => {
+            let backend = backend_region(cfg, &joined.game, &served.region);
+            remember_region(id, &backend);
+            if let Some(token) = crate::user_auth::seat_token_for(
+                super::users::owner_keyring(cfg),
+                identity.as_ref(),
+                &joined,
+            ) {
+                joined.owner_token = Some(token);
+            }
+            let view = EdgeJoinView {
+                join: joined,
+                backend_region: backend,
+            };
+            Reply::json(status, &view).with("x-edge-region", served.region.as_str())
+        }
+    };
+    Ok(reply.with("idempotency-key", idempotency_key))
+}
+
+/// `GET /edge/game/{id}/results`: every seat's result, from the cache once final (the game
+/// ended), else from the nearest healthy origin.
+pub(super) async fn read_results(
+    req: &Request,
+    cfg: &Config,
+    trace: &Trace,
+    raw_id: &str,
+) -> Result<Reply, ApiError> {
+    let id = game_id(raw_id)?;
+    let key = cache_policy::results_key(&id);
+    if let Some((body, stored_at)) = cache::get(cfg, &key).await {
+        return Ok(hit(body, stored_at));
+    }
+    let path = format!("/game/{id}/results");
+    let served = read_from_origin(&Location::of(req), cfg, trace, path).await?;
+    let reply = match origin::results(&served.region, served.status, &served.body, &id)
+        .map_err(off_contract)?
+    {
+        Answer::Refused(status, error) => refused(&served.region, status, &error),
+        Answer::Ok(status, results) => {
+            let body = to_json(&results)?.into_bytes();
+            if cache_policy::results_cacheable(status, results.is_final()) {
+                cache::put(cfg, &key, &body).await;
+            }
+            Reply::raw(status, body).with("x-edge-region", served.region.as_str())
+        }
+    };
+    Ok(reply.with("x-edge-cache", "miss"))
+}
+
 /// An exit the origin committed: the game and when it exited, for the caller to tell the
 /// game's live room.
 #[derive(Debug, Clone, Copy)]
@@ -127,6 +221,9 @@ pub(super) async fn exit(
     let authorization = header(req, "authorization");
     let outcome = games::exit(cfg, trace, &Location::of(req), &exit, authorization).await?;
     let committed = match &outcome {
+        // A seat of a shared game: the game goes on (its origin tells the room when the last
+        // seat's exit ends it).
+        ExitOutcome::Exited { view, .. } if view.exit.result.is_some() => None,
         ExitOutcome::Exited { view, .. } => Some(Committed {
             game_id: exit.game_id,
             exited_at: view.exit.exited_at,

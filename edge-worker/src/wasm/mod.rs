@@ -214,8 +214,10 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
     // the body names the user (in the handler); everything else that reaches an origin spends
     // the looser per-address budget first.
     let base = load_config(env)?;
-    if matches!(route, Route::Exit | Route::Game(_) | Route::GameState(_))
-        && let Err(refused) = limit(&base, trace, Charge::Address(Kind::Read))
+    if matches!(
+        route,
+        Route::Exit | Route::Game(_) | Route::GameState(_) | Route::Results(_)
+    ) && let Err(refused) = limit(&base, trace, Charge::Address(Kind::Read))
     {
         discard_body(req);
         return Ok(refused);
@@ -241,6 +243,18 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
             })
             .await
         }
+        Route::Join(id) => {
+            // A join writes what a start writes: the same budgets, in the same order.
+            if let Err(refused) = limit(&base, trace, Charge::Address(Kind::Start)) {
+                discard_body(req);
+                return Ok(refused);
+            }
+            handlers::join(req, &cfg, trace, &id, |user| {
+                limit(&base, trace, Charge::StartUser(user))
+            })
+            .await
+        }
+        Route::Results(id) => handlers::read_results(req, &cfg, trace, &id).await,
         Route::Exit => {
             let (reply, committed) = handlers::exit(req, &cfg, trace).await?;
             // Push the exit to the game's live room before answering.

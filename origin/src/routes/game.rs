@@ -1,8 +1,9 @@
 //! The game API (camelCase, [`api::ErrorBody`] errors): start, exit, read, server-side state,
-//! replay and the user's active game.
+//! replay, the user's active game, and the seats of shared games (join, results).
 
 use api::{
-    ExitRequest, ExitView, GameStatus, GameView, ReplayView, StartRequest, StateView, TickView,
+    ExitRequest, ExitView, GameStatus, GameView, JoinRequest, JoinView, ReplayView, ResultsView,
+    StartRequest, StateView, TickView,
 };
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -61,7 +62,48 @@ pub async fn exit(
         user_id: exited.user_id,
         exited_at: exited.exited_at_ms,
         status: GameStatus::Exited,
+        result: exited.result,
     }))
+}
+
+/// `POST /game/{id}/join`: a seat in a shared game for the body's user: 201 with the seat and
+/// its owner token, or 200 with the seat the user already holds (the token only with the
+/// `Idempotency-Key` that took it). Refusals: 409 `game_full`, `already_playing`,
+/// `not_joinable`; 410 `join_closed`, `game_ended`.
+pub async fn join(
+    State(state): State<AppState>,
+    GamePath(id): GamePath,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
+    ApiJson(request): ApiJson<JoinRequest>,
+) -> Result<(StatusCode, Json<JoinView>), AppError> {
+    // `backendRegion` is the edge's routing hint: validated by the type, unused here.
+    let joined = state
+        .service
+        .join(id, &request.user_id, key.as_ref())
+        .await?;
+    let status = if joined.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let owner_token = auth::token_for_seat(&state.auth, &joined);
+    Ok((
+        status,
+        Json(JoinView {
+            seat: joined.seat.view(),
+            game: joined.game.view(),
+            owner_token,
+        }),
+    ))
+}
+
+/// `GET /game/{id}/results`: every seat of the game and its result (final once `status` is
+/// `exited`).
+pub async fn results(
+    State(state): State<AppState>,
+    GamePath(id): GamePath,
+) -> Result<Json<ResultsView>, AppError> {
+    Ok(Json(state.service.results(id).await?))
 }
 
 /// `GET /game/{id}`.

@@ -94,6 +94,7 @@ pub async fn create(
         break_every: request.break_every,
         metadata: request.metadata,
         start_at_ms,
+        shared: None,
     };
     let started = state.service.start(&new, key.as_ref()).await?;
     let status = if started.created {

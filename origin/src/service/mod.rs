@@ -24,22 +24,26 @@
 //!
 //! Timelines (state at an instant, replays) are computed by the shared engine: see `timeline`.
 
+mod seats;
 mod settings;
 mod timeline;
 
 use std::sync::Arc;
 
-use api::{GameEvent, GameId, GameStatus, IdempotencyKey, RegionName, UserId};
+use api::{
+    GameEvent, GameId, GameStatus, IdempotencyKey, RegionName, SeatResult, SharedGame, UserId,
+};
 use shared_engine::{State, Tick};
 
 use kernel::clock::now_ms;
 
-use crate::domain::{Game, NewGame};
+use crate::domain::{Game, NewGame, check_join_deadline};
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::notify::EdgeNotifier;
 use crate::outbox::{Outbox, PendingEvent};
 use crate::store::{Claim, ExitOutcome, GameStore, StoreError};
+pub use seats::{Joined, SeatExited, creator_seat, join_refusal, seat_order};
 pub use settings::GameDefaults;
 
 /// The answer to a start request.
@@ -66,6 +70,8 @@ pub struct Exited {
     pub exited_at_ms: i64,
     /// Whether this request exited it.
     pub first: bool,
+    /// Shared games: the seat's result (the game ends with its last seat).
+    pub result: Option<SeatResult>,
 }
 
 /// A piece of a game's timeline.
@@ -176,14 +182,22 @@ impl GameService {
         key: Option<&IdempotencyKey>,
     ) -> Result<Game, AppError> {
         let now = now_ms();
+        let start_at_ms = request
+            .start_at_ms
+            .unwrap_or_else(|| now.saturating_add(i64::from(self.defaults.start_delay_ms)));
+        let shared = match request.shared {
+            None => None,
+            Some((seats, deadline)) => Some(SharedGame {
+                max_players: seats.get(),
+                join_deadline: check_join_deadline(deadline, start_at_ms, now)?,
+            }),
+        };
         Ok(Game {
             id,
             user_id: request.user_id.clone(),
             region: self.region.clone(),
             seed: secure_seed()?,
-            start_at_ms: request
-                .start_at_ms
-                .unwrap_or_else(|| now.saturating_add(i64::from(self.defaults.start_delay_ms))),
+            start_at_ms,
             tick_ms: request.tick_ms.unwrap_or(self.defaults.tick_ms),
             break_every: request.break_every.unwrap_or(self.defaults.break_every),
             algorithm: request.algorithm,
@@ -192,6 +206,7 @@ impl GameService {
             exited_at_ms: None,
             metadata: request.metadata.clone(),
             owner_key: key.cloned(),
+            shared,
         })
     }
 
@@ -269,6 +284,11 @@ impl GameService {
             store.insert_game(&game, self.running_ttl(&game)).await?;
             None
         };
+        if game.shared.is_some() {
+            // The creator's seat exists before the claim that commits the game, so no join
+            // can ever see the game without it (joiners never take seat 0).
+            store.insert_seat(&creator_seat(&game)).await?;
+        }
         let started = self.claim_slot(request, key, game, inserted_here).await?;
         Ok((started, queued))
     }
@@ -378,6 +398,18 @@ impl GameService {
     #[tracing::instrument(name = "service.exit", skip_all)]
     pub async fn exit(&self, id: GameId, user: Option<&UserId>) -> Result<Exited, AppError> {
         let game = self.game(id).await?;
+        if let Some(shared) = game.shared {
+            // Every player exits their own seat; `/v1` (no user) exits the creator's.
+            let player = user.unwrap_or(&game.user_id);
+            let exited = self.exit_seat(&game, shared, player).await?;
+            return Ok(Exited {
+                game_id: id,
+                user_id: player.clone(),
+                exited_at_ms: exited.result.exited_at,
+                first: exited.first,
+                result: Some(exited.result),
+            });
+        }
         if let Some(user) = user
             && *user != game.user_id
         {
@@ -431,6 +463,7 @@ impl GameService {
             user_id: game.user_id,
             exited_at_ms,
             first,
+            result: None,
         })
     }
 

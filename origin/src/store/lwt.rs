@@ -14,9 +14,10 @@ use scylla::statement::prepared::PreparedStatement;
 use super::traced::Kind;
 use scylla::value::{CqlTimestamp, CqlValue, Row};
 
-use super::rows::GameRowTtl;
-use super::{Claim, ExitOutcome, GameStore, Store, StoreError, query_error};
-use crate::domain::Game;
+use super::rows::{GameRowTtl, SeatRow};
+use super::{Claim, ExitOutcome, GameStore, SeatExit, Store, StoreError, query_error};
+use crate::domain::{Game, Seat};
+use api::SeatResult;
 
 /// Attempts of one LWT before giving up (the driver itself never retries LWTs).
 const LWT_ATTEMPTS: u32 = 5;
@@ -303,6 +304,104 @@ impl Store {
             )
             .await?;
         lwt_outcome(result, &[], "repoint idempotency key")?;
+        Ok(())
+    }
+
+    /// Takes a seat unless taken; on a taken seat, answers its holder (our own user when a
+    /// retried LWT sees its first run applied, or a concurrent join of the same user).
+    pub(super) async fn claim_seat_lwt(&self, seat: &Seat) -> Result<Claim<UserId>, StoreError> {
+        let result = self
+            .execute_lwt(
+                &self.statements.claim_seat,
+                SeatRow::from(seat),
+                "claim seat",
+            )
+            .await?;
+        match lwt_outcome(result, &["user_id"], "claim seat")? {
+            (true, _) => Ok(Claim::Claimed),
+            (false, values) => match values.into_iter().next().flatten() {
+                Some(CqlValue::Text(user)) => UserId::parse(&user)
+                    .map(Claim::Held)
+                    .map_err(|_| StoreError::Corrupt(format!("seat holder {user:?}"))),
+                other => Err(StoreError::Corrupt(format!(
+                    "seat {} of game {} is held by {other:?}",
+                    seat.seat, seat.game_id
+                ))),
+            },
+        }
+    }
+
+    /// Records a seat's exit unless it already has one.
+    pub(super) async fn exit_seat_lwt(
+        &self,
+        game: GameId,
+        seat: u32,
+        user: &UserId,
+        result: &SeatResult,
+    ) -> Result<SeatExit, StoreError> {
+        let tick = result.final_tick;
+        let big = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let seat_no = i32::try_from(seat).unwrap_or(i32::MAX);
+        let outcome = self
+            .execute_lwt(
+                &self.statements.exit_seat,
+                (
+                    CqlTimestamp(result.exited_at),
+                    tick.map(|t| big(t.step)),
+                    tick.map(|t| big(t.value)),
+                    tick.map(|t| big(t.round)),
+                    tick.map(|t| t.broken),
+                    result.break_first,
+                    game.uuid(),
+                    seat_no,
+                    user.as_str(),
+                ),
+                "exit seat",
+            )
+            .await?;
+        let (applied, values) = lwt_outcome(outcome, &["exited_at", "user_id"], "exit seat")?;
+        if applied {
+            return Ok(SeatExit::Exited);
+        }
+        let mut values = values.into_iter();
+        match (values.next().flatten(), values.next().flatten()) {
+            (Some(CqlValue::Timestamp(_)), Some(CqlValue::Text(holder)))
+                if holder == user.as_str() =>
+            {
+                let seats = self.seats(game, seat + 1).await?;
+                match seats.into_iter().find(|s| s.seat == seat) {
+                    Some(Seat {
+                        result: Some(found),
+                        ..
+                    }) => Ok(SeatExit::AlreadyExited(found)),
+                    _ => Err(StoreError::Corrupt(format!(
+                        "seat {seat} of game {game} is exited without a result"
+                    ))),
+                }
+            }
+            _ => Ok(SeatExit::NotFound),
+        }
+    }
+
+    /// Frees a seat if `user` still holds it.
+    pub(super) async fn delete_seat_lwt(
+        &self,
+        game: GameId,
+        seat: u32,
+        user: &UserId,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .execute_lwt(
+                &self.statements.delete_seat,
+                (
+                    game.uuid(),
+                    i32::try_from(seat).unwrap_or(i32::MAX),
+                    user.as_str(),
+                ),
+                "free seat",
+            )
+            .await?;
+        lwt_outcome(result, &[], "free seat")?;
         Ok(())
     }
 }

@@ -11,9 +11,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::{Claim, ExitOutcome, GameStore, StoreError};
-use crate::domain::Game;
-use api::{GameId, GameStatus, IdempotencyKey, UserId};
+use super::{Claim, ExitOutcome, GameStore, SeatExit, StoreError};
+use crate::domain::{Game, Seat};
+use api::{GameId, GameStatus, IdempotencyKey, SeatResult, UserId};
 use async_trait::async_trait;
 
 #[derive(Debug, Default)]
@@ -21,6 +21,7 @@ struct Tables {
     games: HashMap<GameId, Game>,
     active: HashMap<UserId, GameId>,
     keys: HashMap<IdempotencyKey, (GameId, UserId)>,
+    seats: HashMap<(GameId, u32), Seat>,
 }
 
 /// Games, active-game claims and idempotency keys in this process's memory.
@@ -176,6 +177,72 @@ impl GameStore for MemoryStore {
             && held.1 == *user
         {
             held.0 = game;
+        }
+        Ok(())
+    }
+
+    async fn game_serial(&self, id: GameId) -> Result<Option<Game>, StoreError> {
+        self.game(id).await
+    }
+
+    async fn insert_seat(&self, seat: &Seat) -> Result<(), StoreError> {
+        self.check("insert seat").await?;
+        self.tables()
+            .seats
+            .insert((seat.game_id, seat.seat), seat.clone());
+        Ok(())
+    }
+
+    async fn claim_seat(&self, seat: &Seat) -> Result<Claim<UserId>, StoreError> {
+        self.check("claim seat").await?;
+        let mut tables = self.tables();
+        match tables.seats.get(&(seat.game_id, seat.seat)) {
+            Some(held) => Ok(Claim::Held(held.user_id.clone())),
+            None => {
+                tables.seats.insert((seat.game_id, seat.seat), seat.clone());
+                Ok(Claim::Claimed)
+            }
+        }
+    }
+
+    async fn seats(&self, game: GameId, max_players: u32) -> Result<Vec<Seat>, StoreError> {
+        self.check("read seats").await?;
+        let tables = self.tables();
+        Ok((0..max_players)
+            .filter_map(|n| tables.seats.get(&(game, n)).cloned())
+            .collect())
+    }
+
+    async fn exit_seat(
+        &self,
+        game: GameId,
+        seat: u32,
+        user: &UserId,
+        result: &SeatResult,
+    ) -> Result<SeatExit, StoreError> {
+        self.check("exit seat").await?;
+        let mut tables = self.tables();
+        match tables.seats.get_mut(&(game, seat)) {
+            Some(held) if held.user_id == *user => match held.result {
+                Some(found) => Ok(SeatExit::AlreadyExited(found)),
+                None => {
+                    held.result = Some(*result);
+                    Ok(SeatExit::Exited)
+                }
+            },
+            _ => Ok(SeatExit::NotFound),
+        }
+    }
+
+    async fn delete_seat(&self, game: GameId, seat: u32, user: &UserId) -> Result<(), StoreError> {
+        self.check("free seat").await?;
+        let mut tables = self.tables();
+        if tables
+            .seats
+            .get(&(game, seat))
+            .is_some_and(|held| held.user_id == *user)
+        {
+            tables.seats.remove(&(game, seat));
         }
         Ok(())
     }

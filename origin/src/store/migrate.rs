@@ -36,7 +36,7 @@ use crate::config::Settings;
 
 /// The migration files, in version order. Adding one: a new file `NNNN_name.cql` in
 /// `origin/migrations/` and a line here (a unit test checks the two agree).
-const FILES: [(&str, &str); 3] = [
+const FILES: [(&str, &str); 4] = [
     (
         "0001_initial.cql",
         include_str!("../../migrations/0001_initial.cql"),
@@ -48,6 +48,10 @@ const FILES: [(&str, &str); 3] = [
     (
         "0003_regions_signature.cql",
         include_str!("../../migrations/0003_regions_signature.cql"),
+    ),
+    (
+        "0004_shared_games.cql",
+        include_str!("../../migrations/0004_shared_games.cql"),
     ),
 ];
 

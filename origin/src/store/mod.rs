@@ -5,6 +5,8 @@
 //! - `games` (by game id): the game record; written once, then exited by an LWT.
 //! - `active_game_by_user` (by user id): the user's one active game, claimed with
 //!   `INSERT ... IF NOT EXISTS` so concurrent starts agree on a single game.
+//! - `game_seats` (by game id and seat number): the seats of shared games, each taken with
+//!   `INSERT ... IF NOT EXISTS` and exited by an LWT (see [`crate::service`]'s join).
 //! - `game_by_idempotency_key` (by key, 24 h TTL): which game a start request's
 //!   `Idempotency-Key` produced, so a retried start returns the same game from any region.
 //! - `outbox_pending` and `outbox_floor`: the game events waiting for the relay (see
@@ -45,9 +47,10 @@ use uuid::Uuid;
 use traced::Kind;
 pub use traced::STATEMENT_DURATION;
 
-use crate::domain::Game;
+use crate::domain::{Game, Seat};
+use api::SeatResult;
 pub use pending::{OutboxStore, PendingEvent, SHARDS, shard_of};
-use rows::{GameRow, GameRowTtl};
+use rows::{GameRow, GameRowTtl, SeatRow};
 use schema::Statements;
 pub use settings::{CassandraSettings, Replication};
 
@@ -163,6 +166,17 @@ pub enum ExitOutcome {
     NotFound,
 }
 
+/// The outcome of exiting a seat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatExit {
+    /// This request exited it with the result it gave.
+    Exited,
+    /// It had already been exited, with this result.
+    AlreadyExited(SeatResult),
+    /// No such seat held by that user.
+    NotFound,
+}
+
 /// What the service needs from storage. Every write that decides something between
 /// concurrent requests is a compare-and-set whose repeat is harmless (see [`crate::service`]).
 ///
@@ -231,6 +245,34 @@ pub trait GameStore: Send + Sync + std::fmt::Debug {
         game: GameId,
         ttl_seconds: i32,
     ) -> Result<(), StoreError>;
+
+    /// Reads a game at SERIAL consistency (completing any LWT in flight on it): what a join
+    /// checks after taking its seat, against an end committed meanwhile.
+    async fn game_serial(&self, id: GameId) -> Result<Option<Game>, StoreError>;
+
+    /// Writes a seat nobody else can hold (the creator's seat 0, written before the game is
+    /// committed); a repeat writes the same values.
+    async fn insert_seat(&self, seat: &Seat) -> Result<(), StoreError>;
+
+    /// Takes `seat` unless it is taken; then answers who holds it.
+    async fn claim_seat(&self, seat: &Seat) -> Result<Claim<UserId>, StoreError>;
+
+    /// Every taken seat of a game of `max_players` seats, by seat number.
+    async fn seats(&self, game: GameId, max_players: u32) -> Result<Vec<Seat>, StoreError>;
+
+    /// Records `result` on seat `seat` of `game` if `user` holds it and has not exited (the
+    /// first exit wins).
+    async fn exit_seat(
+        &self,
+        game: GameId,
+        seat: u32,
+        user: &UserId,
+        result: &SeatResult,
+    ) -> Result<SeatExit, StoreError>;
+
+    /// Frees seat `seat` of `game` if `user` still holds it (a join that lost to the game's
+    /// end gives its seat back).
+    async fn delete_seat(&self, game: GameId, seat: u32, user: &UserId) -> Result<(), StoreError>;
 
     /// Whether storage answers a trivial query.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -444,6 +486,83 @@ impl GameStore for Store {
         ttl_seconds: i32,
     ) -> Result<(), StoreError> {
         self.repoint_key_lwt(key, user, game, ttl_seconds).await
+    }
+
+    async fn game_serial(&self, id: GameId) -> Result<Option<Game>, StoreError> {
+        let result = self
+            .run(
+                "select_game_serial",
+                Kind::Lwt,
+                &self.statements.outbox.select_game_serial,
+                (id.uuid(),),
+            )
+            .await
+            .map_err(|e| query_error("read game (serial)")(&e))?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| query_error("read game (serial)")(&e))?;
+        let row = rows
+            .maybe_first_row::<GameRow>()
+            .map_err(|e| query_error("read game (serial)")(&e))?;
+        row.map(Game::try_from).transpose()
+    }
+
+    async fn insert_seat(&self, seat: &Seat) -> Result<(), StoreError> {
+        self.run(
+            "insert_seat",
+            Kind::Plain,
+            &self.statements.insert_seat,
+            SeatRow::from(seat),
+        )
+            .await
+            .map_err(|e| query_error("insert seat")(&e))?;
+        Ok(())
+    }
+
+    async fn claim_seat(&self, seat: &Seat) -> Result<Claim<UserId>, StoreError> {
+        self.claim_seat_lwt(seat).await
+    }
+
+    async fn seats(&self, game: GameId, max_players: u32) -> Result<Vec<Seat>, StoreError> {
+        let numbers: Vec<i32> = (0..max_players)
+            .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+            .collect();
+        let result = self
+            .run(
+                "select_seats",
+                Kind::Plain,
+                &self.statements.select_seats,
+                (game.uuid(), numbers),
+            )
+            .await
+            .map_err(|e| query_error("read seats")(&e))?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| query_error("read seats")(&e))?;
+        let mut seats = rows
+            .rows::<SeatRow>()
+            .map_err(|e| query_error("read seats")(&e))?
+            .map(|row| {
+                row.map_err(|e| query_error("read seats")(&e))
+                    .and_then(Seat::try_from)
+            })
+            .collect::<Result<Vec<Seat>, StoreError>>()?;
+        seats.sort_by_key(|s| s.seat);
+        Ok(seats)
+    }
+
+    async fn exit_seat(
+        &self,
+        game: GameId,
+        seat: u32,
+        user: &UserId,
+        result: &SeatResult,
+    ) -> Result<SeatExit, StoreError> {
+        self.exit_seat_lwt(game, seat, user, result).await
+    }
+
+    async fn delete_seat(&self, game: GameId, seat: u32, user: &UserId) -> Result<(), StoreError> {
+        self.delete_seat_lwt(game, seat, user).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

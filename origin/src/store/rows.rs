@@ -3,18 +3,23 @@
 //! corrupt instead of reaching the engine.
 
 use api::{
-    Algorithm, BreakEvery, GameId, GameStatus, IdempotencyKey, Metadata, RegionName, TickMs, UserId,
+    Algorithm, BreakEvery, GameId, GameStatus, IdempotencyKey, Metadata, RegionName, SeatResult,
+    SharedGame, TickMs, TickView, UserId,
 };
 use scylla::value::CqlTimestamp;
 use scylla::{DeserializeRow, SerializeRow};
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::domain::Game;
+use crate::domain::{Game, Seat};
 
 /// The columns of `games`, in the order of the prepared statements.
 pub(super) const GAME_COLUMNS: &str = "game_id, user_id, region, seed, start_at, tick_ms, break_every, algorithm, status, \
-                                       created_at, exited_at, metadata, owner_key";
+                                       created_at, exited_at, metadata, owner_key, max_players, join_deadline";
+
+/// The columns of `game_seats`, in the order of the prepared statements.
+pub(super) const SEAT_COLUMNS: &str = "game_id, seat, user_id, joined_at, owner_key, exited_at, \
+                                       final_step, final_value, final_round, final_broken, break_first";
 
 /// One `games` row; bound and read by column name.
 #[derive(Debug, Clone, DeserializeRow, SerializeRow)]
@@ -33,6 +38,9 @@ pub(super) struct GameRow {
     metadata: Option<String>,
     /// Added after the first release (`ALTER TABLE`): rows written before it read as null.
     owner_key: Option<String>,
+    /// Shared games (migration 0004): null for one-player games.
+    max_players: Option<i32>,
+    join_deadline: Option<CqlTimestamp>,
 }
 
 /// A `games` row with the TTL of the statement that writes it (bind marker `[ttl]` of
@@ -72,6 +80,11 @@ impl From<&Game> for GameRow {
             exited_at: game.exited_at_ms.map(CqlTimestamp),
             metadata: game.metadata.as_ref().map(Metadata::to_json),
             owner_key: game.owner_key.as_ref().map(|k| k.as_str().to_owned()),
+            // At most api::limits::MAX_PLAYERS: fits an `int`.
+            max_players: game
+                .shared
+                .map(|s| i32::try_from(s.max_players).unwrap_or(i32::MAX)),
+            join_deadline: game.shared.map(|s| CqlTimestamp(s.join_deadline)),
         }
     }
 }
@@ -110,6 +123,104 @@ impl TryFrom<GameRow> for Game {
                     Some(IdempotencyKey::parse(key).map_err(|_| corrupt("bad owner_key"))?)
                 }
             },
+            shared: match (row.max_players, row.join_deadline) {
+                (None, None) => None,
+                (Some(seats), Some(deadline)) => Some(SharedGame {
+                    max_players: api::MaxPlayers::parse(u64::try_from(seats).unwrap_or(0))
+                        .map_err(|_| corrupt("bad max_players"))?
+                        .get(),
+                    join_deadline: deadline.0,
+                }),
+                _ => return Err(corrupt("max_players and join_deadline go together")),
+            },
+        })
+    }
+}
+
+/// One `game_seats` row.
+#[derive(Debug, Clone, DeserializeRow, SerializeRow)]
+pub(super) struct SeatRow {
+    pub(super) game_id: Uuid,
+    pub(super) seat: i32,
+    user_id: String,
+    joined_at: CqlTimestamp,
+    owner_key: Option<String>,
+    exited_at: Option<CqlTimestamp>,
+    final_step: Option<i64>,
+    final_value: Option<i64>,
+    final_round: Option<i64>,
+    final_broken: Option<bool>,
+    break_first: Option<bool>,
+}
+
+/// A step count as a `bigint` (every step a server computes is far below `i64::MAX`).
+fn big(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl From<&Seat> for SeatRow {
+    fn from(seat: &Seat) -> SeatRow {
+        let tick = seat.result.and_then(|r| r.final_tick);
+        SeatRow {
+            game_id: seat.game_id.uuid(),
+            seat: i32::try_from(seat.seat).unwrap_or(i32::MAX),
+            user_id: seat.user_id.as_str().to_owned(),
+            joined_at: CqlTimestamp(seat.joined_at_ms),
+            owner_key: seat.owner_key.as_ref().map(|k| k.as_str().to_owned()),
+            exited_at: seat.result.map(|r| CqlTimestamp(r.exited_at)),
+            final_step: tick.map(|t| big(t.step)),
+            final_value: tick.map(|t| big(t.value)),
+            final_round: tick.map(|t| big(t.round)),
+            final_broken: tick.map(|t| t.broken),
+            break_first: seat.result.map(|r| r.break_first),
+        }
+    }
+}
+
+impl TryFrom<SeatRow> for Seat {
+    type Error = StoreError;
+
+    fn try_from(row: SeatRow) -> Result<Seat, StoreError> {
+        let corrupt = |what: &str| {
+            StoreError::Corrupt(format!("seat {} of game {}: {what}", row.seat, row.game_id))
+        };
+        let count = |n: i64| u64::try_from(n).map_err(|_| corrupt("negative step"));
+        let final_tick = match (
+            row.final_step,
+            row.final_value,
+            row.final_round,
+            row.final_broken,
+        ) {
+            (None, None, None, None) => None,
+            (Some(step), Some(value), Some(round), Some(broken)) => Some(TickView {
+                step: count(step)?,
+                value: count(value)?,
+                round: count(round)?,
+                broken,
+            }),
+            _ => return Err(corrupt("partial final state")),
+        };
+        let result = match (row.exited_at, row.break_first) {
+            (None, None) if final_tick.is_none() => None,
+            (Some(at), Some(break_first)) => Some(SeatResult {
+                exited_at: at.0,
+                final_tick,
+                break_first,
+            }),
+            _ => return Err(corrupt("partial exit")),
+        };
+        Ok(Seat {
+            game_id: GameId::from(row.game_id),
+            seat: u32::try_from(row.seat).map_err(|_| corrupt("negative seat"))?,
+            user_id: UserId::parse(&row.user_id).map_err(|_| corrupt("bad user_id"))?,
+            joined_at_ms: row.joined_at.0,
+            owner_key: match &row.owner_key {
+                None => None,
+                Some(key) => {
+                    Some(IdempotencyKey::parse(key).map_err(|_| corrupt("bad owner_key"))?)
+                }
+            },
+            result,
         })
     }
 }
@@ -133,6 +244,10 @@ mod tests {
             exited_at_ms: Some(1_700_000_009_000),
             metadata: Some(serde_json::from_str(r#"{"mode":"duel"}"#).unwrap()),
             owner_key: Some(IdempotencyKey::parse("retry-7").unwrap()),
+            shared: Some(SharedGame {
+                max_players: 40,
+                join_deadline: 1_700_000_003_000,
+            }),
         }
     }
 
@@ -143,6 +258,7 @@ mod tests {
         let bare = Game {
             metadata: None,
             owner_key: None,
+            shared: None,
             exited_at_ms: None,
             status: GameStatus::Active,
             ..game
@@ -182,9 +298,81 @@ mod tests {
                 owner_key: Some("has space".into()),
                 ..good.clone()
             },
+            GameRow {
+                max_players: Some(1),
+                ..good.clone()
+            },
+            GameRow {
+                join_deadline: None,
+                ..good.clone()
+            },
         ] {
             assert!(
                 matches!(Game::try_from(bad.clone()), Err(StoreError::Corrupt(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn seat_rows_round_trip() {
+        let seat = Seat {
+            game_id: game().id,
+            seat: 39,
+            user_id: UserId::parse("p39").unwrap(),
+            joined_at_ms: 5,
+            owner_key: Some(IdempotencyKey::parse("join-1").unwrap()),
+            result: Some(SeatResult {
+                exited_at: 9,
+                final_tick: Some(TickView {
+                    step: 3,
+                    value: 1,
+                    round: 2,
+                    broken: false,
+                }),
+                break_first: true,
+            }),
+        };
+        assert_eq!(Seat::try_from(SeatRow::from(&seat)).unwrap(), seat);
+        let countdown = Seat {
+            result: Some(SeatResult {
+                exited_at: 9,
+                final_tick: None,
+                break_first: false,
+            }),
+            ..seat.clone()
+        };
+        assert_eq!(
+            Seat::try_from(SeatRow::from(&countdown)).unwrap(),
+            countdown
+        );
+        let playing = Seat {
+            result: None,
+            owner_key: None,
+            ..seat.clone()
+        };
+        assert_eq!(Seat::try_from(SeatRow::from(&playing)).unwrap(), playing);
+        let good = SeatRow::from(&seat);
+        for bad in [
+            SeatRow {
+                final_value: None,
+                ..good.clone()
+            },
+            SeatRow {
+                break_first: None,
+                ..good.clone()
+            },
+            SeatRow {
+                seat: -1,
+                ..good.clone()
+            },
+            SeatRow {
+                final_step: Some(-5),
+                ..good.clone()
+            },
+        ] {
+            assert!(
+                matches!(Seat::try_from(bad.clone()), Err(StoreError::Corrupt(_))),
                 "{bad:?}"
             );
         }

@@ -6,7 +6,7 @@ use scylla::frame::types::Consistency;
 use scylla::statement::prepared::PreparedStatement;
 
 use super::StoreError;
-use super::rows::GAME_COLUMNS;
+use super::rows::{GAME_COLUMNS, SEAT_COLUMNS};
 
 /// Every statement the store runs.
 pub(super) struct Statements {
@@ -24,6 +24,11 @@ pub(super) struct Statements {
     pub(super) claim_key: PreparedStatement,
     pub(super) repoint_key: PreparedStatement,
     pub(super) ping: PreparedStatement,
+    pub(super) insert_seat: PreparedStatement,
+    pub(super) claim_seat: PreparedStatement,
+    pub(super) select_seats: PreparedStatement,
+    pub(super) exit_seat: PreparedStatement,
+    pub(super) delete_seat: PreparedStatement,
     pub(super) outbox: OutboxStatements,
 }
 
@@ -58,7 +63,19 @@ pub(super) async fn prepare(
                 message: format!("{e} in `{cql}`"),
             })
     };
-    let placeholders = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+    let placeholders = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+    let seat_placeholders = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+    // Seat 0 is written once with values derived from its game: a repeat writes the same.
+    let mut insert_seat = prepare(format!(
+        "INSERT INTO {ks}.game_seats ({SEAT_COLUMNS}) VALUES ({seat_placeholders})"
+    ))
+    .await?;
+    insert_seat.set_is_idempotent(true);
+    let mut select_seats = prepare(format!(
+        "SELECT {SEAT_COLUMNS} FROM {ks}.game_seats WHERE game_id = ? AND seat IN ?"
+    ))
+    .await?;
+    select_seats.set_is_idempotent(true);
     let mut insert_game = prepare(format!(
         "INSERT INTO {ks}.games ({GAME_COLUMNS}) VALUES ({placeholders}) USING TTL ?"
     ))
@@ -116,6 +133,22 @@ pub(super) async fn prepare(
         ))
         .await?,
         ping,
+        insert_seat,
+        claim_seat: prepare(format!(
+            "INSERT INTO {ks}.game_seats ({SEAT_COLUMNS}) VALUES ({seat_placeholders}) IF NOT EXISTS"
+        ))
+        .await?,
+        select_seats,
+        exit_seat: prepare(format!(
+            "UPDATE {ks}.game_seats SET exited_at = ?, final_step = ?, final_value = ?, \
+             final_round = ?, final_broken = ?, break_first = ? WHERE game_id = ? AND seat = ? \
+             IF exited_at = null AND user_id = ?"
+        ))
+        .await?,
+        delete_seat: prepare(format!(
+            "DELETE FROM {ks}.game_seats WHERE game_id = ? AND seat = ? IF user_id = ?"
+        ))
+        .await?,
         outbox,
     })
 }

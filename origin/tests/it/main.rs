@@ -26,6 +26,7 @@ mod ops;
 mod process;
 mod registry;
 mod retention;
+mod seats;
 mod storage_failure;
 mod tls;
 mod tls_cassandra;

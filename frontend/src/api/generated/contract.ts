@@ -15,6 +15,11 @@ export const ERROR_STATUS: { readonly [C in ErrorCode]: number } = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  game_full: 409,
+  already_playing: 409,
+  not_joinable: 409,
+  join_closed: 410,
+  game_ended: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,
   validation_failed: 422,
@@ -87,9 +92,14 @@ export type BreakEvery = number;
 export type Metadata = Record<string, unknown>;
 
 /**
+ * Seats of a shared game, `2..=100` (the creator's seat included).
+ */
+export type MaxPlayers = number;
+
+/**
  * Every error code, with its one HTTP status ([`ErrorCode::status`]).
  */
-export type ErrorCode = "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "rate_limited" | "internal" | "bad_gateway" | "storage_unavailable" | "timeout" | "not_ready" | "origins_unavailable";
+export type ErrorCode = "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "game_full" | "already_playing" | "not_joinable" | "join_closed" | "game_ended" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "rate_limited" | "internal" | "bad_gateway" | "storage_unavailable" | "timeout" | "not_ready" | "origins_unavailable";
 
 /**
  * The inside of an [`ErrorBody`].
@@ -145,7 +155,17 @@ breakEvery?: BreakEvery,
 /**
  * Free-form JSON object, at most 4 KiB.
  */
-metadata?: Metadata, };
+metadata?: Metadata, 
+/**
+ * Creates a shared game with this many seats (the creator's included, `2..=100`): others
+ * join it with `POST /game/{id}/join` (see [`crate::seats`]).
+ */
+maxPlayers?: MaxPlayers, 
+/**
+ * Shared games: Unix ms from which joins are refused (default: `startAt`, the end of the
+ * countdown); after the server's clock, at most an hour after `startAt`.
+ */
+joinDeadline?: number, };
 
 /**
  * `POST /game/exit` and `POST /edge/game/exit`.
@@ -222,6 +242,10 @@ exitedAt?: number,
  */
 metadata?: Metadata, 
 /**
+ * Shared games only: their seats and join deadline.
+ */
+shared?: SharedGame, 
+/**
  * Starts only, and only to the request that created the game or one carrying the
  * `Idempotency-Key` that did: the credential its exit needs (`Authorization: Bearer`).
  * Reads never carry it.
@@ -294,6 +318,10 @@ exitedAt?: number,
  */
 metadata?: Metadata, 
 /**
+ * Shared games only: their seats and join deadline.
+ */
+shared?: SharedGame, 
+/**
  * Starts only, and only to the request that created the game or one carrying the
  * `Idempotency-Key` that did: the credential its exit needs (`Authorization: Bearer`).
  * Reads never carry it.
@@ -323,7 +351,12 @@ exitedAt: number,
 /**
  * Always `exited`.
  */
-status: GameStatus, };
+status: GameStatus, 
+/**
+ * Shared games: the seat's result, frozen at `exitedAt` (the game itself ends when its
+ * last seat exits).
+ */
+result?: SeatResult, };
 
 /**
  * An exit as the edge answers it.
@@ -352,7 +385,12 @@ exitedAt: number,
 /**
  * Always `exited`.
  */
-status: GameStatus, };
+status: GameStatus, 
+/**
+ * Shared games: the seat's result, frozen at `exitedAt` (the game itself ends when its
+ * last seat exits).
+ */
+result?: SeatResult, };
 
 /**
  * One step of a timeline.
@@ -485,6 +523,157 @@ to: number,
  * The steps (fewer than asked if the game exited before `to`).
  */
 ticks: Array<TickView>, };
+
+/**
+ * What makes a game shared: its seats and until when it takes players.
+ */
+export type SharedGame = { 
+/**
+ * Seats, the creator's included.
+ */
+maxPlayers: number, 
+/**
+ * Unix ms from which joins are refused (`join_closed`).
+ */
+joinDeadline: number, };
+
+/**
+ * `POST /game/{id}/join` and `POST /edge/game/{id}/join`.
+ */
+export type JoinRequest = { 
+/**
+ * The joining player.
+ */
+userId: UserId, 
+/**
+ * Where the game lives, if the client knows (edge routing; origins ignore it).
+ */
+backendRegion?: RegionName, };
+
+/**
+ * One player's result: the engine's state at the instant their exit was committed.
+ */
+export type SeatResult = { 
+/**
+ * Unix ms of the exit, by the server's clock.
+ */
+exitedAt: number, 
+/**
+ * The step the player's game froze at (the last step that began before the exit);
+ * absent if they exited during the countdown.
+ */
+final?: TickView, 
+/**
+ * Whether a break came before the exit (at least one break in `[0, final.step]`).
+ */
+breakFirst: boolean, };
+
+/**
+ * A seat of a shared game.
+ */
+export type SeatView = { 
+/**
+ * `0` is the creator's; joiners get `1..maxPlayers`.
+ */
+seat: number, 
+/**
+ * Its player.
+ */
+userId: UserId, 
+/**
+ * Unix ms the seat was taken.
+ */
+joinedAt: number, 
+/**
+ * The player's result, once they exited.
+ */
+result?: SeatResult, };
+
+/**
+ * The answer to a join (201 for a new seat, 200 for the user's seat found again).
+ */
+export type JoinView = { 
+/**
+ * The game (everything a client needs to compute its timeline).
+ */
+game: GameView, 
+/**
+ * Only to the request that took the seat, or one carrying the `Idempotency-Key` that
+ * did: the credential that exits this seat and no other (`Authorization: Bearer`).
+ */
+ownerToken?: string, 
+/**
+ * `0` is the creator's; joiners get `1..maxPlayers`.
+ */
+seat: number, 
+/**
+ * Its player.
+ */
+userId: UserId, 
+/**
+ * Unix ms the seat was taken.
+ */
+joinedAt: number, 
+/**
+ * The player's result, once they exited.
+ */
+result?: SeatResult, };
+
+/**
+ * A join as the edge answers it.
+ */
+export type EdgeJoinView = { 
+/**
+ * The region whose origin seated the player.
+ */
+backendRegion: RegionName, 
+/**
+ * The game (everything a client needs to compute its timeline).
+ */
+game: GameView, 
+/**
+ * Only to the request that took the seat, or one carrying the `Idempotency-Key` that
+ * did: the credential that exits this seat and no other (`Authorization: Bearer`).
+ */
+ownerToken?: string, 
+/**
+ * `0` is the creator's; joiners get `1..maxPlayers`.
+ */
+seat: number, 
+/**
+ * Its player.
+ */
+userId: UserId, 
+/**
+ * Unix ms the seat was taken.
+ */
+joinedAt: number, 
+/**
+ * The player's result, once they exited.
+ */
+result?: SeatResult, };
+
+/**
+ * `GET /game/{id}/results`: every seat of a game and its result.
+ */
+export type ResultsView = { 
+/**
+ * The game.
+ */
+gameId: GameId, 
+/**
+ * `exited` once every seat exited (or the game reached its maximum age): the results
+ * are final and may be cached.
+ */
+status: GameStatus, 
+/**
+ * Seats, the creator's included (absent for a one-player game).
+ */
+maxPlayers?: number, 
+/**
+ * Every taken seat, by seat number.
+ */
+seats: Array<SeatView>, };
 
 /**
  * Whether a region takes new games.
