@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::common::{TestApp, settings_with, spawn_app_with};
 
 /// Used by the rules or dashboards but absent from a fresh origin's scrape, each for a reason.
-const MAY_BE_ABSENT: [(&str, &str); 3] = [
+const MAY_BE_ABSENT: [(&str, &str); 2] = [
     (
         "seedsync_outbox_published_total",
         "a series per event type, once the relay (NATS_URL) publishes one (it::events covers it)",
