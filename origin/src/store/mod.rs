@@ -514,8 +514,8 @@ impl GameStore for Store {
             &self.statements.insert_seat,
             SeatRow::from(seat),
         )
-            .await
-            .map_err(|e| query_error("insert seat")(&e))?;
+        .await
+        .map_err(|e| query_error("insert seat")(&e))?;
         Ok(())
     }
 
