@@ -33,7 +33,7 @@ const ORIGIN_SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.
 const EDGE_SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi-edge.yaml");
 
 /// Component schemas that describe no `api` type (served by one server only, built by hand).
-const ORIGIN_ONLY: [&str; 3] = ["Health", "Ready", "Healthz"];
+const ORIGIN_ONLY: [&str; 4] = ["Health", "Ready", "Healthz", "RuntimeSettings"];
 const EDGE_ONLY: [&str; 4] = ["TimeView", "EdgeHealth", "RegionsView", "RegionInfo"];
 
 /// Fields whose Rust type is wider than what the contract promises (`ok` is always `true`, an
