@@ -122,13 +122,15 @@ impl std::fmt::Debug for RawVariables {
 
 /// The raw start-up values of [`VARIABLES`] from the process's variables.
 pub fn startup_variables(vars: &HashMap<String, String>) -> RawVariables {
-    RawVariables(VARIABLES
-        .iter()
-        .filter_map(|name| {
-            let value = vars.get(*name).filter(|v| !v.trim().is_empty())?;
-            Some(((*name).to_owned(), value.clone()))
-        })
-        .collect())
+    RawVariables(
+        VARIABLES
+            .iter()
+            .filter_map(|name| {
+                let value = vars.get(*name).filter(|v| !v.trim().is_empty())?;
+                Some(((*name).to_owned(), value.clone()))
+            })
+            .collect(),
+    )
 }
 
 /// The values of `content` over the environment's `env`, checked by the start-up parsers.
