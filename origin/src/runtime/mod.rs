@@ -562,6 +562,91 @@ mod tests {
         );
     }
 
+    fn runtime(env: &[(&str, &str)]) -> (Runtime, Arc<MemorySettingsStore>, Arc<Metrics>) {
+        let env = content(env);
+        let values = effective(&env, &Content::new()).unwrap();
+        let metrics = Arc::new(Metrics::new("eu"));
+        let service = GameService::new(
+            Arc::new(crate::store::memory::MemoryStore::default()),
+            api::RegionName::parse("eu").unwrap(),
+            values.games,
+            metrics.clone(),
+        );
+        let store = Arc::new(MemorySettingsStore::default());
+        let runtime = Runtime::new(
+            env,
+            values.clone(),
+            store.clone(),
+            Arc::new(Limits::new(values.limits.clone())),
+            Arc::new(service),
+            metrics.clone(),
+        );
+        (runtime, store, metrics)
+    }
+
+    #[tokio::test]
+    async fn changes_rollbacks_and_unusable_versions() {
+        let (runtime, store, metrics) = runtime(&[("RATE_LIMIT_START", "off")]);
+        let error = runtime.rollback("t").await.unwrap_err();
+        assert!(matches!(error, ChangeError::Conflict(_)), "{error}");
+        let applied = runtime
+            .change(
+                &serde_json::json!({"RATE_LIMIT_START": "1/60", "TICK_MS": 40}),
+                "t",
+            )
+            .await
+            .unwrap();
+        assert_eq!(applied.version, 1);
+        assert_eq!(runtime.limits.settings().start.unwrap().burst.get(), 1);
+        assert_eq!(runtime.service.defaults().tick_ms.get(), 40);
+        assert_eq!(metrics.settings_version.get(), 1);
+        // Invalid: nothing stored, nothing applied.
+        let error = runtime
+            .change(&serde_json::json!({"RATE_LIMIT_START": "1/0"}), "t")
+            .await
+            .unwrap_err();
+        assert_eq!(error.outcome(), "invalid");
+        assert_eq!(runtime.stored_version().await.unwrap(), 1);
+        assert_eq!(runtime.current().version, 1);
+        // A rollback is version 2 with version 0's content: the environment's values.
+        let applied = runtime.rollback("t").await.unwrap();
+        assert_eq!((applied.version, applied.content.len()), (2, 0));
+        assert_eq!(runtime.limits.settings().start, None);
+        assert_eq!(runtime.service.defaults().tick_ms.get(), 100);
+        // Rolling back again goes forward to version 1's content.
+        let applied = runtime.rollback("t").await.unwrap();
+        assert_eq!(applied.version, 3);
+        assert_eq!(applied.content["RATE_LIMIT_START"], "1/60");
+        // A version this binary cannot use is skipped, counted once, and the values stay.
+        let bad = StoredVersion {
+            version: 4,
+            content: content(&[("TICK_MS", "fast")]),
+            ..StoredVersion::default()
+        };
+        assert!(store.insert_if_absent(&bad).await.unwrap());
+        runtime.refresh().await.unwrap();
+        runtime.refresh().await.unwrap();
+        assert_eq!(runtime.current().version, 3);
+        assert_eq!(
+            metrics
+                .settings_changes
+                .with_label_values(&["unusable"])
+                .get(),
+            1
+        );
+        // A good newer one is applied by the next poll.
+        let good = StoredVersion {
+            version: 5,
+            content: content(&[("MAX_IN_FLIGHT", "9")]),
+            ..StoredVersion::default()
+        };
+        assert!(store.insert_if_absent(&good).await.unwrap());
+        runtime.refresh().await.unwrap();
+        assert_eq!(runtime.current().version, 5);
+        assert_eq!(runtime.limits.settings().max_in_flight, Some(9));
+        assert_eq!(runtime.limits.settings().start, None);
+    }
+
     #[test]
     fn merge_patches() {
         let base = content(&[("RATE_LIMIT_START", "5/60"), ("TICK_MS", "50")]);
