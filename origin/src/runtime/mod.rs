@@ -407,6 +407,7 @@ impl Runtime {
         self.limits.reconfigure(&values.limits);
         self.service.set_defaults(GameDefaults {
             max_age: self.startup_games.max_age,
+            retention: self.startup_games.retention,
             ..values.games
         });
         self.metrics.settings_version.set(version.version);

@@ -161,7 +161,7 @@ impl GameService {
     async fn queue_started(&self, game: &Game) -> Result<Option<PendingEvent>, StoreError> {
         match &self.outbox {
             Some(outbox) if game.status == GameStatus::Active => outbox
-                .queue_started(game, self.defaults.retention.outbox_ttl_seconds())
+                .queue_started(game, self.defaults().retention.outbox_ttl_seconds())
                 .await
                 .map(Some),
             _ => Ok(None),
@@ -170,9 +170,10 @@ impl GameService {
 
     /// The TTL of rows of `game` written now, while it runs (see [`crate::retention`]).
     fn running_ttl(&self, game: &Game) -> i32 {
-        self.defaults
+        let defaults = self.defaults();
+        defaults
             .retention
-            .running_ttl_seconds(self.defaults.max_age, game, now_ms())
+            .running_ttl_seconds(defaults.max_age, game, now_ms())
     }
 
     /// Sends an exit notice to the edge after every first exit (see [`crate::notify`]).
@@ -259,7 +260,7 @@ impl GameService {
                     key,
                     &request.user_id,
                     game.id,
-                    self.defaults.retention.key_ttl_seconds(),
+                    self.defaults().retention.key_ttl_seconds(),
                 )
                 .await?
             {
@@ -349,7 +350,7 @@ impl GameService {
                                     key,
                                     &request.user_id,
                                     other.id,
-                                    self.defaults.retention.key_ttl_seconds(),
+                                    self.defaults().retention.key_ttl_seconds(),
                                 )
                                 .await?;
                         }
@@ -434,14 +435,14 @@ impl GameService {
             )));
         }
         // The exit's rows keep the game only for the retention (see `crate::retention`).
-        let finished_ttl = self.defaults.retention.finished_ttl_seconds();
+        let finished_ttl = self.defaults().retention.finished_ttl_seconds();
         let queued = match &self.outbox {
             Some(outbox) if game.exited_at_ms.is_none() => Some(
                 outbox
                     .queue_exited(
                         id,
                         &game.user_id,
-                        self.defaults.retention.outbox_ttl_seconds(),
+                        self.defaults().retention.outbox_ttl_seconds(),
                     )
                     .await?,
             ),
