@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use crate::config::Settings;
 use crate::outbox::RelayHandle;
 use crate::registry::{self, cassandra::CassandraRegistry};
+use crate::runtime::CassandraSettingsStore;
 use crate::startup::{self, state_with_events};
 use crate::state::AppState;
 use crate::store::memory::MemoryStore;
@@ -141,6 +142,12 @@ impl Application {
                     .await
                     .map_err(StartupError::Events)?;
                 state.metrics.register(store.statement_latency());
+                // Every origin of the keyspace shares one settings history.
+                let runtime_store =
+                    CassandraSettingsStore::connect(store.clone(), &settings.cassandra.keyspace)
+                        .await
+                        .map_err(StartupError::Store)?;
+                let state = state.with_settings_store(Arc::new(runtime_store));
                 match registry {
                     Some(registry) => (state.with_registry(Arc::new(registry)), relay),
                     None => (state, relay),
@@ -153,6 +160,11 @@ impl Application {
                 (AppState::with_store(&settings, store.clone()), None)
             }
         };
+        // Serve the stored runtime settings from the first request on. Not fatal: the poller
+        // keeps trying, and until then the environment's values hold.
+        if let Err(error) = state.runtime.refresh().await {
+            tracing::warn!(%error, "cannot read the runtime settings yet; the environment's values hold");
+        }
         Ok(Application {
             settings,
             listener,
@@ -162,6 +174,7 @@ impl Application {
             tasks: Tasks {
                 heartbeat: None,
                 relay,
+                settings: None,
             },
         })
     }
@@ -230,12 +243,16 @@ impl Application {
                 state.metrics.clone(),
             ))
         });
+        tasks.settings = Some(state.runtime.spawn_poller());
         tracing::info!(%address, tls = settings.tls.is_some(), region = settings.region.as_str(),
             keyspace = %settings.cassandra.keyspace,
             events = settings.events.as_ref().map(|e| kernel::redact_url(&e.nats_url)), "origin listening");
         let served = startup::run_with_tls(listener, state, settings.tls.as_ref(), shutdown).await;
         if let Some(heartbeat) = tasks.heartbeat.take() {
             heartbeat.abort();
+        }
+        if let Some(poller) = tasks.settings.take() {
+            poller.abort();
         }
         // After the drain: the relay gets one last pass at what the drained requests queued.
         if let Some(relay) = tasks.relay.take() {
@@ -254,12 +271,17 @@ impl Application {
 struct Tasks {
     heartbeat: Option<JoinHandle<()>>,
     relay: Option<RelayHandle>,
+    /// The runtime settings poller.
+    settings: Option<JoinHandle<()>>,
 }
 
 impl Drop for Tasks {
     fn drop(&mut self) {
         if let Some(heartbeat) = self.heartbeat.take() {
             heartbeat.abort();
+        }
+        if let Some(poller) = self.settings.take() {
+            poller.abort();
         }
         if let Some(relay) = self.relay.take() {
             relay.abort();

@@ -61,19 +61,7 @@ impl AuthSettings {
                 variable: e.variable,
                 message: e.message,
             })?;
-        let v1_stop_requires_token = match lookup(V1_STOP_REQUIRES_TOKEN)
-            .map(|v| v.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("" | "true" | "1" | "yes") => true,
-            Some("false" | "0" | "no") => false,
-            Some(other) => {
-                return Err(SettingsError {
-                    variable: V1_STOP_REQUIRES_TOKEN,
-                    message: format!("{other:?} is not true or false"),
-                });
-            }
-        };
+        let v1_stop_requires_token = v1_stop_requires_token(lookup(V1_STOP_REQUIRES_TOKEN))?;
         Ok(AuthSettings {
             keyring,
             source,
@@ -91,6 +79,19 @@ impl AuthSettings {
             mode: Mode::Development,
             v1_stop_requires_token: true,
         }
+    }
+}
+
+/// `V1_STOP_REQUIRES_TOKEN`: unset, blank, `true`, `1` or `yes` is true; `false`, `0` or `no`
+/// false. At start-up and for a runtime change alike ([`crate::runtime`]).
+pub fn v1_stop_requires_token(raw: Option<String>) -> Result<bool, SettingsError> {
+    match raw.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("" | "true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(SettingsError {
+            variable: V1_STOP_REQUIRES_TOKEN,
+            message: format!("{other:?} is not true or false"),
+        }),
     }
 }
 

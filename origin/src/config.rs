@@ -243,6 +243,11 @@ pub const REFERENCE: &[Section] = &[
                 "default mean steps between breaks, 2-1000000",
             ),
             var(
+                "DEFAULT_ALGORITHM",
+                "`mix32-v1`",
+                "the algorithm of a /game/start that names none: mix32-v1, lcg32 or interval-v0 (/v1 keeps interval-v0)",
+            ),
+            var(
                 "GAME_MAX_AGE",
                 "`24h`",
                 "a game's maximum lifetime (90s, 30m, 24h, 7d or seconds; 1 s to 365 d)",
@@ -563,6 +568,9 @@ pub struct Settings {
     pub relay_pacing: Option<RelaySettings>,
     /// Span export over OTLP (`OTEL_EXPORTER_OTLP_ENDPOINT` set).
     pub tracing: Option<TraceSettings>,
+    /// The raw start-up values of the variables an admin may change at runtime
+    /// ([`crate::runtime::VARIABLES`]): stored overrides are parsed on top of them.
+    pub runtime_env: crate::runtime::RawVariables,
 }
 
 impl Settings {
@@ -618,6 +626,7 @@ impl Settings {
             tls: TlsSettings::from_lookup(|name| env.lookup(name))?,
             relay_pacing: None,
             tracing: TraceSettings::from_env(&env)?,
+            runtime_env: crate::runtime::startup_variables(&vars),
         })
     }
 

@@ -115,8 +115,8 @@ impl Seat {
 pub struct NewGame {
     /// The player.
     pub user_id: UserId,
-    /// The break algorithm.
-    pub algorithm: Algorithm,
+    /// The break algorithm, else the region default (`DEFAULT_ALGORITHM`).
+    pub algorithm: Option<Algorithm>,
     /// Chosen tick, else the region default.
     pub tick_ms: Option<TickMs>,
     /// Chosen odds, else the region default.
@@ -165,7 +165,7 @@ impl From<api::StartRequest> for NewGame {
         // `preferredRegion` is the edge's routing hint: validated by the type, unused here.
         NewGame {
             user_id: request.user_id,
-            algorithm: request.algorithm.unwrap_or_default(),
+            algorithm: request.algorithm,
             tick_ms: request.tick_ms,
             break_every: request.break_every,
             metadata: request.metadata,
@@ -240,7 +240,7 @@ mod tests {
             serde_json::from_str(r#"{"userId":"u1","preferredRegion":"us","tickMs":16}"#).unwrap();
         let new = NewGame::from(request);
         assert_eq!(new.user_id.as_str(), "u1");
-        assert_eq!(new.algorithm, Algorithm::Mix32V1);
+        assert_eq!(new.algorithm, None);
         assert_eq!(new.tick_ms.map(TickMs::get), Some(16));
         assert_eq!((new.break_every, new.start_at_ms), (None, None));
     }

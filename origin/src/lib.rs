@@ -33,6 +33,7 @@ pub mod outbox;
 pub mod registry;
 pub mod retention;
 pub mod routes;
+pub mod runtime;
 pub mod server;
 pub mod service;
 pub mod startup;

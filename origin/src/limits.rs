@@ -42,6 +42,13 @@
 //! | `TRUSTED_PROXIES` | none | comma-separated IPs or CIDRs whose `CLIENT_IP_HEADER` is believed |
 //! | `CLIENT_IP_HEADER` | `x-forwarded-for` | the header the trusted proxies set |
 //! | `METADATA_BUDGET_BYTES_PER_MINUTE` | `65536` | bytes of start `metadata` per client per minute (4096 or more), or `off` |
+//!
+//! The budgets and both in-flight caps may also be changed while running, through the admin
+//! API ([`crate::runtime`], [`Limits::reconfigure`]): a budget whose quota did not change
+//! keeps its buckets; a changed one starts with fresh (full) buckets of the new size; a changed
+//! global cap starts a new set of slots (requests already in flight finish on the old ones, so
+//! for their duration up to old + new may run at once). The proxies, the header, the body
+//! deadline and the metadata budget stay start-up settings.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -536,18 +543,86 @@ impl Drop for ClientSlot {
     }
 }
 
+/// One class's per-client buckets and the quota they were made for.
+#[derive(Debug, Clone)]
+struct Bucket {
+    quota: Quota,
+    limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+impl Bucket {
+    /// The buckets for `quota`: `kept` when they were made for the same quota (their clients'
+    /// state survives a settings change), else fresh ones.
+    fn for_quota(quota: Option<Quota>, kept: Option<&Bucket>) -> Option<Bucket> {
+        let quota = quota?;
+        match kept {
+            Some(bucket) if bucket.quota == quota => Some(bucket.clone()),
+            _ => Some(Bucket {
+                quota,
+                limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota.governor())),
+            }),
+        }
+    }
+}
+
+/// The limits a runtime settings change may replace, swapped whole by
+/// [`Limits::reconfigure`] (a request sees one consistent set).
+#[derive(Debug)]
+struct Budgets {
+    start: Option<Bucket>,
+    read: Option<Bucket>,
+    probe: Option<Bucket>,
+    /// `MAX_IN_FLIGHT` and its slots.
+    in_flight: Option<(usize, Arc<Semaphore>)>,
+    max_in_flight_per_client: Option<usize>,
+}
+
+impl Budgets {
+    /// The budgets of `settings`, keeping what `old` made for the same values.
+    fn new(settings: &LimitSettings, old: Option<&Budgets>) -> Budgets {
+        let in_flight =
+            settings
+                .max_in_flight
+                .map(|max| match old.and_then(|o| o.in_flight.as_ref()) {
+                    Some((n, slots)) if *n == max => (max, Arc::clone(slots)),
+                    _ => (max, Arc::new(Semaphore::new(max))),
+                });
+        Budgets {
+            start: Bucket::for_quota(settings.start, old.and_then(|o| o.start.as_ref())),
+            read: Bucket::for_quota(settings.read, old.and_then(|o| o.read.as_ref())),
+            probe: Bucket::for_quota(settings.probe, old.and_then(|o| o.probe.as_ref())),
+            in_flight,
+            max_in_flight_per_client: settings.max_in_flight_per_client,
+        }
+    }
+
+    fn limiter(&self, class: Class) -> Option<&DefaultKeyedRateLimiter<IpAddr>> {
+        let bucket = match class {
+            Class::Start => self.start.as_ref(),
+            Class::Read => self.read.as_ref(),
+            Class::Probe => self.probe.as_ref(),
+        };
+        bucket.map(|b| &*b.limiter)
+    }
+
+    fn limiters(&self) -> impl Iterator<Item = &DefaultKeyedRateLimiter<IpAddr>> {
+        [&self.start, &self.read, &self.probe]
+            .into_iter()
+            .flatten()
+            .map(|b| &*b.limiter)
+    }
+}
+
 /// The live limiters of one process.
 #[derive(Debug)]
 pub struct Limits {
     /// `seedsync_rate_limited_total`, by reason, when wired to the metrics.
     counter: Option<prometheus::IntCounterVec>,
+    /// The start-up settings (the budgets' current values live in `budgets`).
     settings: LimitSettings,
-    start: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    read: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    probe: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    /// Metadata bytes (one cell per byte).
+    budgets: std::sync::RwLock<Arc<Budgets>>,
+    /// Metadata bytes (one cell per byte); a start-up setting.
     metadata: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    in_flight: Option<Arc<Semaphore>>,
     per_client: Arc<PerClient>,
     /// Which requests come from the edge (no secret: none).
     edge: Arc<EdgeAuth>,
@@ -561,15 +636,7 @@ impl Limits {
     pub fn new(settings: LimitSettings) -> Limits {
         Limits {
             counter: None,
-            start: settings
-                .start
-                .map(|q| DefaultKeyedRateLimiter::keyed(q.governor())),
-            read: settings
-                .read
-                .map(|q| DefaultKeyedRateLimiter::keyed(q.governor())),
-            probe: settings
-                .probe
-                .map(|q| DefaultKeyedRateLimiter::keyed(q.governor())),
+            budgets: std::sync::RwLock::new(Arc::new(Budgets::new(&settings, None))),
             metadata: settings.metadata_bytes_per_minute.map(|bytes| {
                 DefaultKeyedRateLimiter::keyed(
                     Quota {
@@ -579,7 +646,6 @@ impl Limits {
                     .governor(),
                 )
             }),
-            in_flight: settings.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
             per_client: Arc::default(),
             edge: Arc::default(),
             clock: DefaultClock::default(),
@@ -607,19 +673,36 @@ impl Limits {
         rejection.into_response(v1)
     }
 
-    /// The settings.
-    pub fn settings(&self) -> &LimitSettings {
-        &self.settings
+    /// The settings in force: the start-up ones with the budgets and caps of the last
+    /// [`Limits::reconfigure`].
+    pub fn settings(&self) -> LimitSettings {
+        let budgets = self.budgets();
+        LimitSettings {
+            start: budgets.start.as_ref().map(|b| b.quota),
+            read: budgets.read.as_ref().map(|b| b.quota),
+            probe: budgets.probe.as_ref().map(|b| b.quota),
+            max_in_flight: budgets.in_flight.as_ref().map(|(n, _)| *n),
+            max_in_flight_per_client: budgets.max_in_flight_per_client,
+            ..self.settings.clone()
+        }
+    }
+
+    /// Applies the budgets and in-flight caps of `settings` (a runtime settings change; the
+    /// other fields stay the start-up ones). Unchanged budgets keep their clients' state.
+    pub fn reconfigure(&self, settings: &LimitSettings) {
+        let mut budgets = self.budgets.write().unwrap_or_else(|e| e.into_inner());
+        let next = Budgets::new(settings, Some(&budgets));
+        *budgets = Arc::new(next);
+    }
+
+    fn budgets(&self) -> Arc<Budgets> {
+        Arc::clone(&self.budgets.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Spends one request of `class` for `client`.
     pub fn check_client(&self, class: Class, client: IpAddr) -> Result<(), Rejection> {
-        let limiter = match class {
-            Class::Start => self.start.as_ref(),
-            Class::Read => self.read.as_ref(),
-            Class::Probe => self.probe.as_ref(),
-        };
-        let Some(limiter) = limiter else {
+        let budgets = self.budgets();
+        let Some(limiter) = budgets.limiter(class) else {
             return Ok(());
         };
         limiter.check_key(&client_key(client)).map_err(|not_until| {
@@ -660,7 +743,7 @@ impl Limits {
 
     /// Takes one of `client`'s in-flight slots (none to take when the cap is off).
     fn client_slot(&self, client: IpAddr) -> Result<Option<ClientSlot>, Rejection> {
-        let Some(max) = self.settings.max_in_flight_per_client else {
+        let Some(max) = self.budgets().max_in_flight_per_client else {
             return Ok(None);
         };
         match self.per_client.acquire(client_key(client), max) {
@@ -685,19 +768,16 @@ impl Limits {
 
     /// Clients currently tracked (start, read).
     pub fn tracked_clients(&self) -> (usize, usize) {
-        (
-            self.start.as_ref().map_or(0, |l| l.len()),
-            self.read.as_ref().map_or(0, |l| l.len()),
-        )
+        let budgets = self.budgets();
+        let tracked = |class| budgets.limiter(class).map_or(0, |l| l.len());
+        (tracked(Class::Start), tracked(Class::Read))
     }
 
     /// Forgets clients whose buckets are full again (they are indistinguishable from new
     /// ones), so memory follows the clients active within one refill period.
     pub fn forget_idle_clients(&self) {
-        for limiter in [&self.start, &self.read, &self.probe, &self.metadata]
-            .into_iter()
-            .flatten()
-        {
+        let budgets = self.budgets();
+        for limiter in budgets.limiters().chain(self.metadata.as_ref()) {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -762,9 +842,9 @@ async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: Next
         Ok(slot) => slot,
         Err(rejection) => return limits.refused(rejection, v1),
     };
-    let _slot = match &limits.in_flight {
+    let _slot = match limits.budgets().in_flight.as_ref() {
         None => None,
-        Some(slots) => match Arc::clone(slots).try_acquire_owned() {
+        Some((_, slots)) => match Arc::clone(slots).try_acquire_owned() {
             Ok(permit) => Some(permit),
             Err(_) => {
                 limits.rejected.overloaded.fetch_add(1, Ordering::Relaxed);
@@ -1043,6 +1123,47 @@ mod tests {
         );
     }
 
+    #[test]
+    fn reconfiguring_keeps_unchanged_budgets_and_applies_new_ones() {
+        let limits = Limits::new(
+            settings(&[(RATE_LIMIT_START, "1/3600"), (RATE_LIMIT_READ, "1/3600")]).unwrap(),
+        );
+        let a = ip("1.1.1.1");
+        assert!(limits.check_client(Class::Start, a).is_ok());
+        assert!(limits.check_client(Class::Read, a).is_ok());
+        // Starts get a bigger budget, reads keep theirs (and the client's spent bucket).
+        limits.reconfigure(
+            &settings(&[
+                (RATE_LIMIT_START, "3/3600"),
+                (RATE_LIMIT_READ, "1/3600"),
+                (MAX_IN_FLIGHT, "7"),
+            ])
+            .unwrap(),
+        );
+        assert!(
+            limits.check_client(Class::Read, a).is_err(),
+            "read state kept"
+        );
+        for _ in 0..3 {
+            assert!(
+                limits.check_client(Class::Start, a).is_ok(),
+                "a fresh, bigger bucket"
+            );
+        }
+        assert!(limits.check_client(Class::Start, a).is_err());
+        let now = limits.settings();
+        assert_eq!(now.start.unwrap().burst.get(), 3);
+        assert_eq!(now.max_in_flight, Some(7));
+        // Off is off.
+        limits.reconfigure(
+            &settings(&[(RATE_LIMIT_START, "off"), (RATE_LIMIT_READ, "off")]).unwrap(),
+        );
+        for _ in 0..10 {
+            assert!(limits.check_client(Class::Start, a).is_ok());
+            assert!(limits.check_client(Class::Read, a).is_ok());
+        }
+    }
+
     async fn call(app: &Router, method: Method, path: &str) -> Response {
         let request = axum::http::Request::builder()
             .method(method)
@@ -1097,7 +1218,15 @@ mod tests {
             let app = app.clone();
             async move { call(&app, Method::GET, "/slow").await.status() }
         });
-        while limits.in_flight.as_ref().unwrap().available_permits() > 0 {
+        while limits
+            .budgets()
+            .in_flight
+            .as_ref()
+            .unwrap()
+            .1
+            .available_permits()
+            > 0
+        {
             tokio::task::yield_now().await;
         }
         let shed = call(&app, Method::GET, "/slow").await;

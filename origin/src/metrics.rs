@@ -113,6 +113,13 @@ pub struct Metrics {
     region_heartbeat_age: GaugeVec,
     /// The process figures, refreshed at scrape time.
     process: Arc<Mutex<ProcessGauges>>,
+    /// `seedsync_settings_changes_total{outcome}`: admin changes of the runtime settings
+    /// (`changed`, `rolled_back`, `invalid`, `unauthorized`, `forbidden`, `conflict`, `failed`)
+    /// and stored versions this origin could not use (`unusable`).
+    pub settings_changes: IntCounterVec,
+    /// `seedsync_settings_version`: the runtime settings version this origin applies (0: none
+    /// stored, the environment's values).
+    pub settings_version: IntGauge,
 }
 
 /// Regions as the last registry read listed them.
@@ -369,8 +376,23 @@ impl Metrics {
         ] {
             owner_token_refusals.with_label_values(&[reason]);
         }
+        let settings_changes = IntCounterVec::new(
+            Opts::new(
+                "seedsync_settings_changes_total",
+                "Runtime settings changes through the admin API, by outcome",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let settings_version = IntGauge::new(
+            "seedsync_settings_version",
+            "The runtime settings version this origin applies (0: the environment's)",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(settings_changes.clone()),
+            Box::new(settings_version.clone()),
             Box::new(in_flight.clone()),
             Box::new(build_info),
             Box::new(outbox_oldest_pending_age.clone()),
@@ -426,6 +448,8 @@ impl Metrics {
             owner_token_refusals,
             edge_notices,
             edge_auth,
+            settings_changes,
+            settings_version,
             in_flight,
             registry_errors,
             outbox_oldest_pending_ms: Arc::default(),

@@ -34,7 +34,7 @@ use crate::error::{AppError, V1Error};
 use crate::limits;
 use crate::metrics;
 use crate::outbox::{Outbox, Relay, RelayHandle};
-use crate::routes::{self, game, health, regions, v1};
+use crate::routes::{self, admin, game, health, regions, v1};
 use crate::server;
 pub use crate::state::AppState;
 use crate::store::{GameStore, Store};
@@ -133,6 +133,16 @@ fn game_routes(timeout: Duration) -> Router<AppState> {
         .route(
             "/regions/{name}/undrain",
             post(regions::undrain).fallback(only("POST")),
+        )
+        .route(
+            "/admin/settings",
+            get(admin::get)
+                .patch(admin::patch)
+                .fallback(only("GET, HEAD, PATCH")),
+        )
+        .route(
+            "/admin/settings/rollback",
+            post(admin::rollback).fallback(only("POST")),
         )
         .route(
             "/api/regions",

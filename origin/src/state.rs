@@ -14,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::notify::EdgeNotifier;
 use crate::outbox::Outbox;
 use crate::registry::{MemoryRegistry, RegionRegistry, Registry};
+use crate::runtime::{MemorySettingsStore, Runtime, SettingsStore, Values};
 use crate::service::GameService;
 use crate::store::GameStore;
 
@@ -37,6 +38,8 @@ pub struct AppState {
     pub edge_auth: Arc<EdgeAuth>,
     /// The live region registry (in memory until [`AppState::with_registry`]).
     pub registry: Registry,
+    /// The runtime settings (in memory until [`AppState::with_settings_store`]).
+    pub runtime: Arc<Runtime>,
 }
 
 impl AppState {
@@ -79,13 +82,28 @@ impl AppState {
         let limits = Limits::new(settings.limits.clone())
             .with_counter(metrics.rate_limited.clone())
             .with_edge_auth(edge_auth.clone());
+        let service = Arc::new(service);
+        let limits = Arc::new(limits);
+        let runtime = Runtime::new(
+            settings.runtime_env.0.clone(),
+            Values {
+                limits: settings.limits.clone(),
+                games: settings.games,
+                v1_stop_requires_token: settings.auth.v1_stop_requires_token,
+            },
+            Arc::new(MemorySettingsStore::default()),
+            limits.clone(),
+            service.clone(),
+            metrics.clone(),
+        );
         AppState {
-            service: Arc::new(service),
+            service,
+            runtime: Arc::new(runtime),
             metrics,
             request_timeout: settings.request_timeout,
             header_read_timeout: settings.header_read_timeout,
             auth: Arc::new(settings.auth.clone()),
-            limits: Arc::new(limits),
+            limits,
             edge_auth,
             registry: Registry {
                 store: Arc::new(MemoryRegistry::default()),
@@ -93,6 +111,12 @@ impl AppState {
                 load: Arc::default(),
             },
         }
+    }
+
+    /// The same state keeping its runtime settings in `store` (Cassandra's, in the binary).
+    pub fn with_settings_store(mut self, store: Arc<dyn SettingsStore>) -> AppState {
+        self.runtime = Arc::new(self.runtime.with_store(store));
+        self
     }
 
     /// The same state over another region registry (Cassandra's, in the binary).

@@ -3,11 +3,13 @@
 //! - [`game`]: the game API (`/game/*`, `/users/{userId}/game`);
 //! - [`v1`]: the session-service dialect (`/v1/sessions`);
 //! - [`health`]: liveness, readiness and metrics;
-//! - [`regions`]: the live region registry (list, register, drain).
+//! - [`regions`]: the live region registry (list, register, drain);
+//! - [`admin`]: the runtime settings (bearer `ADMIN_TOKEN`, as the drain routes).
 //!
 //! Route modules only translate between HTTP and the service ([`crate::service`]); they never
 //! call each other.
 
+pub mod admin;
 pub mod game;
 pub mod health;
 pub mod regions;

@@ -14,9 +14,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::ApiJson;
 use crate::error::AppError;
-use crate::registry::{AdminRefusal, Heartbeat, admin_allows, registrant_allows};
+use crate::registry::{Heartbeat, registrant_allows};
 use crate::state::AppState;
-use kernel::Secret;
 use kernel::clock::now_ms;
 
 /// `GET /regions`: the live regions (expired records are gone), with their status and load.
@@ -106,34 +105,8 @@ async fn set_status(
     raw: &str,
     status: RegionStatus,
 ) -> Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    match admin_allows(
-        state
-            .registry
-            .settings
-            .admin_token
-            .as_ref()
-            .map(Secret::expose),
-        authorization,
-    ) {
-        Ok(()) => {}
-        Err(AdminRefusal::Missing) => {
-            let mut response = AppError::from(ApiError::new(
-                ErrorCode::Unauthorized,
-                "this route needs an admin bearer token",
-            ))
-            .into_response();
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
-        }
-        Err(AdminRefusal::Denied) => {
-            return AppError::Forbidden("the token does not allow region administration".into())
-                .into_response();
-        }
+    if let Err(refused) = super::admin::authorize(&state, headers) {
+        return refused.into_response();
     }
     let name = match RegionName::parse(raw) {
         Ok(name) => name,

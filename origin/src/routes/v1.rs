@@ -89,7 +89,8 @@ pub async fn create(
         user_id: request
             .user_id
             .unwrap_or_else(|| anonymous_user(key.as_ref())),
-        algorithm: request.algorithm.unwrap_or_else(default_algorithm),
+        // The session dialect's own default, not the game API's DEFAULT_ALGORITHM.
+        algorithm: Some(request.algorithm.unwrap_or_else(default_algorithm)),
         tick_ms: Some(request.tick_ms),
         break_every: request.break_every,
         metadata: request.metadata,
@@ -157,7 +158,7 @@ pub async fn stop(
 ) -> Result<Json<StopView>, V1Error> {
     // With V1_STOP_REQUIRES_TOKEN (the default) a stop is the owner's, as an exit is; see
     // crate::auth::AuthSettings::v1_stop_requires_token for why it is configurable.
-    let owner = if state.auth.v1_stop_requires_token {
+    let owner = if state.runtime.v1_stop_requires_token() {
         Some(auth::owner_of(
             &state.auth,
             &state.metrics,

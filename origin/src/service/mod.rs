@@ -100,7 +100,8 @@ fn secure_seed() -> Result<u32, AppError> {
 pub struct GameService {
     store: Arc<dyn GameStore>,
     region: RegionName,
-    defaults: GameDefaults,
+    /// Shared by the clones, replaced by a runtime settings change ([`GameService::set_defaults`]).
+    defaults: Arc<std::sync::RwLock<GameDefaults>>,
     metrics: Arc<Metrics>,
     /// Tells the edge about committed exits (live rooms), if configured.
     notifier: Option<Arc<EdgeNotifier>>,
@@ -127,11 +128,22 @@ impl GameService {
             last_ready: Arc::new(tokio::sync::Mutex::new(None)),
             store,
             region,
-            defaults,
+            defaults: Arc::new(std::sync::RwLock::new(defaults)),
             metrics,
             notifier: None,
             outbox: None,
         }
+    }
+
+    /// The defaults new games get now.
+    pub fn defaults(&self) -> GameDefaults {
+        *self.defaults.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the defaults of new games (a runtime settings change; games already started
+    /// keep theirs).
+    pub fn set_defaults(&self, defaults: GameDefaults) {
+        *self.defaults.write().unwrap_or_else(|e| e.into_inner()) = defaults;
     }
 
     /// The same service, queuing game events in `outbox`.
@@ -149,7 +161,7 @@ impl GameService {
     async fn queue_started(&self, game: &Game) -> Result<Option<PendingEvent>, StoreError> {
         match &self.outbox {
             Some(outbox) if game.status == GameStatus::Active => outbox
-                .queue_started(game, self.defaults.retention.outbox_ttl_seconds())
+                .queue_started(game, self.defaults().retention.outbox_ttl_seconds())
                 .await
                 .map(Some),
             _ => Ok(None),
@@ -158,9 +170,10 @@ impl GameService {
 
     /// The TTL of rows of `game` written now, while it runs (see [`crate::retention`]).
     fn running_ttl(&self, game: &Game) -> i32 {
-        self.defaults
+        let defaults = self.defaults();
+        defaults
             .retention
-            .running_ttl_seconds(self.defaults.max_age, game, now_ms())
+            .running_ttl_seconds(defaults.max_age, game, now_ms())
     }
 
     /// Sends an exit notice to the edge after every first exit (see [`crate::notify`]).
@@ -182,9 +195,10 @@ impl GameService {
         key: Option<&IdempotencyKey>,
     ) -> Result<Game, AppError> {
         let now = now_ms();
+        let defaults = self.defaults();
         let start_at_ms = request
             .start_at_ms
-            .unwrap_or_else(|| now.saturating_add(i64::from(self.defaults.start_delay_ms)));
+            .unwrap_or_else(|| now.saturating_add(i64::from(defaults.start_delay_ms)));
         let shared = match request.shared {
             None => None,
             Some((seats, deadline)) => Some(SharedGame {
@@ -198,9 +212,9 @@ impl GameService {
             region: self.region.clone(),
             seed: secure_seed()?,
             start_at_ms,
-            tick_ms: request.tick_ms.unwrap_or(self.defaults.tick_ms),
-            break_every: request.break_every.unwrap_or(self.defaults.break_every),
-            algorithm: request.algorithm,
+            tick_ms: request.tick_ms.unwrap_or(defaults.tick_ms),
+            break_every: request.break_every.unwrap_or(defaults.break_every),
+            algorithm: request.algorithm.unwrap_or(defaults.algorithm),
             status: GameStatus::Active,
             created_at_ms: now,
             exited_at_ms: None,
@@ -246,7 +260,7 @@ impl GameService {
                     key,
                     &request.user_id,
                     game.id,
-                    self.defaults.retention.key_ttl_seconds(),
+                    self.defaults().retention.key_ttl_seconds(),
                 )
                 .await?
             {
@@ -306,7 +320,7 @@ impl GameService {
         // A stale slot is released and claimed again; twice is plenty, since only a crash or a
         // concurrent exit can make a slot stale.
         for _ in 0..3 {
-            let ttl = self.defaults.max_age.slot_ttl_seconds(&game, now_ms());
+            let ttl = self.defaults().max_age.slot_ttl_seconds(&game, now_ms());
             match store.claim_active(&request.user_id, game.id, ttl).await? {
                 Claim::Claimed => {
                     return Ok(Started {
@@ -336,7 +350,7 @@ impl GameService {
                                     key,
                                     &request.user_id,
                                     other.id,
-                                    self.defaults.retention.key_ttl_seconds(),
+                                    self.defaults().retention.key_ttl_seconds(),
                                 )
                                 .await?;
                         }
@@ -364,7 +378,10 @@ impl GameService {
         if existing.status == GameStatus::Active {
             // The first attempt may have died before its claim: this claim may commit it.
             self.queue_started(&existing).await?;
-            let ttl = self.defaults.max_age.slot_ttl_seconds(&existing, now_ms());
+            let ttl = self
+                .defaults()
+                .max_age
+                .slot_ttl_seconds(&existing, now_ms());
             match self
                 .store
                 .claim_active(&request.user_id, existing.id, ttl)
@@ -418,14 +435,14 @@ impl GameService {
             )));
         }
         // The exit's rows keep the game only for the retention (see `crate::retention`).
-        let finished_ttl = self.defaults.retention.finished_ttl_seconds();
+        let finished_ttl = self.defaults().retention.finished_ttl_seconds();
         let queued = match &self.outbox {
             Some(outbox) if game.exited_at_ms.is_none() => Some(
                 outbox
                     .queue_exited(
                         id,
                         &game.user_id,
-                        self.defaults.retention.outbox_ttl_seconds(),
+                        self.defaults().retention.outbox_ttl_seconds(),
                     )
                     .await?,
             ),
@@ -471,7 +488,7 @@ impl GameService {
     /// [`crate::max_age`]).
     async fn read_game(&self, id: GameId) -> Result<Option<Game>, StoreError> {
         let game = self.store.game(id).await?;
-        Ok(game.map(|g| self.defaults.max_age.effective(g, now_ms())))
+        Ok(game.map(|g| self.defaults().max_age.effective(g, now_ms())))
     }
 
     /// A game, or 404.

@@ -240,7 +240,7 @@ impl GameService {
     /// holds it (a stale slot, whose game ended, is released and claimed again).
     async fn claim_slot_for_join(&self, game: &Game, user: &UserId) -> Result<(), AppError> {
         for _ in 0..3 {
-            let ttl = self.defaults.max_age.slot_ttl_seconds(game, now_ms());
+            let ttl = self.defaults().max_age.slot_ttl_seconds(game, now_ms());
             match self.store.claim_active(user, game.id, ttl).await? {
                 Claim::Claimed => return Ok(()),
                 // A concurrent or earlier join of this user to this game.
@@ -330,7 +330,7 @@ impl GameService {
                     .queue_exited(
                         game.id,
                         &game.user_id,
-                        self.defaults.retention.outbox_ttl_seconds(),
+                        self.defaults().retention.outbox_ttl_seconds(),
                     )
                     .await?,
             ),
@@ -338,7 +338,7 @@ impl GameService {
         };
         let first = matches!(
             self.store
-                .exit_game(game, last, self.defaults.retention.finished_ttl_seconds())
+                .exit_game(game, last, self.defaults().retention.finished_ttl_seconds())
                 .await?,
             crate::store::ExitOutcome::Exited(_)
         );

@@ -50,7 +50,7 @@ pub(super) fn worth_retrying(error: &ExecutionError) -> bool {
 
 /// Reads the `[applied]` flag of an LWT and, when not applied, the named columns of the row
 /// that won.
-pub(super) fn lwt_outcome(
+pub(crate) fn lwt_outcome(
     result: QueryResult,
     columns: &[&str],
     operation: &'static str,

@@ -36,7 +36,7 @@ use crate::config::Settings;
 
 /// The migration files, in version order. Adding one: a new file `NNNN_name.cql` in
 /// `origin/migrations/` and a line here (a unit test checks the two agree).
-const FILES: [(&str, &str); 4] = [
+const FILES: [(&str, &str); 5] = [
     (
         "0001_initial.cql",
         include_str!("../../migrations/0001_initial.cql"),
@@ -52,6 +52,10 @@ const FILES: [(&str, &str); 4] = [
     (
         "0004_shared_games.cql",
         include_str!("../../migrations/0004_shared_games.cql"),
+    ),
+    (
+        "0005_runtime_settings.cql",
+        include_str!("../../migrations/0005_runtime_settings.cql"),
     ),
 ];
 

@@ -24,6 +24,7 @@
 //! memory, for the fast tests ([`StoreChoice::Memory`]).
 
 mod lwt;
+pub(crate) use lwt::lwt_outcome;
 pub mod memory;
 pub mod migrate;
 mod outbox;

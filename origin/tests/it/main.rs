@@ -27,6 +27,7 @@ mod process;
 mod registry;
 mod retention;
 mod seats;
+mod settings;
 mod storage_failure;
 mod tls;
 mod tls_cassandra;
