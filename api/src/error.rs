@@ -44,6 +44,9 @@ pub enum ErrorCode {
     /// 422: well-formed JSON (or a path/query/header) with a value that breaks a rule; names
     /// the `field`.
     ValidationFailed,
+    /// 425: asks for something that is not public yet (a sealed game's round that has not
+    /// broken, a state after now); `retryAt` says when to ask again (also `Retry-After`).
+    TooEarly,
     /// 429: over a rate limit (see `Retry-After`).
     RateLimited,
     /// 500: a server misconfiguration; the details are in the server's log.
@@ -62,7 +65,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for docs and exhaustive tests.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -77,6 +80,7 @@ impl ErrorCode {
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::ValidationFailed,
+        ErrorCode::TooEarly,
         ErrorCode::RateLimited,
         ErrorCode::Internal,
         ErrorCode::BadGateway,
@@ -102,6 +106,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::ValidationFailed => 422,
+            ErrorCode::TooEarly => 425,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
             ErrorCode::BadGateway => 502,
@@ -129,6 +134,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::ValidationFailed => "validation_failed",
+            ErrorCode::TooEarly => "too_early",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
             ErrorCode::BadGateway => "bad_gateway",
@@ -165,6 +171,11 @@ pub struct ErrorDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub field: Option<String>,
+    /// `too_early` only: the Unix ms at which asking again may succeed.
+    #[serde(rename = "retryAt", default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(rename = "retryAt"))]
+    #[cfg_attr(test, ts(optional, type = "number", rename = "retryAt"))]
+    pub retry_at: Option<i64>,
 }
 
 /// The JSON body of every error of the `/game/*` and `/edge/*` APIs.
@@ -281,6 +292,7 @@ impl ApiError {
                 code: self.code,
                 message: self.message.clone(),
                 field: self.field.clone(),
+                retry_at: None,
             },
         }
     }

@@ -20,7 +20,6 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use shared_engine::Algorithm;
 
 use crate::game::{GameStatus, GameView, TickView};
 use crate::ids::{GameId, InvalidValue, RegionName, UserId};
@@ -154,8 +153,8 @@ pub struct GameEvent {
     /// Break odds `1/n`.
     pub break_every: u32,
     /// Break algorithm.
-    #[cfg_attr(test, ts(type = "Algorithm"))]
-    pub algorithm: Algorithm,
+    #[cfg_attr(test, ts(type = "GameAlgorithm"))]
+    pub algorithm: crate::sealed::GameAlgorithm,
     /// Unix ms the game was created.
     #[cfg_attr(test, ts(type = "number"))]
     pub created_at: i64,
@@ -324,6 +323,7 @@ fn final_tick(game: &GameView, exited_at: i64) -> Option<TickView> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared_engine::Algorithm;
 
     const GAME: &str = "3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a3b";
 
@@ -336,7 +336,7 @@ mod tests {
             start_at: 1_705_314_603_000,
             tick_ms: 100,
             break_every: 50,
-            algorithm: Algorithm::Mix32V1,
+            algorithm: Algorithm::Mix32V1.into(),
             status: if exited_at.is_some() {
                 GameStatus::Exited
             } else {
@@ -347,6 +347,9 @@ mod tests {
             metadata: None,
             shared: None,
             owner_token: None,
+            commitment: None,
+            rounds: None,
+            root: None,
         }
     }
 

@@ -4,7 +4,9 @@
 //! the origin's views with the edge's additions ([`EdgeGameView`], [`EdgeExitView`]).
 
 use serde::{Deserialize, Serialize};
-use shared_engine::{Algorithm, State, Tick};
+use shared_engine::{State, Tick};
+
+use crate::sealed::GameAlgorithm;
 
 use crate::ids::{BreakEvery, GameId, MaxPlayers, Metadata, RegionName, TickMs, UserId};
 use crate::seats::{SeatResult, SharedGame};
@@ -21,11 +23,11 @@ pub struct StartRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub preferred_region: Option<RegionName>,
-    /// Break algorithm (default `mix32-v1`).
+    /// Break algorithm (default `mix32-v1`; `sealed-v1` for breaks nobody can compute ahead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
-    #[cfg_attr(test, ts(optional, type = "Algorithm"))]
-    pub algorithm: Option<Algorithm>,
+    #[cfg_attr(test, ts(optional, type = "GameAlgorithm"))]
+    pub algorithm: Option<GameAlgorithm>,
     /// Milliseconds per step (default: the region's `TICK_MS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
@@ -120,8 +122,8 @@ pub struct GameView {
     pub break_every: u32,
     /// Break algorithm.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    #[cfg_attr(test, ts(type = "Algorithm"))]
-    pub algorithm: Algorithm,
+    #[cfg_attr(test, ts(type = "GameAlgorithm"))]
+    pub algorithm: GameAlgorithm,
     /// Active or exited.
     pub status: GameStatus,
     /// Unix ms of creation.
@@ -145,18 +147,32 @@ pub struct GameView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub owner_token: Option<String>,
+    /// `sealed-v1` only: the head of the game's hash chain (64 hex digits), from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub commitment: Option<String>,
+    /// `sealed-v1` only: the number of rounds of the chain (`shared_engine::sealed::chain_rounds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional, type = "number"))]
+    pub rounds: Option<u64>,
+    /// `sealed-v1` only, and only once the game has ended: the chain's secret root, from which
+    /// every key follows (`replay --verify` checks it against the commitment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub root: Option<String>,
 }
 
 impl GameView {
-    /// The engine parameters of this game (with its end, once exited); `None` if the view holds
-    /// values the engine refuses (only possible for a view that did not come from this API).
+    /// The engine parameters of this game (with its end, once exited); `None` for a sealed
+    /// game (no seed gives its breaks: see [`crate::sealed`]) and if the view holds values the
+    /// engine refuses (only possible for a view that did not come from this API).
     pub fn params(&self) -> Option<shared_engine::Params> {
         shared_engine::Params::new(
             self.seed,
             self.start_at,
             self.tick_ms,
             self.break_every,
-            self.algorithm,
+            self.algorithm.engine()?,
         )
         .ok()
         .map(|p| p.with_end(self.exited_at))

@@ -14,6 +14,7 @@
 //! - [`room`]: the messages of the live game rooms (`/edge/game/{id}/live` WebSocket);
 //! - [`seats`]: shared games (joins, seats, per-seat results);
 //! - [`v1`]: the session-service dialect (`/v1/sessions`, snake_case, its own error shape);
+//! - [`sealed`]: `sealed-v1` games (the algorithm name, the revealed round keys);
 //! - [`events`]: the `game.started` / `game.exited` events the origins publish to the event
 //!   stream (versioned envelope, deterministic event ids);
 //! - [`json`] and [`query`]: the parsers both servers run on raw bodies and query strings, so
@@ -32,6 +33,7 @@ pub mod limits;
 pub mod query;
 pub mod regions;
 pub mod room;
+pub mod sealed;
 pub mod seats;
 pub mod v1;
 
@@ -48,6 +50,7 @@ pub use ids::{
     BreakEvery, GameId, IdempotencyKey, MaxPlayers, Metadata, RegionName, TickMs, UserId,
 };
 pub use regions::{RegionList, RegionLoad, RegionRecord, RegionStatus};
+pub use sealed::{GameAlgorithm, RoundKey, RoundsView};
 pub use seats::{
     EdgeJoinView, JoinRequest, JoinView, ResultsView, SeatResult, SeatView, SharedGame,
 };

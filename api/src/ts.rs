@@ -28,6 +28,7 @@ use crate::room::{
     LatencyWarning, LiveError, LiveRole, Member, MemberEvent, Pong, Presence, ServerMessage,
     Welcome,
 };
+use crate::sealed::{RoundKey, RoundsView};
 use crate::seats::{
     EdgeJoinView, JoinRequest, JoinView, ResultsView, SeatResult, SeatView, SharedGame,
 };
@@ -81,6 +82,15 @@ fn render() -> String {
         out,
         "export const ALGORITHMS: readonly Algorithm[] = [{}];",
         names.join(", ")
+    );
+
+    out.push_str(
+        "\n/** A game's algorithm: a seeded one, or `sealed-v1` (`api::GameAlgorithm`). */\n",
+    );
+    let _ = writeln!(
+        out,
+        "export type GameAlgorithm = Algorithm | {};",
+        quoted(shared_engine::sealed::SEALED_V1)
     );
 
     out.push_str("\n/** The HTTP status of every error code (`ErrorCode::status`). */\n");
@@ -162,6 +172,8 @@ fn render() -> String {
     declare::<JoinView>(&cfg, &mut out);
     declare::<EdgeJoinView>(&cfg, &mut out);
     declare::<ResultsView>(&cfg, &mut out);
+    declare::<RoundKey>(&cfg, &mut out);
+    declare::<RoundsView>(&cfg, &mut out);
     // The live region registry.
     declare::<RegionStatus>(&cfg, &mut out);
     declare::<RegionLoad>(&cfg, &mut out);

@@ -213,7 +213,8 @@ pub struct SessionView {
 }
 
 impl SessionView {
-    /// The session view of a game; `None` if one of its instants has no RFC 3339 form.
+    /// The session view of a game; `None` if one of its instants has no RFC 3339 form, or for a
+    /// `sealed-v1` game (which only the game API serves).
     pub fn of(game: &GameView) -> Option<SessionView> {
         Some(SessionView {
             id: game.game_id.into(),
@@ -223,7 +224,8 @@ impl SessionView {
             status: game.status.into(),
             user_id: game.user_id.clone(),
             break_every: game.break_every,
-            algorithm: game.algorithm,
+            // A sealed game is no session (its breaks come from keys the dialect cannot carry).
+            algorithm: game.algorithm.engine()?,
             region: game.region.clone(),
             created_at: Timestamp::from_ms(game.created_at)?,
             metadata: game.metadata.clone(),

@@ -107,13 +107,16 @@ mod tests {
             start_at: at + 3_000,
             tick_ms: 100,
             break_every: 50,
-            algorithm: api::Algorithm::Mix32V1,
+            algorithm: api::Algorithm::Mix32V1.into(),
             status: GameStatus::Exited,
             created_at: at,
             exited_at: Some(at),
             metadata: None,
             shared: None,
             owner_token: None,
+            commitment: None,
+            rounds: None,
+            root: None,
         };
         GameEvent::of(&game, kind).unwrap()
     }

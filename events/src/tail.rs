@@ -361,7 +361,7 @@ mod tests {
             start_at: 1_705_314_603_000,
             tick_ms: 100,
             break_every: 50,
-            algorithm: api::Algorithm::Mix32V1,
+            algorithm: api::Algorithm::Mix32V1.into(),
             status: if exited_at.is_some() {
                 GameStatus::Exited
             } else {
@@ -372,6 +372,9 @@ mod tests {
             metadata: None,
             shared: None,
             owner_token: None,
+            commitment: None,
+            rounds: None,
+            root: None,
         };
         let event = match exited_at {
             Some(_) => GameEvent::exited(&game).unwrap(),

@@ -20,7 +20,7 @@ fn game(n: u32, region: &str, exited_at: Option<i64>) -> GameView {
         start_at: created_at + 3_000,
         tick_ms: 100,
         break_every: 50,
-        algorithm: api::Algorithm::Mix32V1,
+        algorithm: api::Algorithm::Mix32V1.into(),
         status: if exited_at.is_some() {
             GameStatus::Exited
         } else {
@@ -31,6 +31,9 @@ fn game(n: u32, region: &str, exited_at: Option<i64>) -> GameView {
         metadata: None,
         shared: None,
         owner_token: None,
+        commitment: None,
+        rounds: None,
+        root: None,
     }
 }
 

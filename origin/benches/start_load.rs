@@ -41,13 +41,14 @@ fn game_for(user: String) -> Game {
         start_at_ms: now + 3_000,
         tick_ms: TickMs::parse(100).expect("valid"),
         break_every: BreakEvery::parse(50).expect("valid"),
-        algorithm: Algorithm::Mix32V1,
+        algorithm: Algorithm::Mix32V1.into(),
         status: GameStatus::Active,
         created_at_ms: now,
         exited_at_ms: None,
         metadata: None,
         owner_key: None,
         shared: None,
+        sealed: None,
     }
 }
 

@@ -1,5 +1,5 @@
-//! The origin's command line: serve (no arguments), `--help`, `--version`, `check-config`
-//! and `migrate`. `main.rs` only hands the arguments here and runs what comes back, so every
+//! The origin's command line: serve (no arguments), `--help`, `--version`, `check-config`,
+//! `migrate` and `replay --verify RECORD.json` ([`crate::verify`]). `main.rs` only hands the arguments here and runs what comes back, so every
 //! answer (text and exit code) is a plain function the unit tests call.
 //!
 //! `--help` is rendered from [`crate::config::REFERENCE`], the same definition the settings
@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use crate::config::{REFERENCE, Replication, Settings};
 
 /// What the arguments ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// No arguments: serve until SIGTERM or Ctrl-C.
     Serve,
@@ -29,6 +29,9 @@ pub enum Command {
     /// `migrate [--alter-replication]`: apply the schema migrations, then exit
     /// ([`crate::store::migrate`]).
     Migrate(crate::store::migrate::Options),
+    /// `replay --verify RECORD.json`: check a finished sealed game's public record (exit 0
+    /// verified, 1 refused, 2 unreadable file).
+    Verify(String),
 }
 
 /// Arguments the origin does not understand (answered with the usage and exit code 2).
@@ -54,6 +57,14 @@ where
             return crate::store::migrate::parse_options(&args[1..])
                 .map(Command::Migrate)
                 .map_err(UsageError);
+        }
+        Some("replay") => {
+            return match (args.get(1).map(AsRef::as_ref), args.get(2), args.get(3)) {
+                (Some("--verify"), Some(path), None) => Ok(Command::Verify(path.as_ref().into())),
+                _ => Err(UsageError(
+                    "usage: origin replay --verify RECORD.json".into(),
+                )),
+            };
         }
         Some(other) => return Err(UsageError(format!("unknown argument {other:?}"))),
     };
@@ -93,6 +104,27 @@ pub fn run(command: Command, vars: &HashMap<String, String>) -> Outcome {
                     "origin: configuration invalid: {error}\n(`origin --help` lists every variable)\n"
                 ),
                 code: EXIT_USAGE,
+            },
+        },
+        Command::Verify(path) => match std::fs::read_to_string(&path) {
+            Err(error) => Outcome {
+                stdout: String::new(),
+                stderr: format!("origin: cannot read {path}: {error}\n"),
+                code: EXIT_USAGE,
+            },
+            Ok(text) => match crate::verify::verify_text(&text) {
+                Ok(v) => ok(format!(
+                    "verified: {} keys chain to the commitment{}, {} breaks, final tick {:?}\n",
+                    v.keys,
+                    if v.root_checked { " and the root" } else { "" },
+                    v.breaks,
+                    v.final_tick
+                )),
+                Err(error) => Outcome {
+                    stdout: String::new(),
+                    stderr: format!("origin: NOT verified: {error}\n"),
+                    code: 1,
+                },
             },
         },
         Command::Serve | Command::Migrate(_) => Outcome {
@@ -135,6 +167,9 @@ Commands:
   migrate [--alter-replication]
                   apply the pending schema migrations to CASSANDRA_KEYSPACE, then exit
                   (--alter-replication: also change the keyspace to CASSANDRA_REPLICATION)
+  replay --verify RECORD.json
+                  check a finished sealed-v1 game's public record (view, keys, final state,
+                  optional ticks): exit 0 verified, 1 not (docs/sealed.md)
   --help, -h      this text and every variable
   --version, -V   the version
 ";

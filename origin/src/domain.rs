@@ -3,10 +3,32 @@
 
 use api::limits::{MAX_START_AT_AHEAD_MS, MAX_START_AT_BEHIND_MS};
 use api::{
-    Algorithm, ApiError, BreakEvery, GameId, GameStatus, GameView, IdempotencyKey, MaxPlayers,
+    ApiError, BreakEvery, GameAlgorithm, GameId, GameStatus, GameView, IdempotencyKey, MaxPlayers,
     Metadata, RegionName, SeatResult, SeatView, SharedGame, TickMs, UserId,
 };
 use shared_engine::Params;
+use shared_engine::sealed::{self, Key, SealedParams};
+
+/// The secret of a `sealed-v1` game: its chain's root, and the commitment published from the
+/// start (`H^N(root)`, stored so that no read has to hash the whole chain).
+///
+/// `Debug` shows the commitment only: a game logged with `{:?}` never prints its root.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    /// The chain's root: never in a view, event, log line, span or metric while the game runs.
+    pub root: Key,
+    /// The chain's head.
+    pub commitment: Key,
+}
+
+impl std::fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedSecret")
+            .field("root", &"<secret>")
+            .field("commitment", &self.commitment)
+            .finish()
+    }
+}
 
 /// Everything stored about one game.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,7 +48,7 @@ pub struct Game {
     /// Break odds.
     pub break_every: BreakEvery,
     /// Break algorithm.
-    pub algorithm: Algorithm,
+    pub algorithm: GameAlgorithm,
     /// Active or exited.
     pub status: GameStatus,
     /// Unix ms of creation.
@@ -41,21 +63,41 @@ pub struct Game {
     pub owner_key: Option<IdempotencyKey>,
     /// Shared games only: seats and join deadline (the creator holds seat 0).
     pub shared: Option<SharedGame>,
+    /// `sealed-v1` games only (and always for them): the chain's root and commitment.
+    pub sealed: Option<SealedSecret>,
 }
 
 impl Game {
-    /// The engine parameters of this game (with its end, once exited).
-    pub fn params(&self) -> Params {
+    /// The engine parameters of this game (with its end, once exited); `None` for a sealed
+    /// game, whose breaks no seed gives (see [`Game::sealed_params`]).
+    pub fn params(&self) -> Option<Params> {
+        let algorithm = self.algorithm.engine()?;
         Params::new(
             self.seed,
             self.start_at_ms,
             self.tick_ms.get(),
             self.break_every.get(),
-            self.algorithm,
+            algorithm,
         )
         // TickMs (>= 1) and BreakEvery (>= 2) only hold values the engine accepts.
-        .expect("validated tick and odds")
-        .with_end(self.exited_at_ms)
+        .ok()
+        .map(|p| p.with_end(self.exited_at_ms))
+    }
+
+    /// The public parameters of a sealed game (with its end, once exited), and its secret;
+    /// `None` for any other game (or a sealed row whose odds the chain refuses, which no
+    /// start writes).
+    pub fn sealed_params(&self) -> Option<(SealedParams, &SealedSecret)> {
+        let secret = self.sealed.as_ref()?;
+        let params = SealedParams::new(
+            self.start_at_ms,
+            self.tick_ms.get(),
+            self.break_every.get(),
+            secret.commitment,
+        )
+        .ok()?
+        .with_end(self.exited_at_ms);
+        Some((params, secret))
     }
 
     /// The game as the API shows it.
@@ -75,6 +117,16 @@ impl Game {
             metadata: self.metadata.clone(),
             shared: self.shared,
             owner_token: None,
+            commitment: self.sealed.as_ref().map(|s| s.commitment.to_string()),
+            rounds: self
+                .sealed
+                .as_ref()
+                .map(|_| sealed::chain_rounds(self.tick_ms.get())),
+            // The root only once the game is over: before, it would give every future break.
+            root: match (&self.sealed, self.status) {
+                (Some(secret), GameStatus::Exited) => Some(secret.root.to_string()),
+                _ => None,
+            },
         }
     }
 }
@@ -116,7 +168,7 @@ pub struct NewGame {
     /// The player.
     pub user_id: UserId,
     /// The break algorithm, else the region default (`DEFAULT_ALGORITHM`).
-    pub algorithm: Option<Algorithm>,
+    pub algorithm: Option<GameAlgorithm>,
     /// Chosen tick, else the region default.
     pub tick_ms: Option<TickMs>,
     /// Chosen odds, else the region default.

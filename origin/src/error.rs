@@ -38,6 +38,15 @@ pub enum AppError {
         "session storage is unavailable; retry shortly (starts are safe to retry with the same Idempotency-Key)"
     )]
     Storage(#[source] StoreError),
+    /// Asks for what is not public yet (a sealed game's round before its break, a state after
+    /// now): 425 `too_early`, with `retryAt` in the body and `Retry-After` (whole seconds).
+    #[error("{message}")]
+    TooEarly {
+        /// For people.
+        message: String,
+        /// Unix ms at which asking again may succeed.
+        retry_at_ms: i64,
+    },
     /// This process failed (no OS randomness, a crashed computation); the detail is only
     /// logged.
     #[error("the server failed to process the request")]
@@ -58,6 +67,7 @@ impl AppError {
             AppError::Forbidden(_) => ErrorCode::Forbidden,
             AppError::Conflict(_) => ErrorCode::Conflict,
             AppError::Timeout => ErrorCode::Timeout,
+            AppError::TooEarly { .. } => ErrorCode::TooEarly,
             AppError::Storage(_) => ErrorCode::StorageUnavailable,
             AppError::Internal(_) => ErrorCode::Internal,
         }
@@ -93,6 +103,17 @@ impl AppError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if let AppError::TooEarly { retry_at_ms, .. } = self {
+            let wait_ms = retry_at_ms.saturating_sub(kernel::clock::now_ms()).max(1);
+            let seconds = wait_ms.saturating_add(999) / 1_000;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            // Not an answer to keep: the same request succeeds later.
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
     }
 }
 
@@ -110,7 +131,11 @@ fn status_of(code: ErrorCode) -> StatusCode {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let error = self.to_api();
-        let mut response = (status_of(error.code), Json(error.body())).into_response();
+        let mut body = error.body();
+        if let AppError::TooEarly { retry_at_ms, .. } = &self {
+            body.error.retry_at = Some(*retry_at_ms);
+        }
+        let mut response = (status_of(error.code), Json(body)).into_response();
         self.finish(&mut response);
         response
     }
@@ -195,6 +220,7 @@ fn v1_status_and_error(code: ErrorCode) -> (StatusCode, &'static str) {
         | ErrorCode::NotJoinable => (StatusCode::CONFLICT, "conflict"),
         ErrorCode::JoinClosed | ErrorCode::GameEnded => (StatusCode::GONE, "gone"),
         ErrorCode::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+        ErrorCode::TooEarly => (StatusCode::TOO_EARLY, "too early"),
         ErrorCode::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate limited"),
         ErrorCode::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         ErrorCode::BadGateway => (StatusCode::BAD_GATEWAY, "bad gateway"),

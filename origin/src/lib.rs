@@ -34,6 +34,7 @@ pub mod registry;
 pub mod retention;
 pub mod routes;
 pub mod runtime;
+pub mod sealed;
 pub mod server;
 pub mod service;
 pub mod startup;
@@ -41,6 +42,7 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod verify;
 
 pub use application::{Application, StartupError};
 pub use startup::{app, run};

@@ -66,11 +66,20 @@ impl MaxAge {
         self.ms
     }
 
-    /// When `game` ends at the latest, Unix ms.
+    /// When `game` ends at the latest, Unix ms. A sealed game also ends when its chain does,
+    /// [`shared_engine::sealed::LIFETIME_MS`] after its first step.
     pub fn expires_at(self, game: &Game) -> i64 {
-        game.created_at_ms
+        let expiry = game
+            .created_at_ms
             .max(game.start_at_ms)
-            .saturating_add(self.ms)
+            .saturating_add(self.ms);
+        if game.algorithm.is_sealed() {
+            let chain_end = game
+                .start_at_ms
+                .saturating_add(shared_engine::sealed::LIFETIME_MS as i64);
+            return expiry.min(chain_end);
+        }
+        expiry
     }
 
     /// The TTL for the slot of `game` written at `now_ms`: the seconds it has left, rounded up,
@@ -152,13 +161,14 @@ mod tests {
             start_at_ms: start,
             tick_ms: TickMs::parse(100).unwrap(),
             break_every: BreakEvery::parse(10).unwrap(),
-            algorithm: Algorithm::default(),
+            algorithm: Algorithm::default().into(),
             status: GameStatus::Active,
             created_at_ms: created,
             exited_at_ms: None,
             metadata: None,
             owner_key: None,
             shared: None,
+            sealed: None,
         }
     }
 
@@ -199,7 +209,7 @@ mod tests {
         let ended = age.effective(g.clone(), T0 + 13_000);
         assert_eq!(ended.status, GameStatus::Exited);
         assert_eq!(ended.exited_at_ms, Some(T0 + 13_000));
-        assert_eq!(ended.params().ended_at_ms(), Some(T0 + 13_000));
+        assert_eq!(ended.params().unwrap().ended_at_ms(), Some(T0 + 13_000));
         // An exit before the expiry stands.
         let mut exited = g.clone();
         exited.status = GameStatus::Exited;

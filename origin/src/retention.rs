@@ -121,13 +121,14 @@ mod tests {
             start_at_ms: start,
             tick_ms: TickMs::parse(100).unwrap(),
             break_every: BreakEvery::parse(10).unwrap(),
-            algorithm: Algorithm::default(),
+            algorithm: Algorithm::default().into(),
             status: GameStatus::Active,
             created_at_ms: created,
             exited_at_ms: None,
             metadata: None,
             owner_key: None,
             shared: None,
+            sealed: None,
         }
     }
 

@@ -119,6 +119,10 @@ fn game_routes(timeout: Duration) -> Router<AppState> {
             get(game::results).fallback(only("GET, HEAD")),
         )
         .route(
+            "/game/{id}/rounds",
+            get(game::rounds).fallback(only("GET, HEAD")),
+        )
+        .route(
             "/users/{user_id}/game",
             get(game::user_game).fallback(only("GET, HEAD")),
         )

@@ -101,6 +101,7 @@ const ERROR_CODES: { readonly [C in ErrorCode]: true } = {
   payload_too_large: true,
   unsupported_media_type: true,
   validation_failed: true,
+  too_early: true,
   rate_limited: true,
   internal: true,
   bad_gateway: true,

@@ -3,18 +3,17 @@
 
 use api::{
     ExitRequest, ExitView, GameStatus, GameView, JoinRequest, JoinView, ReplayView, ResultsView,
-    StartRequest, StateView, TickView,
+    RoundsView, StartRequest, StateView, TickView,
 };
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 
 use super::{ApiJson, GamePath, IdempotencyKeyHeader, UserPath};
 use crate::auth;
 use crate::domain::NewGame;
 use crate::error::AppError;
 use crate::state::AppState;
-use kernel::clock::now_ms;
 
 /// `POST /game/start`: 201 with the new game, or 200 with the user's active game (or the game
 /// an `Idempotency-Key` already produced).
@@ -121,8 +120,8 @@ pub async fn state_at(
     GamePath(id): GamePath,
     RawQuery(query): RawQuery,
 ) -> Result<Json<StateView>, AppError> {
-    let at = api::query::at(query.as_deref().unwrap_or_default())?.unwrap_or_else(now_ms);
-    let (_, engine_state) = state.service.state(id, at).await?;
+    let at = api::query::at(query.as_deref().unwrap_or_default())?;
+    let (_, at, engine_state) = state.service.state(id, at).await?;
     Ok(Json(StateView::new(id, at, engine_state)))
 }
 
@@ -142,6 +141,24 @@ pub async fn replay(
         to: replay.to,
         ticks: replay.ticks.into_iter().map(TickView::from).collect(),
     }))
+}
+
+/// `GET /game/{id}/rounds?from=R`: a sealed game's public round keys from round `R` (default
+/// 1). A full page, or any page of an ended game, is cacheable forever; anything else must be
+/// asked again (`no-cache`), and a 425 is never stored.
+pub async fn rounds(
+    State(state): State<AppState>,
+    GamePath(id): GamePath,
+    RawQuery(query): RawQuery,
+) -> Result<([(header::HeaderName, &'static str); 1], Json<RoundsView>), AppError> {
+    let from = api::query::step(query.as_deref().unwrap_or_default(), "from")?;
+    let rounds = state.service.rounds(id, from).await?;
+    let cache = if rounds.immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    Ok(([(header::CACHE_CONTROL, cache)], Json(rounds.view)))
 }
 
 /// `GET /users/{userId}/game`: the user's active game.

@@ -58,8 +58,25 @@ fn session_error(error: AppError) -> V1Error {
     }
 }
 
+/// A `sealed-v1` game is no session: its breaks come from keys this dialect cannot carry, so
+/// its routes answer 404 (as for any id that is not a session) and point at the game API.
+fn refuse_sealed(game: &Game) -> Result<(), V1Error> {
+    if game.algorithm.is_sealed() {
+        return Err(V1Error::new(
+            StatusCode::NOT_FOUND,
+            "session not found",
+            format!(
+                "game {} is a sealed-v1 game: read it at /game/{}",
+                game.id, game.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The session view of a game.
 fn session_view(game: &Game) -> Result<SessionView, V1Error> {
+    refuse_sealed(game)?;
     // Games start at most 7 days ahead and are created now: their instants always have an
     // RFC 3339 form.
     SessionView::of(&game.view()).ok_or_else(|| {
@@ -90,7 +107,7 @@ pub async fn create(
             .user_id
             .unwrap_or_else(|| anonymous_user(key.as_ref())),
         // The session dialect's own default, not the game API's DEFAULT_ALGORITHM.
-        algorithm: Some(request.algorithm.unwrap_or_else(default_algorithm)),
+        algorithm: Some(request.algorithm.unwrap_or_else(default_algorithm).into()),
         tick_ms: Some(request.tick_ms),
         break_every: request.break_every,
         metadata: request.metadata,
@@ -132,11 +149,18 @@ pub async fn state_at(
     let at = api::query::at(query.as_deref().unwrap_or_default())
         .map_err(|e| invalid_at(e.into()))?
         .unwrap_or_else(now_ms);
+    refuse_sealed(
+        &state
+            .service
+            .game(id.game_id())
+            .await
+            .map_err(session_error)?,
+    )?;
     let computed_at = Timestamp::from_ms(at)
         .ok_or_else(|| invalid_at(ApiError::invalid("at", "has no RFC 3339 form").into()))?;
-    let (_, engine_state) = state
+    let (_, _, engine_state) = state
         .service
-        .state(id.game_id(), at)
+        .state(id.game_id(), Some(at))
         .await
         .map_err(|e| match e {
             AppError::NotFound(_) => V1Error::session_not_found(),

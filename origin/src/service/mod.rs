@@ -24,6 +24,7 @@
 //!
 //! Timelines (state at an instant, replays) are computed by the shared engine: see `timeline`.
 
+mod sealed;
 mod seats;
 mod settings;
 mod timeline;
@@ -43,6 +44,7 @@ use crate::metrics::Metrics;
 use crate::notify::EdgeNotifier;
 use crate::outbox::{Outbox, PendingEvent};
 use crate::store::{Claim, ExitOutcome, GameStore, StoreError};
+pub use sealed::Rounds;
 pub use seats::{Joined, SeatExited, creator_seat, join_refusal, seat_order};
 pub use settings::GameDefaults;
 
@@ -109,6 +111,8 @@ pub struct GameService {
     /// When storage last answered a readiness check: `/ready` is unauthenticated and probed
     /// often, so it asks Cassandra at most once per [`READY_FRESH`] (one check at a time).
     last_ready: Arc<tokio::sync::Mutex<Option<std::time::Instant>>>,
+    /// The break schedules of recently read sealed games (see [`crate::sealed`]).
+    chains: Arc<crate::sealed::ChainCache>,
 }
 
 /// How long a successful readiness check is reused. Failures are not reused: a recovered
@@ -126,6 +130,7 @@ impl GameService {
     ) -> GameService {
         GameService {
             last_ready: Arc::new(tokio::sync::Mutex::new(None)),
+            chains: Arc::default(),
             store,
             region,
             defaults: Arc::new(std::sync::RwLock::new(defaults)),
@@ -187,15 +192,35 @@ impl GameService {
         &self.region
     }
 
-    /// A new game record for `request` under `id`, not yet stored.
-    fn build_game(
+    /// A new game record for `request` under `id`, not yet stored. A sealed game gets a
+    /// fresh root and its commitment (and seed 0: no seed gives its breaks).
+    async fn build_game(
         &self,
         id: GameId,
         request: &NewGame,
         key: Option<&IdempotencyKey>,
     ) -> Result<Game, AppError> {
-        let now = now_ms();
         let defaults = self.defaults();
+        let algorithm = request
+            .algorithm
+            .unwrap_or_else(|| api::GameAlgorithm::from(defaults.algorithm));
+        // A seat's result is computed from the seed at its exit; a sealed game has none, so
+        // shared sealed games are refused until seats can settle from the chain.
+        if algorithm.is_sealed() && request.shared.is_some() {
+            return Err(api::ApiError::invalid(
+                "maxPlayers",
+                "sealed-v1 games are one-player games: start it without maxPlayers",
+            )
+            .into());
+        }
+        let tick_ms = request.tick_ms.unwrap_or(defaults.tick_ms);
+        let break_every = request.break_every.unwrap_or(defaults.break_every);
+        let (seed, sealed) = if algorithm.is_sealed() {
+            (0, Some(sealed::draw_secret(tick_ms, break_every).await?))
+        } else {
+            (secure_seed()?, None)
+        };
+        let now = now_ms();
         let start_at_ms = request
             .start_at_ms
             .unwrap_or_else(|| now.saturating_add(i64::from(defaults.start_delay_ms)));
@@ -210,17 +235,18 @@ impl GameService {
             id,
             user_id: request.user_id.clone(),
             region: self.region.clone(),
-            seed: secure_seed()?,
+            seed,
             start_at_ms,
-            tick_ms: request.tick_ms.unwrap_or(defaults.tick_ms),
-            break_every: request.break_every.unwrap_or(defaults.break_every),
-            algorithm: request.algorithm.unwrap_or(defaults.algorithm),
+            tick_ms,
+            break_every,
+            algorithm,
             status: GameStatus::Active,
             created_at_ms: now,
             exited_at_ms: None,
             metadata: request.metadata.clone(),
             owner_key: key.cloned(),
             shared,
+            sealed,
         })
     }
 
@@ -252,7 +278,9 @@ impl GameService {
         key: Option<&IdempotencyKey>,
     ) -> Result<(Started, Option<PendingEvent>), AppError> {
         let store = &*self.store;
-        let mut game = self.build_game(GameId::from(uuid::Uuid::new_v4()), request, key)?;
+        let mut game = self
+            .build_game(GameId::from(uuid::Uuid::new_v4()), request, key)
+            .await?;
         let mut inserted_here = true;
         let queued = if let Some(key) = key {
             match store
@@ -508,12 +536,22 @@ impl GameService {
         }
     }
 
-    /// A game and the engine's state of it at `at_ms`.
+    /// A game and the engine's state of it at `at_ms` (default now), with the instant used.
+    /// A running sealed game answers only instants before now (default: a millisecond ago).
     #[tracing::instrument(name = "service.state", skip_all)]
-    pub async fn state(&self, id: GameId, at_ms: i64) -> Result<(Game, State), AppError> {
+    pub async fn state(
+        &self,
+        id: GameId,
+        at_ms: Option<i64>,
+    ) -> Result<(Game, i64, State), AppError> {
         let game = self.game(id).await?;
-        let state = timeline::state_at(&game, at_ms, &self.metrics.engine_cancelled).await?;
-        Ok((game, state))
+        if let Some(chain) = self.chain(&game).await? {
+            let (at, state) = GameService::sealed_state(&chain, &game, at_ms, now_ms())?;
+            return Ok((game, at, state));
+        }
+        let at = at_ms.unwrap_or_else(now_ms);
+        let state = timeline::state_at(&game, at, &self.metrics.engine_cancelled).await?;
+        Ok((game, at, state))
     }
 
     /// Steps `from..=to` of a game (`to` defaults to `from + 99`), at most
@@ -522,7 +560,10 @@ impl GameService {
     pub async fn replay(&self, id: GameId, from: u64, to: Option<u64>) -> Result<Replay, AppError> {
         let to = timeline::replay_range(from, to)?;
         let game = self.game(id).await?;
-        let ticks = timeline::replay(&game, from, to, &self.metrics.engine_cancelled).await?;
+        let ticks = match self.chain(&game).await? {
+            Some(chain) => GameService::sealed_replay(&chain, &game, from, to, now_ms())?,
+            None => timeline::replay(&game, from, to, &self.metrics.engine_cancelled).await?,
+        };
         Ok(Replay {
             game,
             from,

@@ -283,7 +283,11 @@ impl GameService {
         let (result, first) = match seat.result {
             Some(result) => (result, false),
             None => {
-                let result = SeatResult::at(&game.params(), now_ms());
+                // Sealed games are never shared (refused at the start), so a seeded game.
+                let params = game.params().ok_or_else(|| {
+                    AppError::Internal(format!("shared game {} has no seeded parameters", game.id))
+                })?;
+                let result = SeatResult::at(&params, now_ms());
                 match self
                     .store
                     .exit_seat(game.id, seat.seat, user, &result)

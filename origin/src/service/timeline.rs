@@ -166,13 +166,19 @@ pub(crate) fn state_cancellable(params: &Params, at_ms: i64, cancel: &AtomicBool
     )
 }
 
+/// The seeded engine's parameters of `game` (the service sends sealed games elsewhere).
+fn seeded(game: &Game) -> Result<Params, AppError> {
+    game.params()
+        .ok_or_else(|| AppError::Internal(format!("game {} has no seeded timeline", game.id)))
+}
+
 /// The engine's state of `game` at `at_ms` (frozen at its exit, once exited).
 pub(super) async fn state_at(
     game: &Game,
     at_ms: i64,
     cancelled: &IntCounter,
 ) -> Result<State, AppError> {
-    let params = game.params();
+    let params = seeded(game)?;
     let end = game.exited_at_ms.map_or(at_ms, |end| end.min(at_ms));
     let steps = match shared_engine::step_at(params.start_at_ms(), params.tick_ms(), end) {
         StepAt::Before(_) => 0,
@@ -217,7 +223,7 @@ pub(super) async fn replay(
     to: u64,
     cancelled: &IntCounter,
 ) -> Result<Vec<Tick>, AppError> {
-    let params = game.params();
+    let params = seeded(game)?;
     check_step(params.algorithm(), to, "to")?;
     let last = match game.exited_at_ms {
         None => Some(u64::MAX),

@@ -36,7 +36,7 @@ use crate::config::Settings;
 
 /// The migration files, in version order. Adding one: a new file `NNNN_name.cql` in
 /// `origin/migrations/` and a line here (a unit test checks the two agree).
-const FILES: [(&str, &str); 5] = [
+const FILES: [(&str, &str); 6] = [
     (
         "0001_initial.cql",
         include_str!("../../migrations/0001_initial.cql"),
@@ -56,6 +56,10 @@ const FILES: [(&str, &str); 5] = [
     (
         "0005_runtime_settings.cql",
         include_str!("../../migrations/0005_runtime_settings.cql"),
+    ),
+    (
+        "0006_games_sealed.cql",
+        include_str!("../../migrations/0006_games_sealed.cql"),
     ),
 ];
 

@@ -3,19 +3,21 @@
 //! corrupt instead of reaching the engine.
 
 use api::{
-    Algorithm, BreakEvery, GameId, GameStatus, IdempotencyKey, Metadata, RegionName, SeatResult,
-    SharedGame, TickMs, TickView, UserId,
+    BreakEvery, GameAlgorithm, GameId, GameStatus, IdempotencyKey, Metadata, RegionName,
+    SeatResult, SharedGame, TickMs, TickView, UserId,
 };
 use scylla::value::CqlTimestamp;
 use scylla::{DeserializeRow, SerializeRow};
+use shared_engine::sealed::Key;
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::domain::{Game, Seat};
+use crate::domain::{Game, SealedSecret, Seat};
 
 /// The columns of `games`, in the order of the prepared statements.
 pub(super) const GAME_COLUMNS: &str = "game_id, user_id, region, seed, start_at, tick_ms, break_every, algorithm, status, \
-                                       created_at, exited_at, metadata, owner_key, max_players, join_deadline";
+                                       created_at, exited_at, metadata, owner_key, max_players, join_deadline, \
+                                       sealed_root, sealed_commitment";
 
 /// The columns of `game_seats`, in the order of the prepared statements.
 pub(super) const SEAT_COLUMNS: &str = "game_id, seat, user_id, joined_at, owner_key, exited_at, \
@@ -41,6 +43,9 @@ pub(super) struct GameRow {
     /// Shared games (migration 0004): null for one-player games.
     max_players: Option<i32>,
     join_deadline: Option<CqlTimestamp>,
+    /// Added for `sealed-v1` (migration 0006): the chain's secret root and its commitment.
+    sealed_root: Option<Vec<u8>>,
+    sealed_commitment: Option<Vec<u8>>,
 }
 
 /// A `games` row with the TTL of the statement that writes it (bind marker `[ttl]` of
@@ -85,6 +90,8 @@ impl From<&Game> for GameRow {
                 .shared
                 .map(|s| i32::try_from(s.max_players).unwrap_or(i32::MAX)),
             join_deadline: game.shared.map(|s| CqlTimestamp(s.join_deadline)),
+            sealed_root: game.sealed.as_ref().map(|s| s.root.0.to_vec()),
+            sealed_commitment: game.sealed.as_ref().map(|s| s.commitment.0.to_vec()),
         }
     }
 }
@@ -102,6 +109,23 @@ impl TryFrom<GameRow> for Game {
             ),
         };
         let number = |value: i32| u64::try_from(value).unwrap_or(u64::MAX);
+        let algorithm =
+            GameAlgorithm::parse(&row.algorithm).ok_or_else(|| corrupt("unknown algorithm"))?;
+        let key = |bytes: &Vec<u8>| <[u8; 32]>::try_from(bytes.as_slice()).ok().map(Key);
+        // A sealed game has both halves of its chain, any other game neither.
+        let sealed = match (
+            &row.sealed_root,
+            &row.sealed_commitment,
+            algorithm.is_sealed(),
+        ) {
+            (None, None, false) => None,
+            (Some(root), Some(commitment), true) => Some(SealedSecret {
+                root: key(root).ok_or_else(|| corrupt("sealed_root is not 32 bytes"))?,
+                commitment: key(commitment)
+                    .ok_or_else(|| corrupt("sealed_commitment is not 32 bytes"))?,
+            }),
+            _ => return Err(corrupt("sealed columns do not match the algorithm")),
+        };
         Ok(Game {
             id: GameId::from(row.game_id),
             user_id: UserId::parse(&row.user_id).map_err(|_| corrupt("bad user_id"))?,
@@ -111,8 +135,7 @@ impl TryFrom<GameRow> for Game {
             tick_ms: TickMs::parse(number(row.tick_ms)).map_err(|_| corrupt("bad tick_ms"))?,
             break_every: BreakEvery::parse(number(row.break_every))
                 .map_err(|_| corrupt("bad break_every"))?,
-            algorithm: Algorithm::parse(&row.algorithm)
-                .map_err(|_| corrupt("unknown algorithm"))?,
+            algorithm,
             status: GameStatus::parse(&row.status).ok_or_else(|| corrupt("unknown status"))?,
             created_at_ms: row.created_at.0,
             exited_at_ms: row.exited_at.map(|t| t.0),
@@ -133,6 +156,7 @@ impl TryFrom<GameRow> for Game {
                 }),
                 _ => return Err(corrupt("max_players and join_deadline go together")),
             },
+            sealed,
         })
     }
 }
@@ -238,7 +262,7 @@ mod tests {
             start_at_ms: 1_700_000_003_000,
             tick_ms: TickMs::parse(60_000).unwrap(),
             break_every: BreakEvery::parse(1_000_000).unwrap(),
-            algorithm: Algorithm::Lcg32,
+            algorithm: api::Algorithm::Lcg32.into(),
             status: GameStatus::Exited,
             created_at_ms: 1_700_000_000_000,
             exited_at_ms: Some(1_700_000_009_000),
@@ -248,6 +272,7 @@ mod tests {
                 max_players: 40,
                 join_deadline: 1_700_000_003_000,
             }),
+            sealed: None,
         }
     }
 
@@ -264,6 +289,15 @@ mod tests {
             ..game
         };
         assert_eq!(Game::try_from(GameRow::from(&bare)).unwrap(), bare);
+        let sealed = Game {
+            algorithm: GameAlgorithm::SealedV1,
+            sealed: Some(SealedSecret {
+                root: Key([1; 32]),
+                commitment: Key([2; 32]),
+            }),
+            ..bare
+        };
+        assert_eq!(Game::try_from(GameRow::from(&sealed)).unwrap(), sealed);
     }
 
     #[test]
@@ -304,6 +338,22 @@ mod tests {
             },
             GameRow {
                 join_deadline: None,
+                ..good.clone()
+            },
+            // A seeded game with a chain, a sealed one without, a short key.
+            GameRow {
+                sealed_root: Some(vec![0; 32]),
+                sealed_commitment: Some(vec![0; 32]),
+                ..good.clone()
+            },
+            GameRow {
+                algorithm: "sealed-v1".into(),
+                ..good.clone()
+            },
+            GameRow {
+                algorithm: "sealed-v1".into(),
+                sealed_root: Some(vec![0; 31]),
+                sealed_commitment: Some(vec![0; 32]),
                 ..good.clone()
             },
         ] {

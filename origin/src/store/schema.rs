@@ -63,7 +63,8 @@ pub(super) async fn prepare(
                 message: format!("{e} in `{cql}`"),
             })
     };
-    let placeholders = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+    // One `?` per column of GAME_COLUMNS.
+    let placeholders = vec!["?"; GAME_COLUMNS.split(',').count()].join(", ");
     let seat_placeholders = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
     // Seat 0 is written once with values derived from its game: a repeat writes the same.
     let mut insert_seat = prepare(format!(

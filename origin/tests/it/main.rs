@@ -26,6 +26,7 @@ mod ops;
 mod process;
 mod registry;
 mod retention;
+mod sealed;
 mod seats;
 mod settings;
 mod storage_failure;

@@ -23,6 +23,7 @@ use api::{
     ExitRequest, ExitView, GameId, GameStatus, GameView, Metadata, Phase, RegionName, ReplayView,
     RoutedBy, StartRequest, StateView, TickMs, TickView, UserId,
 };
+use api::{RoundKey, RoundsView};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 use utoipa::openapi::RefOr;
@@ -56,7 +57,7 @@ fn load(path: &str) -> Value {
 async fn every_documented_route_is_served_with_exactly_its_methods() {
     let spec = load(ORIGIN_SPEC);
     let paths = spec["paths"].as_object().expect("paths");
-    assert_eq!(paths.len(), 23, "the origin serves 23 paths");
+    assert_eq!(paths.len(), 24, "the origin serves 24 paths");
     let app = spawn_app("eu").await;
     let game = uuid::Uuid::new_v4().to_string();
     for (path, operations) in paths {
@@ -133,6 +134,8 @@ fn derived() -> BTreeMap<String, Value> {
     add::<Phase>(&mut all);
     add::<StateView>(&mut all);
     add::<ReplayView>(&mut all);
+    add::<RoundKey>(&mut all);
+    add::<RoundsView>(&mut all);
     add::<Timestamp>(&mut all);
     add::<SessionId>(&mut all);
     add::<CreateSessionRequest>(&mut all);
@@ -153,7 +156,13 @@ fn derived() -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     for (name, schema) in all {
         let mut value = serde_json::to_value(schema).expect("a schema serializes");
-        with_algorithm_names(&mut value);
+        // The `/v1` dialect carries the engine's names; the game API also `sealed-v1`.
+        let names: Vec<&str> = if name.contains("Session") {
+            Algorithm::ALL.iter().map(|a| a.as_str()).collect()
+        } else {
+            api::GameAlgorithm::names()
+        };
+        with_algorithm_names(&mut value, &names);
         out.insert(name, value);
     }
     out
@@ -161,19 +170,22 @@ fn derived() -> BTreeMap<String, Value> {
 
 /// `algorithm` fields are serialized by hand (`api::algorithm`), so utoipa sees a plain
 /// string; their values are the engine's names, which the documents must list exactly.
-fn with_algorithm_names(schema: &mut Value) {
+fn with_algorithm_names(schema: &mut Value, names: &[&str]) {
     match schema {
         Value::Object(map) => {
             if let Some(Value::Object(props)) = map.get_mut("properties")
                 && let Some(Value::Object(algorithm)) = props.get_mut("algorithm")
                 && !algorithm.contains_key("enum")
             {
-                let names: Vec<Value> = Algorithm::ALL.iter().map(|a| json!(a.as_str())).collect();
+                let names: Vec<Value> = names.iter().map(|a| json!(a)).collect();
                 algorithm.insert("enum".into(), Value::Array(names));
             }
-            map.values_mut().for_each(with_algorithm_names);
+            map.values_mut()
+                .for_each(|v| with_algorithm_names(v, names));
         }
-        Value::Array(items) => items.iter_mut().for_each(with_algorithm_names),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| with_algorithm_names(v, names)),
         _ => {}
     }
 }

@@ -7,6 +7,9 @@ export type Algorithm = "mix32-v1" | "lcg32" | "interval-v0";
 /** Every algorithm the engine knows, in its order. */
 export const ALGORITHMS: readonly Algorithm[] = ["mix32-v1", "lcg32", "interval-v0"];
 
+/** A game's algorithm: a seeded one, or `sealed-v1` (`api::GameAlgorithm`). */
+export type GameAlgorithm = Algorithm | "sealed-v1";
+
 /** The HTTP status of every error code (`ErrorCode::status`). */
 export const ERROR_STATUS: { readonly [C in ErrorCode]: number } = {
   bad_request: 400,
@@ -23,6 +26,7 @@ export const ERROR_STATUS: { readonly [C in ErrorCode]: number } = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   validation_failed: 422,
+  too_early: 425,
   rate_limited: 429,
   internal: 500,
   bad_gateway: 502,
@@ -99,7 +103,7 @@ export type MaxPlayers = number;
 /**
  * Every error code, with its one HTTP status ([`ErrorCode::status`]).
  */
-export type ErrorCode = "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "game_full" | "already_playing" | "not_joinable" | "join_closed" | "game_ended" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "rate_limited" | "internal" | "bad_gateway" | "storage_unavailable" | "timeout" | "not_ready" | "origins_unavailable";
+export type ErrorCode = "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "game_full" | "already_playing" | "not_joinable" | "join_closed" | "game_ended" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "too_early" | "rate_limited" | "internal" | "bad_gateway" | "storage_unavailable" | "timeout" | "not_ready" | "origins_unavailable";
 
 /**
  * The inside of an [`ErrorBody`].
@@ -117,7 +121,11 @@ message: string,
  * The offending input of a `validation_failed` (a JSON path like `userId` or `metadata`,
  * a query parameter, a path segment or a header name).
  */
-field?: string, };
+field?: string, 
+/**
+ * `too_early` only: the Unix ms at which asking again may succeed.
+ */
+retryAt?: number, };
 
 /**
  * The JSON body of every error of the `/game/*` and `/edge/*` APIs.
@@ -141,9 +149,9 @@ userId: UserId,
  */
 preferredRegion?: RegionName, 
 /**
- * Break algorithm (default `mix32-v1`).
+ * Break algorithm (default `mix32-v1`; `sealed-v1` for breaks nobody can compute ahead).
  */
-algorithm?: Algorithm, 
+algorithm?: GameAlgorithm, 
 /**
  * Milliseconds per step (default: the region's `TICK_MS`).
  */
@@ -224,7 +232,7 @@ breakEvery: number,
 /**
  * Break algorithm.
  */
-algorithm: Algorithm, 
+algorithm: GameAlgorithm, 
 /**
  * Active or exited.
  */
@@ -250,7 +258,20 @@ shared?: SharedGame,
  * `Idempotency-Key` that did: the credential its exit needs (`Authorization: Bearer`).
  * Reads never carry it.
  */
-ownerToken?: string, };
+ownerToken?: string, 
+/**
+ * `sealed-v1` only: the head of the game's hash chain (64 hex digits), from the start.
+ */
+commitment?: string, 
+/**
+ * `sealed-v1` only: the number of rounds of the chain (`shared_engine::sealed::chain_rounds`).
+ */
+rounds?: number, 
+/**
+ * `sealed-v1` only, and only once the game has ended: the chain's secret root, from which
+ * every key follows (`replay --verify` checks it against the commitment).
+ */
+root?: string, };
 
 /**
  * Why the edge sent a start to the region it did.
@@ -300,7 +321,7 @@ breakEvery: number,
 /**
  * Break algorithm.
  */
-algorithm: Algorithm, 
+algorithm: GameAlgorithm, 
 /**
  * Active or exited.
  */
@@ -326,7 +347,20 @@ shared?: SharedGame,
  * `Idempotency-Key` that did: the credential its exit needs (`Authorization: Bearer`).
  * Reads never carry it.
  */
-ownerToken?: string, };
+ownerToken?: string, 
+/**
+ * `sealed-v1` only: the head of the game's hash chain (64 hex digits), from the start.
+ */
+commitment?: string, 
+/**
+ * `sealed-v1` only: the number of rounds of the chain (`shared_engine::sealed::chain_rounds`).
+ */
+rounds?: number, 
+/**
+ * `sealed-v1` only, and only once the game has ended: the chain's secret root, from which
+ * every key follows (`replay --verify` checks it against the commitment).
+ */
+root?: string, };
 
 /**
  * The answer to an exit (also to a repeated one, with the first exit's time).
@@ -674,6 +708,44 @@ maxPlayers?: number,
  * Every taken seat, by seat number.
  */
 seats: Array<SeatView>, };
+
+/**
+ * One revealed round: its key, 64 lowercase hex digits (`H(key)` is the previous round's key,
+ * the commitment for round 1).
+ */
+export type RoundKey = { 
+/**
+ * The round, from 1.
+ */
+round: number, 
+/**
+ * Its key.
+ */
+key: string, };
+
+/**
+ * `GET /game/{id}/rounds?from=R`: the revealed keys from round `R` on (at most
+ * [`MAX_ROUNDS_PAGE`]).
+ */
+export type RoundsView = { 
+/**
+ * The game.
+ */
+gameId: GameId, 
+/**
+ * The chain's head, as in the game's view.
+ */
+commitment: string, 
+/**
+ * The first round asked for.
+ */
+from: number, 
+/**
+ * The public keys of rounds `from ..`, in order: at most [`MAX_ROUNDS_PAGE`] (a full page
+ * may have more after it: ask again from the round after its last). A full page, and any
+ * page of an ended game, never changes.
+ */
+rounds: Array<RoundKey>, };
 
 /**
  * Whether a region takes new games.
