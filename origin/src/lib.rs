@@ -41,6 +41,8 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+mod test_fixtures;
 pub mod tls;
 pub mod verify;
 

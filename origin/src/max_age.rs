@@ -148,28 +148,11 @@ pub(crate) fn parse_duration_ms(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use api::{Algorithm, BreakEvery, GameId, RegionName, TickMs, UserId};
 
     const T0: i64 = 1_800_000_000_000;
 
     fn game(created: i64, start: i64) -> Game {
-        Game {
-            id: GameId::from(uuid::Uuid::nil()),
-            user_id: UserId::parse("alice").unwrap(),
-            region: RegionName::parse("eu").unwrap(),
-            seed: 1,
-            start_at_ms: start,
-            tick_ms: TickMs::parse(100).unwrap(),
-            break_every: BreakEvery::parse(10).unwrap(),
-            algorithm: Algorithm::default().into(),
-            status: GameStatus::Active,
-            created_at_ms: created,
-            exited_at_ms: None,
-            metadata: None,
-            owner_key: None,
-            shared: None,
-            sealed: None,
-        }
+        crate::test_fixtures::active_game(created, start)
     }
 
     #[test]

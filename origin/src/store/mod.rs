@@ -398,21 +398,15 @@ impl GameStore for Store {
     }
 
     async fn game(&self, id: GameId) -> Result<Option<Game>, StoreError> {
-        let result = self
-            .run(
+        let row: Option<GameRow> = self
+            .first_row(
                 "select_game",
                 Kind::Plain,
                 &self.statements.select_game,
                 (id.uuid(),),
+                "read game",
             )
-            .await
-            .map_err(|e| query_error("read game")(&e))?;
-        let rows = result
-            .into_rows_result()
-            .map_err(|e| query_error("read game")(&e))?;
-        let row = rows
-            .maybe_first_row::<GameRow>()
-            .map_err(|e| query_error("read game")(&e))?;
+            .await?;
         row.map(Game::try_from).transpose()
     }
 
@@ -451,21 +445,15 @@ impl GameStore for Store {
     }
 
     async fn active_game_id(&self, user: &UserId) -> Result<Option<GameId>, StoreError> {
-        let result = self
-            .run(
+        let row: Option<(Uuid,)> = self
+            .first_row(
                 "select_active",
                 Kind::Plain,
                 &self.statements.select_active,
                 (user.as_str(),),
+                "read active game",
             )
-            .await
-            .map_err(|e| query_error("read active game")(&e))?;
-        let rows = result
-            .into_rows_result()
-            .map_err(|e| query_error("read active game")(&e))?;
-        let row = rows
-            .maybe_first_row::<(Uuid,)>()
-            .map_err(|e| query_error("read active game")(&e))?;
+            .await?;
         Ok(row.map(|(id,)| GameId::from(id)))
     }
 
@@ -490,21 +478,15 @@ impl GameStore for Store {
     }
 
     async fn game_serial(&self, id: GameId) -> Result<Option<Game>, StoreError> {
-        let result = self
-            .run(
+        let row: Option<GameRow> = self
+            .first_row(
                 "select_game_serial",
                 Kind::Lwt,
                 &self.statements.outbox.select_game_serial,
                 (id.uuid(),),
+                "read game (serial)",
             )
-            .await
-            .map_err(|e| query_error("read game (serial)")(&e))?;
-        let rows = result
-            .into_rows_result()
-            .map_err(|e| query_error("read game (serial)")(&e))?;
-        let row = rows
-            .maybe_first_row::<GameRow>()
-            .map_err(|e| query_error("read game (serial)")(&e))?;
+            .await?;
         row.map(Game::try_from).transpose()
     }
 

@@ -233,41 +233,29 @@ impl OutboxStore for Store {
 
     async fn game_serial(&self, id: GameId) -> Result<Option<Game>, StoreError> {
         let operation = "read game (SERIAL)";
-        let result = self
-            .run(
+        let row: Option<GameRow> = self
+            .first_row(
                 "outbox_select_game_serial",
                 Kind::Plain,
                 &self.statements.outbox.select_game_serial,
                 (id.uuid(),),
+                operation,
             )
-            .await
-            .map_err(|e| query_error(operation)(&e))?;
-        let rows = result
-            .into_rows_result()
-            .map_err(|e| query_error(operation)(&e))?;
-        let row = rows
-            .maybe_first_row::<GameRow>()
-            .map_err(|e| query_error(operation)(&e))?;
+            .await?;
         row.map(Game::try_from).transpose()
     }
 
     async fn active_game_id_serial(&self, user: &UserId) -> Result<Option<GameId>, StoreError> {
         let operation = "read active game (SERIAL)";
-        let result = self
-            .run(
+        let row: Option<(Uuid,)> = self
+            .first_row(
                 "outbox_select_active_serial",
                 Kind::Plain,
                 &self.statements.outbox.select_active_serial,
                 (user.as_str(),),
+                operation,
             )
-            .await
-            .map_err(|e| query_error(operation)(&e))?;
-        let rows = result
-            .into_rows_result()
-            .map_err(|e| query_error(operation)(&e))?;
-        let row = rows
-            .maybe_first_row::<(Uuid,)>()
-            .map_err(|e| query_error(operation)(&e))?;
+            .await?;
         Ok(row.map(|(id,)| GameId::from(id)))
     }
 }

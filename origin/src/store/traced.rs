@@ -19,7 +19,9 @@ use scylla::serialize::row::SerializeRow;
 use scylla::statement::prepared::PreparedStatement;
 use tracing::Instrument;
 
-use super::Store;
+use scylla::deserialize::row::DeserializeRow;
+
+use super::{Store, StoreError, query_error};
 
 /// The statement latency histogram's name (alert rules refer to it).
 pub const STATEMENT_DURATION: &str = "seedsync_cassandra_statement_duration_seconds";
@@ -80,6 +82,29 @@ pub(crate) enum Kind {
 }
 
 impl Store {
+    /// Runs a read through [`Store::run`] and decodes its first row, if any. Every failure
+    /// (the query, a result without rows, a row of the wrong types) is reported as
+    /// `operation`, the words an operator reads in the error.
+    pub(crate) async fn first_row<R>(
+        &self,
+        name: &'static str,
+        kind: Kind,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+        operation: &'static str,
+    ) -> Result<Option<R>, StoreError>
+    where
+        R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
+    {
+        let fail = query_error(operation);
+        let result = self
+            .run(name, kind, statement, values)
+            .await
+            .map_err(|e| fail(&e))?;
+        let rows = result.into_rows_result().map_err(|e| fail(&e))?;
+        rows.maybe_first_row::<R>().map_err(|e| fail(&e))
+    }
+
     /// Runs `statement` (called `name` in spans and metrics: a fixed string, never CQL with
     /// values) with `values`, timed and, inside a traced operation, traced.
     pub(crate) async fn run(
