@@ -4,6 +4,7 @@
 #
 # Usage:
 #   scripts/jaeger.sh build    build cmd/jaeger@$JAEGER_VERSION into .cache/bin (if missing)
+#   scripts/jaeger.sh built    exit 0 if the binary is there (nothing is built)
 #   scripts/jaeger.sh start    build if missing, start one Jaeger (OTLP/HTTP receiver and the
 #                              query API/UI, both on 127.0.0.1), return once both answer. Idempotent.
 #   scripts/jaeger.sh stop     SIGTERM by its PID file, SIGKILL after 10 s
@@ -120,7 +121,7 @@ cmd_build() {
     say "building $MODULE/cmd/jaeger@$VERSION with $("$go" env GOVERSION) (Go module proxy; takes minutes)"
     dir=$("$go" mod download -json "$MODULE@$VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
     [[ -n $dir && -f $dir/go.mod ]] || die "go mod download $MODULE@$VERSION failed"
-    (cd "$dir" && "$go" build -o "$BIN.tmp" ./cmd/jaeger) || die "building $MODULE/cmd/jaeger@$VERSION failed"
+    (cd "$dir" && "$go" build -ldflags='-s -w' -o "$BIN.tmp" ./cmd/jaeger) || die "building $MODULE/cmd/jaeger@$VERSION failed"
     mv -f "$BIN.tmp" "$BIN"
     say "built $BIN ($((SECONDS - started)) s)"
   fi
@@ -252,6 +253,7 @@ main() {
   check_settings
   case ${1:-} in
     build) cmd_build ;;
+    built) [[ -x $BIN ]] ;;
     start) cmd_start ;;
     stop)
       mkdir -p "$RUN_DIR"

@@ -1,5 +1,5 @@
 // One trace across the edge and an origin, in a real Jaeger (scripts/jaeger.sh, built from the
-// Go module proxy by make setup): a start and an exit through the Worker in workerd, sent with
+// Go module proxy by the traces stage of make test or by make dev): a start and an exit through the Worker in workerd, sent with
 // one client traceparent, become one trace holding the edge spans, the origin request spans
 // (their children), the service steps and the Cassandra statements (the service steps'
 // children), each with its consistency and LWT flag. No span, and no log line of the edge or
@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { ROOT, TEST_SECRET, call, freePort, originVars, ownerToken, sleep, startEdge, startOrigins, uid } from './harness.mjs';
+import { ROOT, TEST_SECRET, call, freePort, originVars, ownerToken, sleep, startEdge, startOrigins, uid } from '../tests/harness.mjs';
 
 const EDGE_ORIGIN_SECRET = 'edge-origin-secret-of-the-trace-tests-0123456789';
 const TRACE_ID = [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');
