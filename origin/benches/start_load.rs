@@ -9,6 +9,11 @@
 //! 2. raw start writes: the same two writes a start makes (INSERT game + LWT claim of the
 //!    user's active slot), through the driver;
 //! 3. HTTP: `POST /game/start` through the real origin (axum + JSON + the same writes).
+//!
+//! With `OTEL_EXPORTER_OTLP_ENDPOINT` set (`make bench-origin` starts a Jaeger for it when one
+//! is built), three more HTTP phases compare span export off, on (every span of every start
+//! exported to the collector) and off again, in the same process: the span layer's filter is
+//! switched between phases, the JSON log layer (to a sink) runs in all three.
 
 mod support;
 
@@ -60,6 +65,58 @@ fn report_error(what: String) {
     }
 }
 
+/// Installs the JSON log layer (to a sink, as production logs every request) and the span
+/// export layer to `endpoint` behind a filter [`SpanSwitch::set`] turns on and off.
+fn install_tracing(endpoint: &str) -> SpanSwitch {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer, reload};
+
+    let vars: HashMap<String, String> = [(
+        "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+        endpoint.to_owned(),
+    )]
+    .into();
+    let settings = origin::otlp::TraceSettings::from_env(&origin::env::Env::new(&vars))
+        .expect("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .expect("set");
+    let provider = settings.provider("eu").expect("span exporter");
+    let (filter, handle) = reload::Layer::new(Targets::new());
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("origin"))
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_tracked_inactivity(false)
+        .with_filter(filter);
+    let logs = tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_writer(std::io::sink)
+        .with_filter(EnvFilter::new("info"));
+    tracing_subscriber::registry().with(logs).with(spans).init();
+    SpanSwitch {
+        set: Box::new(move |on| {
+            let targets = if on {
+                Targets::new().with_target("origin", tracing::Level::INFO)
+            } else {
+                Targets::new()
+            };
+            handle.reload(targets).expect("reload the span filter");
+        }),
+        provider,
+    }
+}
+
+/// Turns span export on and off between phases.
+struct SpanSwitch {
+    set: Box<dyn Fn(bool)>,
+    provider: opentelemetry_sdk::trace::SdkTracerProvider,
+}
+
 #[tokio::main]
 async fn main() {
     // reqwest is built without a crypto provider of its own (origin::tls).
@@ -91,6 +148,10 @@ async fn main() {
             .map(|h| ("CASSANDRA_HOSTS".to_owned(), h)),
     )
     .collect();
+    let export = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let switch = export.as_deref().map(install_tracing);
     let settings = Settings::from_map(&vars).expect("settings");
     let store = Store::connect(&settings.cassandra)
         .await
@@ -204,6 +265,30 @@ async fn main() {
         http_fig.rate() / insert_rate,
         http_fig.rate() / start_rate,
     );
+    if let Some(switch) = switch {
+        (switch.set)(false);
+        let off_a = drive(concurrency, duration, http(client.clone(), url.clone())).await;
+        (switch.set)(true);
+        let on = drive(concurrency, duration, http(client.clone(), url.clone())).await;
+        (switch.set)(false);
+        let off_b = drive(concurrency, duration, http(client.clone(), url.clone())).await;
+        off_a.print("POST /game/start, spans off", &LINE);
+        on.print("POST /game/start, spans exported", &LINE);
+        off_b.print("POST /game/start, spans off (again)", &LINE);
+        let off_rate = (off_a.rate() + off_b.rate()) / 2.0;
+        println!(
+            "BENCH traced_starts_per_s={:.0} untraced_starts_per_s={:.0} traced_p99_ms={:.2} \
+             untraced_p99_ms={:.2} ratio_traced_vs_off={:.2} target=0.9 collector={}",
+            on.rate(),
+            off_rate,
+            support::millis(on.p99),
+            support::millis(off_a.p99.max(off_b.p99)),
+            on.rate() / off_rate,
+            export.as_deref().unwrap_or_default(),
+        );
+        let provider = switch.provider;
+        let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+    }
     let _ = stop_server.send(());
     let _ = server.await;
     // The benchmark's keyspace is throwaway.
