@@ -221,8 +221,10 @@ export class GameSession {
         if (this.disposed || this.snapshot.stopped) return;
         this.set({ liveStatus });
         // A sealed game: on (re)open, fill any gap the room's pushes left; when the room goes
-        // away, read the keys instead.
-        if (this.sealed && liveStatus !== 'connecting') this.scheduleRounds(0);
+        // away, read the keys instead (not before the next key can be out at all).
+        if (this.sealed && liveStatus !== 'connecting') {
+          this.scheduleRounds(this.sealed.isSynced ? this.earliestReveal() - this.deps.clock.serverNow() : 0);
+        }
       },
       onRound: (round, key) => {
         if (!this.disposed) this.acceptKey(round, key);
