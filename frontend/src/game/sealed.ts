@@ -147,6 +147,8 @@ export class SealedGame {
   private lastRollback: number | null = null;
   private maxRollback = 0;
   private root: { readonly key: string; readonly ok: boolean } | null = null;
+  /** The page has read everything public after the end (see {@link markFinal}). */
+  private final = false;
   private cachedView: SealedView | null = null;
 
   constructor(params: SealedParams, endedAt: number | null = null, maxBackfill = 600) {
@@ -370,6 +372,17 @@ export class SealedGame {
     return this.root.ok;
   }
 
+  /**
+   * After the end: the page has read every key public after it and asked for the root (which
+   * it checked with {@link checkRoot} if published). Until then the game is not called verified,
+   * even when the keys already held settle the final step.
+   */
+  markFinal(): void {
+    if (this.final) return;
+    this.final = true;
+    this.cachedView = null;
+  }
+
   /** Whether the known keys settle the final step (after the end). */
   finalSettled(): boolean {
     const step = this.finalStep();
@@ -383,6 +396,7 @@ export class SealedGame {
       return { status: 'failed', reason: 'the published root does not hash down to the verified keys and the commitment' };
     }
     if (!this.finalSettled()) return { status: 'pending', reason: 'waiting for the keys up to the final step' };
+    if (!this.final) return { status: 'pending', reason: 'reading the last keys and the root' };
     return { status: 'verified', rounds: this.keys.length, root: this.root?.ok === true };
   }
 

@@ -380,6 +380,7 @@ export class GameSession {
       if (gen !== this.roundsGen || this.disposed || abort.signal.aborted) return;
       this.set({ roundsWarning: `Could not read the game's keys: ${describeError(err)}` });
       if (!ended() || this.finalTries++ < FINAL_TRIES) this.scheduleRounds(2_000);
+      else sealed.markFinal();
     } finally {
       if (this.roundsAbort === abort) this.roundsAbort = null;
     }
@@ -402,11 +403,16 @@ export class GameSession {
     }
     if (root !== undefined) {
       sealed.checkRoot(root);
+      sealed.markFinal();
       this.update({ game: { ...this.snapshot.game, root } });
-    } else {
-      this.update();
+    } else if (this.finalTries++ < FINAL_TRIES) {
       // The edge may still serve a cached view from before the end: ask again a few times.
-      if (this.finalTries++ < FINAL_TRIES) this.scheduleRounds(1_000);
+      this.update();
+      this.scheduleRounds(1_000);
+    } else {
+      // No root published: the keys alone verify the game.
+      sealed.markFinal();
+      this.update();
     }
   }
 
