@@ -89,6 +89,8 @@ export interface SealedView {
   readonly revealed: number;
   /** The latest settled round's key. */
   readonly latestKey: string | null;
+  /** The step the game froze at, once it has ended (null while running, or ended before step 0). */
+  readonly finalStep: number | null;
   /** The last settled rounds, newest first (at most {@link MAX_SHOWN_ROUNDS}). */
   readonly recent: readonly SettledRound[];
   /** Ticks rolled back at the last settle, if any round settled while this page watched. */
@@ -410,6 +412,7 @@ export class SealedGame {
       chainRounds: this.chainRounds,
       revealed: this.keys.length,
       latestKey: this.keys.length === 0 ? null : this.keys[this.keys.length - 1],
+      finalStep: this.finalStep(),
       recent: Object.freeze(recent),
       lastRollback: this.lastRollback,
       maxRollback: this.maxRollback,
