@@ -14,6 +14,8 @@
 #   - promtool (Prometheus rules and dashboard checks), go install from the Go module proxy into
 #     .cache/bin by scripts/prometheus.sh build-promtool; the Prometheus server is built on first
 #     `make dev` (scripts/prometheus.sh build), not here
+#   - Jaeger (traces) is built by `make dev` (scripts/stack.sh up, scripts/jaeger.sh build) and by
+#     the test stage that needs it, not here: 13 min of CPU that only those use
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -3,7 +3,9 @@
 # JetStream broker for game events (nats-server built with go install), three origins
 # (eu, us, asia), the edge Worker in wrangler dev, which also serves the frontend, and a
 # Prometheus scraping the origins with deploy/prometheus's rules (built with go install on the
-# first `up`, a few minutes; STACK_PROMETHEUS=0 skips it).
+# first `up`, a few minutes; STACK_PROMETHEUS=0 skips it) and Jaeger collecting the origins'
+# and the edge's spans over OTLP/HTTP (built from the Go module proxy by scripts/jaeger.sh on the
+# first `up`; STACK_TRACING=0 skips it); their UI URLs are printed.
 #
 #   scripts/stack.sh up       build what is missing, start everything, return when all is healthy
 #   scripts/stack.sh down     stop what `up` started, by PID (process groups), newest first
@@ -13,7 +15,9 @@
 # Env: EDGE_PORT (8787), EDGE_INSPECTOR_PORT (EDGE_PORT + 1000: wrangler's devtools port, so
 # two stacks on one machine do not fight over its default 9229),
 # ORIGIN_PORT_BASE (8081: eu, +1 us, +2 asia), STACK_RUN_DIR (.run/stack),
-# NATS_PORT (4222) and NATS_MONITOR_PORT (8222) for scripts/nats.sh, NATS_CLUSTER=1 (a local
+# NATS_PORT (4222) and NATS_MONITOR_PORT (8222) for scripts/nats.sh, JAEGER_OTLP_PORT (4318)
+# and JAEGER_UI_PORT (16686) for scripts/jaeger.sh, STACK_TRACING=0 (no Jaeger, no export),
+# NATS_CLUSTER=1 (a local
 # three-node JetStream cluster, `scripts/nats.sh start-cluster`, instead of one server: the
 # origins get its three URLs and NATS_STREAM_REPLICAS=3),
 # CASSANDRA_KEYSPACE (seedsync), STACK_PROFILE (release|debug, default release),
@@ -40,6 +44,8 @@ PROFILE="${STACK_PROFILE:-release}"
 TIMEOUT="${STACK_TIMEOUT:-180}"
 REGIONS=(eu us asia)
 NATS_CLUSTER="${NATS_CLUSTER:-0}"
+TRACING="${STACK_TRACING:-1}"
+[[ $TRACING == 0 || $TRACING == 1 ]] || { echo "stack: STACK_TRACING must be 0 or 1" >&2; exit 2; }
 [[ $NATS_CLUSTER == 0 || $NATS_CLUSTER == 1 ]] || { echo "stack: NATS_CLUSTER must be 0 or 1" >&2; exit 2; }
 
 log() { printf 'stack: %s\n' "$*" >&2; }
@@ -165,6 +171,17 @@ up() {
     fi
     nats_url="$(scripts/nats.sh url)"
   fi
+  # The trace collector: spans of the origins and the edge (OTLP/HTTP), its UI on 127.0.0.1.
+  local otlp=""
+  if [[ $TRACING == 1 ]]; then
+    if scripts/jaeger.sh status >/dev/null 2>&1; then
+      log "Jaeger already running; using it"
+    else
+      scripts/jaeger.sh start
+      touch "$RUN_DIR/jaeger.started-here"
+    fi
+    otlp="$(scripts/jaeger.sh otlp)"
+  fi
   local binary="$CARGO_TARGET_DIR/$PROFILE/origin" region port
   # The stack's secrets, each in its own mode-600 file under .run/ (made once per checkout,
   # so owner tokens and guest identities survive `make down` / `make up`; a value in the
@@ -203,6 +220,7 @@ up() {
       OWNER_TOKEN_SECRET_FILE="$owner_file" TRUSTED_PROXIES="${TRUSTED_PROXIES:-127.0.0.1,::1}" \
       REGISTRY_SECRET_FILE="$registry_file" EDGE_ORIGIN_SECRET_FILE="$edge_origin_file" \
       EDGE_NOTIFY_URL="http://127.0.0.1:$EDGE_PORT" EDGE_NOTIFY_SECRET_FILE="$notify_file" \
+      OTEL_EXPORTER_OTLP_ENDPOINT="$otlp" OTEL_SERVICE_NAME="seedsync-origin-$region" \
       OWNER_TOKEN_SECRET= EDGE_NOTIFY_SECRET= REGISTRY_SECRET= EDGE_ORIGIN_SECRET= "$binary"
   done
   for region in "${REGIONS[@]}"; do
@@ -216,6 +234,7 @@ up() {
     bash edge-worker/scripts/wrangler.sh dev --local --ip 127.0.0.1 --port "$EDGE_PORT" \
     --inspector-port "$EDGE_INSPECTOR_PORT" \
     --persist-to "$RUN_DIR/wrangler-state" --var "REGION_ORIGINS:$origins" \
+    ${otlp:+--var "OTEL_EXPORTER_OTLP_ENDPOINT:$otlp"} \
     --env-file "$edge_env"
   wait_http edge "http://127.0.0.1:$EDGE_PORT/edge/health" "$RUN_DIR/edge.pid" "$RUN_DIR/edge.log"
   if [[ $STACK_PROMETHEUS == 1 ]]; then
@@ -223,6 +242,7 @@ up() {
   fi
   log "up: page and API at http://127.0.0.1:$EDGE_PORT/ (origins on 127.0.0.1:$(origin_port eu)-$(origin_port asia))"
   log "game events: cargo run -p events --bin tail -- --nats $nats_url"
+  if [[ $TRACING == 1 ]]; then log "traces: Jaeger UI at $(scripts/jaeger.sh ui)"; fi
 }
 
 # A real Prometheus (built once from the Go module proxy by scripts/prometheus.sh) scraping
@@ -265,6 +285,11 @@ down() {
     scripts/nats.sh stop-cluster
     rm -f "$RUN_DIR/nats-cluster.started-here"
   fi
+  # After the origins and the edge: their last spans are flushed as they stop.
+  if [[ -f "$RUN_DIR/jaeger.started-here" ]]; then
+    scripts/jaeger.sh stop
+    rm -f "$RUN_DIR/jaeger.started-here"
+  fi
   if [[ -f "$RUN_DIR/cassandra.started-here" ]]; then
     scripts/cassandra.sh stop
     rm -f "$RUN_DIR/cassandra.started-here"
@@ -285,6 +310,7 @@ status() {
   else
     scripts/nats.sh status || ok=1
   fi
+  if [[ $TRACING == 1 ]]; then scripts/jaeger.sh status || ok=1; fi
   scripts/cassandra.sh status || ok=1
   return "$ok"
 }

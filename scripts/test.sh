@@ -34,6 +34,13 @@
 #                 docs/openapi-edge.yaml (scripts/fuzz-api.sh); the documents themselves are
 #                 checked against the api crate by the rust stage (origin/tests/it/openapi.rs)
 #   8 frontend    vitest unit tests, then the page in headless Chromium against the full stack
+#   8b traces     one start and one exit through the real Worker and an origin, sent with one
+#                 client traceparent, become one trace in a real Jaeger (edge span -> origin
+#                 request -> service step -> Cassandra statements), queried through its API;
+#                 no span or log holds a token or a secret (edge-worker/trace-tests/). Jaeger
+#                 (13 min of CPU to build once) is built in the background at low priority from
+#                 the start of the run into .cache/bin, so the build overlaps the I/O-bound
+#                 stages instead of adding to the run
 #   9 multidc     three regions on a three-datacenter Cassandra (eu, us, asia): the one-active-game
 #                 and idempotency guarantees across regions (needs 127.0.0.1-3:9042 to itself)
 #
@@ -49,7 +56,7 @@ export CASSANDRA_HOSTS="${CASSANDRA_HOSTS:-127.0.0.1:9042}"
 export NO_COLOR=1 FORCE_COLOR=0 CARGO_TERM_COLOR=never
 LOGS="$ROOT/artifacts/test-logs"
 mkdir -p "$LOGS"
-STAGES="${TEST_STAGES:-lint ops no_std rust events tls edge deploy compose contract frontend multidc}"
+STAGES="${TEST_STAGES:-lint ops no_std rust events tls edge deploy compose contract frontend traces multidc}"
 started_cassandra=""
 # The events stage's broker: its own port, monitoring port and store dir, so a `make up`
 # broker on 4222 is left alone.
@@ -62,10 +69,15 @@ started_cluster=""
 MULTIDC_RUN_DIR="$ROOT/.run/cassandra-multidc"
 started_multidc=""
 started_tls_node=""
+jaeger_build_pid=""
 passed=0
 failed=0
 
 cleanup() {
+  if [[ -n "$jaeger_build_pid" ]] && kill -0 "$jaeger_build_pid" 2>/dev/null; then
+    echo "test: stopping the background Jaeger build" >&2
+    kill -TERM -- "-$jaeger_build_pid" 2>/dev/null || true
+  fi
   if [[ -n "$started_cluster" ]]; then
     echo "test: stopping the events stage's nats-server cluster" >&2
     env "${EVENTS_CLUSTER_ENV[@]}" scripts/nats.sh wipe-cluster || true
@@ -129,6 +141,15 @@ run() {
 }
 
 wants() { [[ " $STAGES " == *" $1 "* ]]; }
+
+# Jaeger for the traces stage: built once into .cache/bin, in the background at the lowest
+# priority (its own process group, stopped with the run), so a fresh machine's 13 min of Go
+# compilation fills the cores the Cassandra-, broker- and browser-bound stages leave idle.
+if wants traces && ! bash scripts/jaeger.sh built >/dev/null 2>&1; then
+  setsid nice -n 19 bash scripts/jaeger.sh build >"$LOGS/jaeger-build.log" 2>&1 &
+  jaeger_build_pid=$!
+  echo "test: building Jaeger in the background (pid $jaeger_build_pid; log: $LOGS/jaeger-build.log)"
+fi
 
 ensure_cassandra() {
   [[ -n "$started_cassandra" ]] && return 0
@@ -229,6 +250,24 @@ if wants frontend; then
   run frontend-typecheck npm --prefix frontend run typecheck
   run frontend-unit npm --prefix frontend test
   run frontend-e2e npm --prefix frontend run e2e
+fi
+if wants traces; then
+  ensure_cassandra
+  if [[ -n "$jaeger_build_pid" ]]; then
+    echo "=== jaeger-build: waiting for the background build (log: $LOGS/jaeger-build.log)"
+    if ! wait "$jaeger_build_pid"; then
+      jaeger_build_pid=""
+      echo "=== jaeger-build: FAILED; log: $LOGS/jaeger-build.log"
+      tail -20 "$LOGS/jaeger-build.log"
+      echo "make-test: $passed passed, $((failed > 0 ? failed : 1)) failed"
+      exit 1
+    fi
+    jaeger_build_pid=""
+  fi
+  run jaeger-build bash scripts/jaeger.sh build
+  run origin-build cargo build -p origin
+  run worker-build bash scripts/build-worker.sh
+  run trace-tests node --test --test-concurrency=1 --test-reporter=tap edge-worker/trace-tests/
 fi
 if wants multidc; then
   # Every cluster listens on 127.0.0.x:9042, so the single node this run started makes way.

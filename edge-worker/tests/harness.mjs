@@ -3,7 +3,7 @@
 // (workerd), each on a free 127.0.0.1 port with a bounded lifetime, and stops them by PID.
 //
 // Environment:
-//   ORIGIN_BIN         origin binary (default <repo>/target/debug/origin)
+//   ORIGIN_BIN         origin binary (default $CARGO_TARGET_DIR/debug/origin, else <repo>/target/debug/origin)
 //   CASSANDRA_HOSTS    default 127.0.0.1:9042 (started by the caller, e.g. scripts/cassandra.sh)
 //   EDGE_TEST_LIFETIME seconds any server may live (default 900)
 
@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const LIFETIME_S = Number(process.env.EDGE_TEST_LIFETIME ?? 900);
-const ORIGIN_BIN = process.env.ORIGIN_BIN ?? path.join(ROOT, 'target', 'debug', 'origin');
+const ORIGIN_BIN = process.env.ORIGIN_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'debug', 'origin');
 const CASSANDRA_HOSTS = process.env.CASSANDRA_HOSTS ?? '127.0.0.1:9042';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

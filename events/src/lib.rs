@@ -1,11 +1,12 @@
 //! seedsync game events on NATS JetStream.
 //!
-//! The origins publish [`api::GameEvent`]s (`game.started`, `game.exited`) from a Cassandra
+//! The origins publish [`api::GameEvent`]s (`game.started`, `game.joined`, `game.exited`,
+//! `game.ended`, `game.break`; schema in [`api::events`]) from a Cassandra
 //! outbox; analytics, leaderboards and fraud detection consume them, decoupled from the game
 //! path. This crate holds everything both sides share about the broker:
 //!
 //! - [`stream`]: the `GAME_EVENTS` stream (file storage, a 2 h duplicate window keyed by the
-//!   `Nats-Msg-Id` header) and its subjects `game.started.<region>` / `game.exited.<region>`;
+//!   `Nats-Msg-Id` header) and its subjects `<type>.<region>`, e.g. `game.started.eu`;
 //! - [`Publisher`]: publishes one event with `Nats-Msg-Id = eventId` and awaits JetStream's
 //!   acknowledgement, so a re-publication (a relay retry, a crash before the outbox row was
 //!   cleared) is dropped by the broker;
@@ -27,6 +28,9 @@ pub mod testkit;
 
 use std::time::Duration;
 
+/// The NATS client this crate is built on, for consumers of their own (the origin's
+/// leaderboard).
+pub use async_nats;
 pub use consumer::{Consumer, Received, StartFrom};
 pub use dedupe::Dedupe;
 pub use publisher::{Published, Publisher};

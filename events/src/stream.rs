@@ -23,7 +23,8 @@ pub const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// stream is created, so it must fit the server's storage (about 2 million events).
 pub const MAX_BYTES: i64 = 1024 * 1024 * 1024;
 
-/// The subjects of the stream: every type, every region (`game.started.*`, `game.exited.*`).
+/// The subjects of the stream: every type, every region (`game.started.*`, `game.exited.*`,
+/// `game.joined.*`, `game.ended.*`, `game.break.*`); a stream created with fewer is updated.
 pub fn subjects() -> Vec<String> {
     EventType::ALL
         .iter()
@@ -80,7 +81,7 @@ pub const MAX_REPLICAS: usize = 5;
 pub fn config(replicas: usize) -> stream::Config {
     stream::Config {
         name: STREAM.to_owned(),
-        description: Some("seedsync game.started / game.exited events".to_owned()),
+        description: Some("seedsync game events (see api::events)".to_owned()),
         subjects: subjects(),
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
@@ -139,7 +140,16 @@ mod tests {
 
     #[test]
     fn subjects_cover_every_event_type_and_region() {
-        assert_eq!(subjects(), ["game.started.*", "game.exited.*"]);
+        assert_eq!(
+            subjects(),
+            [
+                "game.started.*",
+                "game.exited.*",
+                "game.joined.*",
+                "game.ended.*",
+                "game.break.*"
+            ]
+        );
         let region = api::RegionName::parse("asia").unwrap();
         for kind in EventType::ALL {
             let subject = kind.subject(&region);

@@ -31,7 +31,7 @@ pub const USAGE: &str = "usage: tail [--nats URL] [--since DURATION | --all | --
   --since DURATION    start with the events of the last DURATION (30s, 10m, 2h; default 1m)
   --all | --new       start with every stored event | only events from now on
   --region R          only this region (repeatable)
-  --type T            only game.started (started) or game.exited (exited)
+  --type T            only one type: started, joined, exited, ended or break
   --every SECS        print starts/min per region and lag every SECS to stderr (default 10, 0: never)
   --json              print each event as its JSON
   --show-duplicates   also print repeated deliveries of an event id (marked DUPLICATE)
@@ -124,11 +124,14 @@ impl Args {
                 }
                 "--type" => {
                     let t = value(&flag, raw.next())?;
-                    args.kind = Some(match t.as_str() {
-                        "started" | "game.started" => EventType::Started,
-                        "exited" | "game.exited" => EventType::Exited,
-                        _ => return Err(format!("--type: {t:?} is not started or exited")),
-                    });
+                    let name = if t.starts_with("game.") {
+                        t.clone()
+                    } else {
+                        format!("game.{t}")
+                    };
+                    args.kind = Some(EventType::parse(&name).ok_or_else(|| {
+                        format!("--type: {t:?} is not started, joined, exited, ended or break")
+                    })?);
                 }
                 "--every" => {
                     let every = parse_duration(&value(&flag, raw.next())?)?;
@@ -323,7 +326,13 @@ mod tests {
         );
         assert_eq!(
             parse(&["--region", "asia"]).unwrap().filters(),
-            ["game.started.asia", "game.exited.asia"]
+            [
+                "game.started.asia",
+                "game.exited.asia",
+                "game.joined.asia",
+                "game.ended.asia",
+                "game.break.asia"
+            ]
         );
         assert_eq!(
             parse(&["--since", "90s"]).unwrap().start,

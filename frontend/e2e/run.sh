@@ -36,6 +36,9 @@ if [ -z "${E2E_BASE_URL:-}" ]; then
   # The page's keyboard flow types its own user id: the edge believes it (USER_AUTH=off), as
   # for /v1-era clients. Guest identities have their own tests (edge-worker/tests/edge-users).
   export USER_AUTH="${E2E_USER_AUTH:-off}"
+  # The page's tests need no trace collector and no Prometheus (their own tests are the traces
+  # stage and it::ops): not building or binding them keeps this stage short and off 9090/16686.
+  export STACK_TRACING="${E2E_STACK_TRACING:-0}" STACK_PROMETHEUS="${E2E_STACK_PROMETHEUS:-0}"
   down() {
     echo "e2e: stopping the stack" >&2
     if ! timeout 240 bash "$stack" down >"$artifacts/stack-down.log" 2>&1; then

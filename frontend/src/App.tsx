@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { describeError, EdgeError, type EdgeClient, type Game, type GuestIdentity } from './api/edge';
+import { describeError, EdgeError, SEALED_ALGORITHM, type EdgeClient, type Game, type GuestIdentity } from './api/edge';
 import type { ClockSync } from './clock/clockSync';
 import { ClockPanel } from './components/ClockPanel';
 import { JoinForm, StartForm, type RegionChoice } from './components/Forms';
@@ -175,7 +175,7 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
   const waitForClock = useCallback(() => Promise.race([clock.start(), sleep(CLOCK_WAIT_MS)]), [clock]);
 
   const start = useCallback(
-    async (userId: string, region: RegionChoice) => {
+    async (userId: string, region: RegionChoice, sealed = false) => {
       setBusy('start');
       setError(null);
       setNotice(null);
@@ -183,7 +183,12 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
         const signedIn = typeof identity === 'object' && identity !== null && identity.userId === userId ? identity : null;
         let game: Game;
         try {
-          game = await api.startGame(userId, region === 'auto' ? undefined : region, signedIn?.userToken);
+          game = await api.startGame(
+            userId,
+            region === 'auto' ? undefined : region,
+            signedIn?.userToken,
+            sealed ? SEALED_ALGORITHM : undefined,
+          );
         } catch (err) {
           // The edge no longer accepts the stored identity (expired, or its secret replaced):
           // forget it, so the next attempt gets a fresh one.
@@ -284,7 +289,7 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
             <>
               <StartForm
                 busy={(!canAct && busy === 'start') || identity === 'loading'}
-                onStart={(u, r) => canAct && identity !== 'loading' && void start(u, r)}
+                onStart={(u, r, sealed) => canAct && identity !== 'loading' && void start(u, r, sealed)}
                 fixedUserId={typeof identity === 'object' && identity !== null ? identity.userId : undefined}
               />
               <JoinForm

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EdgeClient, EdgeError, errorFromResponse, parseExit, parseGame, type Game } from '../src/api/edge';
+import { EdgeClient, EdgeError, errorFromResponse, parseExit, parseGame, parseRounds, retryDelayMs, type Game } from '../src/api/edge';
 import { ALGORITHMS, ERROR_STATUS, type ErrorBody } from '../src/api/generated/contract';
 
 const game: Game = {
@@ -181,5 +181,53 @@ describe('EdgeClient', () => {
     const e429 = await caught(new EdgeClient({ fetch: fn }).startGame('alice'));
     expect([e429.code, e429.status, e429.retryAfterSeconds]).toEqual(['rate_limited', 429, 7]);
     expect(e429.message).toMatch(/too many requests .* try again in 7 s/);
+  });
+
+  it('reads a sealed game: its commitment is required, the root kept once published', () => {
+    const commitment = 'AB'.repeat(32);
+    const g = parseGame({ ...game, seed: 0, algorithm: 'sealed-v1', commitment, rounds: 86_400 }, 'x');
+    expect([g.algorithm, g.commitment, g.rounds, 'root' in g]).toEqual(['sealed-v1', 'ab'.repeat(32), 86_400, false]);
+    expect(parseGame({ ...game, algorithm: 'sealed-v1', commitment, root: 'cd'.repeat(32) }, 'x').root).toBe('cd'.repeat(32));
+    expect(() => parseGame({ ...game, algorithm: 'sealed-v1' }, 'x')).toThrow(/"commitment"/);
+    expect(() => parseGame({ ...game, algorithm: 'sealed-v1', commitment: 'abc' }, 'x')).toThrow(/"commitment"/);
+  });
+
+  it('reads rounds pages, and a 425 with when to ask again', async () => {
+    const page = { gameId: game.gameId, commitment: 'ab'.repeat(32), from: 3, rounds: [{ round: 3, key: 'CD'.repeat(32) }] };
+    const tooEarly = { error: { code: 'too_early', message: 'round 4 of game g has not broken yet', retryAt: 1_750_000_010_500 } };
+    const { fn, calls } = fakeFetch((url) =>
+      url.endsWith('from=3')
+        ? new Response(JSON.stringify(page), { status: 200 })
+        : new Response(JSON.stringify(tooEarly), { status: 425, headers: { 'retry-after': '1' } }),
+    );
+    const api = new EdgeClient({ fetch: fn });
+    expect(await api.getRounds(game.gameId, 3)).toEqual({ ...page, rounds: [{ round: 3, key: 'cd'.repeat(32) }] });
+    const err = await caught(api.getRounds(game.gameId, 4));
+    expect([err.code, err.status, err.retryAfterSeconds, err.retryAt]).toEqual(['too_early', 425, 1, 1_750_000_010_500]);
+    expect(err.message).toBe(
+      'Reading the keys of round 4 on failed: round 4 of game g has not broken yet (too_early, HTTP 425)',
+    );
+    expect(calls.map((c) => c.url)).toEqual([
+      `/edge/game/${game.gameId}/rounds?from=3`,
+      `/edge/game/${game.gameId}/rounds?from=4`,
+    ]);
+    // When to ask again: retryAt on the server's clock, else Retry-After, within bounds.
+    expect(retryDelayMs(err, 1_750_000_010_000)).toBe(500);
+    expect(retryDelayMs(err, 1_750_000_011_000)).toBe(50);
+    const noAt = new EdgeError('too_early', 'x', 425, undefined, 2);
+    expect(retryDelayMs(noAt, 0)).toBe(2_000);
+    expect(retryDelayMs(new EdgeError('too_early', 'x', 425), 0)).toBe(1_000);
+    // Malformed pages are refused (the keys themselves are checked by the page, not here).
+    expect(() => parseRounds({ ...page, rounds: [{ round: 3, key: 'zz' }] }, 'x')).toThrow(/"rounds"/);
+    expect(() => parseRounds({ ...page, rounds: [{ round: 1.5, key: 'cd'.repeat(32) }] }, 'x')).toThrow(/"rounds"/);
+    expect(() => parseRounds({ ...page, commitment: 7 }, 'x')).toThrow(/"commitment"/);
+  });
+
+  it('starts a sealed game when asked to', async () => {
+    const { fn, calls } = fakeFetch(
+      () => new Response(JSON.stringify({ ...game, algorithm: 'sealed-v1', commitment: 'ab'.repeat(32) }), { status: 201 }),
+    );
+    await new EdgeClient({ fetch: fn }).startGame('alice', 'us', undefined, 'sealed-v1');
+    expect(JSON.parse(String(calls[0].init.body))).toEqual({ userId: 'alice', preferredRegion: 'us', algorithm: 'sealed-v1' });
   });
 });

@@ -83,6 +83,23 @@ describe('LiveRoom', () => {
     room.close();
   });
 
+  it('hands a sealed game’s round push to the session, and drops malformed ones', () => {
+    const onRound = vi.fn();
+    const room = new LiveRoom('g-1', { role: 'viewer' }, { onRound }, {
+      baseUrl: 'http://edge',
+      WebSocketImpl: FakeSocket as unknown as typeof WebSocket,
+    });
+    room.start();
+    const ws = FakeSocket.last!;
+    ws.open();
+    ws.push({ type: 'round', round: 3, key: 'ab'.repeat(32) });
+    expect(onRound).toHaveBeenCalledWith(3, 'ab'.repeat(32));
+    ws.push({ type: 'round', round: '3', key: 'ab'.repeat(32) });
+    ws.push({ type: 'round', round: 4 });
+    expect(onRound).toHaveBeenCalledTimes(1);
+    room.close();
+  });
+
   it('carries on as viewer when the room refuses the owner proof', () => {
     const onRefused = vi.fn();
     const room = new LiveRoom('g-1', { role: 'player', userId: 'alice', ownerToken: 'stale' }, { onRefused }, {

@@ -2,13 +2,19 @@
 //! of the same table in the same run. Prints figures; it is not a pass/fail test.
 //!
 //! `make bench-origin` (Cassandra must be running; the Makefile starts it). Knobs:
-//! `BENCH_SECONDS` (default 8 per phase), `BENCH_CONCURRENCY` (default 32).
+//! `BENCH_SECONDS` (default 8 per phase), `BENCH_CONCURRENCY` (default 32), `BENCH_TRACE_PAIRS`
+//! (default 4 off/on pairs of the tracing comparison).
 //!
 //! Phases, interleaved so drift in the shared machine hits all of them alike:
 //! 1. raw insert: the `games` table's prepared INSERT through the driver (the issue's baseline);
 //! 2. raw start writes: the same two writes a start makes (INSERT game + LWT claim of the
 //!    user's active slot), through the driver;
 //! 3. HTTP: `POST /game/start` through the real origin (axum + JSON + the same writes).
+//!
+//! With `OTEL_EXPORTER_OTLP_ENDPOINT` set (`make bench-origin` starts a Jaeger for it when one
+//! is built), more HTTP phases compare span export off and on (every span of every start
+//! exported to the collector) in alternating pairs, in the same process: the span layer's
+//! filter is switched between phases, the JSON log layer (to a sink) runs in all of them.
 
 mod support;
 
@@ -60,6 +66,58 @@ fn report_error(what: String) {
     }
 }
 
+/// Installs the JSON log layer (to a sink, as production logs every request) and the span
+/// export layer to `endpoint` behind a filter [`SpanSwitch::set`] turns on and off.
+fn install_tracing(endpoint: &str) -> SpanSwitch {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer, reload};
+
+    let vars: HashMap<String, String> = [(
+        "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+        endpoint.to_owned(),
+    )]
+    .into();
+    let settings = origin::otlp::TraceSettings::from_env(&origin::env::Env::new(&vars))
+        .expect("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .expect("set");
+    let provider = settings.provider("eu").expect("span exporter");
+    let (filter, handle) = reload::Layer::new(Targets::new());
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("origin"))
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_tracked_inactivity(false)
+        .with_filter(filter);
+    let logs = tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_writer(std::io::sink)
+        .with_filter(EnvFilter::new("info"));
+    tracing_subscriber::registry().with(logs).with(spans).init();
+    SpanSwitch {
+        set: Box::new(move |on| {
+            let targets = if on {
+                Targets::new().with_target("origin", tracing::Level::INFO)
+            } else {
+                Targets::new()
+            };
+            handle.reload(targets).expect("reload the span filter");
+        }),
+        provider,
+    }
+}
+
+/// Turns span export on and off between phases.
+struct SpanSwitch {
+    set: Box<dyn Fn(bool)>,
+    provider: opentelemetry_sdk::trace::SdkTracerProvider,
+}
+
 #[tokio::main]
 async fn main() {
     // reqwest is built without a crypto provider of its own (origin::tls).
@@ -91,6 +149,10 @@ async fn main() {
             .map(|h| ("CASSANDRA_HOSTS".to_owned(), h)),
     )
     .collect();
+    let export = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let switch = export.as_deref().map(install_tracing);
     let settings = Settings::from_map(&vars).expect("settings");
     let store = Store::connect(&settings.cassandra)
         .await
@@ -204,6 +266,53 @@ async fn main() {
         http_fig.rate() / insert_rate,
         http_fig.rate() / start_rate,
     );
+    if let Some(switch) = switch {
+        // Off/on pairs in alternation (off first, then on, then on, then off, ...), so a
+        // neighbour's load that drifts during the run weighs on both sides alike; the ratio is
+        // of the summed counts over the summed times.
+        let pairs = env_number("BENCH_TRACE_PAIRS", 4);
+        let (mut on_ops, mut on_secs, mut off_ops, mut off_secs) = (0usize, 0f64, 0usize, 0f64);
+        let (mut on_p99, mut off_p99) = (Duration::ZERO, Duration::ZERO);
+        for pair in 0..pairs {
+            let order = if pair % 2 == 0 {
+                [false, true]
+            } else {
+                [true, false]
+            };
+            for on in order {
+                (switch.set)(on);
+                let figures = drive(concurrency, duration, http(client.clone(), url.clone())).await;
+                let name = if on {
+                    "POST /game/start, spans exported"
+                } else {
+                    "POST /game/start, spans off"
+                };
+                figures.print(name, &LINE);
+                if on {
+                    on_ops += figures.ops;
+                    on_secs += figures.elapsed.as_secs_f64();
+                    on_p99 = on_p99.max(figures.p99);
+                } else {
+                    off_ops += figures.ops;
+                    off_secs += figures.elapsed.as_secs_f64();
+                    off_p99 = off_p99.max(figures.p99);
+                }
+            }
+        }
+        (switch.set)(false);
+        let (on_rate, off_rate) = (on_ops as f64 / on_secs, off_ops as f64 / off_secs);
+        println!(
+            "BENCH traced_starts_per_s={on_rate:.0} untraced_starts_per_s={off_rate:.0} \
+             traced_p99_ms={:.2} untraced_p99_ms={:.2} ratio_traced_vs_off={:.2} target=0.9 \
+             pairs={pairs} collector={}",
+            support::millis(on_p99),
+            support::millis(off_p99),
+            on_rate / off_rate,
+            export.as_deref().unwrap_or_default(),
+        );
+        let provider = switch.provider;
+        let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+    }
     let _ = stop_server.send(());
     let _ = server.await;
     // The benchmark's keyspace is throwaway.

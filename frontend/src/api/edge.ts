@@ -5,17 +5,32 @@
 
 import {
   ALGORITHMS,
-  type Algorithm,
   type EdgeExitView,
   type EdgeGameView,
   type ErrorCode,
   type ExitRequest,
+  type GameAlgorithm,
   type GameStatus,
+  type RoundKey,
+  type RoundsView,
   type RoutedBy,
   type StartRequest,
 } from './generated/contract';
 
-export type { Algorithm, EdgeExitView, EdgeGameView, ErrorCode, GameStatus, RoutedBy } from './generated/contract';
+export type {
+  Algorithm,
+  EdgeExitView,
+  EdgeGameView,
+  ErrorCode,
+  GameAlgorithm,
+  GameStatus,
+  RoundKey,
+  RoundsView,
+  RoutedBy,
+} from './generated/contract';
+
+/** The sealed algorithm's wire name (`api::GameAlgorithm::Sealed`). */
+export const SEALED_ALGORITHM = 'sealed-v1' satisfies GameAlgorithm;
 
 /** The regions this page offers to pick (any `RegionName` is valid on the wire). */
 export type Region = 'eu' | 'us' | 'asia';
@@ -44,6 +59,8 @@ export class EdgeError extends Error {
   readonly field?: string;
   /** For 429 (and 503): seconds the edge asked to wait (`Retry-After`). */
   readonly retryAfterSeconds?: number;
+  /** For 425 `too_early`: the server Unix ms after which to ask again (`error.retryAt`). */
+  retryAt?: number;
 
   constructor(code: EdgeErrorCode, message: string, status = 0, field?: string, retryAfterSeconds?: number) {
     super(message);
@@ -125,8 +142,14 @@ function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
 }
 
-function isAlgorithm(value: unknown): value is Algorithm {
-  return typeof value === 'string' && (ALGORITHMS as readonly string[]).includes(value);
+function isAlgorithm(value: unknown): value is GameAlgorithm {
+  return typeof value === 'string' && (value === SEALED_ALGORITHM || (ALGORITHMS as readonly string[]).includes(value));
+}
+
+const KEY_HEX = /^[0-9a-fA-F]{64}$/;
+
+function isKeyHex(value: unknown): value is string {
+  return typeof value === 'string' && KEY_HEX.test(value);
 }
 
 function describeStatus(status: number): string {
@@ -177,7 +200,9 @@ export function errorFromResponse(status: number, body: string, what: string, re
       typeof detail.message === 'string' && detail.message.trim() !== '' ? detail.message.trim() : describeStatus(status);
     const field = typeof detail.field === 'string' ? detail.field : undefined;
     const said = plain ?? message;
-    return new EdgeError(code, `${what} failed: ${said} (${shown}, HTTP ${status})`, status, field, retryAfterSeconds);
+    const error = new EdgeError(code, `${what} failed: ${said} (${shown}, HTTP ${status})`, status, field, retryAfterSeconds);
+    if (typeof detail.retryAt === 'number' && Number.isFinite(detail.retryAt)) error.retryAt = detail.retryAt;
+    return error;
   }
   const text = body.replace(/\s+/g, ' ').trim().slice(0, 160);
   return new EdgeError(
@@ -235,7 +260,39 @@ export function parseGame(body: unknown, what: string): Game {
   }
   if (isObject(body.metadata)) game.metadata = body.metadata;
   if (typeof body.ownerToken === 'string' && body.ownerToken !== '') game.ownerToken = body.ownerToken;
+  if (algorithm === SEALED_ALGORITHM) {
+    // A sealed game is followed from its commitment: without one the page cannot check a key.
+    if (!isKeyHex(body.commitment)) throw invalid(what, 'commitment');
+    game.commitment = body.commitment.toLowerCase();
+    if (typeof body.rounds === 'number' && Number.isSafeInteger(body.rounds)) game.rounds = body.rounds;
+    if (isKeyHex(body.root)) game.root = body.root.toLowerCase();
+  }
   return game;
+}
+
+/**
+ * Validates a rounds page against `RoundsView`. Only the shape: whether the keys chain is the
+ * page's own check (`game/sealed.ts`), never the edge's word.
+ */
+export function parseRounds(body: unknown, what: string): RoundsView {
+  if (!isObject(body)) throw new EdgeError('bad_response', `${what} failed: the edge's answer is not a rounds page`);
+  const list = body.rounds;
+  if (!Array.isArray(list)) throw invalid(what, 'rounds');
+  const rounds: RoundKey[] = [];
+  for (const item of list) {
+    if (!isObject(item) || typeof item.round !== 'number' || !Number.isSafeInteger(item.round) || !isKeyHex(item.key)) {
+      throw invalid(what, 'rounds');
+    }
+    rounds.push({ round: item.round, key: item.key.toLowerCase() });
+  }
+  const commitment = body.commitment;
+  if (!isKeyHex(commitment)) throw invalid(what, 'commitment');
+  return {
+    gameId: requireString(body, 'gameId', what),
+    commitment: commitment.toLowerCase(),
+    from: requireNumber(body, 'from', what),
+    rounds,
+  };
 }
 
 /** Validates an exit answer against `EdgeExitView` (`exitedAt` is what the page needs). */
@@ -329,9 +386,10 @@ export class EdgeClient {
    * Starts a game as `userId`; `userToken` (a guest identity's, or the identity provider's JWT)
    * proves the user to an edge that authenticates users.
    */
-  async startGame(userId: string, preferredRegion?: Region, userToken?: string): Promise<Game> {
+  async startGame(userId: string, preferredRegion?: Region, userToken?: string, algorithm?: GameAlgorithm): Promise<Game> {
     const what = START;
     const body: StartRequest = preferredRegion ? { userId, preferredRegion } : { userId };
+    if (algorithm !== undefined) body.algorithm = algorithm;
     const authorization = userToken ? `Bearer ${userToken}` : undefined;
     return parseGame(await this.request('POST', '/edge/game/start', what, body, { authorization }), what);
   }
@@ -373,12 +431,37 @@ export class EdgeClient {
     );
   }
 
+  /**
+   * The revealed keys of a sealed game from round `from` on (`GET /edge/game/{id}/rounds`). A
+   * round not over yet is an {@link EdgeError} with status 425, `code` `too_early` and
+   * `retryAt` (server Unix ms) / `retryAfterSeconds`: see {@link retryDelayMs}.
+   */
+  async getRounds(gameId: string, from: number, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RoundsView> {
+    const what = `Reading the keys of round ${from} on`;
+    return parseRounds(
+      await this.request('GET', `/edge/game/${encodeURIComponent(gameId)}/rounds?from=${encodeURIComponent(String(from))}`, what, undefined, options),
+      what,
+    );
+  }
+
   async getTime(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<TimeResult> {
     const what = 'Reading the server clock';
     const answer = await this.request('GET', '/edge/time', what, undefined, options);
     if (!isObject(answer)) throw new EdgeError('bad_response', `${what} failed: unexpected answer`);
     return { now: requireNumber(answer, 'now', what) };
   }
+}
+
+/**
+ * How long to wait before asking again after a 425 `too_early`: until its `retryAt` (server Unix
+ * ms, converted with `serverNow`), else its `Retry-After`, else `fallbackMs`; at least `minMs`,
+ * at most `maxMs`.
+ */
+export function retryDelayMs(err: EdgeError, serverNow: number, fallbackMs = 1_000, minMs = 50, maxMs = 10_000): number {
+  let delay = fallbackMs;
+  if (err.retryAt !== undefined) delay = err.retryAt - serverNow;
+  else if (err.retryAfterSeconds !== undefined) delay = err.retryAfterSeconds * 1_000;
+  return Math.min(maxMs, Math.max(minMs, delay));
 }
 
 /** A readable sentence for any thrown value. */

@@ -27,7 +27,8 @@ export function validateUserId(userId: string): string | null {
 
 export function StartForm(props: {
   busy: boolean;
-  onStart: (userId: string, region: RegionChoice) => void;
+  /** `sealed`: a `sealed-v1` game (breaks revealed one round at a time). */
+  onStart: (userId: string, region: RegionChoice, sealed: boolean) => void;
   initialUserId?: string;
   /** The user id this browser is signed in as (a guest identity): shown, not editable. */
   fixedUserId?: string;
@@ -35,6 +36,7 @@ export function StartForm(props: {
   const [typed, setUserId] = useState(props.initialUserId ?? '');
   const userId = props.fixedUserId ?? typed;
   const [region, setRegion] = useState<RegionChoice>('auto');
+  const [sealed, setSealed] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   const ids = useId();
 
@@ -42,7 +44,7 @@ export function StartForm(props: {
     e.preventDefault();
     const msg = validateUserId(userId);
     setProblem(msg);
-    if (!msg) props.onStart(userId.trim(), region);
+    if (!msg) props.onStart(userId.trim(), region, sealed);
   }
 
   return (
@@ -92,6 +94,10 @@ export function StartForm(props: {
       <button type="submit" disabled={props.busy}>
         {props.busy ? 'Starting…' : 'Start'}
       </button>
+      <label className="option">
+        <input type="checkbox" checked={sealed} onChange={(e) => setSealed(e.target.checked)} data-testid="sealed-option" /> Sealed
+        breaks: nobody can compute them ahead, each is proven as it happens (<code>sealed-v1</code>)
+      </label>
     </form>
   );
 }

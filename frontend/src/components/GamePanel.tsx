@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import type { GameSession } from '../game/session';
 import { formatCountdown, formatRoutedBy, formatServerTime, regionName, shareLink } from '../format';
+import { SealedPanel } from './SealedPanel';
 
 function useSession(session: GameSession) {
   return useSyncExternalStore(session.subscribe, session.getSnapshot);
@@ -119,6 +120,7 @@ export function GamePanel({
         data-server-now={snap.serverNow}
         data-stopped={snap.stopped ? 'true' : 'false'}
         data-flashes={snap.flashKey}
+        data-settled={snap.settled ? 'true' : 'false'}
       >
         {snap.flashKey > 0 && (
           <div key={snap.flashKey} className="flash" aria-hidden="true">
@@ -137,7 +139,7 @@ export function GamePanel({
           <div className="numbers">
             <div className="value">
               <span className="label">Value</span>
-              <span className="big" data-testid="value">
+              <span className={snap.settled ? 'big' : 'big provisional'} data-testid="value" title={snap.settled ? undefined : 'provisional: the next key settles it'}>
                 {tick.value}
               </span>
             </div>
@@ -212,6 +214,12 @@ export function GamePanel({
           </p>
         )}
       </div>
+      {snap.sealed && <SealedPanel view={snap.sealed} settled={snap.settled} stopped={snap.stopped} />}
+      {snap.roundsWarning && (
+        <p className="warning" role="status" data-testid="rounds-warning">
+          {snap.roundsWarning}
+        </p>
+      )}
       {snap.pollWarning && !snap.stopped && (
         <p className="warning" role="status">
           {snap.pollWarning}

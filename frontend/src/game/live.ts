@@ -10,7 +10,8 @@
  * page says `hello` again as viewer, so it still sees presence and the pushed exit, and reports
  * the refusal through `onRefused`.
  *
- * The room never streams ticks: the engine computes every step on the page.
+ * The room never streams ticks: the engine computes every step on the page. For a sealed game
+ * it pushes one message per round, the round's key at its break (`onRound`).
  */
 import type { ClientMessage, Hello, LatencyWarning, Presence, ServerMessage } from '../api/generated/contract';
 
@@ -35,7 +36,22 @@ export interface LiveEvents {
   onWarning?(warning: LatencyWarning): void;
   /** The room refused the player's proof; the connection continues as viewer. */
   onRefused?(message: string): void;
+  /**
+   * A sealed game's round broke: the room pushes its key at the break instant. Unchecked here
+   * (the session checks that it chains); only its shape is.
+   */
+  onRound?(round: number, key: string): void;
 }
+
+/** The room's push of a sealed game's revealed key: `{"type":"round","round":R,"key":"<hex>"}`. */
+export interface RoundMessage {
+  readonly type: 'round';
+  readonly round: number;
+  readonly key: string;
+}
+
+/** What a room may send: the contract's messages and a sealed game's round push. */
+type RoomMessage = ServerMessage | RoundMessage;
 
 export interface LiveOptions {
   /** Base URL of the edge (default: this page's origin). */
@@ -111,9 +127,9 @@ export class LiveRoom {
       this.ping();
     };
     ws.onmessage = (ev) => {
-      let msg: ServerMessage;
+      let msg: RoomMessage;
       try {
-        msg = JSON.parse(String(ev.data)) as ServerMessage;
+        msg = JSON.parse(String(ev.data)) as RoomMessage;
       } catch {
         return;
       }
@@ -163,7 +179,12 @@ export class LiveRoom {
     this.pingTimer = setTimeout(() => this.ping(), this.pings < this.opts.burst ? 1_000 : this.opts.pingMs);
   }
 
-  private handle(msg: ServerMessage): void {
+  private handle(msg: RoomMessage): void {
+    if (msg.type === 'round') {
+      const { round, key } = msg as Partial<RoundMessage>;
+      if (typeof round === 'number' && Number.isSafeInteger(round) && typeof key === 'string') this.events.onRound?.(round, key);
+      return;
+    }
     switch (msg.type) {
       case 'welcome':
         this.welcomed = true;

@@ -3,11 +3,18 @@
  * engine on the estimated server time, one update per tick, keeps the break log, learns from
  * the edge when the game ended, and stops every timer when it is over.
  *
+ * A sealed game (`sealed-v1`) cannot be computed ahead: the session counts up from the last
+ * settled break and settles each round when its key arrives (pushed by the live room, or read
+ * from the rounds endpoint when the room is not open or to fill a gap), checking that every key
+ * chains to the commitment (see `./sealed`). After its end it reads the remaining keys and the
+ * root, and says whether the whole game verified against the commitment.
+ *
  * No React: the page subscribes with `subscribe`/`getSnapshot` (useSyncExternalStore).
  */
-import { describeError, type EdgeClient, type Game } from '../api/edge';
-import { GameFollower, type GameState, type Tick } from '../engine/engine';
+import { describeError, EdgeError, retryDelayMs, SEALED_ALGORITHM, type EdgeClient, type Game } from '../api/edge';
+import { GameFollower, type FollowResult, type GameState, type Tick } from '../engine/engine';
 import type { Hello, Latency, LiveEvents, Presence } from './live';
+import { SealedGame, type SealedView } from './sealed';
 
 export type Role = 'player' | 'viewer';
 
@@ -49,6 +56,12 @@ export interface SessionSnapshot {
   readonly latencyWarning: string | null;
   /** Why the room did not let this tab join as player (it watches instead), readable. */
   readonly liveNotice: string | null;
+  /** Whether the shown tick is proven (always for seeded games; see `./sealed` for sealed ones). */
+  readonly settled: boolean;
+  /** A sealed game's rounds, keys and verification (null for a seeded game). */
+  readonly sealed: SealedView | null;
+  /** The last failed read of a sealed game's keys, readable; cleared by the next success. */
+  readonly roundsWarning: string | null;
 }
 
 /** A live room connection, as the session uses it (see `./live`). */
@@ -60,10 +73,26 @@ export interface LiveConnection {
 export type LiveFactory = (gameId: string, hello: Hello, events: LiveEvents) => LiveConnection;
 
 export const MAX_LOG = 100;
+/** While the live room is open (it pushes every key), the rounds are re-read this often anyway. */
+export const LIVE_ROUNDS_CHECK_MS = 10_000;
+/** A rounds page this long is full: more may follow it (`api::MAX_ROUNDS_PAGE`). */
+const FULL_ROUNDS_PAGE = 1_000;
+/** After the end: reads of the final keys and the root before the page stops asking. */
+const FINAL_TRIES = 8;
+
+/** What a session follows: a seeded game's engine counter, or a sealed game's keys. */
+interface Follower {
+  readonly params: { readonly startAt: number; readonly tickMs: number };
+  readonly endedAtMs: number | null;
+  at(nowMs: number): FollowResult & { readonly settled?: boolean };
+  end(endedAt: number): void;
+  free(): void;
+}
 
 export interface SessionDeps {
   readonly clock: { serverNow(): number };
-  readonly api: Pick<EdgeClient, 'getGame' | 'exitGame'>;
+  /** `getRounds` is needed only to follow sealed games. */
+  readonly api: Pick<EdgeClient, 'getGame' | 'exitGame'> & Partial<Pick<EdgeClient, 'getRounds'>>;
   /** How often the game's status is re-read from the edge (ms). */
   readonly pollMs?: number;
   readonly setTimer?: (fn: () => void, ms: number) => unknown;
@@ -75,7 +104,14 @@ export interface SessionDeps {
 type Listener = () => void;
 
 export class GameSession {
-  private readonly follower: GameFollower;
+  private readonly follower: Follower;
+  /** The same object as `follower` for a sealed game. */
+  private readonly sealed: SealedGame | null;
+  private roundsTimer: unknown = null;
+  private roundsAbort: AbortController | null = null;
+  /** Increments per rounds read, so a stale one stops after its await. */
+  private roundsGen = 0;
+  private finalTries = 0;
   private snapshot: SessionSnapshot;
   private readonly listeners = new Set<Listener>();
   private readonly deps: Required<SessionDeps>;
@@ -94,12 +130,24 @@ export class GameSession {
       ...deps,
     };
     const endedAt = game.exitedAt ?? null;
-    this.follower = new GameFollower(
-      { seed: game.seed, startAt: game.startAt, tickMs: game.tickMs, breakEvery: game.breakEvery, algorithm: game.algorithm },
-      endedAt,
-    );
+    if (game.algorithm === SEALED_ALGORITHM) {
+      if (!game.commitment) throw new Error('this sealed game has no commitment: its keys cannot be checked');
+      this.sealed = new SealedGame(
+        { startAt: game.startAt, tickMs: game.tickMs, breakEvery: game.breakEvery, commitment: game.commitment },
+        endedAt,
+      );
+      this.follower = this.sealed;
+    } else {
+      this.sealed = null;
+      this.follower = new GameFollower(
+        { seed: game.seed, startAt: game.startAt, tickMs: game.tickMs, breakEvery: game.breakEvery, algorithm: game.algorithm },
+        endedAt,
+      );
+    }
     const now = this.deps.clock.serverNow();
-    const { state, breaks } = this.follower.at(now);
+    // Before the first round could have broken there is nothing to fetch: the count is exact.
+    if (this.sealed && endedAt === null && now < this.earliestReveal()) this.sealed.markSynced();
+    const { state, breaks, settled } = this.follower.at(now);
     this.snapshot = {
       game,
       role,
@@ -118,6 +166,9 @@ export class GameSession {
       latency: null,
       latencyWarning: null,
       liveNotice: null,
+      settled: settled ?? true,
+      sealed: this.sealed?.view() ?? null,
+      roundsWarning: null,
     };
   }
 
@@ -138,12 +189,20 @@ export class GameSession {
     return { step: tick.step, round: tick.round, at: p.startAt + tick.step * p.tickMs };
   }
 
-  /** Starts the timers (no-op if the game already ended). */
+  /** Starts the timers (for an ended sealed game: reads its keys and root once to verify it). */
   run(): void {
-    if (this.disposed || this.snapshot.stopped) return;
+    if (this.disposed) return;
+    if (this.snapshot.stopped) {
+      if (this.sealed && !this.snapshot.leftEarly) void this.fetchRounds();
+      return;
+    }
     this.scheduleTick();
     this.schedulePoll();
     this.openLive();
+    if (this.sealed) {
+      if (this.sealed.isSynced) this.scheduleRounds(this.untilNextReveal());
+      else void this.fetchRounds();
+    }
   }
 
   /** Joins the game's live room: presence, the exit pushed the moment it is committed. */
@@ -159,7 +218,16 @@ export class GameSession {
         if (!this.disposed) this.set({ presence });
       },
       onStatus: (liveStatus) => {
-        if (!this.disposed && !this.snapshot.stopped) this.set({ liveStatus });
+        if (this.disposed || this.snapshot.stopped) return;
+        this.set({ liveStatus });
+        // A sealed game: on (re)open, fill any gap the room's pushes left; when the room goes
+        // away, read the keys instead (not before the next key can be out at all).
+        if (this.sealed && liveStatus !== 'connecting') {
+          this.scheduleRounds(this.sealed.isSynced ? this.earliestReveal() - this.deps.clock.serverNow() : 0);
+        }
+      },
+      onRound: (round, key) => {
+        if (!this.disposed) this.acceptKey(round, key);
       },
       onExited: (exitedAt) => {
         if (!this.disposed && this.snapshot.endedAt === null) this.end(exitedAt);
@@ -180,18 +248,172 @@ export class GameSession {
   /** Recomputes the state now (also called by the tick timer and on tab focus). */
   refresh(): void {
     if (this.disposed || this.snapshot.stopped) return;
+    this.update();
+  }
+
+  private update(extra: Partial<SessionSnapshot> = {}): void {
     const now = this.deps.clock.serverNow();
-    const { state, breaks } = this.follower.at(now);
-    const patch: { -readonly [K in keyof SessionSnapshot]?: SessionSnapshot[K] } = { state, serverNow: now };
+    const { state, breaks, settled } = this.follower.at(this.snapshot.stopped && this.snapshot.endedAt !== null ? Math.max(now, this.snapshot.endedAt) : now);
+    const patch: { -readonly [K in keyof SessionSnapshot]?: SessionSnapshot[K] } = {
+      state,
+      serverNow: now,
+      settled: settled ?? true,
+      ...extra,
+    };
+    if (this.sealed) patch.sealed = this.sealed.view();
     if (breaks.length > 0) {
       patch.breaks = [...breaks.map((t) => this.entry(t)).reverse(), ...this.snapshot.breaks].slice(0, MAX_LOG);
       patch.flashKey = this.snapshot.flashKey + breaks.length;
     }
-    if (state.phase === 'ended') {
+    if (state.phase === 'ended' && !this.snapshot.stopped) {
       patch.stopped = true;
       this.stopTimers();
+      if (this.sealed) {
+        this.set(patch);
+        void this.fetchRounds();
+        return;
+      }
     }
     this.set(patch);
+  }
+
+  /** A sealed game's key arrived (push or rounds page): checked, then the round settles at once. */
+  private acceptKey(round: number, key: string): void {
+    const sealed = this.sealed;
+    if (!sealed || this.disposed || this.snapshot.leftEarly) return;
+    const result = sealed.offer(round, key);
+    if (result.kind === 'known') return;
+    this.update();
+  }
+
+  /** Server Unix ms of the earliest instant the next round's key can be out (public facts only). */
+  private earliestReveal(): number {
+    const sealed = this.sealed as SealedGame;
+    const p = sealed.params;
+    const last = sealed.revealed === 0 ? -1 : (sealed.breakOf(sealed.revealed) as number);
+    return p.startAt + (last + sealed.minRound) * p.tickMs + 1;
+  }
+
+  private untilNextReveal(): number {
+    const wait = this.earliestReveal() - this.deps.clock.serverNow();
+    return this.snapshot.liveStatus === 'open' ? Math.max(wait, LIVE_ROUNDS_CHECK_MS) : wait;
+  }
+
+  private scheduleRounds(delayMs: number): void {
+    if (this.disposed || !this.sealed) return;
+    if (this.roundsTimer !== null) this.deps.clearTimer(this.roundsTimer);
+    this.roundsTimer = this.deps.setTimer(
+      () => {
+        this.roundsTimer = null;
+        void this.fetchRounds();
+      },
+      Math.min(60_000, Math.max(0, delayMs)),
+    );
+  }
+
+  /**
+   * Reads the keys not held yet from the rounds endpoint. A late joiner asks from a guess below
+   * the likely number of rounds (lower on a 425) and checks only the page's latest key against
+   * the commitment: the earlier ones are its hashes. A 425 says when to ask again. After the
+   * end, it reads until the keys cover the final step, then the root from the game's view.
+   */
+  async fetchRounds(): Promise<void> {
+    const sealed = this.sealed;
+    const getRounds = this.deps.api.getRounds;
+    if (!sealed || this.disposed || this.snapshot.leftEarly) return;
+    if (this.roundsTimer !== null) this.deps.clearTimer(this.roundsTimer);
+    this.roundsTimer = null;
+    if (!getRounds) {
+      this.set({ roundsWarning: "this page cannot read a sealed game's keys (no rounds client)" });
+      return;
+    }
+    const gen = ++this.roundsGen;
+    this.roundsAbort?.abort();
+    const abort = new AbortController();
+    this.roundsAbort = abort;
+    const gameId = this.snapshot.game.gameId;
+    const ended = () => sealed.endedAtMs !== null;
+    let retryIn: number | null = null;
+    try {
+      let from = sealed.revealed + 1;
+      if (sealed.revealed === 0 && !ended()) {
+        const p = sealed.params;
+        const steps = Math.floor((this.deps.clock.serverNow() - p.startAt) / p.tickMs);
+        from = Math.max(1, Math.floor(steps / p.breakEvery / 2));
+      }
+      while (from <= sealed.chainRounds) {
+        let page;
+        try {
+          page = await getRounds.call(this.deps.api, gameId, from, { signal: abort.signal, timeoutMs: 5_000 });
+        } catch (err) {
+          if (err instanceof EdgeError && err.status === 425) {
+            if (from > sealed.revealed + 1) {
+              // A late joiner guessed too far: ask from lower down.
+              from = Math.max(sealed.revealed + 1, Math.floor(from / 2));
+              continue;
+            }
+            retryIn = retryDelayMs(err, this.deps.clock.serverNow(), 1_000, 50, 10_000);
+            break;
+          }
+          throw err;
+        }
+        if (gen !== this.roundsGen || this.disposed) return;
+        if (page.rounds.length === 0) break;
+        // The latest key first (it checks against what is held, the others are its hashes),
+        // then every other key of the page must be the one derived.
+        const last = page.rounds[page.rounds.length - 1];
+        this.acceptKey(last.round, last.key);
+        for (const rk of page.rounds) if (rk !== last) this.acceptKey(rk.round, rk.key);
+        if (page.rounds.length < FULL_ROUNDS_PAGE || sealed.revealed < last.round) break;
+        from = last.round + 1;
+      }
+      if (gen !== this.roundsGen || this.disposed) return;
+      sealed.markSynced();
+      if (this.snapshot.roundsWarning !== null) this.set({ roundsWarning: null });
+      if (ended()) {
+        await this.finish(gen, abort.signal);
+        return;
+      }
+      this.update();
+      if (!this.snapshot.stopped) this.scheduleRounds(retryIn !== null && this.snapshot.liveStatus !== 'open' ? retryIn : this.untilNextReveal());
+    } catch (err) {
+      if (gen !== this.roundsGen || this.disposed || abort.signal.aborted) return;
+      this.set({ roundsWarning: `Could not read the game's keys: ${describeError(err)}` });
+      if (!ended() || this.finalTries++ < FINAL_TRIES) this.scheduleRounds(2_000);
+      else sealed.markFinal();
+    } finally {
+      if (this.roundsAbort === abort) this.roundsAbort = null;
+    }
+  }
+
+  /** After the end: the final keys are in (or asked again); then the root, from the game's view. */
+  private async finish(gen: number, signal: AbortSignal): Promise<void> {
+    const sealed = this.sealed as SealedGame;
+    if (!sealed.finalSettled()) {
+      // The origin publishes the round under way at the end once the end is stored: ask again.
+      this.update();
+      if (this.finalTries++ < FINAL_TRIES) this.scheduleRounds(500);
+      return;
+    }
+    let root = this.snapshot.game.root;
+    if (root === undefined) {
+      const game = await this.deps.api.getGame(this.snapshot.game.gameId, { signal, timeoutMs: 5_000 });
+      if (gen !== this.roundsGen || this.disposed) return;
+      root = game.root;
+    }
+    if (root !== undefined) {
+      sealed.checkRoot(root);
+      sealed.markFinal();
+      this.update({ game: { ...this.snapshot.game, root } });
+    } else if (this.finalTries++ < FINAL_TRIES) {
+      // The edge may still serve a cached view from before the end: ask again a few times.
+      this.update();
+      this.scheduleRounds(1_000);
+    } else {
+      // No root published: the keys alone verify the game.
+      sealed.markFinal();
+      this.update();
+    }
   }
 
   private scheduleTick(): void {
@@ -252,15 +474,19 @@ export class GameSession {
   end(endedAt: number, game?: Game): void {
     if (this.disposed) return;
     this.follower.end(endedAt);
-    const { state } = this.follower.at(Math.max(endedAt, this.deps.clock.serverNow()));
+    const { state, settled } = this.follower.at(Math.max(endedAt, this.deps.clock.serverNow()));
     this.stopTimers();
     this.set({
       state,
       endedAt,
       stopped: true,
       exiting: false,
+      settled: settled ?? true,
+      sealed: this.sealed?.view() ?? null,
       game: game ?? { ...this.snapshot.game, status: 'exited', exitedAt: endedAt },
     });
+    // A sealed game: the keys up to the final step and the root are public now.
+    if (this.sealed && !this.snapshot.leftEarly) void this.fetchRounds();
   }
 
   /** The player ends the game for everyone. Never rejects: failures land in `error`. */
@@ -289,10 +515,15 @@ export class GameSession {
   private stopTimers(): void {
     if (this.tickTimer !== null) this.deps.clearTimer(this.tickTimer);
     if (this.pollTimer !== null) this.deps.clearTimer(this.pollTimer);
+    if (this.roundsTimer !== null) this.deps.clearTimer(this.roundsTimer);
     this.tickTimer = null;
     this.pollTimer = null;
+    this.roundsTimer = null;
     this.pollAbort?.abort();
     this.pollAbort = null;
+    this.roundsGen++;
+    this.roundsAbort?.abort();
+    this.roundsAbort = null;
     this.liveRoom?.close();
     this.liveRoom = null;
   }

@@ -1,5 +1,8 @@
-//! The transactional outbox of game events: every `game.started` and `game.exited` is durable
-//! in Cassandra together with the game, and a relay publishes it to NATS JetStream later.
+//! The transactional outbox of game events: every event (`game.started`, `game.joined`,
+//! `game.exited`, `game.ended` with its `game.break`s, see [`api::events`]) is durable in
+//! Cassandra together with the game, and a relay publishes it to NATS JetStream later. One row
+//! may stand for several events (a one-player game's exit is also its end; an end brings its
+//! breaks): they are published together, and the row goes once all are on the broker.
 //!
 //! Why an outbox: a start must never fail or slow down because the broker is down, and no
 //! event may be lost. So the request path only writes Cassandra, and publishing happens off
@@ -15,7 +18,12 @@
 //!
 //! - `game.started` is published once the game is committed: the user's active slot holds it,
 //!   or it has exited since (exits happen only to committed games);
-//! - `game.exited` is published once the game row says `exited`, with its first exit time;
+//! - `game.exited` of a one-player game is published once the game row says `exited`, with
+//!   its first exit time, together with its `game.ended` and `game.break`s;
+//! - `game.joined` once the user holds a seat of the game; a seat's `game.exited` once that
+//!   seat has its result; a shared game's `game.ended` (with its breaks) once the game row
+//!   says `exited`. Seats are read at the default consistency: a row whose seat is still not
+//!   there after the grace is dropped (a join that gave its seat back, or died before it);
 //! - a row whose event is not committed after [`relay::RelaySettings::grace`] (longer than any
 //!   request can run) is read again at SERIAL consistency, which completes any LWT still in
 //!   flight, and dropped only if the event still did not happen.
@@ -52,8 +60,9 @@ pub use settings::EventSettings;
 pub struct Committed {
     /// The outbox row to delete once published.
     pub row: PendingEvent,
-    /// The event, built from the state the request committed.
-    pub event: GameEvent,
+    /// Its events (one, or an end with its breaks), built from the state the request
+    /// committed; published together, the row deleted once all are on the broker.
+    pub events: Vec<GameEvent>,
     /// The span that committed it (exported spans only): the relay's publication links to it.
     pub trace: Option<opentelemetry::trace::SpanContext>,
 }
@@ -108,11 +117,52 @@ impl Outbox {
         Ok(row)
     }
 
-    /// Hands a committed event to the relay (never waits: a full channel drops the hint, and
-    /// the relay's scan publishes the row instead).
-    pub fn committed(&self, row: PendingEvent, event: GameEvent) {
+    /// Queues `user`'s join of shared game `game_id`; must be acknowledged before the seat's
+    /// claim.
+    pub async fn queue_joined(
+        &self,
+        game_id: GameId,
+        user: &UserId,
+        ttl_seconds: i32,
+    ) -> Result<PendingEvent, StoreError> {
+        let row = PendingEvent::joined(&self.region, game_id, user, kernel::clock::now_ms());
+        self.store.queue(&row, ttl_seconds).await?;
+        Ok(row)
+    }
+
+    /// Queues `user`'s exit from `seat` of shared game `game_id`; must be acknowledged before
+    /// the seat's exit LWT.
+    pub async fn queue_seat_exited(
+        &self,
+        game_id: GameId,
+        seat: u32,
+        user: &UserId,
+        ttl_seconds: i32,
+    ) -> Result<PendingEvent, StoreError> {
+        let row =
+            PendingEvent::seat_exited(&self.region, game_id, seat, user, kernel::clock::now_ms());
+        self.store.queue(&row, ttl_seconds).await?;
+        Ok(row)
+    }
+
+    /// Queues the end of shared game `game_id` (its `game.ended` and `game.break`s); must be
+    /// acknowledged before the game's exit LWT.
+    pub async fn queue_ended(
+        &self,
+        game_id: GameId,
+        creator: &UserId,
+        ttl_seconds: i32,
+    ) -> Result<PendingEvent, StoreError> {
+        let row = PendingEvent::ended(&self.region, game_id, creator, kernel::clock::now_ms());
+        self.store.queue(&row, ttl_seconds).await?;
+        Ok(row)
+    }
+
+    /// Hands the events a row's commit produced to the relay (never waits: a full channel
+    /// drops the hint, and the relay's scan publishes the row instead).
+    pub fn committed(&self, row: PendingEvent, events: Vec<GameEvent>) {
         let trace = crate::telemetry::current_span_context();
-        let _ = self.hints.try_send(Committed { row, event, trace });
+        let _ = self.hints.try_send(Committed { row, events, trace });
     }
 
     /// The receiving end of the hints, for the one relay of this outbox.

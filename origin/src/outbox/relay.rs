@@ -209,8 +209,8 @@ pub fn settle(held: Vec<Held>, durable_after: Duration, trip: RoundTrip) -> Sett
 /// What to do with one pending row.
 #[derive(Debug, Clone, PartialEq)]
 enum Decision {
-    /// The event is committed: publish this.
-    Publish(GameEvent),
+    /// The row's events are committed: publish these (together).
+    Publish(Vec<GameEvent>),
     /// Not committed yet (the request may still be running).
     Wait,
     /// Never committed (a lost race, a request that died): forget the row.
@@ -463,24 +463,20 @@ impl Relay {
         self.know_leadership().await;
         let leadership = self.leadership_count;
         let connection = self.publisher.connection();
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for chunk in batch.chunks(PUBLISH_CONCURRENCY) {
-            outcomes.extend(
-                futures::future::join_all(
-                    chunk
-                        .iter()
-                        .map(|c| self.publisher.publish(&c.event).instrument(publish_span(c))),
-                )
-                .await,
-            );
-        }
+        let outcomes = self
+            .publish_rows(
+                batch
+                    .iter()
+                    .map(|c| (c.events.as_slice(), Some(publish_span(c))))
+                    .collect(),
+            )
+            .await;
         let connection = self.connection_since(connection);
         let acked_at = Instant::now();
         let mut first_error = None;
         for (committed, outcome) in batch.into_iter().zip(outcomes) {
             match outcome {
-                Ok(ack) => {
-                    self.acknowledged(&committed.event, ack);
+                Ok(_) => {
                     self.held.insert(
                         committed.row.event_id,
                         Held {
@@ -501,6 +497,40 @@ impl Relay {
             tracing::warn!(%error, "publishing game events failed; they stay in the outbox");
         }
         self.flush_held(false).await;
+    }
+
+    /// Publishes the events of several rows concurrently (each row's together); per row, the
+    /// number of events acknowledged, or the first failure among them (the row then stays,
+    /// and all its events are published again later under the same ids).
+    async fn publish_rows(
+        &self,
+        rows: Vec<(&[GameEvent], Option<tracing::Span>)>,
+    ) -> Vec<Result<usize, events::EventsError>> {
+        let flat: Vec<(usize, &GameEvent, Option<&tracing::Span>)> = rows
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (events, span))| events.iter().map(move |e| (i, e, span.as_ref())))
+            .collect();
+        let mut results: Vec<Result<usize, events::EventsError>> = vec![Ok(0); rows.len()];
+        for chunk in flat.chunks(PUBLISH_CONCURRENCY) {
+            let outcomes = futures::future::join_all(chunk.iter().map(|(_, event, span)| {
+                let span = span.cloned().unwrap_or_else(tracing::Span::none);
+                self.publisher.publish(event).instrument(span)
+            }))
+            .await;
+            for ((row, event, _), outcome) in chunk.iter().zip(outcomes) {
+                match (outcome, &mut results[*row]) {
+                    (Ok(ack), Ok(count)) => {
+                        self.acknowledged(event, ack);
+                        *count += 1;
+                    }
+                    (Ok(ack), Err(_)) => self.acknowledged(event, ack),
+                    (Err(error), result @ Ok(_)) => *result = Err(error),
+                    (Err(_), Err(_)) => {}
+                }
+            }
+        }
+        results
     }
 
     /// Reads who leads the stream if that was never read: rows published before a first
@@ -829,10 +859,10 @@ impl Relay {
         let connected = self.publisher.is_connected();
         let mut done: Vec<PendingEvent> = Vec::new();
         let mut left: Vec<&PendingEvent> = Vec::new();
-        let mut to_publish: Vec<(&PendingEvent, GameEvent)> = Vec::new();
+        let mut to_publish: Vec<(&PendingEvent, Vec<GameEvent>)> = Vec::new();
         for (&row, decision) in rows.iter().zip(decisions) {
             match decision {
-                Ok(Decision::Publish(event)) if connected => to_publish.push((row, event)),
+                Ok(Decision::Publish(events)) if connected => to_publish.push((row, events)),
                 Ok(Decision::Publish(_)) => {
                     // Not connected to the broker: the publication fails without an attempt.
                     self.metrics.outbox_publish_failures.inc();
@@ -859,24 +889,22 @@ impl Relay {
         }
         let leadership = self.leadership_count;
         let connection = self.publisher.connection();
-        let mut outcomes = Vec::with_capacity(to_publish.len());
-        for chunk in to_publish.chunks(PUBLISH_CONCURRENCY) {
-            outcomes.extend(
-                futures::future::join_all(
-                    chunk.iter().map(|(_, event)| self.publisher.publish(event)),
-                )
-                .await,
-            );
-        }
+        let outcomes = self
+            .publish_rows(
+                to_publish
+                    .iter()
+                    .map(|(_, events)| (events.as_slice(), None))
+                    .collect(),
+            )
+            .await;
         let connection = self.connection_since(connection);
         let acked_at = Instant::now();
         let mut published = Vec::new();
         let mut first_error = None;
-        for ((row, event), outcome) in to_publish.into_iter().zip(outcomes) {
+        for ((row, _), outcome) in to_publish.into_iter().zip(outcomes) {
             match outcome {
-                Ok(ack) => {
-                    self.acknowledged(&event, ack);
-                    pass.published += 1;
+                Ok(count) => {
+                    pass.published += count;
                     published.push(Held {
                         row: row.clone(),
                         acked_at,
@@ -924,7 +952,7 @@ impl Relay {
                 if let Some(game) = &game
                     && game.status == GameStatus::Exited
                 {
-                    return Ok(Decision::Publish(GameEvent::started(&game.view())));
+                    return Ok(Decision::Publish(started_events(game)));
                 }
                 if !old {
                     return Ok(Decision::Wait);
@@ -935,37 +963,119 @@ impl Relay {
                 }
                 match self.store().game_serial(row.game_id).await? {
                     Some(game) if game.status == GameStatus::Exited => {
-                        Ok(Decision::Publish(GameEvent::started(&game.view())))
+                        Ok(Decision::Publish(started_events(&game)))
                     }
                     _ => Ok(Decision::Drop),
                 }
             }
-            EventType::Exited => {
-                let exited = |game: Option<crate::domain::Game>| {
-                    game.filter(|g| g.status == GameStatus::Exited)
-                        .and_then(|g| GameEvent::exited(&g.view()))
+            EventType::Exited | EventType::Ended => {
+                let Some(game) = self.games.game(row.game_id).await? else {
+                    // Expired with its retention, or never written.
+                    return Ok(if old { Decision::Drop } else { Decision::Wait });
                 };
-                if let Some(event) = exited(self.games.game(row.game_id).await?) {
-                    return Ok(Decision::Publish(event));
+                if game.shared.is_some() && row.kind == EventType::Exited {
+                    return self.seat_decision(row, &game, old).await;
+                }
+                let ended = |game: Option<crate::domain::Game>| {
+                    game.filter(|g| g.status == GameStatus::Exited)
+                        .map(|g| end_events(&g, row.kind))
+                        .filter(|events| !events.is_empty())
+                };
+                if let Some(events) = ended(Some(game)) {
+                    return Ok(Decision::Publish(events));
                 }
                 if !old {
                     return Ok(Decision::Wait);
                 }
-                match exited(self.store().game_serial(row.game_id).await?) {
-                    Some(event) => Ok(Decision::Publish(event)),
+                match ended(self.store().game_serial(row.game_id).await?) {
+                    Some(events) => Ok(Decision::Publish(events)),
                     None => Ok(Decision::Drop),
                 }
             }
+            EventType::Joined => match self.games.game(row.game_id).await? {
+                Some(game) if game.shared.is_some() => self.seat_decision(row, &game, old).await,
+                _ if old => Ok(Decision::Drop),
+                _ => Ok(Decision::Wait),
+            },
+            // No row is of this kind (breaks come with their game's end).
+            EventType::Break => Ok(Decision::Drop),
         }
+    }
+
+    /// A join's or a seat's exit: committed once the row's user holds a seat (with its result,
+    /// for an exit). Seats are LWT rows read at the default consistency; after the grace, a
+    /// seat still missing (a join that gave it back, or died before taking it) drops the row.
+    async fn seat_decision(
+        &self,
+        row: &PendingEvent,
+        game: &crate::domain::Game,
+        old: bool,
+    ) -> Result<Decision, StoreError> {
+        let max_players = game.shared.map_or(1, |s| s.max_players);
+        let seats = self.games.seats(row.game_id, max_players).await?;
+        let seat = seats.iter().find(|s| s.user_id == row.user_id);
+        let view = game.view();
+        let event = match (row.kind, seat) {
+            (EventType::Joined, Some(seat)) => Some(api::GameEvent::joined(
+                &view,
+                seat.seat,
+                &seat.user_id,
+                seat.joined_at_ms,
+            )),
+            (EventType::Exited, Some(seat)) => seat
+                .result
+                .map(|r| api::GameEvent::seat_exited(&view, seat.seat, &seat.user_id, &r)),
+            _ => None,
+        };
+        Ok(match event {
+            Some(event) => Decision::Publish(vec![event]),
+            None if old => Decision::Drop,
+            None => Decision::Wait,
+        })
     }
 
     /// The start event of a committed game, from its row.
     async fn started(&self, row: &PendingEvent) -> Result<Decision, StoreError> {
         Ok(match self.games.game(row.game_id).await? {
-            Some(game) => Decision::Publish(GameEvent::started(&game.view())),
+            Some(game) => Decision::Publish(started_events(&game)),
             None => Decision::Wait,
         })
     }
+}
+
+/// What a start's row publishes: `game.started`, and for a shared game the creator's
+/// `game.joined` of seat 0 (taken with the start).
+pub fn started_events(game: &crate::domain::Game) -> Vec<GameEvent> {
+    let view = game.view();
+    let mut events = vec![GameEvent::started(&view)];
+    if game.shared.is_some() {
+        events.push(GameEvent::joined(
+            &view,
+            0,
+            &game.user_id,
+            game.created_at_ms,
+        ));
+    }
+    events
+}
+
+/// What the row of an ended game publishes: for a one-player game's exit (`Exited`), its
+/// `game.exited` (seat 0), then, for it and a shared game's end (`Ended`), the `game.ended`
+/// and its `game.break`s. Empty if the game has not ended.
+pub fn end_events(game: &crate::domain::Game, kind: EventType) -> Vec<GameEvent> {
+    let view = game.view();
+    let Some(ended) = GameEvent::ended(&view) else {
+        return Vec::new();
+    };
+    let mut events = Vec::new();
+    if kind == EventType::Exited
+        && let Some(exited) = GameEvent::exited(&view)
+    {
+        events.push(exited);
+    }
+    events.push(ended);
+    events.extend(GameEvent::breaks(&view));
+    events
 }
 
 /// Whether the relay deletes rows on the bare acknowledgement: the mutation the events tests
@@ -1007,7 +1117,7 @@ fn publish_span(committed: &Committed) -> tracing::Span {
         otel.kind = "producer",
         messaging.system = "nats",
         messaging.operation.type = "send",
-        event.type = committed.event.kind.as_str(),
+        event.type = committed.events.first().map_or("", |e| e.kind.as_str()),
         event.id = %committed.row.event_id,
     );
     if let Some(request) = &committed.trace {

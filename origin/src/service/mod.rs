@@ -31,9 +31,7 @@ mod timeline;
 
 use std::sync::Arc;
 
-use api::{
-    GameEvent, GameId, GameStatus, IdempotencyKey, RegionName, SeatResult, SharedGame, UserId,
-};
+use api::{GameId, GameStatus, IdempotencyKey, RegionName, SeatResult, SharedGame, UserId};
 use shared_engine::{State, Tick};
 
 use kernel::clock::now_ms;
@@ -263,7 +261,7 @@ impl GameService {
             self.metrics.sessions_started.inc();
             // Committed by this request: its relay may publish it without reading it back.
             if let (Some(outbox), Some(row)) = (&self.outbox, queued) {
-                outbox.committed(row, GameEvent::started(&started.game.view()));
+                outbox.committed(row, crate::outbox::relay::started_events(&started.game));
             }
         }
         started.owner =
@@ -498,8 +496,9 @@ impl GameService {
                 let mut exited = game.clone();
                 exited.status = GameStatus::Exited;
                 exited.exited_at_ms = Some(exited_at_ms);
-                if let Some(event) = GameEvent::exited(&exited.view()) {
-                    outbox.committed(row, event);
+                let events = crate::outbox::relay::end_events(&exited, api::EventType::Exited);
+                if !events.is_empty() {
+                    outbox.committed(row, events);
                 }
             }
         }

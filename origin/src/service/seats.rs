@@ -165,6 +165,15 @@ impl GameService {
             return Err(full(&game, shared));
         }
         self.claim_slot_for_join(&game, user).await?;
+        // The event's row before the seat's claim commits it (see `crate::outbox`).
+        let queued = match &self.outbox {
+            Some(outbox) => Some(
+                outbox
+                    .queue_joined(id, user, self.defaults().retention.outbox_ttl_seconds())
+                    .await?,
+            ),
+            None => None,
+        };
         let taken: std::collections::HashSet<u32> = seats.iter().map(|s| s.seat).collect();
         let mut seat = Seat {
             game_id: id,
@@ -216,6 +225,11 @@ impl GameService {
         }
         if created {
             self.metrics.seats_joined.inc();
+            if let (Some(outbox), Some(row)) = (&self.outbox, queued) {
+                let event =
+                    api::GameEvent::joined(&game.view(), seat.seat, user, seat.joined_at_ms);
+                outbox.committed(row, vec![event]);
+            }
         }
         Ok(Joined {
             game,
@@ -287,13 +301,33 @@ impl GameService {
                 let params = game.params().ok_or_else(|| {
                     AppError::Internal(format!("shared game {} has no seeded parameters", game.id))
                 })?;
+                let queued = match &self.outbox {
+                    Some(outbox) => Some(
+                        outbox
+                            .queue_seat_exited(
+                                game.id,
+                                seat.seat,
+                                user,
+                                self.defaults().retention.outbox_ttl_seconds(),
+                            )
+                            .await?,
+                    ),
+                    None => None,
+                };
                 let result = SeatResult::at(&params, now_ms());
                 match self
                     .store
                     .exit_seat(game.id, seat.seat, user, &result)
                     .await?
                 {
-                    SeatExit::Exited => (result, true),
+                    SeatExit::Exited => {
+                        if let (Some(outbox), Some(row)) = (&self.outbox, queued) {
+                            let event =
+                                api::GameEvent::seat_exited(&game.view(), seat.seat, user, &result);
+                            outbox.committed(row, vec![event]);
+                        }
+                        (result, true)
+                    }
                     // Our own retried LWT shows our own time.
                     SeatExit::AlreadyExited(found) => (found, found == result),
                     SeatExit::NotFound => return Err(not_found(game.id)),
@@ -331,7 +365,7 @@ impl GameService {
         let queued = match &self.outbox {
             Some(outbox) => Some(
                 outbox
-                    .queue_exited(
+                    .queue_ended(
                         game.id,
                         &game.user_id,
                         self.defaults().retention.outbox_ttl_seconds(),
@@ -355,8 +389,9 @@ impl GameService {
                 let mut ended = game.clone();
                 ended.status = GameStatus::Exited;
                 ended.exited_at_ms = Some(last);
-                if let Some(event) = api::GameEvent::exited(&ended.view()) {
-                    outbox.committed(row, event);
+                let events = crate::outbox::relay::end_events(&ended, api::EventType::Ended);
+                if !events.is_empty() {
+                    outbox.committed(row, events);
                 }
             }
         }

@@ -59,7 +59,8 @@ impl TryFrom<PendingRow> for PendingEvent {
         let kind = EventType::parse(&row.kind).ok_or_else(|| corrupt("unknown kind"))?;
         let event_id = EventId::parse(&row.event_id.hyphenated().to_string())
             .map_err(|_| corrupt("bad event id"))?;
-        if event_id != EventId::of(game_id, kind) {
+        let user_id = UserId::parse(&row.user_id).map_err(|_| corrupt("bad user id"))?;
+        if !PendingEvent::valid_id(event_id, game_id, kind, &user_id) {
             return Err(corrupt("event id is not the game's"));
         }
         Ok(PendingEvent {
@@ -69,7 +70,7 @@ impl TryFrom<PendingRow> for PendingEvent {
             event_id,
             game_id,
             kind,
-            user_id: UserId::parse(&row.user_id).map_err(|_| corrupt("bad user id"))?,
+            user_id,
         })
     }
 }

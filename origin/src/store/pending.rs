@@ -26,9 +26,11 @@ pub struct PendingEvent {
     pub event_id: EventId,
     /// The game.
     pub game_id: GameId,
-    /// Start or exit.
+    /// Start, join, exit or end (the row's first event; a row may publish several, see
+    /// [`crate::outbox::relay`]).
     pub kind: EventType,
-    /// The player (a start's commit is checked on the user's active slot).
+    /// The player (a start's commit is checked on the user's active slot; a join's and a
+    /// seat's exit on the user's seat); the creator for an end.
     pub user_id: UserId,
 }
 
@@ -58,6 +60,57 @@ impl PendingEvent {
         PendingEvent::new(region, game_id, EventType::Exited, user, now_ms)
     }
 
+    /// The pending row of `user`'s join of shared game `game_id` (its `game.joined`).
+    pub fn joined(
+        region: &RegionName,
+        game_id: GameId,
+        user: &UserId,
+        now_ms: i64,
+    ) -> PendingEvent {
+        let id = EventId::of_player(game_id, EventType::Joined, user);
+        PendingEvent::with_id(region, game_id, EventType::Joined, user, now_ms, id)
+    }
+
+    /// The pending row of `user`'s exit from `seat` of shared game `game_id` (seat 0's has
+    /// the one-player exit's id, see [`api::events`]).
+    pub fn seat_exited(
+        region: &RegionName,
+        game_id: GameId,
+        seat: u32,
+        user: &UserId,
+        now_ms: i64,
+    ) -> PendingEvent {
+        let id = if seat == 0 {
+            EventId::of(game_id, EventType::Exited)
+        } else {
+            EventId::of_player(game_id, EventType::Exited, user)
+        };
+        PendingEvent::with_id(region, game_id, EventType::Exited, user, now_ms, id)
+    }
+
+    /// The pending row of the end of shared game `game_id` (created by `creator`): its
+    /// `game.ended` and `game.break` events.
+    pub fn ended(
+        region: &RegionName,
+        game_id: GameId,
+        creator: &UserId,
+        now_ms: i64,
+    ) -> PendingEvent {
+        PendingEvent::new(region, game_id, EventType::Ended, creator, now_ms)
+    }
+
+    /// Whether `id` is one a row of `kind` for `user` in `game` can carry.
+    pub fn valid_id(id: EventId, game: GameId, kind: EventType, user: &UserId) -> bool {
+        match kind {
+            EventType::Started | EventType::Ended => id == EventId::of(game, kind),
+            EventType::Joined => id == EventId::of_player(game, kind, user),
+            EventType::Exited => {
+                id == EventId::of(game, kind) || id == EventId::of_player(game, kind, user)
+            }
+            EventType::Break => false,
+        }
+    }
+
     fn new(
         region: &RegionName,
         game_id: GameId,
@@ -66,6 +119,17 @@ impl PendingEvent {
         now_ms: i64,
     ) -> PendingEvent {
         let event_id = EventId::of(game_id, kind);
+        PendingEvent::with_id(region, game_id, kind, user, now_ms, event_id)
+    }
+
+    fn with_id(
+        region: &RegionName,
+        game_id: GameId,
+        kind: EventType,
+        user: &UserId,
+        now_ms: i64,
+        event_id: EventId,
+    ) -> PendingEvent {
         PendingEvent {
             region: region.clone(),
             shard: shard_of(event_id),

@@ -159,6 +159,8 @@ impl EventApp {
 struct Seen {
     started: HashSet<GameId>,
     exited: HashSet<GameId>,
+    /// Games whose `game.ended` arrived (a one-player game's exit row publishes it too).
+    ended: HashSet<GameId>,
     duplicates: u64,
     lags_ms: Vec<i64>,
     events: Vec<GameEvent>,
@@ -166,7 +168,7 @@ struct Seen {
 
 impl Seen {
     fn total(&self) -> usize {
-        self.started.len() + self.exited.len()
+        self.started.len() + self.exited.len() + self.ended.len()
     }
 }
 
@@ -197,6 +199,12 @@ async fn collect(consumer: &mut Consumer, seen: &mut Seen, want: usize, patience
                 let fresh = match r.event.kind {
                     EventType::Started => seen.started.insert(r.event.game_id),
                     EventType::Exited => seen.exited.insert(r.event.game_id),
+                    EventType::Ended => seen.ended.insert(r.event.game_id),
+                    // One-player games that exit during the countdown have no breaks, and
+                    // these tests play no shared game.
+                    EventType::Joined | EventType::Break => {
+                        panic!("unexpected event {:?}", r.event)
+                    }
                 };
                 assert!(fresh, "a first delivery of a known game: {:?}", r.event);
                 seen.events.push(r.event);
@@ -271,7 +279,7 @@ async fn a_thousand_games_give_exactly_a_thousand_starts_and_exits() {
     let mut consumer = consumer_for(&nats, &region).await;
     let reader = tokio::spawn(async move {
         let mut seen = Seen::default();
-        collect(&mut consumer, &mut seen, 2_000, Duration::from_secs(60)).await;
+        collect(&mut consumer, &mut seen, 3_000, Duration::from_secs(60)).await;
         (consumer, seen)
     });
 
@@ -291,6 +299,7 @@ async fn a_thousand_games_give_exactly_a_thousand_starts_and_exits() {
     assert_eq!(ids.len(), 1_000);
     assert_eq!(seen.started, ids, "every start, once");
     assert_eq!(seen.exited, ids, "every exit, once");
+    assert_eq!(seen.ended, ids, "every end, once");
 
     // The events are the committed games: compare a few with the API's view of them.
     for event in seen.events.iter().take(20) {
@@ -306,6 +315,8 @@ async fn a_thousand_games_give_exactly_a_thousand_starts_and_exits() {
         let expected = match event.kind {
             EventType::Started => GameEvent::started(&view),
             EventType::Exited => GameEvent::exited(&view).unwrap(),
+            EventType::Ended => GameEvent::ended(&view).unwrap(),
+            EventType::Joined | EventType::Break => unreachable!(),
         };
         assert_eq!(event, &expected);
     }
@@ -466,7 +477,7 @@ async fn starts_keep_their_rate_while_the_broker_is_down_and_every_event_arrives
     collect(
         &mut consumer,
         &mut seen,
-        2 * ids.len(),
+        3 * ids.len(),
         Duration::from_secs(30),
     )
     .await;
@@ -536,7 +547,7 @@ async fn an_origin_killed_mid_relay_loses_nothing_its_restart_finishes_the_outbo
 
     // A new origin of the same region finishes the outbox.
     let second = spawn_event_app(&settings, default_relay(&settings)).await;
-    collect(&mut consumer, &mut seen, 600, Duration::from_secs(30)).await;
+    collect(&mut consumer, &mut seen, 900, Duration::from_secs(30)).await;
     let republished = second
         .metrics()
         .await
@@ -577,8 +588,8 @@ async fn events_the_broker_acknowledged_but_lost_are_published_again() {
     let mut consumer = consumer_for(&nats, &region).await;
     let ids: HashSet<GameId> = play(&app, 50, 4).await.into_iter().collect();
     let mut seen = Seen::default();
-    collect(&mut consumer, &mut seen, 100, Duration::from_secs(30)).await;
-    assert_eq!(seen.total(), 100, "every event acknowledged and delivered");
+    collect(&mut consumer, &mut seen, 150, Duration::from_secs(30)).await;
+    assert_eq!(seen.total(), 150, "every event acknowledged and delivered");
     // Acknowledged, yet their rows are kept until the broker surely has them on disk.
     assert_eq!(pending_rows(&app.store, &region).await, 100);
     drop(consumer);
@@ -588,7 +599,7 @@ async fn events_the_broker_acknowledged_but_lost_are_published_again() {
     nats.start_again().await;
     let mut consumer = consumer_for(&nats, &region).await;
     let mut again = Seen::default();
-    collect(&mut consumer, &mut again, 100, Duration::from_secs(30)).await;
+    collect(&mut consumer, &mut again, 150, Duration::from_secs(30)).await;
     let republished = gauge(&app.metrics().await, "seedsync_outbox_republished_total");
     eprintln!(
         "after the broker lost its store: {} started, {} exited published again \
@@ -852,7 +863,7 @@ async fn cluster_losing_its_leader_a_follower_and_its_quorum_under_load_loses_no
     collect(
         &mut fresh,
         &mut seen,
-        2 * ids.len(),
+        3 * ids.len(),
         Duration::from_secs(15),
     )
     .await;
@@ -903,4 +914,187 @@ async fn cluster_losing_its_leader_a_follower_and_its_quorum_under_load_loses_no
     for app in origins {
         Arc::try_unwrap(app).ok().unwrap().stop().await;
     }
+}
+
+/// Every event of `region` until `done` says the list is complete or `patience` passes
+/// without a new one (first deliveries only).
+async fn all_events(
+    consumer: &mut Consumer,
+    patience: Duration,
+    done: impl Fn(&[GameEvent]) -> bool,
+) -> Vec<GameEvent> {
+    let mut events = Vec::new();
+    while !done(&events) {
+        match tokio::time::timeout(patience, consumer.next()).await {
+            Ok(Ok(r)) if r.first_time => events.push(r.event),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => eprintln!("consumer: {e}"),
+            Err(_) => break,
+        }
+    }
+    events
+}
+
+/// A shared game of three players, who exit one by one after some breaks: its start, three
+/// joins, three exits (each with the seat's result as `GET /game/{id}/results` has it), its end
+/// and one `game.break` per round that broke before the end, as the engine computes them.
+#[tokio::test]
+#[ignore = "events stage: real Cassandra and nats-server (make test, or --ignored)"]
+async fn a_shared_game_publishes_its_seats_its_end_and_its_breaks() {
+    let _serial = SERIAL.lock().await;
+    let nats = NatsServer::for_tests().await;
+    let region = unique_region();
+    let settings = event_settings(&region, &nats);
+    let app = spawn_event_app(&settings, default_relay(&settings)).await;
+    let mut consumer = consumer_for(&nats, &region).await;
+
+    let host = common::unique_user("host");
+    let (status, game) = app
+        .post(
+            "/game/start",
+            &json!({"userId": host, "maxPlayers": 3, "tickMs": 10, "breakEvery": 5,
+                    "joinDeadline": common::now_ms() + 60_000}),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{game}");
+    let id = game["gameId"].as_str().unwrap().to_owned();
+    let start_at = game["startAt"].as_i64().unwrap();
+    let mut players = vec![(
+        host.clone(),
+        game["ownerToken"].as_str().unwrap().to_owned(),
+    )];
+    for n in 0..2 {
+        let user = common::unique_user(&format!("p{n}"));
+        let (status, seat) = app
+            .post(&format!("/game/{id}/join"), &json!({"userId": user}), None)
+            .await
+            .unwrap();
+        assert_eq!(status, 201, "{seat}");
+        players.push((user, seat["ownerToken"].as_str().unwrap().to_owned()));
+    }
+    // Each exits at a different time, a few hundred steps in.
+    for (n, (user, token)) in players.iter().enumerate().rev() {
+        let at = start_at + 1_000 + 400 * (2 - n as i64);
+        let wait = at - common::now_ms();
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        }
+        let (status, body) = app
+            .post(
+                "/game/exit",
+                &json!({"gameId": id, "userId": user}),
+                Some(token),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    let results: Value = app
+        .client
+        .get(format!("{}/game/{id}/results", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(results["status"], "exited", "{results}");
+
+    let events = all_events(&mut consumer, Duration::from_secs(20), |events| {
+        events
+            .iter()
+            .find(|e| e.kind == EventType::Ended)
+            .is_some_and(|end| {
+                let breaks = events.iter().filter(|e| e.kind == EventType::Break).count();
+                events.len() == 7 + breaks && breaks as u64 == end.breaks.unwrap_or(0)
+            })
+    })
+    .await;
+    let of =
+        |kind: EventType| -> Vec<&GameEvent> { events.iter().filter(|e| e.kind == kind).collect() };
+    assert_eq!(of(EventType::Started).len(), 1, "{events:?}");
+    assert_eq!(of(EventType::Started)[0].max_players, Some(3));
+    let mut joined: Vec<(u32, String)> = of(EventType::Joined)
+        .iter()
+        .map(|e| (e.seat.unwrap(), e.user_id.to_string()))
+        .collect();
+    joined.sort();
+    let mut seats: Vec<(u32, String)> = results["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["seat"].as_u64().unwrap() as u32,
+                s["userId"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seats.sort();
+    assert_eq!(joined, seats, "one game.joined per seat");
+    // Every seat's exit carries its result.
+    let exits = of(EventType::Exited);
+    assert_eq!(exits.len(), 3);
+    for seat in results["seats"].as_array().unwrap() {
+        let event = exits
+            .iter()
+            .find(|e| e.seat == Some(seat["seat"].as_u64().unwrap() as u32))
+            .unwrap_or_else(|| panic!("no exit of {seat}"));
+        assert_eq!(event.user_id.as_str(), seat["userId"].as_str().unwrap());
+        let result: api::SeatResult = serde_json::from_value(seat["result"].clone()).unwrap();
+        assert_eq!(event.exited_at, Some(result.exited_at));
+        assert_eq!(event.final_tick, result.final_tick);
+        assert_eq!(event.broke_first, Some(result.break_first));
+        assert!(event.final_tick.unwrap().step >= 90, "{event:?}");
+    }
+    // The end, and its breaks as the engine has them up to the end's step.
+    let end = of(EventType::Ended)[0];
+    let last = end.final_tick.unwrap();
+    let latest = exits.iter().map(|e| e.exited_at.unwrap()).max().unwrap();
+    assert_eq!(end.ended_at, Some(latest));
+    let view: GameView = app
+        .client
+        .get(format!("{}/game/{id}", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let params = view.params().unwrap();
+    let expected: Vec<(u64, u64)> = (0..=last.step)
+        .map(|s| shared_engine::tick_at(&params, s))
+        .filter(|t| t.broken)
+        .map(|t| (t.round, t.step))
+        .collect();
+    let mut breaks: Vec<(u64, u64)> = of(EventType::Break)
+        .iter()
+        .map(|b| (b.round.unwrap(), b.step.unwrap()))
+        .collect();
+    breaks.sort();
+    assert!(
+        expected.len() > 5,
+        "too few breaks to show anything: {expected:?}"
+    );
+    assert_eq!(breaks, expected);
+    for event in &events {
+        event.check().unwrap();
+    }
+    eprintln!(
+        "shared game: {} events ({} breaks); seat steps {:?}",
+        events.len(),
+        breaks.len(),
+        exits
+            .iter()
+            .map(|e| e.final_tick.unwrap().step)
+            .collect::<Vec<_>>()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pending_rows(&app.store, &region).await > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(pending_rows(&app.store, &region).await, 0, "outbox drained");
+    app.stop().await;
 }

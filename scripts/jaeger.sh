@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# Runs Jaeger (all-in-one `cmd/jaeger`, in-memory storage) on this machine, without Docker: the
+# trace collector of `make dev` and of the tests' trace check. Built from source on first use.
+#
+# Usage:
+#   scripts/jaeger.sh build    build cmd/jaeger@$JAEGER_VERSION into .cache/bin (if missing)
+#   scripts/jaeger.sh built    exit 0 if the binary is there (nothing is built)
+#   scripts/jaeger.sh start    build if missing, start one Jaeger (OTLP/HTTP receiver and the
+#                              query API/UI, both on 127.0.0.1), return once both answer. Idempotent.
+#   scripts/jaeger.sh stop     SIGTERM by its PID file, SIGKILL after 10 s
+#   scripts/jaeger.sh status   one line; exit 0 only if the query API answers
+#   scripts/jaeger.sh otlp     print the OTLP/HTTP base URL (OTEL_EXPORTER_OTLP_ENDPOINT)
+#   scripts/jaeger.sh ui       print the UI (and query API) URL
+#
+# Why not `go install module/cmd@version`: Jaeger's go.mod has a `replace` directive, which
+# `go install pkg@version` refuses. So the module is fetched from the Go module proxy
+# (`go mod download`) and built in place with its own go.mod and go.sum: the same sources and
+# checksums, under the project's GOPATH/GOCACHE (.cache/go, .cache/go-build).
+#
+# Environment:
+#   JAEGER_OTLP_PORT     OTLP/HTTP receiver port (default 4318), 127.0.0.1 only
+#   JAEGER_UI_PORT       query API and UI port (default 16686), 127.0.0.1 only
+#   JAEGER_GRPC_PORT     the query gRPC port (default JAEGER_UI_PORT - 1), 127.0.0.1 only
+#   JAEGER_RUN_DIR       absolute; config, log and PID file (default .run/jaeger)
+#   JAEGER_BIN           the binary (default .cache/bin/jaeger, built if missing)
+#   JAEGER_VERSION       the version `build` builds (default v1.75.0)
+#   JAEGER_START_TIMEOUT seconds before start gives up (default 60)
+#   GO                   the go command (default: go on PATH, else /usr/local/go/bin/go)
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+
+OTLP_PORT=${JAEGER_OTLP_PORT:-4318}
+UI_PORT=${JAEGER_UI_PORT:-16686}
+GRPC_PORT=${JAEGER_GRPC_PORT:-$((UI_PORT - 1))}
+RUN_DIR=${JAEGER_RUN_DIR:-$REPO_DIR/.run/jaeger}
+BIN_DIR=$REPO_DIR/.cache/bin
+BIN=${JAEGER_BIN:-$BIN_DIR/jaeger}
+VERSION=${JAEGER_VERSION:-v1.75.0}
+START_TIMEOUT=${JAEGER_START_TIMEOUT:-60}
+readonly MODULE=github.com/jaegertracing/jaeger
+readonly STOP_GRACE=10
+
+say() { printf 'jaeger: %s\n' "$*"; }
+warn() { printf 'jaeger: %s\n' "$*" >&2; }
+die() {
+  warn "error: $*"
+  exit 1
+}
+
+usage() {
+  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
+}
+
+check_settings() {
+  case $RUN_DIR in /?*) ;; *) die "JAEGER_RUN_DIR must be an absolute path (got '$RUN_DIR')" ;; esac
+  RUN_DIR=${RUN_DIR%/}
+  local name value
+  for name in OTLP_PORT UI_PORT GRPC_PORT; do
+    value=${!name}
+    [[ $value =~ ^[0-9]+$ ]] && ((value > 0 && value < 65536)) ||
+      die "JAEGER_$name must be a port number (got '$value')"
+  done
+  ((OTLP_PORT != UI_PORT && OTLP_PORT != GRPC_PORT && UI_PORT != GRPC_PORT)) ||
+    die "JAEGER_OTLP_PORT, JAEGER_UI_PORT and JAEGER_GRPC_PORT must differ"
+  [[ $VERSION =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "JAEGER_VERSION must look like v1.75.0 (got '$VERSION')"
+  [[ $START_TIMEOUT =~ ^[0-9]+$ ]] || die "JAEGER_START_TIMEOUT must be a number of seconds"
+}
+
+pid_file() { printf '%s/jaeger.pid' "$RUN_DIR"; }
+conf_file() { printf '%s/jaeger.yaml' "$RUN_DIR"; }
+log_file() { printf '%s/jaeger.log' "$RUN_DIR"; }
+
+# The PID if the PID file names a live Jaeger of this run dir (checked by its command line, so
+# a recycled PID is never taken for it).
+server_pid() {
+  local pid cmdline
+  [[ -f $(pid_file) ]] || return 1
+  read -r pid <"$(pid_file)" || return 1
+  [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]] || return 1
+  { cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline"); } 2>/dev/null || return 1
+  [[ $cmdline == *jaeger* && $cmdline == *"$(conf_file)"* ]] || return 1
+  printf '%s' "$pid"
+}
+
+port_open() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ 127.0.0.1 "$1" 2>/dev/null
+}
+
+healthy() {
+  curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$UI_PORT/api/services" 2>/dev/null &&
+    port_open "$OTLP_PORT"
+}
+
+find_go() {
+  if [[ -n ${GO:-} ]]; then
+    printf '%s' "$GO"
+  elif command -v go >/dev/null; then
+    command -v go
+  elif [[ -x /usr/local/go/bin/go ]]; then
+    printf '%s' /usr/local/go/bin/go
+  else
+    return 1
+  fi
+}
+
+cmd_build() {
+  [[ -x $BIN ]] && return 0
+  [[ $BIN == "$BIN_DIR/jaeger" ]] || die "JAEGER_BIN=$BIN does not exist (build only fills $BIN_DIR)"
+  local go started=$SECONDS dir
+  go=$(find_go) || die "go is required to build Jaeger (https://go.dev/dl/, or set GO=)"
+  mkdir -p "$BIN_DIR"
+  exec 8>"$BIN_DIR/.jaeger-build.lock"
+  flock -w 1800 8 || die "another build holds $BIN_DIR/.jaeger-build.lock"
+  if [[ ! -x $BIN ]]; then
+    export GOPATH=$REPO_DIR/.cache/go GOCACHE=$REPO_DIR/.cache/go-build GOFLAGS=-trimpath CGO_ENABLED=0
+    # Jaeger 1.75 asks for Go 1.24+ (its go.mod); an older local Go fetches that toolchain.
+    export GOTOOLCHAIN=auto
+    say "building $MODULE/cmd/jaeger@$VERSION with $("$go" env GOVERSION) (Go module proxy; takes minutes)"
+    dir=$("$go" mod download -json "$MODULE@$VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [[ -n $dir && -f $dir/go.mod ]] || die "go mod download $MODULE@$VERSION failed"
+    (cd "$dir" && "$go" build -ldflags='-s -w' -o "$BIN.tmp" ./cmd/jaeger) || die "building $MODULE/cmd/jaeger@$VERSION failed"
+    mv -f "$BIN.tmp" "$BIN"
+    say "built $BIN ($((SECONDS - started)) s)"
+  fi
+  exec 8>&-
+}
+
+write_config() {
+  # Loopback only, in-memory storage, only the OTLP/HTTP receiver (the origins and the edge
+  # speak it), no self-telemetry listener.
+  cat >"$(conf_file).tmp" <<EOF
+# Written by scripts/jaeger.sh; edits are overwritten on the next start.
+service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    resource:
+      service.name: jaeger
+    metrics:
+      level: none
+    logs:
+      level: warn
+extensions:
+  jaeger_query:
+    storage:
+      traces: memstore
+    http:
+      endpoint: 127.0.0.1:$UI_PORT
+    grpc:
+      endpoint: 127.0.0.1:$GRPC_PORT
+  jaeger_storage:
+    backends:
+      memstore:
+        memory:
+          max_traces: 100000
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:$OTLP_PORT
+processors:
+  batch:
+    timeout: 100ms
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+EOF
+  mv -f "$(conf_file).tmp" "$(conf_file)"
+}
+
+stop_server() {
+  local pid waited
+  if ! pid=$(server_pid); then
+    rm -f "$(pid_file)"
+    say "not running"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((waited = 0; waited < STOP_GRACE * 10; waited++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    warn "pid $pid did not stop within ${STOP_GRACE}s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$(pid_file)"
+  say "stopped (pid $pid)"
+}
+
+cmd_start() {
+  mkdir -p "$RUN_DIR"
+  exec 9>"$RUN_DIR/.lock"
+  flock -w 120 9 || die "another scripts/jaeger.sh is busy with $RUN_DIR"
+  local pid
+  if pid=$(server_pid); then
+    if healthy; then
+      say "already running (pid $pid): OTLP http://127.0.0.1:$OTLP_PORT, UI http://127.0.0.1:$UI_PORT"
+      return 0
+    fi
+  else
+    local p
+    for p in "$OTLP_PORT" "$UI_PORT" "$GRPC_PORT"; do
+      port_open "$p" && die "127.0.0.1:$p is already taken by a process this run dir does not know"
+    done
+    cmd_build
+    write_config
+    printf '==== %s starting jaeger\n' "$(date -Is)" >>"$(log_file)"
+    (
+      exec 9>&-
+      exec setsid "$BIN" --config "$(conf_file)" </dev/null >>"$(log_file)" 2>&1
+    ) &
+    pid=$!
+    printf '%s\n' "$pid" >"$(pid_file)"
+  fi
+  local deadline=$((SECONDS + START_TIMEOUT))
+  until healthy; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      warn "jaeger exited during start-up; last lines of $(log_file):"
+      tail -n 20 "$(log_file)" >&2 || true
+      rm -f "$(pid_file)"
+      exit 1
+    fi
+    if ((SECONDS >= deadline)); then
+      warn "not healthy after ${START_TIMEOUT}s; stopping it. Last lines of $(log_file):"
+      tail -n 20 "$(log_file)" >&2 || true
+      stop_server
+      exit 1
+    fi
+    sleep 0.1
+  done
+  say "up (pid $pid): OTLP http://127.0.0.1:$OTLP_PORT, UI http://127.0.0.1:$UI_PORT"
+}
+
+cmd_status() {
+  local pid
+  if pid=$(server_pid) && healthy; then
+    say "up pid=$pid UI http://127.0.0.1:$UI_PORT OTLP http://127.0.0.1:$OTLP_PORT"
+    return 0
+  fi
+  say "down UI http://127.0.0.1:$UI_PORT"
+  return 1
+}
+
+main() {
+  check_settings
+  case ${1:-} in
+    build) cmd_build ;;
+    built) [[ -x $BIN ]] ;;
+    start) cmd_start ;;
+    stop)
+      mkdir -p "$RUN_DIR"
+      exec 9>"$RUN_DIR/.lock"
+      flock -w 120 9 || die "another scripts/jaeger.sh is busy with $RUN_DIR"
+      stop_server
+      ;;
+    status) cmd_status ;;
+    otlp) printf 'http://127.0.0.1:%s\n' "$OTLP_PORT" ;;
+    ui) printf 'http://127.0.0.1:%s\n' "$UI_PORT" ;;
+    -h | --help | help) usage ;;
+    *)
+      usage >&2
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"
