@@ -19,6 +19,8 @@ pub enum Route {
     Join(String),
     /// `GET /edge/game/{id}/results` (every seat's result), with the raw id.
     Results(String),
+    /// `GET /edge/leaderboard` (best exit values and games played, per period and algorithm).
+    Leaderboard,
     /// `GET /edge/time`.
     Time,
     /// `GET /edge/regions`.
@@ -88,6 +90,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
         ["time"] => (Route::Time, "GET"),
         ["regions"] => (Route::Regions, "GET"),
         ["health"] => (Route::Health, "GET"),
+        ["leaderboard"] => (Route::Leaderboard, "GET"),
         ["game", "start"] => (Route::Start, "POST"),
         ["game", "exit"] => (Route::Exit, "POST"),
         ["auth", "guest"] => (Route::GuestAuth, "POST"),
@@ -143,6 +146,11 @@ mod tests {
         assert_eq!(route("GET", "/edge/time"), Ok(Route::Time));
         assert_eq!(route("GET", "/edge/regions"), Ok(Route::Regions));
         assert_eq!(route("GET", "/edge/health"), Ok(Route::Health));
+        assert_eq!(route("GET", "/edge/leaderboard"), Ok(Route::Leaderboard));
+        assert_eq!(
+            route("POST", "/edge/leaderboard"),
+            Err(NoRoute::MethodNotAllowed("GET"))
+        );
         assert_eq!(route("OPTIONS", "/edge/game/start"), Ok(Route::Preflight));
         assert_eq!(
             route("GET", "/edge/game/g/live"),
