@@ -241,6 +241,9 @@ describe('SealedGame', () => {
     expect(end.state).toEqual({ phase: 'ended', tick: { step: endStep, value: w.tick.value, round: w.tick.round, broken: w.tick.broken } });
     w.free();
     expect(end.state.phase === 'ended' && end.state.tick?.round).toBe(j);
+    // Not called verified before the page has read what is public after the end.
+    expect(g.view().verification).toEqual({ status: 'pending', reason: 'reading the last keys and the root' });
+    g.markFinal();
     expect(g.view().verification).toEqual({ status: 'verified', rounds: j + 1, root: false });
     expect(g.checkRoot(chain.root)).toBe(true);
     expect(g.view().verification).toEqual({ status: 'verified', rounds: j + 1, root: true });

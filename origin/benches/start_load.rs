@@ -2,7 +2,8 @@
 //! of the same table in the same run. Prints figures; it is not a pass/fail test.
 //!
 //! `make bench-origin` (Cassandra must be running; the Makefile starts it). Knobs:
-//! `BENCH_SECONDS` (default 8 per phase), `BENCH_CONCURRENCY` (default 32).
+//! `BENCH_SECONDS` (default 8 per phase), `BENCH_CONCURRENCY` (default 32), `BENCH_TRACE_PAIRS`
+//! (default 4 off/on pairs of the tracing comparison).
 //!
 //! Phases, interleaved so drift in the shared machine hits all of them alike:
 //! 1. raw insert: the `games` table's prepared INSERT through the driver (the issue's baseline);
@@ -11,9 +12,9 @@
 //! 3. HTTP: `POST /game/start` through the real origin (axum + JSON + the same writes).
 //!
 //! With `OTEL_EXPORTER_OTLP_ENDPOINT` set (`make bench-origin` starts a Jaeger for it when one
-//! is built), three more HTTP phases compare span export off, on (every span of every start
-//! exported to the collector) and off again, in the same process: the span layer's filter is
-//! switched between phases, the JSON log layer (to a sink) runs in all three.
+//! is built), more HTTP phases compare span export off and on (every span of every start
+//! exported to the collector) in alternating pairs, in the same process: the span layer's
+//! filter is switched between phases, the JSON log layer (to a sink) runs in all of them.
 
 mod support;
 
@@ -266,24 +267,47 @@ async fn main() {
         http_fig.rate() / start_rate,
     );
     if let Some(switch) = switch {
+        // Off/on pairs in alternation (off first, then on, then on, then off, ...), so a
+        // neighbour's load that drifts during the run weighs on both sides alike; the ratio is
+        // of the summed counts over the summed times.
+        let pairs = env_number("BENCH_TRACE_PAIRS", 4);
+        let (mut on_ops, mut on_secs, mut off_ops, mut off_secs) = (0usize, 0f64, 0usize, 0f64);
+        let (mut on_p99, mut off_p99) = (Duration::ZERO, Duration::ZERO);
+        for pair in 0..pairs {
+            let order = if pair % 2 == 0 {
+                [false, true]
+            } else {
+                [true, false]
+            };
+            for on in order {
+                (switch.set)(on);
+                let figures = drive(concurrency, duration, http(client.clone(), url.clone())).await;
+                let name = if on {
+                    "POST /game/start, spans exported"
+                } else {
+                    "POST /game/start, spans off"
+                };
+                figures.print(name, &LINE);
+                if on {
+                    on_ops += figures.ops;
+                    on_secs += figures.elapsed.as_secs_f64();
+                    on_p99 = on_p99.max(figures.p99);
+                } else {
+                    off_ops += figures.ops;
+                    off_secs += figures.elapsed.as_secs_f64();
+                    off_p99 = off_p99.max(figures.p99);
+                }
+            }
+        }
         (switch.set)(false);
-        let off_a = drive(concurrency, duration, http(client.clone(), url.clone())).await;
-        (switch.set)(true);
-        let on = drive(concurrency, duration, http(client.clone(), url.clone())).await;
-        (switch.set)(false);
-        let off_b = drive(concurrency, duration, http(client.clone(), url.clone())).await;
-        off_a.print("POST /game/start, spans off", &LINE);
-        on.print("POST /game/start, spans exported", &LINE);
-        off_b.print("POST /game/start, spans off (again)", &LINE);
-        let off_rate = (off_a.rate() + off_b.rate()) / 2.0;
+        let (on_rate, off_rate) = (on_ops as f64 / on_secs, off_ops as f64 / off_secs);
         println!(
-            "BENCH traced_starts_per_s={:.0} untraced_starts_per_s={:.0} traced_p99_ms={:.2} \
-             untraced_p99_ms={:.2} ratio_traced_vs_off={:.2} target=0.9 collector={}",
-            on.rate(),
-            off_rate,
-            support::millis(on.p99),
-            support::millis(off_a.p99.max(off_b.p99)),
-            on.rate() / off_rate,
+            "BENCH traced_starts_per_s={on_rate:.0} untraced_starts_per_s={off_rate:.0} \
+             traced_p99_ms={:.2} untraced_p99_ms={:.2} ratio_traced_vs_off={:.2} target=0.9 \
+             pairs={pairs} collector={}",
+            support::millis(on_p99),
+            support::millis(off_p99),
+            on_rate / off_rate,
             export.as_deref().unwrap_or_default(),
         );
         let provider = switch.provider;

@@ -90,7 +90,9 @@ export function SealedPanel({ view, settled, stopped }: { view: SealedView; sett
         <ol className="log sealed-rounds" aria-label="Settled rounds" data-testid="sealed-rounds">
           {view.recent.map((r) => (
             <li key={r.round} data-round={r.round} data-step={r.breakStep} data-rolled-back={r.rolledBack}>
-              round <strong>{r.round}</strong> broke at step <strong>{r.breakStep}</strong>{' '}
+              round <strong>{r.round}</strong>{' '}
+              {view.finalStep !== null && r.breakStep > view.finalStep ? 'under way at the end; would have broken' : 'broke'} at step{' '}
+              <strong>{r.breakStep}</strong>{' '}
               <span className="log-time">{formatServerTime(r.at)}</span>
               {r.rolledBack > 0 && <span className="muted"> · {r.rolledBack} rolled back</span>}
               {!r.direct && <span className="muted"> · from a later key</span>}

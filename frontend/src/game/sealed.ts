@@ -89,6 +89,8 @@ export interface SealedView {
   readonly revealed: number;
   /** The latest settled round's key. */
   readonly latestKey: string | null;
+  /** The step the game froze at, once it has ended (null while running, or ended before step 0). */
+  readonly finalStep: number | null;
   /** The last settled rounds, newest first (at most {@link MAX_SHOWN_ROUNDS}). */
   readonly recent: readonly SettledRound[];
   /** Ticks rolled back at the last settle, if any round settled while this page watched. */
@@ -147,6 +149,8 @@ export class SealedGame {
   private lastRollback: number | null = null;
   private maxRollback = 0;
   private root: { readonly key: string; readonly ok: boolean } | null = null;
+  /** The page has read everything public after the end (see {@link markFinal}). */
+  private final = false;
   private cachedView: SealedView | null = null;
 
   constructor(params: SealedParams, endedAt: number | null = null, maxBackfill = 600) {
@@ -370,6 +374,17 @@ export class SealedGame {
     return this.root.ok;
   }
 
+  /**
+   * After the end: the page has read every key public after it and asked for the root (which
+   * it checked with {@link checkRoot} if published). Until then the game is not called verified,
+   * even when the keys already held settle the final step.
+   */
+  markFinal(): void {
+    if (this.final) return;
+    this.final = true;
+    this.cachedView = null;
+  }
+
   /** Whether the known keys settle the final step (after the end). */
   finalSettled(): boolean {
     const step = this.finalStep();
@@ -383,6 +398,7 @@ export class SealedGame {
       return { status: 'failed', reason: 'the published root does not hash down to the verified keys and the commitment' };
     }
     if (!this.finalSettled()) return { status: 'pending', reason: 'waiting for the keys up to the final step' };
+    if (!this.final) return { status: 'pending', reason: 'reading the last keys and the root' };
     return { status: 'verified', rounds: this.keys.length, root: this.root?.ok === true };
   }
 
@@ -396,6 +412,7 @@ export class SealedGame {
       chainRounds: this.chainRounds,
       revealed: this.keys.length,
       latestKey: this.keys.length === 0 ? null : this.keys[this.keys.length - 1],
+      finalStep: this.finalStep(),
       recent: Object.freeze(recent),
       lastRollback: this.lastRollback,
       maxRollback: this.maxRollback,

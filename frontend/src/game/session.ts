@@ -221,8 +221,10 @@ export class GameSession {
         if (this.disposed || this.snapshot.stopped) return;
         this.set({ liveStatus });
         // A sealed game: on (re)open, fill any gap the room's pushes left; when the room goes
-        // away, read the keys instead.
-        if (this.sealed && liveStatus !== 'connecting') this.scheduleRounds(0);
+        // away, read the keys instead (not before the next key can be out at all).
+        if (this.sealed && liveStatus !== 'connecting') {
+          this.scheduleRounds(this.sealed.isSynced ? this.earliestReveal() - this.deps.clock.serverNow() : 0);
+        }
       },
       onRound: (round, key) => {
         if (!this.disposed) this.acceptKey(round, key);
@@ -378,6 +380,7 @@ export class GameSession {
       if (gen !== this.roundsGen || this.disposed || abort.signal.aborted) return;
       this.set({ roundsWarning: `Could not read the game's keys: ${describeError(err)}` });
       if (!ended() || this.finalTries++ < FINAL_TRIES) this.scheduleRounds(2_000);
+      else sealed.markFinal();
     } finally {
       if (this.roundsAbort === abort) this.roundsAbort = null;
     }
@@ -400,11 +403,16 @@ export class GameSession {
     }
     if (root !== undefined) {
       sealed.checkRoot(root);
+      sealed.markFinal();
       this.update({ game: { ...this.snapshot.game, root } });
-    } else {
-      this.update();
+    } else if (this.finalTries++ < FINAL_TRIES) {
       // The edge may still serve a cached view from before the end: ask again a few times.
-      if (this.finalTries++ < FINAL_TRIES) this.scheduleRounds(1_000);
+      this.update();
+      this.scheduleRounds(1_000);
+    } else {
+      // No root published: the keys alone verify the game.
+      sealed.markFinal();
+      this.update();
     }
   }
 
