@@ -55,6 +55,30 @@ pub fn retry_after_secs(retry_at_ms: i64, now_ms: u64) -> u64 {
     u64::try_from(wait).unwrap_or(1).div_ceil(1000)
 }
 
+/// The origin path of a validated leaderboard query, in one canonical form (every parameter,
+/// fixed order): also its cache key's tail, so spellings of one query share one entry.
+pub fn leaderboard_path(query: &api::LeaderboardQuery) -> String {
+    let period = match query.period {
+        api::Period::Day => "day",
+        api::Period::All => "all",
+    };
+    let mut path = format!(
+        "/leaderboard?period={period}&algorithm={}&limit={}",
+        query.algorithm.as_str(),
+        query.limit
+    );
+    if let Some(day) = &query.day {
+        path.push_str("&day=");
+        path.push_str(day);
+    }
+    path
+}
+
+/// The cache key of a leaderboard answer (`GET /edge/leaderboard`), from its canonical path.
+pub fn leaderboard_key(query: &api::LeaderboardQuery) -> String {
+    format!("{KEY_BASE}{}", leaderboard_path(query))
+}
+
 /// Whether a results answer may be cached: only a 200 whose results are final (the game ended:
 /// every seat exited, so nothing in it can change). Live results are never cached: a seat's
 /// exit must show at once.
@@ -99,6 +123,23 @@ pub fn status_cacheable(status: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leaderboard_queries_have_one_canonical_key() {
+        let now = 1_765_000_000_000;
+        let a = api::LeaderboardQuery::parse("limit=5&period=day", now).unwrap();
+        let b = api::LeaderboardQuery::parse("period=day&algorithm=mix32-v1&limit=5", now).unwrap();
+        assert_eq!(leaderboard_key(&a), leaderboard_key(&b));
+        assert_eq!(
+            leaderboard_path(&a),
+            "/leaderboard?period=day&algorithm=mix32-v1&limit=5&day=2025-12-06"
+        );
+        let all = api::LeaderboardQuery::parse("", now).unwrap();
+        assert_eq!(
+            leaderboard_path(&all),
+            "/leaderboard?period=all&algorithm=mix32-v1&limit=10"
+        );
+    }
 
     #[test]
     fn only_final_results_are_cached() {

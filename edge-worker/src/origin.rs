@@ -117,6 +117,15 @@ pub fn joined(
     Ok(answer)
 }
 
+/// A leaderboard read (`GET /leaderboard`, 200).
+pub fn leaderboard(
+    region: &RegionName,
+    status: u16,
+    body: &[u8],
+) -> Result<Answer<api::LeaderboardView>, OffContract> {
+    parse::<api::LeaderboardView>(region, status, body, &[200])
+}
+
 /// A results read (`GET /game/{id}/results`, 200) of game `id`.
 pub fn results(
     region: &RegionName,

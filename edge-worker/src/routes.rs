@@ -21,6 +21,8 @@ pub enum Route {
     Results(String),
     /// `GET /edge/game/{id}/rounds` (a sealed game's revealed keys), with the raw id.
     Rounds(String),
+    /// `GET /edge/leaderboard` (best exit values and games played, per period and algorithm).
+    Leaderboard,
     /// `GET /edge/time`.
     Time,
     /// `GET /edge/regions`.
@@ -90,6 +92,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
         ["time"] => (Route::Time, "GET"),
         ["regions"] => (Route::Regions, "GET"),
         ["health"] => (Route::Health, "GET"),
+        ["leaderboard"] => (Route::Leaderboard, "GET"),
         ["game", "start"] => (Route::Start, "POST"),
         ["game", "exit"] => (Route::Exit, "POST"),
         ["auth", "guest"] => (Route::GuestAuth, "POST"),
@@ -154,6 +157,11 @@ mod tests {
         assert_eq!(route("GET", "/edge/time"), Ok(Route::Time));
         assert_eq!(route("GET", "/edge/regions"), Ok(Route::Regions));
         assert_eq!(route("GET", "/edge/health"), Ok(Route::Health));
+        assert_eq!(route("GET", "/edge/leaderboard"), Ok(Route::Leaderboard));
+        assert_eq!(
+            route("POST", "/edge/leaderboard"),
+            Err(NoRoute::MethodNotAllowed("GET"))
+        );
         assert_eq!(route("OPTIONS", "/edge/game/start"), Ok(Route::Preflight));
         assert_eq!(
             route("GET", "/edge/game/g/live"),

@@ -264,6 +264,41 @@ pub(super) async fn read_rounds(
     Ok(reply.with("x-edge-cache", "miss"))
 }
 
+/// `GET /edge/leaderboard?period=&algorithm=&day=&limit=`: validated here (a bad parameter is
+/// a 400 without an origin call), then from the cache (a few seconds, under the query's
+/// canonical form) or the nearest healthy origin.
+pub(super) async fn read_leaderboard(
+    req: &Request,
+    cfg: &Config,
+    trace: &Trace,
+    query: &str,
+) -> Result<Reply, ApiError> {
+    let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+    let query = api::LeaderboardQuery::parse(query, now)?;
+    let cache_control = format!("public, max-age={}", api::leaderboard::MAX_AGE_SECONDS);
+    let key = cache_policy::leaderboard_key(&query);
+    if let Some((body, stored_at)) = cache::get(cfg, &key).await {
+        return Ok(hit(body, stored_at).with("cache-control", &cache_control));
+    }
+    let path = cache_policy::leaderboard_path(&query);
+    let served = read_from_origin(&Location::of(req), cfg, trace, path).await?;
+    let reply = match origin::leaderboard(&served.region, served.status, &served.body)
+        .map_err(off_contract)?
+    {
+        Answer::Refused(status, error) => refused(&served.region, status, &error),
+        Answer::Ok(status, view) => {
+            let body = to_json(&view)?.into_bytes();
+            if cache_policy::status_cacheable(status) {
+                cache::put(cfg, &key, &body).await;
+            }
+            Reply::raw(status, body)
+                .with("x-edge-region", served.region.as_str())
+                .with("cache-control", &cache_control)
+        }
+    };
+    Ok(reply.with("x-edge-cache", "miss"))
+}
+
 /// An exit the origin committed: the game and when it exited, for the caller to tell the
 /// game's live room.
 #[derive(Debug, Clone, Copy)]
