@@ -42,7 +42,7 @@ use crate::metrics::Metrics;
 use crate::notify::EdgeNotifier;
 use crate::outbox::{Outbox, PendingEvent};
 use crate::store::{Claim, ExitOutcome, GameStore, StoreError};
-pub use sealed::Rounds;
+pub use sealed::{Rounds, Schedule};
 pub use seats::{Joined, SeatExited, creator_seat, join_refusal, seat_order};
 pub use settings::GameDefaults;
 

@@ -1143,7 +1143,7 @@ error: ErrorDetail, };
 /**
  * What the room sends.
  */
-export type ServerMessage = { "type": "welcome" } & Welcome | { "type": "presence" } & Presence | { "type": "joined" } & MemberEvent | { "type": "left" } & MemberEvent | { "type": "exited" } & Exited | { "type": "pong" } & Pong | { "type": "warning" } & LatencyWarning | { "type": "error" } & LiveError;
+export type ServerMessage = { "type": "welcome" } & Welcome | { "type": "presence" } & Presence | { "type": "joined" } & MemberEvent | { "type": "left" } & MemberEvent | { "type": "exited" } & Exited | { "type": "pong" } & Pong | { "type": "warning" } & LatencyWarning | { "type": "error" } & LiveError | { "type": "round" } & RoundKey;
 
 /**
  * The body of `POST /edge/internal/game/{id}/exited` (origin → edge).
