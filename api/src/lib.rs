@@ -29,6 +29,7 @@ pub mod events;
 pub mod game;
 pub mod ids;
 pub mod json;
+pub mod leaderboard;
 pub mod limits;
 pub mod query;
 pub mod regions;
@@ -49,6 +50,7 @@ pub use game::{
 pub use ids::{
     BreakEvery, GameId, IdempotencyKey, MaxPlayers, Metadata, RegionName, TickMs, UserId,
 };
+pub use leaderboard::{LeaderboardEntry, LeaderboardQuery, LeaderboardView, Period};
 pub use regions::{RegionList, RegionLoad, RegionRecord, RegionStatus};
 pub use sealed::{GameAlgorithm, RoundKey, RoundsView};
 pub use seats::{

@@ -4,7 +4,8 @@
 //! A room never streams ticks: every client computes the steps itself with the shared engine.
 //! The socket carries only what a client cannot compute: who else is there (`welcome`,
 //! `presence`, `joined`, `left`), the moment the game ends (`exited`), the server's clock
-//! (`ping`/`pong`) and problems (`warning`, `error`).
+//! (`ping`/`pong`), problems (`warning`, `error`) and, for a `sealed-v1` game, each round's
+//! key at its break (`round`), which no client can compute ahead.
 //!
 //! Every message is an object with a `type` tag. [`parse_client_message`] is the one parser of
 //! what a client sends, with the HTTP contract's error codes: too big → `payload_too_large`,
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ApiError, ErrorDetail};
 use crate::game::GameStatus;
 use crate::ids::{GameId, UserId};
+use crate::sealed::RoundKey;
 
 /// The largest message a client may send, in bytes (a `hello` with a token is far smaller).
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4096;
@@ -273,6 +275,13 @@ pub enum ServerMessage {
     Warning(LatencyWarning),
     /// A refused message.
     Error(LiveError),
+    /// A `sealed-v1` game's round broke: its key, `{"type":"round","round":R,"key":"<64 hex>"}`,
+    /// pushed to every socket at the round's reveal instant by the origin's clock (never
+    /// before: the room fetches it from the origin, which refuses early), and to a socket
+    /// after its `welcome` for the latest round already out. `SHA-256(key)` is the previous
+    /// round's key (the game's `commitment` for round 1); a client that missed rounds hashes
+    /// down to the last key it holds.
+    Round(RoundKey),
 }
 
 impl ServerMessage {
@@ -287,6 +296,7 @@ impl ServerMessage {
             ServerMessage::Pong(_) => "pong",
             ServerMessage::Warning(_) => "warning",
             ServerMessage::Error(_) => "error",
+            ServerMessage::Round(_) => "round",
         }
     }
 }
@@ -438,5 +448,17 @@ mod tests {
             r#"{"type":"pong","clientTime":1,"serverReceived":2,"serverSent":3}"#
         );
         assert_eq!(m.kind(), "pong");
+        let round = ServerMessage::Round(RoundKey {
+            round: 3,
+            key: "ab".repeat(32),
+        });
+        assert_eq!(
+            serde_json::to_string(&round).unwrap(),
+            format!(
+                r#"{{"type":"round","round":3,"key":"{}"}}"#,
+                "ab".repeat(32)
+            )
+        );
+        assert_eq!(round.kind(), "round");
     }
 }

@@ -172,6 +172,9 @@ fn render() -> String {
     declare::<JoinView>(&cfg, &mut out);
     declare::<EdgeJoinView>(&cfg, &mut out);
     declare::<ResultsView>(&cfg, &mut out);
+    declare::<crate::leaderboard::Period>(&cfg, &mut out);
+    declare::<crate::leaderboard::LeaderboardEntry>(&cfg, &mut out);
+    declare::<crate::leaderboard::LeaderboardView>(&cfg, &mut out);
     declare::<RoundKey>(&cfg, &mut out);
     declare::<RoundsView>(&cfg, &mut out);
     // The live region registry.

@@ -33,6 +33,52 @@ pub fn results_key(game_id: &GameId) -> String {
     format!("{KEY_BASE}/game/{game_id}/results")
 }
 
+/// The cache key of a sealed game's round keys from round `from` (`GET /edge/game/{id}/rounds`).
+pub fn rounds_key(game_id: &GameId, from: u64) -> String {
+    format!("{KEY_BASE}/game/{game_id}/rounds?from={from}")
+}
+
+/// `Cache-Control` of a rounds page that never changes (a full page, or an ended game's): the
+/// origin's own, passed on.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// Whether a rounds answer may be cached (for good): only a 200 the origin marked immutable. A
+/// partial page of a live game grows at the next break, and a 425 is never stored.
+pub fn rounds_cacheable(status: u16, cache_control: Option<&str>) -> bool {
+    status_cacheable(status) && cache_control.is_some_and(|c| c.contains("immutable"))
+}
+
+/// `Retry-After` (whole seconds, at least 1) for a 425 whose body says `retryAt`.
+pub fn retry_after_secs(retry_at_ms: i64, now_ms: u64) -> u64 {
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let wait = retry_at_ms.saturating_sub(now).max(1);
+    u64::try_from(wait).unwrap_or(1).div_ceil(1000)
+}
+
+/// The origin path of a validated leaderboard query, in one canonical form (every parameter,
+/// fixed order): also its cache key's tail, so spellings of one query share one entry.
+pub fn leaderboard_path(query: &api::LeaderboardQuery) -> String {
+    let period = match query.period {
+        api::Period::Day => "day",
+        api::Period::All => "all",
+    };
+    let mut path = format!(
+        "/leaderboard?period={period}&algorithm={}&limit={}",
+        query.algorithm.as_str(),
+        query.limit
+    );
+    if let Some(day) = &query.day {
+        path.push_str("&day=");
+        path.push_str(day);
+    }
+    path
+}
+
+/// The cache key of a leaderboard answer (`GET /edge/leaderboard`), from its canonical path.
+pub fn leaderboard_key(query: &api::LeaderboardQuery) -> String {
+    format!("{KEY_BASE}{}", leaderboard_path(query))
+}
+
 /// Whether a results answer may be cached: only a 200 whose results are final (the game ended:
 /// every seat exited, so nothing in it can change). Live results are never cached: a seat's
 /// exit must show at once.
@@ -79,6 +125,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn leaderboard_queries_have_one_canonical_key() {
+        let now = 1_765_000_000_000;
+        let a = api::LeaderboardQuery::parse("limit=5&period=day", now).unwrap();
+        let b = api::LeaderboardQuery::parse("period=day&algorithm=mix32-v1&limit=5", now).unwrap();
+        assert_eq!(leaderboard_key(&a), leaderboard_key(&b));
+        assert_eq!(
+            leaderboard_path(&a),
+            "/leaderboard?period=day&algorithm=mix32-v1&limit=5&day=2025-12-06"
+        );
+        let all = api::LeaderboardQuery::parse("", now).unwrap();
+        assert_eq!(
+            leaderboard_path(&all),
+            "/leaderboard?period=all&algorithm=mix32-v1&limit=10"
+        );
+    }
+
+    #[test]
     fn only_final_results_are_cached() {
         assert!(results_cacheable(200, true));
         assert!(!results_cacheable(200, false));
@@ -86,6 +149,24 @@ mod tests {
         let id = GameId::parse("3F2B8C1E-9D4A-4F6B-8E2A-1C5D7E9F0A3B").unwrap();
         assert!(results_key(&id).ends_with("/game/3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a3b/results"));
         assert_ne!(results_key(&id), game_key(&id));
+    }
+
+    #[test]
+    fn only_immutable_round_pages_are_cached() {
+        assert!(rounds_cacheable(200, Some(IMMUTABLE)));
+        assert!(!rounds_cacheable(200, Some("no-cache")));
+        assert!(!rounds_cacheable(200, None));
+        assert!(!rounds_cacheable(425, Some(IMMUTABLE)));
+        let id = GameId::parse("3F2B8C1E-9D4A-4F6B-8E2A-1C5D7E9F0A3B").unwrap();
+        assert_ne!(rounds_key(&id, 1), rounds_key(&id, 2));
+        assert!(rounds_key(&id, 7).ends_with("/rounds?from=7"));
+        assert_eq!(retry_after_secs(10_001, 10_000), 1);
+        assert_eq!(retry_after_secs(12_500, 10_000), 3);
+        assert_eq!(
+            retry_after_secs(5_000, 10_000),
+            1,
+            "past: ask at once, in a second"
+        );
     }
 
     #[test]

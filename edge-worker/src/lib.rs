@@ -22,6 +22,7 @@ pub mod memo;
 pub mod origin;
 pub mod rate_limit;
 pub mod request;
+pub mod reveal;
 pub mod room;
 pub mod roster;
 pub mod routes;

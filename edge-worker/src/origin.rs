@@ -7,7 +7,7 @@ use std::fmt;
 
 use api::{
     ApiError, ErrorBody, ExitView, GameId, GameStatus, GameView, JoinView, RegionName, ResultsView,
-    SeatResult, StateView, UserId,
+    RoundsView, SeatResult, StateView, UserId,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -117,6 +117,15 @@ pub fn joined(
     Ok(answer)
 }
 
+/// A leaderboard read (`GET /leaderboard`, 200).
+pub fn leaderboard(
+    region: &RegionName,
+    status: u16,
+    body: &[u8],
+) -> Result<Answer<api::LeaderboardView>, OffContract> {
+    parse::<api::LeaderboardView>(region, status, body, &[200])
+}
+
 /// A results read (`GET /game/{id}/results`, 200) of game `id`.
 pub fn results(
     region: &RegionName,
@@ -126,6 +135,35 @@ pub fn results(
 ) -> Result<Answer<ResultsView>, OffContract> {
     let answer = parse::<ResultsView>(region, status, body, &[200])?;
     same_game(region, status, &answer, id, |r| r.game_id)?;
+    Ok(answer)
+}
+
+/// A rounds read (`GET /game/{id}/rounds`, 200) of game `id`: its keys must be 64 hex digits
+/// of consecutive rounds from the one asked for.
+pub fn rounds(
+    region: &RegionName,
+    status: u16,
+    body: &[u8],
+    id: &GameId,
+    from: u64,
+) -> Result<Answer<RoundsView>, OffContract> {
+    let answer = parse::<RoundsView>(region, status, body, &[200])?;
+    same_game(region, status, &answer, id, |r| r.game_id)?;
+    if let Answer::Ok(_, view) = &answer {
+        let hex64 = |k: &str| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit());
+        let ordered = view
+            .rounds
+            .iter()
+            .zip(from..)
+            .all(|(k, round)| k.round == round && hex64(&k.key));
+        if view.from != from || !ordered || !hex64(&view.commitment) {
+            return Err(OffContract {
+                region: region.clone(),
+                status,
+                detail: format!("rounds that are not the keys of consecutive rounds from {from}"),
+            });
+        }
+    }
     Ok(answer)
 }
 
@@ -257,6 +295,37 @@ mod tests {
         assert_eq!(e.status, 204);
         let e = game(&eu(), 201, &body, &id()).unwrap_err();
         assert!(e.detail.contains("unexpected status"), "{e}");
+    }
+
+    #[test]
+    fn rounds_must_be_consecutive_keys_of_the_game() {
+        let k = |round: u64| json!({"round": round, "key": "a1".repeat(32)});
+        let view = |from: u64, rounds: Vec<Value>| {
+            bytes(
+                &json!({"gameId": ID, "commitment": "0f".repeat(32), "from": from, "rounds": rounds}),
+            )
+        };
+        match rounds(&eu(), 200, &view(3, vec![k(3), k(4)]), &id(), 3).unwrap() {
+            Answer::Ok(200, v) => assert_eq!(v.rounds.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        assert!(rounds(&eu(), 200, &view(3, vec![]), &id(), 3).is_ok());
+        for (body, from) in [
+            (view(3, vec![k(3), k(5)]), 3),
+            (view(3, vec![k(3)]), 2),
+            (
+                view(1, vec![json!({"round": 1, "key": "zz".repeat(32)})]),
+                1,
+            ),
+            (view(1, vec![json!({"round": 1, "key": "ab"})]), 1),
+        ] {
+            assert!(rounds(&eu(), 200, &body, &id(), from).is_err());
+        }
+        let early = bytes(&json!({"error": {"code": "too_early", "message": "m", "retryAt": 5}}));
+        match rounds(&eu(), 425, &early, &id(), 1).unwrap() {
+            Answer::Refused(425, e) => assert_eq!(e.error.retry_at, Some(5)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub enum Route {
     Join(String),
     /// `GET /edge/game/{id}/results` (every seat's result), with the raw id.
     Results(String),
+    /// `GET /edge/game/{id}/rounds` (a sealed game's revealed keys), with the raw id.
+    Rounds(String),
+    /// `GET /edge/leaderboard` (best exit values and games played, per period and algorithm).
+    Leaderboard,
     /// `GET /edge/time`.
     Time,
     /// `GET /edge/regions`.
@@ -88,6 +92,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
         ["time"] => (Route::Time, "GET"),
         ["regions"] => (Route::Regions, "GET"),
         ["health"] => (Route::Health, "GET"),
+        ["leaderboard"] => (Route::Leaderboard, "GET"),
         ["game", "start"] => (Route::Start, "POST"),
         ["game", "exit"] => (Route::Exit, "POST"),
         ["auth", "guest"] => (Route::GuestAuth, "POST"),
@@ -95,6 +100,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
         ["game", id, "state"] if !id.is_empty() => (Route::GameState((*id).to_string()), "GET"),
         ["game", id, "join"] if !id.is_empty() => (Route::Join((*id).to_string()), "POST"),
         ["game", id, "results"] if !id.is_empty() => (Route::Results((*id).to_string()), "GET"),
+        ["game", id, "rounds"] if !id.is_empty() => (Route::Rounds((*id).to_string()), "GET"),
         ["game", id, "live"] if !id.is_empty() => (Route::Room((*id).to_string()), "GET"),
         ["game", id, "live", "stats"] if !id.is_empty() => {
             (Route::RoomStats((*id).to_string()), "GET")
@@ -137,12 +143,25 @@ mod tests {
             Ok(Route::Results("g-1".into()))
         );
         assert_eq!(
+            route("GET", "/edge/game/g-1/rounds"),
+            Ok(Route::Rounds("g-1".into()))
+        );
+        assert_eq!(
+            route("POST", "/edge/game/g-1/rounds"),
+            Err(NoRoute::MethodNotAllowed("GET"))
+        );
+        assert_eq!(
             route("GET", "/edge/game/g-1/join"),
             Err(NoRoute::MethodNotAllowed("POST"))
         );
         assert_eq!(route("GET", "/edge/time"), Ok(Route::Time));
         assert_eq!(route("GET", "/edge/regions"), Ok(Route::Regions));
         assert_eq!(route("GET", "/edge/health"), Ok(Route::Health));
+        assert_eq!(route("GET", "/edge/leaderboard"), Ok(Route::Leaderboard));
+        assert_eq!(
+            route("POST", "/edge/leaderboard"),
+            Err(NoRoute::MethodNotAllowed("GET"))
+        );
         assert_eq!(route("OPTIONS", "/edge/game/start"), Ok(Route::Preflight));
         assert_eq!(
             route("GET", "/edge/game/g/live"),

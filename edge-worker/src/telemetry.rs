@@ -184,6 +184,8 @@ pub fn route_template(method: &str, path: &str) -> &'static str {
         Ok(Route::GameState(_)) => "/edge/game/{id}/state",
         Ok(Route::Join(_)) => "/edge/game/{id}/join",
         Ok(Route::Results(_)) => "/edge/game/{id}/results",
+        Ok(Route::Rounds(_)) => "/edge/game/{id}/rounds",
+        Ok(Route::Leaderboard) => "/edge/leaderboard",
         Ok(Route::Time) => "/edge/time",
         Ok(Route::Regions) => "/edge/regions",
         Ok(Route::Health) => "/edge/health",

@@ -378,3 +378,51 @@ export function assertError(assert, r, status, code, field, what = '') {
 export function uid(tag) {
   return `${tag}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 }
+
+/**
+ * A WebSocket on a game's live room (`/edge/game/{id}/live`) that queues what it receives,
+ * each message stamped with `receivedAt` (Date.now()); `next(type)` waits for the next message
+ * of a type. Node's global WebSocket (Node >= 22), else the `ws` package wrangler brings.
+ */
+export async function openRoom(base, gameId) {
+  const WS = globalThis.WebSocket ?? (await import('ws')).default;
+  const ws = new WS(`${base.replace(/^http/, 'ws')}/edge/game/${gameId}/live`);
+  const inbox = [];
+  let bytes = 0;
+  ws.addEventListener('message', (ev) => {
+    const text = typeof ev.data === 'string' ? ev.data : ev.data.toString();
+    bytes += Buffer.byteLength(text);
+    const msg = JSON.parse(text);
+    msg.receivedAt = Date.now();
+    inbox.push(msg);
+  });
+  await new Promise((resolve, reject) => {
+    ws.addEventListener('open', resolve, { once: true });
+    ws.addEventListener('error', (e) => reject(new Error(`socket error: ${e.message ?? e}`)), { once: true });
+  });
+  const closed = new Promise((r) => ws.addEventListener('close', r, { once: true }));
+  return {
+    ws,
+    inbox,
+    get bytes() {
+      return bytes;
+    },
+    send: (obj) => ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj)),
+    async next(type, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const i = inbox.findIndex((m) => m.type === type && !m.taken);
+        if (i >= 0) {
+          inbox[i].taken = true;
+          return inbox[i];
+        }
+        if (Date.now() > deadline) throw new Error(`no ${type} within ${timeoutMs} ms; got ${JSON.stringify(inbox)}`);
+        await sleep(20);
+      }
+    },
+    close() {
+      ws.close();
+      return closed;
+    },
+  };
+}

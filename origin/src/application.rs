@@ -125,6 +125,7 @@ impl Application {
                 address: format!("{}:{}", settings.host, settings.port),
                 source,
             })?;
+        let mut leaderboard_task = None;
         let (state, relay) = match &backing {
             Backing::Cassandra(store) => {
                 // The registry shares the games keyspace; without it the origin still serves
@@ -148,6 +149,31 @@ impl Application {
                         .await
                         .map_err(StartupError::Store)?;
                 let state = state.with_settings_store(Arc::new(runtime_store));
+                let leaderboard_store = Arc::new(
+                    crate::leaderboard::CassandraLeaderboard::connect(
+                        store.clone(),
+                        &settings.cassandra.keyspace,
+                    )
+                    .await
+                    .map_err(StartupError::Store)?,
+                );
+                let state = state.with_leaderboard(leaderboard_store.clone());
+                if let (Some(leaderboard), Some(events)) = (&settings.leaderboard, &settings.events)
+                {
+                    let client = events::connect(
+                        &events.nats_url,
+                        &format!("seedsync-leaderboard-{}", settings.region),
+                        false,
+                    )
+                    .await
+                    .map_err(StartupError::Events)?;
+                    leaderboard_task = Some(crate::leaderboard::consumer::spawn(
+                        client,
+                        leaderboard.clone(),
+                        leaderboard_store,
+                        state.metrics.clone(),
+                    ));
+                }
                 match registry {
                     Some(registry) => (state.with_registry(Arc::new(registry)), relay),
                     None => (state, relay),
@@ -175,6 +201,7 @@ impl Application {
                 heartbeat: None,
                 relay,
                 settings: None,
+                leaderboard: leaderboard_task,
             },
         })
     }
@@ -187,6 +214,11 @@ impl Application {
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.address.port()
+    }
+
+    /// Whether the leaderboard consumer runs (`LEADERBOARD_CONSUMER` and `NATS_URL` set).
+    pub fn keeps_leaderboard(&self) -> bool {
+        self.tasks.leaderboard.is_some()
     }
 
     /// Whether the game-event relay runs (`NATS_URL` set).
@@ -255,6 +287,9 @@ impl Application {
             poller.abort();
         }
         // After the drain: the relay gets one last pass at what the drained requests queued.
+        if let Some(leaderboard) = tasks.leaderboard.take() {
+            leaderboard.abort();
+        }
         if let Some(relay) = tasks.relay.take() {
             relay.shutdown(RELAY_LAST_PASS).await;
         }
@@ -273,6 +308,8 @@ struct Tasks {
     relay: Option<RelayHandle>,
     /// The runtime settings poller.
     settings: Option<JoinHandle<()>>,
+    /// The leaderboard consumer (aborted with the tasks: it acknowledges only what it wrote).
+    leaderboard: Option<crate::leaderboard::LeaderboardHandle>,
 }
 
 impl Drop for Tasks {

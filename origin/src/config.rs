@@ -387,6 +387,16 @@ pub const REFERENCE: &[Section] = &[
                 "unset",
                 "1-5 copies of the GAME_EVENTS stream (unset: the stream's own count)",
             ),
+            var(
+                "LEADERBOARD_CONSUMER",
+                "unset",
+                "a JetStream durable consumer name: this origin keeps the leaderboard (needs NATS_URL)",
+            ),
+            var(
+                "LEADERBOARD_SUBJECT",
+                "`game.exited.*`",
+                "the exits the leaderboard counts (game.exited.<region> for one region's)",
+            ),
         ],
     },
     Section {
@@ -560,6 +570,8 @@ pub struct Settings {
     pub registry: RegistrySettings,
     /// Game events (`NATS_URL` set): the outbox and its relay to NATS JetStream.
     pub events: Option<EventSettings>,
+    /// The leaderboard consumer (`LEADERBOARD_CONSUMER` set, with `NATS_URL`).
+    pub leaderboard: Option<crate::leaderboard::LeaderboardSettings>,
     /// Exit notices to the edge's live rooms (`EDGE_NOTIFY_URL` and `EDGE_NOTIFY_SECRET` set).
     pub notify: Option<NotifySettings>,
     /// HTTPS on the listener (`TLS_CERT_FILE` and `TLS_KEY_FILE` set).
@@ -615,6 +627,7 @@ impl Settings {
             games: GameDefaults::from_env(&env)?,
             request_timeout: Duration::from_secs(request_timeout_seconds),
             header_read_timeout: Duration::from_secs(header_read_timeout_seconds),
+            leaderboard: leaderboard_from_env(&env)?,
             events: EventSettings::from_env(&env)?,
             auth: AuthSettings::from_lookup(|name| env.lookup(name), crate::auth::random_secret)?,
             limits: LimitSettings::from_lookup(|name| env.lookup(name))?,
@@ -642,6 +655,40 @@ impl Settings {
             None => relay,
         }
     }
+}
+
+/// Reads `LEADERBOARD_CONSUMER` and `LEADERBOARD_SUBJECT`: `None` when the consumer is unset.
+fn leaderboard_from_env(
+    env: &Env<'_>,
+) -> Result<Option<crate::leaderboard::LeaderboardSettings>, SettingsError> {
+    use crate::leaderboard::consumer::{DEFAULT_SUBJECT, valid_consumer_name, valid_subject};
+    let Some(consumer) = env.get("LEADERBOARD_CONSUMER") else {
+        return Ok(None);
+    };
+    if !valid_consumer_name(consumer) {
+        return Err(SettingsError::new(
+            "LEADERBOARD_CONSUMER",
+            format!("{consumer:?} is not a consumer name (1-64 of A-Z a-z 0-9 - _)"),
+        ));
+    }
+    if env.get("NATS_URL").is_none() {
+        return Err(SettingsError::new(
+            "LEADERBOARD_CONSUMER",
+            "needs NATS_URL: the leaderboard is kept from the game event stream",
+        ));
+    }
+    let subject = env.get("LEADERBOARD_SUBJECT").unwrap_or(DEFAULT_SUBJECT);
+    if !valid_subject(subject) {
+        return Err(SettingsError::new(
+            "LEADERBOARD_SUBJECT",
+            format!("{subject:?} is not game.exited.* or game.exited.<region>"),
+        ));
+    }
+    Ok(Some(crate::leaderboard::LeaderboardSettings {
+        consumer: consumer.to_owned(),
+        subject: subject.to_owned(),
+        ack_wait: crate::leaderboard::consumer::ACK_WAIT,
+    }))
 }
 
 #[cfg(test)]

@@ -117,6 +117,27 @@ impl EdgeAuthSettings {
     }
 }
 
+/// The request extension the limits middleware ([`crate::limits`]) adds to a request whose
+/// edge signature verified: routes that answer the edge more than the public (the schedule of
+/// a sealed game's reveals, see [`crate::routes::game::rounds`]) ask for it with [`IsFromEdge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FromEdge;
+
+/// Whether the request carries [`FromEdge`] (its edge signature verified), as an extractor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IsFromEdge(pub bool);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IsFromEdge {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<IsFromEdge, std::convert::Infallible> {
+        Ok(IsFromEdge(parts.extensions.get::<FromEdge>().is_some()))
+    }
+}
+
 /// What a request's signature showed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {

@@ -24,6 +24,7 @@ pub mod domain;
 pub mod edge_auth;
 pub mod env;
 pub mod error;
+pub mod leaderboard;
 pub mod limits;
 pub mod max_age;
 pub mod metrics;

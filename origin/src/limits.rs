@@ -831,6 +831,10 @@ async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: Next
     if !edge.is_edge() && limits.edge.gated(request.uri().path()) {
         return EdgeAuth::refusal(v1);
     }
+    let mut request = request;
+    if edge.is_edge() {
+        request.extensions_mut().insert(crate::edge_auth::FromEdge);
+    }
     let client = edge
         .client()
         .unwrap_or_else(|| limits.settings.client_ip(peer, request.headers()));

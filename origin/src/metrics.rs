@@ -67,6 +67,13 @@ pub struct Metrics {
     pub seats_joined: IntCounter,
     /// Seats exited in shared games (first exit only).
     pub seats_exited: IntCounter,
+    /// Game events the leaderboard consumer applied and acknowledged.
+    pub leaderboard_applied: IntCounter,
+    /// Events the leaderboard consumer received more than once (a crash or a lost ack before
+    /// the acknowledgement; applied again without effect).
+    pub leaderboard_redelivered: IntCounter,
+    /// Events the leaderboard consumer could not apply (storage failed: redelivered later).
+    pub leaderboard_failures: IntCounter,
     /// Outbox rows the relay's last pass left pending (read up to 10,000 per partition).
     pub outbox_pending: IntGauge,
     /// Game events acknowledged by the broker, by type.
@@ -190,6 +197,21 @@ impl Metrics {
         let seats_exited = IntCounter::new(
             "seedsync_seats_exited_total",
             "Seats of shared games exited (first exit only)",
+        )
+        .expect("valid metric");
+        let leaderboard_applied = IntCounter::new(
+            "seedsync_leaderboard_applied_total",
+            "Game events the leaderboard consumer applied and acknowledged",
+        )
+        .expect("valid metric");
+        let leaderboard_redelivered = IntCounter::new(
+            "seedsync_leaderboard_redelivered_total",
+            "Game events the leaderboard consumer received again (applied without effect)",
+        )
+        .expect("valid metric");
+        let leaderboard_failures = IntCounter::new(
+            "seedsync_leaderboard_failures_total",
+            "Game events the leaderboard consumer could not apply yet (redelivered later)",
         )
         .expect("valid metric");
         let outbox_pending = IntGauge::new(
@@ -415,6 +437,9 @@ impl Metrics {
             Box::new(sessions_exited.clone()),
             Box::new(seats_joined.clone()),
             Box::new(seats_exited.clone()),
+            Box::new(leaderboard_applied.clone()),
+            Box::new(leaderboard_redelivered.clone()),
+            Box::new(leaderboard_failures.clone()),
             Box::new(outbox_pending.clone()),
             Box::new(outbox_published.clone()),
             Box::new(outbox_publish_failures.clone()),
@@ -437,6 +462,9 @@ impl Metrics {
             sessions_exited,
             seats_joined,
             seats_exited,
+            leaderboard_applied,
+            leaderboard_redelivered,
+            leaderboard_failures,
             outbox_pending,
             outbox_published,
             outbox_publish_failures,

@@ -234,6 +234,18 @@ impl Chain {
         None
     }
 
+    /// The next reveal of a game that has not ended, at `now_ms`: the round whose key comes
+    /// out next and its reveal instant (Unix ms, after `now_ms`); `None` past the chain. The
+    /// server's own knowledge, told only to the edge (whose room must push the key at that
+    /// instant), never in a public answer.
+    pub fn next_reveal(&self, now_ms: i64) -> Option<(u64, i64)> {
+        let (round, at) = match self.last_public_step(now_ms) {
+            Some(step) => self.next_break_after(step)?,
+            None => (1, self.breaks_through_round(1)?),
+        };
+        Some((round, self.params.reveal_at_ms(at)))
+    }
+
     /// When a client that has not got round `revealed + 1`'s key should ask again, from public
     /// facts only: the earliest instant that round could be revealed (its break is at least
     /// `m` steps after the last revealed one), else one tick from now (clamped to 0.1-1 s).
@@ -466,6 +478,19 @@ mod tests {
                 retry == earliest.max(reveal - 1 + 1_000),
                 "round {i}: {retry}"
             );
+        }
+        // The schedule the edge is told: the next round and its reveal, never one already out.
+        assert_eq!(
+            chain.next_reveal(0),
+            Some((1, params.reveal_at_ms(breaks[0])))
+        );
+        for (i, &at) in breaks.iter().enumerate().take(19) {
+            let reveal = params.reveal_at_ms(at);
+            let round = i as u64 + 1;
+            assert_eq!(chain.next_reveal(reveal - 1), Some((round, reveal)));
+            let next = params.reveal_at_ms(breaks[i + 1]);
+            assert_eq!(chain.next_reveal(reveal), Some((round + 1, next)));
+            assert_eq!(chain.public_rounds(None, reveal), round);
         }
         // Ended at the start of the fifth break step: the fifth round is public to settle it.
         let end = params.step_start_ms(breaks[4]);

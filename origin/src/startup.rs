@@ -126,6 +126,10 @@ fn game_routes(timeout: Duration) -> Router<AppState> {
             "/users/{user_id}/game",
             get(game::user_game).fallback(only("GET, HEAD")),
         )
+        .route(
+            "/leaderboard",
+            get(routes::leaderboard::leaderboard).fallback(only("GET, HEAD")),
+        )
         .route("/health", get(health::health).fallback(only("GET, HEAD")))
         .route("/ready", get(health::ready).fallback(only("GET, HEAD")))
         .route("/healthz", get(v1::healthz).fallback(only("GET, HEAD")))

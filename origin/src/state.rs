@@ -40,6 +40,9 @@ pub struct AppState {
     pub registry: Registry,
     /// The runtime settings (in memory until [`AppState::with_settings_store`]).
     pub runtime: Arc<Runtime>,
+    /// The leaderboard `GET /leaderboard` reads (in memory until
+    /// [`AppState::with_leaderboard`]).
+    pub leaderboard: Arc<dyn crate::leaderboard::LeaderboardStore>,
 }
 
 impl AppState {
@@ -98,6 +101,7 @@ impl AppState {
         );
         AppState {
             service,
+            leaderboard: Arc::new(crate::leaderboard::MemoryLeaderboard::default()),
             runtime: Arc::new(runtime),
             metrics,
             request_timeout: settings.request_timeout,
@@ -116,6 +120,15 @@ impl AppState {
     /// The same state keeping its runtime settings in `store` (Cassandra's, in the binary).
     pub fn with_settings_store(mut self, store: Arc<dyn SettingsStore>) -> AppState {
         self.runtime = Arc::new(self.runtime.with_store(store));
+        self
+    }
+
+    /// The same state reading the leaderboard from `store` (Cassandra's, in the binary).
+    pub fn with_leaderboard(
+        mut self,
+        store: Arc<dyn crate::leaderboard::LeaderboardStore>,
+    ) -> AppState {
+        self.leaderboard = store;
         self
     }
 

@@ -49,6 +49,39 @@ pub(super) async fn put(cfg: &Config, key: &str, body: &[u8]) {
     }
 }
 
+/// A body stored by [`put_immutable`] under `key`, and its store time: no TTL applies (it
+/// never changes), only the switch of a TTL of 0.
+pub(super) async fn get_immutable(cfg: &Config, key: &str) -> Option<(Vec<u8>, u64)> {
+    if cfg.cache_ttl_ms == 0 {
+        return None;
+    }
+    let mut resp = Cache::default().get(key, false).await.ok()??;
+    let stored_at: u64 = resp.headers().get(STORED_AT_HEADER).ok()??.parse().ok()?;
+    let body = resp.bytes().await.ok()?;
+    Some((body, stored_at))
+}
+
+/// Stores a JSON body that never changes under `key` (`Cache-Control: immutable`, a year).
+pub(super) async fn put_immutable(cfg: &Config, key: &str, body: &[u8]) {
+    if cfg.cache_ttl_ms == 0 {
+        return;
+    }
+    let put = async {
+        let h = Headers::new();
+        h.set("content-type", "application/json")?;
+        h.set("cache-control", cache_policy::IMMUTABLE)?;
+        h.set(STORED_AT_HEADER, &now_ms().to_string())?;
+        let resp = Response::builder()
+            .with_status(200)
+            .with_headers(h)
+            .fixed(body.to_vec());
+        Cache::default().put(key, resp).await
+    };
+    if let Err(e) = put.await {
+        worker::console_error!("cache put failed for {key}: {e}");
+    }
+}
+
 /// Drops the entry under `key` (in this data centre).
 pub(super) async fn delete(key: &str) {
     if let Err(e) = Cache::default().delete(key, false).await {

@@ -110,6 +110,11 @@ pub(super) fn backend_region(cfg: &Config, game: &GameView, served: &RegionName)
         .clone()
 }
 
+/// Where this isolate knows a game lives, if it does.
+pub(super) fn known_region(game_id: &GameId) -> Option<RegionName> {
+    GAME_REGIONS.with(|m| m.borrow().get(game_id).cloned())
+}
+
 /// Remembers where a game lives.
 pub(super) fn remember_region(game_id: GameId, region: &RegionName) {
     GAME_REGIONS.with(|m| m.borrow_mut().insert(game_id, region.clone()));

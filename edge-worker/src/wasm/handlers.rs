@@ -198,6 +198,107 @@ pub(super) async fn read_results(
     Ok(reply.with("x-edge-cache", "miss"))
 }
 
+/// `GET /edge/game/{id}/rounds?from=R`: a sealed game's revealed keys, from the game's own
+/// region when known (failing over in order), else the nearest healthy origin. A page the
+/// origin marks immutable (full, or of an ended game) is cached for good and served from the
+/// cache; any other page is `no-cache`. A round not over yet is the origin's 425 with its
+/// `retryAt` and `Retry-After`, never stored. The origin's private schedule headers are never
+/// asked for here (and never passed on: only the kept cache and retry headers are).
+pub(super) async fn read_rounds(
+    req: &Request,
+    cfg: &Config,
+    trace: &Trace,
+    raw_id: &str,
+    query: &str,
+) -> Result<Reply, ApiError> {
+    let id = game_id(raw_id)?;
+    let from = api::query::step(query, "from")?.unwrap_or(1);
+    let key = cache_policy::rounds_key(&id, from);
+    if let Some((body, stored_at)) = cache::get_immutable(cfg, &key).await {
+        return Ok(hit(body, stored_at).with("cache-control", cache_policy::IMMUTABLE));
+    }
+    let path = format!("/game/{id}/rounds?from={from}");
+    let served = match games::known_region(&id) {
+        Some(region) => {
+            let call = OriginCall::get(path, trace);
+            upstream::call_with_failover(cfg, &routing::attempt_order(cfg, region.as_str()), &call)
+                .await?
+        }
+        None => read_from_origin(&Location::of(req), cfg, trace, path).await?,
+    };
+    let reply = match origin::rounds(&served.region, served.status, &served.body, &id, from)
+        .map_err(off_contract)?
+    {
+        Answer::Refused(status, error) => {
+            let retry_at = error.error.retry_at;
+            let reply = refused(&served.region, status, &error);
+            match (status, retry_at) {
+                (425, Some(at)) => {
+                    let secs = served.header("retry-after").map_or_else(
+                        || cache_policy::retry_after_secs(at, now_ms()).to_string(),
+                        str::to_owned,
+                    );
+                    reply.with("retry-after", secs)
+                }
+                _ => reply,
+            }
+        }
+        Answer::Ok(status, view) => {
+            let body = to_json(&view)?.into_bytes();
+            let immutable = cache_policy::rounds_cacheable(status, served.header("cache-control"));
+            if immutable {
+                cache::put_immutable(cfg, &key, &body).await;
+            }
+            Reply::raw(status, body)
+                .with("x-edge-region", served.region.as_str())
+                .with(
+                    "cache-control",
+                    if immutable {
+                        cache_policy::IMMUTABLE
+                    } else {
+                        "no-cache"
+                    },
+                )
+        }
+    };
+    Ok(reply.with("x-edge-cache", "miss"))
+}
+
+/// `GET /edge/leaderboard?period=&algorithm=&day=&limit=`: validated here (a bad parameter is
+/// a 400 without an origin call), then from the cache (a few seconds, under the query's
+/// canonical form) or the nearest healthy origin.
+pub(super) async fn read_leaderboard(
+    req: &Request,
+    cfg: &Config,
+    trace: &Trace,
+    query: &str,
+) -> Result<Reply, ApiError> {
+    let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+    let query = api::LeaderboardQuery::parse(query, now)?;
+    let cache_control = format!("public, max-age={}", api::leaderboard::MAX_AGE_SECONDS);
+    let key = cache_policy::leaderboard_key(&query);
+    if let Some((body, stored_at)) = cache::get(cfg, &key).await {
+        return Ok(hit(body, stored_at).with("cache-control", &cache_control));
+    }
+    let path = cache_policy::leaderboard_path(&query);
+    let served = read_from_origin(&Location::of(req), cfg, trace, path).await?;
+    let reply = match origin::leaderboard(&served.region, served.status, &served.body)
+        .map_err(off_contract)?
+    {
+        Answer::Refused(status, error) => refused(&served.region, status, &error),
+        Answer::Ok(status, view) => {
+            let body = to_json(&view)?.into_bytes();
+            if cache_policy::status_cacheable(status) {
+                cache::put(cfg, &key, &body).await;
+            }
+            Reply::raw(status, body)
+                .with("x-edge-region", served.region.as_str())
+                .with("cache-control", &cache_control)
+        }
+    };
+    Ok(reply.with("x-edge-cache", "miss"))
+}
+
 /// An exit the origin committed: the game and when it exited, for the caller to tell the
 /// game's live room.
 #[derive(Debug, Clone, Copy)]

@@ -13,7 +13,14 @@
 //! the same exit core as `POST /edge/game/exit` ([`super::games::exit`]) with that token, so
 //! the origin checks it again, and the room then pushes `exited` itself.
 //!
-//! A room never sends per-tick messages: clients compute steps with the shared engine.
+//! A room never sends per-tick messages: clients compute steps with the shared engine. A
+//! `sealed-v1` game's room sends one message per round instead, `{"type":"round","round":R,
+//! "key":"<hex>"}` at the round's reveal instant: the alarm rings then, the room asks the
+//! game's origin for the key (which refuses before that instant by its own clock) and pushes
+//! it to every socket; the origin's private schedule headers say when to ring next, and the
+//! room sleeps in between (`crate::reveal` has the rules; its state is kept in storage, so an
+//! evicted room resumes). A socket that says `hello` later gets the latest key after its
+//! `welcome`.
 //!
 //! Who is in the room lives in memory too, as a [`Roster`] built once per room object from the
 //! attachments and kept by the events, so a `hello`, a close or a broadcast never deserializes
@@ -40,10 +47,14 @@ use worker::{
 use super::context::{Trace, header, load_config, now_ms};
 use super::games::{self, ExitOutcome, Location, game_id};
 use super::reply::Reply;
+use super::upstream::{self, OriginCall};
 use crate::ids;
+use crate::origin::{self, Answer};
+use crate::reveal::{self, Fetched, RevealState, Schedule};
 use crate::room::{self as rules, Attachment, RoomStats, RoomStatsView};
 use crate::roster::{self, RoomCaps, Roster};
 use crate::routes::Route;
+use crate::routing;
 
 /// Worker → room: the game (`EdgeGameView` JSON, URI-encoded) on a socket's upgrade request.
 pub(super) const GAME_HEADER: &str = "x-live-game";
@@ -73,6 +84,8 @@ pub struct LiveRoom {
     roster: RefCell<Option<Roster<WebSocket>>>,
     /// When this instance last set the alarm (Unix ms); `None`: not set by this instance.
     alarm_at: Cell<Option<u64>>,
+    /// A sealed game's reveal state (storage `crate::reveal::STORAGE_KEY`), once read.
+    reveal: RefCell<Option<RevealState>>,
 }
 
 impl std::fmt::Debug for LiveRoom {
@@ -97,6 +110,7 @@ impl DurableObject for LiveRoom {
             }),
             roster: RefCell::new(None),
             alarm_at: Cell::new(None),
+            reveal: RefCell::new(None),
         }
     }
 
@@ -142,13 +156,15 @@ impl DurableObject for LiveRoom {
         Ok(())
     }
 
-    /// The `hello` deadline: closes the sockets that are past it, then rings again for the
-    /// next one (if any).
+    /// The `hello` deadline and a sealed game's next reveal: closes the sockets that are
+    /// past their deadline, asks the origin for a key that is due (and pushes it), then rings
+    /// again for whichever comes next (if anything).
     async fn alarm(&self) -> worker::Result<Response> {
         self.alarm_at.set(None);
         let caps = self.caps().unwrap_or_default();
         // The runtime's clock may read a little before the time the alarm was set for.
         self.close_overdue(now_ms() + ALARM_SLACK_MS, &caps);
+        self.reveal_if_due().await;
         self.schedule_alarm().await;
         Response::ok("")
     }
@@ -238,10 +254,13 @@ impl LiveRoom {
         self.stats.borrow_mut().hello_timeouts += closed.len() as u64;
     }
 
-    /// Sets the room's alarm to the earliest pending `hello` deadline, unless this instance
-    /// already set it at or before that time. A storage write, so only when it changes.
+    /// Sets the room's alarm to the earliest pending `hello` deadline or a sealed game's next
+    /// ask of its origin (while sockets are open), unless this instance already set it at or
+    /// before that time. A storage write, so only when it changes.
     async fn schedule_alarm(&self) {
-        let Some(next) = self.with_roster(|r| r.next_deadline()) else {
+        let reveal = self.reveal_state().await;
+        let (deadline, sockets) = self.with_roster(|r| (r.next_deadline(), r.len()));
+        let Some(next) = reveal::alarm_at(deadline, reveal.as_ref(), sockets) else {
             return;
         };
         if self.alarm_at.get().is_some_and(|at| at <= next) {
@@ -301,10 +320,130 @@ impl LiveRoom {
             ..Attachment::default()
         };
         set_attachment(&pair.server, &attachment).map_err(|e| internal("open a socket", e))?;
+        let sealed_active = attachment
+            .game
+            .as_ref()
+            .is_some_and(|g| g.algorithm.is_sealed() && g.status == GameStatus::Active);
         self.with_roster(|r| r.insert(pair.server.clone(), &attachment, &caps, now));
         self.stats.borrow_mut().sockets_accepted += 1;
+        if sealed_active && self.reveal_state().await.is_none() {
+            // The room's first socket of a sealed game: ask the origin at once.
+            self.save_reveal(RevealState::fresh(now as i64)).await;
+        }
         self.schedule_alarm().await;
         Response::from_websocket(pair.client).map_err(|e| internal("open a socket", e))
+    }
+
+    /// The reveal state: memory, else storage (after an eviction); `None` for a room that
+    /// never had a sealed game's socket.
+    async fn reveal_state(&self) -> Option<RevealState> {
+        if let Some(state) = self.reveal.borrow().clone() {
+            return Some(state);
+        }
+        let stored = match self
+            .state
+            .storage()
+            .get::<String>(reveal::STORAGE_KEY)
+            .await
+        {
+            Ok(stored) => stored?,
+            Err(e) => {
+                worker::console_error!("live room: read the reveal state: {e}");
+                return None;
+            }
+        };
+        let state: RevealState = serde_json::from_str(&stored).ok()?;
+        *self.reveal.borrow_mut() = Some(state.clone());
+        Some(state)
+    }
+
+    /// Keeps `state` in memory and storage.
+    async fn save_reveal(&self, state: RevealState) {
+        let text = serde_json::to_string(&state).unwrap_or_default();
+        *self.reveal.borrow_mut() = Some(state);
+        if let Err(e) = self
+            .state
+            .storage()
+            .put_raw(reveal::STORAGE_KEY, JsValue::from_str(&text))
+            .await
+        {
+            worker::console_error!("live room: store the reveal state: {e}");
+        }
+    }
+
+    /// A sealed game's ask, when due and someone is watching: the next keys from the game's
+    /// origin (with the schedule, which only the edge gets), each pushed to every socket, and
+    /// when to ask next.
+    async fn reveal_if_due(&self) {
+        let Some(mut state) = self.reveal_state().await else {
+            return;
+        };
+        let now = now_ms() as i64;
+        if !state.due(now) || self.with_roster(|r| r.len()) == 0 {
+            return;
+        }
+        let Some(game) = self.game(None) else {
+            return;
+        };
+        let fetched = match self.fetch_rounds(&game, state.from_round()).await {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                worker::console_error!("live room {}: ask for round keys: {e}", game.game_id);
+                Fetched::Failed
+            }
+        };
+        let pushed = state.apply(fetched, now_ms() as i64);
+        for key in pushed {
+            self.broadcast(&ServerMessage::Round(key), None, None);
+        }
+        self.save_reveal(state).await;
+    }
+
+    /// `GET /game/{id}/rounds?from=R` at the game's region (failing over in order), asking
+    /// for the schedule.
+    async fn fetch_rounds(&self, game: &GameView, from: u64) -> Result<Fetched, ApiError> {
+        let cfg = super::live::effective(&load_config(&self.env)?);
+        let trace = Trace::fresh(None);
+        let call = OriginCall::get(format!("/game/{}/rounds?from={from}", game.game_id), &trace)
+            .with(reveal::SCHEDULE_REQUEST_HEADER, "1".to_owned());
+        let order = routing::attempt_order(&cfg, game.region.as_str());
+        let served = upstream::call_with_failover(&cfg, &order, &call).await?;
+        let schedule = Schedule::from_headers(
+            served.header(reveal::PUBLIC_ROUNDS_HEADER),
+            served.header(reveal::NEXT_REVEAL_AT_HEADER),
+        );
+        Ok(
+            match origin::rounds(
+                &served.region,
+                served.status,
+                &served.body,
+                &game.game_id,
+                from,
+            )
+            .map_err(games::off_contract)?
+            {
+                Answer::Ok(_, view) => Fetched::Page {
+                    rounds: view.rounds,
+                    schedule,
+                },
+                Answer::Refused(425, error) => Fetched::TooEarly {
+                    retry_at: error.error.retry_at,
+                    schedule,
+                },
+                Answer::Refused(..) => Fetched::Refused,
+            },
+        )
+    }
+
+    /// The game ended: a sealed game's room asks once more at once (the keys up to the end).
+    async fn reveal_after_exit(&self) {
+        if let Some(mut state) = self.reveal_state().await
+            && state.next_at.is_some()
+        {
+            state.ended(now_ms() as i64);
+            self.save_reveal(state).await;
+            self.schedule_alarm().await;
+        }
     }
 
     async fn stats_reply(&self, trace: &Trace, raw: &str) -> Result<Response, ApiError> {
@@ -343,6 +482,7 @@ impl LiveRoom {
             .map_err(|_| ApiError::bad_request("could not read the notice"))?;
         let notice: ExitedNotice = api::json::parse_body(&body)?;
         self.commit_exit(&id, notice.exited_at, source);
+        self.reveal_after_exit().await;
         Reply::raw(200, br#"{"ok":true}"#.to_vec())
             .into_response(trace)
             .map_err(|e| internal("answer", e))
@@ -507,7 +647,7 @@ impl LiveRoom {
                 }
                 Ok(())
             }
-            ClientMessage::Hello(hello) => self.on_hello(ws, att, &hello),
+            ClientMessage::Hello(hello) => self.on_hello(ws, att, &hello).await,
             ClientMessage::Exit(cmd) => self.on_exit(ws, &att, cmd.owner_token.as_deref()).await,
         };
         if let Err(e) = result {
@@ -515,7 +655,7 @@ impl LiveRoom {
         }
     }
 
-    fn on_hello(
+    async fn on_hello(
         &self,
         ws: &WebSocket,
         mut att: Attachment,
@@ -562,6 +702,12 @@ impl LiveRoom {
                 presence: presence.clone(),
             }),
         );
+        // A sealed game: the latest key already out (earlier ones are its hashes).
+        if game.algorithm.is_sealed()
+            && let Some(latest) = self.reveal_state().await.and_then(|r| r.latest())
+        {
+            self.send(ws, &ServerMessage::Round(latest));
+        }
         if let Some(member) = att.member() {
             let role = member.role;
             self.broadcast(
@@ -611,6 +757,7 @@ impl LiveRoom {
         match games::exit(&cfg, &trace, &location, &exit, authorization).await? {
             ExitOutcome::Exited { view, .. } => {
                 self.commit_exit(&game.game_id, view.exit.exited_at, ExitSource::Edge);
+                self.reveal_after_exit().await;
                 Ok(())
             }
             ExitOutcome::Refused { error, .. } => {

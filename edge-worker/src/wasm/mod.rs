@@ -216,7 +216,12 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
     let base = load_config(env)?;
     if matches!(
         route,
-        Route::Exit | Route::Game(_) | Route::GameState(_) | Route::Results(_)
+        Route::Exit
+            | Route::Game(_)
+            | Route::GameState(_)
+            | Route::Results(_)
+            | Route::Rounds(_)
+            | Route::Leaderboard
     ) && let Err(refused) = limit(&base, trace, Charge::Address(Kind::Read))
     {
         discard_body(req);
@@ -255,6 +260,8 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
             .await
         }
         Route::Results(id) => handlers::read_results(req, &cfg, trace, &id).await,
+        Route::Rounds(id) => handlers::read_rounds(req, &cfg, trace, &id, query).await,
+        Route::Leaderboard => handlers::read_leaderboard(req, &cfg, trace, query).await,
         Route::Exit => {
             let (reply, committed) = handlers::exit(req, &cfg, trace).await?;
             // Push the exit to the game's live room before answering.

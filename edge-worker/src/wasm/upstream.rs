@@ -132,7 +132,29 @@ pub(super) struct Served {
     pub(super) status: u16,
     /// Body.
     pub(super) body: Vec<u8>,
+    /// The answer's headers the edge reads ([`KEPT_HEADERS`]), lowercase names.
+    pub(super) headers: Vec<(&'static str, String)>,
 }
+
+impl Served {
+    /// The value of header `name` (one of [`KEPT_HEADERS`]).
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The origin answer headers kept in [`Served`]: caching and retry advice passed on to
+/// clients, and the reveal schedule of a sealed game an origin tells the edge's rooms.
+pub(super) const KEPT_HEADERS: [&str; 5] = [
+    "cache-control",
+    "retry-after",
+    crate::reveal::PUBLIC_ROUNDS_HEADER,
+    crate::reveal::NEXT_ROUND_HEADER,
+    crate::reveal::NEXT_REVEAL_AT_HEADER,
+];
 
 /// Why one attempt failed.
 #[derive(Debug)]
@@ -209,6 +231,18 @@ pub(super) async fn call_origin(
     call: &OriginCall,
     timeout_ms: u64,
 ) -> Result<(u16, Vec<u8>), Failure> {
+    call_origin_kept(keys, origin, call, timeout_ms)
+        .await
+        .map(|(status, body, _)| (status, body))
+}
+
+/// [`call_origin`], with the answer's [`KEPT_HEADERS`].
+async fn call_origin_kept(
+    keys: Option<&Keys>,
+    origin: &str,
+    call: &OriginCall,
+    timeout_ms: u64,
+) -> Result<(u16, Vec<u8>, Vec<(&'static str, String)>), Failure> {
     let url = format!("{origin}{}", call.path);
     let headers = Headers::new();
     let signed = match keys {
@@ -233,8 +267,12 @@ pub(super) async fn call_origin(
         let exchange = pin!(async {
             let mut resp = Fetch::Request(request).send_with_signal(&signal).await?;
             let status = resp.status_code();
+            let kept = KEPT_HEADERS
+                .iter()
+                .filter_map(|&name| Some((name, resp.headers().get(name).ok().flatten()?)))
+                .collect::<Vec<_>>();
             let body = resp.bytes().await?;
-            Ok::<_, worker::Error>((status, body))
+            Ok::<_, worker::Error>((status, body, kept))
         });
         let timer = pin!(Delay::from(Duration::from_millis(timeout_ms)));
         match select(exchange, timer).await {
@@ -247,7 +285,7 @@ pub(super) async fn call_origin(
         controller.abort();
     }
     match outcome {
-        Ok((status, _)) if status >= 500 => Err(Failure::Status(status)),
+        Ok((status, _, _)) if status >= 500 => Err(Failure::Status(status)),
         other => other,
     }
 }
@@ -278,14 +316,15 @@ pub(super) async fn call_with_failover(
         retries += 1;
         let started = now_ms();
         let keys = cfg.origin_keys.as_ref();
-        match call_origin(keys, &region.origin, call, cfg.origin_timeout_ms).await {
-            Ok((status, body)) => {
+        match call_origin_kept(keys, &region.origin, call, cfg.origin_timeout_ms).await {
+            Ok((status, body, headers)) => {
                 observe_rtt(&region.name, now_ms().saturating_sub(started) as f64);
                 BREAKERS.with(|b| b.borrow_mut().on_success(name));
                 return Ok(Served {
                     region: region.name.clone(),
                     status,
                     body,
+                    headers,
                 });
             }
             Err(failure) => {

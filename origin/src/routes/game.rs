@@ -3,15 +3,17 @@
 
 use api::{
     ExitRequest, ExitView, GameStatus, GameView, JoinRequest, JoinView, ReplayView, ResultsView,
-    RoundsView, StartRequest, StateView, TickView,
+    StartRequest, StateView, TickView,
 };
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 use super::{ApiJson, GamePath, IdempotencyKeyHeader, UserPath};
 use crate::auth;
 use crate::domain::NewGame;
+use crate::edge_auth::IsFromEdge;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -143,22 +145,59 @@ pub async fn replay(
     }))
 }
 
+/// The request header with which the edge asks `GET /game/{id}/rounds` for the reveal
+/// schedule (value `1`); heeded only on a request whose edge signature verified.
+pub const SCHEDULE_REQUEST_HEADER: &str = "x-seedsync-schedule";
+/// Answer header (edge only): how many rounds are public now.
+pub const PUBLIC_ROUNDS_HEADER: &str = "x-seedsync-public-rounds";
+/// Answer header (edge only): the next reveal instant, Unix ms (absent once nothing more
+/// will be revealed round by round: the game ended, or its chain did).
+pub const NEXT_REVEAL_AT_HEADER: &str = "x-seedsync-next-reveal-at";
+/// Answer header (edge only): the round whose key comes out at that instant.
+pub const NEXT_ROUND_HEADER: &str = "x-seedsync-next-round";
+
 /// `GET /game/{id}/rounds?from=R`: a sealed game's public round keys from round `R` (default
 /// 1). A full page, or any page of an ended game, is cacheable forever; anything else must be
 /// asked again (`no-cache`), and a 425 is never stored.
+///
+/// A request from the edge (its signature verified: [`IsFromEdge`]) that sends
+/// `x-seedsync-schedule: 1` also gets the reveal schedule ([`crate::service::Schedule`]) in
+/// the `x-seedsync-*` headers above, on any answer about a sealed game (a 425 included), and
+/// that answer is `no-store`: the edge's room sets its alarm for the next reveal with it.
+/// Nobody else ever gets these headers: the next reveal instant says when the next break is.
 pub async fn rounds(
     State(state): State<AppState>,
+    IsFromEdge(from_edge): IsFromEdge,
+    headers: HeaderMap,
     GamePath(id): GamePath,
     RawQuery(query): RawQuery,
-) -> Result<([(header::HeaderName, &'static str); 1], Json<RoundsView>), AppError> {
+) -> Result<Response, AppError> {
     let from = api::query::step(query.as_deref().unwrap_or_default(), "from")?;
-    let rounds = state.service.rounds(id, from).await?;
-    let cache = if rounds.immutable {
-        "public, max-age=31536000, immutable"
-    } else {
-        "no-cache"
+    let asked = headers
+        .get(SCHEDULE_REQUEST_HEADER)
+        .is_some_and(|v| v.as_bytes() == b"1");
+    let (answer, schedule) = state.service.rounds(id, from, from_edge && asked).await;
+    let mut response = match answer {
+        Ok(rounds) => {
+            let cache = if rounds.immutable {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-cache"
+            };
+            ([(header::CACHE_CONTROL, cache)], Json(rounds.view)).into_response()
+        }
+        Err(e) => e.into_response(),
     };
-    Ok(([(header::CACHE_CONTROL, cache)], Json(rounds.view)))
+    if let Some(schedule) = schedule {
+        let h = response.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(PUBLIC_ROUNDS_HEADER, HeaderValue::from(schedule.public));
+        if let Some((round, at)) = schedule.next_reveal {
+            h.insert(NEXT_ROUND_HEADER, HeaderValue::from(round));
+            h.insert(NEXT_REVEAL_AT_HEADER, HeaderValue::from(at));
+        }
+    }
+    Ok(response)
 }
 
 /// `GET /users/{userId}/game`: the user's active game.

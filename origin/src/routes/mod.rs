@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod game;
 pub mod health;
+pub mod leaderboard;
 pub mod regions;
 pub mod v1;
 

@@ -42,7 +42,7 @@ use crate::metrics::Metrics;
 use crate::notify::EdgeNotifier;
 use crate::outbox::{Outbox, PendingEvent};
 use crate::store::{Claim, ExitOutcome, GameStore, StoreError};
-pub use sealed::Rounds;
+pub use sealed::{Rounds, Schedule};
 pub use seats::{Joined, SeatExited, creator_seat, join_refusal, seat_order};
 pub use settings::GameDefaults;
 
@@ -111,6 +111,8 @@ pub struct GameService {
     last_ready: Arc<tokio::sync::Mutex<Option<std::time::Instant>>>,
     /// The break schedules of recently read sealed games (see [`crate::sealed`]).
     chains: Arc<crate::sealed::ChainCache>,
+    /// Long engine computations at once (see [`timeline::EnginePool`]).
+    engine: Arc<timeline::EnginePool>,
 }
 
 /// How long a successful readiness check is reused. Failures are not reused: a recovered
@@ -129,6 +131,10 @@ impl GameService {
         GameService {
             last_ready: Arc::new(tokio::sync::Mutex::new(None)),
             chains: Arc::default(),
+            engine: Arc::new(timeline::EnginePool::new(
+                timeline::EnginePool::default_size(),
+                metrics.engine_cancelled.clone(),
+            )),
             store,
             region,
             defaults: Arc::new(std::sync::RwLock::new(defaults)),
@@ -549,7 +555,7 @@ impl GameService {
             return Ok((game, at, state));
         }
         let at = at_ms.unwrap_or_else(now_ms);
-        let state = timeline::state_at(&game, at, &self.metrics.engine_cancelled).await?;
+        let state = timeline::state_at(&game, at, &self.engine).await?;
         Ok((game, at, state))
     }
 
@@ -561,7 +567,7 @@ impl GameService {
         let game = self.game(id).await?;
         let ticks = match self.chain(&game).await? {
             Some(chain) => GameService::sealed_replay(&chain, &game, from, to, now_ms())?,
-            None => timeline::replay(&game, from, to, &self.metrics.engine_cancelled).await?,
+            None => timeline::replay(&game, from, to, &self.engine).await?,
         };
         Ok(Replay {
             game,

@@ -53,6 +53,18 @@ pub struct Rounds {
     pub immutable: bool,
 }
 
+/// What the edge's room is told besides a page (never a public client: the next reveal
+/// instant says when the next break is): how many rounds are public, and the round whose key
+/// comes out next with its reveal instant (Unix ms; `None` once the game has ended or past
+/// its chain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// Rounds public now.
+    pub public: u64,
+    /// The next reveal: round and instant.
+    pub next_reveal: Option<(u64, i64)>,
+}
+
 impl GameService {
     /// The chain of a sealed game (`None` for any other), built off the async workers on the
     /// first read in this process, then cached.
@@ -80,10 +92,49 @@ impl GameService {
     /// [`MAX_ROUNDS_PAGE`]. 404 for no game, 422 for a game that is not sealed or an `R`
     /// outside the chain, 425 when round `R` is not public yet (with a retry time computed
     /// from public facts only: [`Chain::retry_at`]).
+    ///
+    /// With the schedule too (`schedule`, for the edge only: see [`Schedule`]), computed at the
+    /// same instant, whatever the answer; `None` when there is no sealed game to tell about.
     #[tracing::instrument(name = "service.rounds", skip_all)]
-    pub async fn rounds(&self, id: GameId, from: Option<u64>) -> Result<Rounds, AppError> {
-        let game = self.game(id).await?;
-        let Some(chain) = self.chain(&game).await? else {
+    pub async fn rounds(
+        &self,
+        id: GameId,
+        from: Option<u64>,
+        schedule: bool,
+    ) -> (Result<Rounds, AppError>, Option<Schedule>) {
+        let game = match self.game(id).await {
+            Ok(game) => game,
+            Err(e) => return (Err(e), None),
+        };
+        let chain = match self.chain(&game).await {
+            Ok(chain) => chain,
+            Err(e) => return (Err(e), None),
+        };
+        let now = now_ms();
+        let told = schedule
+            .then(|| {
+                let chain = chain.as_ref()?;
+                Some(Schedule {
+                    public: chain.public_rounds(game.exited_at_ms, now),
+                    next_reveal: match game.exited_at_ms {
+                        Some(_) => None,
+                        None => chain.next_reveal(now),
+                    },
+                })
+            })
+            .flatten();
+        (Self::rounds_at(&game, chain, from, now), told)
+    }
+
+    /// The page of [`GameService::rounds`] at `now`.
+    fn rounds_at(
+        game: &Game,
+        chain: Option<Arc<Chain>>,
+        from: Option<u64>,
+        now: i64,
+    ) -> Result<Rounds, AppError> {
+        let id = game.id;
+        let Some(chain) = chain else {
             return Err(ApiError::invalid(
                 "gameId",
                 format!(
@@ -101,7 +152,6 @@ impl GameService {
             )
             .into());
         }
-        let now = now_ms();
         let public = chain.public_rounds(game.exited_at_ms, now);
         let ended = game.exited_at_ms.is_some();
         let commitment = chain.params().commitment().to_string();

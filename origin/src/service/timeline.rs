@@ -15,6 +15,12 @@
 //! algorithms use the engine's vectorized count, which is not interruptible but costs at most
 //! about 10 ms at their horizon.
 //!
+//! Long computations also take a permit of the [`EnginePool`] first: one fewer than the cores
+//! (at least one), so however many horizon reads arrive at once, from one client or many, the
+//! engine never holds every core and starts, exits and cheap reads keep one. A request waiting
+//! for a permit costs no CPU, holds its in-flight slot (so one client's waiting reads are capped
+//! by `MAX_IN_FLIGHT_PER_CLIENT`), and gives its place up if it is abandoned.
+//!
 //! Figures (`cargo run --release -p shared-engine --example ns_per_step`, 2 shared cores under
 //! a load average of 8, so pessimistic): `mix32-v1` 2.1-4.4 ns/step (`tick_at`), `lcg32`
 //! 22-23 ns/step (`tick_at`) and 28-43 ns/step (chunked), `interval-v0` 0.012-0.016 ns/step.
@@ -26,6 +32,7 @@ use api::ApiError;
 use api::limits::{DEFAULT_REPLAY_SPAN, MAX_COMPUTED_STEP, MAX_REPLAY_STEPS};
 use prometheus::IntCounter;
 use shared_engine::{Algorithm, Counter, Params, State, StepAt, Tick};
+use tokio::sync::Semaphore;
 
 use crate::domain::Game;
 use crate::error::AppError;
@@ -55,6 +62,29 @@ pub(crate) const MIX32_V1_HORIZON: u64 = 2_500_000;
 /// measured 28-43 ns/step under load (a few ms on an idle core).
 pub(crate) const LCG32_HORIZON: u64 = 500_000;
 
+/// Bounds the engine computations that run at once (the long ones, on the blocking pool).
+#[derive(Debug)]
+pub(crate) struct EnginePool {
+    permits: Arc<Semaphore>,
+    cancelled: IntCounter,
+}
+
+impl EnginePool {
+    /// A pool of `size` (at least 1) computations at once, counting abandoned ones in
+    /// `cancelled`.
+    pub(crate) fn new(size: usize, cancelled: IntCounter) -> EnginePool {
+        EnginePool {
+            permits: Arc::new(Semaphore::new(size.max(1))),
+            cancelled,
+        }
+    }
+
+    /// One fewer than this machine's cores, at least 1.
+    pub(crate) fn default_size() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+    }
+}
+
 /// Refuses steps beyond the algorithm's [`horizon`] (O(step) work), naming `field`.
 fn check_step(algorithm: Algorithm, step: u64, field: &'static str) -> Result<(), AppError> {
     let horizon = horizon(algorithm);
@@ -81,22 +111,31 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// Runs an engine computation of about `steps` steps, off the async workers when it is long.
-/// `work` gets the cancellation flag and answers `None` when it saw it raised; that is
-/// counted in `cancelled`.
+/// Runs an engine computation of about `steps` steps, off the async workers (with a permit of
+/// `pool`) when it is long. `work` gets the cancellation flag and answers `None` when it saw it
+/// raised; that is counted in the pool's `cancelled`.
 async fn compute<T: Send + 'static>(
     steps: u64,
-    cancelled: &IntCounter,
+    pool: &EnginePool,
     work: impl FnOnce(&AtomicBool) -> Option<T> + Send + 'static,
 ) -> Result<T, AppError> {
     let stopped = || AppError::Internal("engine computation stopped".into());
     if steps <= INLINE_STEPS {
         return work(&AtomicBool::new(false)).ok_or_else(stopped);
     }
+    // Moved into the blocking task: held exactly as long as the computation runs, even when
+    // the request is abandoned meanwhile.
+    let permit = pool
+        .permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| AppError::Internal("engine pool closed".into()))?;
     let flag = Arc::new(AtomicBool::new(false));
     let _guard = CancelOnDrop(flag.clone());
-    let cancelled = cancelled.clone();
+    let cancelled = pool.cancelled.clone();
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let answer = work(&flag);
         if answer.is_none() {
             cancelled.inc();
@@ -176,7 +215,7 @@ fn seeded(game: &Game) -> Result<Params, AppError> {
 pub(super) async fn state_at(
     game: &Game,
     at_ms: i64,
-    cancelled: &IntCounter,
+    pool: &EnginePool,
 ) -> Result<State, AppError> {
     let params = seeded(game)?;
     let end = game.exited_at_ms.map_or(at_ms, |end| end.min(at_ms));
@@ -185,7 +224,7 @@ pub(super) async fn state_at(
         StepAt::At(step) => step,
     };
     check_step(params.algorithm(), steps, "at")?;
-    compute(steps, cancelled, move |cancel| {
+    compute(steps, pool, move |cancel| {
         state_cancellable(&params, at_ms, cancel)
     })
     .await
@@ -221,7 +260,7 @@ pub(super) async fn replay(
     game: &Game,
     from: u64,
     to: u64,
-    cancelled: &IntCounter,
+    pool: &EnginePool,
 ) -> Result<Vec<Tick>, AppError> {
     let params = seeded(game)?;
     check_step(params.algorithm(), to, "to")?;
@@ -239,7 +278,7 @@ pub(super) async fn replay(
     match last {
         Some(last) if from <= last => {
             let to = to.min(last);
-            compute(to, cancelled, move |cancel| {
+            compute(to, pool, move |cancel| {
                 // Positioned at `from` as `tick_cancellable` would compute it.
                 let mut counter = if params.algorithm() == Algorithm::Lcg32 {
                     let mut counter = Counter::new(params);
@@ -265,6 +304,57 @@ pub(super) async fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    /// The most long computations that overlapped when `tasks` of them ran on a pool of `size`.
+    async fn most_at_once(size: usize, tasks: usize) -> usize {
+        let pool = Arc::new(EnginePool::new(size, IntCounter::new("c", "c").unwrap()));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..tasks)
+            .map(|_| {
+                let (pool, running, most) = (pool.clone(), running.clone(), most.clone());
+                tokio::spawn(async move {
+                    compute(INLINE_STEPS + 1, &pool, move |_| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(30));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        Some(())
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await.unwrap().unwrap();
+        }
+        most.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_engine_pool_bounds_long_computations_at_once() {
+        assert_eq!(most_at_once(1, 6).await, 1);
+        assert_eq!(most_at_once(2, 6).await, 2);
+        // Short computations run inline and take no permit.
+        let pool = EnginePool::new(1, IntCounter::new("c", "c").unwrap());
+        let _held = pool.permits.clone().acquire_owned().await.unwrap();
+        let short = compute(INLINE_STEPS, &pool, |_| Some(7));
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(1), short)
+                .await
+                .unwrap()
+                .unwrap(),
+            7
+        );
+    }
+
+    #[test]
+    fn the_engine_pool_leaves_a_core() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(EnginePool::default_size(), cores.saturating_sub(1).max(1));
+    }
 
     #[test]
     fn replay_ranges() {

@@ -36,7 +36,7 @@ use crate::config::Settings;
 
 /// The migration files, in version order. Adding one: a new file `NNNN_name.cql` in
 /// `origin/migrations/` and a line here (a unit test checks the two agree).
-const FILES: [(&str, &str); 6] = [
+const FILES: [(&str, &str); 7] = [
     (
         "0001_initial.cql",
         include_str!("../../migrations/0001_initial.cql"),
@@ -60,6 +60,10 @@ const FILES: [(&str, &str); 6] = [
     (
         "0006_games_sealed.cql",
         include_str!("../../migrations/0006_games_sealed.cql"),
+    ),
+    (
+        "0007_leaderboard.cql",
+        include_str!("../../migrations/0007_leaderboard.cql"),
     ),
 ];
 

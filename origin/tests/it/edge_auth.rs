@@ -258,3 +258,72 @@ fn production_requires_the_secret() {
     let err = Settings::from_map(&vars).unwrap_err();
     assert_eq!(err.variable, "EDGE_ORIGIN_SECRET", "{err}");
 }
+
+/// The reveal schedule of a sealed game (`x-seedsync-*` on `GET /game/{id}/rounds`) is told
+/// only to a request the edge signed that asks for it (`x-seedsync-schedule: 1`): never to a
+/// public client, asking or not, nor to a forged signature; and a told answer is `no-store`.
+#[tokio::test]
+async fn only_the_edge_is_told_when_a_sealed_game_breaks_next() {
+    let app = spawn_app_with(settings_with(&[])).await;
+    let body = json!({"userId": unique_user("sched"), "algorithm": "sealed-v1", "tickMs": 100, "breakEvery": 20});
+    let (status, game) = send(&app, "POST", "/game/start", Some(&body), &[]).await;
+    assert_eq!(status, 201, "{game}");
+    let path = format!("/game/{}/rounds?from=1", game["gameId"].as_str().unwrap());
+    let ask = |headers: Vec<(&'static str, String)>| {
+        let request = app.client.get(app.url(&path));
+        async move {
+            let mut request = request;
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let h = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_owned())
+            };
+            (
+                status,
+                h("x-seedsync-public-rounds"),
+                h("x-seedsync-next-reveal-at"),
+                h("x-seedsync-next-round"),
+                h("cache-control"),
+            )
+        }
+    };
+    let asking = || ("x-seedsync-schedule", "1".to_owned());
+    let mut edge = signed("GET", &path, "");
+    edge.push(asking());
+    let (status, public, next_at, round, cache) = ask(edge).await;
+    // In the countdown: nothing public, round 1 comes out at its reveal.
+    assert_eq!(status, 425);
+    assert_eq!(public.as_deref(), Some("0"));
+    assert_eq!(round.as_deref(), Some("1"));
+    let next_at: i64 = next_at.unwrap().parse().unwrap();
+    let start = game["startAt"].as_i64().unwrap();
+    // At least the shortest round (10 steps) after the start, one ms into its break step.
+    assert!(next_at > start + 9 * 100, "{next_at} vs start {start}");
+    assert_eq!((next_at - start - 1) % 100, 0, "{next_at}");
+    assert_eq!(cache.as_deref(), Some("no-store"));
+    // Not asked for: not told, even to the edge.
+    let told = ask(signed("GET", &path, "")).await;
+    assert_eq!((told.1, told.2, told.3), (None, None, None));
+    // A public client, asking: not told.
+    let told = ask(vec![asking()]).await;
+    assert_eq!(told.0, 425);
+    assert_eq!((told.1, told.2, told.3), (None, None, None));
+    // A forged signature, asking: not told.
+    let mut forged = signed_with(
+        "not-the-edge-secret-but-long-enough-0123456789",
+        "GET",
+        &path,
+        "",
+        now_ms(),
+    );
+    forged.push(asking());
+    let told = ask(forged).await;
+    assert_eq!((told.1, told.2, told.3), (None, None, None));
+    app.stop().await;
+}

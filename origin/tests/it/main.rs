@@ -18,6 +18,7 @@ mod compose;
 mod edge_auth;
 mod events;
 mod in_process;
+mod leaderboard;
 mod max_age;
 mod migrations;
 mod multi_dc;

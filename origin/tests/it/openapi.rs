@@ -57,7 +57,7 @@ fn load(path: &str) -> Value {
 async fn every_documented_route_is_served_with_exactly_its_methods() {
     let spec = load(ORIGIN_SPEC);
     let paths = spec["paths"].as_object().expect("paths");
-    assert_eq!(paths.len(), 24, "the origin serves 24 paths");
+    assert_eq!(paths.len(), 25, "the origin serves 25 paths");
     let app = spawn_app("eu").await;
     let game = uuid::Uuid::new_v4().to_string();
     for (path, operations) in paths {
@@ -128,6 +128,9 @@ fn derived() -> BTreeMap<String, Value> {
     add::<api::JoinView>(&mut all);
     add::<api::EdgeJoinView>(&mut all);
     add::<api::ResultsView>(&mut all);
+    add::<api::Period>(&mut all);
+    add::<api::LeaderboardEntry>(&mut all);
+    add::<api::LeaderboardView>(&mut all);
     add::<api::MaxPlayers>(&mut all);
     add::<EdgeExitView>(&mut all);
     add::<TickView>(&mut all);

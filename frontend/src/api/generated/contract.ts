@@ -710,6 +710,53 @@ maxPlayers?: number,
 seats: Array<SeatView>, };
 
 /**
+ * Which games count.
+ */
+export type Period = "day" | "all";
+
+/**
+ * One player's line.
+ */
+export type LeaderboardEntry = { 
+/**
+ * 1 for the best.
+ */
+rank: number, 
+/**
+ * The player.
+ */
+userId: UserId, 
+/**
+ * The highest `final.value` of their exits (absent if every exit was in a countdown).
+ */
+bestValue?: number, 
+/**
+ * Games played (exits counted).
+ */
+games: number, };
+
+/**
+ * `GET /leaderboard`.
+ */
+export type LeaderboardView = { 
+/**
+ * The period.
+ */
+period: Period, 
+/**
+ * `period=day`: the day (UTC).
+ */
+day?: string, 
+/**
+ * The algorithm.
+ */
+algorithm: GameAlgorithm, 
+/**
+ * Best first, at most `limit`.
+ */
+entries: Array<LeaderboardEntry>, };
+
+/**
  * One revealed round: its key, 64 lowercase hex digits (`H(key)` is the previous round's key,
  * the commitment for round 1).
  */
@@ -1096,7 +1143,7 @@ error: ErrorDetail, };
 /**
  * What the room sends.
  */
-export type ServerMessage = { "type": "welcome" } & Welcome | { "type": "presence" } & Presence | { "type": "joined" } & MemberEvent | { "type": "left" } & MemberEvent | { "type": "exited" } & Exited | { "type": "pong" } & Pong | { "type": "warning" } & LatencyWarning | { "type": "error" } & LiveError;
+export type ServerMessage = { "type": "welcome" } & Welcome | { "type": "presence" } & Presence | { "type": "joined" } & MemberEvent | { "type": "left" } & MemberEvent | { "type": "exited" } & Exited | { "type": "pong" } & Pong | { "type": "warning" } & LatencyWarning | { "type": "error" } & LiveError | { "type": "round" } & RoundKey;
 
 /**
  * The body of `POST /edge/internal/game/{id}/exited` (origin → edge).
