@@ -17,6 +17,7 @@ use crate::error::{ApiError, ErrorDetail};
 use crate::game::GameStatus;
 use crate::ids::{GameId, UserId};
 use crate::sealed::RoundKey;
+use crate::seats::SeatResult;
 
 /// The largest message a client may send, in bytes (a `hello` with a token is far smaller).
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4096;
@@ -205,6 +206,23 @@ pub struct Exited {
     pub source: ExitSource,
 }
 
+/// One seat of a shared game exited: `{"type":"seat","seat":N,"userId":"…","result":{…}}`,
+/// pushed to every socket the moment the origin committed it (the same result
+/// `GET /edge/game/{id}/results` lists for that seat). The game goes on for the other seats;
+/// its `exited` follows when the last seat exits. Only the origin's authenticated notice
+/// causes this push; a client cannot send it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct SeatExit {
+    /// The seat's number (`0` is the creator's).
+    pub seat: u32,
+    /// Its player.
+    pub user_id: UserId,
+    /// The committed result.
+    pub result: SeatResult,
+}
+
 /// The answer to a [`ClientPing`]: NTP-style timestamps. With the client's receive time `t3`:
 /// round trip `(t3 - clientTime) - (serverSent - serverReceived)`, clock offset (server minus
 /// client) `((serverReceived - clientTime) + (serverSent - t3)) / 2`, within ± round trip / 2.
@@ -282,6 +300,8 @@ pub enum ServerMessage {
     /// round's key (the game's `commitment` for round 1); a client that missed rounds hashes
     /// down to the last key it holds.
     Round(RoundKey),
+    /// A shared game's seat exited (see [`SeatExit`]); the game goes on for the others.
+    Seat(SeatExit),
 }
 
 impl ServerMessage {
@@ -297,18 +317,24 @@ impl ServerMessage {
             ServerMessage::Warning(_) => "warning",
             ServerMessage::Error(_) => "error",
             ServerMessage::Round(_) => "round",
+            ServerMessage::Seat(_) => "seat",
         }
     }
 }
 
-/// The body of `POST /edge/internal/game/{id}/exited` (origin → edge).
+/// The body of `POST /edge/internal/game/{id}/exited` (origin → edge): the game's exit, or,
+/// with `seat`, one seat's exit of a shared game (the room pushes `seat` and the game goes on).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ExitedNotice {
-    /// Unix ms of the committed exit.
+    /// Unix ms of the committed exit (the seat's, for a seat notice).
     #[cfg_attr(test, ts(type = "number"))]
     pub exited_at: i64,
+    /// A seat's exit: pushed as `{"type":"seat",…}`; the game does not end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub seat: Option<SeatExit>,
 }
 
 /// Parses what a client sent (text frame bytes).
@@ -460,5 +486,32 @@ mod tests {
             )
         );
         assert_eq!(round.kind(), "round");
+        let seat = ServerMessage::Seat(SeatExit {
+            seat: 2,
+            user_id: UserId::parse("bo").unwrap(),
+            result: SeatResult {
+                exited_at: 7,
+                final_tick: None,
+                break_first: false,
+            },
+        });
+        assert_eq!(
+            serde_json::to_string(&seat).unwrap(),
+            r#"{"type":"seat","seat":2,"userId":"bo","result":{"exitedAt":7,"breakFirst":false}}"#
+        );
+        assert_eq!(seat.kind(), "seat");
+        // A game's notice has no seat; a seat's carries it.
+        let plain: ExitedNotice = serde_json::from_str(r#"{"exitedAt":5}"#).unwrap();
+        assert_eq!(plain.seat, None);
+    }
+
+    #[test]
+    fn a_client_cannot_send_a_seat_result() {
+        assert_eq!(
+            refused(
+                r#"{"type":"seat","seat":0,"userId":"bo","result":{"exitedAt":1,"breakFirst":false}}"#
+            ),
+            (ErrorCode::ValidationFailed, Some("type".into()))
+        );
     }
 }

@@ -25,8 +25,8 @@ use crate::regions::{
 };
 use crate::room::{
     ClientMessage, ClientPing, ExitCommand, ExitSource, Exited, ExitedNotice, Hello,
-    LatencyWarning, LiveError, LiveRole, Member, MemberEvent, Pong, Presence, ServerMessage,
-    Welcome,
+    LatencyWarning, LiveError, LiveRole, Member, MemberEvent, Pong, Presence, SeatExit,
+    ServerMessage, Welcome,
 };
 use crate::sealed::{RoundKey, RoundsView};
 use crate::seats::{
@@ -201,6 +201,7 @@ fn render() -> String {
     declare::<Pong>(&cfg, &mut out);
     declare::<LatencyWarning>(&cfg, &mut out);
     declare::<LiveError>(&cfg, &mut out);
+    declare::<SeatExit>(&cfg, &mut out);
     declare::<ServerMessage>(&cfg, &mut out);
     declare::<ExitedNotice>(&cfg, &mut out);
     // The /v1 session-service dialect.

@@ -1,4 +1,5 @@
-//! Origin → edge exit notices: once an exit is committed, the origin tells the edge
+//! Origin → edge exit notices: once an exit is committed (a game's, or one seat's of a shared
+//! game, with its result), the origin tells the edge
 //! (`POST {EDGE_NOTIFY_URL}/edge/internal/game/{id}/exited` with the shared secret header), so
 //! the game's live room pushes `exited` to its sockets even when the exit bypassed the edge
 //! (another region's origin called directly, a `/v1` stop).
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::GameId;
-use api::room::{ExitedNotice, NOTIFY_SECRET_HEADER};
+use api::room::{ExitedNotice, NOTIFY_SECRET_HEADER, SeatExit};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use tokio::sync::Semaphore;
@@ -224,6 +225,28 @@ impl EdgeNotifier {
 
     /// Tells the edge that `id` exited at `exited_at_ms`, in the background; returns at once.
     pub fn exited(&self, id: GameId, exited_at_ms: i64) {
+        self.send(
+            id,
+            ExitedNotice {
+                exited_at: exited_at_ms,
+                seat: None,
+            },
+        );
+    }
+
+    /// Tells the edge that a seat of the shared game `id` exited with its committed result (the
+    /// room pushes it as `seat`; the game goes on), in the background; returns at once.
+    pub fn seat_exited(&self, id: GameId, seat: SeatExit) {
+        self.send(
+            id,
+            ExitedNotice {
+                exited_at: seat.result.exited_at,
+                seat: Some(seat),
+            },
+        );
+    }
+
+    fn send(&self, id: GameId, notice: ExitedNotice) {
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             Self::count(&self.metrics, "dropped");
             tracing::warn!(game_id = %id, "edge exit notice dropped: too many in flight");
@@ -233,9 +256,7 @@ impl EdgeNotifier {
             .client
             .post(self.settings.url_of(id))
             .header(NOTIFY_SECRET_HEADER, self.settings.secret.expose())
-            .json(&ExitedNotice {
-                exited_at: exited_at_ms,
-            });
+            .json(&notice);
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
             let _permit = permit;

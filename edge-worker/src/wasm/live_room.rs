@@ -32,8 +32,8 @@
 use std::cell::{Cell, RefCell};
 
 use api::room::{
-    ClientMessage, ExitSource, Exited, ExitedNotice, LiveRole, MemberEvent, Pong, ServerMessage,
-    Welcome,
+    ClientMessage, ExitSource, Exited, ExitedNotice, LiveRole, MemberEvent, Pong, SeatExit,
+    ServerMessage, Welcome,
 };
 use api::{ApiError, ErrorCode, ExitRequest, GameId, GameStatus, GameView};
 use worker::js_sys;
@@ -481,11 +481,30 @@ impl LiveRoom {
             .await
             .map_err(|_| ApiError::bad_request("could not read the notice"))?;
         let notice: ExitedNotice = api::json::parse_body(&body)?;
-        self.commit_exit(&id, notice.exited_at, source);
-        self.reveal_after_exit().await;
+        match notice.seat {
+            // One seat of a shared game: push its result; the game goes on for the others.
+            Some(seat) => self.push_seat(&id, seat),
+            None => {
+                self.commit_exit(&id, notice.exited_at, source);
+                self.reveal_after_exit().await;
+            }
+        }
         Reply::raw(200, br#"{"ok":true}"#.to_vec())
             .into_response(trace)
             .map_err(|e| internal("answer", e))
+    }
+
+    /// Pushes a seat's committed result to every socket (the origin's notice only: a client
+    /// frame of type `seat` is refused by the parser).
+    fn push_seat(&self, id: &GameId, seat: SeatExit) {
+        let Some(game) = self.game(None) else {
+            // The room has no sockets and no game: nobody to tell.
+            return;
+        };
+        if game.game_id != *id {
+            return;
+        }
+        self.broadcast(&ServerMessage::Seat(seat), None, None);
     }
 
     /// Records the exit and pushes `exited` to every socket, once (repeats are ignored).

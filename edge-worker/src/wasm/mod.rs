@@ -266,7 +266,11 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
             let (reply, committed) = handlers::exit(req, &cfg, trace).await?;
             // Push the exit to the game's live room before answering.
             if let Some(c) = committed {
-                room_routes::notify_exited(env, c.game_id, c.exited_at, ExitSource::Edge).await;
+                let notice = api::room::ExitedNotice {
+                    exited_at: c.exited_at,
+                    seat: None,
+                };
+                room_routes::notify_exited(env, c.game_id, &notice, ExitSource::Edge).await;
             }
             Ok(reply)
         }

@@ -6,7 +6,8 @@
 //!   socket) and hands the request with the game to the game's room.
 //! - `GET /edge/game/{id}/live/stats`: the room's counters, for a game the game read finds
 //!   (an unknown id is its 404, and no room is created for it).
-//! - `POST /edge/internal/game/{id}/exited`: the origin's exit notice (shared secret).
+//! - `POST /edge/internal/game/{id}/exited`: the origin's exit notice (shared secret), of the
+//!   game or of one seat of a shared game.
 //! - [`notify_exited`]: whoever commits an exit at the edge tells the room with it.
 
 use api::room::{ExitSource, ExitedNotice, NOTIFY_SECRET_HEADER};
@@ -112,7 +113,7 @@ pub(super) async fn serve(
             let notice: ExitedNotice = api::json::parse_body(&body)?;
             // The game's record changed: drop the cached copy as the edge's own exit does.
             cache::delete(&cache_policy::game_key(&id)).await;
-            notify_exited(env, id, notice.exited_at, ExitSource::Origin).await;
+            notify_exited(env, id, &notice, ExitSource::Origin).await;
             Reply::raw(200, br#"{"ok":true}"#.to_vec())
                 .into_response(trace)
                 .map_err(|e| internal("answer", e))
@@ -121,11 +122,16 @@ pub(super) async fn serve(
     }
 }
 
-/// Tells `id`'s room that the game exited at `exited_at` (never fails the caller: a room that
-/// cannot be told only means its sockets fall back to polling).
-pub(super) async fn notify_exited(env: &Env, id: GameId, exited_at: i64, source: ExitSource) {
+/// Tells `id`'s room that the game exited (or, with `notice.seat`, that one seat did) (never
+/// fails the caller: a room that cannot be told only means its sockets fall back to polling).
+pub(super) async fn notify_exited(
+    env: &Env,
+    id: GameId,
+    notice: &ExitedNotice,
+    source: ExitSource,
+) {
     let result = async {
-        let body = serde_json::to_string(&ExitedNotice { exited_at })?;
+        let body = serde_json::to_string(notice)?;
         let headers = worker::Headers::new();
         headers.set(
             SOURCE_HEADER,

@@ -321,6 +321,17 @@ impl GameService {
                     .await?
                 {
                     SeatExit::Exited => {
+                        // Committed: the room pushes the seat's result to every socket now.
+                        if let Some(n) = &self.notifier {
+                            n.seat_exited(
+                                game.id,
+                                api::room::SeatExit {
+                                    seat: seat.seat,
+                                    user_id: user.clone(),
+                                    result,
+                                },
+                            );
+                        }
                         if let (Some(outbox), Some(row)) = (&self.outbox, queued) {
                             let event =
                                 api::GameEvent::seat_exited(&game.view(), seat.seat, user, &result);

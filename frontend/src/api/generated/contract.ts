@@ -1141,18 +1141,44 @@ export type LiveError = {
 error: ErrorDetail, };
 
 /**
- * What the room sends.
+ * One seat of a shared game exited: `{"type":"seat","seat":N,"userId":"…","result":{…}}`,
+ * pushed to every socket the moment the origin committed it (the same result
+ * `GET /edge/game/{id}/results` lists for that seat). The game goes on for the other seats;
+ * its `exited` follows when the last seat exits. Only the origin's authenticated notice
+ * causes this push; a client cannot send it.
  */
-export type ServerMessage = { "type": "welcome" } & Welcome | { "type": "presence" } & Presence | { "type": "joined" } & MemberEvent | { "type": "left" } & MemberEvent | { "type": "exited" } & Exited | { "type": "pong" } & Pong | { "type": "warning" } & LatencyWarning | { "type": "error" } & LiveError | { "type": "round" } & RoundKey;
+export type SeatExit = { 
+/**
+ * The seat's number (`0` is the creator's).
+ */
+seat: number, 
+/**
+ * Its player.
+ */
+userId: UserId, 
+/**
+ * The committed result.
+ */
+result: SeatResult, };
 
 /**
- * The body of `POST /edge/internal/game/{id}/exited` (origin → edge).
+ * What the room sends.
+ */
+export type ServerMessage = { "type": "welcome" } & Welcome | { "type": "presence" } & Presence | { "type": "joined" } & MemberEvent | { "type": "left" } & MemberEvent | { "type": "exited" } & Exited | { "type": "pong" } & Pong | { "type": "warning" } & LatencyWarning | { "type": "error" } & LiveError | { "type": "round" } & RoundKey | { "type": "seat" } & SeatExit;
+
+/**
+ * The body of `POST /edge/internal/game/{id}/exited` (origin → edge): the game's exit, or,
+ * with `seat`, one seat's exit of a shared game (the room pushes `seat` and the game goes on).
  */
 export type ExitedNotice = { 
 /**
- * Unix ms of the committed exit.
+ * Unix ms of the committed exit (the seat's, for a seat notice).
  */
-exitedAt: number, };
+exitedAt: number, 
+/**
+ * A seat's exit: pushed as `{"type":"seat",…}`; the game does not end.
+ */
+seat?: SeatExit, };
 
 /**
  * An instant on the wire: RFC 3339 text, held as Unix milliseconds.
