@@ -13,10 +13,11 @@
 #                bench-edge / bench-auth / bench-events
 #   make bench-live   live rooms (viewers per minute vs tick streaming, exit latency)
 #   make bench-abuse  the honest client's p99 start latency under each attack vs alone (<= 3x)
+#   make bench-sealed sealed-v1 rooms: messages per viewer-minute vs streaming and mix32-v1, break -> key
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: setup up dev down status logs test fuzz deploy-check image compose-test helm bench bench-engine bench-origin bench-edge bench-auth bench-events bench-live bench-abuse clean-run
+.PHONY: setup up dev down status logs test fuzz deploy-check image compose-test helm bench bench-engine bench-origin bench-edge bench-auth bench-events bench-live bench-abuse bench-sealed clean-run
 
 setup:
 	@bash scripts/setup.sh
@@ -74,6 +75,9 @@ bench-live: setup
 
 bench-abuse: setup
 	@bash scripts/bench-abuse.sh
+
+bench-sealed: setup
+	@bash scripts/bench-sealed.sh
 
 clean-run: down
 	@bash scripts/cassandra.sh wipe

@@ -394,6 +394,8 @@ export async function openRoom(base, gameId) {
     bytes += Buffer.byteLength(text);
     const msg = JSON.parse(text);
     msg.receivedAt = Date.now();
+    // Its size on the wire, not enumerable (a message's own fields stay as sent).
+    Object.defineProperty(msg, 'wireBytes', { value: Buffer.byteLength(text) });
     inbox.push(msg);
   });
   await new Promise((resolve, reject) => {

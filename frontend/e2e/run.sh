@@ -3,6 +3,8 @@
 #
 #   npm run e2e                      brings the stack up on its own ports, runs the test, tears it down
 #   E2E_BASE_URL=http://127.0.0.1:8787 npm run e2e    runs against a stack that is already up
+#   npm run e2e -- sealed            runs only the e2e files whose name contains "sealed" (any
+#                                    arguments go to vitest as file filters)
 #
 # The stack (Cassandra, three origins, the edge Worker serving frontend/dist) comes from
 # scripts/stack.sh, with this test's own ports, run dir and keyspace so it never touches a
@@ -65,7 +67,7 @@ node scripts/prepare-engine.mjs >&2 || { summary 0 1 "engine wasm unavailable"; 
 rm -f "$artifacts/results.json"
 started=$(date +%s)
 timeout "${E2E_TIMEOUT:-300}" npx vitest run --config e2e/vitest.config.ts \
-  --reporter=default --reporter=json --outputFile.json="$artifacts/results.json"
+  --reporter=default --reporter=json --outputFile.json="$artifacts/results.json" "$@"
 rc=$?
 echo "e2e: test ran in $(( $(date +%s) - started )) s against $E2E_BASE_URL (exit $rc); artifacts in $artifacts" >&2
 

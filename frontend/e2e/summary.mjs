@@ -38,6 +38,19 @@ if (report) {
   if (report.pageErrors?.length) console.log(`e2e: page errors: ${report.pageErrors.join(' | ')}`);
 }
 
+const sealed = read('sealed-report.json');
+if (sealed?.game) {
+  const g = sealed.game;
+  console.log(`e2e: sealed game ${g.gameId} tickMs=${g.tickMs} breakEvery=${g.breakEvery} commitment ${g.commitment}`);
+  for (const page of ['A', 'B']) {
+    const s = sealed.settles.filter((x) => x.page === page && x.live);
+    const lags = s.map((x) => x.seenAtMs - x.breakAtMs).sort((x, y) => x - y);
+    const max = s.reduce((m, x) => Math.max(m, x.rolledBack), 0);
+    if (s.length) console.log(`e2e: sealed ${page}: ${s.length} rounds settled while watched, break-to-seen ${lags[0]}..${lags.at(-1)} ms (polled every ~40 ms), max rollback ${max} ticks`);
+  }
+  if (sealed.final) console.log(`e2e: sealed exit at ${sealed.final.exitedAt}: ${sealed.final.keys} keys; A ${sealed.final.a.verification} at step ${sealed.final.a.step}, B ${sealed.final.b.verification} at step ${sealed.final.b.step}`);
+}
+
 const results = read('results.json');
 let passed = 0;
 let failed = 0;

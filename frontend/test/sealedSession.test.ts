@@ -231,6 +231,8 @@ describe('GameSession with a sealed game', () => {
     exitedAt = clock.serverNow();
     live.room().onExited?.(exitedAt);
     expect(s.getSnapshot().stopped).toBe(true);
+    // Not verified before the page has read what the end made public.
+    expect(s.getSnapshot().sealed?.verification.status).toBe('pending');
     await vi.advanceTimersByTimeAsync(5);
     const snap = s.getSnapshot();
     const finalStep = Math.floor((exitedAt - 1 - game.startAt) / 100);
