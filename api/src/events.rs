@@ -27,8 +27,13 @@
 //!
 //! `game.break` events are published with their game's `game.ended`, for the first
 //! [`MAX_BREAK_EVENTS`] breaks only (`breaks` on `game.ended` tells whether some were left
-//! out), so a long game cannot flood the stream. Sealed games publish none (their breaks are
-//! secret until revealed) and no `final`.
+//! out), so a long game cannot flood the stream.
+//!
+//! Sealed games (`sealed-v1`) have no seed to compute from: the origin computes their `final`
+//! ticks, `brokeFirst`, `breaks` and `game.break` events from the game's chain, which it holds
+//! ([`GameEvent::breaks`] and [`GameEvent::exited`] give none for them). Every such event is
+//! about an instant at or before a committed exit, so it tells nothing the keys public by then
+//! do not; no event carries a key or the root.
 //!
 //! Event ids: `<gameId>/<type>` for `game.started`, `game.ended`, and the `game.exited` of
 //! seat 0 (schema 1's ids, unchanged); `<gameId>/<type>/<userId>` for `game.joined` and the
@@ -250,8 +255,9 @@ pub struct GameEvent {
     #[cfg_attr(test, ts(optional, type = "number"))]
     pub exited_at: Option<i64>,
     /// `game.exited`: the step the player's game froze at (the last step that began before
-    /// the exit), from the shared engine; `game.ended`: the same at the end. Absent if it
-    /// happened during the countdown, for sealed games, or in the theoretical case of a last
+    /// the exit), from the shared engine (for a sealed game, from its chain: the origin's
+    /// judgement); `game.ended`: the same at the end. Absent if it
+    /// happened during the countdown, or in the theoretical case of a last
     /// step beyond [`MAX_COMPUTED_STEP`] (115 days of 100 ms ticks), which no server computes.
     #[serde(rename = "final", default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional, rename = "final"))]
@@ -388,19 +394,26 @@ impl GameEvent {
                 break;
             }
             if tick.broken {
-                let at = game.start_at.saturating_add(
-                    i64::try_from(tick.step)
-                        .unwrap_or(i64::MAX)
-                        .saturating_mul(i64::from(game.tick_ms)),
-                );
-                let mut event = GameEvent::envelope(game, EventType::Break, at);
-                event.event_id = EventId::of_round(game.game_id, tick.round);
-                event.round = Some(tick.round);
-                event.step = Some(tick.step);
-                events.push(event);
+                events.push(GameEvent::broke(game, tick.round, tick.step));
             }
         }
         events
+    }
+
+    /// The `game.break` event of round `round` of `game`, which broke at `step` (its
+    /// `occurredAt` is the breaking step's start). It carries no key: for a sealed game the
+    /// origin builds these from its chain, only for rounds that broke before the end.
+    pub fn broke(game: &GameView, round: u64, step: u64) -> GameEvent {
+        let at = game.start_at.saturating_add(
+            i64::try_from(step)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(i64::from(game.tick_ms)),
+        );
+        let mut event = GameEvent::envelope(game, EventType::Break, at);
+        event.event_id = EventId::of_round(game.game_id, round);
+        event.round = Some(round);
+        event.step = Some(step);
+        event
     }
 
     /// The `game.started` or (one-player) `game.exited` / `game.ended` event of `game`, if

@@ -313,6 +313,42 @@ impl Chain {
         out
     }
 
+    /// The first breaks, in order, as `(round, step)`: those at or before step `through`, at
+    /// most `limit` of them (at most [`SEGMENT`] - 1 hashes per segment crossed and one draw
+    /// per round, so `limit` bounds the cost whatever `through` is).
+    pub fn first_breaks(&self, through: u64, limit: usize) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        for j in 0..self.tops.len() {
+            let (first, _) = self.segment_rounds(j);
+            let mut start = self.starts[j];
+            for (i, key) in self.segment_keys(j).iter().enumerate() {
+                if out.len() >= limit {
+                    return out;
+                }
+                let at = start.saturating_add(self.params.round_length(key) - 1);
+                if at > through {
+                    return out;
+                }
+                out.push((first + i as u64, at));
+                start = at.saturating_add(1);
+            }
+        }
+        out
+    }
+
+    /// The result of a player who left at `exited_at_ms` (by the origin's clock): the tick at
+    /// the last step that began before it ([`Chain::final_step`]), none during the countdown;
+    /// whether a break came first. Exactly the sealed engine's `Ended` state at that instant,
+    /// and public then: every break it counts was revealed by `exited_at_ms`.
+    pub fn seat_result(&self, exited_at_ms: i64) -> api::SeatResult {
+        let tick = self.final_step(exited_at_ms).map(|s| self.tick_at(s));
+        api::SeatResult {
+            exited_at: exited_at_ms,
+            final_tick: tick.map(api::TickView::from),
+            break_first: tick.is_some_and(|t| t.round > 0),
+        }
+    }
+
     /// The ticks of steps `from..=to` (one schedule question, then [`Chain::breaks_between`]).
     pub fn ticks(&self, from: u64, to: u64) -> Vec<Tick> {
         if from > to {
@@ -442,6 +478,34 @@ mod tests {
             }
         }
         assert_eq!(chain.next_break_after(*breaks.last().unwrap()), None);
+        // The first breaks from step 0, bounded by a step and by a count.
+        let all: Vec<(u64, u64)> = breaks
+            .iter()
+            .copied()
+            .zip(1..)
+            .map(|(s, r)| (r, s))
+            .collect();
+        assert_eq!(chain.first_breaks(u64::MAX, usize::MAX), all);
+        assert_eq!(chain.first_breaks(u64::MAX, 300), all[..300].to_vec());
+        let cut = breaks[600];
+        assert_eq!(chain.first_breaks(cut, usize::MAX), all[..601].to_vec());
+        assert_eq!(chain.first_breaks(cut - 1, usize::MAX), all[..600].to_vec());
+        // A seat's result is the engine's ended state at its exit instant.
+        for at in [
+            900,
+            1_000,
+            1_001,
+            60_000 * breaks[3] as i64 + 1_000,
+            60_000 * breaks[3] as i64 + 1_001,
+        ] {
+            let engine = sealed::state_at(&params.clone().with_end(Some(at)), &keys, at);
+            let shared_engine::State::Ended(tick) = engine.state else {
+                panic!("{engine:?}");
+            };
+            let result = chain.seat_result(at);
+            assert_eq!(result.final_tick, tick.map(api::TickView::from), "{at}");
+            assert_eq!(result.break_first, tick.is_some_and(|t| t.round > 0));
+        }
         // Ranges across segment ends, equal to step-by-step ticks.
         for (from, to) in [(0, 0), (0, 40), (700, 900), (total - 30, total + 5)] {
             let expected: Vec<Tick> = (from..=to).map(|s| chain.tick_at(s)).collect();

@@ -86,6 +86,8 @@ pub struct LiveRoom {
     alarm_at: Cell<Option<u64>>,
     /// A sealed game's reveal state (storage `crate::reveal::STORAGE_KEY`), once read.
     reveal: RefCell<Option<RevealState>>,
+    /// Whether storage was read for it (a room of any other game reads it once, not per event).
+    reveal_loaded: Cell<bool>,
 }
 
 impl std::fmt::Debug for LiveRoom {
@@ -111,6 +113,7 @@ impl DurableObject for LiveRoom {
             roster: RefCell::new(None),
             alarm_at: Cell::new(None),
             reveal: RefCell::new(None),
+            reveal_loaded: Cell::new(false),
         }
     }
 
@@ -340,13 +343,20 @@ impl LiveRoom {
         if let Some(state) = self.reveal.borrow().clone() {
             return Some(state);
         }
+        if self.reveal_loaded.get() {
+            return None;
+        }
         let stored = match self
             .state
             .storage()
             .get::<String>(reveal::STORAGE_KEY)
             .await
         {
-            Ok(stored) => stored?,
+            Ok(stored) => {
+                // Read (there or not): memory answers from now on.
+                self.reveal_loaded.set(true);
+                stored?
+            }
             Err(e) => {
                 worker::console_error!("live room: read the reveal state: {e}");
                 return None;

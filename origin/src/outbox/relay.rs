@@ -976,18 +976,19 @@ impl Relay {
                 if game.shared.is_some() && row.kind == EventType::Exited {
                     return self.seat_decision(row, &game, old).await;
                 }
-                let ended = |game: Option<crate::domain::Game>| {
-                    game.filter(|g| g.status == GameStatus::Exited)
-                        .map(|g| end_events(&g, row.kind))
+                let ended = |game: Option<crate::domain::Game>| async move {
+                    let game = game.filter(|g| g.status == GameStatus::Exited)?;
+                    let chain = chain_of(&game).await;
+                    Some(end_events(&game, row.kind, chain.as_deref()))
                         .filter(|events| !events.is_empty())
                 };
-                if let Some(events) = ended(Some(game)) {
+                if let Some(events) = ended(Some(game)).await {
                     return Ok(Decision::Publish(events));
                 }
                 if !old {
                     return Ok(Decision::Wait);
                 }
-                match ended(self.store().game_serial(row.game_id).await?) {
+                match ended(self.store().game_serial(row.game_id).await?).await {
                     Some(events) => Ok(Decision::Publish(events)),
                     None => Ok(Decision::Drop),
                 }
@@ -1062,20 +1063,60 @@ pub fn started_events(game: &crate::domain::Game) -> Vec<GameEvent> {
 /// What the row of an ended game publishes: for a one-player game's exit (`Exited`), its
 /// `game.exited` (seat 0), then, for it and a shared game's end (`Ended`), the `game.ended`
 /// and its `game.break`s. Empty if the game has not ended.
-pub fn end_events(game: &crate::domain::Game, kind: EventType) -> Vec<GameEvent> {
+///
+/// A sealed game's `final` ticks and breaks come from `chain`, its schedule (the caller's
+/// [`crate::sealed::Chain`] of `game`; without one, a sealed game's events carry neither):
+/// the rounds that broke at or before the step the game froze at, each revealed by the end
+/// (see [`crate::sealed`]), never a later one, and no key.
+pub fn end_events(
+    game: &crate::domain::Game,
+    kind: EventType,
+    chain: Option<&crate::sealed::Chain>,
+) -> Vec<GameEvent> {
     let view = game.view();
-    let Some(ended) = GameEvent::ended(&view) else {
+    let Some(mut ended) = GameEvent::ended(&view) else {
         return Vec::new();
     };
     let mut events = Vec::new();
-    if kind == EventType::Exited
-        && let Some(exited) = GameEvent::exited(&view)
-    {
-        events.push(exited);
+    let (Some(chain), Some(end)) = (chain.filter(|_| game.sealed.is_some()), game.exited_at_ms)
+    else {
+        if kind == EventType::Exited
+            && let Some(exited) = GameEvent::exited(&view)
+        {
+            events.push(exited);
+        }
+        events.push(ended);
+        events.extend(GameEvent::breaks(&view));
+        return events;
+    };
+    let result = chain.seat_result(end);
+    if kind == EventType::Exited {
+        events.push(GameEvent::seat_exited(&view, 0, &game.user_id, &result));
     }
+    ended.final_tick = result.final_tick;
+    ended.breaks = Some(result.final_tick.map_or(0, |t| t.round));
     events.push(ended);
-    events.extend(GameEvent::breaks(&view));
+    if let Some(last) = result.final_tick {
+        events.extend(
+            chain
+                .first_breaks(last.step, api::events::MAX_BREAK_EVENTS)
+                .into_iter()
+                .map(|(round, step)| GameEvent::broke(&view, round, step)),
+        );
+    }
     events
+}
+
+/// The chain of `game` if it is sealed, built off the async workers (`None` for any other
+/// game, or a sealed row whose root does not match its commitment, which no start writes).
+pub async fn chain_of(game: &crate::domain::Game) -> Option<std::sync::Arc<crate::sealed::Chain>> {
+    let (params, secret) = game.sealed_params()?;
+    let root = secret.root;
+    tokio::task::spawn_blocking(move || crate::sealed::Chain::build(&params, &root).ok())
+        .await
+        .ok()
+        .flatten()
+        .map(std::sync::Arc::new)
 }
 
 /// Whether the relay deletes rows on the bare acknowledgement: the mutation the events tests

@@ -208,15 +208,6 @@ impl GameService {
         let algorithm = request
             .algorithm
             .unwrap_or_else(|| api::GameAlgorithm::from(defaults.algorithm));
-        // A seat's result is computed from the seed at its exit; a sealed game has none, so
-        // shared sealed games are refused until seats can settle from the chain.
-        if algorithm.is_sealed() && request.shared.is_some() {
-            return Err(api::ApiError::invalid(
-                "maxPlayers",
-                "sealed-v1 games are one-player games: start it without maxPlayers",
-            )
-            .into());
-        }
         let tick_ms = request.tick_ms.unwrap_or(defaults.tick_ms);
         let break_every = request.break_every.unwrap_or(defaults.break_every);
         let (seed, sealed) = if algorithm.is_sealed() {
@@ -502,7 +493,14 @@ impl GameService {
                 let mut exited = game.clone();
                 exited.status = GameStatus::Exited;
                 exited.exited_at_ms = Some(exited_at_ms);
-                let events = crate::outbox::relay::end_events(&exited, api::EventType::Exited);
+                // Committed already: without its chain (no failure a start allows), the
+                // events go without `final` rather than failing the exit.
+                let chain = self.chain(&game).await.ok().flatten();
+                let events = crate::outbox::relay::end_events(
+                    &exited,
+                    api::EventType::Exited,
+                    chain.as_deref(),
+                );
                 if !events.is_empty() {
                     outbox.committed(row, events);
                 }

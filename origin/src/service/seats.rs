@@ -58,6 +58,22 @@ pub struct SeatExited {
     pub ended: bool,
 }
 
+/// What a seat's exit is judged against: a seeded game's parameters, or a sealed game's chain.
+enum Judge {
+    Seeded(shared_engine::Params),
+    Sealed(std::sync::Arc<crate::sealed::Chain>),
+}
+
+impl Judge {
+    /// The result of an exit at `exited_at` (Unix ms, the origin's clock).
+    fn result_at(&self, exited_at: i64) -> SeatResult {
+        match self {
+            Judge::Seeded(params) => SeatResult::at(params, exited_at),
+            Judge::Sealed(chain) => chain.seat_result(exited_at),
+        }
+    }
+}
+
 /// The order in which `user` tries the joiners' seats `1..max_players` of `game`: a
 /// permutation fixed by the two (so every join of one user walks the same one) and spread
 /// between users (so concurrent joins of different users rarely collide).
@@ -297,10 +313,14 @@ impl GameService {
         let (result, first) = match seat.result {
             Some(result) => (result, false),
             None => {
-                // Sealed games are never shared (refused at the start), so a seeded game.
-                let params = game.params().ok_or_else(|| {
-                    AppError::Internal(format!("shared game {} has no seeded parameters", game.id))
-                })?;
+                // A seeded game's result follows from its parameters; a sealed game's from its
+                // chain, the schedule the origin holds (built before the clock is read).
+                let judge = match self.chain(game).await? {
+                    Some(chain) => Judge::Sealed(chain),
+                    None => Judge::Seeded(game.params().ok_or_else(|| {
+                        AppError::Internal(format!("shared game {} has no parameters", game.id))
+                    })?),
+                };
                 let queued = match &self.outbox {
                     Some(outbox) => Some(
                         outbox
@@ -314,7 +334,8 @@ impl GameService {
                     ),
                     None => None,
                 };
-                let result = SeatResult::at(&params, now_ms());
+                // Judged by this origin's clock, against the same schedule in every region.
+                let result = judge.result_at(now_ms());
                 match self
                     .store
                     .exit_seat(game.id, seat.seat, user, &result)
@@ -400,7 +421,14 @@ impl GameService {
                 let mut ended = game.clone();
                 ended.status = GameStatus::Exited;
                 ended.exited_at_ms = Some(last);
-                let events = crate::outbox::relay::end_events(&ended, api::EventType::Ended);
+                // Committed already: without its chain (no failure a start allows), the
+                // events go without `final` rather than failing the exit.
+                let chain = self.chain(game).await.ok().flatten();
+                let events = crate::outbox::relay::end_events(
+                    &ended,
+                    api::EventType::Ended,
+                    chain.as_deref(),
+                );
                 if !events.is_empty() {
                     outbox.committed(row, events);
                 }

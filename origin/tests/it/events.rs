@@ -1099,6 +1099,265 @@ async fn a_shared_game_publishes_its_seats_its_end_and_its_breaks() {
     app.stop().await;
 }
 
+/// The keys of sealed game `id` as its rounds pages reveal them (after its end: up to the
+/// round under way at the end), checked against its commitment.
+async fn revealed_keys(app: &EventApp, id: &str, view: &Value) -> Vec<shared_engine::sealed::Key> {
+    use shared_engine::sealed::{self, Key};
+    let mut keys: Vec<Key> = Vec::new();
+    loop {
+        let page: Value = app
+            .client
+            .get(format!(
+                "{}/game/{id}/rounds?from={}",
+                app.address,
+                keys.len() + 1
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let page = page["rounds"].as_array().cloned().unwrap_or_default();
+        if page.is_empty() {
+            break;
+        }
+        keys.extend(
+            page.iter()
+                .map(|r| Key::from_hex(r["key"].as_str().unwrap()).unwrap()),
+        );
+    }
+    let commitment = Key::from_hex(view["commitment"].as_str().unwrap()).unwrap();
+    assert_eq!(sealed::verify_chain(&commitment, &keys), Ok(()));
+    keys
+}
+
+/// Sealed games publish what seeded games do, computed from the chain the origin holds: a
+/// one-player game and a shared game of three, each exited after some rounds. Each
+/// `game.exited` carries the sealed engine's state at its exit (computed here from the keys
+/// revealed after the end) and equals the seat's result, `game.ended` carries the state at the
+/// end and its count of breaks, and there is exactly one `game.break` per round whose break
+/// is at or before the end's step, none for a later round; no event holds a key or the root
+/// (no 64-hex text at all).
+#[tokio::test]
+#[ignore = "events stage: real Cassandra and nats-server (make test, or --ignored)"]
+async fn sealed_games_publish_their_finals_and_one_break_per_round_over_by_the_end() {
+    use shared_engine::sealed::SealedParams;
+    let _serial = SERIAL.lock().await;
+    let nats = NatsServer::for_tests().await;
+    let region = unique_region();
+    let settings = event_settings(&region, &nats);
+    let app = spawn_event_app(&settings, default_relay(&settings)).await;
+    let mut consumer = consumer_for(&nats, &region).await;
+
+    let sealed = json!({"algorithm": "sealed-v1", "tickMs": 100, "breakEvery": 20});
+    let start = |user: &str, shared: bool| {
+        let mut body = sealed.clone();
+        body["userId"] = json!(user);
+        if shared {
+            body["maxPlayers"] = json!(3);
+            body["joinDeadline"] = json!(common::now_ms() + 30_000);
+        }
+        body
+    };
+    let solo = common::unique_user("solo");
+    let (status, solo_game) = app
+        .post("/game/start", &start(&solo, false), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{solo_game}");
+    let host = common::unique_user("host");
+    let (status, game) = app
+        .post("/game/start", &start(&host, true), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{game}");
+    let shared_id = game["gameId"].as_str().unwrap().to_owned();
+    let solo_id = solo_game["gameId"].as_str().unwrap().to_owned();
+    let start_at = game["startAt"].as_i64().unwrap();
+    // (game, user, token, exit instant after the shared game's start)
+    let mut exits = vec![
+        (
+            solo_id.clone(),
+            solo.clone(),
+            solo_game["ownerToken"].as_str().unwrap().to_owned(),
+            3_500i64,
+        ),
+        (
+            shared_id.clone(),
+            host.clone(),
+            game["ownerToken"].as_str().unwrap().to_owned(),
+            6_500,
+        ),
+    ];
+    for (n, after) in [(0, 2_000i64), (1, 4_500)] {
+        let user = common::unique_user(&format!("p{n}"));
+        let (status, seat) = app
+            .post(
+                &format!("/game/{shared_id}/join"),
+                &json!({"userId": user}),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 201, "{seat}");
+        exits.push((
+            shared_id.clone(),
+            user,
+            seat["ownerToken"].as_str().unwrap().to_owned(),
+            after,
+        ));
+    }
+    exits.sort_by_key(|e| e.3);
+    for (id, user, token, after) in &exits {
+        let wait = start_at + after - common::now_ms();
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        }
+        let (status, body) = app
+            .post(
+                "/game/exit",
+                &json!({"gameId": id, "userId": user}),
+                Some(token),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+
+    let solo_gid = GameId::parse(&solo_id).unwrap();
+    let shared_gid = GameId::parse(&shared_id).unwrap();
+    let complete = |events: &[GameEvent], game: GameId, others: usize| {
+        let of_game: Vec<&GameEvent> = events.iter().filter(|e| e.game_id == game).collect();
+        of_game
+            .iter()
+            .find(|e| e.kind == EventType::Ended)
+            .is_some_and(|end| {
+                let breaks = of_game
+                    .iter()
+                    .filter(|e| e.kind == EventType::Break)
+                    .count();
+                of_game.len() == others + breaks && breaks as u64 == end.breaks.unwrap_or(0)
+            })
+    };
+    let events = all_events(&mut consumer, Duration::from_secs(20), |events| {
+        complete(events, solo_gid, 3) && complete(events, shared_gid, 8)
+    })
+    .await;
+
+    let mut rounds_seen = Vec::new();
+    for (id, gid, seats) in [(&solo_id, solo_gid, 1usize), (&shared_id, shared_gid, 3)] {
+        let of = |kind: EventType| -> Vec<&GameEvent> {
+            events
+                .iter()
+                .filter(|e| e.game_id == gid && e.kind == kind)
+                .collect()
+        };
+        let view: Value = app
+            .client
+            .get(format!("{}/game/{id}", app.address))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(view["status"], "exited", "{view}");
+        let keys = revealed_keys(&app, id, &view).await;
+        let params = SealedParams::new(
+            view["startAt"].as_i64().unwrap(),
+            100,
+            20,
+            shared_engine::sealed::Key::from_hex(view["commitment"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap();
+        let engine_final = |at: i64| {
+            let state =
+                shared_engine::sealed::state_at(&params.clone().with_end(Some(at)), &keys, at);
+            assert!(state.settled, "the revealed keys settle {at}");
+            match state.state {
+                shared_engine::State::Ended(tick) => tick.map(api::TickView::from),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(of(EventType::Started).len(), 1, "{events:?}");
+        // Every exit: the engine's state at its instant (and the seat's result, if shared).
+        let exited = of(EventType::Exited);
+        assert_eq!(exited.len(), seats, "{events:?}");
+        let results: Value = app
+            .client
+            .get(format!("{}/game/{id}/results", app.address))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for event in &exited {
+            let at = event.exited_at.unwrap();
+            let expected = engine_final(at);
+            assert!(expected.is_some(), "exited after step 0");
+            assert_eq!(event.final_tick, expected, "{event:?}");
+            assert_eq!(event.broke_first, Some(expected.unwrap().round > 0));
+            if seats > 1 {
+                let seat = results["seats"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| s["userId"] == event.user_id.as_str())
+                    .unwrap();
+                let result: api::SeatResult =
+                    serde_json::from_value(seat["result"].clone()).unwrap();
+                assert_eq!(event.final_tick, result.final_tick);
+                assert_eq!(event.broke_first, Some(result.break_first));
+            }
+        }
+        // The end, and one break per round over by it: none later.
+        let end = of(EventType::Ended)[0];
+        let ended_at = view["exitedAt"].as_i64().unwrap();
+        assert_eq!(end.ended_at, Some(ended_at));
+        let last = engine_final(ended_at).unwrap();
+        assert_eq!(end.final_tick, Some(last));
+        assert_eq!(end.breaks, Some(last.round));
+        let expected: Vec<(u64, u64)> = params
+            .breaks(&keys)
+            .take_while(|&at| at <= last.step)
+            .zip(1..)
+            .map(|(at, round)| (round, at))
+            .collect();
+        let mut breaks: Vec<(u64, u64)> = of(EventType::Break)
+            .iter()
+            .map(|b| (b.round.unwrap(), b.step.unwrap()))
+            .collect();
+        breaks.sort();
+        assert_eq!(breaks, expected, "game.break events of {id}");
+        assert_eq!(expected.len() as u64, last.round);
+        for b in of(EventType::Break) {
+            assert!(params.reveal_at_ms(b.step.unwrap()) <= ended_at, "{b:?}");
+        }
+        rounds_seen.push((last.step, last.round, keys.len()));
+    }
+    assert!(
+        rounds_seen.iter().map(|r| r.1).sum::<u64>() > 0,
+        "no round broke in either game: {rounds_seen:?}"
+    );
+    for event in &events {
+        event.check().unwrap();
+        let text = event.to_json();
+        assert!(
+            crate::sealed::hex64(&text).is_empty(),
+            "a 64-hex value (key or root) in {text}"
+        );
+    }
+    eprintln!("sealed games: (final step, breaks, keys public) {rounds_seen:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pending_rows(&app.store, &region).await > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(pending_rows(&app.store, &region).await, 0, "outbox drained");
+    app.stop().await;
+}
+
 /// Starts one game per user on `app` (one-player, 10 ms steps) and exits each a little after
 /// its countdown, at staggered instants so the results differ; the number of exits.
 async fn play_round(app: &EventApp, users: &[String]) -> usize {

@@ -8,7 +8,9 @@
 //!   200 with the key that chains to the commitment;
 //! - `origin replay --verify` accepts the game's public record and refuses every tampering;
 //! - an exit at the break instant and one a millisecond later are judged "escaped" and
-//!   "broken" alike by two origins sharing the keyspace.
+//!   "broken" alike by two origins sharing the keyspace;
+//! - a shared sealed game's seats, exited through three origins, each get the sealed engine's
+//!   state at their exit instant, and no answer holds a key early.
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -22,7 +24,7 @@ use crate::common::{KEYSPACE, now_ms, spawn_app, test_vars, unique_user};
 const BINARY: &str = env!("CARGO_BIN_EXE_origin");
 
 /// Every maximal run of exactly 64 lowercase hex digits in `text`.
-fn hex64(text: &str) -> Vec<&str> {
+pub(crate) fn hex64(text: &str) -> Vec<&str> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -547,27 +549,236 @@ async fn an_exit_at_the_break_instant_is_judged_alike_by_two_origins() {
     us.stop().await;
 }
 
-#[tokio::test]
-async fn a_shared_sealed_game_is_refused_naming_max_players() {
-    let eu = spawn_app("eu").await;
-    let user = unique_user("sealed-shared");
-    let (status, body) = eu
-        .post(
-            "/game/start",
-            &json!({"userId": user, "algorithm": "sealed-v1", "maxPlayers": 4}),
+/// POST JSON (with a bearer token, if any) to `app`; the status and the body's text.
+async fn post_text(
+    app: &crate::common::TestApp,
+    path: &str,
+    body: &Value,
+    token: Option<&str>,
+) -> (u16, String) {
+    let mut request = app.client.post(app.url(path)).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// Three players of one sealed game, on three origins (eu, us, asia) of one keyspace, exit at
+/// different times each through a different origin: every seat's result is judged by the
+/// origin's clock (its `exitedAt` lies within the exit request) and equals the sealed engine's
+/// ended state at that instant, computed here from the keys the rounds pages reveal after the
+/// end (checked against the commitment published at the start). No answer of any origin
+/// during the game (start, joins, exits, results, views, states, rounds) holds a key before
+/// its reveal instant, nor the root before the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_sealed_game_judges_every_seat_from_the_chain_on_every_origin() {
+    let origins = [
+        spawn_app("eu").await,
+        spawn_app("us").await,
+        spawn_app("asia").await,
+    ];
+    let mut seen: Vec<Seen> = Vec::new();
+    let host = unique_user("sealed-host");
+    let (status, text) = post_text(
+        &origins[0],
+        "/game/start",
+        &json!({"userId": host, "algorithm": "sealed-v1", "tickMs": 100, "breakEvery": 20,
+                "maxPlayers": 3, "joinDeadline": now_ms() + 30_000}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    seen.push(Seen {
+        at: now_ms(),
+        source: "start".into(),
+        text: text.clone(),
+    });
+    let game: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(game["algorithm"], "sealed-v1");
+    assert_eq!(game["shared"]["maxPlayers"], 3, "{game}");
+    let id = game["gameId"].as_str().unwrap().to_owned();
+    let start_at = game["startAt"].as_i64().unwrap();
+    let commitment = Key::from_hex(game["commitment"].as_str().unwrap()).unwrap();
+    // (user, token, origin index, exit instant after the start)
+    let mut players = vec![(
+        host.clone(),
+        game["ownerToken"].as_str().unwrap().to_owned(),
+        0usize,
+        7_500i64,
+    )];
+    for (n, exit_after) in [(1usize, 4_500i64), (2, 1_700)] {
+        let user = unique_user(&format!("sealed-p{n}"));
+        let (status, text) = post_text(
+            &origins[n],
+            &format!("/game/{id}/join"),
+            &json!({"userId": user}),
+            None,
         )
         .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["error"]["code"], "validation_failed", "{body}");
-    assert_eq!(body["error"]["field"], "maxPlayers", "{body}");
-    // Nothing was stored: the user may start a one-player sealed game at once.
-    let (status, body) = eu
-        .post(
-            "/game/start",
-            &json!({"userId": user, "algorithm": "sealed-v1"}),
+        assert_eq!(status, 201, "{text}");
+        seen.push(Seen {
+            at: now_ms(),
+            source: format!("join via {n}"),
+            text: text.clone(),
+        });
+        let seat: Value = serde_json::from_str(&text).unwrap();
+        players.push((
+            user,
+            seat["ownerToken"].as_str().unwrap().to_owned(),
+            n,
+            exit_after,
+        ));
+    }
+    players.sort_by_key(|p| p.3);
+
+    // Poll every origin until each exit is due, then exit through the player's origin.
+    // (user, exitedAt answered, sent, answered)
+    let mut exits: Vec<(String, Value, i64, i64)> = Vec::new();
+    let mut turn = 0usize;
+    for (user, token, origin, after) in &players {
+        while now_ms() < start_at + after {
+            let app = &origins[turn % 3];
+            turn += 1;
+            for path in [
+                format!("/game/{id}"),
+                format!("/game/{id}/results"),
+                format!("/game/{id}/state"),
+                format!("/game/{id}/rounds"),
+                format!("/users/{host}/game"),
+            ] {
+                let response = app.client.get(app.url(&path)).send().await.unwrap();
+                let text = response.text().await.unwrap();
+                seen.push(Seen {
+                    at: now_ms(),
+                    source: path,
+                    text,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(60)).await;
+        }
+        let sent = now_ms();
+        let (status, text) = post_text(
+            &origins[*origin],
+            "/game/exit",
+            &json!({"gameId": id, "userId": user}),
+            Some(token),
         )
         .await;
-    assert_eq!(status, 201, "{body}");
+        let answered = now_ms();
+        assert_eq!(status, 200, "{text}");
+        seen.push(Seen {
+            at: answered,
+            source: format!("exit via {origin}"),
+            text: text.clone(),
+        });
+        let body: Value = serde_json::from_str(&text).unwrap();
+        exits.push((user.clone(), body["result"].clone(), sent, answered));
+    }
+
+    // After the end: the root, and the keys as the rounds pages reveal them.
+    let (status, view) = origins[1].get(&format!("/game/{id}")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["status"], "exited", "{view}");
+    let root = Key::from_hex(view["root"].as_str().expect("the root after the end")).unwrap();
+    let (params, reveal, _) = schedule(&view, &root);
+    let mut keys: Vec<Key> = Vec::new();
+    loop {
+        let (status, page) = origins[2]
+            .get(&format!("/game/{id}/rounds?from={}", keys.len() + 1))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        let page = page["rounds"].as_array().unwrap().clone();
+        if page.is_empty() {
+            break;
+        }
+        keys.extend(
+            page.iter()
+                .map(|r| Key::from_hex(r["key"].as_str().unwrap()).unwrap()),
+        );
+    }
+    assert_eq!(sealed::verify_chain(&commitment, &keys), Ok(()));
+
+    // Every seat's result: the server's clock within the request, the engine's state then.
+    let (_, results) = origins[0].get(&format!("/game/{id}/results")).await;
+    assert_eq!(results["status"], "exited", "{results}");
+    let seats = results["seats"].as_array().unwrap();
+    assert_eq!(seats.len(), 3, "{results}");
+    let mut broke_first = Vec::new();
+    for (user, answered_result, sent, answered) in &exits {
+        let seat = seats
+            .iter()
+            .find(|s| s["userId"] == user.as_str())
+            .unwrap_or_else(|| panic!("no seat of {user}: {results}"));
+        assert_eq!(&seat["result"], answered_result, "{user}");
+        let result: api::SeatResult = serde_json::from_value(seat["result"].clone()).unwrap();
+        let at = result.exited_at;
+        assert!(
+            (*sent..=*answered).contains(&at),
+            "{user}: exitedAt {at} outside its request {sent}..{answered}"
+        );
+        let engine = sealed::state_at(&params.clone().with_end(Some(at)), &keys, at);
+        assert!(engine.settled, "{user}: the public keys settle the exit");
+        let shared_engine::State::Ended(tick) = engine.state else {
+            panic!("{user}: {engine:?}");
+        };
+        assert_eq!(
+            result.final_tick,
+            tick.map(api::TickView::from),
+            "{user}: exited at {at}"
+        );
+        assert_eq!(result.break_first, tick.is_some_and(|t| t.round > 0));
+        assert!(result.final_tick.is_some(), "{user} exited after step 0");
+        broke_first.push((result.final_tick.unwrap().step, result.break_first));
+    }
+    let ended_at = view["exitedAt"].as_i64().unwrap();
+    assert_eq!(
+        ended_at,
+        exits
+            .iter()
+            .map(|e| e.1["exitedAt"].as_i64().unwrap())
+            .max()
+            .unwrap()
+    );
+    assert!(
+        seen.iter()
+            .filter(|s| s.source.ends_with("/rounds"))
+            .count()
+            > 10,
+        "the polls ran"
+    );
+
+    // No key before its reveal, no root before the end, in anything an origin answered.
+    let mut found = 0;
+    for s in &seen {
+        for token in hex64(&s.text) {
+            if s.at < ended_at {
+                assert_ne!(
+                    token,
+                    root.to_string(),
+                    "the root in {} at {}",
+                    s.source,
+                    s.at
+                );
+            }
+            if let Some(&(round, reveal_at)) = reveal.get(token) {
+                found += 1;
+                assert!(
+                    reveal_at <= s.at,
+                    "{}: round {round}'s key answered at {} before its reveal at {reveal_at}",
+                    s.source,
+                    s.at
+                );
+            }
+        }
+    }
+    eprintln!(
+        "shared sealed game: seats (step, breakFirst) {broke_first:?}; {found} keys seen in {} answers",
+        seen.len()
+    );
+    for app in origins {
+        app.stop().await;
+    }
 }
 
 /// The sealed columns are cells of the game's row: the start writes them with the row's TTL.
