@@ -12,10 +12,12 @@ import {
   type GameAlgorithm,
   type GameStatus,
   type RoundKey,
+  type ResultsView,
   type RoundsView,
   type RoutedBy,
   type StartRequest,
 } from './generated/contract';
+import { isSeatExit, type SeatExit } from '../game/seats';
 
 export type {
   Algorithm,
@@ -24,6 +26,7 @@ export type {
   ErrorCode,
   GameAlgorithm,
   GameStatus,
+  ResultsView,
   RoundKey,
   RoundsView,
   RoutedBy,
@@ -295,6 +298,30 @@ export function parseRounds(body: unknown, what: string): RoundsView {
   };
 }
 
+/** Validates a results answer: every seat's number, player and (checked) result. */
+export function parseResults(body: unknown, what: string): ResultsView {
+  if (!isObject(body) || !Array.isArray(body.seats)) throw new EdgeError('bad_response', `${what} failed: the edge's answer is not a results view`);
+  const seats: ResultsView['seats'] = [];
+  for (const s of body.seats) {
+    if (!isObject(s)) throw invalid(what, 'seats');
+    const pushLike = { seat: s.seat, userId: s.userId, result: s.result };
+    if (s.result !== undefined && !isSeatExit(pushLike)) throw invalid(what, 'seats');
+    if (typeof s.seat !== 'number' || typeof s.userId !== 'string') throw invalid(what, 'seats');
+    seats.push({
+      seat: s.seat,
+      userId: s.userId,
+      joinedAt: typeof s.joinedAt === 'number' ? s.joinedAt : 0,
+      ...(s.result !== undefined ? { result: (pushLike as SeatExit).result } : {}),
+    });
+  }
+  return {
+    gameId: requireString(body, 'gameId', what),
+    status: body.status === 'exited' ? 'exited' : 'active',
+    ...(typeof body.maxPlayers === 'number' ? { maxPlayers: body.maxPlayers } : {}),
+    seats,
+  };
+}
+
 /** Validates an exit answer against `EdgeExitView` (`exitedAt` is what the page needs). */
 export function parseExit(body: unknown, sent: ExitRequest, what: string): ExitResult {
   if (!isObject(body)) throw new EdgeError('bad_response', `${what} failed: unexpected answer`);
@@ -442,6 +469,12 @@ export class EdgeClient {
       await this.request('GET', `/edge/game/${encodeURIComponent(gameId)}/rounds?from=${encodeURIComponent(String(from))}`, what, undefined, options),
       what,
     );
+  }
+
+  /** A shared game's seats and results (`GET /edge/game/{id}/results`). */
+  async getResults(gameId: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ResultsView> {
+    const what = 'Reading the results';
+    return parseResults(await this.request('GET', `/edge/game/${encodeURIComponent(gameId)}/results`, what, undefined, options), what);
   }
 
   async getTime(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<TimeResult> {

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import type { GameSession } from '../game/session';
 import { formatCountdown, formatRoutedBy, formatServerTime, regionName, shareLink } from '../format';
 import { SealedPanel } from './SealedPanel';
+import { SeatsTable } from './SeatsTable';
 
 function useSession(session: GameSession) {
   return useSyncExternalStore(session.subscribe, session.getSnapshot);
@@ -214,6 +215,7 @@ export function GamePanel({
           </p>
         )}
       </div>
+      {snap.seats && <SeatsTable seats={snap.seats} maxPlayers={game.shared?.maxPlayers} you={role === 'player' ? game.userId : undefined} />}
       {snap.sealed && <SealedPanel view={snap.sealed} settled={snap.settled} stopped={snap.stopped} />}
       {snap.roundsWarning && (
         <p className="warning" role="status" data-testid="rounds-warning">

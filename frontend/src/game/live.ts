@@ -11,9 +11,11 @@
  * the refusal through `onRefused`.
  *
  * The room never streams ticks: the engine computes every step on the page. For a sealed game
- * it pushes one message per round, the round's key at its break (`onRound`).
+ * it pushes one message per round, the round's key at its break (`onRound`); for a shared game,
+ * each seat's result the moment it is committed (`onSeat`).
  */
-import type { ClientMessage, Hello, LatencyWarning, Presence, ServerMessage } from '../api/generated/contract';
+import type { ClientMessage, Hello, LatencyWarning, Presence, SeatExit, ServerMessage } from '../api/generated/contract';
+import { isSeatExit } from './seats';
 
 export type { Hello, LiveRole, Presence } from '../api/generated/contract';
 
@@ -41,6 +43,8 @@ export interface LiveEvents {
    * (the session checks that it chains); only its shape is.
    */
   onRound?(round: number, key: string): void;
+  /** A shared game's seat exited: its committed result, pushed by the room (shape-checked). */
+  onSeat?(seat: SeatExit): void;
 }
 
 /** The room's push of a sealed game's revealed key: `{"type":"round","round":R,"key":"<hex>"}`. */
@@ -200,6 +204,9 @@ export class LiveRoom {
         break;
       case 'exited':
         this.events.onExited?.(msg.exitedAt);
+        break;
+      case 'seat':
+        if (isSeatExit(msg)) this.events.onSeat?.({ seat: msg.seat, userId: msg.userId, result: msg.result });
         break;
       case 'pong': {
         const t3 = this.opts.now();

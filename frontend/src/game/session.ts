@@ -15,6 +15,7 @@ import { describeError, EdgeError, retryDelayMs, SEALED_ALGORITHM, type EdgeClie
 import { GameFollower, type FollowResult, type GameState, type Tick } from '../engine/engine';
 import type { Hello, Latency, LiveEvents, Presence } from './live';
 import { SealedGame, type SealedView } from './sealed';
+import { applySeat, mergeResults, type SeatRow } from './seats';
 
 export type Role = 'player' | 'viewer';
 
@@ -62,6 +63,11 @@ export interface SessionSnapshot {
   readonly sealed: SealedView | null;
   /** The last failed read of a sealed game's keys, readable; cleared by the next success. */
   readonly roundsWarning: string | null;
+  /**
+   * A shared game's seats and results (null for a one-player game): read from `/results` on
+   * load and after the end, updated by the room's `seat` pushes the moment each is committed.
+   */
+  readonly seats: readonly SeatRow[] | null;
 }
 
 /** A live room connection, as the session uses it (see `./live`). */
@@ -92,7 +98,7 @@ interface Follower {
 export interface SessionDeps {
   readonly clock: { serverNow(): number };
   /** `getRounds` is needed only to follow sealed games. */
-  readonly api: Pick<EdgeClient, 'getGame' | 'exitGame'> & Partial<Pick<EdgeClient, 'getRounds'>>;
+  readonly api: Pick<EdgeClient, 'getGame' | 'exitGame'> & Partial<Pick<EdgeClient, 'getRounds' | 'getResults'>>;
   /** How often the game's status is re-read from the edge (ms). */
   readonly pollMs?: number;
   readonly setTimer?: (fn: () => void, ms: number) => unknown;
@@ -169,7 +175,21 @@ export class GameSession {
       settled: settled ?? true,
       sealed: this.sealed?.view() ?? null,
       roundsWarning: null,
+      seats: game.shared ? [] : null,
     };
+  }
+
+  /** A shared game: reads its seats and results (a failure keeps what the page has). */
+  private async loadResults(): Promise<void> {
+    const getResults = this.deps.api.getResults?.bind(this.deps.api);
+    if (!getResults || this.snapshot.seats === null || this.disposed) return;
+    try {
+      const view = await getResults(this.snapshot.game.gameId, { timeoutMs: 5_000 });
+      if (this.disposed || this.snapshot.seats === null) return;
+      this.set({ seats: mergeResults(this.snapshot.seats, view) });
+    } catch {
+      // The pushes still update the table; the next load or end reads again.
+    }
   }
 
   subscribe = (listener: Listener): (() => void) => {
@@ -192,6 +212,7 @@ export class GameSession {
   /** Starts the timers (for an ended sealed game: reads its keys and root once to verify it). */
   run(): void {
     if (this.disposed) return;
+    void this.loadResults();
     if (this.snapshot.stopped) {
       if (this.sealed && !this.snapshot.leftEarly) void this.fetchRounds();
       return;
@@ -229,8 +250,18 @@ export class GameSession {
       onRound: (round, key) => {
         if (!this.disposed) this.acceptKey(round, key);
       },
+      onSeat: (seat) => {
+        if (!this.disposed && this.snapshot.seats !== null) this.set({ seats: applySeat(this.snapshot.seats, seat) });
+      },
       onExited: (exitedAt) => {
-        if (!this.disposed && this.snapshot.endedAt === null) this.end(exitedAt);
+        if (this.disposed) return;
+        if (this.snapshot.endedAt === null) this.end(exitedAt);
+        else if (this.snapshot.seats !== null) {
+          // This player's seat exited earlier; the whole game now has: final results, room closed.
+          void this.loadResults();
+          this.liveRoom?.close();
+          this.liveRoom = null;
+        }
       },
       onLatency: (latency) => {
         if (!this.disposed) this.set({ latency });
@@ -471,11 +502,11 @@ export class GameSession {
   }
 
   /** The game ended at server Unix ms `endedAt`: freeze at the engine's final step. */
-  end(endedAt: number, game?: Game): void {
+  end(endedAt: number, game?: Game, keepRoom = false): void {
     if (this.disposed) return;
     this.follower.end(endedAt);
     const { state, settled } = this.follower.at(Math.max(endedAt, this.deps.clock.serverNow()));
-    this.stopTimers();
+    this.stopTimers(keepRoom);
     this.set({
       state,
       endedAt,
@@ -487,6 +518,8 @@ export class GameSession {
     });
     // A sealed game: the keys up to the final step and the root are public now.
     if (this.sealed && !this.snapshot.leftEarly) void this.fetchRounds();
+    // A shared game: the final results (every seat's, also those pushed while this page was away).
+    void this.loadResults();
   }
 
   /** The player ends the game for everyone. Never rejects: failures land in `error`. */
@@ -498,7 +531,8 @@ export class GameSession {
       const result = game.ownerToken
         ? await this.deps.api.exitGame(game.gameId, game.userId, game.backendRegion, game.ownerToken)
         : await this.deps.api.exitGame(game.gameId, game.userId, game.backendRegion);
-      this.end(result.exitedAt);
+      // A shared game goes on for the other seats: keep the room, so their results still arrive.
+      this.end(result.exitedAt, undefined, this.snapshot.seats !== null);
     } catch (err) {
       if (!this.disposed) this.set({ exiting: false, error: describeError(err) });
     }
@@ -512,7 +546,7 @@ export class GameSession {
     this.set({ stopped: true, leftEarly: true });
   }
 
-  private stopTimers(): void {
+  private stopTimers(keepRoom = false): void {
     if (this.tickTimer !== null) this.deps.clearTimer(this.tickTimer);
     if (this.pollTimer !== null) this.deps.clearTimer(this.pollTimer);
     if (this.roundsTimer !== null) this.deps.clearTimer(this.roundsTimer);
@@ -524,6 +558,7 @@ export class GameSession {
     this.roundsGen++;
     this.roundsAbort?.abort();
     this.roundsAbort = null;
+    if (keepRoom) return;
     this.liveRoom?.close();
     this.liveRoom = null;
   }
