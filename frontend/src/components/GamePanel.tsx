@@ -1,8 +1,10 @@
-import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import type { GameSession } from '../game/session';
 import { formatCountdown, formatRoutedBy, formatServerTime, regionName, shareLink } from '../format';
 import { SealedPanel } from './SealedPanel';
 import { SeatsTable } from './SeatsTable';
+import { ValueChart } from './ValueChart';
+import { chartModel } from '../game/chart';
 
 function useSession(session: GameSession) {
   return useSyncExternalStore(session.subscribe, session.getSnapshot);
@@ -26,6 +28,15 @@ export function GamePanel({
   const [pasted, setPasted] = useState('');
   const link = shareLink(game.gameId, window.location.origin);
   const tick = state.phase === 'countdown' ? null : state.tick;
+  const step = tick?.step ?? null;
+  // A shared seeded game: the value over the steps from this page's engine, exits marked.
+  const chart = useMemo(
+    () =>
+      snap.seats && !snap.sealed
+        ? chartModel({ seed: game.seed, tickMs: game.tickMs, breakEvery: game.breakEvery, algorithm: game.algorithm }, step, snap.seats)
+        : null,
+    [snap.seats, snap.sealed, game.seed, game.tickMs, game.breakEvery, game.algorithm, step],
+  );
 
   useEffect(() => titleRef.current?.focus(), []);
 
@@ -215,6 +226,7 @@ export function GamePanel({
           </p>
         )}
       </div>
+      {chart && <ValueChart model={chart} />}
       {snap.seats && <SeatsTable seats={snap.seats} maxPlayers={game.shared?.maxPlayers} you={role === 'player' ? game.userId : undefined} />}
       {snap.sealed && <SealedPanel view={snap.sealed} settled={snap.settled} stopped={snap.stopped} />}
       {snap.roundsWarning && (
