@@ -38,7 +38,7 @@ describe('sealed games at the edge', () => {
   };
   before(async () => {
     origins = await startOrigins(['eu'], 'sealed', { EDGE_ORIGIN_SECRET, START_DELAY_MS: '2000' });
-    edge = await startEdge({ vars: { ...originVars(origins) }, secrets: { EDGE_ORIGIN_SECRET } });
+    edge = await startEdge({ vars: { ...originVars(origins) }, secrets: { EDGE_ORIGIN_SECRET }, logLevel: 'log' });
   });
   after(async () => {
     for (const live of opened) live.ws.close();
@@ -216,6 +216,17 @@ describe('sealed games at the edge', () => {
     await late.next('welcome');
     const latest = await late.next('round');
     assert.equal(latest.key, keys[latest.round - 1]);
+
+    // Logs are read by operators while games run: no key of the chain, nor the root, in any
+    // line of the edge or the origin.
+    for (const [where, text] of [
+      ["the edge's log", edge.proc.log()],
+      ["the origin's log", origins.eu.proc.log()],
+    ]) {
+      assert.ok(text.length > 0, `${where} is empty`);
+      for (const [i, key] of keys.entries()) assert.ok(!text.includes(key), `${where} holds round ${i + 1}'s key`);
+      assert.ok(!text.includes(ended.body.root), `${where} holds the root`);
+    }
   });
 
   test('the rounds route refuses bad input as the contract says', async () => {
