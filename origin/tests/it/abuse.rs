@@ -546,6 +546,15 @@ impl Steady {
 /// The honest client: a game every 200 ms (start, read its state, exit with its owner token),
 /// each request from the `HONEST` address, for `for_how_long`.
 async fn steady_honest(app: &TestApp, for_how_long: Duration) -> Steady {
+    // Its own connections, dropped after 1 s idle: the origins under test close a connection
+    // idle for `HEADER_READ_TIMEOUT_SECONDS` (2 s), and a client that reuses one at the instant
+    // it closes reads a reset, whatever the attack (as a browser would, it keeps its idle time
+    // below the server's). The attacks' connections stay out of its pool.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
     let mut seen = Steady::default();
     let started = Instant::now();
     let mut pace = tokio::time::interval(Duration::from_millis(200));
@@ -553,8 +562,7 @@ async fn steady_honest(app: &TestApp, for_how_long: Duration) -> Steady {
         pace.tick().await;
         let user = unique_user("steady");
         let sent = Instant::now();
-        let response = app
-            .client
+        let response = client
             .post(app.url("/game/start"))
             .header("x-forwarded-for", HONEST)
             .json(&json!({ "userId": user }))
@@ -575,8 +583,7 @@ async fn steady_honest(app: &TestApp, for_how_long: Duration) -> Steady {
         seen.start_ms.push(took);
         let id = game["gameId"].as_str().unwrap_or_default().to_owned();
         let token = game["ownerToken"].as_str().unwrap_or_default().to_owned();
-        let read = app
-            .client
+        let read = client
             .get(app.url(&format!("/game/{id}/state")))
             .header("x-forwarded-for", HONEST)
             .send()
@@ -586,8 +593,7 @@ async fn steady_honest(app: &TestApp, for_how_long: Duration) -> Steady {
             Ok(r) => seen.failures.push(format!("read {}", r.status())),
             Err(e) => seen.failures.push(format!("read {e}")),
         }
-        let exit = app
-            .client
+        let exit = client
             .post(app.url("/game/exit"))
             .header("x-forwarded-for", HONEST)
             .header("authorization", format!("Bearer {token}"))
