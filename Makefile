@@ -14,10 +14,11 @@
 #   make bench-live   live rooms (viewers per minute vs tick streaming, exit latency)
 #   make bench-abuse  the honest client's p99 start latency under each attack vs alone (<= 3x)
 #   make bench-sealed sealed-v1 rooms: messages per viewer-minute vs streaming and mix32-v1, break -> key
+#   make bench-seats  shared games: joins/s into one game and into many, seat result -> 100 sockets p50/p99
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: setup up dev down status logs test fuzz deploy-check image compose-test helm bench bench-engine bench-origin bench-edge bench-auth bench-events bench-live bench-abuse bench-sealed clean-run
+.PHONY: setup up dev down status logs test fuzz deploy-check image compose-test helm bench bench-engine bench-origin bench-edge bench-auth bench-events bench-live bench-abuse bench-sealed bench-seats clean-run
 
 setup:
 	@bash scripts/setup.sh
@@ -78,6 +79,9 @@ bench-abuse: setup
 
 bench-sealed: setup
 	@bash scripts/bench-sealed.sh
+
+bench-seats: setup
+	@bash scripts/bench-seats.sh
 
 clean-run: down
 	@bash scripts/cassandra.sh wipe
