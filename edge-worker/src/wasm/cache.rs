@@ -10,48 +10,32 @@ use crate::config::Config;
 
 /// A fresh cached body under `key`, and its store time (Unix ms), if any.
 pub(super) async fn get(cfg: &Config, key: &str) -> Option<(Vec<u8>, u64)> {
-    if cfg.cache_ttl_ms == 0 {
-        return None;
-    }
-    let mut resp = Cache::default().get(key, false).await.ok()??;
-    let stored_at: u64 = resp.headers().get(STORED_AT_HEADER).ok()??.parse().ok()?;
-    if !cache_policy::is_fresh(stored_at, now_ms(), cfg.cache_ttl_ms) {
-        return None;
-    }
-    let body = resp.bytes().await.ok()?;
-    Some((body, stored_at))
+    let (body, stored_at) = read(cfg, key).await?;
+    cache_policy::is_fresh(stored_at, now_ms(), cfg.cache_ttl_ms).then_some((body, stored_at))
 }
 
 /// Stores a JSON body under `key`, stamped with the current time.
 pub(super) async fn put(cfg: &Config, key: &str, body: &[u8]) {
-    if cfg.cache_ttl_ms == 0 {
-        return;
-    }
-    let put = async {
-        let h = Headers::new();
-        h.set("content-type", "application/json")?;
-        h.set(
-            "cache-control",
-            &format!(
-                "public, max-age={}",
-                cache_policy::max_age_secs(cfg.cache_ttl_ms)
-            ),
-        )?;
-        h.set(STORED_AT_HEADER, &now_ms().to_string())?;
-        let resp = Response::builder()
-            .with_status(200)
-            .with_headers(h)
-            .fixed(body.to_vec());
-        Cache::default().put(key, resp).await
-    };
-    if let Err(e) = put.await {
-        worker::console_error!("cache put failed for {key}: {e}");
-    }
+    let control = format!(
+        "public, max-age={}",
+        cache_policy::max_age_secs(cfg.cache_ttl_ms)
+    );
+    store(cfg, key, body, &control).await;
 }
 
 /// A body stored by [`put_immutable`] under `key`, and its store time: no TTL applies (it
 /// never changes), only the switch of a TTL of 0.
 pub(super) async fn get_immutable(cfg: &Config, key: &str) -> Option<(Vec<u8>, u64)> {
+    read(cfg, key).await
+}
+
+/// Stores a JSON body that never changes under `key` (`Cache-Control: immutable`, a year).
+pub(super) async fn put_immutable(cfg: &Config, key: &str, body: &[u8]) {
+    store(cfg, key, body, cache_policy::IMMUTABLE).await;
+}
+
+/// The body under `key` and its store time, whatever its age; nothing when caching is off.
+async fn read(cfg: &Config, key: &str) -> Option<(Vec<u8>, u64)> {
     if cfg.cache_ttl_ms == 0 {
         return None;
     }
@@ -61,15 +45,16 @@ pub(super) async fn get_immutable(cfg: &Config, key: &str) -> Option<(Vec<u8>, u
     Some((body, stored_at))
 }
 
-/// Stores a JSON body that never changes under `key` (`Cache-Control: immutable`, a year).
-pub(super) async fn put_immutable(cfg: &Config, key: &str, body: &[u8]) {
+/// Stores a JSON body under `key` with `cache_control`, stamped with the current time;
+/// nothing when caching is off.
+async fn store(cfg: &Config, key: &str, body: &[u8], cache_control: &str) {
     if cfg.cache_ttl_ms == 0 {
         return;
     }
     let put = async {
         let h = Headers::new();
         h.set("content-type", "application/json")?;
-        h.set("cache-control", cache_policy::IMMUTABLE)?;
+        h.set("cache-control", cache_control)?;
         h.set(STORED_AT_HEADER, &now_ms().to_string())?;
         let resp = Response::builder()
             .with_status(200)
