@@ -10,12 +10,20 @@
 #   scripts/jaeger.sh stop     SIGTERM by its PID file, SIGKILL after 10 s
 #   scripts/jaeger.sh status   one line; exit 0 only if the query API answers
 #   scripts/jaeger.sh otlp     print the OTLP/HTTP base URL (OTEL_EXPORTER_OTLP_ENDPOINT)
-#   scripts/jaeger.sh ui       print the UI (and query API) URL
+#   scripts/jaeger.sh ui       print the query API URL (see below: no UI assets)
+#   scripts/jaeger.sh traces [SERVICE] [LIMIT]
+#                              the last LIMIT (5) traces through SERVICE (seedsync-edge) in the
+#                              past hour, each as an indented span tree: offset, duration,
+#                              service, operation (read from the query API with curl and jq)
 #
 # Why not `go install module/cmd@version`: Jaeger's go.mod has a `replace` directive, which
 # `go install pkg@version` refuses. So the module is fetched from the Go module proxy
 # (`go mod download`) and built in place with its own go.mod and go.sum: the same sources and
 # checksums, under the project's GOPATH/GOCACHE (.cache/go, .cache/go-build).
+#
+# The Go module carries no UI assets (the Jaeger UI is a separate JavaScript project that is not
+# on any registry reachable here), so JAEGER_UI_PORT serves a placeholder page and the query
+# API (/api/services, /api/traces); `traces` prints what the UI would show as text.
 #
 # Environment:
 #   JAEGER_OTLP_PORT     OTLP/HTTP receiver port (default 4318), 127.0.0.1 only
@@ -195,6 +203,21 @@ cmd_status() {
   return 1
 }
 
+cmd_traces() {
+  local service=${1:-seedsync-edge} limit=${2:-5}
+  [[ $service =~ ^[A-Za-z0-9._-]+$ ]] || die "SERVICE must be a service name like seedsync-edge (got '$service')"
+  [[ $limit =~ ^[0-9]+$ ]] && ((limit > 0 && limit <= 100)) || die "LIMIT must be 1..100 (got '$limit')"
+  command -v jq >/dev/null || die "traces needs jq"
+  local answer
+  answer=$(curl -fsS --max-time 10 "http://127.0.0.1:$UI_PORT/api/traces?service=$service&limit=$limit&lookback=1h") ||
+    die "the query API at http://127.0.0.1:$UI_PORT does not answer (scripts/jaeger.sh status)"
+  if [[ $(jq '.data | length' <<<"$answer") == 0 ]]; then
+    say "no trace through $service in the past hour (services: $(curl -fsS --max-time 5 "http://127.0.0.1:$UI_PORT/api/services" | jq -r '.data // [] | join(", ")'))"
+    return 0
+  fi
+  jq -r -f "$SCRIPT_DIR/lib/trace-tree.jq" <<<"$answer"
+}
+
 main() {
   check_settings
   case ${1:-} in
@@ -210,6 +233,7 @@ main() {
     status) cmd_status ;;
     otlp) printf 'http://127.0.0.1:%s\n' "$OTLP_PORT" ;;
     ui) printf 'http://127.0.0.1:%s\n' "$UI_PORT" ;;
+    traces) cmd_traces "${@:2}" ;;
     -h | --help | help) sv_usage "${BASH_SOURCE[0]}" ;;
     *)
       sv_usage "${BASH_SOURCE[0]}" >&2
