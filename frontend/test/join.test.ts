@@ -257,6 +257,29 @@ describe('a joined seat on the page', () => {
     s.dispose();
   });
 
+  it('re-reads the seats while the game takes players (the room pushes results, not joins), then stops', async () => {
+    const live: LiveFactory = (_id, _h, ev) => ({ start: () => ev.onStatus?.('open'), close: vi.fn() });
+    const seats = [{ seat: 0, userId: 'alice', joinedAt: T0 }];
+    const getResults = vi.fn(async () => ({ gameId: GAME_ID, status: 'active' as const, maxPlayers: 3, seats: [...seats] }));
+    const api = { getGame: vi.fn(async () => game), exitGame: vi.fn(), getResults };
+    // Joins open until T0 + 10 s; polls every 2 s.
+    const open = { ...game, shared: { maxPlayers: 3, joinDeadline: T0 + 10_000 } };
+    const s = new GameSession(open, 'viewer', { clock: { serverNow: () => Date.now() }, api, live, pollMs: 2_000 });
+    s.run();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.getSnapshot().seats!.map((r) => r.userId)).toEqual(['alice']);
+    seats.push({ seat: 1, userId: 'bob', joinedAt: T0 + 1_000 });
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(s.getSnapshot().seats!.map((r) => r.userId)).toEqual(['alice', 'bob']);
+    await vi.advanceTimersByTimeAsync(10_000);
+    const reads = getResults.mock.calls.length;
+    // The load, then the polls at 2, 4, 6, 8 and 10 s (the one at the deadline; none after).
+    expect(reads).toBe(1 + 5);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(getResults.mock.calls.length).toBe(reads);
+    s.dispose();
+  });
+
   it("learns its result from its seat's row when the exit answer has none; the creator still says hello as player", async () => {
     let hello: Hello | null = null;
     let events: Parameters<LiveFactory>[2] | null = null;

@@ -38,9 +38,15 @@ export function GamePanel({
   const chart = useMemo(
     () =>
       snap.seats && !snap.sealed
-        ? chartModel({ seed: game.seed, tickMs: game.tickMs, breakEvery: game.breakEvery, algorithm: game.algorithm }, step, snap.seats)
+        ? chartModel(
+            { seed: game.seed, tickMs: game.tickMs, breakEvery: game.breakEvery, algorithm: game.algorithm },
+            step,
+            snap.seats,
+            undefined,
+            snap.myResult !== null,
+          )
         : null,
-    [snap.seats, snap.sealed, game.seed, game.tickMs, game.breakEvery, game.algorithm, step],
+    [snap.seats, snap.sealed, snap.myResult, game.seed, game.tickMs, game.breakEvery, game.algorithm, step],
   );
 
   useEffect(() => titleRef.current?.focus(), []);
@@ -60,7 +66,7 @@ export function GamePanel({
   async function copyToken() {
     try {
       await navigator.clipboard.writeText(game.ownerToken ?? '');
-      setCopyNote('Owner token copied: whoever has it can end this game.');
+      setCopyNote(snap.mySeat ? 'Seat token copied: whoever has it can exit your seat.' : 'Owner token copied: whoever has it can end this game.');
     } catch {
       setCopyNote('Could not copy the owner token.');
     }

@@ -509,6 +509,12 @@ export class GameSession {
     if (this.disposed || this.snapshot.stopped) return;
     this.pollTimer = this.deps.setTimer(() => {
       this.pollTimer = null;
+      // The room pushes seat results, not joins: while the game takes players, the seats are
+      // re-read at each poll (until a poll after the join deadline).
+      const shared = this.snapshot.game.shared;
+      if (shared && this.snapshot.seats !== null && this.deps.clock.serverNow() < shared.joinDeadline + this.deps.pollMs) {
+        void this.loadResults();
+      }
       void this.poll().finally(() => this.schedulePoll());
     }, this.deps.pollMs);
   }
@@ -538,7 +544,7 @@ export class GameSession {
   }
 
   /** The game ended at server Unix ms `endedAt`: freeze at the engine's final step. */
-  end(endedAt: number, game?: Game, keepRoom = false): void {
+  end(endedAt: number, game?: Game, keepRoom = false, extra: Partial<SessionSnapshot> = {}): void {
     if (this.disposed) return;
     this.follower.end(endedAt);
     const { state, settled } = this.follower.at(Math.max(endedAt, this.deps.clock.serverNow()));
@@ -551,6 +557,7 @@ export class GameSession {
       settled: settled ?? true,
       sealed: this.sealed?.view() ?? null,
       game: game ?? { ...this.snapshot.game, status: 'exited', exitedAt: endedAt },
+      ...extra,
     });
     // A sealed game: the keys up to the final step and the root are public now.
     if (this.sealed && !this.snapshot.leftEarly) void this.fetchRounds();
@@ -570,9 +577,9 @@ export class GameSession {
         ? await this.deps.api.exitGame(game.gameId, me, game.backendRegion, game.ownerToken)
         : await this.deps.api.exitGame(game.gameId, me, game.backendRegion);
       if (this.disposed) return;
-      if (result.result && this.snapshot.seats !== null) this.set({ myResult: result.result });
       // A shared game goes on for the other seats: keep the room, so their results still arrive.
-      this.end(result.exitedAt, undefined, this.snapshot.seats !== null);
+      const shared = this.snapshot.seats !== null;
+      this.end(result.exitedAt, undefined, shared, shared && result.result ? { myResult: result.result } : {});
     } catch (err) {
       if (!this.disposed) this.set({ exiting: false, error: describeError(err) });
     }
