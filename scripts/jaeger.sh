@@ -10,12 +10,20 @@
 #   scripts/jaeger.sh stop     SIGTERM by its PID file, SIGKILL after 10 s
 #   scripts/jaeger.sh status   one line; exit 0 only if the query API answers
 #   scripts/jaeger.sh otlp     print the OTLP/HTTP base URL (OTEL_EXPORTER_OTLP_ENDPOINT)
-#   scripts/jaeger.sh ui       print the UI (and query API) URL
+#   scripts/jaeger.sh ui       print the query API URL (see below: no UI assets)
+#   scripts/jaeger.sh traces [SERVICE] [LIMIT]
+#                              the last LIMIT (5) traces through SERVICE (seedsync-edge) in the
+#                              past hour, each as an indented span tree: offset, duration,
+#                              service, operation (read from the query API with curl and jq)
 #
 # Why not `go install module/cmd@version`: Jaeger's go.mod has a `replace` directive, which
 # `go install pkg@version` refuses. So the module is fetched from the Go module proxy
 # (`go mod download`) and built in place with its own go.mod and go.sum: the same sources and
 # checksums, under the project's GOPATH/GOCACHE (.cache/go, .cache/go-build).
+#
+# The Go module carries no UI assets (the Jaeger UI is a separate JavaScript project that is not
+# on any registry reachable here), so JAEGER_UI_PORT serves a placeholder page and the query
+# API (/api/services, /api/traces); `traces` prints what the UI would show as text.
 #
 # Environment:
 #   JAEGER_OTLP_PORT     OTLP/HTTP receiver port (default 4318), 127.0.0.1 only
@@ -30,6 +38,9 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+# shellcheck source=scripts/lib/supervise.sh
+. "$SCRIPT_DIR/lib/supervise.sh"
+SV_NAME=jaeger
 
 OTLP_PORT=${JAEGER_OTLP_PORT:-4318}
 UI_PORT=${JAEGER_UI_PORT:-16686}
@@ -42,25 +53,15 @@ START_TIMEOUT=${JAEGER_START_TIMEOUT:-60}
 readonly MODULE=github.com/jaegertracing/jaeger
 readonly STOP_GRACE=10
 
-say() { printf 'jaeger: %s\n' "$*"; }
-warn() { printf 'jaeger: %s\n' "$*" >&2; }
-die() {
-  warn "error: $*"
-  exit 1
-}
-
-usage() {
-  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
-}
+say() { sv_say "$@"; }
+die() { sv_die "$@"; }
 
 check_settings() {
   case $RUN_DIR in /?*) ;; *) die "JAEGER_RUN_DIR must be an absolute path (got '$RUN_DIR')" ;; esac
   RUN_DIR=${RUN_DIR%/}
-  local name value
+  local name
   for name in OTLP_PORT UI_PORT GRPC_PORT; do
-    value=${!name}
-    [[ $value =~ ^[0-9]+$ ]] && ((value > 0 && value < 65536)) ||
-      die "JAEGER_$name must be a port number (got '$value')"
+    sv_check_port "JAEGER_$name" "${!name}"
   done
   ((OTLP_PORT != UI_PORT && OTLP_PORT != GRPC_PORT && UI_PORT != GRPC_PORT)) ||
     die "JAEGER_OTLP_PORT, JAEGER_UI_PORT and JAEGER_GRPC_PORT must differ"
@@ -72,45 +73,19 @@ pid_file() { printf '%s/jaeger.pid' "$RUN_DIR"; }
 conf_file() { printf '%s/jaeger.yaml' "$RUN_DIR"; }
 log_file() { printf '%s/jaeger.log' "$RUN_DIR"; }
 
-# The PID if the PID file names a live Jaeger of this run dir (checked by its command line, so
-# a recycled PID is never taken for it).
-server_pid() {
-  local pid cmdline
-  [[ -f $(pid_file) ]] || return 1
-  read -r pid <"$(pid_file)" || return 1
-  [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]] || return 1
-  { cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline"); } 2>/dev/null || return 1
-  [[ $cmdline == *jaeger* && $cmdline == *"$(conf_file)"* ]] || return 1
-  printf '%s' "$pid"
-}
-
-port_open() {
-  # shellcheck disable=SC2016 # expanded by the inner bash
-  timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ 127.0.0.1 "$1" 2>/dev/null
-}
+# The PID if the PID file names a live Jaeger of this run dir.
+server_pid() { sv_live_pid "$(pid_file)" jaeger "$(conf_file)"; }
 
 healthy() {
   curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$UI_PORT/api/services" 2>/dev/null &&
-    port_open "$OTLP_PORT"
-}
-
-find_go() {
-  if [[ -n ${GO:-} ]]; then
-    printf '%s' "$GO"
-  elif command -v go >/dev/null; then
-    command -v go
-  elif [[ -x /usr/local/go/bin/go ]]; then
-    printf '%s' /usr/local/go/bin/go
-  else
-    return 1
-  fi
+    sv_port_open "$OTLP_PORT"
 }
 
 cmd_build() {
   [[ -x $BIN ]] && return 0
   [[ $BIN == "$BIN_DIR/jaeger" ]] || die "JAEGER_BIN=$BIN does not exist (build only fills $BIN_DIR)"
   local go started=$SECONDS dir
-  go=$(find_go) || die "go is required to build Jaeger (https://go.dev/dl/, or set GO=)"
+  go=$(sv_find_go) || die "go is required to build Jaeger (https://go.dev/dl/, or set GO=)"
   mkdir -p "$BIN_DIR"
   exec 8>"$BIN_DIR/.jaeger-build.lock"
   flock -w 1800 8 || die "another build holds $BIN_DIR/.jaeger-build.lock"
@@ -149,6 +124,9 @@ service:
       level: warn
 extensions:
   jaeger_query:
+    # Its own tracing exports to localhost:4317, which nobody serves here: its retries fill the
+    # log and its flush on SIGTERM outlasts the stop grace.
+    enable_tracing: false
     storage:
       traces: memstore
     http:
@@ -176,23 +154,14 @@ EOF
 }
 
 stop_server() {
-  local pid waited
-  if ! pid=$(server_pid); then
-    rm -f "$(pid_file)"
+  local pid
+  if pid=$(server_pid); then
+    sv_stop_pid "$pid" "$STOP_GRACE"
+    say "stopped (pid $pid)"
+  else
     say "not running"
-    return 0
-  fi
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((waited = 0; waited < STOP_GRACE * 10; waited++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    warn "pid $pid did not stop within ${STOP_GRACE}s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$(pid_file)"
-  say "stopped (pid $pid)"
 }
 
 cmd_start() {
@@ -208,34 +177,19 @@ cmd_start() {
   else
     local p
     for p in "$OTLP_PORT" "$UI_PORT" "$GRPC_PORT"; do
-      port_open "$p" && die "127.0.0.1:$p is already taken by a process this run dir does not know"
+      sv_port_open "$p" && die "127.0.0.1:$p is already taken by a process this run dir does not know"
     done
     cmd_build
     write_config
     printf '==== %s starting jaeger\n' "$(date -Is)" >>"$(log_file)"
-    (
-      exec 9>&-
-      exec setsid "$BIN" --config "$(conf_file)" </dev/null >>"$(log_file)" 2>&1
-    ) &
-    pid=$!
-    printf '%s\n' "$pid" >"$(pid_file)"
+    sv_launch "$(pid_file)" "$(log_file)" "$BIN" --config "$(conf_file)"
+    read -r pid <"$(pid_file)"
   fi
-  local deadline=$((SECONDS + START_TIMEOUT))
-  until healthy; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      warn "jaeger exited during start-up; last lines of $(log_file):"
-      tail -n 20 "$(log_file)" >&2 || true
-      rm -f "$(pid_file)"
-      exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-      warn "not healthy after ${START_TIMEOUT}s; stopping it. Last lines of $(log_file):"
-      tail -n 20 "$(log_file)" >&2 || true
-      stop_server
-      exit 1
-    fi
-    sleep 0.1
-  done
+  sv_wait_healthy "$pid" "$START_TIMEOUT" "$(log_file)" healthy || {
+    sv_stop_pid "$pid" "$STOP_GRACE"
+    rm -f "$(pid_file)"
+    exit 1
+  }
   say "up (pid $pid): OTLP http://127.0.0.1:$OTLP_PORT, UI http://127.0.0.1:$UI_PORT"
 }
 
@@ -247,6 +201,21 @@ cmd_status() {
   fi
   say "down UI http://127.0.0.1:$UI_PORT"
   return 1
+}
+
+cmd_traces() {
+  local service=${1:-seedsync-edge} limit=${2:-5}
+  [[ $service =~ ^[A-Za-z0-9._-]+$ ]] || die "SERVICE must be a service name like seedsync-edge (got '$service')"
+  [[ $limit =~ ^[0-9]+$ ]] && ((limit > 0 && limit <= 100)) || die "LIMIT must be 1..100 (got '$limit')"
+  command -v jq >/dev/null || die "traces needs jq"
+  local answer
+  answer=$(curl -fsS --max-time 10 "http://127.0.0.1:$UI_PORT/api/traces?service=$service&limit=$limit&lookback=1h") ||
+    die "the query API at http://127.0.0.1:$UI_PORT does not answer (scripts/jaeger.sh status)"
+  if [[ $(jq '.data | length' <<<"$answer") == 0 ]]; then
+    say "no trace through $service in the past hour (services: $(curl -fsS --max-time 5 "http://127.0.0.1:$UI_PORT/api/services" | jq -r '.data // [] | join(", ")'))"
+    return 0
+  fi
+  jq -r -f "$SCRIPT_DIR/lib/trace-tree.jq" <<<"$answer"
 }
 
 main() {
@@ -264,9 +233,10 @@ main() {
     status) cmd_status ;;
     otlp) printf 'http://127.0.0.1:%s\n' "$OTLP_PORT" ;;
     ui) printf 'http://127.0.0.1:%s\n' "$UI_PORT" ;;
-    -h | --help | help) usage ;;
+    traces) cmd_traces "${@:2}" ;;
+    -h | --help | help) sv_usage "${BASH_SOURCE[0]}" ;;
     *)
-      usage >&2
+      sv_usage "${BASH_SOURCE[0]}" >&2
       exit 2
       ;;
   esac

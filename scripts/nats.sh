@@ -50,6 +50,9 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+# shellcheck source=scripts/lib/supervise.sh
+. "$SCRIPT_DIR/lib/supervise.sh"
+SV_NAME=nats
 
 PORT=${NATS_PORT:-4222}
 MONITOR_PORT=${NATS_MONITOR_PORT:-8222}
@@ -68,24 +71,16 @@ SYNC=${NATS_SYNC:-1s}
 readonly STOP_GRACE=15
 readonly MIN_GO=1.26.0 # the go line of nats-server v2.15's go.mod
 
-say() { printf 'nats: %s\n' "$*"; }
-warn() { printf 'nats: %s\n' "$*" >&2; }
-die() {
-  warn "error: $*"
-  exit 1
-}
-
-usage() {
-  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
-}
+say() { sv_say "$@"; }
+warn() { sv_warn "$@"; }
+die() { sv_die "$@"; }
 
 check_settings() {
   case $RUN_DIR in /?*) ;; *) die "NATS_RUN_DIR must be an absolute path (got '$RUN_DIR')" ;; esac
   RUN_DIR=${RUN_DIR%/}
   [[ $RUN_DIR != *[\'\"$'\n']* ]] || die "NATS_RUN_DIR must not contain quotes or newlines"
-  [[ $PORT =~ ^[0-9]+$ ]] && ((PORT > 0 && PORT < 65536)) || die "NATS_PORT must be a port number"
-  [[ $MONITOR_PORT =~ ^[0-9]+$ ]] && ((MONITOR_PORT > 0 && MONITOR_PORT < 65536)) ||
-    die "NATS_MONITOR_PORT must be a port number"
+  sv_check_port NATS_PORT "$PORT"
+  sv_check_port NATS_MONITOR_PORT "$MONITOR_PORT"
   ((PORT != MONITOR_PORT)) || die "NATS_PORT and NATS_MONITOR_PORT must differ"
   [[ $VERSION =~ ^v2\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$ ]] ||
     die "NATS_SERVER_VERSION must look like v2.15.2 (got '$VERSION')"
@@ -105,40 +100,12 @@ pid_file() { printf '%s/nats-server.pid' "$RUN_DIR"; }
 conf_file() { printf '%s/nats-server.conf' "$RUN_DIR"; }
 log_file() { printf '%s/nats-server.log' "$RUN_DIR"; }
 
-# Prints the PID if the PID file names a live nats-server of this run dir. Checks the command
-# line, so a recycled PID is never taken for the server.
-server_pid() {
-  local file pid cmdline
-  file=$(pid_file)
-  [[ -f $file ]] || return 1
-  read -r pid <"$file" || return 1
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  [[ -r /proc/$pid/cmdline ]] || return 1
-  { cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline"); } 2>/dev/null || return 1
-  [[ $cmdline == *nats-server* && $cmdline == *"$(conf_file)"* ]] || return 1
-  printf '%s' "$pid"
-}
-
-port_open() {
-  # shellcheck disable=SC2016 # expanded by the inner bash
-  timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ 127.0.0.1 "$1" 2>/dev/null
-}
+# The PID if the PID file names a live nats-server of this run dir.
+server_pid() { sv_live_pid "$(pid_file)" nats-server "$(conf_file)"; }
 
 # JetStream-aware health: 200 only once JetStream is up.
 healthy() {
   curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$MONITOR_PORT/healthz?js-enabled-only=true" 2>/dev/null
-}
-
-find_go() {
-  if [[ -n ${GO:-} ]]; then
-    printf '%s' "$GO"
-  elif command -v go >/dev/null; then
-    command -v go
-  elif [[ -x /usr/local/go/bin/go ]]; then
-    printf '%s' /usr/local/go/bin/go
-  else
-    return 1
-  fi
 }
 
 cmd_build() {
@@ -147,7 +114,7 @@ cmd_build() {
   fi
   [[ $BIN == "$BIN_DIR/nats-server" ]] || die "NATS_BIN=$BIN does not exist (build only fills $BIN_DIR)"
   local go started=$SECONDS
-  go=$(find_go) || die "go is required to build nats-server (https://go.dev/dl/, or set GO=)"
+  go=$(sv_find_go) || die "go is required to build nats-server (https://go.dev/dl/, or set GO=)"
   mkdir -p "$BIN_DIR"
   exec 8>"$BIN_DIR/.nats-build.lock"
   flock -w 600 8 || die "another build holds $BIN_DIR/.nats-build.lock"
@@ -201,36 +168,21 @@ cmd_start() {
       return 0
     fi
   else
-    port_open "$PORT" && die "127.0.0.1:$PORT is already taken by a process this run dir does not know"
-    port_open "$MONITOR_PORT" && die "127.0.0.1:$MONITOR_PORT is already taken (NATS_MONITOR_PORT)"
+    sv_port_open "$PORT" && die "127.0.0.1:$PORT is already taken by a process this run dir does not know"
+    sv_port_open "$MONITOR_PORT" && die "127.0.0.1:$MONITOR_PORT is already taken (NATS_MONITOR_PORT)"
     cmd_build
     write_config
     printf '==== %s starting nats-server\n' "$(date -Is)" >>"$(log_file)"
     # setsid + exec keep the subshell's PID, so $! is the server's PID. fd 9 (our lock) is
     # closed so the server does not hold it.
-    (
-      exec 9>&-
-      exec setsid "$BIN" -js -c "$(conf_file)" </dev/null >>"$(log_file)" 2>&1
-    ) &
-    pid=$!
-    printf '%s\n' "$pid" >"$(pid_file)"
+    sv_launch "$(pid_file)" "$(log_file)" "$BIN" -js -c "$(conf_file)"
+    read -r pid <"$(pid_file)"
   fi
-  local deadline=$((SECONDS + START_TIMEOUT))
-  until healthy; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      warn "nats-server exited during start-up; last lines of $(log_file):"
-      tail -n 20 "$(log_file)" >&2 || true
-      rm -f "$(pid_file)"
-      exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-      warn "not healthy after ${START_TIMEOUT}s; stopping it. Last lines of $(log_file):"
-      tail -n 20 "$(log_file)" >&2 || true
-      stop_server
-      exit 1
-    fi
-    sleep 0.1
-  done
+  sv_wait_healthy "$pid" "$START_TIMEOUT" "$(log_file)" healthy || {
+    sv_stop_pid "$pid" "$STOP_GRACE"
+    rm -f "$(pid_file)"
+    exit 1
+  }
   say "up (pid $pid): nats://127.0.0.1:$PORT, JetStream store $RUN_DIR/jetstream, monitoring http://127.0.0.1:$MONITOR_PORT"
 }
 
@@ -241,23 +193,11 @@ stop_server() {
     say "not running"
     return 0
   fi
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((waited = 0; waited < STOP_GRACE * 10; waited++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    warn "pid $pid did not stop within ${STOP_GRACE}s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((waited = 0; waited < 50; waited++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-  fi
+  sv_stop_pid "$pid" "$STOP_GRACE"
   rm -f "$(pid_file)"
   # So that a server started right after finds its ports free.
   for ((waited = 0; waited < 50; waited++)); do
-    port_open "$PORT" || port_open "$MONITOR_PORT" || break
+    sv_port_open "$PORT" || sv_port_open "$MONITOR_PORT" || break
     sleep 0.1
   done
   say "stopped (pid $pid)"
@@ -346,15 +286,11 @@ launch_node() {
   if pid=$(server_pid); then
     return 0
   fi
-  port_open "$PORT" && die "127.0.0.1:$PORT is already taken by a process $RUN_DIR does not know"
-  port_open "$MONITOR_PORT" && die "127.0.0.1:$MONITOR_PORT is already taken (monitoring of $SERVER_NAME)"
+  sv_port_open "$PORT" && die "127.0.0.1:$PORT is already taken by a process $RUN_DIR does not know"
+  sv_port_open "$MONITOR_PORT" && die "127.0.0.1:$MONITOR_PORT is already taken (monitoring of $SERVER_NAME)"
   write_config
   printf '==== %s starting nats-server %s\n' "$(date -Is)" "$SERVER_NAME" >>"$(log_file)"
-  (
-    exec 9>&-
-    exec setsid "$BIN" -js -c "$(conf_file)" </dev/null >>"$(log_file)" 2>&1
-  ) &
-  printf '%s\n' "$!" >"$(pid_file)"
+  sv_launch "$(pid_file)" "$(log_file)" "$BIN" -js -c "$(conf_file)"
 }
 
 # Full health: JetStream up and current with the cluster's meta leader.
@@ -364,25 +300,16 @@ cluster_healthy() {
 
 # Waits until node $1 passes check $2 (healthy or cluster_healthy); exits on failure.
 wait_node() {
-  local n=$1 check=$2 deadline=$((SECONDS + START_TIMEOUT)) pid
+  local n=$1 check=$2 pid
   use_node "$n"
   # The PID file, not server_pid: right after the launch the process may not have exec'd
   # nats-server yet (its command line is still this script's).
   read -r pid <"$(pid_file)" 2>/dev/null || die "$SERVER_NAME is not running"
-  until "$check"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      warn "$SERVER_NAME exited during start-up; last lines of $(log_file):"
-      tail -n 20 "$(log_file)" >&2 || true
-      rm -f "$(pid_file)"
-      exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-      warn "$SERVER_NAME not healthy after ${START_TIMEOUT}s. Last lines of $(log_file):"
-      tail -n 20 "$(log_file)" >&2 || true
-      exit 1
-    fi
-    sleep 0.1
-  done
+  SV_NAME="nats $SERVER_NAME" sv_wait_healthy "$pid" "$START_TIMEOUT" "$(log_file)" "$check" || {
+    # A node that died is forgotten; one that is merely slow keeps running for the next try.
+    kill -0 "$pid" 2>/dev/null || rm -f "$(pid_file)"
+    exit 1
+  }
 }
 
 cmd_start_cluster() {
@@ -565,9 +492,9 @@ main() {
     restart) cmd_restart "$@" ;;
     leader) cmd_leader "$@" ;;
     power-cut) cmd_power_cut "$@" ;;
-    -h | --help | help) usage ;;
+    -h | --help | help) sv_usage "${BASH_SOURCE[0]}" ;;
     *)
-      usage >&2
+      sv_usage "${BASH_SOURCE[0]}" >&2
       exit 2
       ;;
   esac

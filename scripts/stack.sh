@@ -242,7 +242,7 @@ up() {
   fi
   log "up: page and API at http://127.0.0.1:$EDGE_PORT/ (origins on 127.0.0.1:$(origin_port eu)-$(origin_port asia))"
   log "game events: cargo run -p events --bin tail -- --nats $nats_url"
-  if [[ $TRACING == 1 ]]; then log "traces: Jaeger UI at $(scripts/jaeger.sh ui)"; fi
+  if [[ $TRACING == 1 ]]; then log "traces: Jaeger query API at $(scripts/jaeger.sh ui)/api/traces; scripts/jaeger.sh traces prints the last ones"; fi
 }
 
 # A real Prometheus (built once from the Go module proxy by scripts/prometheus.sh) scraping

@@ -3,7 +3,8 @@
 # needs. Stages run in order and stop at the first failure; whatever this script started is
 # stopped on exit (by PID). Logs and browser screenshots land in artifacts/.
 #
-#   1 lint        cargo fmt --check, clippy (native and wasm32) with -D warnings
+#   1 lint        cargo fmt --check, every shell script parsed (bash -n), clippy (native and
+#                 wasm32) with -D warnings
 #   1b ops        Prometheus rules and their unit tests (promtool test rules), every Grafana
 #                 dashboard expression parsed by promtool (scripts/ops-check.sh; seconds, with
 #                 promtool built once into .cache/bin by scripts/prometheus.sh); a real
@@ -166,6 +167,8 @@ ensure_cassandra() {
 
 if wants lint; then
   run fmt cargo fmt --all -- --check
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  run shell-syntax bash -c 'for f in scripts/*.sh scripts/lib/*.sh .ci/run; do bash -n "$f" || exit 1; done'
   run config-docs python3 scripts/check-config-docs.py
   run secret-leaks-self-test bash scripts/check-secret-leaks.sh --self-test
   run clippy cargo clippy --workspace --all-targets -- -D warnings

@@ -13,6 +13,7 @@
 //! - [`regions`]: the live region registry (`/regions`, heartbeats, drain);
 //! - [`room`]: the messages of the live game rooms (`/edge/game/{id}/live` WebSocket);
 //! - [`seats`]: shared games (joins, seats, per-seat results);
+//! - [`tournament`]: tournaments (a schedule of shared games, joins by round, standings);
 //! - [`v1`]: the session-service dialect (`/v1/sessions`, snake_case, its own error shape);
 //! - [`sealed`]: `sealed-v1` games (the algorithm name, the revealed round keys);
 //! - [`events`]: the `game.started` / `game.exited` events the origins publish to the event
@@ -36,6 +37,7 @@ pub mod regions;
 pub mod room;
 pub mod sealed;
 pub mod seats;
+pub mod tournament;
 pub mod v1;
 
 #[cfg(test)]
@@ -57,3 +59,7 @@ pub use seats::{
     EdgeJoinView, JoinRequest, JoinView, ResultsView, SeatResult, SeatView, SharedGame,
 };
 pub use shared_engine::Algorithm;
+pub use tournament::{
+    CreateTournamentRequest, RoundState, RoundView, StandingEntry, StandingsView, TournamentId,
+    TournamentView,
+};

@@ -1,12 +1,12 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { describeError, EdgeError, SEALED_ALGORITHM, type EdgeClient, type Game, type GuestIdentity } from './api/edge';
+import { describeError, EdgeError, SEALED_ALGORITHM, type EdgeClient, type Game, type GuestIdentity, type SharedStart } from './api/edge';
 import type { ClockSync } from './clock/clockSync';
 import { ClockPanel } from './components/ClockPanel';
-import { JoinForm, StartForm, type RegionChoice } from './components/Forms';
+import { JoinForm, StartForm, type RegionChoice, type SharedChoice } from './components/Forms';
 import { GamePanel } from './components/GamePanel';
 import { loadEngine } from './engine/engine';
 import { LiveRoom } from './game/live';
-import { GameSession, type Role } from './game/session';
+import { GameSession, type MySeat, type Role } from './game/session';
 
 /** How long a start/join waits for the first clock sync before running on what it has. */
 const CLOCK_WAIT_MS = 4_000;
@@ -56,6 +56,8 @@ function storeIdentity(identity: GuestIdentity | null) {
 interface Ownership {
   userId: string;
   ownerToken: string;
+  /** A seat this tab joined in a shared game (absent: the game's creator). */
+  seat?: number;
 }
 
 function sleep(ms: number) {
@@ -65,6 +67,20 @@ function sleep(ms: number) {
 function gameIdFromUrl(): string | null {
   const id = new URLSearchParams(window.location.search).get('game');
   return id && id.trim() !== '' ? id.trim() : null;
+}
+
+/** A join link (`?join=<gameId>&region=<backendRegion>`): the game to take a seat in, and where it lives. */
+export interface JoinLink {
+  gameId: string;
+  region?: string;
+}
+
+export function joinLinkFrom(search: string): JoinLink | null {
+  const params = new URLSearchParams(search);
+  const id = params.get('join')?.trim();
+  if (!id) return null;
+  const region = params.get('region')?.trim();
+  return region ? { gameId: id, region } : { gameId: id };
 }
 
 function rememberPlayer(gameId: string, owner: Ownership) {
@@ -83,7 +99,8 @@ function rememberedPlayer(gameId: string): Ownership | null {
       typeof parsed === 'object' &&
       parsed !== null &&
       typeof (parsed as Ownership).userId === 'string' &&
-      typeof (parsed as Ownership).ownerToken === 'string'
+      typeof (parsed as Ownership).ownerToken === 'string' &&
+      ((parsed as Ownership).seat === undefined || typeof (parsed as Ownership).seat === 'number')
     ) {
       return parsed as Ownership;
     }
@@ -101,10 +118,11 @@ export function looksLikeOwnerToken(text: string): boolean {
 export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
   const [engine, setEngine] = useState<'loading' | 'ready' | { error: string }>('loading');
   const [session, setSession] = useState<GameSession | null>(null);
-  const [busy, setBusy] = useState<null | 'start' | 'join'>(null);
+  const [busy, setBusy] = useState<null | 'start' | 'join' | 'seat'>(null);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [initialGameId] = useState(gameIdFromUrl);
+  const [initialJoin] = useState(() => joinLinkFrom(window.location.search));
   // The guest identity: stored, being asked for, or none (the edge issues none: anyone may
   // start as any user id, or the game's own sign-in provides the token).
   const [identity, setIdentity] = useState<GuestIdentity | null | 'loading'>(() => storedIdentity() ?? 'loading');
@@ -158,12 +176,17 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
   }, [session]);
 
   const open = useCallback(
-    (game: Game, role: Role) => {
-      const next = new GameSession(game, role, {
-        clock,
-        api,
-        live: (id, hello, events) => new LiveRoom(id, hello, events),
-      });
+    (game: Game, role: Role, mySeat: MySeat | null = null) => {
+      const next = new GameSession(
+        game,
+        role,
+        {
+          clock,
+          api,
+          live: (id, hello, events) => new LiveRoom(id, hello, events),
+        },
+        mySeat,
+      );
       next.run();
       replaceSession(next);
       const url = `${window.location.pathname}?game=${encodeURIComponent(game.gameId)}`;
@@ -175,12 +198,21 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
   const waitForClock = useCallback(() => Promise.race([clock.start(), sleep(CLOCK_WAIT_MS)]), [clock]);
 
   const start = useCallback(
-    async (userId: string, region: RegionChoice, sealed = false) => {
+    async (userId: string, region: RegionChoice, sealed = false, sharedChoice: SharedChoice | null = null) => {
       setBusy('start');
       setError(null);
       setNotice(null);
       try {
         const signedIn = typeof identity === 'object' && identity !== null && identity.userId === userId ? identity : null;
+        let shared: SharedStart | undefined;
+        if (sharedChoice) {
+          shared = { maxPlayers: sharedChoice.maxPlayers };
+          if (sharedChoice.joinForMs !== null) {
+            // The deadline is server time: read it from a synced clock.
+            await waitForClock();
+            shared.joinDeadline = clock.serverNow() + sharedChoice.joinForMs;
+          }
+        }
         let game: Game;
         try {
           game = await api.startGame(
@@ -188,6 +220,7 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
             region === 'auto' ? undefined : region,
             signedIn?.userToken,
             sealed ? SEALED_ALGORITHM : undefined,
+            shared,
           );
         } catch (err) {
           // The edge no longer accepts the stored identity (expired, or its secret replaced):
@@ -216,6 +249,47 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
         setBusy(null);
       }
     },
+    [api, clock, identity, open, waitForClock],
+  );
+
+  /** Takes a seat in a shared game as `userId` (from the join form or a join link). */
+  const takeSeat = useCallback(
+    async (gameId: string, userId: string, region?: string) => {
+      setBusy('seat');
+      setError(null);
+      setNotice(null);
+      try {
+        const signedIn = typeof identity === 'object' && identity !== null && identity.userId === userId ? identity : null;
+        let joined;
+        try {
+          joined = await api.joinGame(gameId, userId, region, signedIn?.userToken);
+        } catch (err) {
+          if (signedIn && err instanceof EdgeError && err.status === 401) {
+            storeIdentity(null);
+            setIdentity('loading');
+          }
+          throw err;
+        }
+        await waitForClock();
+        const held = rememberedPlayer(joined.game.gameId);
+        const token = joined.ownerToken ?? (held?.userId === joined.userId ? held.ownerToken : undefined);
+        const mySeat = { seat: joined.seat, userId: joined.userId };
+        if (token) {
+          rememberPlayer(joined.game.gameId, { userId: joined.userId, ownerToken: token, seat: joined.seat });
+          open({ ...joined.game, ownerToken: token }, 'player', joined.userId === joined.game.userId ? null : mySeat);
+        } else {
+          // The seat was taken before, from another tab or device: only its token exits it.
+          open(joined.game, 'viewer');
+          setNotice(
+            `${joined.userId} already holds seat ${joined.seat} of this game, taken on another tab or device: only that tab can exit it. This tab is watching.`,
+          );
+        }
+      } catch (err) {
+        setError(describeError(err));
+      } finally {
+        setBusy(null);
+      }
+    },
     [api, identity, open, waitForClock],
   );
 
@@ -229,6 +303,9 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
         const mine = rememberedPlayer(game.gameId);
         if (mine !== null && mine.userId === game.userId) {
           open({ ...game, ownerToken: mine.ownerToken }, 'player');
+        } else if (mine !== null && mine.seat !== undefined && game.shared) {
+          // This tab's seat in a shared game (a reload): play it again.
+          open({ ...game, ownerToken: mine.ownerToken }, 'player', { seat: mine.seat, userId: mine.userId });
         } else {
           open(game, 'viewer');
         }
@@ -273,6 +350,26 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
 
   const engineError = typeof engine === 'object' ? engine.error : null;
   const canAct = engine === 'ready' && busy === null;
+  // A join link puts the join form first: the visitor came to take a seat.
+  const startForm = (
+    <StartForm
+      busy={(!canAct && busy === 'start') || identity === 'loading'}
+      onStart={(u, r, sealed, shared) => canAct && identity !== 'loading' && void start(u, r, sealed, shared)}
+      fixedUserId={typeof identity === 'object' && identity !== null ? identity.userId : undefined}
+    />
+  );
+  const joinForm = (
+    <JoinForm
+      busy={!canAct && (busy === 'join' || busy === 'seat')}
+      onJoin={(id) => canAct && void join(id)}
+      onTakeSeat={(id, userId) =>
+        canAct && identity !== 'loading' && void takeSeat(id, userId, initialJoin?.gameId === id ? initialJoin.region : undefined)
+      }
+      initialGameId={initialJoin?.gameId ?? initialGameId ?? undefined}
+      fixedUserId={typeof identity === 'object' && identity !== null ? identity.userId : undefined}
+      joinLink={initialJoin !== null}
+    />
+  );
 
   return (
     <div className="app">
@@ -287,16 +384,9 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
         <div className="side">
           {!session && (
             <>
-              <StartForm
-                busy={(!canAct && busy === 'start') || identity === 'loading'}
-                onStart={(u, r, sealed) => canAct && identity !== 'loading' && void start(u, r, sealed)}
-                fixedUserId={typeof identity === 'object' && identity !== null ? identity.userId : undefined}
-              />
-              <JoinForm
-                busy={!canAct && busy === 'join'}
-                onJoin={(id) => canAct && void join(id)}
-                initialGameId={initialGameId ?? undefined}
-              />
+              {initialJoin === null && startForm}
+              {joinForm}
+              {initialJoin !== null && startForm}
             </>
           )}
           <ClockPanel clock={clock} />
@@ -328,7 +418,7 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
           )}
           {busy && (
             <p className="card muted" role="status">
-              {busy === 'start' ? 'Asking the edge for a game…' : 'Looking the game up…'}
+              {busy === 'start' ? 'Asking the edge for a game…' : busy === 'seat' ? 'Asking for a seat…' : 'Looking the game up…'}
             </p>
           )}
           {session ? (

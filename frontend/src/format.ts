@@ -72,3 +72,12 @@ export function formatRoutedBy(routedBy: unknown): string {
 export function shareLink(gameId: string, origin: string): string {
   return `${origin}/?game=${encodeURIComponent(gameId)}`;
 }
+
+/**
+ * The page's address for taking a seat in a shared game: `?join=<gameId>&region=<backendRegion>`
+ * (the region sends the join to the game's home origin first).
+ */
+export function joinLink(gameId: string, origin: string, region?: string): string {
+  const base = `${origin}/?join=${encodeURIComponent(gameId)}`;
+  return region ? `${base}&region=${encodeURIComponent(region)}` : base;
+}

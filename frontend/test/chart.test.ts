@@ -41,6 +41,10 @@ describe('value chart', () => {
     const w = chartModel(params, 1_000, seats, 100)!;
     expect([w.from, w.to, w.points.length]).toEqual([901, 1_000, 100]);
     expect(w.exits).toEqual([]);
+    // A page whose player exited at step 30 draws on to the others' later exits.
+    const mine = chartModel(params, 30, seats, undefined, true)!;
+    expect([mine.from, mine.to]).toEqual([0, 90]);
+    expect(mine.exits.map((e) => e.seat)).toEqual([0, 1, 3]);
   });
 
   it('draws the curve, a line per break and a dot per exit', () => {

@@ -158,6 +158,14 @@ impl Application {
                     .map_err(StartupError::Store)?,
                 );
                 let state = state.with_leaderboard(leaderboard_store.clone());
+                let state = state.with_tournaments(Arc::new(
+                    crate::tournament::CassandraTournaments::connect(
+                        store.clone(),
+                        &settings.cassandra.keyspace,
+                    )
+                    .await
+                    .map_err(StartupError::Store)?,
+                ));
                 if let (Some(leaderboard), Some(events)) = (&settings.leaderboard, &settings.events)
                 {
                     let client = events::connect(

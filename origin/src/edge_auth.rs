@@ -9,8 +9,8 @@
 //! back to `TRUSTED_PROXIES` (ordinary load balancers) or the socket peer, as before.
 //!
 //! With `SEEDSYNC_ENV=production` the secret is required, and the public API (`/game/*`,
-//! `/users/*`, and `/v1/*` unless `ORIGIN_DIRECT_ACCESS=v1`) answers 403 `forbidden` to any
-//! request that is not from the edge. Health, readiness, metrics and the registry routes are
+//! `/users/*`, `/tournaments/*`, and `/v1/*` unless `ORIGIN_DIRECT_ACCESS=v1`) answers 403
+//! `forbidden` to any request that is not from the edge. Health, readiness, metrics and the registry routes are
 //! not gated here: they have credentials of their own.
 //!
 //! | variable | default | |
@@ -287,7 +287,10 @@ impl EdgeAuth {
                     .strip_prefix(prefix)
                     .is_some_and(|rest| rest.starts_with('/'))
         };
-        under("/game") || under("/users") || (under("/v1") && !self.settings.direct_v1)
+        under("/game")
+            || under("/users")
+            || under("/tournaments")
+            || (under("/v1") && !self.settings.direct_v1)
     }
 
     /// The 403 for a gated request not from the edge, in its dialect.
@@ -485,6 +488,7 @@ mod tests {
             "/game/start",
             "/game/x/state",
             "/users/u/game",
+            "/tournaments/t/rounds/0/join",
             "/v1/sessions",
         ] {
             assert!(prod.gated(path), "{path}");

@@ -45,6 +45,7 @@ pub mod telemetry;
 #[cfg(test)]
 mod test_fixtures;
 pub mod tls;
+pub mod tournament;
 pub mod verify;
 
 pub use application::{Application, StartupError};

@@ -373,7 +373,8 @@ impl LimitSettings {
 /// Which budget a request spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    /// `POST /game/start`, `POST /v1/sessions`, `POST /game/{id}/join`.
+    /// `POST /game/start`, `POST /v1/sessions`, `POST /game/{id}/join`,
+    /// `POST /tournaments/{id}/rounds/{round}/join`.
     Start,
     /// Everything else that reaches the API (reads, exits, unknown routes).
     Read,
@@ -397,6 +398,10 @@ impl Class {
             (&Method::POST, "/game/start" | "/v1/sessions") => Class::Start,
             // A join writes as much as a start (slot and seat LWTs).
             (&Method::POST, p) if p.starts_with("/game/") && p.ends_with("/join") => Class::Start,
+            // A tournament join may also open a table (a start).
+            (&Method::POST, p) if p.starts_with("/tournaments/") && p.ends_with("/join") => {
+                Class::Start
+            }
             _ => Class::Read,
         }
     }
@@ -1072,6 +1077,10 @@ mod tests {
         assert_eq!(Class::of(&Method::POST, "/v1/sessions/"), Class::Start);
         assert_eq!(Class::of(&Method::GET, "/game/start"), Class::Read);
         assert_eq!(Class::of(&Method::POST, "/game/g/join"), Class::Start);
+        assert_eq!(
+            Class::of(&Method::POST, "/tournaments/t/rounds/0/join"),
+            Class::Start
+        );
         assert_eq!(Class::of(&Method::GET, "/game/g/results"), Class::Read);
         assert_eq!(Class::of(&Method::POST, "/game/exit"), Class::Read);
         assert_eq!(Class::of(&Method::GET, "/ready"), Class::Probe);

@@ -150,6 +150,22 @@ fn game_routes(timeout: Duration) -> Router<AppState> {
                 .fallback(only("GET, HEAD, PATCH")),
         )
         .route(
+            "/admin/tournaments",
+            post(routes::tournament::create).fallback(only("POST")),
+        )
+        .route(
+            "/tournaments/{id}",
+            get(routes::tournament::get).fallback(only("GET, HEAD")),
+        )
+        .route(
+            "/tournaments/{id}/standings",
+            get(routes::tournament::standings).fallback(only("GET, HEAD")),
+        )
+        .route(
+            "/tournaments/{id}/rounds/{round}/join",
+            post(routes::tournament::join).fallback(only("POST")),
+        )
+        .route(
             "/admin/settings/rollback",
             post(admin::rollback).fallback(only("POST")),
         )

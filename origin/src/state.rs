@@ -43,6 +43,8 @@ pub struct AppState {
     /// The leaderboard `GET /leaderboard` reads (in memory until
     /// [`AppState::with_leaderboard`]).
     pub leaderboard: Arc<dyn crate::leaderboard::LeaderboardStore>,
+    /// Where tournaments live (in memory until [`AppState::with_tournaments`]).
+    pub tournaments: Arc<dyn crate::tournament::TournamentStore>,
 }
 
 impl AppState {
@@ -102,6 +104,7 @@ impl AppState {
         AppState {
             service,
             leaderboard: Arc::new(crate::leaderboard::MemoryLeaderboard::default()),
+            tournaments: Arc::new(crate::tournament::MemoryTournaments::default()),
             runtime: Arc::new(runtime),
             metrics,
             request_timeout: settings.request_timeout,
@@ -129,6 +132,15 @@ impl AppState {
         store: Arc<dyn crate::leaderboard::LeaderboardStore>,
     ) -> AppState {
         self.leaderboard = store;
+        self
+    }
+
+    /// The same state keeping tournaments in `store` (Cassandra's, in the binary).
+    pub fn with_tournaments(
+        mut self,
+        store: Arc<dyn crate::tournament::TournamentStore>,
+    ) -> AppState {
+        self.tournaments = store;
         self
     }
 

@@ -11,10 +11,12 @@ import {
   type ExitRequest,
   type GameAlgorithm,
   type GameStatus,
+  type JoinRequest,
   type RoundKey,
   type ResultsView,
   type RoundsView,
   type RoutedBy,
+  type SeatResult,
   type StartRequest,
 } from './generated/contract';
 import { isSeatExit, type SeatExit } from '../game/seats';
@@ -30,6 +32,7 @@ export type {
   RoundKey,
   RoundsView,
   RoutedBy,
+  SeatResult,
 } from './generated/contract';
 
 /** The sealed algorithm's wire name (`api::GameAlgorithm::Sealed`). */
@@ -79,6 +82,33 @@ export const DEFAULT_TIMEOUT_MS = 8_000;
 
 /** What a start's errors are prefixed with (and how `explain` knows an error is a start's). */
 const START = 'Starting the game';
+/** What a join's errors are prefixed with (and how `explain` knows an error is a join's). */
+export const JOIN = 'Joining the game';
+
+/** Seats of a shared game, the creator's included (`api::MaxPlayers`). */
+export const MIN_PLAYERS = 2;
+export const MAX_PLAYERS = 100;
+
+/** A start's request for a shared game: its seats, and until when (server Unix ms) it takes players. */
+export interface SharedStart {
+  maxPlayers: number;
+  joinDeadline?: number;
+}
+
+/**
+ * A seat taken in a shared game (`api::EdgeJoinView`): the game (with the region that seated
+ * the player as its `backendRegion`), the seat, and the seat's owner token when this request
+ * took it (absent for a seat found again without proof that it is this browser's).
+ */
+export interface Joined {
+  game: Game;
+  seat: number;
+  userId: string;
+  joinedAt: number;
+  ownerToken?: string;
+  /** The seat's result, if its player already exited it. */
+  result?: SeatResult;
+}
 
 /**
  * A guest identity the edge issued (`POST /edge/auth/guest`, when the edge runs
@@ -166,7 +196,11 @@ function describeStatus(status: number): string {
  * What a person should read for the answers that are about who may do what: 401 (this tab has
  * no owner token), 403 (the token it has does not allow this), 429 (too fast; wait).
  */
-function explain(status: number, retryAfterSeconds: number | undefined, what = ''): string | undefined {
+function explain(status: number, retryAfterSeconds: number | undefined, what = '', code?: string): string | undefined {
+  if (what === JOIN) {
+    const refusal = joinRefusal(status, code);
+    if (refusal !== undefined) return refusal;
+  }
   if (status === 401 && what === START) {
     return "the edge did not accept this browser's identity (it may have expired or been replaced); reload the page to get a new one";
   }
@@ -186,15 +220,42 @@ function explain(status: number, retryAfterSeconds: number | undefined, what = '
   return undefined;
 }
 
+/**
+ * Why a join was refused, as a person should read it: each refusal of `POST /edge/game/{id}/join`
+ * (the seat rules of `api::seats`), or `undefined` for an answer that is not about joining.
+ */
+export function joinRefusal(status: number, code?: string): string | undefined {
+  switch (code) {
+    case 'game_full':
+      return 'every seat of this game is taken; you can still watch it';
+    case 'already_playing':
+      return 'you already play another game (one game or seat at a time): exit it first, then join';
+    case 'not_joinable':
+      return 'this is a one-player game (started without players): it can be watched, not joined';
+    case 'join_closed':
+      return 'this game no longer takes players: joins closed at the time its creator chose (by default, its start)';
+    case 'game_ended':
+      return 'this game has ended: every seat exited; open it to see the results';
+    default:
+  }
+  if (status === 401) {
+    return "the edge did not accept this browser's identity (it may have expired or been replaced); reload the page to get a new one";
+  }
+  if (status === 403) return 'a seat can only be taken as the user this browser is signed in as';
+  if (status === 404) return 'no game has this id (check the link)';
+  return undefined;
+}
+
 /** Turns an error response into a readable message (the contract's `ErrorBody`, or text). */
 export function errorFromResponse(status: number, body: string, what: string, retryAfterSeconds?: number): EdgeError {
-  const plain = explain(status, retryAfterSeconds, what);
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
   } catch {
     parsed = undefined;
   }
+  const sentCode = isObject(parsed) && isObject(parsed.error) && typeof parsed.error.code === 'string' ? parsed.error.code : undefined;
+  const plain = explain(status, retryAfterSeconds, what, sentCode);
   if (isObject(parsed) && isObject(parsed.error)) {
     const detail = parsed.error;
     const code: EdgeErrorCode = isErrorCode(detail.code) ? detail.code : `http_${status}`;
@@ -210,7 +271,7 @@ export function errorFromResponse(status: number, body: string, what: string, re
   const text = body.replace(/\s+/g, ' ').trim().slice(0, 160);
   return new EdgeError(
     `http_${status}`,
-    `${what} failed: ${describeStatus(status)} (HTTP ${status})${text ? `: ${text}` : ''}`,
+    `${what} failed: ${plain ?? describeStatus(status)} (HTTP ${status})${text ? `: ${text}` : ''}`,
     status,
   );
 }
@@ -263,6 +324,21 @@ export function parseGame(body: unknown, what: string): Game {
   }
   if (isObject(body.metadata)) game.metadata = body.metadata;
   if (typeof body.ownerToken === 'string' && body.ownerToken !== '') game.ownerToken = body.ownerToken;
+  if (body.shared !== undefined && body.shared !== null) {
+    // A shared game: its seats table and join link depend on these.
+    const shared = body.shared;
+    if (
+      !isObject(shared) ||
+      typeof shared.maxPlayers !== 'number' ||
+      !Number.isSafeInteger(shared.maxPlayers) ||
+      shared.maxPlayers < 1 ||
+      typeof shared.joinDeadline !== 'number' ||
+      !Number.isFinite(shared.joinDeadline)
+    ) {
+      throw invalid(what, 'shared');
+    }
+    game.shared = { maxPlayers: shared.maxPlayers, joinDeadline: shared.joinDeadline };
+  }
   if (algorithm === SEALED_ALGORITHM) {
     // A sealed game is followed from its commitment: without one the page cannot check a key.
     if (!isKeyHex(body.commitment)) throw invalid(what, 'commitment');
@@ -325,7 +401,9 @@ export function parseResults(body: unknown, what: string): ResultsView {
 /** Validates an exit answer against `EdgeExitView` (`exitedAt` is what the page needs). */
 export function parseExit(body: unknown, sent: ExitRequest, what: string): ExitResult {
   if (!isObject(body)) throw new EdgeError('bad_response', `${what} failed: unexpected answer`);
+  const result = body.result === undefined || body.result === null ? undefined : seatResult(body.result, what);
   return {
+    ...(result ? { result } : {}),
     ok: true,
     gameId: typeof body.gameId === 'string' ? body.gameId : sent.gameId,
     userId: typeof body.userId === 'string' ? body.userId : sent.userId,
@@ -334,6 +412,43 @@ export function parseExit(body: unknown, sent: ExitRequest, what: string): ExitR
     backendRegion:
       typeof body.backendRegion === 'string' && body.backendRegion !== '' ? body.backendRegion : (sent.backendRegion ?? ''),
   };
+}
+
+/** A seat's result, shape-checked (`api::SeatResult`). */
+function seatResult(value: unknown, what: string): SeatResult {
+  if (!isSeatExit({ seat: 0, userId: '', result: value })) throw invalid(what, 'result');
+  const r = value as SeatResult;
+  if (r.final !== undefined) {
+    const f = r.final as unknown as Json;
+    if (![f.step, f.value, f.round].every((n) => typeof n === 'number' && Number.isSafeInteger(n)) || typeof f.broken !== 'boolean') {
+      throw invalid(what, 'result');
+    }
+  }
+  return r;
+}
+
+/**
+ * Validates a join answer against `EdgeJoinView`: the game must be one the engine can run (see
+ * {@link parseGame}) and shared and the one asked for, the seat one of its seats, and the player
+ * the one who asked.
+ */
+export function parseJoin(body: unknown, sent: JoinRequest & { gameId: string }, what: string): Joined {
+  if (!isObject(body)) throw new EdgeError('bad_response', `${what} failed: the edge's answer is not a seat`);
+  const backendRegion = typeof body.backendRegion === 'string' && body.backendRegion !== '' ? body.backendRegion : undefined;
+  const inner = isObject(body.game) ? { ...body.game, ...(backendRegion ? { backendRegion } : {}) } : body.game;
+  const game = parseGame(inner, what);
+  // A seat's token is the join's, never the game's (a game view never carries one to a joiner).
+  delete game.ownerToken;
+  if (game.shared === undefined) throw invalid(what, 'game.shared');
+  const seat = body.seat;
+  if (typeof seat !== 'number' || !Number.isSafeInteger(seat) || seat < 0 || seat >= game.shared.maxPlayers) throw invalid(what, 'seat');
+  const userId = requireString(body, 'userId', what);
+  if (userId !== sent.userId) throw invalid(what, 'userId');
+  if (game.gameId !== sent.gameId) throw invalid(what, 'game.gameId');
+  const joined: Joined = { game, seat, userId, joinedAt: requireNumber(body, 'joinedAt', what) };
+  if (typeof body.ownerToken === 'string' && body.ownerToken !== '') joined.ownerToken = body.ownerToken;
+  if (body.result !== undefined && body.result !== null) joined.result = seatResult(body.result, what);
+  return joined;
 }
 
 export class EdgeClient {
@@ -413,10 +528,20 @@ export class EdgeClient {
    * Starts a game as `userId`; `userToken` (a guest identity's, or the identity provider's JWT)
    * proves the user to an edge that authenticates users.
    */
-  async startGame(userId: string, preferredRegion?: Region, userToken?: string, algorithm?: GameAlgorithm): Promise<Game> {
+  async startGame(
+    userId: string,
+    preferredRegion?: Region,
+    userToken?: string,
+    algorithm?: GameAlgorithm,
+    shared?: SharedStart,
+  ): Promise<Game> {
     const what = START;
     const body: StartRequest = preferredRegion ? { userId, preferredRegion } : { userId };
     if (algorithm !== undefined) body.algorithm = algorithm;
+    if (shared !== undefined) {
+      body.maxPlayers = shared.maxPlayers;
+      if (shared.joinDeadline !== undefined) body.joinDeadline = shared.joinDeadline;
+    }
     const authorization = userToken ? `Bearer ${userToken}` : undefined;
     return parseGame(await this.request('POST', '/edge/game/start', what, body, { authorization }), what);
   }
@@ -440,6 +565,24 @@ export class EdgeClient {
       userToken: requireString(answer, 'userToken', what),
       expiresAt: requireNumber(answer, 'expiresAt', what),
     };
+  }
+
+  /**
+   * Takes a seat in the shared game `gameId` as `userId` (`POST /edge/game/{id}/join`);
+   * `backendRegion` (from a join link) routes it to the game's region first, `userToken` proves
+   * the user to an edge that authenticates users. Every refusal (`game_full`, `already_playing`,
+   * `not_joinable`, `join_closed`, `game_ended`, 401) is an {@link EdgeError} with a sentence
+   * saying why (see {@link joinRefusal}).
+   */
+  async joinGame(gameId: string, userId: string, backendRegion?: string, userToken?: string): Promise<Joined> {
+    const what = JOIN;
+    const body: JoinRequest = backendRegion ? { userId, backendRegion } : { userId };
+    const authorization = userToken ? `Bearer ${userToken}` : undefined;
+    return parseJoin(
+      await this.request('POST', `/edge/game/${encodeURIComponent(gameId)}/join`, what, body, { authorization }),
+      { ...body, gameId },
+      what,
+    );
   }
 
   /** Exits as the player: `ownerToken` is what the start answered (sent as a Bearer token). */

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
-import type { GameSession } from '../game/session';
-import { formatCountdown, formatRoutedBy, formatServerTime, regionName, shareLink } from '../format';
+import { playerOf, type GameSession } from '../game/session';
+import { formatCountdown, formatRoutedBy, formatServerTime, joinLink, regionName, shareLink } from '../format';
 import { SealedPanel } from './SealedPanel';
 import { SeatsTable } from './SeatsTable';
 import { ValueChart } from './ValueChart';
@@ -27,15 +27,26 @@ export function GamePanel({
   const [copyNote, setCopyNote] = useState<string | null>(null);
   const [pasted, setPasted] = useState('');
   const link = shareLink(game.gameId, window.location.origin);
+  const me = playerOf(snap);
+  const shared = game.shared;
+  // A shared game takes players until its deadline (server time); the join link is shown until then.
+  const seatLink = shared && !snap.stopped && snap.serverNow < shared.joinDeadline ? joinLink(game.gameId, window.location.origin, game.backendRegion ?? game.region) : null;
+  const allExited = snap.seats !== null && snap.seats.length > 0 && snap.seats.every((r) => r.result !== null);
   const tick = state.phase === 'countdown' ? null : state.tick;
   const step = tick?.step ?? null;
   // A shared seeded game: the value over the steps from this page's engine, exits marked.
   const chart = useMemo(
     () =>
       snap.seats && !snap.sealed
-        ? chartModel({ seed: game.seed, tickMs: game.tickMs, breakEvery: game.breakEvery, algorithm: game.algorithm }, step, snap.seats)
+        ? chartModel(
+            { seed: game.seed, tickMs: game.tickMs, breakEvery: game.breakEvery, algorithm: game.algorithm },
+            step,
+            snap.seats,
+            undefined,
+            snap.myResult !== null,
+          )
         : null,
-    [snap.seats, snap.sealed, game.seed, game.tickMs, game.breakEvery, game.algorithm, step],
+    [snap.seats, snap.sealed, snap.myResult, game.seed, game.tickMs, game.breakEvery, game.algorithm, step],
   );
 
   useEffect(() => titleRef.current?.focus(), []);
@@ -55,15 +66,15 @@ export function GamePanel({
   async function copyToken() {
     try {
       await navigator.clipboard.writeText(game.ownerToken ?? '');
-      setCopyNote('Owner token copied: whoever has it can end this game.');
+      setCopyNote(snap.mySeat ? 'Seat token copied: whoever has it can exit your seat.' : 'Owner token copied: whoever has it can end this game.');
     } catch {
       setCopyNote('Could not copy the owner token.');
     }
   }
 
-  async function copy() {
+  async function copy(text = link) {
     try {
-      await navigator.clipboard.writeText(link);
+      await navigator.clipboard.writeText(text);
       setCopyNote('Link copied.');
     } catch {
       setCopyNote('Could not copy: select the link and copy it.');
@@ -74,7 +85,7 @@ export function GamePanel({
     <section className="card game" aria-labelledby="game-title">
       <div className="game-head">
         <h2 id="game-title" ref={titleRef} tabIndex={-1}>
-          {role === 'player' ? 'Your game' : 'Watching a game'}
+          {role !== 'player' ? 'Watching a game' : snap.mySeat ? `Your seat (seat ${snap.mySeat.seat})` : 'Your game'}
         </h2>
         <span className={`badge phase-${snap.leftEarly ? 'left' : state.phase}`} data-testid="phase">
           {snap.leftEarly ? 'stopped watching' : state.phase}
@@ -89,9 +100,19 @@ export function GamePanel({
           </dd>
         </div>
         <div>
-          <dt>Player</dt>
-          <dd>{game.userId || 'unknown'}</dd>
+          <dt>{shared ? 'Started by' : 'Player'}</dt>
+          <dd data-testid="creator">{game.userId || 'unknown'}</dd>
         </div>
+        {shared && (
+          <div>
+            <dt>Shared game</dt>
+            <dd data-testid="shared-facts">
+              up to {shared.maxPlayers} players; joins {snap.serverNow < shared.joinDeadline ? 'close' : 'closed'} at{' '}
+              {formatServerTime(shared.joinDeadline)}
+              {me !== null && <> · you play as {me}</>}
+            </dd>
+          </div>
+        )}
         <div>
           <dt>Backend region</dt>
           <dd data-testid="backend-region">{regionName(game.backendRegion ?? game.region)}</dd>
@@ -120,6 +141,19 @@ export function GamePanel({
             {copyNote && <span className="muted"> {copyNote}</span>}
           </dd>
         </div>
+        {seatLink && (
+          <div className="share">
+            <dt>Invite players</dt>
+            <dd>
+              <a href={seatLink} data-testid="join-link">
+                {seatLink}
+              </a>{' '}
+              <button type="button" className="link-button" onClick={() => void copy(seatLink)}>
+                Copy join link
+              </button>
+            </dd>
+          </div>
+        )}
       </dl>
 
       <div
@@ -173,8 +207,10 @@ export function GamePanel({
         )}
         {state.phase === 'ended' && (
           <p className="final" data-testid="final">
-            Game over{snap.endedAt !== null ? ` at ${formatServerTime(snap.endedAt)}` : ''}
+            {shared && role === 'player' ? 'You exited' : 'Game over'}
+            {snap.endedAt !== null ? ` at ${formatServerTime(snap.endedAt)}` : ''}
             {tick ? `: final step ${tick.step}, value ${tick.value}, round ${tick.round}.` : '.'}
+            {shared && role === 'player' && !allExited ? ' The game goes on for the other seats.' : ''}
           </p>
         )}
         {snap.leftEarly && state.phase !== 'ended' && (
@@ -227,7 +263,24 @@ export function GamePanel({
         )}
       </div>
       {chart && <ValueChart model={chart} />}
-      {snap.seats && <SeatsTable seats={snap.seats} maxPlayers={game.shared?.maxPlayers} you={role === 'player' ? game.userId : undefined} />}
+      {snap.myResult && (
+        <p
+          className="card result"
+          role="status"
+          data-testid="my-result"
+          data-exited-at={snap.myResult.exitedAt}
+          data-step={snap.myResult.final ? snap.myResult.final.step : ''}
+          data-value={snap.myResult.final ? snap.myResult.final.value : ''}
+          data-break-first={snap.myResult.breakFirst ? 'true' : 'false'}
+        >
+          Your result: exited at {formatServerTime(snap.myResult.exitedAt)},{' '}
+          {snap.myResult.final
+            ? `step ${snap.myResult.final.step}, value ${snap.myResult.final.value}`
+            : 'during the countdown'}
+          {snap.myResult.breakFirst ? ' (a break came first).' : ' (before any break).'}
+        </p>
+      )}
+      {snap.seats && <SeatsTable seats={snap.seats} maxPlayers={shared?.maxPlayers} you={me ?? undefined} final={allExited} />}
       {snap.sealed && <SealedPanel view={snap.sealed} settled={snap.settled} stopped={snap.stopped} />}
       {snap.roundsWarning && (
         <p className="warning" role="status" data-testid="rounds-warning">
@@ -243,7 +296,7 @@ export function GamePanel({
       <div className="actions">
         {!snap.stopped && role === 'player' && (
           <button type="button" className="danger" onClick={() => void session.exit()} disabled={snap.exiting}>
-            {snap.exiting ? 'Exiting…' : 'Exit game'}
+            {snap.exiting ? 'Exiting…' : shared ? 'Exit my seat' : 'Exit game'}
           </button>
         )}
         {!snap.stopped && role === 'viewer' && (

@@ -29,14 +29,20 @@ export interface ChartModel {
 
 export const CHART_WINDOW = 600;
 
-/** The chart up to step `upTo` (inclusive), or null before step 0. */
+/**
+ * The chart up to step `shownStep` (inclusive), or null before step 0. With `drawOn` (this page's
+ * counter stopped at its own player's exit while the others played on), it extends to the latest
+ * seat exit, so every exit is marked.
+ */
 export function chartModel(
   params: Omit<GameParams, 'startAt'>,
-  upTo: number | null,
+  shownStep: number | null,
   seats: readonly SeatRow[],
   window = CHART_WINDOW,
+  drawOn = false,
 ): ChartModel | null {
-  if (upTo === null || upTo < 0) return null;
+  if (shownStep === null || shownStep < 0) return null;
+  const upTo = drawOn ? seats.reduce((last, s) => Math.max(last, s.result?.final?.step ?? -1), shownStep) : shownStep;
   const from = Math.max(0, upTo - window + 1);
   const points: [number, number][] = [];
   const breaks: number[] = [];

@@ -15,9 +15,19 @@ import { describeError, EdgeError, retryDelayMs, SEALED_ALGORITHM, type EdgeClie
 import { GameFollower, type FollowResult, type GameState, type Tick } from '../engine/engine';
 import type { Hello, Latency, LiveEvents, Presence } from './live';
 import { SealedGame, type SealedView } from './sealed';
-import { applySeat, mergeResults, type SeatRow } from './seats';
+import { applySeat, mergeResults, type SeatResult, type SeatRow } from './seats';
 
 export type Role = 'player' | 'viewer';
+
+/**
+ * The seat this page plays in a shared game it joined (not the creator's): its number and
+ * player. The seat's owner token is the game's `ownerToken` in the session (it exits this seat
+ * and no other).
+ */
+export interface MySeat {
+  readonly seat: number;
+  readonly userId: string;
+}
 
 export interface BreakEntry {
   readonly step: number;
@@ -68,6 +78,19 @@ export interface SessionSnapshot {
    * load and after the end, updated by the room's `seat` pushes the moment each is committed.
    */
   readonly seats: readonly SeatRow[] | null;
+  /** The seat this page joined and plays (null: the creator's page, or a viewer). */
+  readonly mySeat: MySeat | null;
+  /**
+   * A shared game: this player's committed result (from the exit's answer, or the seat's row),
+   * null until they exited.
+   */
+  readonly myResult: SeatResult | null;
+}
+
+/** Who this page plays as: a joined seat's player, else the game's creator (`null` for a viewer). */
+export function playerOf(snap: Pick<SessionSnapshot, 'game' | 'role' | 'mySeat'>): string | null {
+  if (snap.role !== 'player') return null;
+  return snap.mySeat?.userId ?? snap.game.userId;
 }
 
 /** A live room connection, as the session uses it (see `./live`). */
@@ -127,7 +150,7 @@ export class GameSession {
   private pollAbort: AbortController | null = null;
   private disposed = false;
 
-  constructor(game: Game, role: Role, deps: SessionDeps) {
+  constructor(game: Game, role: Role, deps: SessionDeps, mySeat: MySeat | null = null) {
     this.deps = {
       pollMs: 3_000,
       setTimer: (fn, ms) => setTimeout(fn, ms),
@@ -176,7 +199,16 @@ export class GameSession {
       sealed: this.sealed?.view() ?? null,
       roundsWarning: null,
       seats: game.shared ? [] : null,
+      mySeat: role === 'player' && game.shared ? mySeat : null,
+      myResult: null,
     };
+  }
+
+  /** The rows changed: this player's result is their seat's row's, once it has one. */
+  private withSeats(seats: readonly SeatRow[]): Partial<SessionSnapshot> {
+    const me = playerOf(this.snapshot);
+    const mine = this.snapshot.myResult === null && me !== null ? seats.find((r) => r.userId === me && r.result !== null) : undefined;
+    return mine?.result ? { seats, myResult: mine.result } : { seats };
   }
 
   /** A shared game: reads its seats and results (a failure keeps what the page has). */
@@ -186,7 +218,7 @@ export class GameSession {
     try {
       const view = await getResults(this.snapshot.game.gameId, { timeoutMs: 5_000 });
       if (this.disposed || this.snapshot.seats === null) return;
-      this.set({ seats: mergeResults(this.snapshot.seats, view) });
+      this.set(this.withSeats(mergeResults(this.snapshot.seats, view)));
     } catch {
       // The pushes still update the table; the next load or end reads again.
     }
@@ -229,11 +261,15 @@ export class GameSession {
   /** Joins the game's live room: presence, the exit pushed the moment it is committed. */
   private openLive(): void {
     if (!this.deps.live || this.liveRoom) return;
-    const { game, role } = this.snapshot;
+    const { game, role, mySeat } = this.snapshot;
     // A player proves itself with the owner token this tab holds (the start's, kept in
-    // sessionStorage); without one the page can only watch.
+    // sessionStorage); without one the page can only watch. The room seats only the game's
+    // creator as player: a joined seat's page is in the room as viewer (it sees every push all
+    // the same), and exits its seat through the edge with the seat's token.
     const hello: Hello =
-      role === 'player' && game.ownerToken ? { role, userId: game.userId, ownerToken: game.ownerToken } : { role: 'viewer' };
+      role === 'player' && mySeat === null && game.ownerToken
+        ? { role, userId: game.userId, ownerToken: game.ownerToken }
+        : { role: 'viewer' };
     this.liveRoom = this.deps.live(game.gameId, hello, {
       onPresence: (presence) => {
         if (!this.disposed) this.set({ presence });
@@ -251,7 +287,7 @@ export class GameSession {
         if (!this.disposed) this.acceptKey(round, key);
       },
       onSeat: (seat) => {
-        if (!this.disposed && this.snapshot.seats !== null) this.set({ seats: applySeat(this.snapshot.seats, seat) });
+        if (!this.disposed && this.snapshot.seats !== null) this.set(this.withSeats(applySeat(this.snapshot.seats, seat)));
       },
       onExited: (exitedAt) => {
         if (this.disposed) return;
@@ -473,6 +509,12 @@ export class GameSession {
     if (this.disposed || this.snapshot.stopped) return;
     this.pollTimer = this.deps.setTimer(() => {
       this.pollTimer = null;
+      // The room pushes seat results, not joins: while the game takes players, the seats are
+      // re-read at each poll (until a poll after the join deadline).
+      const shared = this.snapshot.game.shared;
+      if (shared && this.snapshot.seats !== null && this.deps.clock.serverNow() < shared.joinDeadline + this.deps.pollMs) {
+        void this.loadResults();
+      }
       void this.poll().finally(() => this.schedulePoll());
     }, this.deps.pollMs);
   }
@@ -502,7 +544,7 @@ export class GameSession {
   }
 
   /** The game ended at server Unix ms `endedAt`: freeze at the engine's final step. */
-  end(endedAt: number, game?: Game, keepRoom = false): void {
+  end(endedAt: number, game?: Game, keepRoom = false, extra: Partial<SessionSnapshot> = {}): void {
     if (this.disposed) return;
     this.follower.end(endedAt);
     const { state, settled } = this.follower.at(Math.max(endedAt, this.deps.clock.serverNow()));
@@ -515,6 +557,7 @@ export class GameSession {
       settled: settled ?? true,
       sealed: this.sealed?.view() ?? null,
       game: game ?? { ...this.snapshot.game, status: 'exited', exitedAt: endedAt },
+      ...extra,
     });
     // A sealed game: the keys up to the final step and the root are public now.
     if (this.sealed && !this.snapshot.leftEarly) void this.fetchRounds();
@@ -525,14 +568,18 @@ export class GameSession {
   /** The player ends the game for everyone. Never rejects: failures land in `error`. */
   async exit(): Promise<void> {
     const { game, role, stopped, exiting } = this.snapshot;
-    if (role !== 'player' || stopped || exiting || this.disposed) return;
+    const me = playerOf(this.snapshot);
+    if (role !== 'player' || me === null || stopped || exiting || this.disposed) return;
     this.set({ exiting: true, error: null });
     try {
+      // A joined seat exits as its own player, with its seat's token (it exits no other seat).
       const result = game.ownerToken
-        ? await this.deps.api.exitGame(game.gameId, game.userId, game.backendRegion, game.ownerToken)
-        : await this.deps.api.exitGame(game.gameId, game.userId, game.backendRegion);
+        ? await this.deps.api.exitGame(game.gameId, me, game.backendRegion, game.ownerToken)
+        : await this.deps.api.exitGame(game.gameId, me, game.backendRegion);
+      if (this.disposed) return;
       // A shared game goes on for the other seats: keep the room, so their results still arrive.
-      this.end(result.exitedAt, undefined, this.snapshot.seats !== null);
+      const shared = this.snapshot.seats !== null;
+      this.end(result.exitedAt, undefined, shared, shared && result.result ? { myResult: result.result } : {});
     } catch (err) {
       if (!this.disposed) this.set({ exiting: false, error: describeError(err) });
     }

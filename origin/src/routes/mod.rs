@@ -4,7 +4,8 @@
 //! - [`v1`]: the session-service dialect (`/v1/sessions`);
 //! - [`health`]: liveness, readiness and metrics;
 //! - [`regions`]: the live region registry (list, register, drain);
-//! - [`admin`]: the runtime settings (bearer `ADMIN_TOKEN`, as the drain routes).
+//! - [`admin`]: the runtime settings (bearer `ADMIN_TOKEN`, as the drain routes);
+//! - [`tournament`]: tournaments (created by the operator, joined by round, standings).
 //!
 //! Route modules only translate between HTTP and the service ([`crate::service`]); they never
 //! call each other.
@@ -14,6 +15,7 @@ pub mod game;
 pub mod health;
 pub mod leaderboard;
 pub mod regions;
+pub mod tournament;
 pub mod v1;
 
 use api::json::is_json_content_type;

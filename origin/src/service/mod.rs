@@ -28,6 +28,7 @@ mod sealed;
 mod seats;
 mod settings;
 mod timeline;
+mod tournament;
 
 use std::sync::Arc;
 

@@ -36,7 +36,7 @@ use crate::config::Settings;
 
 /// The migration files, in version order. Adding one: a new file `NNNN_name.cql` in
 /// `origin/migrations/` and a line here (a unit test checks the two agree).
-const FILES: [(&str, &str); 7] = [
+const FILES: [(&str, &str); 8] = [
     (
         "0001_initial.cql",
         include_str!("../../migrations/0001_initial.cql"),
@@ -64,6 +64,10 @@ const FILES: [(&str, &str); 7] = [
     (
         "0007_leaderboard.cql",
         include_str!("../../migrations/0007_leaderboard.cql"),
+    ),
+    (
+        "0008_tournaments.cql",
+        include_str!("../../migrations/0008_tournaments.cql"),
     ),
 ];
 

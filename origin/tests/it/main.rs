@@ -33,3 +33,4 @@ mod settings;
 mod storage_failure;
 mod tls;
 mod tls_cassandra;
+mod tournament;

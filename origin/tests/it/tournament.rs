@@ -1,0 +1,399 @@
+//! Tournaments through three real origins (eu, us, asia) on one keyspace of the real Cassandra:
+//! 25 players joining round 0 at once across the origins sit at exactly 3 tables (10, 10, 5)
+//! that play the identical game; the standings equal the engine's values at each exit (or at
+//! the round's end for a player who never exited), recomputed here from the game parameters;
+//! and every refusal is a clear JSON error (operator only, closed or unknown rounds, forged
+//! ids).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::{Value, json};
+use shared_engine::{Algorithm, Params};
+
+use crate::common::{TestApp, now_ms, settings_with, spawn_app_with, unique_user};
+
+const TOKEN: &str = "tournament-test-admin-token-0123456789abcdef";
+
+async fn three_origins() -> [TestApp; 3] {
+    let with_admin = |region: &str| settings_with(region, &[("ADMIN_TOKEN", TOKEN)]);
+    [
+        spawn_app_with(with_admin("eu")).await,
+        spawn_app_with(with_admin("us")).await,
+        spawn_app_with(with_admin("asia")).await,
+    ]
+}
+
+async fn send(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    bearer: Option<&str>,
+) -> (u16, Value) {
+    let mut request = app.client.request(method.parse().unwrap(), app.url(path));
+    if let Some(token) = bearer {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn create(app: &TestApp, body: &Value) -> (u16, Value) {
+    send(app, "POST", "/admin/tournaments", Some(body), Some(TOKEN)).await
+}
+
+async fn join(app: &TestApp, id: &str, round: u32, user: &str) -> (u16, Value) {
+    let path = format!("/tournaments/{id}/rounds/{round}/join");
+    send(app, "POST", &path, Some(&json!({ "userId": user })), None).await
+}
+
+async fn exit(app: &TestApp, game_id: &str, user: &str, token: &str) -> (u16, Value) {
+    let body = json!({"gameId": game_id, "userId": user});
+    send(app, "POST", "/game/exit", Some(&body), Some(token)).await
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("")
+}
+
+fn params(game: &Value) -> Params {
+    Params::new(
+        u32::try_from(game["seed"].as_u64().unwrap()).unwrap(),
+        game["startAt"].as_i64().unwrap(),
+        u32::try_from(game["tickMs"].as_u64().unwrap()).unwrap(),
+        u32::try_from(game["breakEvery"].as_u64().unwrap()).unwrap(),
+        Algorithm::parse(game["algorithm"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// The engine's value for a player who left at `at`: the last step that began before `at`,
+/// computed here from the game's parameters (0 during the countdown).
+fn value_at(params: &Params, at: i64) -> u64 {
+    let start = params.start_at_ms();
+    if at <= start {
+        return 0;
+    }
+    let step = u64::try_from((at - 1 - start) / i64::from(params.tick_ms())).unwrap();
+    shared_engine::tick_at(params, step).value
+}
+
+async fn sleep_until(at: i64) {
+    let wait = u64::try_from((at - now_ms()).max(0)).unwrap();
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+}
+
+/// A player's seat in a round: (game view, owner token).
+type Seated = HashMap<String, (Value, String)>;
+
+#[tokio::test]
+async fn twenty_five_players_three_origins_three_tables_engine_totals() {
+    let origins = three_origins().await;
+    let first_start = now_ms() + 10_000;
+    let interval = 10_000;
+    let (status, t) = create(
+        &origins[0],
+        &json!({
+            "name": "Three tables cup", "rounds": 2, "firstStartAt": first_start,
+            "intervalMs": interval, "tickMs": 50, "breakEvery": 20, "algorithm": "mix32-v1",
+            "seatsPerTable": 10,
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{t}");
+    assert!(
+        !t.to_string().contains("seed"),
+        "no seed in the schedule: {t}"
+    );
+    let id = t["tournamentId"].as_str().unwrap().to_owned();
+    let schedule = t["schedule"].as_array().unwrap();
+    assert_eq!(schedule.len(), 2);
+    assert_eq!(schedule[0]["startAt"], first_start);
+    assert_eq!(schedule[1]["startAt"], first_start + interval);
+    assert_eq!(schedule[0]["state"], "open");
+    // Every origin serves it (Cassandra is the only place it lives).
+    for origin in &origins[1..] {
+        let (status, view) = origin.get(&format!("/tournaments/{id}")).await;
+        assert_eq!((status, &view["name"]), (200, &json!("Three tables cup")));
+    }
+
+    // 25 players join round 0 at once, spread over the three origins.
+    let players: Vec<String> = (0..25).map(|n| unique_user(&format!("t{n}"))).collect();
+    let answers = join_all(
+        players
+            .iter()
+            .enumerate()
+            .map(|(n, user)| join(&origins[n % 3], &id, 0, user)),
+    )
+    .await;
+    let mut round0: Seated = HashMap::new();
+    let mut tables: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for (user, (status, body)) in players.iter().zip(&answers) {
+        assert_eq!(*status, 201, "{user}: {body}");
+        assert_eq!(body["userId"], user.as_str());
+        let game = body["game"].clone();
+        tables
+            .entry(game["gameId"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(body["seat"].as_u64().unwrap());
+        let token = body["ownerToken"]
+            .as_str()
+            .expect("a seat token")
+            .to_owned();
+        assert!(round0.insert(user.clone(), (game, token)).is_none());
+    }
+    let mut sizes: Vec<usize> = tables.values().map(Vec::len).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, vec![5, 10, 10], "exactly 3 tables: {tables:?}");
+    for seats in tables.values() {
+        let distinct: HashSet<&u64> = seats.iter().collect();
+        assert_eq!(distinct.len(), seats.len(), "no seat given twice");
+        assert!(seats.iter().all(|s| *s < 10), "{seats:?}");
+    }
+    // Every table plays the identical game: the round's seed, start and settings.
+    let games: Vec<&Value> = round0.values().map(|(g, _)| g).collect();
+    for game in &games {
+        for field in ["seed", "startAt", "tickMs", "breakEvery", "algorithm"] {
+            assert_eq!(game[field], games[0][field], "{field}");
+        }
+        assert_eq!(game["startAt"], first_start);
+        assert_eq!(game["metadata"]["tournamentId"], id.as_str());
+        assert_eq!(game["shared"]["maxPlayers"], 10);
+    }
+    // Each table's results list its players, everywhere.
+    for (n, (game_id, seats)) in tables.iter().enumerate() {
+        let (_, results) = origins[n % 3]
+            .get(&format!("/game/{game_id}/results"))
+            .await;
+        assert_eq!(results["seats"].as_array().unwrap().len(), seats.len());
+    }
+
+    // A repeat of a join answers the same seat (200, no token without its key): one seat per
+    // round; and the next round takes no join before it opens.
+    let alice = &players[0];
+    let (status, again) = join(&origins[2], &id, 0, alice).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["game"]["gameId"], round0[alice].0["gameId"]);
+    assert!(again.get("ownerToken").is_none());
+    let (status, body) = join(&origins[1], &id, 1, alice).await;
+    assert_eq!((status, code(&body)), (425, "too_early"), "{body}");
+
+    // Round 0 runs: 20 players exit at different instants through any origin; 5 never do.
+    sleep_until(first_start + 100).await;
+    let (status, body) = join(&origins[0], &id, 0, &unique_user("late")).await;
+    assert_eq!((status, code(&body)), (410, "join_closed"), "{body}");
+    let leavers: Vec<&String> = players.iter().take(20).collect();
+    let exits = join_all(leavers.iter().enumerate().map(|(n, user)| {
+        let (game, token) = &round0[*user];
+        let origin = &origins[n % 3];
+        async move {
+            tokio::time::sleep(Duration::from_millis(150 * n as u64)).await;
+            exit(origin, game["gameId"].as_str().unwrap(), user, token).await
+        }
+    }))
+    .await;
+    let mut exited_at: HashMap<(String, u32), i64> = HashMap::new();
+    for (user, (status, body)) in leavers.iter().zip(&exits) {
+        assert_eq!(*status, 200, "{body}");
+        exited_at.insert(((*user).clone(), 0), body["exitedAt"].as_i64().unwrap());
+    }
+    // Mid-round, the standings count the exited players only.
+    let (status, mid) = origins[1]
+        .get(&format!("/tournaments/{id}/standings"))
+        .await;
+    assert_eq!(status, 200, "{mid}");
+    assert_eq!(
+        (mid["players"].as_u64(), mid["roundsFinished"].as_u64()),
+        (Some(20), Some(0))
+    );
+    // A player still in round 0 cannot play round 1 (one game at a time).
+    let (status, body) = join(&origins[2], &id, 1, &players[24]).await;
+    assert_eq!((status, code(&body)), (409, "already_playing"), "{body}");
+
+    // Round 1: five of the leavers play it; four exit, one stays to the end.
+    let round1_players: Vec<&String> = players.iter().take(5).collect();
+    let answers = join_all(
+        round1_players
+            .iter()
+            .enumerate()
+            .map(|(n, user)| join(&origins[n % 3], &id, 1, user)),
+    )
+    .await;
+    let mut round1: Seated = HashMap::new();
+    for (user, (status, body)) in round1_players.iter().zip(&answers) {
+        assert_eq!(*status, 201, "{body}");
+        round1.insert(
+            (*user).clone(),
+            (
+                body["game"].clone(),
+                body["ownerToken"].as_str().unwrap().to_owned(),
+            ),
+        );
+    }
+    let round1_games: HashSet<&str> = round1
+        .values()
+        .map(|(g, _)| g["gameId"].as_str().unwrap())
+        .collect();
+    assert_eq!(round1_games.len(), 1, "5 players, one table");
+    let any0 = &round0[alice].0;
+    let any1 = &round1[alice].0;
+    assert_eq!(any1["startAt"], first_start + interval);
+    sleep_until(first_start + interval + 200).await;
+    for (n, user) in round1_players.iter().take(4).enumerate() {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (game, token) = &round1[*user];
+        let (status, body) = exit(
+            &origins[n % 3],
+            game["gameId"].as_str().unwrap(),
+            user,
+            token,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        exited_at.insert(((*user).clone(), 1), body["exitedAt"].as_i64().unwrap());
+    }
+
+    // After the last round: totals recomputed here from the engine, compared on every origin.
+    sleep_until(first_start + 2 * interval + 100).await;
+    let ends = [first_start + interval, first_start + 2 * interval];
+    let mut expected: HashMap<String, (u64, u64)> = HashMap::new();
+    for (round, seated, game) in [(0u32, &round0, any0), (1, &round1, any1)] {
+        let engine = params(game);
+        for user in seated.keys() {
+            let at = exited_at
+                .get(&(user.clone(), round))
+                .copied()
+                .unwrap_or(ends[round as usize]);
+            let line = expected.entry(user.clone()).or_default();
+            line.0 += value_at(&engine, at);
+            line.1 += 1;
+        }
+    }
+    assert!(
+        expected.values().any(|(total, _)| *total > 0),
+        "some player scored: {expected:?}"
+    );
+    for origin in &origins {
+        let (status, standings) = origin.get(&format!("/tournaments/{id}/standings")).await;
+        assert_eq!(status, 200, "{standings}");
+        assert_eq!(standings["roundsFinished"], 2);
+        assert_eq!(standings["players"], 25);
+        let entries = standings["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 25);
+        let mut previous = u64::MAX;
+        for (n, entry) in entries.iter().enumerate() {
+            let user = entry["userId"].as_str().unwrap();
+            let total = entry["total"].as_u64().unwrap();
+            assert_eq!(
+                (total, entry["roundsPlayed"].as_u64().unwrap()),
+                expected[user],
+                "{user}"
+            );
+            assert!(total <= previous, "ranked by total");
+            let better = expected.values().filter(|(t, _)| *t > total).count();
+            assert_eq!(entry["rank"].as_u64(), Some(better as u64 + 1), "#{n}");
+            previous = total;
+        }
+    }
+    for origin in origins {
+        origin.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn only_the_operator_creates_and_every_refusal_is_a_clear_error() {
+    let origins = three_origins().await;
+    let app = &origins[0];
+    let body = json!({
+        "name": "Refusals", "rounds": 2, "firstStartAt": now_ms() + 6_000,
+        "intervalMs": 6_000, "tickMs": 100, "seatsPerTable": 2,
+    });
+    // Operator only: 401 without a token, 403 with another one.
+    let (status, answer) = send(app, "POST", "/admin/tournaments", Some(&body), None).await;
+    assert_eq!((status, code(&answer)), (401, "unauthorized"), "{answer}");
+    let (status, answer) = send(
+        app,
+        "POST",
+        "/admin/tournaments",
+        Some(&body),
+        Some("guess"),
+    )
+    .await;
+    assert_eq!((status, code(&answer)), (403, "forbidden"), "{answer}");
+    // Bad fields are named.
+    for (change, field) in [
+        (json!({"rounds": 0}), "rounds"),
+        (json!({"rounds": 101}), "rounds"),
+        (json!({"firstStartAt": now_ms() - 1}), "firstStartAt"),
+        (json!({"intervalMs": 10}), "intervalMs"),
+        (json!({"seatsPerTable": 101}), "seatsPerTable"),
+        (json!({"tickMs": 0}), "tickMs"),
+        (json!({"algorithm": "sealed-v1"}), "algorithm"),
+        (json!({"name": " "}), "name"),
+    ] {
+        let mut bad = body.clone();
+        for (k, v) in change.as_object().unwrap() {
+            bad[k] = v.clone();
+        }
+        let (status, answer) = create(app, &bad).await;
+        assert_eq!(status, 422, "{change}: {answer}");
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+    }
+    let (status, t) = create(app, &body).await;
+    assert_eq!(status, 201, "{t}");
+    let id = t["tournamentId"].as_str().unwrap().to_owned();
+
+    // Unknown and forged ids, rounds out of range or not numbers.
+    let unknown = uuid::Uuid::new_v4();
+    for path in [
+        format!("/tournaments/{unknown}"),
+        format!("/tournaments/{unknown}/standings"),
+    ] {
+        let (status, answer) = origins[1].get(&path).await;
+        assert_eq!(
+            (status, code(&answer)),
+            (404, "not_found"),
+            "{path}: {answer}"
+        );
+    }
+    let user = unique_user("r");
+    let (status, answer) = join(&origins[2], &unknown.to_string(), 0, &user).await;
+    assert_eq!((status, code(&answer)), (404, "not_found"), "{answer}");
+    let (status, answer) = join(&origins[2], &id, 2, &user).await;
+    assert_eq!((status, code(&answer)), (404, "not_found"), "{answer}");
+    let (status, answer) = send(
+        app,
+        "POST",
+        &format!("/tournaments/{id}/rounds/x/join"),
+        Some(&json!({"userId": user})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["error"]["field"]),
+        (400, &json!("round")),
+        "{answer}"
+    );
+    let (status, answer) = origins[1].get("/tournaments/not-a-uuid").await;
+    assert_eq!(
+        (status, &answer["error"]["field"]),
+        (422, &json!("tournamentId")),
+        "{answer}"
+    );
+
+    // A round takes joins until its start, then 410.
+    let (status, seated) = join(&origins[1], &id, 0, &user).await;
+    assert_eq!(status, 201, "{seated}");
+    sleep_until(t["schedule"][0]["startAt"].as_i64().unwrap() + 50).await;
+    let (status, answer) = join(&origins[0], &id, 0, &unique_user("late")).await;
+    assert_eq!((status, code(&answer)), (410, "join_closed"), "{answer}");
+    for origin in origins {
+        origin.stop().await;
+    }
+}
