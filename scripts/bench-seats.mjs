@@ -81,12 +81,62 @@ function joinFigures(name, r) {
   };
 }
 
+/** The origin's per-statement Cassandra figures ({statement: {count, sum}}, seconds) and its
+ * HTTP request time ({count, sum}) from its /metrics. */
+async function originFigures(origin) {
+  const text = await (await fetch(`${origin.url}/metrics`)).text();
+  const statements = {};
+  const http = { count: 0, sum: 0 };
+  for (const line of text.split('\n')) {
+    let m = line.match(/^seedsync_cassandra_statement_duration_seconds_(count|sum)\{.*statement="([^"]+)".*\} (\S+)$/);
+    if (m) {
+      statements[m[2]] ??= { count: 0, sum: 0 };
+      statements[m[2]][m[1]] += Number(m[3]);
+      continue;
+    }
+    m = line.match(/^seedsync_http_request_duration_seconds_(count|sum)\{(.*)\} (\S+)$/);
+    if (m && m[2].includes('route="/game/{id}/join"')) http[m[1]] += Number(m[3]);
+  }
+  return { statements, http };
+}
+
+/** Where a join's time went: per join, each statement's count and mean latency, and the
+ * origin's own request time (from the difference of two /metrics readings). */
+function profile(before, after, joins) {
+  const rows = [];
+  for (const [name, a] of Object.entries(after.statements)) {
+    const b = before.statements[name] ?? { count: 0, sum: 0 };
+    const count = a.count - b.count;
+    if (count <= 0) continue;
+    rows.push({
+      statement: name,
+      perJoin: +(count / joins).toFixed(2),
+      meanMs: +(((a.sum - b.sum) / count) * 1000).toFixed(1),
+      msPerJoin: +((((a.sum - b.sum) / joins) * 1000).toFixed(1)),
+    });
+  }
+  rows.sort((x, y) => y.msPerJoin - x.msPerJoin);
+  const requests = after.http.count - before.http.count;
+  const originMs = requests > 0 ? +(((after.http.sum - before.http.sum) / requests) * 1000).toFixed(1) : NaN;
+  return { rows, originMs };
+}
+
+function printProfile(label, p) {
+  console.log(`\n${label}: origin time per join request ${p.originMs} ms (mean); Cassandra statements per join:`);
+  console.log('statement                     | per join | mean ms | ms per join');
+  for (const r of p.rows) {
+    console.log(`${r.statement.padEnd(29)} | ${String(r.perJoin).padStart(8)} | ${String(r.meanMs).padStart(7)} | ${r.msPerJoin}`);
+  }
+}
+
 const origins = await startOrigins(['eu'], 'seatsbench');
 let edge;
 let notifier;
 const failures = [];
 let one;
 let many;
+let oneProfile;
+let manyProfile;
 const fromResponse = [];
 const fromCommit = [];
 try {
@@ -106,11 +156,13 @@ try {
 
   // 1a. One game, maxPlayers 100, every joiner at once.
   const game = await startShared(edge, MAX_PLAYERS);
+  const beforeOne = await originFigures(origins.eu);
   const oneRun = await joinAll(
     edge,
     Array.from({ length: ONE_JOINERS }, () => [game.gameId, uid('seats-one')]),
   );
   one = joinFigures('one game', oneRun);
+  oneProfile = profile(beforeOne, await originFigures(origins.eu), oneRun.answers.length);
   const seats = new Set(oneRun.seated.map((a) => a.body.seat));
   if (seats.size !== oneRun.seated.length) failures.push(`one game: ${oneRun.seated.length} seated on ${seats.size} seats`);
   const expectSeated = Math.min(ONE_JOINERS, MAX_PLAYERS - 1);
@@ -122,6 +174,7 @@ try {
   // 1b. Many games, 2 joiners each, every join at once.
   const games = [];
   for (let i = 0; i < GAMES; i++) games.push(await startShared(edge, 3));
+  const beforeMany = await originFigures(origins.eu);
   const manyRun = await joinAll(
     edge,
     games.flatMap((g) => [
@@ -130,6 +183,7 @@ try {
     ]),
   );
   many = joinFigures('many games', manyRun);
+  manyProfile = profile(beforeMany, await originFigures(origins.eu), manyRun.answers.length);
   if (manyRun.seated.length !== 2 * GAMES) failures.push(`many games: ${manyRun.seated.length} of ${2 * GAMES} seated`);
   for (const e of manyRun.errors.slice(0, 3)) failures.push(`many games join: ${e.status} ${e.text}`);
   console.error(`many games: ${JSON.stringify(many)}`);
@@ -197,6 +251,8 @@ for (const [label, f] of [
     `${label.padEnd(29)} | ${String(f.joins).padStart(5)} | ${String(f.seated).padStart(6)} | ${String(f.fullRefusals).padStart(9)} | ${String(f.errors).padStart(6)} | ${String(f.joinsPerSecond).padStart(7)} | ${String(f.joinMs.p50).padStart(11)} | ${f.joinMs.p99}`,
   );
 }
+printProfile('one game', oneProfile);
+printProfile(`${GAMES} games`, manyProfile);
 if (one.refusalMs) console.log(`one game: a game_full refusal took p50 ${one.refusalMs.p50} ms, p99 ${one.refusalMs.p99} ms`);
 console.log(
   `seat result -> ${VIEWERS} sockets: ${push.pushes} pushes over ${EXITS} exits; from the exit's response p50 ${push.fromExitResponseMs.p50} ms, p99 ${push.fromExitResponseMs.p99} ms (min ${push.fromExitResponseMs.min}); from its committed exitedAt p50 ${push.fromExitedAtMs.p50} ms, p99 ${push.fromExitedAtMs.p99} ms, max ${push.fromExitedAtMs.max} ms`,

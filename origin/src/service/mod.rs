@@ -114,6 +114,8 @@ pub struct GameService {
     chains: Arc<crate::sealed::ChainCache>,
     /// Long engine computations at once (see [`timeline::EnginePool`]).
     engine: Arc<timeline::EnginePool>,
+    /// Shared games taking joins, as first read (see [`seats::Joinable`]).
+    joinable: Arc<seats::Joinable>,
 }
 
 /// How long a successful readiness check is reused. Failures are not reused: a recovered
@@ -132,6 +134,7 @@ impl GameService {
         GameService {
             last_ready: Arc::new(tokio::sync::Mutex::new(None)),
             chains: Arc::default(),
+            joinable: Arc::default(),
             engine: Arc::new(timeline::EnginePool::new(
                 timeline::EnginePool::default_size(),
                 metrics.engine_cancelled.clone(),
@@ -275,6 +278,11 @@ impl GameService {
         let (mut started, queued) = self.start_uncounted(request, key).await?;
         if started.created {
             self.metrics.sessions_started.inc();
+            // Joins are routed to the game's region, often to this origin: they need not read
+            // the game again.
+            if started.game.shared.is_some() {
+                self.joinable.keep(&started.game, now_ms());
+            }
             // Committed by this request: its relay may publish it without reading it back.
             if let (Some(outbox), Some(row)) = (&self.outbox, queued) {
                 outbox.committed(row, crate::outbox::relay::started_events(&started.game));

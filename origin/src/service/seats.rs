@@ -33,6 +33,58 @@ use crate::domain::{Game, Seat};
 use crate::error::AppError;
 use crate::store::{Claim, SeatExit};
 
+/// Shared games still taking joins, as this origin first read them, so that a join skips
+/// the game's read. While a game is active nothing of its row changes (only its end does), and
+/// what a join decides from it is either immutable (seats, join deadline, parameters) or
+/// checked again after the seat's claim (the end: the SERIAL read every join makes), so a
+/// cached copy decides the same as a fresh read, one round trip earlier. An entry lives until
+/// the game's join deadline (joins are refused after it anyway); at most [`JOINABLE_CAP`].
+#[derive(Debug, Default)]
+pub(crate) struct Joinable {
+    games: std::sync::Mutex<std::collections::HashMap<GameId, Game>>,
+}
+
+/// Games kept by [`Joinable`] (a few hundred KiB at most).
+const JOINABLE_CAP: usize = 1_024;
+
+impl Joinable {
+    /// The game `id` as first read, if it still takes joins at `now_ms`.
+    fn get(&self, id: GameId, now_ms: i64) -> Option<Game> {
+        let games = self.games.lock().ok()?;
+        games
+            .get(&id)
+            .filter(|g| g.shared.is_some_and(|s| now_ms < s.join_deadline))
+            .cloned()
+    }
+
+    /// Forgets game `id` (it ended).
+    fn keep_out(&self, id: GameId) {
+        if let Ok(mut games) = self.games.lock() {
+            games.remove(&id);
+        }
+    }
+
+    /// Keeps an active shared game that takes joins at `now_ms`.
+    pub(super) fn keep(&self, game: &Game, now_ms: i64) {
+        let takes_joins = game.status == GameStatus::Active
+            && game.shared.is_some_and(|s| now_ms < s.join_deadline);
+        let Ok(mut games) = self.games.lock() else {
+            return;
+        };
+        if !takes_joins {
+            games.remove(&game.id);
+            return;
+        }
+        if games.len() >= JOINABLE_CAP {
+            games.retain(|_, g| g.shared.is_some_and(|s| now_ms < s.join_deadline));
+            if games.len() >= JOINABLE_CAP {
+                games.clear();
+            }
+        }
+        games.insert(game.id, game.clone());
+    }
+}
+
 /// The answer to a join.
 #[derive(Debug, Clone)]
 pub struct Joined {
@@ -163,7 +215,16 @@ impl GameService {
         user: &UserId,
         key: Option<&IdempotencyKey>,
     ) -> Result<Joined, AppError> {
-        let game = self.game(id).await?;
+        let cached = self.joinable.get(id, now_ms());
+        let game = match &cached {
+            // As a fresh read would show it now (its maximum age applies).
+            Some(game) => self.defaults().max_age.effective(game.clone(), now_ms()),
+            None => {
+                let game = self.game(id).await?;
+                self.joinable.keep(&game, now_ms());
+                game
+            }
+        };
         let shared = match game.shared {
             Some(shared) => shared,
             None => {
@@ -172,25 +233,40 @@ impl GameService {
         };
         let seats = self.store.seats(id, shared.max_players).await?;
         if let Some(seat) = seats.iter().find(|s| s.user_id == *user) {
+            // A repeat: answered with the game as it is now.
+            let game = match cached {
+                Some(_) => self.game(id).await?,
+                None => game,
+            };
             return Ok(self.found(game, seat.clone(), key));
         }
         if let Some(refusal) = join_refusal(&game, now_ms()) {
             return Err(refusal.into());
         }
+        if cached.is_some() && seats.iter().all(|s| s.result.is_some()) {
+            // Every seat exited: the game ended (or its last exit is ending it now), which the
+            // cached copy cannot show.
+            return Err(ApiError::new(ErrorCode::GameEnded, format!("game {id} has ended")).into());
+        }
         if seats.len() >= shared.max_players as usize {
             return Err(full(&game, shared));
         }
-        self.claim_slot_for_join(&game, user).await?;
-        // The event's row before the seat's claim commits it (see `crate::outbox`).
-        let queued = match &self.outbox {
-            Some(outbox) => Some(
-                outbox
+        // The slot's LWT and the event's row do not depend on each other: both only have to
+        // be acknowledged before the seat's claim commits the join (see `crate::outbox`).
+        let queue = async {
+            match &self.outbox {
+                Some(outbox) => outbox
                     .queue_joined(id, user, self.defaults().retention.outbox_ttl_seconds())
-                    .await?,
-            ),
-            None => None,
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
         };
-        let taken: std::collections::HashSet<u32> = seats.iter().map(|s| s.seat).collect();
+        let ((), queued) = futures::try_join!(
+            async { self.claim_slot_for_join(&game, user).await },
+            async { queue.await.map_err(AppError::from) },
+        )?;
+        let mut taken: std::collections::HashSet<u32> = seats.iter().map(|s| s.seat).collect();
         let mut seat = Seat {
             game_id: id,
             seat: 0,
@@ -200,10 +276,8 @@ impl GameService {
             result: None,
         };
         let mut won = None;
-        for number in seat_order(id, user, shared.max_players) {
-            if taken.contains(&number) {
-                continue;
-            }
+        let mut order = seat_order(id, user, shared.max_players).into_iter();
+        while let Some(number) = order.find(|n| !taken.contains(n)) {
             seat.seat = number;
             match self.store.claim_seat(&seat).await? {
                 Claim::Claimed => {
@@ -215,7 +289,22 @@ impl GameService {
                     won = Some(false);
                     break;
                 }
-                Claim::Held(_) => {}
+                Claim::Held(_) => {
+                    // Others are joining now: the seats read before are stale. Read them again
+                    // rather than try, one LWT each, seats that were taken meanwhile (a plain
+                    // read of the game's seats costs less than one LWT; a full game is then
+                    // refused at once). Seats seen held by others stay so, and a seat of this
+                    // user found now is a concurrent join's, so the order's rule holds.
+                    let now = self.store.seats(id, shared.max_players).await?;
+                    if now.iter().any(|s| s.user_id == *user) {
+                        won = Some(false);
+                        break;
+                    }
+                    taken = now.iter().map(|s| s.seat).collect();
+                    if taken.len() >= shared.max_players as usize {
+                        break;
+                    }
+                }
             }
         }
         let Some(created) = won else {
@@ -226,6 +315,7 @@ impl GameService {
         // Against an end committed while this join ran (see the module docs).
         let now = self.store.game_serial(id).await?;
         if now.is_none_or(|g| g.status == GameStatus::Exited) {
+            self.joinable.keep_out(id);
             if created {
                 self.store.delete_seat(id, seat.seat, user).await?;
             }
