@@ -32,6 +32,9 @@ use crate::sealed::{RoundKey, RoundsView};
 use crate::seats::{
     EdgeJoinView, JoinRequest, JoinView, ResultsView, SeatResult, SeatView, SharedGame,
 };
+use crate::tournament::{
+    CreateTournamentRequest, RoundState, RoundView, StandingEntry, StandingsView, TournamentView,
+};
 use crate::v1::{
     CreateSessionRequest, SessionId, SessionPhase, SessionStateView, SessionStatus, SessionView,
     StopView, Timestamp, V1ErrorBody,
@@ -177,6 +180,13 @@ fn render() -> String {
     declare::<crate::leaderboard::LeaderboardView>(&cfg, &mut out);
     declare::<RoundKey>(&cfg, &mut out);
     declare::<RoundsView>(&cfg, &mut out);
+    // Tournaments: /tournaments/* and /edge/tournament/*.
+    declare::<CreateTournamentRequest>(&cfg, &mut out);
+    declare::<RoundState>(&cfg, &mut out);
+    declare::<RoundView>(&cfg, &mut out);
+    declare::<TournamentView>(&cfg, &mut out);
+    declare::<StandingEntry>(&cfg, &mut out);
+    declare::<StandingsView>(&cfg, &mut out);
     // The live region registry.
     declare::<RegionStatus>(&cfg, &mut out);
     declare::<RegionLoad>(&cfg, &mut out);

@@ -1,12 +1,15 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { describeError, EdgeError, SEALED_ALGORITHM, type EdgeClient, type Game, type GuestIdentity, type SharedStart } from './api/edge';
 import type { ClockSync } from './clock/clockSync';
 import { ClockPanel } from './components/ClockPanel';
 import { JoinForm, StartForm, type RegionChoice, type SharedChoice } from './components/Forms';
-import { GamePanel } from './components/GamePanel';
+import { GamePanel, type TableRound } from './components/GamePanel';
+import { TournamentPanel, type MyTable } from './components/TournamentPanel';
 import { loadEngine } from './engine/engine';
 import { LiveRoom } from './game/live';
-import { GameSession, type MySeat, type Role } from './game/session';
+import { GameSession, playerOf, type MySeat, type Role } from './game/session';
+import { TournamentWatch } from './game/tournament';
+import type { Joined } from './api/edge';
 
 /** How long a start/join waits for the first clock sync before running on what it has. */
 const CLOCK_WAIT_MS = 4_000;
@@ -60,6 +63,8 @@ interface Ownership {
   seat?: number;
 }
 
+const noSubscription = () => () => {};
+
 function sleep(ms: number) {
   return new Promise<void>((resolve) => setTimeout(resolve, ms));
 }
@@ -67,6 +72,26 @@ function sleep(ms: number) {
 function gameIdFromUrl(): string | null {
   const id = new URLSearchParams(window.location.search).get('game');
   return id && id.trim() !== '' ? id.trim() : null;
+}
+
+/** The tournament of the address (`?tournament=<id>`, also beside `?game=` for one of its tables). */
+export function tournamentIdFrom(search: string): string | null {
+  const id = new URLSearchParams(search).get('tournament')?.trim();
+  return id ? id : null;
+}
+
+/** The tournament and round whose table `game` is (its metadata, `api::tournament`), if any. */
+export function tableOf(game: Pick<Game, 'metadata'>): { tournamentId: string; round: number } | null {
+  const about = game.metadata;
+  if (!about || typeof about.tournamentId !== 'string' || typeof about.round !== 'number' || !Number.isSafeInteger(about.round)) return null;
+  return { tournamentId: about.tournamentId, round: about.round };
+}
+
+/** The page's address of a game: `?game=<id>`, with `&tournament=<id>` for a tournament's table. */
+export function gameAddress(game: Pick<Game, 'gameId' | 'metadata'>): string {
+  const table = tableOf(game);
+  const base = `?game=${encodeURIComponent(game.gameId)}`;
+  return table ? `${base}&tournament=${encodeURIComponent(table.tournamentId)}` : base;
 }
 
 /** A join link (`?join=<gameId>&region=<backendRegion>`): the game to take a seat in, and where it lives. */
@@ -118,11 +143,26 @@ export function looksLikeOwnerToken(text: string): boolean {
 export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
   const [engine, setEngine] = useState<'loading' | 'ready' | { error: string }>('loading');
   const [session, setSession] = useState<GameSession | null>(null);
-  const [busy, setBusy] = useState<null | 'start' | 'join' | 'seat'>(null);
+  const [busy, setBusy] = useState<null | 'start' | 'join' | 'seat' | 'round'>(null);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [initialGameId] = useState(gameIdFromUrl);
   const [initialJoin] = useState(() => joinLinkFrom(window.location.search));
+  // A tournament (`?tournament=`): its view, or one of its tables with a way back to it.
+  const [tournamentId, setTournamentId] = useState(() => tournamentIdFrom(window.location.search));
+  const [tournamentView, setTournamentView] = useState(() => tournamentId !== null && gameIdFromUrl() === null);
+  const [watch, setWatch] = useState<TournamentWatch | null>(null);
+  useEffect(() => {
+    if (tournamentId === null) return;
+    const next = new TournamentWatch(tournamentId, { api, clock });
+    next.run();
+    setWatch(next);
+    return () => next.dispose();
+  }, [api, clock, tournamentId]);
+  const watchedTournament = useSyncExternalStore(
+    watch?.subscribe ?? noSubscription,
+    () => watch?.getSnapshot().tournament ?? null,
+  );
   // The guest identity: stored, being asked for, or none (the edge issues none: anyone may
   // start as any user id, or the game's own sign-in provides the token).
   const [identity, setIdentity] = useState<GuestIdentity | null | 'loading'>(() => storedIdentity() ?? 'loading');
@@ -189,8 +229,11 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
       );
       next.run();
       replaceSession(next);
-      const url = `${window.location.pathname}?game=${encodeURIComponent(game.gameId)}`;
-      window.history.replaceState(null, '', url);
+      setTournamentView(false);
+      // A tournament's table: its tournament is one click away.
+      const table = tableOf(game);
+      if (table) setTournamentId((id) => (id !== null && id.toLowerCase() === table.tournamentId.toLowerCase() ? id : table.tournamentId));
+      window.history.replaceState(null, '', `${window.location.pathname}${gameAddress(game)}`);
     },
     [api, clock, replaceSession],
   );
@@ -252,6 +295,26 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
     [api, clock, identity, open, waitForClock],
   );
 
+  /** Plays a seat just taken (a shared game's, or a tournament table's) with its token, if this tab has it. */
+  const openSeat = useCallback(
+    (joined: Joined) => {
+      const held = rememberedPlayer(joined.game.gameId);
+      const token = joined.ownerToken ?? (held?.userId === joined.userId ? held.ownerToken : undefined);
+      const mySeat = { seat: joined.seat, userId: joined.userId };
+      if (token) {
+        rememberPlayer(joined.game.gameId, { userId: joined.userId, ownerToken: token, seat: joined.seat });
+        open({ ...joined.game, ownerToken: token }, 'player', joined.userId === joined.game.userId ? null : mySeat);
+      } else {
+        // The seat was taken before, from another tab or device: only its token exits it.
+        open(joined.game, 'viewer');
+        setNotice(
+          `${joined.userId} already holds seat ${joined.seat} of this game, taken on another tab or device: only that tab can exit it. This tab is watching.`,
+        );
+      }
+    },
+    [open],
+  );
+
   /** Takes a seat in a shared game as `userId` (from the join form or a join link). */
   const takeSeat = useCallback(
     async (gameId: string, userId: string, region?: string) => {
@@ -271,26 +334,44 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
           throw err;
         }
         await waitForClock();
-        const held = rememberedPlayer(joined.game.gameId);
-        const token = joined.ownerToken ?? (held?.userId === joined.userId ? held.ownerToken : undefined);
-        const mySeat = { seat: joined.seat, userId: joined.userId };
-        if (token) {
-          rememberPlayer(joined.game.gameId, { userId: joined.userId, ownerToken: token, seat: joined.seat });
-          open({ ...joined.game, ownerToken: token }, 'player', joined.userId === joined.game.userId ? null : mySeat);
-        } else {
-          // The seat was taken before, from another tab or device: only its token exits it.
-          open(joined.game, 'viewer');
-          setNotice(
-            `${joined.userId} already holds seat ${joined.seat} of this game, taken on another tab or device: only that tab can exit it. This tab is watching.`,
-          );
-        }
+        openSeat(joined);
       } catch (err) {
         setError(describeError(err));
       } finally {
         setBusy(null);
       }
     },
-    [api, identity, open, waitForClock],
+    [api, identity, openSeat, waitForClock],
+  );
+
+  /** Takes a seat at a table of round `round` of the tournament as `userId`, and plays it. */
+  const joinRound = useCallback(
+    async (round: number, userId: string) => {
+      if (tournamentId === null) return;
+      setBusy('round');
+      setError(null);
+      setNotice(null);
+      try {
+        const signedIn = typeof identity === 'object' && identity !== null && identity.userId === userId ? identity : null;
+        let joined;
+        try {
+          joined = await api.joinRound(tournamentId, round, userId, signedIn?.userToken);
+        } catch (err) {
+          if (signedIn && err instanceof EdgeError && err.status === 401) {
+            storeIdentity(null);
+            setIdentity('loading');
+          }
+          throw err;
+        }
+        await waitForClock();
+        openSeat(joined);
+      } catch (err) {
+        setError(describeError(err));
+      } finally {
+        setBusy(null);
+      }
+    },
+    [api, identity, openSeat, tournamentId, waitForClock],
   );
 
   const join = useCallback(
@@ -343,10 +424,36 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
     [open],
   );
 
+  const backToTournament = useCallback(() => {
+    if (tournamentId === null) return;
+    setTournamentView(true);
+    watch?.refreshStandings();
+    window.history.replaceState(null, '', `${window.location.pathname}?tournament=${encodeURIComponent(tournamentId)}`);
+  }, [tournamentId, watch]);
+
+  const openTable = useCallback(() => {
+    const game = current.current?.getSnapshot().game;
+    if (!game) return;
+    setTournamentView(false);
+    window.history.replaceState(null, '', `${window.location.pathname}${gameAddress(game)}`);
+  }, []);
+
   const close = useCallback(() => {
     replaceSession(null);
     window.history.replaceState(null, '', window.location.pathname);
   }, [replaceSession]);
+
+  // This tab's table in the tournament shown (the session's game, when it is one of its tables).
+  const snap = session?.getSnapshot() ?? null;
+  const table = snap && tournamentId !== null ? tableOf(snap.game) : null;
+  const ours = table !== null && table.tournamentId.toLowerCase() === tournamentId?.toLowerCase() ? table : null;
+  const player = snap ? playerOf(snap) : null;
+  const myTable: MyTable | null =
+    snap && ours && player !== null ? { round: ours.round, gameId: snap.game.gameId, userId: player, exited: snap.myResult !== null || snap.stopped } : null;
+  const roundView = ours ? watchedTournament?.schedule[ours.round] : undefined;
+  const tableRound: TableRound | undefined =
+    ours && watchedTournament && roundView ? { name: watchedTournament.name, round: ours.round, endAt: roundView.endAt, onBack: backToTournament } : undefined;
+  const showTournament = watch !== null && (tournamentView || !session);
 
   const engineError = typeof engine === 'object' ? engine.error : null;
   const canAct = engine === 'ready' && busy === null;
@@ -380,9 +487,9 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
         <p className="tagline">One seed, one clock: every player sees the counter break at the same moment — no tick stream.</p>
       </header>
 
-      <main className={session ? 'layout has-session' : 'layout'}>
+      <main className={session || showTournament ? 'layout has-session' : 'layout'}>
         <div className="side">
-          {!session && (
+          {!session && !showTournament && (
             <>
               {initialJoin === null && startForm}
               {joinForm}
@@ -418,15 +525,33 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
           )}
           {busy && (
             <p className="card muted" role="status">
-              {busy === 'start' ? 'Asking the edge for a game…' : busy === 'seat' ? 'Asking for a seat…' : 'Looking the game up…'}
+              {busy === 'start'
+                ? 'Asking the edge for a game…'
+                : busy === 'seat'
+                  ? 'Asking for a seat…'
+                  : busy === 'round'
+                    ? 'Asking for a seat at a table of the round…'
+                    : 'Looking the game up…'}
             </p>
           )}
-          {session ? (
+          {showTournament ? (
+            <TournamentPanel
+              key={tournamentId ?? ''}
+              watch={watch}
+              clock={clock}
+              busy={!canAct}
+              onJoinRound={(round, userId) => canAct && identity !== 'loading' && void joinRound(round, userId)}
+              fixedUserId={typeof identity === 'object' && identity !== null ? identity.userId : undefined}
+              myTable={myTable}
+              onOpenTable={openTable}
+            />
+          ) : session ? (
             <GamePanel
               key={`${session.getSnapshot().game.gameId}:${session.getSnapshot().role}`}
               session={session}
               onClose={close}
               onReclaim={reclaim}
+              tableRound={tableRound}
             />
           ) : (
             !busy && (

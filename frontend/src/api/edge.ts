@@ -14,12 +14,18 @@ import {
   type JoinRequest,
   type RoundKey,
   type ResultsView,
+  type RoundState,
   type RoundsView,
+  type RoundView,
   type RoutedBy,
   type SeatResult,
+  type StandingEntry,
+  type StandingsView,
   type StartRequest,
+  type TournamentView,
 } from './generated/contract';
 import { isSeatExit, type SeatExit } from '../game/seats';
+import { formatServerTime } from '../format';
 
 export type {
   Algorithm,
@@ -31,8 +37,13 @@ export type {
   ResultsView,
   RoundKey,
   RoundsView,
+  RoundState,
+  RoundView,
   RoutedBy,
   SeatResult,
+  StandingEntry,
+  StandingsView,
+  TournamentView,
 } from './generated/contract';
 
 /** The sealed algorithm's wire name (`api::GameAlgorithm::Sealed`). */
@@ -84,6 +95,8 @@ export const DEFAULT_TIMEOUT_MS = 8_000;
 const START = 'Starting the game';
 /** What a join's errors are prefixed with (and how `explain` knows an error is a join's). */
 export const JOIN = 'Joining the game';
+/** What a tournament round join's errors are prefixed with: `Joining round 2`. */
+export const ROUND_JOIN = 'Joining round';
 
 /** Seats of a shared game, the creator's included (`api::MaxPlayers`). */
 export const MIN_PLAYERS = 2;
@@ -196,7 +209,11 @@ function describeStatus(status: number): string {
  * What a person should read for the answers that are about who may do what: 401 (this tab has
  * no owner token), 403 (the token it has does not allow this), 429 (too fast; wait).
  */
-function explain(status: number, retryAfterSeconds: number | undefined, what = '', code?: string): string | undefined {
+function explain(status: number, retryAfterSeconds: number | undefined, what = '', code?: string, retryAt?: number): string | undefined {
+  if (what.startsWith(ROUND_JOIN)) {
+    const refusal = roundJoinRefusal(status, code, retryAt);
+    if (refusal !== undefined) return refusal;
+  }
   if (what === JOIN) {
     const refusal = joinRefusal(status, code);
     if (refusal !== undefined) return refusal;
@@ -246,6 +263,37 @@ export function joinRefusal(status: number, code?: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Why a tournament round's join was refused, as a person should read it: each refusal of
+ * `POST /edge/tournament/{id}/rounds/{i}/join` (`api::tournament`), `retryAt` (server Unix ms)
+ * saying when a `too_early` round opens; `undefined` for an answer that is not about joining.
+ */
+export function roundJoinRefusal(status: number, code?: string, retryAt?: number): string | undefined {
+  switch (code) {
+    case 'too_early':
+      return retryAt !== undefined
+        ? `this round does not take players yet: its joins open at ${formatServerTime(retryAt)} (server time)`
+        : 'this round does not take players yet: its joins open one round before its start';
+    case 'join_closed':
+      return 'this round no longer takes players: joins closed at its start';
+    case 'already_playing':
+      return 'you are still seated in another game (a table of an earlier round, or a game of your own): exit it first, then join';
+    case 'game_full':
+      return 'every table of this round is full';
+    case 'game_ended':
+      return 'the table this round gave you has ended; try again';
+    case 'conflict':
+      return 'a table of this round is still being opened; try again in a moment';
+    default:
+  }
+  if (status === 401) {
+    return "the edge did not accept this browser's identity (it may have expired or been replaced); reload the page to get a new one";
+  }
+  if (status === 403) return 'a round can only be joined as the user this browser is signed in as';
+  if (status === 404) return 'no tournament has this id, or it has no such round (check the link)';
+  return undefined;
+}
+
 /** Turns an error response into a readable message (the contract's `ErrorBody`, or text). */
 export function errorFromResponse(status: number, body: string, what: string, retryAfterSeconds?: number): EdgeError {
   let parsed: unknown;
@@ -255,7 +303,11 @@ export function errorFromResponse(status: number, body: string, what: string, re
     parsed = undefined;
   }
   const sentCode = isObject(parsed) && isObject(parsed.error) && typeof parsed.error.code === 'string' ? parsed.error.code : undefined;
-  const plain = explain(status, retryAfterSeconds, what, sentCode);
+  const sentRetryAt =
+    isObject(parsed) && isObject(parsed.error) && typeof parsed.error.retryAt === 'number' && Number.isFinite(parsed.error.retryAt)
+      ? parsed.error.retryAt
+      : undefined;
+  const plain = explain(status, retryAfterSeconds, what, sentCode, sentRetryAt);
   if (isObject(parsed) && isObject(parsed.error)) {
     const detail = parsed.error;
     const code: EdgeErrorCode = isErrorCode(detail.code) ? detail.code : `http_${status}`;
@@ -433,6 +485,13 @@ function seatResult(value: unknown, what: string): SeatResult {
  * the one who asked.
  */
 export function parseJoin(body: unknown, sent: JoinRequest & { gameId: string }, what: string): Joined {
+  const joined = parseSeat(body, sent.userId, what);
+  if (joined.game.gameId !== sent.gameId) throw invalid(what, 'game.gameId');
+  return joined;
+}
+
+/** A seat answer (`EdgeJoinView`) of a shared game, for `userId`; whose game it is, is the caller's check. */
+function parseSeat(body: unknown, userId: string, what: string): Joined {
   if (!isObject(body)) throw new EdgeError('bad_response', `${what} failed: the edge's answer is not a seat`);
   const backendRegion = typeof body.backendRegion === 'string' && body.backendRegion !== '' ? body.backendRegion : undefined;
   const inner = isObject(body.game) ? { ...body.game, ...(backendRegion ? { backendRegion } : {}) } : body.game;
@@ -442,13 +501,117 @@ export function parseJoin(body: unknown, sent: JoinRequest & { gameId: string },
   if (game.shared === undefined) throw invalid(what, 'game.shared');
   const seat = body.seat;
   if (typeof seat !== 'number' || !Number.isSafeInteger(seat) || seat < 0 || seat >= game.shared.maxPlayers) throw invalid(what, 'seat');
-  const userId = requireString(body, 'userId', what);
-  if (userId !== sent.userId) throw invalid(what, 'userId');
-  if (game.gameId !== sent.gameId) throw invalid(what, 'game.gameId');
+  if (requireString(body, 'userId', what) !== userId) throw invalid(what, 'userId');
   const joined: Joined = { game, seat, userId, joinedAt: requireNumber(body, 'joinedAt', what) };
   if (typeof body.ownerToken === 'string' && body.ownerToken !== '') joined.ownerToken = body.ownerToken;
   if (body.result !== undefined && body.result !== null) joined.result = seatResult(body.result, what);
   return joined;
+}
+
+/**
+ * Validates a tournament round's join answer (`EdgeJoinView` of a table): a seat as
+ * {@link parseJoin} checks it, at a table of the tournament and round asked for (the table
+ * game's `metadata` names them; `api::tournament`).
+ */
+export function parseRoundJoin(body: unknown, sent: { tournamentId: string; round: number; userId: string }, what: string): Joined {
+  const joined = parseSeat(body, sent.userId, what);
+  const about = joined.game.metadata;
+  if (!about || !sameId(about.tournamentId, sent.tournamentId)) throw invalid(what, 'game.metadata.tournamentId');
+  if (about.round !== undefined && about.round !== sent.round) throw invalid(what, 'game.metadata.round');
+  return joined;
+}
+
+/** Two UUIDs are the same id whatever the case of their hex digits. */
+function sameId(a: unknown, b: string): boolean {
+  return typeof a === 'string' && a.toLowerCase() === b.toLowerCase();
+}
+
+const ROUND_STATES: { readonly [S in RoundState]: true } = { upcoming: true, open: true, playing: true, finished: true };
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * Validates a tournament's schedule (`TournamentView`): one round per index in order, each on
+ * the grid (joins open one interval before the start, the end one interval after it) and in a
+ * state the contract names, and table settings the engine can run.
+ */
+export function parseTournament(body: unknown, tournamentId: string, what: string): TournamentView {
+  if (!isObject(body)) throw new EdgeError('bad_response', `${what} failed: the edge's answer is not a tournament`);
+  if (!sameId(requireString(body, 'tournamentId', what), tournamentId)) throw invalid(what, 'tournamentId');
+  const algorithm = body.algorithm;
+  if (!isAlgorithm(algorithm) || algorithm === SEALED_ALGORITHM) throw invalid(what, 'algorithm');
+  const rounds = body.rounds;
+  if (!isCount(rounds) || rounds < 1) throw invalid(what, 'rounds');
+  const intervalMs = requireNumber(body, 'intervalMs', what);
+  if (intervalMs <= 0) throw invalid(what, 'intervalMs');
+  const firstStartAt = requireNumber(body, 'firstStartAt', what);
+  for (const key of ['tickMs', 'breakEvery', 'seatsPerTable', 'maxTables']) {
+    if (!isCount(body[key]) || body[key] === 0) throw invalid(what, key);
+  }
+  if (!Array.isArray(body.schedule) || body.schedule.length !== rounds) throw invalid(what, 'schedule');
+  const schedule: RoundView[] = body.schedule.map((item: unknown, i: number) => {
+    if (!isObject(item) || item.round !== i || typeof item.state !== 'string' || !Object.hasOwn(ROUND_STATES, item.state)) {
+      throw invalid(what, 'schedule');
+    }
+    const startAt = firstStartAt + i * intervalMs;
+    if (item.startAt !== startAt || item.joinsOpenAt !== startAt - intervalMs || item.endAt !== startAt + intervalMs) {
+      throw invalid(what, 'schedule');
+    }
+    return { round: i, joinsOpenAt: startAt - intervalMs, startAt, endAt: startAt + intervalMs, state: item.state as RoundState };
+  });
+  const name = requireString(body, 'name', what);
+  return {
+    tournamentId: body.tournamentId as string,
+    name,
+    rounds,
+    firstStartAt,
+    intervalMs,
+    tickMs: body.tickMs as number,
+    breakEvery: body.breakEvery as number,
+    algorithm,
+    seatsPerTable: body.seatsPerTable as number,
+    maxTables: body.maxTables as number,
+    createdAt: requireNumber(body, 'createdAt', what),
+    asOf: requireNumber(body, 'asOf', what),
+    schedule,
+  };
+}
+
+/**
+ * Validates a tournament's standings (`StandingsView`): its lines best first, each a player with
+ * a rank of at least 1, a whole total and a count of rounds played, ranks never going down.
+ */
+export function parseStandings(body: unknown, tournamentId: string, what: string): StandingsView {
+  if (!isObject(body) || !Array.isArray(body.entries)) throw new EdgeError('bad_response', `${what} failed: the edge's answer is not a standings table`);
+  if (!sameId(requireString(body, 'tournamentId', what), tournamentId)) throw invalid(what, 'tournamentId');
+  const entries: StandingEntry[] = [];
+  for (const e of body.entries) {
+    if (
+      !isObject(e) ||
+      !isCount(e.rank) ||
+      e.rank < 1 ||
+      typeof e.userId !== 'string' ||
+      e.userId === '' ||
+      !isCount(e.total) ||
+      !isCount(e.roundsPlayed)
+    ) {
+      throw invalid(what, 'entries');
+    }
+    const previous = entries[entries.length - 1];
+    if (previous && (e.rank < previous.rank || e.total > previous.total)) throw invalid(what, 'entries');
+    entries.push({ rank: e.rank, userId: e.userId, total: e.total, roundsPlayed: e.roundsPlayed });
+  }
+  if (!isCount(body.roundsFinished)) throw invalid(what, 'roundsFinished');
+  if (!isCount(body.players) || body.players < entries.length) throw invalid(what, 'players');
+  return {
+    tournamentId: body.tournamentId as string,
+    asOf: requireNumber(body, 'asOf', what),
+    roundsFinished: body.roundsFinished,
+    players: body.players,
+    entries,
+  };
 }
 
 export class EdgeClient {
@@ -583,6 +746,34 @@ export class EdgeClient {
       { ...body, gameId },
       what,
     );
+  }
+
+  /**
+   * Takes a seat at a table of round `round` of tournament `tournamentId` as `userId`
+   * (`POST /edge/tournament/{id}/rounds/{round}/join`), with the user's token as a game join.
+   * Every refusal (`too_early` with its `retryAt`, `join_closed`, `already_playing`, `game_full`,
+   * 401, 404) is an {@link EdgeError} with a sentence saying why (see {@link roundJoinRefusal}).
+   */
+  async joinRound(tournamentId: string, round: number, userId: string, userToken?: string): Promise<Joined> {
+    const what = `${ROUND_JOIN} ${round}`;
+    const body: JoinRequest = { userId };
+    const authorization = userToken ? `Bearer ${userToken}` : undefined;
+    const path = `/edge/tournament/${encodeURIComponent(tournamentId)}/rounds/${encodeURIComponent(String(round))}/join`;
+    return parseRoundJoin(await this.request('POST', path, what, body, { authorization }), { tournamentId, round, userId }, what);
+  }
+
+  /** A tournament's schedule (`GET /edge/tournament/{id}`, cached by the edge for a few seconds). */
+  async getTournament(tournamentId: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<TournamentView> {
+    const what = 'Loading the tournament';
+    const answer = await this.request('GET', `/edge/tournament/${encodeURIComponent(tournamentId)}`, what, undefined, options);
+    return parseTournament(answer, tournamentId, what);
+  }
+
+  /** A tournament's standings (`GET /edge/tournament/{id}/standings`, cached by the edge for a few seconds). */
+  async getStandings(tournamentId: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<StandingsView> {
+    const what = 'Reading the standings';
+    const answer = await this.request('GET', `/edge/tournament/${encodeURIComponent(tournamentId)}/standings`, what, undefined, options);
+    return parseStandings(answer, tournamentId, what);
   }
 
   /** Exits as the player: `ownerToken` is what the start answered (sent as a Bearer token). */

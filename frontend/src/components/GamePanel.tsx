@@ -5,6 +5,18 @@ import { SealedPanel } from './SealedPanel';
 import { SeatsTable } from './SeatsTable';
 import { ValueChart } from './ValueChart';
 import { chartModel } from '../game/chart';
+import { formatCountdownLong, roundScore } from '../game/tournament';
+
+/** A tournament table's round, as the game view shows it (see `TournamentPanel`). */
+export interface TableRound {
+  /** The tournament's name. */
+  name: string;
+  round: number;
+  /** Server Unix ms of the round's end: a seat still in then scores the value at it. */
+  endAt: number;
+  /** Back to the tournament (the session goes on). */
+  onBack: () => void;
+}
 
 function useSession(session: GameSession) {
   return useSyncExternalStore(session.subscribe, session.getSnapshot);
@@ -15,11 +27,14 @@ export function GamePanel({
   session,
   onClose,
   onReclaim,
+  tableRound,
 }: {
   session: GameSession;
   onClose: () => void;
   /** A viewer pasted the game's owner token. */
   onReclaim?: (token: string) => void;
+  /** The game is a table of a tournament's round. */
+  tableRound?: TableRound;
 }) {
   const snap = useSession(session);
   const { game, state, role } = snap;
@@ -50,6 +65,16 @@ export function GamePanel({
   );
 
   useEffect(() => titleRef.current?.focus(), []);
+
+  // A tournament table: the round's end, and what this seat scores if still in at it.
+  const roundOver = tableRound !== undefined && snap.serverNow >= tableRound.endAt;
+  const endScore = useMemo(
+    () =>
+      tableRound && roundOver && !snap.sealed
+        ? roundScore({ seed: game.seed, startAt: game.startAt, tickMs: game.tickMs, breakEvery: game.breakEvery, algorithm: game.algorithm }, tableRound.endAt)
+        : null,
+    [tableRound, roundOver, snap.sealed, game.seed, game.startAt, game.tickMs, game.breakEvery, game.algorithm],
+  );
 
   // Announce phase changes (not every tick) to screen readers.
   const announcement =
@@ -91,6 +116,30 @@ export function GamePanel({
           {snap.leftEarly ? 'stopped watching' : state.phase}
         </span>
       </div>
+
+      {tableRound && (
+        <div className="table-round" data-testid="table-round" data-round={tableRound.round} data-end-at={tableRound.endAt} data-end-score={endScore ?? ''}>
+          <p>
+            Tournament <strong>{tableRound.name}</strong>, round {tableRound.round}:{' '}
+            {roundOver ? (
+              <>
+                over at {formatServerTime(tableRound.endAt)}.
+                {role === 'player' && snap.myResult === null && endScore !== null && (
+                  <> You were still seated, so it scores the value then: <strong data-testid="end-score">{endScore}</strong>.</>
+                )}
+              </>
+            ) : (
+              <>
+                ends at {formatServerTime(tableRound.endAt)} (in {formatCountdownLong(tableRound.endAt - snap.serverNow)}); exit before it to
+                score your value, or score the value at the end.
+              </>
+            )}
+          </p>
+          <button type="button" className="secondary" onClick={tableRound.onBack} data-testid="back-to-tournament">
+            Back to the tournament
+          </button>
+        </div>
+      )}
 
       <dl className="facts">
         <div className="wide">
@@ -309,7 +358,7 @@ export function GamePanel({
             Copy owner token
           </button>
         )}
-        {snap.stopped && (
+        {snap.stopped && !tableRound && (
           <button type="button" onClick={onClose}>
             New game
           </button>

@@ -795,6 +795,177 @@ from: number,
 rounds: Array<RoundKey>, };
 
 /**
+ * `POST /admin/tournaments`.
+ */
+export type CreateTournamentRequest = { 
+/**
+ * Shown to players: 1 to 100 characters, not only spaces.
+ */
+name: string, 
+/**
+ * Rounds, `1..=100`.
+ */
+rounds: number, 
+/**
+ * Unix ms of round 0's first step: in the future, at most 7 days ahead.
+ */
+firstStartAt: number, 
+/**
+ * Milliseconds between two rounds' starts, each round's length: `2000..=86400000`.
+ */
+intervalMs: number, 
+/**
+ * Every table's tick, else the region default.
+ */
+tickMs?: TickMs, 
+/**
+ * Every table's break odds, else the region default.
+ */
+breakEvery?: BreakEvery, 
+/**
+ * Every table's algorithm (a seeded one; not `sealed-v1`), else the region default.
+ */
+algorithm?: GameAlgorithm, 
+/**
+ * Seats of each table, `2..=100`.
+ */
+seatsPerTable: MaxPlayers, };
+
+/**
+ * Where a round stands at an instant.
+ */
+export type RoundState = "upcoming" | "open" | "playing" | "finished";
+
+/**
+ * One round of the schedule.
+ */
+export type RoundView = { 
+/**
+ * Its index, from 0.
+ */
+round: number, 
+/**
+ * Unix ms from which joins are taken (one interval before the start).
+ */
+joinsOpenAt: number, 
+/**
+ * Unix ms of its tables' step 0; joins close then.
+ */
+startAt: number, 
+/**
+ * Unix ms of its end (the next round's start): a seat not exited by then scores the
+ * engine's value at this instant.
+ */
+endAt: number, 
+/**
+ * At the answer's `asOf`.
+ */
+state: RoundState, };
+
+/**
+ * `GET /tournaments/{id}` and `GET /edge/tournament/{id}`: the schedule (never a seed).
+ */
+export type TournamentView = { 
+/**
+ * Its id.
+ */
+tournamentId: GameId, 
+/**
+ * Its name.
+ */
+name: string, 
+/**
+ * Round count.
+ */
+rounds: number, 
+/**
+ * Unix ms of round 0's start.
+ */
+firstStartAt: number, 
+/**
+ * Between two rounds' starts (each round's length).
+ */
+intervalMs: number, 
+/**
+ * Every table's tick.
+ */
+tickMs: number, 
+/**
+ * Every table's break odds.
+ */
+breakEvery: number, 
+/**
+ * Every table's algorithm.
+ */
+algorithm: GameAlgorithm, 
+/**
+ * Seats per table.
+ */
+seatsPerTable: number, 
+/**
+ * Tables per round at most.
+ */
+maxTables: number, 
+/**
+ * Unix ms of its creation.
+ */
+createdAt: number, 
+/**
+ * Unix ms the `state`s are given at.
+ */
+asOf: number, 
+/**
+ * Every round.
+ */
+schedule: Array<RoundView>, };
+
+/**
+ * One player's line of the standings.
+ */
+export type StandingEntry = { 
+/**
+ * 1 + the number of players with a larger total (ties share a rank).
+ */
+rank: number, 
+/**
+ * The player.
+ */
+userId: UserId, 
+/**
+ * The sum of their round scores.
+ */
+total: number, 
+/**
+ * Rounds that counted for them: exited, or over.
+ */
+roundsPlayed: number, };
+
+/**
+ * `GET /tournaments/{id}/standings` and `GET /edge/tournament/{id}/standings`.
+ */
+export type StandingsView = { 
+/**
+ * The tournament.
+ */
+tournamentId: GameId, 
+/**
+ * Unix ms the standings are computed at.
+ */
+asOf: number, 
+/**
+ * Rounds whose scores are final (over).
+ */
+roundsFinished: number, 
+/**
+ * Players with at least one counted round.
+ */
+players: number, 
+/**
+ * Best first, at most [`MAX_STANDINGS`]: by total, then fewer rounds, then user id.
+ */
+entries: Array<StandingEntry>, };
+
+/**
  * Whether a region takes new games.
  */
 export type RegionStatus = "active" | "draining";
