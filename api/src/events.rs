@@ -22,8 +22,15 @@
 //! | `game.started` | the game was created | `maxPlayers` (shared games) | `createdAt` |
 //! | `game.joined` | a player took a seat (seat 0, the creator's, with the start of a shared game) | `seat`, `joinedAt`, `userId` = the player | `joinedAt` |
 //! | `game.exited` | one player exited (every game: a one-player game's player is seat 0) | `seat`, `userId` = the player, `exitedAt`, `final` (the engine's tick the player froze at: `step`, `value`, ...), `brokeFirst` | `exitedAt` |
-//! | `game.ended` | the last player exited | `endedAt`, `final` at the end, `breaks` (how many rounds broke before the end) | `endedAt` |
+//! | `game.ended` | the last player exited, or the game reached its maximum age | `endedAt`, `final` at the end, `breaks` (how many rounds broke before the end), `reason` (`lastExit` or `maxAge`), and at `maxAge` `unexited` (the seats that never exited: `[{seat, userId}]`) | `endedAt` |
 //! | `game.break` | a round broke before the end | `round` (1 for the first break), `step` | the breaking step's start |
+//!
+//! Every game ends exactly once, so every game has exactly one `game.ended`. A game nobody
+//! exits ends at its maximum age (`GAME_MAX_AGE`; a sealed game also at its chain's end): its
+//! `game.ended` has `reason: "maxAge"`, `endedAt` the expiry, and lists in `unexited` the seats
+//! whose players never exited. Those seats get no invented result and no `game.exited` (the
+//! results stay as `GET /game/{id}/results` shows them: no `result`); `final` and `breaks` are
+//! the game's engine state at the expiry, like any end's.
 //!
 //! `game.break` events are published with their game's `game.ended`, for the first
 //! [`MAX_BREAK_EVENTS`] breaks only (`breaks` on `game.ended` tells whether some were left
@@ -45,7 +52,9 @@
 //! Schema 1 had `game.started` and one `game.exited` per game. Schema 2 adds the types
 //! `game.joined`, `game.ended` and `game.break`, and the fields above; every schema-1 field
 //! keeps its name and meaning, and seat 0's `game.exited` keeps its id. A schema-1 `game.exited`
-//! (no `seat`) reads as seat 0's. Migration: deploy consumers first (this crate reads both),
+//! (no `seat`) reads as seat 0's. `reason` and `unexited` were added to `game.ended` within
+//! schema 2 (additive: readers ignore fields they do not know, and an end without `reason` reads
+//! as a `lastExit`, the only end published before it). Migration: deploy consumers first (this crate reads both),
 //! then the origins; a consumer of schema 1 that skips unknown schemas or types keeps working
 //! for one-player games, whose `game.started` and `game.exited` carry every schema-1 field.
 //!
@@ -275,6 +284,16 @@ pub struct GameEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional, type = "number"))]
     pub breaks: Option<u64>,
+    /// `game.ended` only: why the game ended (absent on ends published before this field
+    /// existed, which were all [`EndReason::LastExit`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub reason: Option<EndReason>,
+    /// `game.ended` at [`EndReason::MaxAge`] only: the seats whose player never exited, by seat
+    /// number (they have no result and no `game.exited`; a one-player game's player is seat 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub unexited: Option<Vec<UnexitedSeat>>,
     /// `game.break` only: which break (1 for the first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional, type = "number"))]
@@ -283,6 +302,30 @@ pub struct GameEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional, type = "number"))]
     pub step: Option<u64>,
+}
+
+/// Why a game ended (`game.ended`'s `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub enum EndReason {
+    /// Its last player exited (a one-player game's player, or a shared game's last seat):
+    /// `endedAt` is that exit.
+    LastExit,
+    /// It reached its maximum age (`GAME_MAX_AGE`, or a sealed game's chain end) with players
+    /// who never exited: `endedAt` is the expiry, and `unexited` lists their seats.
+    MaxAge,
+}
+
+/// A seat whose player had not exited when the game ended at its maximum age.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct UnexitedSeat {
+    /// The seat (0 is the creator's).
+    pub seat: u32,
+    /// Its player.
+    pub user_id: UserId,
 }
 
 /// Why bytes are not a [`GameEvent`] this crate understands.
@@ -374,6 +417,17 @@ impl GameEvent {
         event.ended_at = Some(ended_at);
         event.final_tick = final_tick(game, ended_at);
         event.breaks = Some(event.final_tick.map_or(0, |t| t.round));
+        event.reason = Some(EndReason::LastExit);
+        Some(event)
+    }
+
+    /// The `game.ended` event of a game that ended at its maximum age (its `exitedAt` is the
+    /// expiry) while the players of `unexited` still played; `None` if it has not ended.
+    pub fn ended_at_max_age(game: &GameView, mut unexited: Vec<UnexitedSeat>) -> Option<GameEvent> {
+        let mut event = GameEvent::ended(game)?;
+        unexited.sort();
+        event.reason = Some(EndReason::MaxAge);
+        event.unexited = Some(unexited);
         Some(event)
     }
 
@@ -450,6 +504,8 @@ impl GameEvent {
             broke_first: None,
             ended_at: None,
             breaks: None,
+            reason: None,
+            unexited: None,
             round: None,
             step: None,
         }
@@ -525,6 +581,8 @@ impl GameEvent {
             ("brokeFirst", self.broke_first.is_some()),
             ("endedAt", self.ended_at.is_some()),
             ("breaks", self.breaks.is_some()),
+            ("reason", self.reason.is_some()),
+            ("unexited", self.unexited.is_some()),
             ("round", self.round.is_some()),
             ("step", self.step.is_some()),
         ];
@@ -540,7 +598,7 @@ impl GameEvent {
                 self.exited_at,
             ),
             EventType::Ended => (
-                &["endedAt", "final", "breaks"],
+                &["endedAt", "final", "breaks", "reason", "unexited"],
                 &["endedAt", "breaks"],
                 self.ended_at,
             ),
@@ -558,6 +616,14 @@ impl GameEvent {
             && self.occurred_at != at
         {
             return wrong(format!("a {} occurs at the time it reports", self.kind));
+        }
+        // Seats that never exited exist only in an end at the maximum age, which lists them
+        // (possibly none).
+        if self.unexited.is_some() != (self.reason == Some(EndReason::MaxAge)) {
+            return wrong(format!(
+                "a {} lists its unexited seats exactly when it ended at its maximum age",
+                self.kind
+            ));
         }
         Ok(())
     }
@@ -838,6 +904,59 @@ mod tests {
         // An active game has neither.
         assert!(GameEvent::ended(&game(None)).is_none());
         assert!(GameEvent::breaks(&game(None)).is_empty());
+    }
+
+    #[test]
+    fn an_end_at_the_maximum_age_names_its_reason_and_the_seats_that_never_exited() {
+        let expiry = 1_705_314_603_000 + 24 * 3_600_000;
+        let mut view = shared_game(Some(expiry));
+        view.tick_ms = 1_000;
+        let host = view.user_id.clone();
+        let bob = UserId::parse("player-2").unwrap();
+        let unexited = vec![
+            UnexitedSeat {
+                seat: 2,
+                user_id: bob,
+            },
+            UnexitedSeat {
+                seat: 0,
+                user_id: host,
+            },
+        ];
+        let ended = GameEvent::ended_at_max_age(&view, unexited).unwrap();
+        assert_eq!(ended.reason, Some(EndReason::MaxAge));
+        assert_eq!(ended.event_id, EventId::of(view.game_id, EventType::Ended));
+        assert_eq!((ended.ended_at, ended.occurred_at), (Some(expiry), expiry));
+        // Sorted by seat; the game's state at the expiry, like any end.
+        let seats: Vec<u32> = ended.unexited.iter().flatten().map(|s| s.seat).collect();
+        assert_eq!(seats, vec![0, 2]);
+        assert_eq!(
+            ended.final_tick,
+            GameEvent::ended(&view).unwrap().final_tick
+        );
+        check_golden("game.ended.maxAge.json", &ended);
+        // An end by the last exit says so and lists no seat.
+        let by_exit = GameEvent::ended(&view).unwrap();
+        assert_eq!(
+            (by_exit.reason, &by_exit.unexited),
+            (Some(EndReason::LastExit), &None)
+        );
+        // Unexited seats only with the maximum age, and the other way round.
+        let mut forged = by_exit.clone();
+        forged.unexited = Some(Vec::new());
+        assert!(matches!(forged.check(), Err(EventError::Inconsistent(_))));
+        let mut unlisted = ended.clone();
+        unlisted.unexited = None;
+        assert!(unlisted.check().is_err());
+        let mut on_exit = GameEvent::exited(&game(Some(expiry))).unwrap();
+        on_exit.reason = Some(EndReason::MaxAge);
+        assert!(on_exit.check().is_err());
+        // An end published before `reason` existed still reads (as a last exit's).
+        let mut old: serde_json::Value = serde_json::from_str(&by_exit.to_json()).unwrap();
+        old.as_object_mut().unwrap().remove("reason");
+        let read = GameEvent::from_json(old.to_string().as_bytes()).unwrap();
+        assert_eq!(read.reason, None);
+        assert_eq!(read.ended_at, by_exit.ended_at);
     }
 
     #[test]

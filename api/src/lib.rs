@@ -44,7 +44,7 @@ pub mod v1;
 mod ts;
 
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
-pub use events::{EventId, EventType, GameEvent};
+pub use events::{EndReason, EventId, EventType, GameEvent, UnexitedSeat};
 pub use game::{
     EdgeExitView, EdgeGameView, ExitRequest, ExitView, GameStatus, GameView, Phase, ReplayView,
     RoutedBy, StartRequest, StateView, TickView,

@@ -8,6 +8,11 @@
 //!   as exited *at its expiry*, so the timeline, the views and an exit (answered like the exit
 //!   of an ended game, nothing written) agree on when it ended.
 //!
+//! With events on, the end at the expiry is also stored and published: the start queues an
+//! expiry row due then, and the relay that reads it ends the game (see [`crate::outbox`]). An
+//! exit judged at or after the expiry records nothing (a one-player game answers the end at the
+//! expiry; a shared game's seat is refused), so every exit's time is before its game's expiry.
+//!
 //! The TTL is per write, so rows written before this existed keep working: their slot is
 //! released by the next start of that user, because the game it points at reads as ended.
 //!

@@ -72,6 +72,7 @@ pub async fn state_with_events(
         state.metrics.clone(),
         settings.relay(),
     )
+    .with_lifetime(settings.games.max_age, settings.games.retention)
     .spawn();
     Ok((state, Some(relay)))
 }

@@ -24,6 +24,14 @@
 //!   seat has its result; a shared game's `game.ended` (with its breaks) once the game row
 //!   says `exited`. Seats are read at the default consistency: a row whose seat is still not
 //!   there after the grace is dropped (a join that gave its seat back, or died before it);
+//! - a game's end at its maximum age: every start also queues an *expiry row*, due at the
+//!   game's expiry (its `queued_at` is the expiry, and scans read no row before it is due). Once
+//!   due (and the grace past, so that every exit judged before the expiry has committed), the
+//!   relay that reads it ends the game itself if nobody did (the same LWT an exit makes, at the
+//!   expiry) and publishes its `game.ended` (`reason: "maxAge"`, the seats that never exited)
+//!   with its `game.break`s. A game that ended by its exits before drops the row; an end at the
+//!   expiry is published only from the expiry row (rows of exits then drop theirs), so each
+//!   game has one `game.ended`, whichever relays race for it;
 //! - a row whose event is not committed after [`relay::RelaySettings::grace`] (longer than any
 //!   request can run) is read again at SERIAL consistency, which completes any LWT still in
 //!   flight, and dropped only if the event still did not happen.
@@ -102,6 +110,27 @@ impl Outbox {
         let row = PendingEvent::started(&self.region, game, kernel::clock::now_ms());
         self.store.queue(&row, ttl_seconds).await?;
         Ok(row)
+    }
+
+    /// Queues the end of `game` at its maximum age, due at `expires_at_ms` (the row expires
+    /// after `ttl_seconds`, with the game); must be acknowledged before the start's claim, like
+    /// the start's row, so that every committed game ends in the stream.
+    pub async fn queue_expiry(
+        &self,
+        game: &Game,
+        expires_at_ms: i64,
+        ttl_seconds: i32,
+    ) -> Result<(), StoreError> {
+        let row = PendingEvent::expiry(&game.region, game, expires_at_ms);
+        self.store.queue(&row, ttl_seconds).await
+    }
+
+    /// Deletes the expiry row of `game` (due at `expires_at_ms`), which ended by its exits:
+    /// it would otherwise outlive the game's retention, until the relay dropped it at the
+    /// expiry. Any origin can, since the row's key follows from the game.
+    pub async fn forget_expiry(&self, game: &Game, expires_at_ms: i64) -> Result<(), StoreError> {
+        let row = PendingEvent::expiry(&game.region, game, expires_at_ms);
+        self.store.remove(std::slice::from_ref(&row)).await
     }
 
     /// Queues the exit of `game_id` (the row expires after `ttl_seconds`); must be

@@ -57,7 +57,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api::{EventId, EventType, GameEvent, GameStatus, RegionName};
+use api::{EventId, EventType, GameEvent, GameStatus, RegionName, UnexitedSeat};
 use events::Publisher;
 use events::publisher::Leadership;
 use tokio::sync::{mpsc, watch};
@@ -66,8 +66,11 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::{Committed, Outbox, OutboxStore, PendingEvent, SHARDS};
+use crate::domain::Game;
+use crate::max_age::MaxAge;
 use crate::metrics::Metrics;
-use crate::store::{GameStore, StoreError};
+use crate::retention::Retention;
+use crate::store::{ExitOutcome, GameStore, StoreError};
 use kernel::clock::now_ms;
 
 /// Rows checked against the game state at once.
@@ -277,6 +280,10 @@ pub struct Relay {
     leadership_count: u64,
     /// The oldest pending commit time last reported to the metrics.
     oldest_reported: Option<i64>,
+    /// `GAME_MAX_AGE`, by which expiry rows end games.
+    max_age: MaxAge,
+    /// The TTL an end at the maximum age rewrites the game's row with (`GAME_RETENTION`).
+    finished_ttl_seconds: i32,
 }
 
 /// Controls a running relay.
@@ -344,7 +351,17 @@ impl Relay {
             leadership: None,
             leadership_count: 0,
             oldest_reported: None,
+            max_age: MaxAge::default(),
+            finished_ttl_seconds: Retention::default().finished_ttl_seconds(),
         }
+    }
+
+    /// Ends games at `max_age` (the origin's `GAME_MAX_AGE`), rewriting their rows to live
+    /// `retention` more, as an exit does.
+    pub fn with_lifetime(mut self, max_age: MaxAge, retention: Retention) -> Relay {
+        self.max_age = max_age;
+        self.finished_ttl_seconds = retention.finished_ttl_seconds();
+        self
     }
 
     /// Runs the relay in a background task.
@@ -941,6 +958,9 @@ impl Relay {
             return Ok(Decision::Wait);
         }
         let old = age > self.settings.grace.as_millis() as i64;
+        if row.expiry {
+            return self.expiry_decision(row, now).await;
+        }
         match row.kind {
             EventType::Started => {
                 // The claim of the user's active slot commits a start.
@@ -976,20 +996,33 @@ impl Relay {
                 if game.shared.is_some() && row.kind == EventType::Exited {
                     return self.seat_decision(row, &game, old).await;
                 }
+                let max_age = self.max_age;
                 let ended = |game: Option<crate::domain::Game>| async move {
                     let game = game.filter(|g| g.status == GameStatus::Exited)?;
+                    if ended_at_max_age(max_age, &game) {
+                        // Not by this row's exit (an exit is never judged at or after the
+                        // expiry): the game's expiry row publishes that end.
+                        return Some(Vec::new());
+                    }
                     let chain = chain_of(&game).await;
-                    Some(end_events(&game, row.kind, chain.as_deref()))
+                    Some(end_events(&game, row.kind, chain.as_deref(), None))
                         .filter(|events| !events.is_empty())
                 };
+                let publish = |events: Vec<GameEvent>| {
+                    if events.is_empty() {
+                        Decision::Drop
+                    } else {
+                        Decision::Publish(events)
+                    }
+                };
                 if let Some(events) = ended(Some(game)).await {
-                    return Ok(Decision::Publish(events));
+                    return Ok(publish(events));
                 }
                 if !old {
                     return Ok(Decision::Wait);
                 }
                 match ended(self.store().game_serial(row.game_id).await?).await {
-                    Some(events) => Ok(Decision::Publish(events)),
+                    Some(events) => Ok(publish(events)),
                     None => Ok(Decision::Drop),
                 }
             }
@@ -1001,6 +1034,81 @@ impl Relay {
             // No row is of this kind (breaks come with their game's end).
             EventType::Break => Ok(Decision::Drop),
         }
+    }
+
+    /// An expiry row (see [`PendingEvent::expiry`]), due: once the grace has passed since the
+    /// game's expiry (every exit judged before it has committed or died by then), ends the game
+    /// at its expiry if nobody ended it (the exit's LWT: of racing relays, one writes and the
+    /// others read its end), then publishes that end with the seats that never exited. A game
+    /// that ended before its expiry drops the row: its last exit's row published its end.
+    async fn expiry_decision(&self, row: &PendingEvent, now: i64) -> Result<Decision, StoreError> {
+        let Some(game) = self.games.game(row.game_id).await? else {
+            // Gone with its retention.
+            return Ok(Decision::Drop);
+        };
+        let expiry = self.max_age.expires_at(&game);
+        let game = match (game.status, game.exited_at_ms) {
+            (GameStatus::Exited, Some(at)) if at < expiry => return Ok(Decision::Drop),
+            (GameStatus::Exited, _) => game,
+            (GameStatus::Active, _) if now < expiry => {
+                // A longer `GAME_MAX_AGE` since its start: due later.
+                let later = PendingEvent::expiry(&game.region, &game, expiry);
+                let ttl = self
+                    .max_age
+                    .slot_ttl_seconds(&game, now)
+                    .saturating_add(self.finished_ttl_seconds);
+                self.store().queue(&later, ttl).await?;
+                return Ok(Decision::Drop);
+            }
+            (GameStatus::Active, _)
+                if now < expiry.saturating_add(self.settings.grace.as_millis() as i64) =>
+            {
+                return Ok(Decision::Wait);
+            }
+            (GameStatus::Active, _) => {
+                match self
+                    .games
+                    .exit_game(&game, expiry, self.finished_ttl_seconds)
+                    .await?
+                {
+                    ExitOutcome::Exited(at) | ExitOutcome::AlreadyExited(at) => {
+                        if at < expiry {
+                            // Its last exit won the race: that end is published from its row.
+                            return Ok(Decision::Drop);
+                        }
+                        let mut ended = game;
+                        ended.status = GameStatus::Exited;
+                        ended.exited_at_ms = Some(at);
+                        ended
+                    }
+                    ExitOutcome::NotFound => return Ok(Decision::Drop),
+                }
+            }
+        };
+        let unexited = match game.shared {
+            Some(shared) => self
+                .games
+                .seats(game.id, shared.max_players)
+                .await?
+                .into_iter()
+                .filter(|s| s.result.is_none())
+                .map(|s| UnexitedSeat {
+                    seat: s.seat,
+                    user_id: s.user_id,
+                })
+                .collect(),
+            None => vec![UnexitedSeat {
+                seat: 0,
+                user_id: game.user_id.clone(),
+            }],
+        };
+        let chain = chain_of(&game).await;
+        let events = end_events(&game, EventType::Ended, chain.as_deref(), Some(unexited));
+        Ok(if events.is_empty() {
+            Decision::Drop
+        } else {
+            Decision::Publish(events)
+        })
     }
 
     /// A join's or a seat's exit: committed once the row's user holds a seat (with its result,
@@ -1072,11 +1180,19 @@ pub fn end_events(
     game: &crate::domain::Game,
     kind: EventType,
     chain: Option<&crate::sealed::Chain>,
+    unexited: Option<Vec<UnexitedSeat>>,
 ) -> Vec<GameEvent> {
     let view = game.view();
-    let Some(mut ended) = GameEvent::ended(&view) else {
+    let at_max_age = unexited.is_some();
+    let ended = match unexited {
+        Some(seats) => GameEvent::ended_at_max_age(&view, seats),
+        None => GameEvent::ended(&view),
+    };
+    let Some(mut ended) = ended else {
         return Vec::new();
     };
+    // Nobody exited at the maximum age: no `game.exited`, whatever the row.
+    let kind = if at_max_age { EventType::Ended } else { kind };
     let mut events = Vec::new();
     let (Some(chain), Some(end)) = (chain.filter(|_| game.sealed.is_some()), game.exited_at_ms)
     else {
@@ -1105,6 +1221,13 @@ pub fn end_events(
         );
     }
     events
+}
+
+/// Whether `game` (exited) ended at its maximum age rather than by an exit: an exit is never
+/// judged at or after the expiry (see [`crate::service`]).
+pub fn ended_at_max_age(max_age: MaxAge, game: &Game) -> bool {
+    game.exited_at_ms
+        .is_some_and(|at| at >= max_age.expires_at(game))
 }
 
 /// The chain of `game` if it is sealed, built off the async workers (`None` for any other

@@ -170,11 +170,29 @@ impl GameService {
     /// Queues the start of `game` (an active game about to be claimed), if events are on.
     async fn queue_started(&self, game: &Game) -> Result<Option<PendingEvent>, StoreError> {
         match &self.outbox {
-            Some(outbox) if game.status == GameStatus::Active => outbox
-                .queue_started(game, self.defaults().retention.outbox_ttl_seconds())
-                .await
-                .map(Some),
+            Some(outbox) if game.status == GameStatus::Active => {
+                let defaults = self.defaults();
+                // With it, the game's end at its maximum age, due then (see `crate::outbox`).
+                let expires_at = defaults.max_age.expires_at(game);
+                let (row, ()) = futures::try_join!(
+                    outbox.queue_started(game, defaults.retention.outbox_ttl_seconds()),
+                    outbox.queue_expiry(game, expires_at, self.running_ttl(game)),
+                )?;
+                Ok(Some(row))
+            }
             _ => Ok(None),
+        }
+    }
+
+    /// Deletes the expiry row of `game`, which ended by its exits (see [`crate::outbox`]). A
+    /// failure only leaves the row to the relay, which drops it at the expiry.
+    async fn forget_expiry(&self, game: &Game) {
+        if let Some(outbox) = &self.outbox {
+            let expires_at = self.defaults().max_age.expires_at(game);
+            if let Err(error) = outbox.forget_expiry(game, expires_at).await {
+                tracing::warn!(%error, game_id = %game.id,
+                    "cannot delete the expiry row of an ended game; the relay drops it at the expiry");
+            }
         }
     }
 
@@ -472,9 +490,14 @@ impl GameService {
             ),
             _ => None,
         };
+        let expiry = self.defaults().max_age.expires_at(&game);
+        let now = now_ms();
         let (exited_at_ms, first) = match game.exited_at_ms {
             Some(at) => (at, false),
-            None => match self.store.exit_game(&game, now_ms(), finished_ttl).await? {
+            // The game reached its maximum age while this exit ran: it ended then, like a read
+            // now shows it, and that end is its expiry row's to publish (see `crate::outbox`).
+            None if now >= expiry => (expiry, false),
+            None => match self.store.exit_game(&game, now, finished_ttl).await? {
                 ExitOutcome::Exited(at) => (at, true),
                 ExitOutcome::AlreadyExited(at) => (at, false),
                 ExitOutcome::NotFound => return Err(not_found(id)),
@@ -487,7 +510,13 @@ impl GameService {
             n.exited(id, exited_at_ms);
         }
         // Also on repeats, so an exit that died between its two writes is completed by a retry.
-        self.store.release_active(&game.user_id, id).await?;
+        let release = self.store.release_active(&game.user_id, id);
+        if exited_at_ms < expiry {
+            // Ended by this exit: its expiry row has nothing left to do.
+            futures::join!(release, self.forget_expiry(&game)).0?;
+        } else {
+            release.await?;
+        }
         if first {
             self.metrics.sessions_exited.inc();
             if let (Some(outbox), Some(row)) = (&self.outbox, queued) {
@@ -501,6 +530,7 @@ impl GameService {
                     &exited,
                     api::EventType::Exited,
                     chain.as_deref(),
+                    None,
                 );
                 if !events.is_empty() {
                     outbox.committed(row, events);

@@ -335,7 +335,21 @@ impl GameService {
                     None => None,
                 };
                 // Judged by this origin's clock, against the same schedule in every region.
-                let result = judge.result_at(now_ms());
+                let at = now_ms();
+                let expiry = self.defaults().max_age.expires_at(game);
+                if at >= expiry {
+                    // The game ended at its maximum age before this seat exited: no result
+                    // after the end (its `game.ended` lists the seat as never exited).
+                    return Err(ApiError::new(
+                        ErrorCode::GameEnded,
+                        format!(
+                            "game {} ended at its maximum age ({expiry}, Unix ms) before this seat exited",
+                            game.id
+                        ),
+                    )
+                    .into());
+                }
+                let result = judge.result_at(at);
                 match self
                     .store
                     .exit_seat(game.id, seat.seat, user, &result)
@@ -416,6 +430,7 @@ impl GameService {
             if let Some(n) = &self.notifier {
                 n.exited(game.id, last);
             }
+            self.forget_expiry(game).await;
             self.metrics.sessions_exited.inc();
             if let (Some(outbox), Some(row)) = (&self.outbox, queued) {
                 let mut ended = game.clone();
@@ -428,6 +443,7 @@ impl GameService {
                     &ended,
                     api::EventType::Ended,
                     chain.as_deref(),
+                    None,
                 );
                 if !events.is_empty() {
                     outbox.committed(row, events);

@@ -8,7 +8,7 @@ use scylla::value::CqlTimestamp;
 use scylla::{DeserializeRow, SerializeRow};
 use uuid::Uuid;
 
-use super::pending::{OutboxStore, PendingEvent};
+use super::pending::{EXPIRY_SUFFIX, OutboxStore, PendingEvent};
 use super::rows::GameRow;
 use super::traced::Kind;
 use super::{Store, StoreError, query_error};
@@ -34,7 +34,7 @@ impl From<&PendingEvent> for PendingRow {
             queued_at: CqlTimestamp(event.queued_at_ms),
             event_id: event.event_id.uuid(),
             game_id: event.game_id.uuid(),
-            kind: event.kind.as_str().to_owned(),
+            kind: event.kind_column(),
             user_id: event.user_id.as_str().to_owned(),
         }
     }
@@ -56,7 +56,13 @@ impl TryFrom<PendingRow> for PendingEvent {
         let corrupt =
             |what: &str| StoreError::Corrupt(format!("outbox row {}: {what}", row.event_id));
         let game_id = GameId::from(row.game_id);
-        let kind = EventType::parse(&row.kind).ok_or_else(|| corrupt("unknown kind"))?;
+        let (kind, expiry) = match row.kind.strip_suffix(EXPIRY_SUFFIX) {
+            Some(kind) => (kind, true),
+            None => (row.kind.as_str(), false),
+        };
+        let kind = EventType::parse(kind)
+            .filter(|k| !expiry || *k == EventType::Ended)
+            .ok_or_else(|| corrupt("unknown kind"))?;
         let event_id = EventId::parse(&row.event_id.hyphenated().to_string())
             .map_err(|_| corrupt("bad event id"))?;
         let user_id = UserId::parse(&row.user_id).map_err(|_| corrupt("bad user id"))?;
@@ -71,6 +77,7 @@ impl TryFrom<PendingRow> for PendingEvent {
             game_id,
             kind,
             user_id,
+            expiry,
         })
     }
 }
@@ -107,6 +114,8 @@ impl OutboxStore for Store {
         limit_rows: usize,
     ) -> Result<Vec<PendingEvent>, StoreError> {
         let operation = "read outbox";
+        // Rows queued for later (a game's expiry row, due at its expiry) stay unread until due.
+        let until = CqlTimestamp(kernel::clock::now_ms());
         let result = match after {
             None => {
                 self.run(
@@ -117,6 +126,7 @@ impl OutboxStore for Store {
                         region.as_str(),
                         shard,
                         CqlTimestamp(since_ms),
+                        until,
                         limit(limit_rows),
                     ),
                 )
@@ -132,6 +142,7 @@ impl OutboxStore for Store {
                         shard,
                         CqlTimestamp(queued_at),
                         id.uuid(),
+                        until,
                         limit(limit_rows),
                     ),
                 )

@@ -32,7 +32,14 @@ pub struct PendingEvent {
     /// The player (a start's commit is checked on the user's active slot; a join's and a
     /// seat's exit on the user's seat); the creator for an end.
     pub user_id: UserId,
+    /// The row of a game's end at its maximum age ([`PendingEvent::expiry`]): queued with the
+    /// start, due at the expiry (`queued_at_ms`).
+    pub expiry: bool,
 }
+
+/// The `kind` column of an expiry row: its event's type with this suffix, so that a row of an
+/// end by exits and a row of an end at the maximum age are told apart.
+pub(super) const EXPIRY_SUFFIX: &str = "@maxAge";
 
 /// The partition of an event id: a stable hash, the same on every origin.
 pub fn shard_of(id: EventId) -> i32 {
@@ -99,6 +106,32 @@ impl PendingEvent {
         PendingEvent::new(region, game_id, EventType::Ended, creator, now_ms)
     }
 
+    /// The row of `game`'s end at its maximum age, due at `expires_at_ms`: queued with the
+    /// start (so every committed game has it), it ends the game then if nobody did before (see
+    /// [`crate::outbox::relay`]). Its key is the game's alone, so queuing it again (a retried
+    /// start) writes the same row.
+    pub fn expiry(region: &RegionName, game: &Game, expires_at_ms: i64) -> PendingEvent {
+        PendingEvent {
+            expiry: true,
+            ..PendingEvent::new(
+                region,
+                game.id,
+                EventType::Ended,
+                &game.user_id,
+                expires_at_ms,
+            )
+        }
+    }
+
+    /// The `kind` column of this row.
+    pub fn kind_column(&self) -> String {
+        if self.expiry {
+            format!("{}{EXPIRY_SUFFIX}", self.kind)
+        } else {
+            self.kind.as_str().to_owned()
+        }
+    }
+
     /// Whether `id` is one a row of `kind` for `user` in `game` can carry.
     pub fn valid_id(id: EventId, game: GameId, kind: EventType, user: &UserId) -> bool {
         match kind {
@@ -138,6 +171,7 @@ impl PendingEvent {
             game_id,
             kind,
             user_id: user.clone(),
+            expiry: false,
         }
     }
 }
@@ -150,7 +184,8 @@ pub trait OutboxStore: Send + Sync + std::fmt::Debug {
     async fn queue(&self, event: &PendingEvent, ttl_seconds: i32) -> Result<(), StoreError>;
 
     /// Up to `limit` pending rows of one partition, oldest first: those queued at or after
-    /// `since_ms`, or, for the next page, those after the row `after` (its queue time and id).
+    /// `since_ms`, or, for the next page, those after the row `after` (its queue time and id);
+    /// never a row queued for later than now (an expiry row before its game's expiry).
     async fn pending_page(
         &self,
         region: &RegionName,

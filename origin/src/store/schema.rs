@@ -189,12 +189,12 @@ async fn prepare_outbox(
         .await?,
         select_since: prepare(format!(
             "SELECT {OUTBOX_COLUMNS} FROM {ks}.outbox_pending WHERE region = ? AND shard = ? \
-             AND queued_at >= ? LIMIT ?"
+             AND queued_at >= ? AND queued_at <= ? LIMIT ?"
         ))
         .await?,
         select_after: prepare(format!(
             "SELECT {OUTBOX_COLUMNS} FROM {ks}.outbox_pending WHERE region = ? AND shard = ? \
-             AND (queued_at, event_id) > (?, ?) LIMIT ?"
+             AND (queued_at, event_id) > (?, ?) AND (queued_at) <= (?) LIMIT ?"
         ))
         .await?,
         delete: prepare(format!(
