@@ -515,6 +515,33 @@ pub fn secret_matches(presented: &str, configured: &str) -> bool {
     !configured.is_empty() && kernel::constant_time_eq(presented.as_bytes(), configured.as_bytes())
 }
 
+/// Durable Object storage key of the room's [`SeatLog`].
+pub const SEATS_STORAGE_KEY: &str = "seats";
+
+/// The seat results a shared game's room has pushed, in the order it pushed them, kept in
+/// storage so that a socket that says `hello` later gets them right after its `welcome`, and
+/// its table is complete without asking `/results`. One entry per seat (a repeated notice of a
+/// seat changes nothing), so at most `MAX_PLAYERS` (100).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatLog {
+    /// The results, oldest first.
+    pub seats: Vec<api::room::SeatExit>,
+}
+
+impl SeatLog {
+    /// Records `seat`'s result; `false` (nothing recorded) if that seat's result is already
+    /// there, or the log is full.
+    pub fn record(&mut self, seat: &api::room::SeatExit) -> bool {
+        if self.seats.iter().any(|s| s.seat == seat.seat)
+            || self.seats.len() >= api::limits::MAX_PLAYERS as usize
+        {
+            return false;
+        }
+        self.seats.push(seat.clone());
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -850,5 +877,36 @@ mod tests {
         assert!(!secret_matches("s3cre", "s3cret"));
         assert!(!secret_matches("s3creT", "s3cret"));
         assert!(!secret_matches("", ""));
+    }
+
+    #[test]
+    fn the_seat_log_keeps_each_seat_once_in_push_order_up_to_the_player_cap() {
+        let result = |at: i64| api::SeatResult {
+            exited_at: at,
+            final_tick: None,
+            break_first: false,
+        };
+        let exit = |seat: u32, at: i64| api::room::SeatExit {
+            seat,
+            user_id: UserId::parse(&format!("p{seat}")).unwrap(),
+            result: result(at),
+        };
+        let mut log = SeatLog::default();
+        assert!(log.record(&exit(2, 10)));
+        assert!(log.record(&exit(0, 20)));
+        // A repeated notice of seat 2 (even with another result) is not a second entry.
+        assert!(!log.record(&exit(2, 30)));
+        let order: Vec<(u32, i64)> = log
+            .seats
+            .iter()
+            .map(|s| (s.seat, s.result.exited_at))
+            .collect();
+        assert_eq!(order, vec![(2, 10), (0, 20)]);
+        let text = serde_json::to_string(&log).unwrap();
+        assert_eq!(serde_json::from_str::<SeatLog>(&text).unwrap(), log);
+        for seat in 3..200 {
+            log.record(&exit(seat, 40));
+        }
+        assert_eq!(log.seats.len(), api::limits::MAX_PLAYERS as usize);
     }
 }

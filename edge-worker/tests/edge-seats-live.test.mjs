@@ -3,7 +3,9 @@
 // with their own seat's token at an origin configured with EDGE_NOTIFY_URL; every socket
 // receives every seat's `seat` message, equal to GET /edge/game/{id}/results; the game goes on
 // until its last seat (then `exited`); a seat's token cannot exit another seat (403), and a
-// client frame claiming a seat result is refused and reaches nobody.
+// client frame claiming a seat result is refused and reaches nobody. A socket that connects
+// after some seats exited gets their results from the room, right after its `welcome`, in
+// the order they were pushed.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -119,5 +121,83 @@ describe('per-seat pushes', () => {
       }
       await s.close();
     }
+  });
+
+  test('a socket that connects after 2 exits gets both results right after its welcome, in order', async () => {
+    const host = uid('late-host');
+    const start = await call(`${edge.url}/edge/game/start`, {
+      method: 'POST',
+      body: { userId: host, preferredRegion: 'eu', maxPlayers: 3, tickMs: 10, joinDeadline: Date.now() + 60_000 },
+    });
+    assert.equal(start.status, 201, start.text);
+    const game = start.body;
+    const players = [{ userId: host, token: game.ownerToken, seat: 0 }];
+    for (const tag of ['late-a', 'late-b']) {
+      const userId = uid(tag);
+      const join = await call(`${edge.url}/edge/game/${game.gameId}/join`, { method: 'POST', body: { userId } });
+      assert.equal(join.status, 201, join.text);
+      players.push({ userId, token: join.body.ownerToken, seat: join.body.seat });
+    }
+    const early = await openRoom(edge.url, game.gameId);
+    early.send({ type: 'hello', role: 'viewer' });
+    await early.next('welcome');
+    await sleep(Math.max(0, game.startAt + 100 - Date.now()));
+    const exit = (p) =>
+      call(`${direct.url}/game/exit`, {
+        method: 'POST',
+        body: { gameId: game.gameId, userId: p.userId },
+        headers: { authorization: `Bearer ${p.token}` },
+      });
+    // Seats 2, then 0 exit (not in seat order), while only the early socket watches.
+    const order = [players[2], players[0]];
+    const pushed = [];
+    for (const p of order) {
+      const r = await exit(p);
+      assert.equal(r.status, 200, r.text);
+      const m = await early.next('seat');
+      assert.equal(m.seat, p.seat);
+      pushed.push(m);
+      await sleep(50);
+    }
+
+    const late = await openRoom(edge.url, game.gameId);
+    late.send({ type: 'hello', role: 'viewer' });
+    await late.next('welcome');
+    await late.next('seat');
+    await late.next('seat');
+    // Nothing before the welcome, and the two results right after it, as pushed.
+    const kinds = late.inbox.map((m) => m.type);
+    assert.deepEqual(kinds.slice(0, 3), ['welcome', 'seat', 'seat'], JSON.stringify(late.inbox));
+    const replayed = late.inbox.filter((m) => m.type === 'seat');
+    assert.deepEqual(
+      replayed.map((m) => [m.seat, m.userId, m.result]),
+      pushed.map((m) => [m.seat, m.userId, m.result]),
+    );
+    const results = await call(`${edge.url}/edge/game/${game.gameId}/results`);
+    for (const m of replayed) {
+      assert.deepEqual(m.result, results.body.seats.find((s) => s.seat === m.seat).result);
+    }
+
+    // The last seat reaches both sockets once, then the game's end.
+    const r = await exit(players[1]);
+    assert.equal(r.status, 200, r.text);
+    for (const s of [early, late]) {
+      const m = await s.next('seat');
+      assert.equal(m.seat, players[1].seat);
+      assert.deepEqual(m.result, r.body.result);
+      await s.next('exited');
+      assert.equal(s.inbox.filter((x) => x.type === 'seat').length, 3, JSON.stringify(s.inbox));
+    }
+    // A socket after the end: the whole table, in push order.
+    const after = await openRoom(edge.url, game.gameId);
+    after.send({ type: 'hello', role: 'viewer' });
+    const welcome = await after.next('welcome');
+    assert.equal(welcome.status, 'exited');
+    for (let i = 0; i < 3; i++) await after.next('seat');
+    assert.deepEqual(
+      after.inbox.filter((m) => m.type === 'seat').map((m) => m.seat),
+      [players[2].seat, 0, players[1].seat],
+    );
+    for (const s of [early, late, after]) await s.close();
   });
 });

@@ -22,6 +22,11 @@
 //! evicted room resumes). A socket that says `hello` later gets the latest key after its
 //! `welcome`.
 //!
+//! A shared game's room pushes each seat's committed result (`{"type":"seat",...}`, on the
+//! origin's notice) and keeps it in storage (`crate::room::SeatLog`, one entry per seat): a
+//! socket that says `hello` later gets every result pushed so far right after its `welcome`,
+//! in push order.
+//!
 //! Who is in the room lives in memory too, as a [`Roster`] built once per room object from the
 //! attachments and kept by the events, so a `hello`, a close or a broadcast never deserializes
 //! every socket's attachment (`crate::roster` has the costs). The room caps its sockets (per
@@ -51,7 +56,9 @@ use super::upstream::{self, OriginCall};
 use crate::ids;
 use crate::origin::{self, Answer};
 use crate::reveal::{self, Fetched, RevealState, Schedule};
-use crate::room::{self as rules, Attachment, RoomStats, RoomStatsView};
+use crate::room::{
+    self as rules, Attachment, RoomStats, RoomStatsView, SEATS_STORAGE_KEY, SeatLog,
+};
 use crate::roster::{self, RoomCaps, Roster};
 use crate::routes::Route;
 use crate::routing;
@@ -88,6 +95,8 @@ pub struct LiveRoom {
     reveal: RefCell<Option<RevealState>>,
     /// Whether storage was read for it (a room of any other game reads it once, not per event).
     reveal_loaded: Cell<bool>,
+    /// The seat results pushed so far (storage `crate::room::SEATS_STORAGE_KEY`), once read.
+    seats: RefCell<Option<SeatLog>>,
 }
 
 impl std::fmt::Debug for LiveRoom {
@@ -114,6 +123,7 @@ impl DurableObject for LiveRoom {
             alarm_at: Cell::new(None),
             reveal: RefCell::new(None),
             reveal_loaded: Cell::new(false),
+            seats: RefCell::new(None),
         }
     }
 
@@ -493,7 +503,7 @@ impl LiveRoom {
         let notice: ExitedNotice = api::json::parse_body(&body)?;
         match notice.seat {
             // One seat of a shared game: push its result; the game goes on for the others.
-            Some(seat) => self.push_seat(&id, seat),
+            Some(seat) => self.push_seat(&id, seat).await,
             None => {
                 self.commit_exit(&id, notice.exited_at, source);
                 self.reveal_after_exit().await;
@@ -505,16 +515,53 @@ impl LiveRoom {
     }
 
     /// Pushes a seat's committed result to every socket (the origin's notice only: a client
-    /// frame of type `seat` is refused by the parser).
-    fn push_seat(&self, id: &GameId, seat: SeatExit) {
-        let Some(game) = self.game(None) else {
-            // The room has no sockets and no game: nobody to tell.
+    /// frame of type `seat` is refused by the parser), and keeps it for the sockets that say
+    /// `hello` later ([`SeatLog`]). A repeated notice of a seat is pushed and kept once.
+    async fn push_seat(&self, id: &GameId, seat: SeatExit) {
+        if self.game(None).is_some_and(|game| game.game_id != *id) {
             return;
-        };
-        if game.game_id != *id {
+        }
+        // Kept even while nobody watches (the room is this game's: its name is the game id),
+        // so the first socket to come gets it too.
+        let mut log = self.seat_log().await;
+        if !log.record(&seat) {
             return;
         }
         self.broadcast(&ServerMessage::Seat(seat), None, None);
+        self.save_seat_log(log).await;
+    }
+
+    /// The seat results pushed so far: memory, else storage (after an eviction).
+    async fn seat_log(&self) -> SeatLog {
+        if let Some(log) = self.seats.borrow().clone() {
+            return log;
+        }
+        let log = match self.state.storage().get::<String>(SEATS_STORAGE_KEY).await {
+            Ok(stored) => stored
+                .and_then(|text| serde_json::from_str::<SeatLog>(&text).ok())
+                .unwrap_or_default(),
+            Err(e) => {
+                // Not remembered: the next event reads storage again.
+                worker::console_error!("live room: read the seat results: {e}");
+                return SeatLog::default();
+            }
+        };
+        *self.seats.borrow_mut() = Some(log.clone());
+        log
+    }
+
+    /// Keeps `log` in memory and storage.
+    async fn save_seat_log(&self, log: SeatLog) {
+        let text = serde_json::to_string(&log).unwrap_or_default();
+        *self.seats.borrow_mut() = Some(log);
+        if let Err(e) = self
+            .state
+            .storage()
+            .put_raw(SEATS_STORAGE_KEY, JsValue::from_str(&text))
+            .await
+        {
+            worker::console_error!("live room: store the seat results: {e}");
+        }
     }
 
     /// Records the exit and pushes `exited` to every socket, once (repeats are ignored).
@@ -731,6 +778,13 @@ impl LiveRoom {
                 presence: presence.clone(),
             }),
         );
+        // A shared game: every seat result pushed before this socket came, in order, so its
+        // table is complete without asking `/results`.
+        if game.shared.is_some() {
+            for seat in self.seat_log().await.seats {
+                self.send(ws, &ServerMessage::Seat(seat));
+            }
+        }
         // A sealed game: the latest key already out (earlier ones are its hashes).
         if game.algorithm.is_sealed()
             && let Some(latest) = self.reveal_state().await.and_then(|r| r.latest())
