@@ -269,6 +269,25 @@ pub struct StandingsView {
     pub entries: Vec<StandingEntry>,
 }
 
+/// A tournament id from a path: 422 `validation_failed` naming `tournamentId` unless a UUID.
+pub fn parse_id(text: &str) -> Result<TournamentId, ApiError> {
+    GameId::parse(text).map_err(|e| ApiError::invalid("tournamentId", e))
+}
+
+/// A round index from a path: 400 `bad_request` naming `round` unless a whole number of at
+/// most 9 digits (a number past the last round is the server's 404).
+pub fn parse_round(text: &str) -> Result<u32, ApiError> {
+    let digits = !text.is_empty() && text.len() <= 9 && text.bytes().all(|b| b.is_ascii_digit());
+    match text.parse::<u32>() {
+        Ok(round) if digits => Ok(round),
+        _ => Err(ApiError {
+            code: crate::ErrorCode::BadRequest,
+            message: format!("round: must be a round index (0, 1, ...), got {text:?}"),
+            field: Some("round".into()),
+        }),
+    }
+}
+
 /// Ranks `(player, total, rounds)` lines: by total (highest first), then fewer rounds, then
 /// user id; ties on total share a rank; at most [`MAX_STANDINGS`] entries.
 pub fn rank_standings(mut lines: Vec<(UserId, u64, u32)>) -> Vec<StandingEntry> {
@@ -353,6 +372,22 @@ mod tests {
             "name": "x", "rounds": 1, "firstStartAt": 1, "intervalMs": 2_000, "seatsPerTable": 1,
         }));
         assert!(seats.is_err());
+    }
+
+    #[test]
+    fn path_parts_parse_alike_everywhere() {
+        assert_eq!(parse_round("0"), Ok(0));
+        assert_eq!(parse_round("99"), Ok(99));
+        for bad in ["", "-1", "+1", "1.0", "x", "0x1", "1234567890", " 1"] {
+            let e = parse_round(bad).unwrap_err();
+            assert_eq!(
+                (e.code, e.field.as_deref()),
+                (ErrorCode::BadRequest, Some("round"))
+            );
+        }
+        let e = parse_id("t-1").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("tournamentId"));
+        assert!(parse_id("3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a3b").is_ok());
     }
 
     #[test]

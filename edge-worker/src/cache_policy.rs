@@ -38,6 +38,16 @@ pub fn rounds_key(game_id: &GameId, from: u64) -> String {
     format!("{KEY_BASE}/game/{game_id}/rounds?from={from}")
 }
 
+/// The cache key of a tournament's schedule (`GET /edge/tournament/{id}`).
+pub fn tournament_key(id: &api::TournamentId) -> String {
+    format!("{KEY_BASE}/tournaments/{id}")
+}
+
+/// The cache key of a tournament's standings (`GET /edge/tournament/{id}/standings`).
+pub fn standings_key(id: &api::TournamentId) -> String {
+    format!("{KEY_BASE}/tournaments/{id}/standings")
+}
+
 /// `Cache-Control` of a rounds page that never changes (a full page, or an ended game's): the
 /// origin's own, passed on.
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";

@@ -117,6 +117,57 @@ pub fn joined(
     Ok(answer)
 }
 
+/// A tournament join (`POST /tournaments/{id}/rounds/{round}/join`: 201 seated, 200 the seat
+/// already held): the table's game must say it belongs to tournament `id`.
+pub fn tournament_joined(
+    region: &RegionName,
+    status: u16,
+    body: &[u8],
+    id: &GameId,
+) -> Result<Answer<JoinView>, OffContract> {
+    let answer = parse::<JoinView>(region, status, body, &[200, 201])?;
+    if let Answer::Ok(_, join) = &answer {
+        let of = join
+            .game
+            .metadata
+            .as_ref()
+            .and_then(|m| m.as_map().get("tournamentId"))
+            .and_then(|v| v.as_str());
+        if of != Some(id.to_string().as_str()) {
+            return Err(OffContract {
+                region: region.clone(),
+                status,
+                detail: format!("a table of another tournament ({of:?}, not {id})"),
+            });
+        }
+    }
+    Ok(answer)
+}
+
+/// A tournament's schedule (`GET /tournaments/{id}`, 200).
+pub fn tournament(
+    region: &RegionName,
+    status: u16,
+    body: &[u8],
+    id: &GameId,
+) -> Result<Answer<api::TournamentView>, OffContract> {
+    let answer = parse::<api::TournamentView>(region, status, body, &[200])?;
+    same_game(region, status, &answer, id, |t| t.tournament_id)?;
+    Ok(answer)
+}
+
+/// A tournament's standings (`GET /tournaments/{id}/standings`, 200).
+pub fn standings(
+    region: &RegionName,
+    status: u16,
+    body: &[u8],
+    id: &GameId,
+) -> Result<Answer<api::StandingsView>, OffContract> {
+    let answer = parse::<api::StandingsView>(region, status, body, &[200])?;
+    same_game(region, status, &answer, id, |s| s.tournament_id)?;
+    Ok(answer)
+}
+
 /// A leaderboard read (`GET /leaderboard`, 200).
 pub fn leaderboard(
     region: &RegionName,

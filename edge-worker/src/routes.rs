@@ -23,6 +23,13 @@ pub enum Route {
     Rounds(String),
     /// `GET /edge/leaderboard` (best exit values and games played, per period and algorithm).
     Leaderboard,
+    /// `GET /edge/tournament/{id}` (a tournament's schedule), with the raw id.
+    Tournament(String),
+    /// `GET /edge/tournament/{id}/standings`, with the raw id.
+    Standings(String),
+    /// `POST /edge/tournament/{id}/rounds/{round}/join` (a seat at a table of the round), with
+    /// the raw id and round.
+    TournamentJoin(String, String),
     /// `GET /edge/time`.
     Time,
     /// `GET /edge/regions`.
@@ -93,6 +100,14 @@ pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
         ["regions"] => (Route::Regions, "GET"),
         ["health"] => (Route::Health, "GET"),
         ["leaderboard"] => (Route::Leaderboard, "GET"),
+        ["tournament", id] if !id.is_empty() => (Route::Tournament((*id).to_string()), "GET"),
+        ["tournament", id, "standings"] if !id.is_empty() => {
+            (Route::Standings((*id).to_string()), "GET")
+        }
+        ["tournament", id, "rounds", round, "join"] if !id.is_empty() => (
+            Route::TournamentJoin((*id).to_string(), (*round).to_string()),
+            "POST",
+        ),
         ["game", "start"] => (Route::Start, "POST"),
         ["game", "exit"] => (Route::Exit, "POST"),
         ["auth", "guest"] => (Route::GuestAuth, "POST"),
@@ -158,6 +173,26 @@ mod tests {
         assert_eq!(route("GET", "/edge/regions"), Ok(Route::Regions));
         assert_eq!(route("GET", "/edge/health"), Ok(Route::Health));
         assert_eq!(route("GET", "/edge/leaderboard"), Ok(Route::Leaderboard));
+        assert_eq!(
+            route("GET", "/edge/tournament/t-1"),
+            Ok(Route::Tournament("t-1".into()))
+        );
+        assert_eq!(
+            route("GET", "/edge/tournament/t-1/standings"),
+            Ok(Route::Standings("t-1".into()))
+        );
+        assert_eq!(
+            route("POST", "/edge/tournament/t-1/rounds/3/join"),
+            Ok(Route::TournamentJoin("t-1".into(), "3".into()))
+        );
+        assert_eq!(
+            route("GET", "/edge/tournament/t-1/rounds/3/join"),
+            Err(NoRoute::MethodNotAllowed("POST"))
+        );
+        assert_eq!(
+            route("POST", "/edge/tournament/t-1"),
+            Err(NoRoute::MethodNotAllowed("GET"))
+        );
         assert_eq!(
             route("POST", "/edge/leaderboard"),
             Err(NoRoute::MethodNotAllowed("GET"))

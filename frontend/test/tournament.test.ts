@@ -291,15 +291,19 @@ describe('when the standings are read again', () => {
   it('first at once, then just after the cached copy expires', () => {
     expect(standingsRefreshAt(null, schedule, T0)).toBe(T0);
     expect(standingsRefreshAt(standings(T0), schedule, T0 + 100)).toBe(T0 + CACHE_MS + REFRESH_MARGIN_MS);
-    // An answer read long after its asOf (a cached copy) is never followed by a burst.
-    expect(standingsRefreshAt(standings(T0), schedule, T0 + 9_000)).toBe(T0 + 9_000 + MIN_REFRESH_MS);
+    // A copy that outlived the 5 s (an edge keeping it longer) is read again 5 s later, not in a burst.
+    expect(standingsRefreshAt(standings(T0), schedule, T0 + 9_000)).toBe(T0 + 9_000 + CACHE_MS);
+    // Never sooner than a second after a read.
+    expect(standingsRefreshAt(standings(T0), schedule, T0 + 4_800)).toBe(T0 + 4_800 + MIN_REFRESH_MS);
   });
 
-  it("just after a round's end, and again until an answer from after it", () => {
+  it("just after a round's end, once; then at the regular pace until an answer from after it", () => {
     const end0 = schedule[0].endAt;
     expect(standingsRefreshAt(standings(end0 - 2_000), schedule, end0 - 1_900)).toBe(end0 + REFRESH_MARGIN_MS);
-    // Read at end + 250 ms, the copy was from before the end: again a second later.
-    expect(standingsRefreshAt(standings(end0 - 2_000), schedule, end0 + 260)).toBe(end0 + 260 + MIN_REFRESH_MS);
+    // Read at end + 250 ms, the copy was from before the end: again when it expires...
+    expect(standingsRefreshAt(standings(end0 - 2_000), schedule, end0 + 260)).toBe(end0 - 2_000 + CACHE_MS + REFRESH_MARGIN_MS);
+    // ... or, if it outlived its 5 s, at the regular pace (no burst of reads after an end).
+    expect(standingsRefreshAt(standings(end0 - 9_000), schedule, end0 + 260)).toBe(end0 + 260 + CACHE_MS);
     // From after the end: the regular pace.
     expect(standingsRefreshAt(standings(end0 + 10, 1), schedule, end0 + 300)).toBe(end0 + 10 + CACHE_MS + REFRESH_MARGIN_MS);
   });
@@ -338,7 +342,8 @@ describe('the watch', () => {
     expect(getStandings).toHaveBeenCalledTimes(1);
     await vi.advanceTimersByTimeAsync(CACHE_MS + REFRESH_MARGIN_MS);
     expect(getStandings).toHaveBeenCalledTimes(2);
-    // The edge's cache answers an old copy at round 0's end: read again a second later.
+    // Read a second before round 0's end, then just after it: the edge answers its copy from
+    // before the end, so it is read again when that copy expires, and then has the round.
     const end0 = FIRST + INTERVAL;
     vi.setSystemTime(end0 - 1_000);
     watch.refreshStandings();
@@ -350,7 +355,9 @@ describe('the watch', () => {
     expect(getStandings.mock.calls.length).toBe(before + 1);
     expect(watch.getSnapshot().standings?.roundsFinished).toBe(0);
     asOf = () => Date.now();
-    await vi.advanceTimersByTimeAsync(MIN_REFRESH_MS);
+    await vi.advanceTimersByTimeAsync(CACHE_MS - 1_000 - 1);
+    expect(getStandings.mock.calls.length).toBe(before + 1);
+    await vi.advanceTimersByTimeAsync(1);
     expect(getStandings.mock.calls.length).toBe(before + 2);
     expect(watch.getSnapshot().standings?.roundsFinished).toBe(1);
     // To the end: final, and no read after it.
@@ -470,6 +477,14 @@ describe('the addresses and the panel', () => {
     expect(html).toContain('5.0 s');
     expect(html).toMatch(/data-testid="standing" data-user="alice" data-rank="1" data-total="12" data-rounds="1"/);
     expect(html).toContain('data-final="false"');
+    expect(html).toContain('data-testid="tournament-user-id"');
+    // Once the last round started nothing is left to join: no "Play as", no button.
+    const after = (at: number) =>
+      renderToStaticMarkup(createElement(TournamentPanel, { watch, clock: { serverNow: () => at }, busy: false, onJoinRound: () => {}, myTable: null, onOpenTable: () => {} }));
+    expect(after(FIRST + 2 * INTERVAL)).not.toContain('tournament-user-id');
+    expect(after(FIRST + 2 * INTERVAL)).toContain('Round 2 ends in');
+    expect(after(FIRST + 3 * INTERVAL)).toContain('Every round is over.');
+    expect(after(FIRST + 3 * INTERVAL)).not.toContain('join-round-');
     watch.dispose();
   });
 });

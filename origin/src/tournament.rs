@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use api::tournament::{RoundView, TournamentId, TournamentView, round_view};
-use api::{ApiError, BreakEvery, GameAlgorithm, GameId, MaxPlayers, TickMs, UserId};
+use api::{BreakEvery, GameAlgorithm, GameId, MaxPlayers, TickMs, UserId};
 use async_trait::async_trait;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlTimestamp, CqlValue};
@@ -643,24 +643,4 @@ impl TournamentStore for CassandraTournaments {
             .map_err(|e| query_error("write tournament scores")(&e))?;
         Ok(())
     }
-}
-
-/// The `{id}` of `/tournaments/{id}...` as a path text: 422 naming `tournamentId` unless a
-/// UUID.
-pub fn parse_id(text: &str) -> Result<TournamentId, ApiError> {
-    GameId::parse(text).map_err(|e| ApiError::invalid("tournamentId", e))
-}
-
-/// The `{round}` of `/tournaments/{id}/rounds/{round}/join`: 400 naming `round` unless a
-/// whole number (a number past the last round is a 404 of the service).
-pub fn parse_round(text: &str) -> Result<u32, ApiError> {
-    if text.is_empty() || text.len() > 9 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError {
-            code: api::ErrorCode::BadRequest,
-            message: format!("round: must be a round index (0, 1, ...), got {text:?}"),
-            field: Some("round".into()),
-        });
-    }
-    text.parse()
-        .map_err(|_| ApiError::bad_request("round: not a round index"))
 }

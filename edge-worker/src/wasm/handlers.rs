@@ -168,6 +168,121 @@ pub(super) async fn join(
     Ok(reply.with("idempotency-key", idempotency_key))
 }
 
+/// `POST /edge/tournament/{id}/rounds/{round}/join`: a seat at a table of a tournament's round
+/// for the authenticated user, with the same identity checks, budgets, failover and one
+/// `Idempotency-Key` as a game join ([`join`]). The id and round are checked here (422
+/// `tournamentId`, 400 `round`) before anything is charged or sent; the origin's answer must be
+/// a table of this tournament.
+pub(super) async fn tournament_join(
+    req: &mut Request,
+    cfg: &Config,
+    trace: &Trace,
+    (raw_id, raw_round): (&str, &str),
+    limit: impl FnOnce(&str) -> Result<(), Reply>,
+) -> Result<Reply, ApiError> {
+    let id = api::tournament::parse_id(raw_id)?;
+    let round = api::tournament::parse_round(raw_round)?;
+    let body = read_json_body(req).await?;
+    let join: JoinRequest = api::json::parse_body(&body)?;
+    let identity = match super::users::authenticate(req, cfg).await {
+        Ok(identity) => identity,
+        Err(refused) => return Ok(refused),
+    };
+    crate::user_auth::start_user(identity.as_ref(), &join.user_id)?;
+    if let Err(refused) = limit(join.user_id.as_str()) {
+        return Ok(refused);
+    }
+    let idempotency_key = match header(req, "idempotency-key") {
+        Some(k) => IdempotencyKey::parse(&k)
+            .map_err(|e| ApiError::invalid("Idempotency-Key", e))?
+            .into(),
+        None => ids::new_id(),
+    };
+    let location = Location::of(req);
+    let (first, _) = routing::select_region(cfg, &location.hints(join.backend_region.as_ref()));
+    let order = routing::attempt_order(cfg, first.as_str());
+    let path = format!("/tournaments/{id}/rounds/{round}/join");
+    let call = OriginCall::post(&path, to_json(&join)?, trace)
+        .with("idempotency-key", idempotency_key.clone())
+        .for_user(identity.as_ref().map(|i| i.user_id.as_str().to_owned()));
+    let served = upstream::call_with_failover(cfg, &order, &call).await?;
+    let reply = match origin::tournament_joined(&served.region, served.status, &served.body, &id)
+        .map_err(off_contract)?
+    {
+        Answer::Refused(status, error) => refused(&served.region, status, &error),
+        Answer::Ok(status, mut joined) => {
+            let backend = backend_region(cfg, &joined.game, &served.region);
+            remember_region(joined.game.game_id, &backend);
+            if let Some(token) = crate::user_auth::seat_token_for(
+                super::users::owner_keyring(cfg),
+                identity.as_ref(),
+                &joined,
+            ) {
+                joined.owner_token = Some(token);
+            }
+            let view = EdgeJoinView {
+                join: joined,
+                backend_region: backend,
+            };
+            Reply::json(status, &view).with("x-edge-region", served.region.as_str())
+        }
+    };
+    Ok(reply.with("idempotency-key", idempotency_key))
+}
+
+/// `GET /edge/tournament/{id}` (`standings`: `.../standings`): from the cache (a few seconds)
+/// or the nearest healthy origin (every origin serves every tournament).
+pub(super) async fn read_tournament(
+    req: &Request,
+    cfg: &Config,
+    trace: &Trace,
+    raw_id: &str,
+    standings: bool,
+) -> Result<Reply, ApiError> {
+    let id = api::tournament::parse_id(raw_id)?;
+    let cache_control = format!("public, max-age={}", api::tournament::MAX_AGE_SECONDS);
+    let (key, path) = if standings {
+        (
+            cache_policy::standings_key(&id),
+            format!("/tournaments/{id}/standings"),
+        )
+    } else {
+        (
+            cache_policy::tournament_key(&id),
+            format!("/tournaments/{id}"),
+        )
+    };
+    if let Some((body, stored_at)) = cache::get(cfg, &key).await {
+        return Ok(hit(body, stored_at).with("cache-control", &cache_control));
+    }
+    let served = read_from_origin(&Location::of(req), cfg, trace, path).await?;
+    let (region, status, body) = (&served.region, served.status, &served.body);
+    let answer = if standings {
+        match origin::standings(region, status, body, &id).map_err(off_contract)? {
+            Answer::Ok(status, view) => Answer::Ok(status, to_json(&view)?),
+            Answer::Refused(status, error) => Answer::Refused(status, error),
+        }
+    } else {
+        match origin::tournament(region, status, body, &id).map_err(off_contract)? {
+            Answer::Ok(status, view) => Answer::Ok(status, to_json(&view)?),
+            Answer::Refused(status, error) => Answer::Refused(status, error),
+        }
+    };
+    let reply = match answer {
+        Answer::Refused(status, error) => refused(region, status, &error),
+        Answer::Ok(status, json) => {
+            let body = json.into_bytes();
+            if cache_policy::status_cacheable(status) {
+                cache::put(cfg, &key, &body).await;
+            }
+            Reply::raw(status, body)
+                .with("x-edge-region", region.as_str())
+                .with("cache-control", &cache_control)
+        }
+    };
+    Ok(reply.with("x-edge-cache", "miss"))
+}
+
 /// `GET /edge/game/{id}/results`: every seat's result, from the cache once final (the game
 /// ended), else from the nearest healthy origin.
 pub(super) async fn read_results(

@@ -222,6 +222,8 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
             | Route::Results(_)
             | Route::Rounds(_)
             | Route::Leaderboard
+            | Route::Tournament(_)
+            | Route::Standings(_)
     ) && let Err(refused) = limit(&base, trace, Charge::Address(Kind::Read))
     {
         discard_body(req);
@@ -259,6 +261,19 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
             })
             .await
         }
+        Route::TournamentJoin(id, round) => {
+            // A tournament join is a game join (or a start, opening a table): the same budgets.
+            if let Err(refused) = limit(&base, trace, Charge::Address(Kind::Start)) {
+                discard_body(req);
+                return Ok(refused);
+            }
+            handlers::tournament_join(req, &cfg, trace, (&id, &round), |user| {
+                limit(&base, trace, Charge::StartUser(user))
+            })
+            .await
+        }
+        Route::Tournament(id) => handlers::read_tournament(req, &cfg, trace, &id, false).await,
+        Route::Standings(id) => handlers::read_tournament(req, &cfg, trace, &id, true).await,
         Route::Results(id) => handlers::read_results(req, &cfg, trace, &id).await,
         Route::Rounds(id) => handlers::read_rounds(req, &cfg, trace, &id, query).await,
         Route::Leaderboard => handlers::read_leaderboard(req, &cfg, trace, query).await,

@@ -117,19 +117,22 @@ export function standingsFinal(standings: StandingsView | null, schedule: readon
 
 /**
  * When (server Unix ms) to read the standings again, given the last ones read (`null`: none
- * yet) and the time now; `null` once they are final.
+ * yet) and the time of that read, `now`; `null` once they are final.
  *
  * The edge may answer a copy up to {@link CACHE_MS} old, so a read before the copy of `asOf`
- * expires would answer the same: the next regular read is just after `asOf + CACHE_MS`. A round
- * that ends before that is read just after its end, and again (never more often than
- * {@link MIN_REFRESH_MS}) until the answer is from after the end: its scores are then final.
+ * expires would answer the same: the next regular read is just after `asOf + CACHE_MS`, or, if
+ * that moment has passed (the copy outlived it), {@link CACHE_MS} after this read. A round that
+ * ends before then is read just after its end, once: its scores are final from then on, and an
+ * answer still from before the end is read again at the regular pace. Never sooner than
+ * {@link MIN_REFRESH_MS} after this read.
  */
 export function standingsRefreshAt(standings: StandingsView | null, schedule: readonly RoundView[], now: number): number | null {
   if (standings === null) return now;
   if (standingsFinal(standings, schedule)) return null;
-  let next = standings.asOf + CACHE_MS + REFRESH_MARGIN_MS;
+  const expires = standings.asOf + CACHE_MS + REFRESH_MARGIN_MS;
+  let next = expires > now ? expires : now + CACHE_MS;
   const ended = schedule.find((r) => r.endAt > standings.asOf);
-  if (ended !== undefined) next = Math.min(next, ended.endAt + REFRESH_MARGIN_MS);
+  if (ended !== undefined && ended.endAt + REFRESH_MARGIN_MS > now) next = Math.min(next, ended.endAt + REFRESH_MARGIN_MS);
   return Math.max(next, now + MIN_REFRESH_MS);
 }
 

@@ -6,7 +6,9 @@
 //! - `POST /tournaments/{id}/rounds/{round}/join`: a seat at a table of the round, answered as
 //!   a shared game's join (201 seated, 200 the seat already held).
 
-use api::tournament::{CreateTournamentRequest, MAX_AGE_SECONDS, StandingsView, TournamentView};
+use api::tournament::{
+    CreateTournamentRequest, MAX_AGE_SECONDS, StandingsView, TournamentView, parse_id, parse_round,
+};
 use api::{ApiError, JoinRequest, JoinView};
 use axum::Json;
 use axum::extract::rejection::PathRejection;
@@ -19,7 +21,6 @@ use super::{ApiJson, IdempotencyKeyHeader};
 use crate::auth;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::tournament::{parse_id, parse_round};
 
 fn cached() -> [(header::HeaderName, String); 1] {
     [(
