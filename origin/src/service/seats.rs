@@ -12,7 +12,10 @@
 //!   (a permutation derived from the game and the user, [`seat_order`]), skipping only seats
 //!   seen held by someone else, which stay so. Two concurrent joins of one user therefore meet
 //!   at the first seat either of them can take, and one sees the other's claim as its own.
-//!   Different users walk different orders, so concurrent joins rarely try the same seat.
+//!   Different users walk different orders, so concurrent joins rarely try the same seat;
+//!   when one does lose a seat, it reads the seats again (a full game is refused then, and a
+//!   seat of its user found then is a concurrent join's) rather than try taken seats one LWT
+//!   at a time.
 //! - **No seat in an ended game.** The game ends when the exit of a seat finds every seat
 //!   exited; a join re-reads the game at SERIAL consistency after taking its seat and gives
 //!   the seat back if the game ended meanwhile (either the ending exit saw the new seat, or the
