@@ -47,6 +47,11 @@ pub(crate) struct Joinable {
     games: std::sync::Mutex<std::collections::HashMap<GameId, Game>>,
 }
 
+/// Seat claims a join may lose in a row before it reads the seats again: a lost claim (an LWT
+/// that finds the seat taken, no write) cost about a third of a read of a full game's seats in
+/// `make bench-seats`, so a few blind tries come first.
+const LOSSES_BEFORE_REREAD: u32 = 3;
+
 /// Games kept by [`Joinable`] (a few hundred KiB at most).
 const JOINABLE_CAP: usize = 1_024;
 
@@ -279,6 +284,7 @@ impl GameService {
             result: None,
         };
         let mut won = None;
+        let mut lost = 0u32;
         let mut order = seat_order(id, user, shared.max_players).into_iter();
         while let Some(number) = order.find(|n| !taken.contains(n)) {
             seat.seat = number;
@@ -293,11 +299,16 @@ impl GameService {
                     break;
                 }
                 Claim::Held(_) => {
+                    lost += 1;
+                    if !lost.is_multiple_of(LOSSES_BEFORE_REREAD) {
+                        continue;
+                    }
                     // Others are joining now: the seats read before are stale. Read them again
-                    // rather than try, one LWT each, seats that were taken meanwhile (a plain
-                    // read of the game's seats costs less than one LWT; a full game is then
-                    // refused at once). Seats seen held by others stay so, and a seat of this
-                    // user found now is a concurrent join's, so the order's rule holds.
+                    // rather than go on trying, one LWT each, seats that were taken meanwhile
+                    // (a full game is then refused at once, where a joiner that lost the race
+                    // used to try every seat left in its first read). Seats seen held by others
+                    // stay so, and a seat of this user found now is a concurrent join's, so the
+                    // order's rule holds.
                     let now = self.store.seats(id, shared.max_players).await?;
                     if now.iter().any(|s| s.user_id == *user) {
                         won = Some(false);
