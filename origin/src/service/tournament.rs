@@ -42,10 +42,10 @@ use crate::store::Claim;
 use crate::tournament::{Table, Tournament, TournamentStore};
 
 /// How long a join waits for the game of a table whose opener is writing it.
-const OPENING_WAIT: Duration = Duration::from_secs(3);
+const OPENING_WAIT: Duration = Duration::from_secs(6);
 /// A table whose game is still missing this long after its claim is taken for dead (its
 /// opener failed) and passed.
-const OPENING_GRACE_MS: i64 = 5_000;
+const OPENING_GRACE_MS: i64 = 10_000;
 
 fn has_code(error: &AppError, codes: &[ErrorCode]) -> bool {
     matches!(error, AppError::Api(e) if codes.contains(&e.code))

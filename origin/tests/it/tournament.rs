@@ -397,3 +397,68 @@ async fn only_the_operator_creates_and_every_refusal_is_a_clear_error() {
         origin.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_round_opens_at_most_ten_tables_and_seats_nobody_twice() {
+    let origins = three_origins().await;
+    let (status, t) = create(
+        &origins[0],
+        &json!({
+            "name": "Crowded", "rounds": 1, "firstStartAt": now_ms() + 30_000,
+            "intervalMs": 30_000, "tickMs": 100, "seatsPerTable": 2,
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{t}");
+    let id = t["tournamentId"].as_str().unwrap().to_owned();
+    // 23 players for 10 tables of 2 seats, at once over three origins; each asks twice.
+    let players: Vec<String> = (0..23).map(|n| unique_user(&format!("c{n}"))).collect();
+    let answers = join_all(
+        players
+            .iter()
+            .chain(players.iter())
+            .enumerate()
+            .map(|(n, user)| join(&origins[n % 3], &id, 0, user)),
+    )
+    .await;
+    let mut table_of: HashMap<&str, HashSet<String>> = HashMap::new();
+    let mut per_table: HashMap<String, HashSet<&str>> = HashMap::new();
+    let mut full = 0;
+    for (user, (status, body)) in players.iter().chain(players.iter()).zip(&answers) {
+        match status {
+            200 | 201 => {
+                let game = body["game"]["gameId"].as_str().unwrap().to_owned();
+                table_of.entry(user).or_default().insert(game.clone());
+                per_table.entry(game).or_default().insert(user);
+            }
+            409 => assert!(
+                ["game_full", "already_playing"].contains(&code(body)),
+                "{body}"
+            ),
+            other => panic!("join answered {other}: {body}"),
+        }
+        if code(body) == "game_full" {
+            full += 1;
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("10 tables")
+            );
+        }
+    }
+    assert_eq!(per_table.len(), 10, "at most 10 tables: {per_table:?}");
+    assert!(
+        per_table.values().all(|users| users.len() == 2),
+        "{per_table:?}"
+    );
+    assert!(
+        table_of.values().all(|games| games.len() == 1),
+        "one table each"
+    );
+    assert_eq!(table_of.len(), 20, "20 seated");
+    assert!(full >= 3, "the 3 left over are refused: {full}");
+    for origin in origins {
+        origin.stop().await;
+    }
+}
