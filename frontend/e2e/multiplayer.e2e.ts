@@ -298,7 +298,9 @@ describe('a shared game: two players in two browsers (one clock 5 s fast) and a 
     }
     // Both players are players of the room, by seat (B's seat token made B's socket seat 1's).
     const players = (page: Page) =>
-      page.evaluate(`[...document.querySelectorAll('[data-testid="presence-player"]')].map((li) => [li.getAttribute('data-seat'), li.textContent])`);
+      page.evaluate(
+        `[...document.querySelectorAll('[data-testid="presence-player"]')].map((li) => [li.getAttribute('data-seat'), li.textContent.replace(/\\s*\\d+ ms$/, '')])`,
+      );
     for (const page of [pageA, pageB, pageV]) {
       await expect
         .poll(() => players(page), { timeout: 10_000 })
