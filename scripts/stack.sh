@@ -187,12 +187,14 @@ up() {
   # so owner tokens and guest identities survive `make down` / `make up`; a value in the
   # environment wins and is written there). Origins read them through NAME_FILE and wrangler
   # through an env file, so no secret is ever on a command line (`ps`).
-  local owner_file notify_file user_token_file registry_file edge_origin_file
+  local owner_file notify_file user_token_file registry_file edge_origin_file admin_file
   owner_file="$(secret_file OWNER_TOKEN_SECRET 48)"
   notify_file="$(secret_file EDGE_NOTIFY_SECRET 32)"
   user_token_file="$(secret_file USER_TOKEN_SECRET 48)"
   registry_file="$(secret_file REGISTRY_SECRET 48)"
   edge_origin_file="$(secret_file EDGE_ORIGIN_SECRET 48)"
+  # The operator's bearer token of the origins' /admin/* routes (tournaments, settings, drains).
+  admin_file="$(secret_file ADMIN_TOKEN 48)"
   local edge_env="$RUN_DIR/edge.dev.vars"
   (
     umask 077
@@ -220,8 +222,9 @@ up() {
       OWNER_TOKEN_SECRET_FILE="$owner_file" TRUSTED_PROXIES="${TRUSTED_PROXIES:-127.0.0.1,::1}" \
       REGISTRY_SECRET_FILE="$registry_file" EDGE_ORIGIN_SECRET_FILE="$edge_origin_file" \
       EDGE_NOTIFY_URL="http://127.0.0.1:$EDGE_PORT" EDGE_NOTIFY_SECRET_FILE="$notify_file" \
+      ADMIN_TOKEN_FILE="$admin_file" \
       OTEL_EXPORTER_OTLP_ENDPOINT="$otlp" OTEL_SERVICE_NAME="seedsync-origin-$region" \
-      OWNER_TOKEN_SECRET= EDGE_NOTIFY_SECRET= REGISTRY_SECRET= EDGE_ORIGIN_SECRET= "$binary"
+      OWNER_TOKEN_SECRET= EDGE_NOTIFY_SECRET= REGISTRY_SECRET= EDGE_ORIGIN_SECRET= ADMIN_TOKEN= "$binary"
   done
   for region in "${REGIONS[@]}"; do
     port="$(origin_port "$region")"

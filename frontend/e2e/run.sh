@@ -3,6 +3,8 @@
 #
 #   npm run e2e                      brings the stack up on its own ports, runs the test, tears it down
 #   E2E_BASE_URL=http://127.0.0.1:8787 npm run e2e    runs against a stack that is already up
+#                                    (tournament.e2e then also needs E2E_ORIGIN_URL, one of its
+#                                    origins, and E2E_ADMIN_TOKEN_FILE, its secret-admin_token)
 #   npm run e2e -- sealed            runs only the e2e files whose name contains "sealed" (any
 #                                    arguments go to vitest as file filters)
 #
@@ -59,6 +61,10 @@ if [ -z "${E2E_BASE_URL:-}" ]; then
   fi
   echo "e2e: stack up in $(( $(date +%s) - started )) s" >&2
   export E2E_BASE_URL="http://127.0.0.1:$EDGE_PORT"
+  # tournament.e2e creates its tournament at an origin as the operator: the stack's ADMIN_TOKEN
+  # is read from its mode-600 file by the test, never passed on a command line.
+  export E2E_ORIGIN_URL="http://127.0.0.1:$ORIGIN_PORT_BASE"
+  export E2E_ADMIN_TOKEN_FILE="$STACK_RUN_DIR/secret-admin_token"
 fi
 
 # The test itself uses the engine wasm the page uses (src/engine/generated), prepared here if needed.
@@ -66,7 +72,7 @@ node scripts/prepare-engine.mjs >&2 || { summary 0 1 "engine wasm unavailable"; 
 
 rm -f "$artifacts/results.json"
 started=$(date +%s)
-timeout "${E2E_TIMEOUT:-300}" npx vitest run --config e2e/vitest.config.ts \
+timeout "${E2E_TIMEOUT:-420}" npx vitest run --config e2e/vitest.config.ts \
   --reporter=default --reporter=json --outputFile.json="$artifacts/results.json" "$@"
 rc=$?
 echo "e2e: test ran in $(( $(date +%s) - started )) s against $E2E_BASE_URL (exit $rc); artifacts in $artifacts" >&2

@@ -51,6 +51,19 @@ if (sealed?.game) {
   if (sealed.final) console.log(`e2e: sealed exit at ${sealed.final.exitedAt}: ${sealed.final.keys} keys; A ${sealed.final.a.verification} at step ${sealed.final.a.step}, B ${sealed.final.b.verification} at step ${sealed.final.b.step}`);
 }
 
+const tournament = read('tournament-report.json');
+if (tournament?.tournament) {
+  const t = tournament.tournament;
+  const shown = Object.entries(tournament.buttonShownAt ?? {}).map(([p, ms]) => `${p} ${ms} ms`).join(', ');
+  console.log(`e2e: tournament ${t.tournamentId}: ${t.schedule.length} rounds; "Join round 0" shown after its joinsOpenAt: ${shown}`);
+  const scores = Object.entries(tournament.scores ?? {}).map(([k, s]) => `${k} ${s.engine}${s.exitedAt === null ? ' (at the end)' : ''}`);
+  if (scores.length) console.log(`e2e: tournament round scores (engine = page): ${scores.join(', ')}`);
+  for (const [page, rows] of Object.entries(tournament.standings ?? {})) {
+    console.log(`e2e: tournament standings on ${page}: ${rows.map((r) => `#${r.rank} ${r.userId} ${r.total} (${r.roundsPlayed})`).join(', ')}`);
+  }
+  if (tournament.refusal) console.log(`e2e: tournament refusal shown: "${tournament.refusal}"`);
+}
+
 const results = read('results.json');
 let passed = 0;
 let failed = 0;

@@ -477,6 +477,14 @@ describe('the addresses and the panel', () => {
     expect(html).toContain('5.0 s');
     expect(html).toMatch(/data-testid="standing" data-user="alice" data-rank="1" data-total="12" data-rounds="1"/);
     expect(html).toContain('data-final="false"');
+    expect(html).toContain('data-testid="tournament-user-id"');
+    // Once the last round started nothing is left to join: no "Play as", no button.
+    const after = (at: number) =>
+      renderToStaticMarkup(createElement(TournamentPanel, { watch, clock: { serverNow: () => at }, busy: false, onJoinRound: () => {}, myTable: null, onOpenTable: () => {} }));
+    expect(after(FIRST + 2 * INTERVAL)).not.toContain('tournament-user-id');
+    expect(after(FIRST + 2 * INTERVAL)).toContain('Round 2 ends in');
+    expect(after(FIRST + 3 * INTERVAL)).toContain('Every round is over.');
+    expect(after(FIRST + 3 * INTERVAL)).not.toContain('join-round-');
     watch.dispose();
   });
 });

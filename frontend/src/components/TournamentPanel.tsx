@@ -87,6 +87,8 @@ export function TournamentPanel({
   }
 
   const standings = snap.standings;
+  // "Play as" while a round is still to be joined (upcoming or taking joins).
+  const joinable = t.schedule.some((r) => now < r.startAt);
   const you = myTable?.userId ?? (userId.trim() || undefined);
   return (
     <section className="card tournament" aria-labelledby={`${ids}-title`} data-testid="tournament" data-tournament-id={t.tournamentId}>
@@ -153,27 +155,29 @@ export function TournamentPanel({
         </p>
       )}
 
-      <div className="field">
-        <label htmlFor={`${ids}-player`}>Play as</label>
-        <input
-          id={`${ids}-player`}
-          name="player"
-          value={userId}
-          readOnly={fixedUserId !== undefined}
-          data-testid="tournament-user-id"
-          maxLength={LIMITS.maxUserIdLen}
-          onChange={(e) => setTyped(e.target.value)}
-          aria-invalid={problem ? true : undefined}
-          aria-describedby={problem ? `${ids}-problem` : undefined}
-          placeholder="your user id, to join a round"
-          autoComplete="username"
-        />
-        {problem && (
-          <p id={`${ids}-problem`} className="field-error" role="alert">
-            {problem}
-          </p>
-        )}
-      </div>
+      {joinable && (
+        <div className="field">
+          <label htmlFor={`${ids}-player`}>Play as</label>
+          <input
+            id={`${ids}-player`}
+            name="player"
+            value={userId}
+            readOnly={fixedUserId !== undefined}
+            data-testid="tournament-user-id"
+            maxLength={LIMITS.maxUserIdLen}
+            onChange={(e) => setTyped(e.target.value)}
+            aria-invalid={problem ? true : undefined}
+            aria-describedby={problem ? `${ids}-problem` : undefined}
+            placeholder="your user id, to join a round"
+            autoComplete="username"
+          />
+          {problem && (
+            <p id={`${ids}-problem`} className="field-error" role="alert">
+              {problem}
+            </p>
+          )}
+        </div>
+      )}
 
       <table className="seats schedule" data-testid="schedule">
         <caption>Schedule (server time)</caption>
