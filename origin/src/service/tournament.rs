@@ -41,8 +41,9 @@ use crate::error::AppError;
 use crate::store::Claim;
 use crate::tournament::{Table, Tournament, TournamentStore};
 
-/// How long a join waits for the game of a table whose opener is writing it.
-const OPENING_WAIT: Duration = Duration::from_secs(6);
+/// How long a join waits for the game of a table whose opener is writing it (below the
+/// origin's default 10 s request timeout).
+const OPENING_WAIT: Duration = Duration::from_secs(8);
 /// A table whose game is still missing this long after its claim is taken for dead (its
 /// opener failed) and passed.
 const OPENING_GRACE_MS: i64 = 10_000;
@@ -207,6 +208,9 @@ impl GameService {
         key: Option<&IdempotencyKey>,
     ) -> Result<(Joined, Table), AppError> {
         let waited_until = Instant::now() + OPENING_WAIT;
+        // Doubling from 50 ms to 400 ms: many joins waiting for one opener must not slow its
+        // writes with their reads.
+        let mut pause = Duration::from_millis(50);
         let mut passed: HashSet<u32> = HashSet::new();
         // Each pass either answers, waits (bounded by OPENING_WAIT), or sees a table opened
         // by someone else (at most MAX_TABLES_PER_ROUND of them).
@@ -242,7 +246,8 @@ impl GameService {
                         r.round
                     )));
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(400));
                 continue;
             }
             let next = tables.iter().map(|t| t.number + 1).max().unwrap_or(0);
