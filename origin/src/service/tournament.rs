@@ -17,8 +17,8 @@
 //!
 //! Standings: a round's score for a player is their exit's `final.value` if they exited by the
 //! round's end, else (once it is over) the engine's value at its end. A finished round's
-//! scores never change: the first read after its end computes them from the seats and stores
-//! them, so a standings read costs one tournament read, one row per finished round (at most
+//! scores never change once the exits begun before its end have committed: the first read 15 s
+//! after its end ([`SETTLED_AFTER_MS`]) computes them from the seats and stores them, so a standings read costs one tournament read, one row per finished round (at most
 //! 100, each at most 1,000 lines), and for the round in play (at most one: rounds do not
 //! overlap) one tables read plus one game and one seats read per table (at most 10 each).
 
@@ -41,11 +41,16 @@ use crate::error::AppError;
 use crate::store::Claim;
 use crate::tournament::{Table, Tournament, TournamentStore};
 
-/// How long a join waits for the game of a table whose opener is writing it.
-const OPENING_WAIT: Duration = Duration::from_secs(6);
+/// How long a join waits for the game of a table whose opener is writing it (below the
+/// origin's default 10 s request timeout).
+const OPENING_WAIT: Duration = Duration::from_secs(8);
 /// A table whose game is still missing this long after its claim is taken for dead (its
 /// opener failed) and passed.
 const OPENING_GRACE_MS: i64 = 10_000;
+/// A finished round's scores are stored only this long after its end: an exit that began
+/// before the end may commit up to a request timeout later (its `exitedAt` is still before the
+/// end), and the stored scores must include it.
+const SETTLED_AFTER_MS: i64 = 15_000;
 
 fn has_code(error: &AppError, codes: &[ErrorCode]) -> bool {
     matches!(error, AppError::Api(e) if codes.contains(&e.code))
@@ -203,6 +208,9 @@ impl GameService {
         key: Option<&IdempotencyKey>,
     ) -> Result<(Joined, Table), AppError> {
         let waited_until = Instant::now() + OPENING_WAIT;
+        // Doubling from 50 ms to 400 ms: many joins waiting for one opener must not slow its
+        // writes with their reads.
+        let mut pause = Duration::from_millis(50);
         let mut passed: HashSet<u32> = HashSet::new();
         // Each pass either answers, waits (bounded by OPENING_WAIT), or sees a table opened
         // by someone else (at most MAX_TABLES_PER_ROUND of them).
@@ -238,7 +246,8 @@ impl GameService {
                         r.round
                     )));
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(400));
                 continue;
             }
             let next = tables.iter().map(|t| t.number + 1).max().unwrap_or(0);
@@ -395,7 +404,8 @@ impl GameService {
         now: i64,
     ) -> Result<Scores, AppError> {
         let over = now >= r.end_at;
-        if over && let Some(text) = store.scores(t.id, r.round).await? {
+        let settled = now >= r.end_at.saturating_add(SETTLED_AFTER_MS);
+        if settled && let Some(text) = store.scores(t.id, r.round).await? {
             let lines: Vec<(String, u64)> = serde_json::from_str(&text).map_err(|e| {
                 AppError::Internal(format!(
                     "stored scores of round {} are not valid: {e}",
@@ -434,7 +444,7 @@ impl GameService {
             .flatten()
             .filter(|(user, _)| seen.insert(user.clone()))
             .collect();
-        if over {
+        if settled {
             let lines: Vec<(&str, u64)> = scores.iter().map(|(u, s)| (u.as_str(), *s)).collect();
             let text = serde_json::to_string(&lines)
                 .map_err(|e| AppError::Internal(format!("cannot write scores: {e}")))?;

@@ -301,6 +301,58 @@ async fn twenty_five_players_three_origins_three_tables_engine_totals() {
             previous = total;
         }
     }
+
+    // Once settled, a finished round's scores are stored and read back, not recomputed: the
+    // same standings everywhere, then (with round 1's stored row emptied here) without it.
+    sleep_until(first_start + 2 * interval + 15_200).await;
+    let (_, settled) = origins[2]
+        .get(&format!("/tournaments/{id}/standings"))
+        .await;
+    let (_, before) = origins[0]
+        .get(&format!("/tournaments/{id}/standings"))
+        .await;
+    assert_eq!(settled["entries"], before["entries"]);
+    let uuid = uuid::Uuid::parse_str(&id).unwrap();
+    let keyspace = crate::common::KEYSPACE.as_str();
+    let (stored,): (Option<String>,) = origins[0]
+        .store
+        .session()
+        .query_unpaged(
+            format!("SELECT scores FROM {keyspace}.tournament_scores WHERE tournament_id = ? AND round = 1"),
+            (uuid,),
+        )
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap()
+        .single_row()
+        .unwrap();
+    let stored: Vec<(String, u64)> = serde_json::from_str(&stored.unwrap()).unwrap();
+    assert_eq!(stored.len(), 5, "round 1's five players: {stored:?}");
+    origins[0]
+        .store
+        .session()
+        .query_unpaged(
+            format!("UPDATE {keyspace}.tournament_scores SET scores = '[]' WHERE tournament_id = ? AND round = 1"),
+            (uuid,),
+        )
+        .await
+        .unwrap();
+    let (_, without) = origins[1]
+        .get(&format!("/tournaments/{id}/standings"))
+        .await;
+    for entry in without["entries"].as_array().unwrap() {
+        let user = entry["userId"].as_str().unwrap();
+        let round1 = stored
+            .iter()
+            .find(|(u, _)| u == user)
+            .map_or(0, |(_, v)| *v);
+        assert_eq!(
+            entry["total"].as_u64().unwrap(),
+            expected[user].0 - round1,
+            "{user}"
+        );
+    }
     for origin in origins {
         origin.stop().await;
     }
