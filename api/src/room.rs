@@ -1,9 +1,11 @@
 //! Live game rooms: the JSON messages of the WebSocket at `GET /edge/game/{id}/live`, and the
-//! origin's exit notice to the edge (`POST /edge/internal/game/{id}/exited`).
+//! origin's notices to the edge (`POST /edge/internal/game/{id}/exited`, and
+//! `.../joined` with a [`SeatJoin`]).
 //!
 //! A room never streams ticks: every client computes the steps itself with the shared engine.
 //! The socket carries only what a client cannot compute: who else is there (`welcome`,
-//! `presence`, `joined`, `left`), the moment the game ends (`exited`), the server's clock
+//! `presence`, `joined`, `left`), a shared game's seats as they are taken (`seated`) and their
+//! results (`seat`), the moment the game ends (`exited`), the server's clock
 //! (`ping`/`pong`), problems (`warning`, `error`) and, for a `sealed-v1` game, each round's
 //! key at its break (`round`), which no client can compute ahead.
 //!
@@ -30,7 +32,8 @@ pub const NOTIFY_SECRET_HEADER: &str = "x-edge-notify-secret";
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub enum LiveRole {
-    /// The game's owner (proved: see [`Hello`]).
+    /// A player of the game, proved by an owner token (see [`Hello`]): the creator's, or, in a
+    /// shared game, a seat's.
     Player,
     /// Anyone watching.
     Viewer,
@@ -52,6 +55,11 @@ pub struct Hello {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub owner_token: Option<String>,
+    /// A shared game: the seat the player means to play (optional: the token names the player,
+    /// who holds one seat; if sent, it must be that seat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub seat: Option<u32>,
 }
 
 /// A client's clock probe, answered by a [`Pong`]. Also reports the client's last measured
@@ -124,6 +132,10 @@ pub struct Member {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub user_id: Option<UserId>,
+    /// A shared game's player: the seat its token proved (`0` is the creator's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub seat: Option<u32>,
     /// The connection's last reported round trip, ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
@@ -135,7 +147,7 @@ pub struct Member {
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Presence {
-    /// The player's connections (one per open page of the owner).
+    /// The players' connections (one per open page of a player), by seat, then by arrival.
     pub players: Vec<Member>,
     /// Connections watching.
     pub viewers: u32,
@@ -223,6 +235,24 @@ pub struct SeatExit {
     pub result: SeatResult,
 }
 
+/// A seat of a shared game was taken: `{"type":"seated","seat":N,"userId":"…","joinedAt":MS}`,
+/// pushed to every socket the moment the origin committed the join (the same seat
+/// `GET /edge/game/{id}/results` lists), and to a socket that says `hello` later, right after its
+/// `welcome` (every join so far, in push order, before any `seat` result). The creator's seat 0
+/// is never pushed: it is the game's. Only the origin's authenticated notice causes this push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct SeatJoin {
+    /// The seat's number (`1..maxPlayers`).
+    pub seat: u32,
+    /// Its player.
+    pub user_id: UserId,
+    /// Unix ms the seat was taken (the seat's owner token is issued at this instant).
+    #[cfg_attr(test, ts(type = "number"))]
+    pub joined_at: i64,
+}
+
 /// The answer to a [`ClientPing`]: NTP-style timestamps. With the client's receive time `t3`:
 /// round trip `(t3 - clientTime) - (serverSent - serverReceived)`, clock offset (server minus
 /// client) `((serverReceived - clientTime) + (serverSent - t3)) / 2`, within ± round trip / 2.
@@ -302,6 +332,9 @@ pub enum ServerMessage {
     Round(RoundKey),
     /// A shared game's seat exited (see [`SeatExit`]); the game goes on for the others.
     Seat(SeatExit),
+    /// A shared game's seat was taken (see [`SeatJoin`]). Not `joined`, which is a socket's
+    /// arrival in the room.
+    Seated(SeatJoin),
 }
 
 impl ServerMessage {
@@ -318,6 +351,7 @@ impl ServerMessage {
             ServerMessage::Error(_) => "error",
             ServerMessage::Round(_) => "round",
             ServerMessage::Seat(_) => "seat",
+            ServerMessage::Seated(_) => "seated",
         }
     }
 }
@@ -365,6 +399,8 @@ pub fn parse_client_message(bytes: &[u8]) -> Result<ClientMessage, ApiError> {
         rtt_ms: Option<u32>,
         #[serde(default)]
         jitter_ms: Option<u32>,
+        #[serde(default)]
+        seat: Option<u32>,
     }
     let w: Wire = crate::json::parse_body(bytes)?;
     let missing = |field: &str| ApiError::invalid(field, "missing field");
@@ -373,6 +409,7 @@ pub fn parse_client_message(bytes: &[u8]) -> Result<ClientMessage, ApiError> {
             role: w.role.ok_or_else(|| missing("role"))?,
             user_id: w.user_id,
             owner_token: w.owner_token,
+            seat: w.seat,
         })),
         Some("ping") => Ok(ClientMessage::Ping(ClientPing {
             client_time: w.client_time.ok_or_else(|| missing("clientTime"))?,
@@ -412,7 +449,18 @@ mod tests {
             ClientMessage::Hello(Hello {
                 role: LiveRole::Viewer,
                 user_id: None,
-                owner_token: None
+                owner_token: None,
+                seat: None
+            })
+        );
+        assert_eq!(
+            parse_client_message(br#"{"type":"hello","role":"player","ownerToken":"t","seat":2}"#)
+                .unwrap(),
+            ClientMessage::Hello(Hello {
+                role: LiveRole::Player,
+                user_id: None,
+                owner_token: Some("t".into()),
+                seat: Some(2)
             })
         );
         let ping = parse_client_message(br#"{"type":"ping","clientTime":5,"rttMs":12}"#).unwrap();
@@ -500,6 +548,16 @@ mod tests {
             r#"{"type":"seat","seat":2,"userId":"bo","result":{"exitedAt":7,"breakFirst":false}}"#
         );
         assert_eq!(seat.kind(), "seat");
+        let seated = ServerMessage::Seated(SeatJoin {
+            seat: 3,
+            user_id: UserId::parse("bo").unwrap(),
+            joined_at: 9,
+        });
+        assert_eq!(
+            serde_json::to_string(&seated).unwrap(),
+            r#"{"type":"seated","seat":3,"userId":"bo","joinedAt":9}"#
+        );
+        assert_eq!(seated.kind(), "seated");
         // A game's notice has no seat; a seat's carries it.
         let plain: ExitedNotice = serde_json::from_str(r#"{"exitedAt":5}"#).unwrap();
         assert_eq!(plain.seat, None);

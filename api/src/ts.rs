@@ -25,7 +25,7 @@ use crate::regions::{
 };
 use crate::room::{
     ClientMessage, ClientPing, ExitCommand, ExitSource, Exited, ExitedNotice, Hello,
-    LatencyWarning, LiveError, LiveRole, Member, MemberEvent, Pong, Presence, SeatExit,
+    LatencyWarning, LiveError, LiveRole, Member, MemberEvent, Pong, Presence, SeatExit, SeatJoin,
     ServerMessage, Welcome,
 };
 use crate::sealed::{RoundKey, RoundsView};
@@ -212,6 +212,7 @@ fn render() -> String {
     declare::<LatencyWarning>(&cfg, &mut out);
     declare::<LiveError>(&cfg, &mut out);
     declare::<SeatExit>(&cfg, &mut out);
+    declare::<SeatJoin>(&cfg, &mut out);
     declare::<ServerMessage>(&cfg, &mut out);
     declare::<ExitedNotice>(&cfg, &mut out);
     // The /v1 session-service dialect.

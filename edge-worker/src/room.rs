@@ -32,6 +32,9 @@ pub struct Attachment {
     pub role: Option<LiveRole>,
     /// The proved player's user id.
     pub user_id: Option<UserId>,
+    /// A shared game's proved player: their seat (`0` is the creator's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seat: Option<u32>,
     /// The proved player's owner token, sent with the socket's `exit` (the origin verifies it
     /// again). Server-side only: never part of what others see ([`Attachment::member`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -144,13 +147,18 @@ impl Attachment {
             } else {
                 None
             },
+            seat: if role == LiveRole::Player {
+                self.seat
+            } else {
+                None
+            },
             rtt_ms: self.rtt_ms,
         })
     }
 }
 
-/// Who is in the room, from the attachments of its open sockets (players in the runtime's
-/// order of the sockets, which is their order of arrival).
+/// Who is in the room, from the attachments of its open sockets: players by seat, then in the
+/// runtime's order of the sockets (their order of arrival).
 pub fn presence<'a>(sockets: impl IntoIterator<Item = &'a Attachment>) -> Presence {
     let mut p = Presence::default();
     for a in sockets {
@@ -160,6 +168,8 @@ pub fn presence<'a>(sockets: impl IntoIterator<Item = &'a Attachment>) -> Presen
             None => {}
         }
     }
+    // Stable: one seat's connections keep their order of arrival.
+    p.players.sort_by_key(|m| m.seat.unwrap_or(0));
     p
 }
 
@@ -267,17 +277,26 @@ pub struct Granted {
     pub user_id: Option<UserId>,
     /// The player's verified owner token.
     pub owner_token: Option<String>,
+    /// A shared game's player: their seat, once placed ([`seat_hello`]; the creator's 0 at
+    /// once).
+    pub seat: Option<u32>,
+    /// The token's issued-at (Unix ms): a seat's token is issued at the seat's `joinedAt`.
+    pub issued_at: Option<i64>,
 }
 
-/// What a `hello` is granted in `game`'s room at `now_ms`.
+/// What a `hello` is granted in `game`'s room at `now_ms`, before its seat is placed
+/// ([`seat_hello`]).
 ///
-/// A viewer needs nothing. A player must carry `game`'s owner token, verified with `keyring`
-/// exactly as the origin verifies an exit's: none or malformed is `unauthorized`, another
-/// game's, forged, expired or rotated-out is `forbidden`, and so is every player's `hello`
-/// at an edge without the secret. A refused `hello` leaves the connection open and not joined
-/// (in no presence): it gets an `error` frame and may say `hello` again, as viewer or with a
-/// valid token. It is never silently turned into a viewer, so a page that believes it plays
-/// learns at once that it does not.
+/// A viewer needs nothing. A player must carry an owner token of `game`, verified with
+/// `keyring` exactly as the origin verifies an exit's: none or malformed is `unauthorized`,
+/// another game's, forged, expired or rotated-out is `forbidden`, and so is every player's
+/// `hello` at an edge without the secret. In a one-player game only the creator's token is a
+/// player's; in a shared game any seat's is (the origins sign tokens only for the creator and
+/// for seats they committed), and [`seat_hello`] then finds the seat it was issued for. A
+/// refused `hello` leaves the connection open and not joined (in no presence): it gets an
+/// `error` frame and may say `hello` again, as viewer or with a valid token. It is never
+/// silently turned into a viewer, so a page that believes it plays learns at once that it does
+/// not.
 pub fn authorize_hello(
     game: &GameView,
     hello: &Hello,
@@ -289,6 +308,8 @@ pub fn authorize_hello(
             role: LiveRole::Viewer,
             user_id: None,
             owner_token: None,
+            seat: None,
+            issued_at: None,
         });
     }
     let forbidden = |message: &str| ApiError::new(ErrorCode::Forbidden, message);
@@ -322,20 +343,75 @@ pub fn authorize_hello(
                 forbidden(e.message())
             }
         })?;
-    // Only the origins sign tokens, for the game's creator; checked anyway, so a room never
-    // shows a player who is not the game's.
+    // Only the origins sign tokens, for the game's creator and its seats; checked anyway, so a
+    // room never shows a player who is not the game's (a one-player game has no other).
     let user = UserId::parse(&claims.user_id)
         .ok()
-        .filter(|u| *u == game.user_id)
+        .filter(|u| *u == game.user_id || game.shared.is_some())
         .ok_or_else(|| forbidden("the owner token does not allow this action on this game"))?;
     if hello.user_id.as_ref().is_some_and(|u| *u != user) {
         return Err(forbidden("`userId` is not the owner token's player").about("userId"));
     }
+    let creator = user == game.user_id;
     Ok(Granted {
         role: LiveRole::Player,
+        seat: (creator && game.shared.is_some()).then_some(0),
         user_id: Some(user),
         owner_token: Some(token.trim().to_owned()),
+        issued_at: Some(claims.issued_at_ms),
     })
+}
+
+/// Places a granted player of a shared game in their seat from the seats the room knows were
+/// taken (`joins`, the origin's join notices): the token's player must hold a seat whose
+/// `joinedAt` is the token's issued-at (the instant the origin issued it for that seat), so a
+/// token is one seat's and no other's. `Ok(false)`: the room knows no seat of that player (a
+/// notice it missed; the caller may read the seats from the origin and ask again, then refuse
+/// with [`no_seat`]). A `seat` in the `hello` must be the token's. Viewers, one-player games'
+/// players and the creator (seat 0) are placed already.
+pub fn seat_hello(
+    game: &GameView,
+    granted: &mut Granted,
+    hello: &Hello,
+    joins: &[api::room::SeatJoin],
+) -> Result<bool, ApiError> {
+    if granted.role == LiveRole::Viewer {
+        return Ok(true);
+    }
+    if game.shared.is_some() && granted.seat.is_none() {
+        let Some(join) = joins
+            .iter()
+            .find(|j| Some(&j.user_id) == granted.user_id.as_ref())
+        else {
+            return Ok(false);
+        };
+        if granted.issued_at != Some(join.joined_at) {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "the owner token is not the one issued for this player's seat",
+            ));
+        }
+        granted.seat = Some(join.seat);
+    }
+    if hello.seat.is_some() && hello.seat != granted.seat {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            match granted.seat {
+                Some(_) => "`seat` is not the owner token's seat",
+                None => "a one-player game has no seats: leave `seat` out",
+            },
+        )
+        .about("seat"));
+    }
+    Ok(true)
+}
+
+/// The refusal of a valid token of a shared game whose player holds no seat in it.
+pub fn no_seat() -> ApiError {
+    ApiError::new(
+        ErrorCode::Forbidden,
+        "the owner token's player holds no seat in this game",
+    )
 }
 
 /// Whether a socket may end the game, and the owner token to send the origin: only a
@@ -348,7 +424,7 @@ pub fn authorize_exit(
     if attachment.role != Some(LiveRole::Player) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
-            "only the game's owner may end it: say hello as player with the owner token first",
+            "only a player may exit: say hello as player with your owner token first",
         ));
     }
     exit_token
@@ -518,17 +594,36 @@ pub fn secret_matches(presented: &str, configured: &str) -> bool {
 /// Durable Object storage key of the room's [`SeatLog`].
 pub const SEATS_STORAGE_KEY: &str = "seats";
 
-/// The seat results a shared game's room has pushed, in the order it pushed them, kept in
-/// storage so that a socket that says `hello` later gets them right after its `welcome`, and
-/// its table is complete without asking `/results`. One entry per seat (a repeated notice of a
-/// seat changes nothing), so at most `MAX_PLAYERS` (100).
+/// The joins and seat results a shared game's room has pushed, each in the order it pushed
+/// them, kept in storage so that a socket that says `hello` later gets them right after its
+/// `welcome` (joins first), and its table is complete without asking `/results`; the joins also
+/// place a seat's player ([`seat_hello`]). One entry per seat each (a repeated notice of a seat
+/// changes nothing), so at most `maxPlayers` of each (100).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeatLog {
     /// The results, oldest first.
     pub seats: Vec<api::room::SeatExit>,
+    /// The joins (seats `1..maxPlayers`; the creator's 0 is the game's), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joins: Vec<api::room::SeatJoin>,
 }
 
 impl SeatLog {
+    /// Records a join of a game of `max_players` seats; `false` (nothing recorded) for the
+    /// creator's seat 0, a seat out of range, a seat already recorded, or a full log.
+    pub fn record_join(&mut self, join: &api::room::SeatJoin, max_players: u32) -> bool {
+        let max = max_players.min(api::limits::MAX_PLAYERS);
+        if join.seat == 0
+            || join.seat >= max
+            || self.joins.len() + 1 >= max as usize
+            || self.joins.iter().any(|j| j.seat == join.seat)
+        {
+            return false;
+        }
+        self.joins.push(join.clone());
+        true
+    }
+
     /// Records `seat`'s result; `false` (nothing recorded) if that seat's result is already
     /// there, or the log is full.
     pub fn record(&mut self, seat: &api::room::SeatExit) -> bool {
@@ -602,7 +697,190 @@ mod tests {
             role,
             user_id: user.map(|u| UserId::parse(u).unwrap()),
             owner_token: token.map(str::to_owned),
+            seat: None,
         }
+    }
+
+    fn shared_game(user: &str, max_players: u32) -> GameView {
+        let mut g = game(user);
+        g.created_at = 500;
+        g.shared = Some(api::SharedGame {
+            max_players,
+            join_deadline: NOW + 60_000,
+        });
+        g
+    }
+
+    fn join(seat: u32, user: &str, at: i64) -> api::room::SeatJoin {
+        api::room::SeatJoin {
+            seat,
+            user_id: UserId::parse(user).unwrap(),
+            joined_at: at,
+        }
+    }
+
+    /// `authorize_hello`, then `seat_hello` with `joins`: the seat, or `None` for a player the
+    /// joins do not place.
+    fn seated(
+        g: &GameView,
+        h: &Hello,
+        k: &Keyring,
+        joins: &[api::room::SeatJoin],
+    ) -> Result<Option<u32>, ApiError> {
+        let mut granted = authorize_hello(g, h, Some(k), NOW)?;
+        Ok(seat_hello(g, &mut granted, h, joins)?
+            .then_some(granted.seat)
+            .flatten())
+    }
+
+    #[test]
+    fn a_seats_token_is_that_seats_player_and_no_other() {
+        let g = shared_game("alice", 4);
+        let k = ring(SECRET);
+        let joins = [join(2, "bob", 700), join(1, "carol", 800)];
+        let bob = k.issue(GAME, "bob", 700);
+        let creator = k.issue(GAME, "alice", 500);
+        assert_eq!(
+            seated(&g, &hello(LiveRole::Player, None, Some(&bob)), &k, &joins).unwrap(),
+            Some(2)
+        );
+        let granted = authorize_hello(
+            &g,
+            &hello(LiveRole::Player, Some("bob"), Some(&bob)),
+            Some(&k),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(granted.user_id.unwrap().as_str(), "bob");
+        // The creator is seat 0 with no join needed.
+        assert_eq!(
+            seated(&g, &hello(LiveRole::Player, None, Some(&creator)), &k, &[]).unwrap(),
+            Some(0)
+        );
+        // Naming the token's seat is fine; another seat, or another user, is forbidden.
+        let mut h = hello(LiveRole::Player, None, Some(&bob));
+        h.seat = Some(2);
+        assert_eq!(seated(&g, &h, &k, &joins).unwrap(), Some(2));
+        h.seat = Some(1);
+        assert_eq!(
+            code(seated(&g, &h, &k, &joins).map(|_| granted_stub())),
+            (ErrorCode::Forbidden, Some("seat".into()))
+        );
+        assert_eq!(
+            code(
+                seated(
+                    &g,
+                    &hello(LiveRole::Player, Some("carol"), Some(&bob)),
+                    &k,
+                    &joins
+                )
+                .map(|_| granted_stub())
+            ),
+            (ErrorCode::Forbidden, Some("userId".into()))
+        );
+        // The seat's token of another game; forged; expired: forbidden, as the creator's.
+        let other = k.issue("3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a3b", "bob", 700);
+        let forged = ring("somebody else's secret of 32+ bytes").issue(GAME, "bob", 700);
+        let expired = k.issue(GAME, "bob", NOW - owner_token::DEFAULT_TTL_MS - 1);
+        for t in [&other, &forged, &expired] {
+            assert_eq!(
+                code(
+                    seated(&g, &hello(LiveRole::Player, None, Some(t)), &k, &joins)
+                        .map(|_| granted_stub())
+                )
+                .0,
+                ErrorCode::Forbidden
+            );
+        }
+        // A token of this game not issued at the seat's join (not the seat's): forbidden.
+        let stale = k.issue(GAME, "bob", 699);
+        assert_eq!(
+            code(
+                seated(&g, &hello(LiveRole::Player, None, Some(&stale)), &k, &joins)
+                    .map(|_| granted_stub())
+            )
+            .0,
+            ErrorCode::Forbidden
+        );
+        // A player the joins do not place: not seated (the room asks the origin, then refuses).
+        let dave = k.issue(GAME, "dave", 900);
+        assert_eq!(
+            seated(&g, &hello(LiveRole::Player, None, Some(&dave)), &k, &joins).unwrap(),
+            None
+        );
+        assert_eq!(no_seat().code, ErrorCode::Forbidden);
+        // A one-player game takes only its creator's token, and has no seats.
+        let solo = game("alice");
+        assert_eq!(
+            code(authorize_hello(
+                &solo,
+                &hello(LiveRole::Player, None, Some(&bob)),
+                Some(&k),
+                NOW
+            ))
+            .0,
+            ErrorCode::Forbidden
+        );
+        let mut h = hello(LiveRole::Player, None, Some(&creator));
+        assert_eq!(seated(&solo, &h, &k, &[]).unwrap(), None);
+        h.seat = Some(0);
+        assert_eq!(
+            code(seated(&solo, &h, &k, &[]).map(|_| granted_stub())),
+            (ErrorCode::Forbidden, Some("seat".into()))
+        );
+    }
+
+    fn granted_stub() -> Granted {
+        Granted {
+            role: LiveRole::Viewer,
+            user_id: None,
+            owner_token: None,
+            seat: None,
+            issued_at: None,
+        }
+    }
+
+    #[test]
+    fn presence_lists_players_by_seat() {
+        let mut socks = vec![
+            att("a", Some(LiveRole::Player), Some("carol")),
+            att("b", Some(LiveRole::Player), Some("alice")),
+            att("c", Some(LiveRole::Player), Some("bob")),
+        ];
+        socks[0].seat = Some(3);
+        socks[1].seat = Some(0);
+        socks[2].seat = Some(1);
+        let p = presence(&socks);
+        let seats: Vec<Option<u32>> = p.players.iter().map(|m| m.seat).collect();
+        assert_eq!(seats, vec![Some(0), Some(1), Some(3)]);
+        // A viewer's seat is never shown.
+        let mut v = att("v", Some(LiveRole::Viewer), None);
+        v.seat = Some(2);
+        assert_eq!(v.member().unwrap().seat, None);
+    }
+
+    #[test]
+    fn the_join_log_keeps_each_seat_once_within_max_players() {
+        let mut log = SeatLog::default();
+        assert!(log.record_join(&join(2, "bob", 1), 3));
+        assert!(!log.record_join(&join(2, "bob", 1), 3));
+        assert!(!log.record_join(&join(0, "alice", 1), 3));
+        assert!(!log.record_join(&join(3, "dave", 1), 3));
+        assert!(log.record_join(&join(1, "carol", 2), 3));
+        assert_eq!(
+            log.joins.iter().map(|j| j.seat).collect::<Vec<_>>(),
+            vec![2, 1]
+        );
+        let text = serde_json::to_string(&log).unwrap();
+        assert_eq!(serde_json::from_str::<SeatLog>(&text).unwrap(), log);
+        // Logs stored before joins were kept still load.
+        let older: SeatLog = serde_json::from_str(r#"{"seats":[]}"#).unwrap();
+        assert!(older.joins.is_empty());
+        let mut big = SeatLog::default();
+        for seat in 1..300 {
+            big.record_join(&join(seat, &format!("p{seat}"), 1), 1_000);
+        }
+        assert_eq!(big.joins.len(), api::limits::MAX_PLAYERS as usize - 1);
     }
 
     fn code(r: Result<Granted, ApiError>) -> (ErrorCode, Option<String>) {

@@ -136,7 +136,7 @@ pub struct Entry<S> {
     pub socket: S,
     /// Its client address key (IPv6 by /64; `unknown` when none was given).
     pub address: String,
-    /// Arrival order (presence lists players in it).
+    /// Arrival order (presence lists one seat's players in it).
     seq: u64,
     /// Player or viewer, once it said `hello`.
     pub role: Option<LiveRole>,
@@ -158,8 +158,8 @@ impl<S> Entry<S> {
 pub struct Roster<S> {
     entries: HashMap<String, Entry<S>>,
     per_address: HashMap<String, u32>,
-    /// Joined players by arrival.
-    players: BTreeMap<u64, String>,
+    /// Joined players by seat (a one-player game's are all 0), then by arrival.
+    players: BTreeMap<(u32, u64), String>,
     /// Joined viewers.
     viewers: u32,
     /// Sockets still owing a `hello`, by deadline.
@@ -286,7 +286,8 @@ impl<S> Roster<S> {
         };
         match member.role {
             LiveRole::Player => {
-                self.players.insert(e.seq, conn_id.to_owned());
+                self.players
+                    .insert((member.seat.unwrap_or(0), e.seq), conn_id.to_owned());
             }
             LiveRole::Viewer => self.viewers += 1,
         }
@@ -301,7 +302,8 @@ impl<S> Roster<S> {
         };
         match e.role.take() {
             Some(LiveRole::Player) => {
-                self.players.remove(&e.seq);
+                let seat = e.member.as_ref().and_then(|m| m.seat).unwrap_or(0);
+                self.players.remove(&(seat, e.seq));
             }
             Some(LiveRole::Viewer) => self.viewers = self.viewers.saturating_sub(1),
             None => {}
@@ -338,7 +340,8 @@ impl<S> Roster<S> {
         let e = self.entries.remove(conn_id)?;
         match e.role {
             Some(LiveRole::Player) => {
-                self.players.remove(&e.seq);
+                let seat = e.member.as_ref().and_then(|m| m.seat).unwrap_or(0);
+                self.players.remove(&(seat, e.seq));
             }
             Some(LiveRole::Viewer) => self.viewers = self.viewers.saturating_sub(1),
             None => {}
@@ -360,7 +363,8 @@ impl<S> Roster<S> {
         self.entries.get(conn_id)?.member.as_ref()
     }
 
-    /// Who is in the room: players in order of arrival, and the viewer count. O(players).
+    /// Who is in the room: players by seat, then in order of arrival, and the viewer count.
+    /// O(players).
     pub fn presence(&self) -> Presence {
         let mut p = Presence {
             viewers: self.viewers,

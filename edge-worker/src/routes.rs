@@ -44,6 +44,9 @@ pub enum Route {
     RoomStats(String),
     /// `POST /edge/internal/game/{id}/exited` (origin → edge exit notice), with the raw id.
     ExitedNotice(String),
+    /// `POST /edge/internal/game/{id}/joined` (origin → edge notice of a shared game's
+    /// committed join), with the raw id.
+    JoinedNotice(String),
 }
 
 impl Route {
@@ -51,7 +54,7 @@ impl Route {
     pub fn is_room(&self) -> bool {
         matches!(
             self,
-            Route::Room(_) | Route::RoomStats(_) | Route::ExitedNotice(_)
+            Route::Room(_) | Route::RoomStats(_) | Route::ExitedNotice(_) | Route::JoinedNotice(_)
         )
     }
 }
@@ -122,6 +125,9 @@ pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
         }
         ["internal", "game", id, "exited"] if !id.is_empty() => {
             (Route::ExitedNotice((*id).to_string()), "POST")
+        }
+        ["internal", "game", id, "joined"] if !id.is_empty() => {
+            (Route::JoinedNotice((*id).to_string()), "POST")
         }
         _ => return Err(NoRoute::NotFound),
     };
@@ -209,6 +215,10 @@ mod tests {
         assert_eq!(
             route("POST", "/edge/internal/game/g/exited"),
             Ok(Route::ExitedNotice("g".into()))
+        );
+        assert_eq!(
+            route("POST", "/edge/internal/game/g/joined"),
+            Ok(Route::JoinedNotice("g".into()))
         );
         assert_eq!(
             route("GET", "/edge/internal/game/g/exited"),

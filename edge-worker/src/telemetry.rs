@@ -196,6 +196,7 @@ pub fn route_template(method: &str, path: &str) -> &'static str {
         Ok(Route::Room(_)) => "/edge/game/{id}/live",
         Ok(Route::RoomStats(_)) => "/edge/game/{id}/live/stats",
         Ok(Route::ExitedNotice(_)) => "/edge/internal/game/{id}/exited",
+        Ok(Route::JoinedNotice(_)) => "/edge/internal/game/{id}/joined",
         Err(_) => "unmatched",
     }
 }

@@ -6,11 +6,29 @@
 // client frame claiming a seat result is refused and reaches nobody. A socket that connects
 // after some seats exited gets their results from the room, right after its `welcome`, in
 // the order they were pushed.
+//
+// Seats as players and joins pushed: a seat's owner token says `hello` as that seat's player
+// (presence lists players by seat), and exits that seat from the socket; a token of another
+// game, another seat, a forged, expired or not-this-seat's one is refused. Every committed join
+// reaches every socket as `seated` (the origin's notice), and a socket that connects later gets
+// them right after its `welcome`, before the seat results. A join the room never heard of (its
+// origin sends no notices) is read from the origin when its player says hello.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { call, openRoom, originVars, sleep, startEdge, startOrigin, startOrigins, uid } from './harness.mjs';
+import {
+  call,
+  freePort,
+  openRoom,
+  originVars,
+  ownerToken,
+  sleep,
+  startEdge,
+  startOrigin,
+  uid,
+  uniqueKeyspace,
+} from './harness.mjs';
 
 const SECRET = 'test-notify-secret-seats-0123456789';
 
@@ -19,8 +37,16 @@ describe('per-seat pushes', () => {
   let edge;
   let direct;
   before(async () => {
-    origins = await startOrigins(['eu'], 'seatpush');
-    edge = await startEdge({ vars: { ...originVars(origins), EDGE_NOTIFY_SECRET: SECRET } });
+    // The edge's own origin tells it of every committed join and exit: its port is chosen
+    // first, so the edge can be started pointing at it and it at the edge.
+    const port = await freePort();
+    const keyspace = uniqueKeyspace('seatpush');
+    edge = await startEdge({
+      vars: { ...originVars({ eu: { url: `http://127.0.0.1:${port}` } }), EDGE_NOTIFY_SECRET: SECRET },
+    });
+    origins = {
+      eu: await startOrigin({ region: 'eu', keyspace, port, env: { EDGE_NOTIFY_URL: edge.url, EDGE_NOTIFY_SECRET: SECRET } }),
+    };
     // An origin on the same data that tells the edge of every committed exit (as a region's
     // origin configured with the edge's URL does).
     direct = await startOrigin({
@@ -165,9 +191,10 @@ describe('per-seat pushes', () => {
     await late.next('welcome');
     await late.next('seat');
     await late.next('seat');
-    // Nothing before the welcome, and the two results right after it, as pushed.
+    // Nothing before the welcome, then the two joins, and the two results right after them, as
+    // pushed.
     const kinds = late.inbox.map((m) => m.type);
-    assert.deepEqual(kinds.slice(0, 3), ['welcome', 'seat', 'seat'], JSON.stringify(late.inbox));
+    assert.deepEqual(kinds.slice(0, 5), ['welcome', 'seated', 'seated', 'seat', 'seat'], JSON.stringify(late.inbox));
     const replayed = late.inbox.filter((m) => m.type === 'seat');
     assert.deepEqual(
       replayed.map((m) => [m.seat, m.userId, m.result]),
@@ -199,5 +226,178 @@ describe('per-seat pushes', () => {
       [players[2].seat, 0, players[1].seat],
     );
     for (const s of [early, late, after]) await s.close();
+  });
+
+  /** A shared game of `maxPlayers` started at the edge by a fresh host. */
+  async function sharedGame(tag, maxPlayers) {
+    const host = uid(`${tag}-host`);
+    const start = await call(`${edge.url}/edge/game/start`, {
+      method: 'POST',
+      body: { userId: host, preferredRegion: 'eu', maxPlayers, tickMs: 10, joinDeadline: Date.now() + 60_000 },
+    });
+    assert.equal(start.status, 201, start.text);
+    return { game: start.body, host: { userId: host, token: start.body.ownerToken, seat: 0 } };
+  }
+
+  async function joinAt(base, gameId, tag) {
+    const userId = uid(tag);
+    const path = base === edge.url ? `/edge/game/${gameId}/join` : `/game/${gameId}/join`;
+    const join = await call(`${base}${path}`, { method: 'POST', body: { userId } });
+    assert.equal(join.status, 201, join.text);
+    return { userId, token: join.body.ownerToken, seat: join.body.seat, joinedAt: join.body.joinedAt };
+  }
+
+  /** A socket's hello; resolves with the welcome or the error frame. */
+  async function hello(gameId, msg) {
+    const s = await openRoom(edge.url, gameId);
+    s.send({ type: 'hello', ...msg });
+    for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(10)) {
+      const answer = s.inbox.find((m) => m.type === 'welcome' || m.type === 'error');
+      if (answer) return { s, answer };
+    }
+    throw new Error('no answer to hello');
+  }
+
+  test("a seat's token is that seat's player; another game's, seat's, forged or expired token is refused", async () => {
+    const { game, host } = await sharedGame('pl', 3);
+    const bob = await joinAt(edge.url, game.gameId, 'pl-bob');
+    const other = await sharedGame('pl-other', 2);
+    const carol = await joinAt(edge.url, other.game.gameId, 'pl-carol');
+
+    const viewer = (await hello(game.gameId, { role: 'viewer' })).s;
+    const h = await hello(game.gameId, { role: 'player', ownerToken: host.token });
+    assert.equal(h.answer.type, 'welcome', JSON.stringify(h.answer));
+    assert.equal(h.answer.role, 'player');
+    const b = await hello(game.gameId, { role: 'player', ownerToken: bob.token, userId: bob.userId, seat: bob.seat });
+    assert.equal(b.answer.type, 'welcome', JSON.stringify(b.answer));
+    assert.equal(b.answer.role, 'player');
+    // Presence: both players, by seat, each with its seat and user; the viewer is counted.
+    assert.deepEqual(
+      b.answer.presence.players.map((m) => [m.seat, m.userId]),
+      [
+        [0, host.userId],
+        [bob.seat, bob.userId],
+      ],
+    );
+    assert.equal(b.answer.presence.viewers, 1);
+    const heard = await viewer.next('joined');
+    assert.equal(heard.member.role, 'player');
+    assert.deepEqual([heard.member.seat, heard.member.userId], [0, host.userId]);
+    const heardBob = await viewer.next('joined');
+    assert.deepEqual([heardBob.member.seat, heardBob.member.userId], [bob.seat, bob.userId]);
+
+    // Refused, each with an error frame and no welcome (the socket stays out of presence).
+    const refusals = [
+      ['another game', { ownerToken: carol.token }, 'forbidden', undefined],
+      ['another seat', { ownerToken: bob.token, seat: bob.seat === 1 ? 2 : 1 }, 'forbidden', 'seat'],
+      ['the creator seat', { ownerToken: bob.token, seat: 0 }, 'forbidden', 'seat'],
+      ['another user', { ownerToken: bob.token, userId: host.userId }, 'forbidden', 'userId'],
+      ['forged', { ownerToken: ownerToken(game.gameId, bob.userId, { secret: 'a-forger-secret-of-at-least-32-bytes!!', issuedAt: bob.joinedAt }) }, 'forbidden', undefined],
+      ['expired', { ownerToken: ownerToken(game.gameId, bob.userId, { issuedAt: bob.joinedAt, ttlMs: 1 }) }, 'forbidden', undefined],
+      ['not the seat token', { ownerToken: ownerToken(game.gameId, bob.userId, { issuedAt: bob.joinedAt - 1 }) }, 'forbidden', undefined],
+      ['no seat', { ownerToken: ownerToken(game.gameId, uid('pl-nobody')) }, 'forbidden', undefined],
+      ['malformed', { ownerToken: 'st1.nope' }, 'unauthorized', 'ownerToken'],
+    ];
+    for (const [what, msg, code, field] of refusals) {
+      const r = await hello(game.gameId, { role: 'player', ...msg });
+      assert.equal(r.answer.type, 'error', `${what}: ${JSON.stringify(r.answer)}`);
+      assert.equal(r.answer.error.code, code, what);
+      assert.equal(r.answer.error.field, field, `${what}: field`);
+      await r.s.close();
+    }
+    // The game's own socket of B's seat is B's player, not A's.
+    const c = await hello(other.game.gameId, { role: 'player', ownerToken: carol.token });
+    assert.equal(c.answer.type, 'welcome', JSON.stringify(c.answer));
+    assert.deepEqual(
+      c.answer.presence.players.map((m) => [m.seat, m.userId]),
+      [[carol.seat, carol.userId]],
+    );
+
+    // Bob's socket exits Bob's seat (and no other): every socket gets the seat's result.
+    await sleep(Math.max(0, game.startAt + 50 - Date.now()));
+    b.s.send({ type: 'exit' });
+    for (const s of [viewer, h.s, b.s]) {
+      const m = await s.next('seat');
+      assert.deepEqual([m.seat, m.userId], [bob.seat, bob.userId]);
+    }
+    const results = await call(`${edge.url}/edge/game/${game.gameId}/results`);
+    const row = results.body.seats.find((x) => x.seat === bob.seat);
+    assert.ok(row.result, results.text);
+    assert.equal(results.body.seats.find((x) => x.seat === 0).result, undefined, 'the creator still plays');
+    assert.ok(h.s.inbox.every((m) => m.type !== 'exited'), 'the game goes on');
+    for (const s of [viewer, h.s, b.s, c.s]) await s.close();
+  });
+
+  test('joins are pushed to every socket, and replayed to a late one before the seat results', async () => {
+    const { game, host } = await sharedGame('jn', 4);
+    const early = [];
+    early.push((await hello(game.gameId, { role: 'viewer' })).s);
+    early.push((await hello(game.gameId, { role: 'player', ownerToken: host.token })).s);
+    const joined = [];
+    for (const tag of ['jn-a', 'jn-b']) {
+      const p = await joinAt(edge.url, game.gameId, tag);
+      joined.push(p);
+      for (const s of early) {
+        const m = await s.next('seated');
+        assert.deepEqual([m.seat, m.userId, m.joinedAt], [p.seat, p.userId, p.joinedAt]);
+      }
+    }
+    // A seat exits, then a socket comes: every join, then the result, right after its welcome.
+    await sleep(Math.max(0, game.startAt + 50 - Date.now()));
+    const exit = await call(`${edge.url}/edge/game/exit`, {
+      method: 'POST',
+      body: { gameId: game.gameId, userId: joined[1].userId },
+      headers: { authorization: `Bearer ${joined[1].token}` },
+    });
+    assert.equal(exit.status, 200, exit.text);
+    for (const s of early) await s.next('seat');
+    const late = (await hello(game.gameId, { role: 'viewer' })).s;
+    await late.next('seated');
+    await late.next('seated');
+    await late.next('seat');
+    assert.deepEqual(
+      late.inbox.slice(0, 4).map((m) => m.type),
+      ['welcome', 'seated', 'seated', 'seat'],
+      JSON.stringify(late.inbox),
+    );
+    assert.deepEqual(
+      late.inbox.filter((m) => m.type === 'seated').map((m) => [m.seat, m.userId, m.joinedAt]),
+      joined.map((p) => [p.seat, p.userId, p.joinedAt]),
+    );
+    // Equal to what /results lists.
+    const results = await call(`${edge.url}/edge/game/${game.gameId}/results`);
+    for (const p of joined) {
+      const row = results.body.seats.find((x) => x.seat === p.seat);
+      assert.deepEqual([row.userId, row.joinedAt], [p.userId, p.joinedAt]);
+    }
+    // Each join once: nobody got a repeat.
+    for (const s of [...early, late]) {
+      assert.equal(s.inbox.filter((m) => m.type === 'seated').length, 2, JSON.stringify(s.inbox));
+      await s.close();
+    }
+  });
+
+  test('a join the room never heard of is read from the origin when its player says hello', async () => {
+    // An origin on the same data that sends no notices.
+    const quiet = await startOrigin({ region: 'eu', keyspace: origins.eu.keyspace });
+    try {
+      const { game } = await sharedGame('qt', 3);
+      const watcher = (await hello(game.gameId, { role: 'viewer' })).s;
+      const dan = await joinAt(quiet.url, game.gameId, 'qt-dan');
+      await sleep(300);
+      assert.ok(watcher.inbox.every((m) => m.type !== 'seated'), 'no notice, no push');
+      const d = await hello(game.gameId, { role: 'player', ownerToken: dan.token });
+      assert.equal(d.answer.type, 'welcome', JSON.stringify(d.answer));
+      assert.deepEqual(
+        d.answer.presence.players.map((m) => [m.seat, m.userId]),
+        [[dan.seat, dan.userId]],
+      );
+      // The seat read from the origin is pushed to the others too.
+      const m = await watcher.next('seated');
+      assert.deepEqual([m.seat, m.userId, m.joinedAt], [dan.seat, dan.userId, dan.joinedAt]);
+      for (const s of [watcher, d.s]) await s.close();
+    } finally {
+      await quiet.stop();
+    }
   });
 });

@@ -8,6 +8,10 @@
  * pushed to A and V while the game goes on. A exits last: its result is the engine's at its
  * exitedAt, the game ends, and all three show the same final seats table, the origin's
  * `/results`. Started by run.sh (`npm run e2e -- multiplayer` for this file alone).
+ *
+ * Each page reads `/results` once, on load: A sees B's seat the moment the room pushes the join
+ * (no `/results` request after A's load while joins are open), and B's page is in the room as
+ * its seat's player (presence, by seat, on every page).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -48,7 +52,12 @@ interface SharedGame extends GameParams {
   shared: { maxPlayers: number; joinDeadline: number };
 }
 
+/** When each page asked for `/edge/game/{id}/results` (Unix ms). */
+const resultsReads: Record<string, number[]> = { A: [], B: [], V: [] };
+
 const report: {
+  resultsReads: Record<string, number[]>;
+  seatPushMs?: number;
   baseUrl: string;
   game?: SharedGame;
   joinLink?: string;
@@ -59,7 +68,7 @@ const report: {
   finalTables?: Record<string, Row[]>;
   results?: unknown;
   pageErrors: string[];
-} = { baseUrl: BASE, offsets: {}, instants: [], exits: {}, pageErrors: [] };
+} = { resultsReads, baseUrl: BASE, offsets: {}, instants: [], exits: {}, pageErrors: [] };
 
 let browser: Browser;
 let ctxA: BrowserContext;
@@ -180,6 +189,15 @@ beforeAll(async () => {
     ctx.on('page', (p) => p.on('pageerror', (e) => report.pageErrors.push(`${p.url()}: ${e.message}`)));
   }
   [pageA, pageB, pageV] = await Promise.all([ctxA.newPage(), ctxB.newPage(), ctxV.newPage()]);
+  for (const [name, page] of [
+    ['A', pageA],
+    ['B', pageB],
+    ['V', pageV],
+  ] as const) {
+    page.on('request', (r) => {
+      if (/\/edge\/game\/[^/]+\/results(\?|$)/.test(new URL(r.url()).pathname)) resultsReads[name].push(Date.now());
+    });
+  }
 });
 
 afterAll(async () => {
@@ -239,10 +257,15 @@ describe('a shared game: two players in two browsers (one clock 5 s fast) and a 
     // A reload of B's tab plays its seat again (?game= + the seat's token in sessionStorage).
     expect(pageB.url()).toBe(`${BASE}/?game=${encodeURIComponent(g.gameId)}`);
     await expect.poll(() => pageB.getByRole('button', { name: 'Exit my seat' }).count()).toBe(1);
-    // Both seats in both players' tables: B reads them on load, A re-reads them while joins are open.
+    // Both seats in both players' tables: B reads them on load; A learns B's seat from the room's
+    // push of the join, without asking /results again (it read them once, on load).
+    const tookSeatAt = Date.now();
     for (const page of [pageB, pageA]) {
-      await expect.poll(async () => (await readTable(page)).rows.map((r) => r.userId), { timeout: 10_000 }).toEqual([userA, userB]);
+      await expect.poll(async () => (await readTable(page)).rows.map((r) => r.userId), { timeout: 10_000, interval: 25 }).toEqual([userA, userB]);
     }
+    report.seatPushMs = Date.now() - tookSeatAt;
+    expect(resultsReads.A.length, `A's /results reads: ${JSON.stringify(resultsReads)}`).toBe(1);
+    expect(resultsReads.B.length, `B's /results reads: ${JSON.stringify(resultsReads)}`).toBe(1);
     await shot(pageB, 'mp-02-B-seated');
   });
 
@@ -273,6 +296,20 @@ describe('a shared game: two players in two browsers (one clock 5 s fast) and a 
     for (const page of [pageA, pageB, pageV]) {
       await expect.poll(() => page.getByTestId('live-status').textContent(), { timeout: 10_000 }).toContain('live: open');
     }
+    // Both players are players of the room, by seat (B's seat token made B's socket seat 1's).
+    const players = (page: Page) =>
+      page.evaluate(
+        `[...document.querySelectorAll('[data-testid="presence-player"]')].map((li) => [li.getAttribute('data-seat'), li.textContent.replace(/\\s*\\d+ ms$/, '')])`,
+      );
+    for (const page of [pageA, pageB, pageV]) {
+      await expect
+        .poll(() => players(page), { timeout: 10_000 })
+        .toEqual([
+          ['0', `player ${userA} (seat 0)`],
+          ['1', `player ${userB} (seat 1)`],
+        ]);
+    }
+    expect(await pageB.getByTestId('live-notice').count()).toBe(0);
   });
 
   it(`all three show the same step and value at ${INSTANTS} instants, the engine's on the real clock`, async () => {
@@ -314,6 +351,8 @@ describe('a shared game: two players in two browsers (one clock 5 s fast) and a 
       report.instants.push({ instant: i + 1, realMs: [read.before, read.after], a: read.a, b: read.b, v: read.v, attempts });
     }
     await Promise.all([shot(pageA, 'mp-03-A'), shot(pageB, 'mp-03-B-clock+5s'), shot(pageV, 'mp-03-V')]);
+    // Seconds later (the join window is a minute): still one /results read per page, no polling.
+    expect(resultsReads, JSON.stringify(resultsReads)).toEqual({ A: [resultsReads.A[0]], B: [resultsReads.B[0]], V: [resultsReads.V[0]] });
   });
 
   it("B exits its own seat: its result is the engine's at its exitedAt, pushed to A and V while the game goes on", async () => {

@@ -7,6 +7,7 @@ import { GamePanel, type TableRound } from './components/GamePanel';
 import { TournamentPanel, type MyTable } from './components/TournamentPanel';
 import { loadEngine } from './engine/engine';
 import { LiveRoom } from './game/live';
+import { mergeResults } from './game/seats';
 import { GameSession, playerOf, type MySeat, type Role } from './game/session';
 import { TournamentWatch } from './game/tournament';
 import type { Joined } from './api/edge';
@@ -130,6 +131,23 @@ function rememberedPlayer(gameId: string): Ownership | null {
       return parsed as Ownership;
     }
     return null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The player an owner token names (its payload's `uid`), read without checking the signature:
+ * only to know which seat the token is for. The room and the origin verify it.
+ */
+export function ownerTokenUser(token: string): string | null {
+  const parts = token.trim().split('.');
+  if (parts.length !== 4) return null;
+  try {
+    const b64 = parts[2].replace(/-/g, '+').replace(/_/g, '/');
+    const claims: unknown = JSON.parse(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)));
+    const uid = typeof claims === 'object' && claims !== null ? (claims as { uid?: unknown }).uid : undefined;
+    return typeof uid === 'string' && uid !== '' ? uid : null;
   } catch {
     return null;
   }
@@ -406,22 +424,47 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
     }
   }, [engine, initialGameId, join]);
 
-  /** A viewer pastes the owner token: this tab becomes the player's (the edge checks the token on exit). */
+  /**
+   * A viewer pastes an owner token: this tab becomes that player's, the creator's or (in a shared
+   * game) a seat's, found by the token's player (the room checks the token on hello, the edge on
+   * exit).
+   */
   const reclaim = useCallback(
-    (token: string) => {
-      const game = current.current?.getSnapshot().game;
+    async (token: string) => {
+      const snap = current.current?.getSnapshot();
+      const game = snap?.game;
       if (!game) return;
       if (!looksLikeOwnerToken(token)) {
-        setError('That is not an owner token: it starts with "st1." and was shown to the tab that started the game.');
+        setError('That is not an owner token: it starts with "st1." and was shown to the tab that started the game or took the seat.');
         return;
       }
       setError(null);
       setNotice(null);
-      const mine = { userId: game.userId, ownerToken: token.trim() };
+      const ownerToken = token.trim();
+      const player = ownerTokenUser(ownerToken);
+      if (game.shared && player !== null && player !== game.userId) {
+        let row = snap.seats?.find((r) => r.userId === player);
+        if (row === undefined) {
+          try {
+            row = mergeResults([], await api.getResults(game.gameId, { timeoutMs: 5_000 })).find((r) => r.userId === player);
+          } catch (err) {
+            setError(`Could not read the game's seats: ${describeError(err)}`);
+            return;
+          }
+        }
+        if (row === undefined) {
+          setError(`That owner token is ${player}'s, who holds no seat in this game.`);
+          return;
+        }
+        rememberPlayer(game.gameId, { userId: player, ownerToken, seat: row.seat });
+        open({ ...game, ownerToken }, 'player', { seat: row.seat, userId: player });
+        return;
+      }
+      const mine = { userId: game.userId, ownerToken };
       rememberPlayer(game.gameId, mine);
       open({ ...game, ownerToken: mine.ownerToken }, 'player');
     },
-    [open],
+    [api, open],
   );
 
   const backToTournament = useCallback(() => {
@@ -550,7 +593,7 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
               key={`${session.getSnapshot().game.gameId}:${session.getSnapshot().role}`}
               session={session}
               onClose={close}
-              onReclaim={reclaim}
+              onReclaim={(token) => void reclaim(token)}
               tableRound={tableRound}
             />
           ) : (

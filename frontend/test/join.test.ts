@@ -218,7 +218,7 @@ describe('a joined seat on the page', () => {
   const game: Game = { ...(gameView as Game), backendRegion: 'us', ownerToken: 'st1.k.bob.mac' };
   const bobResult = { exitedAt: T0 + 4_000, final: { step: 10, value: 3, round: 2, broken: false }, breakFirst: true };
 
-  it('is in the room as viewer, exits as its own player with its own token, and shows its result', async () => {
+  it("is in the room as its seat's player, exits as its own player with its own token, and shows its result", async () => {
     let hello: Hello | null = null;
     let events: Parameters<LiveFactory>[2] | null = null;
     const close = vi.fn();
@@ -241,7 +241,7 @@ describe('a joined seat on the page', () => {
     const s = new GameSession(game, 'player', { clock: { serverNow: () => Date.now() }, api, live }, { seat: 1, userId: 'bob' });
     expect(playerOf(s.getSnapshot())).toBe('bob');
     s.run();
-    expect(hello).toEqual({ role: 'viewer' });
+    expect(hello).toEqual({ role: 'player', userId: 'bob', ownerToken: 'st1.k.bob.mac', seat: 1 });
     vi.setSystemTime(bobResult.exitedAt + 20);
     await s.exit();
     expect(exitGame).toHaveBeenCalledWith(GAME_ID, 'bob', 'us', 'st1.k.bob.mac');
@@ -257,8 +257,12 @@ describe('a joined seat on the page', () => {
     s.dispose();
   });
 
-  it('re-reads the seats while the game takes players (the room pushes results, not joins), then stops', async () => {
-    const live: LiveFactory = (_id, _h, ev) => ({ start: () => ev.onStatus?.('open'), close: vi.fn() });
+  it('reads the seats once; later joins come from the room, never by polling /results', async () => {
+    let events: Parameters<LiveFactory>[2] | null = null;
+    const live: LiveFactory = (_id, _h, ev) => {
+      events = ev;
+      return { start: () => ev.onStatus?.('open'), close: vi.fn() };
+    };
     const seats = [{ seat: 0, userId: 'alice', joinedAt: T0 }];
     const getResults = vi.fn(async () => ({ gameId: GAME_ID, status: 'active' as const, maxPlayers: 3, seats: [...seats] }));
     const api = { getGame: vi.fn(async () => game), exitGame: vi.fn(), getResults };
@@ -270,13 +274,16 @@ describe('a joined seat on the page', () => {
     expect(s.getSnapshot().seats!.map((r) => r.userId)).toEqual(['alice']);
     seats.push({ seat: 1, userId: 'bob', joinedAt: T0 + 1_000 });
     await vi.advanceTimersByTimeAsync(2_000);
-    expect(s.getSnapshot().seats!.map((r) => r.userId)).toEqual(['alice', 'bob']);
-    await vi.advanceTimersByTimeAsync(10_000);
-    const reads = getResults.mock.calls.length;
-    // The load, then the polls at 2, 4, 6, 8 and 10 s (the one at the deadline; none after).
-    expect(reads).toBe(1 + 5);
-    await vi.advanceTimersByTimeAsync(10_000);
-    expect(getResults.mock.calls.length).toBe(reads);
+    // Not polled: the page does not know of bob until the room pushes his join.
+    expect(s.getSnapshot().seats!.map((r) => r.userId)).toEqual(['alice']);
+    events!.onSeated?.({ seat: 1, userId: 'bob', joinedAt: T0 + 1_000 });
+    expect(s.getSnapshot().seats!.map((r) => [r.userId, r.joinedAt])).toEqual([
+      ['alice', T0],
+      ['bob', T0 + 1_000],
+    ]);
+    await vi.advanceTimersByTimeAsync(20_000);
+    // The load only, while joins were open and after.
+    expect(getResults).toHaveBeenCalledTimes(1);
     s.dispose();
   });
 

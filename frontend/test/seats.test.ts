@@ -7,7 +7,7 @@ import type { Game } from '../src/api/edge';
 import { parseResults } from '../src/api/edge';
 import { SeatsTable } from '../src/components/SeatsTable';
 import { LiveRoom } from '../src/game/live';
-import { applySeat, exitedCount, isSeatExit, mergeResults, type ResultsView, type SeatExit } from '../src/game/seats';
+import { applyJoin, applySeat, exitedCount, isSeatExit, isSeatJoin, mergeResults, type ResultsView, type SeatExit } from '../src/game/seats';
 import { GameSession, type LiveFactory } from '../src/game/session';
 import { loadEngineForTests } from './helpers';
 
@@ -65,6 +65,27 @@ describe('seat rows', () => {
     expect(applySeat(rows, { ...bobExit, result: { exitedAt: 1, breakFirst: false } })).toBe(rows);
   });
 
+  it('adds a pushed join as a seat without a result, once', () => {
+    let rows = mergeResults([], results);
+    rows = applyJoin(rows, { seat: 1, userId: 'cy', joinedAt: T0 + 20 });
+    expect(rows.map((r) => [r.seat, r.userId, r.joinedAt, r.result])).toEqual([
+      [0, 'alice', T0, null],
+      [1, 'cy', T0 + 20, null],
+      [2, 'bob', T0 + 10, null],
+    ]);
+    // A repeat (the replay after a reconnect), or a join of a seat held, changes nothing.
+    expect(applyJoin(rows, { seat: 1, userId: 'cy', joinedAt: T0 + 20 })).toBe(rows);
+    expect(applyJoin(rows, { seat: 2, userId: 'mallory', joinedAt: T0 + 30 })).toBe(rows);
+    // A seat learned from its result push first gets its join time; its result stays.
+    const pushedFirst = applySeat([], { ...bobExit });
+    const joined = applyJoin(pushedFirst, { seat: 2, userId: 'bob', joinedAt: T0 + 10 });
+    expect([joined[0].joinedAt, joined[0].result]).toEqual([T0 + 10, bobExit.result]);
+    expect(isSeatJoin({ seat: 1, userId: 'cy', joinedAt: 5 })).toBe(true);
+    expect(isSeatJoin({ seat: 1, userId: 'cy', joinedAt: '5' })).toBe(false);
+    expect(isSeatJoin({ seat: -1, userId: 'cy', joinedAt: 5 })).toBe(false);
+    expect(isSeatJoin({ seat: 1, joinedAt: 5 })).toBe(false);
+  });
+
   it('checks the shape of a push and of a results answer', () => {
     expect(isSeatExit(bobExit)).toBe(true);
     expect(isSeatExit({ seat: -1, userId: 'x', result: { exitedAt: 1, breakFirst: false } })).toBe(false);
@@ -112,6 +133,56 @@ describe('live seat pushes', () => {
     expect(onSeat).toHaveBeenCalledTimes(1);
     expect(onSeat).toHaveBeenCalledWith(bobExit);
     room.close();
+  });
+
+  it('the room reports well-formed join pushes only, and a seat says hello with its seat', () => {
+    const onSeated = vi.fn();
+    const sent: string[] = [];
+    const room = new LiveRoom(
+      'g-s',
+      { role: 'player', userId: 'cy', ownerToken: 'st1.k.p.m', seat: 1 },
+      { onSeated },
+      { WebSocketImpl: FakeSocket as unknown as typeof WebSocket, baseUrl: 'http://e' },
+    );
+    room.start();
+    const ws = FakeSocket.last!;
+    (ws as unknown as { send: (text: string) => void }).send = (text) => void sent.push(text);
+    ws.readyState = 1;
+    ws.onopen?.();
+    expect(JSON.parse(sent[0])).toEqual({ type: 'hello', role: 'player', userId: 'cy', ownerToken: 'st1.k.p.m', seat: 1 });
+    ws.onmessage?.({ data: JSON.stringify({ type: 'seated', seat: 1, userId: 'cy', joinedAt: T0 + 20 }) });
+    ws.onmessage?.({ data: JSON.stringify({ type: 'seated', seat: 1, userId: 'cy' }) });
+    expect(onSeated).toHaveBeenCalledTimes(1);
+    expect(onSeated).toHaveBeenCalledWith({ seat: 1, userId: 'cy', joinedAt: T0 + 20 });
+    room.close();
+  });
+
+  it('a joined seat plays in the room as its player; joins arrive by push, never by re-reading /results', async () => {
+    let events: Parameters<LiveFactory>[2] | null = null;
+    let hello: Parameters<LiveFactory>[1] | null = null;
+    const live: LiveFactory = (_id, h, ev) => {
+      events = ev;
+      hello = h;
+      return { start: () => ev.onStatus?.('open'), close: vi.fn() };
+    };
+    const getResults = vi.fn(async () => results);
+    const api = { getGame: vi.fn(async () => game), exitGame: vi.fn(), getResults };
+    const open = { ...game, shared: { maxPlayers: 3, joinDeadline: T0 + 60_000 }, ownerToken: 'st1.seat.p.m' };
+    const s = new GameSession(open, 'player', { clock: { serverNow: () => Date.now() }, api, live, pollMs: 1_000 }, { seat: 2, userId: 'bob' });
+    s.run();
+    expect(hello).toEqual({ role: 'player', userId: 'bob', ownerToken: 'st1.seat.p.m', seat: 2 });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(getResults).toHaveBeenCalledTimes(1);
+    events!.onSeated?.({ seat: 1, userId: 'cy', joinedAt: T0 + 30 });
+    expect(s.getSnapshot().seats!.map((r) => [r.seat, r.userId])).toEqual([
+      [0, 'alice'],
+      [1, 'cy'],
+      [2, 'bob'],
+    ]);
+    // Polls while joins are open read the game's status at most, never the seats again.
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(getResults).toHaveBeenCalledTimes(1);
+    s.dispose();
   });
 
   it('a session of a shared game loads /results, then updates the table from each push', async () => {

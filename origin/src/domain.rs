@@ -160,6 +160,15 @@ impl Seat {
             result: self.result,
         }
     }
+
+    /// The seat's join as the live room pushes it (`seated`).
+    pub fn join_notice(&self) -> api::room::SeatJoin {
+        api::room::SeatJoin {
+            seat: self.seat,
+            user_id: self.user_id.clone(),
+            joined_at: self.joined_at_ms,
+        }
+    }
 }
 
 /// A validated request for a new game (from `POST /game/start` or `POST /v1/sessions`).

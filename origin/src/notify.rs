@@ -1,8 +1,10 @@
-//! Origin → edge exit notices: once an exit is committed (a game's, or one seat's of a shared
+//! Origin → edge notices: once an exit is committed (a game's, or one seat's of a shared
 //! game, with its result), the origin tells the edge
 //! (`POST {EDGE_NOTIFY_URL}/edge/internal/game/{id}/exited` with the shared secret header), so
 //! the game's live room pushes `exited` to its sockets even when the exit bypassed the edge
-//! (another region's origin called directly, a `/v1` stop).
+//! (another region's origin called directly, a `/v1` stop). Likewise once a join of a shared
+//! game is committed (`POST .../edge/internal/game/{id}/joined` with the [`SeatJoin`]): the
+//! room pushes `seated` to every socket, so pages learn of new seats without polling.
 //!
 //! Fire-and-forget: sent from a spawned task with a bounded timeout, counted in
 //! `seedsync_edge_notices_total{outcome}` and logged when it fails, and never able to fail or
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::GameId;
-use api::room::{ExitedNotice, NOTIFY_SECRET_HEADER, SeatExit};
+use api::room::{ExitedNotice, NOTIFY_SECRET_HEADER, SeatExit, SeatJoin};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use tokio::sync::Semaphore;
@@ -135,9 +137,14 @@ impl NotifySettings {
         }))
     }
 
-    /// The notice URL of game `id`.
+    /// The exit notice URL of game `id`.
     pub fn url_of(&self, id: GameId) -> String {
         format!("{}/edge/internal/game/{id}/exited", self.base)
+    }
+
+    /// The join notice URL of game `id`.
+    pub fn joined_url_of(&self, id: GameId) -> String {
+        format!("{}/edge/internal/game/{id}/joined", self.base)
     }
 }
 
@@ -246,17 +253,27 @@ impl EdgeNotifier {
         );
     }
 
+    /// Tells the edge that a seat of the shared game `id` was taken (the room pushes it as
+    /// `seated`), in the background; returns at once.
+    pub fn joined(&self, id: GameId, join: SeatJoin) {
+        self.post(id, self.settings.joined_url_of(id), &join);
+    }
+
     fn send(&self, id: GameId, notice: ExitedNotice) {
+        self.post(id, self.settings.url_of(id), &notice);
+    }
+
+    fn post(&self, id: GameId, url: String, body: &impl serde::Serialize) {
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             Self::count(&self.metrics, "dropped");
-            tracing::warn!(game_id = %id, "edge exit notice dropped: too many in flight");
+            tracing::warn!(game_id = %id, "edge notice dropped: too many in flight");
             return;
         };
         let request = self
             .client
-            .post(self.settings.url_of(id))
+            .post(url)
             .header(NOTIFY_SECRET_HEADER, self.settings.secret.expose())
-            .json(&notice);
+            .json(body);
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -264,11 +281,11 @@ impl EdgeNotifier {
                 Ok(resp) if resp.status().is_success() => Self::count(&metrics, "sent"),
                 Ok(resp) => {
                     Self::count(&metrics, "refused");
-                    tracing::warn!(game_id = %id, status = resp.status().as_u16(), "edge exit notice refused");
+                    tracing::warn!(game_id = %id, status = resp.status().as_u16(), "edge notice refused");
                 }
                 Err(e) => {
                     Self::count(&metrics, "failed");
-                    tracing::warn!(game_id = %id, error = %e, "edge exit notice failed");
+                    tracing::warn!(game_id = %id, error = %e, "edge notice failed");
                 }
             }
         });
@@ -318,6 +335,10 @@ mod tests {
         assert_eq!(
             s.url_of(id),
             "http://127.0.0.1:8787/edge/internal/game/0b6c1f7e-3a52-4a8e-9d4e-0f1a2b3c4d5e/exited"
+        );
+        assert_eq!(
+            s.joined_url_of(id),
+            "http://127.0.0.1:8787/edge/internal/game/0b6c1f7e-3a52-4a8e-9d4e-0f1a2b3c4d5e/joined"
         );
         assert!(!format!("{s:?}").contains(SECRET));
     }

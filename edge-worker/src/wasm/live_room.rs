@@ -22,10 +22,13 @@
 //! evicted room resumes). A socket that says `hello` later gets the latest key after its
 //! `welcome`.
 //!
-//! A shared game's room pushes each seat's committed result (`{"type":"seat",...}`, on the
-//! origin's notice) and keeps it in storage (`crate::room::SeatLog`, one entry per seat): a
-//! socket that says `hello` later gets every result pushed so far right after its `welcome`,
-//! in push order.
+//! A shared game's room pushes each committed join (`{"type":"seated",...}`) and each seat's
+//! committed result (`{"type":"seat",...}`), both on the origin's notices, and keeps them in
+//! storage (`crate::room::SeatLog`, one entry per seat each): a socket that says `hello` later
+//! gets every join, then every result pushed so far right after its `welcome`, in push order.
+//! A seat's owner token says `hello` as that seat's player: the room verifies it as it does the
+//! creator's and finds the seat it was issued for among the joins (`crate::room::seat_hello`);
+//! a join it has not heard of (a lost notice) is read once from the origin's `/results`.
 //!
 //! Who is in the room lives in memory too, as a [`Roster`] built once per room object from the
 //! attachments and kept by the events, so a `hello`, a close or a broadcast never deserializes
@@ -38,7 +41,7 @@ use std::cell::{Cell, RefCell};
 
 use api::room::{
     ClientMessage, ExitSource, Exited, ExitedNotice, LiveRole, MemberEvent, Pong, SeatExit,
-    ServerMessage, Welcome,
+    SeatJoin, ServerMessage, Welcome,
 };
 use api::{ApiError, ErrorCode, ExitRequest, GameId, GameStatus, GameView};
 use worker::js_sys;
@@ -136,6 +139,7 @@ impl DurableObject for LiveRoom {
             Ok(Route::Room(raw)) => self.accept(&req, &trace, &raw).await,
             Ok(Route::RoomStats(raw)) => self.stats_reply(&trace, &raw).await,
             Ok(Route::ExitedNotice(raw)) => self.on_room_exit(&mut req, &trace, &raw).await,
+            Ok(Route::JoinedNotice(raw)) => self.on_room_join(&mut req, &trace, &raw).await,
             _ => Err(ApiError::not_found("no such room route")),
         };
         match result {
@@ -514,6 +518,77 @@ impl LiveRoom {
             .map_err(|e| internal("answer", e))
     }
 
+    /// A join committed at an origin (the Worker side checked the notice's secret and shape).
+    async fn on_room_join(
+        &self,
+        req: &mut Request,
+        trace: &Trace,
+        raw: &str,
+    ) -> Result<Response, ApiError> {
+        let id = game_id(raw)?;
+        let body = req
+            .bytes()
+            .await
+            .map_err(|_| ApiError::bad_request("could not read the notice"))?;
+        let join: SeatJoin = api::json::parse_body(&body)?;
+        self.push_joins(&id, std::slice::from_ref(&join), None)
+            .await;
+        Reply::raw(200, br#"{"ok":true}"#.to_vec())
+            .into_response(trace)
+            .map_err(|e| internal("answer", e))
+    }
+
+    /// Pushes committed joins to every socket (the origin's notices, or seats read from its
+    /// `/results`) and keeps them for the sockets that say `hello` later and to place seat
+    /// players ([`SeatLog::record_join`]: each seat once, up to the game's `maxPlayers`); to
+    /// every socket but `except` (a socket whose `welcome` replays them).
+    async fn push_joins(&self, id: &GameId, joins: &[SeatJoin], except: Option<&str>) {
+        // Kept even while nobody watches (the room is this game's: its name is the game id),
+        // bounded by the game's `maxPlayers` once the room knows its game.
+        let max_players = match self.game(None) {
+            None => api::limits::MAX_PLAYERS,
+            Some(game) => match game.shared {
+                Some(shared) if game.game_id == *id => shared.max_players,
+                _ => return,
+            },
+        };
+        let mut log = self.seat_log().await;
+        let mut changed = false;
+        for join in joins {
+            if log.record_join(join, max_players) {
+                self.broadcast(&ServerMessage::Seated(join.clone()), except, None);
+                changed = true;
+            }
+        }
+        if changed {
+            self.save_seat_log(log).await;
+        }
+    }
+
+    /// The seats of the game as its origin lists them (`GET /game/{id}/results` at its region,
+    /// failing over in order): for a seat's player whose join the room has not heard of.
+    async fn fetch_joins(&self, game: &GameView) -> Result<Vec<SeatJoin>, ApiError> {
+        let cfg = super::live::effective(&load_config(&self.env)?);
+        let trace = Trace::fresh(None);
+        let call = OriginCall::get(format!("/game/{}/results", game.game_id), &trace);
+        let order = routing::attempt_order(&cfg, game.region.as_str());
+        let served = upstream::call_with_failover(&cfg, &order, &call).await?;
+        match origin::results(&served.region, served.status, &served.body, &game.game_id)
+            .map_err(games::off_contract)?
+        {
+            Answer::Ok(_, view) => Ok(view
+                .seats
+                .into_iter()
+                .map(|s| SeatJoin {
+                    seat: s.seat,
+                    user_id: s.user_id,
+                    joined_at: s.joined_at,
+                })
+                .collect()),
+            Answer::Refused(_, error) => Err(ApiError::new(error.error.code, error.error.message)),
+        }
+    }
+
     /// Pushes a seat's committed result to every socket (the origin's notice only: a client
     /// frame of type `seat` is refused by the parser), and keeps it for the sockets that say
     /// `hello` later ([`SeatLog`]). A repeated notice of a seat is pushed and kept once.
@@ -751,11 +826,22 @@ impl LiveRoom {
             worker::console_error!("live room: {}", e.message);
             e.clone()
         })?;
-        let granted = rules::authorize_hello(&game, hello, keyring.as_ref(), now_ms() as i64)?;
+        let mut granted = rules::authorize_hello(&game, hello, keyring.as_ref(), now_ms() as i64)?;
+        if !rules::seat_hello(&game, &mut granted, hello, &self.seat_log().await.joins)? {
+            // A valid token of this game whose seat the room has not heard of (a notice lost,
+            // or sent before the room knew its game): the origin's seats, once.
+            let joins = self.fetch_joins(&game).await?;
+            self.push_joins(&game.game_id, &joins, Some(&att.conn_id))
+                .await;
+            if !rules::seat_hello(&game, &mut granted, hello, &self.seat_log().await.joins)? {
+                return Err(rules::no_seat());
+            }
+        }
         let role = granted.role;
         att.role = Some(role);
         att.user_id = granted.user_id;
         att.owner_token = granted.owner_token;
+        att.seat = granted.seat;
         set_attachment(ws, &att).map_err(|e| internal("remember the connection", e))?;
         let caps = self.caps().unwrap_or_default();
         let presence = self.with_roster(|r| {
@@ -778,10 +864,14 @@ impl LiveRoom {
                 presence: presence.clone(),
             }),
         );
-        // A shared game: every seat result pushed before this socket came, in order, so its
-        // table is complete without asking `/results`.
+        // A shared game: every join, then every seat result pushed before this socket came,
+        // in order, so its table is complete without asking `/results` again.
         if game.shared.is_some() {
-            for seat in self.seat_log().await.seats {
+            let log = self.seat_log().await;
+            for join in log.joins {
+                self.send(ws, &ServerMessage::Seated(join));
+            }
+            for seat in log.seats {
                 self.send(ws, &ServerMessage::Seat(seat));
             }
         }
@@ -830,7 +920,8 @@ impl LiveRoom {
         let cfg = super::live::effective(&load_config(&self.env)?);
         let exit = ExitRequest {
             game_id: game.game_id,
-            user_id: game.user_id.clone(),
+            // The proved player: a seat's exits that seat (the origin checks the token's user).
+            user_id: att.user_id.clone().unwrap_or_else(|| game.user_id.clone()),
             backend_region: Some(game.region.clone()),
         };
         let trace = Trace::fresh(att.client_ip.clone());
@@ -839,8 +930,22 @@ impl LiveRoom {
         let authorization = Some(format!("Bearer {token}"));
         match games::exit(&cfg, &trace, &location, &exit, authorization).await? {
             ExitOutcome::Exited { view, .. } => {
-                self.commit_exit(&game.game_id, view.exit.exited_at, ExitSource::Edge);
-                self.reveal_after_exit().await;
+                match (view.exit.result, att.seat) {
+                    // A seat of a shared game: its result; the game goes on (the origin tells
+                    // the room when the last seat's exit ends it).
+                    (Some(result), Some(seat)) => {
+                        let exit = SeatExit {
+                            seat,
+                            user_id: view.exit.user_id,
+                            result,
+                        };
+                        self.push_seat(&game.game_id, exit).await;
+                    }
+                    _ => {
+                        self.commit_exit(&game.game_id, view.exit.exited_at, ExitSource::Edge);
+                        self.reveal_after_exit().await;
+                    }
+                }
                 Ok(())
             }
             ExitOutcome::Refused { error, .. } => {

@@ -295,6 +295,7 @@ async fn handle(req: &mut Request, env: &Env, trace: &Trace) -> Result<Reply, Ap
         | Route::Time
         | Route::Room(_)
         | Route::RoomStats(_)
-        | Route::ExitedNotice(_) => Err(ApiError::internal("unreachable route")),
+        | Route::ExitedNotice(_)
+        | Route::JoinedNotice(_) => Err(ApiError::internal("unreachable route")),
     }
 }

@@ -8,9 +8,11 @@
 //!   (an unknown id is its 404, and no room is created for it).
 //! - `POST /edge/internal/game/{id}/exited`: the origin's exit notice (shared secret), of the
 //!   game or of one seat of a shared game.
+//! - `POST /edge/internal/game/{id}/joined`: the origin's notice of a shared game's committed
+//!   join (same secret), which the room pushes as `seated`.
 //! - [`notify_exited`]: whoever commits an exit at the edge tells the room with it.
 
-use api::room::{ExitSource, ExitedNotice, NOTIFY_SECRET_HEADER};
+use api::room::{ExitSource, ExitedNotice, NOTIFY_SECRET_HEADER, SeatJoin};
 use api::{ApiError, ErrorCode, GameId};
 use worker::wasm_bindgen::JsValue;
 use worker::{Env, Method, Request, RequestInit, Response, js_sys};
@@ -93,22 +95,30 @@ pub(super) async fn serve(
             let forwarded = req.clone().map_err(|e| internal("reach the room", e))?;
             forward(env, &id, forwarded).await
         }
+        Route::JoinedNotice(raw) => {
+            let id = game_id(&raw)?;
+            check_notice_secret(req, env)?;
+            let body = games::read_json_body(req).await?;
+            // Checked here, so the room only ever gets a well-formed join.
+            let _: SeatJoin = api::json::parse_body(&body)?;
+            let mut init = RequestInit::new();
+            init.with_method(Method::Post)
+                .with_body(Some(JsValue::from_str(
+                    std::str::from_utf8(&body).unwrap_or("{}"),
+                )));
+            let forwarded = Request::new_with_init(
+                &format!("https://live-room/edge/internal/game/{id}/joined"),
+                &init,
+            )
+            .map_err(|e| internal("reach the room", e))?;
+            forward(env, &id, forwarded).await?;
+            Reply::raw(200, br#"{"ok":true}"#.to_vec())
+                .into_response(trace)
+                .map_err(|e| internal("answer", e))
+        }
         Route::ExitedNotice(raw) => {
             let id = game_id(&raw)?;
-            let cfg = load_config(env)?;
-            let Some(secret) = &cfg.notify_secret else {
-                // Not configured: the route does not exist.
-                return Err(ApiError::not_found(
-                    "exit notices are not enabled at this edge",
-                ));
-            };
-            let presented = header(req, NOTIFY_SECRET_HEADER).unwrap_or_default();
-            if !rules::secret_matches(&presented, secret.expose()) {
-                return Err(ApiError::new(
-                    ErrorCode::Unauthorized,
-                    "missing or wrong notify secret",
-                ));
-            }
+            check_notice_secret(req, env)?;
             let body = games::read_json_body(req).await?;
             let notice: ExitedNotice = api::json::parse_body(&body)?;
             // The game's record changed: drop the cached copy as the edge's own exit does.
@@ -120,6 +130,25 @@ pub(super) async fn serve(
         }
         _ => Err(ApiError::internal("not a live route")),
     }
+}
+
+/// The origin's notices carry the edge's `EDGE_NOTIFY_SECRET`: without it configured the
+/// routes do not exist (404); a missing or wrong one is 401.
+fn check_notice_secret(req: &Request, env: &Env) -> Result<(), ApiError> {
+    let cfg = load_config(env)?;
+    let Some(secret) = &cfg.notify_secret else {
+        return Err(ApiError::not_found(
+            "origin notices are not enabled at this edge",
+        ));
+    };
+    let presented = header(req, NOTIFY_SECRET_HEADER).unwrap_or_default();
+    if !rules::secret_matches(&presented, secret.expose()) {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "missing or wrong notify secret",
+        ));
+    }
+    Ok(())
 }
 
 /// Tells `id`'s room that the game exited (or, with `notice.seat`, that one seat did) (never

@@ -290,8 +290,9 @@ export function GamePanel({
         {snap.presence && (
           <ul className="presence" data-testid="presence">
             {snap.presence.players.map((p) => (
-              <li key={p.connId}>
+              <li key={p.connId} data-testid="presence-player" data-seat={p.seat ?? ''}>
                 player {p.userId ?? '?'}
+                {p.seat !== undefined && ` (seat ${p.seat})`}
                 {p.rttMs !== undefined && <span className="badge"> {p.rttMs} ms</span>}
               </li>
             ))}

@@ -5,17 +5,19 @@
  * ping/pong timestamps. Reconnects with backoff; after `maxFailures` failed opens in a row it
  * reports `down` so the session falls back to polling.
  *
- * A player proves itself with the game's owner token in its `hello`. If the room refuses that
+ * A player proves itself with its owner token in its `hello` (the creator's, or a shared game's
+ * seat's, with its seat number). If the room refuses that
  * proof (an `error` frame before the `welcome`: a stale token, an edge without the secret), the
  * page says `hello` again as viewer, so it still sees presence and the pushed exit, and reports
  * the refusal through `onRefused`.
  *
  * The room never streams ticks: the engine computes every step on the page. For a sealed game
  * it pushes one message per round, the round's key at its break (`onRound`); for a shared game,
- * each seat's result the moment it is committed (`onSeat`).
+ * each join (`onSeated`) and each seat's result (`onSeat`) the moment it is committed, and every
+ * earlier one right after the `welcome`.
  */
-import type { ClientMessage, Hello, LatencyWarning, Presence, SeatExit, ServerMessage } from '../api/generated/contract';
-import { isSeatExit } from './seats';
+import type { ClientMessage, Hello, LatencyWarning, Presence, SeatExit, SeatJoin, ServerMessage } from '../api/generated/contract';
+import { isSeatExit, isSeatJoin } from './seats';
 
 export type { Hello, LiveRole, Presence } from '../api/generated/contract';
 
@@ -45,6 +47,8 @@ export interface LiveEvents {
   onRound?(round: number, key: string): void;
   /** A shared game's seat exited: its committed result, pushed by the room (shape-checked). */
   onSeat?(seat: SeatExit): void;
+  /** A shared game's seat was taken: the committed join, pushed by the room (shape-checked). */
+  onSeated?(join: SeatJoin): void;
 }
 
 /** The room's push of a sealed game's revealed key: `{"type":"round","round":R,"key":"<hex>"}`. */
@@ -166,6 +170,7 @@ export class LiveRoom {
       role: hello.role,
       ...(hello.userId ? { userId: hello.userId } : {}),
       ...(hello.ownerToken ? { ownerToken: hello.ownerToken } : {}),
+      ...(hello.seat !== undefined ? { seat: hello.seat } : {}),
     };
     ws.send(JSON.stringify(msg));
   }
@@ -207,6 +212,9 @@ export class LiveRoom {
         break;
       case 'seat':
         if (isSeatExit(msg)) this.events.onSeat?.({ seat: msg.seat, userId: msg.userId, result: msg.result });
+        break;
+      case 'seated':
+        if (isSeatJoin(msg)) this.events.onSeated?.({ seat: msg.seat, userId: msg.userId, joinedAt: msg.joinedAt });
         break;
       case 'pong': {
         const t3 = this.opts.now();

@@ -1,13 +1,13 @@
 /**
  * A shared game's seats and their results, as the page shows them: read once from
  * `GET /edge/game/{id}/results` (on load, and again after the game ended), and updated the
- * moment the live room pushes a seat's committed result (`{"type":"seat",...}`). Pure functions
- * over an immutable list sorted by seat number; a push for a seat the page has not read yet adds
- * it (a join after the page loaded).
+ * moment the live room pushes a committed join (`{"type":"seated",...}`) or a seat's committed
+ * result (`{"type":"seat",...}`). Pure functions over an immutable list sorted by seat number; a
+ * push for a seat the page has not read yet adds it (a join after the page loaded).
  */
-import type { ResultsView, SeatExit, SeatResult } from '../api/generated/contract';
+import type { ResultsView, SeatExit, SeatJoin, SeatResult } from '../api/generated/contract';
 
-export type { ResultsView, SeatExit, SeatResult } from '../api/generated/contract';
+export type { ResultsView, SeatExit, SeatJoin, SeatResult } from '../api/generated/contract';
 
 export interface SeatRow {
   readonly seat: number;
@@ -46,6 +46,30 @@ export function applySeat(rows: readonly SeatRow[], push: SeatExit): readonly Se
   if (held && held.result !== null && held.userId === push.userId) return rows;
   const row: SeatRow = { seat: push.seat, userId: push.userId, joinedAt: held?.joinedAt ?? null, result: push.result };
   return sorted([...rows.filter((r) => r.seat !== push.seat), row]);
+}
+
+/** The rows after a pushed join: a new seat without a result (a seat already held stays as it is). */
+export function applyJoin(rows: readonly SeatRow[], push: SeatJoin): readonly SeatRow[] {
+  const held = rows.find((r) => r.seat === push.seat);
+  if (held && held.userId === push.userId) {
+    return held.joinedAt === null ? sorted(rows.map((r) => (r === held ? { ...r, joinedAt: push.joinedAt } : r))) : rows;
+  }
+  if (held) return rows;
+  return sorted([...rows, { seat: push.seat, userId: push.userId, joinedAt: push.joinedAt, result: null }]);
+}
+
+/** Whether `msg` has the shape of a join push (checked before it reaches the rows). */
+export function isSeatJoin(msg: unknown): msg is SeatJoin {
+  if (typeof msg !== 'object' || msg === null) return false;
+  const m = msg as Record<string, unknown>;
+  return (
+    typeof m.seat === 'number' &&
+    Number.isSafeInteger(m.seat) &&
+    m.seat >= 0 &&
+    typeof m.userId === 'string' &&
+    typeof m.joinedAt === 'number' &&
+    Number.isSafeInteger(m.joinedAt)
+  );
 }
 
 /** Whether `msg` has the shape of a seat push (checked before it reaches the rows). */

@@ -15,7 +15,7 @@ import { describeError, EdgeError, retryDelayMs, SEALED_ALGORITHM, type EdgeClie
 import { GameFollower, type FollowResult, type GameState, type Tick } from '../engine/engine';
 import type { Hello, Latency, LiveEvents, Presence } from './live';
 import { SealedGame, type SealedView } from './sealed';
-import { applySeat, mergeResults, type SeatResult, type SeatRow } from './seats';
+import { applyJoin, applySeat, mergeResults, type SeatResult, type SeatRow } from './seats';
 
 export type Role = 'player' | 'viewer';
 
@@ -75,7 +75,8 @@ export interface SessionSnapshot {
   readonly roundsWarning: string | null;
   /**
    * A shared game's seats and results (null for a one-player game): read from `/results` on
-   * load and after the end, updated by the room's `seat` pushes the moment each is committed.
+   * load and after the end, updated by the room's `seated` (join) and `seat` (result) pushes the
+   * moment each is committed. No polling: a join reaches the page through the room.
    */
   readonly seats: readonly SeatRow[] | null;
   /** The seat this page joined and plays (null: the creator's page, or a viewer). */
@@ -262,13 +263,14 @@ export class GameSession {
   private openLive(): void {
     if (!this.deps.live || this.liveRoom) return;
     const { game, role, mySeat } = this.snapshot;
-    // A player proves itself with the owner token this tab holds (the start's, kept in
-    // sessionStorage); without one the page can only watch. The room seats only the game's
-    // creator as player: a joined seat's page is in the room as viewer (it sees every push all
-    // the same), and exits its seat through the edge with the seat's token.
+    // A player proves itself with the owner token this tab holds (the start's or the seat's
+    // join's, kept in sessionStorage); without one the page can only watch. A joined seat's
+    // token makes this socket that seat's player (the room checks the token is that seat's).
     const hello: Hello =
-      role === 'player' && mySeat === null && game.ownerToken
-        ? { role, userId: game.userId, ownerToken: game.ownerToken }
+      role === 'player' && game.ownerToken
+        ? mySeat === null
+          ? { role, userId: game.userId, ownerToken: game.ownerToken }
+          : { role, userId: mySeat.userId, ownerToken: game.ownerToken, seat: mySeat.seat }
         : { role: 'viewer' };
     this.liveRoom = this.deps.live(game.gameId, hello, {
       onPresence: (presence) => {
@@ -288,6 +290,11 @@ export class GameSession {
       },
       onSeat: (seat) => {
         if (!this.disposed && this.snapshot.seats !== null) this.set(this.withSeats(applySeat(this.snapshot.seats, seat)));
+      },
+      onSeated: (join) => {
+        if (this.disposed || this.snapshot.seats === null) return;
+        const seats = applyJoin(this.snapshot.seats, join);
+        if (seats !== this.snapshot.seats) this.set({ seats });
       },
       onExited: (exitedAt) => {
         if (this.disposed) return;
@@ -509,12 +516,8 @@ export class GameSession {
     if (this.disposed || this.snapshot.stopped) return;
     this.pollTimer = this.deps.setTimer(() => {
       this.pollTimer = null;
-      // The room pushes seat results, not joins: while the game takes players, the seats are
-      // re-read at each poll (until a poll after the join deadline).
-      const shared = this.snapshot.game.shared;
-      if (shared && this.snapshot.seats !== null && this.deps.clock.serverNow() < shared.joinDeadline + this.deps.pollMs) {
-        void this.loadResults();
-      }
+      // Seats are never re-read here: the room pushes each join and result (and replays them
+      // to a socket that reconnects).
       void this.poll().finally(() => this.schedulePoll());
     }, this.deps.pollMs);
   }

@@ -241,6 +241,10 @@ impl GameService {
         }
         if created {
             self.metrics.seats_joined.inc();
+            // Committed: the room pushes the new seat to every socket now.
+            if let Some(n) = &self.notifier {
+                n.joined(id, seat.join_notice());
+            }
             if let (Some(outbox), Some(row)) = (&self.outbox, queued) {
                 let event =
                     api::GameEvent::joined(&game.view(), seat.seat, user, seat.joined_at_ms);

@@ -1125,7 +1125,12 @@ userId?: UserId,
  * The owner's proof, required for role `player`: the game's owner token (what the start
  * answered as `ownerToken`). Verified by the room exactly as the origin verifies an exit's.
  */
-ownerToken?: string, };
+ownerToken?: string, 
+/**
+ * A shared game: the seat the player means to play (optional: the token names the player,
+ * who holds one seat; if sent, it must be that seat).
+ */
+seat?: number, };
 
 /**
  * A client's clock probe, answered by a [`Pong`]. Also reports the client's last measured
@@ -1176,6 +1181,10 @@ role: LiveRole,
  */
 userId?: UserId, 
 /**
+ * A shared game's player: the seat its token proved (`0` is the creator's).
+ */
+seat?: number, 
+/**
  * The connection's last reported round trip, ms.
  */
 rttMs?: number, };
@@ -1185,7 +1194,7 @@ rttMs?: number, };
  */
 export type Presence = { 
 /**
- * The player's connections (one per open page of the owner).
+ * The players' connections (one per open page of a player), by seat, then by arrival.
  */
 players: Array<Member>, 
 /**
@@ -1333,9 +1342,30 @@ userId: UserId,
 result: SeatResult, };
 
 /**
+ * A seat of a shared game was taken: `{"type":"seated","seat":N,"userId":"…","joinedAt":MS}`,
+ * pushed to every socket the moment the origin committed the join (the same seat
+ * `GET /edge/game/{id}/results` lists), and to a socket that says `hello` later, right after its
+ * `welcome` (every join so far, in push order, before any `seat` result). The creator's seat 0
+ * is never pushed: it is the game's. Only the origin's authenticated notice causes this push.
+ */
+export type SeatJoin = { 
+/**
+ * The seat's number (`1..maxPlayers`).
+ */
+seat: number, 
+/**
+ * Its player.
+ */
+userId: UserId, 
+/**
+ * Unix ms the seat was taken (the seat's owner token is issued at this instant).
+ */
+joinedAt: number, };
+
+/**
  * What the room sends.
  */
-export type ServerMessage = { "type": "welcome" } & Welcome | { "type": "presence" } & Presence | { "type": "joined" } & MemberEvent | { "type": "left" } & MemberEvent | { "type": "exited" } & Exited | { "type": "pong" } & Pong | { "type": "warning" } & LatencyWarning | { "type": "error" } & LiveError | { "type": "round" } & RoundKey | { "type": "seat" } & SeatExit;
+export type ServerMessage = { "type": "welcome" } & Welcome | { "type": "presence" } & Presence | { "type": "joined" } & MemberEvent | { "type": "left" } & MemberEvent | { "type": "exited" } & Exited | { "type": "pong" } & Pong | { "type": "warning" } & LatencyWarning | { "type": "error" } & LiveError | { "type": "round" } & RoundKey | { "type": "seat" } & SeatExit | { "type": "seated" } & SeatJoin;
 
 /**
  * The body of `POST /edge/internal/game/{id}/exited` (origin → edge): the game's exit, or,
