@@ -103,6 +103,13 @@ pub fn is_fresh(stored_at_ms: u64, now_ms: u64, ttl_ms: u64) -> bool {
     ttl_ms > 0 && now_ms.saturating_sub(stored_at_ms) < ttl_ms
 }
 
+/// The TTL of an answer whose clients are promised `max-age=cap_secs`: the edge's TTL, but
+/// never longer than the promise (a copy older than what clients were told to keep would be
+/// served as if fresh). A TTL of 0 (caching off) stays 0.
+pub fn capped_ttl_ms(ttl_ms: u64, cap_secs: u32) -> u64 {
+    ttl_ms.min(u64::from(cap_secs) * 1000)
+}
+
 /// Age in whole seconds, for the `age` header on hits.
 pub fn age_secs(stored_at_ms: u64, now_ms: u64) -> u64 {
     now_ms.saturating_sub(stored_at_ms) / 1000
@@ -133,6 +140,16 @@ pub fn status_cacheable(status: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capped_ttl_never_outlives_the_promise_to_clients() {
+        assert_eq!(capped_ttl_ms(30_000, 5), 5_000);
+        assert_eq!(capped_ttl_ms(2_000, 5), 2_000);
+        assert_eq!(capped_ttl_ms(0, 5), 0);
+        // A 5 s promise: a copy 5 s old is stale, whatever the edge's own TTL.
+        assert!(!is_fresh(1_000, 6_000, capped_ttl_ms(30_000, 5)));
+        assert!(is_fresh(1_000, 5_999, capped_ttl_ms(30_000, 5)));
+    }
 
     #[test]
     fn leaderboard_queries_have_one_canonical_key() {

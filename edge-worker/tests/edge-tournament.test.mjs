@@ -134,5 +134,11 @@ describe('tournaments at the edge', () => {
     const cached = await call(`${edge.url}/edge/tournament/${id}/standings`, { headers: client() });
     assert.equal(cached.headers.get('x-edge-cache'), 'hit');
     assert.deepEqual(cached.body, standings.body);
+    // Clients were told max-age=5: the edge keeps its copy no longer, whatever its own
+    // CACHE_TTL_SECONDS (30 here).
+    await new Promise((resolve) => setTimeout(resolve, 5_100));
+    const expired = await call(`${edge.url}/edge/tournament/${id}/standings`, { headers: client() });
+    assert.equal(expired.status, 200, expired.text);
+    assert.equal(expired.headers.get('x-edge-cache'), 'miss', 'a standings copy older than its max-age=5 was served');
   });
 });

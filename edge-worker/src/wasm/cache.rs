@@ -23,6 +23,21 @@ pub(super) async fn put(cfg: &Config, key: &str, body: &[u8]) {
     store(cfg, key, body, &control).await;
 }
 
+/// [`get`] for an answer promised to clients for at most `cap_secs` (see
+/// [`cache_policy::capped_ttl_ms`]).
+pub(super) async fn get_capped(cfg: &Config, key: &str, cap_secs: u32) -> Option<(Vec<u8>, u64)> {
+    let (body, stored_at) = read(cfg, key).await?;
+    let ttl_ms = cache_policy::capped_ttl_ms(cfg.cache_ttl_ms, cap_secs);
+    cache_policy::is_fresh(stored_at, now_ms(), ttl_ms).then_some((body, stored_at))
+}
+
+/// [`put`] for an answer promised to clients for at most `cap_secs`.
+pub(super) async fn put_capped(cfg: &Config, key: &str, body: &[u8], cap_secs: u32) {
+    let ttl_ms = cache_policy::capped_ttl_ms(cfg.cache_ttl_ms, cap_secs);
+    let control = format!("public, max-age={}", cache_policy::max_age_secs(ttl_ms));
+    store(cfg, key, body, &control).await;
+}
+
 /// A body stored by [`put_immutable`] under `key`, and its store time: no TTL applies (it
 /// never changes), only the switch of a TTL of 0.
 pub(super) async fn get_immutable(cfg: &Config, key: &str) -> Option<(Vec<u8>, u64)> {

@@ -252,7 +252,9 @@ pub(super) async fn read_tournament(
             format!("/tournaments/{id}"),
         )
     };
-    if let Some((body, stored_at)) = cache::get(cfg, &key).await {
+    if let Some((body, stored_at)) =
+        cache::get_capped(cfg, &key, api::tournament::MAX_AGE_SECONDS).await
+    {
         return Ok(hit(body, stored_at).with("cache-control", &cache_control));
     }
     let served = read_from_origin(&Location::of(req), cfg, trace, path).await?;
@@ -273,7 +275,7 @@ pub(super) async fn read_tournament(
         Answer::Ok(status, json) => {
             let body = json.into_bytes();
             if cache_policy::status_cacheable(status) {
-                cache::put(cfg, &key, &body).await;
+                cache::put_capped(cfg, &key, &body, api::tournament::MAX_AGE_SECONDS).await;
             }
             Reply::raw(status, body)
                 .with("x-edge-region", region.as_str())
@@ -392,7 +394,9 @@ pub(super) async fn read_leaderboard(
     let query = api::LeaderboardQuery::parse(query, now)?;
     let cache_control = format!("public, max-age={}", api::leaderboard::MAX_AGE_SECONDS);
     let key = cache_policy::leaderboard_key(&query);
-    if let Some((body, stored_at)) = cache::get(cfg, &key).await {
+    if let Some((body, stored_at)) =
+        cache::get_capped(cfg, &key, api::leaderboard::MAX_AGE_SECONDS).await
+    {
         return Ok(hit(body, stored_at).with("cache-control", &cache_control));
     }
     let path = cache_policy::leaderboard_path(&query);
@@ -404,7 +408,7 @@ pub(super) async fn read_leaderboard(
         Answer::Ok(status, view) => {
             let body = to_json(&view)?.into_bytes();
             if cache_policy::status_cacheable(status) {
-                cache::put(cfg, &key, &body).await;
+                cache::put_capped(cfg, &key, &body, api::leaderboard::MAX_AGE_SECONDS).await;
             }
             Reply::raw(status, body)
                 .with("x-edge-region", served.region.as_str())
