@@ -31,7 +31,8 @@ pub enum ErrorCode {
     GameFull,
     /// 409: the user already holds a seat or an active game (one at a time, in every region).
     AlreadyPlaying,
-    /// 409: the game was not created open for players (no `maxPlayers`).
+    /// 409: the game was not created open for players (no `maxPlayers`), or is a tournament's
+    /// table (joined only through its round's join).
     NotJoinable,
     /// 410: the game's join deadline has passed.
     JoinClosed,

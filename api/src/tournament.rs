@@ -5,8 +5,15 @@
 //!   `/admin/settings`): [`CreateTournamentRequest`]. Round `i` starts at
 //!   `firstStartAt + i * intervalMs` and ends one interval later, when the next one starts.
 //! - A round is played at tables: every table of round `i` is a shared game (see
-//!   [`crate::seats`]) with the round's seed (drawn at creation, shown to nobody before they
-//!   are seated), start, tick, odds and algorithm, so every table plays the identical game.
+//!   [`crate::seats`]) with the round's start, tick, odds and algorithm and the round's secret,
+//!   drawn at creation, so every table plays the identical game. With `sealed-v1` (the default)
+//!   that secret is a sealed chain's root ([`crate::sealed`]): every table of the round shows
+//!   the same commitment, and each break's key comes out only at that break, so nobody can
+//!   predict a break. With a seeded algorithm (on request only) it is the round's seed, which
+//!   every seated player sees in the table's game: the whole round, its breaks included, is
+//!   then predictable from the moment a player is seated.
+//!   A table is joined only through its round's join: `POST /game/{id}/join` of a table
+//!   answers 409 `not_joinable` naming the tournament.
 //!   `POST /tournaments/{id}/rounds/{i}/join` (origin) or `POST /edge/tournament/{id}/rounds/{i}/join`
 //!   (edge) seats the player at a table with a free seat, opening the next table when every
 //!   one is full (at most [`MAX_TABLES_PER_ROUND`]); the answer is the ordinary
@@ -68,7 +75,8 @@ pub struct CreateTournamentRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub break_every: Option<BreakEvery>,
-    /// Every table's algorithm (a seeded one; not `sealed-v1`), else the region default.
+    /// Every table's algorithm, else `sealed-v1` (whatever the region default: a seeded one
+    /// makes every round predictable to a seated player).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[cfg_attr(test, ts(optional, type = "GameAlgorithm"))]
@@ -78,6 +86,12 @@ pub struct CreateTournamentRequest {
 }
 
 impl CreateTournamentRequest {
+    /// Every table's algorithm: the one requested, else `sealed-v1` (never the region default:
+    /// a seeded game is predictable to every player seated at it).
+    pub fn algorithm_or_sealed(&self) -> GameAlgorithm {
+        self.algorithm.unwrap_or(GameAlgorithm::SealedV1)
+    }
+
     /// Checks what the types cannot against the server's clock `now_ms`: the error names the
     /// field (422 `validation_failed`).
     pub fn validate(&self, now_ms: i64) -> Result<(), ApiError> {
@@ -119,12 +133,6 @@ impl CreateTournamentRequest {
                     "must be {MIN_INTERVAL_MS}..={MAX_INTERVAL_MS} (ms, each round's length), got {}",
                     self.interval_ms
                 ),
-            ));
-        }
-        if self.algorithm.is_some_and(GameAlgorithm::is_sealed) {
-            return Err(ApiError::invalid(
-                "algorithm",
-                "must be a seeded algorithm: every table of a round plays the round's seed",
             ));
         }
         Ok(())
@@ -349,11 +357,13 @@ mod tests {
                 "intervalMs",
                 Box::new(|r| r.interval_ms = MAX_INTERVAL_MS + 1),
             ),
-            (
-                "algorithm",
-                Box::new(|r| r.algorithm = Some(GameAlgorithm::SealedV1)),
-            ),
         ];
+        // Every algorithm is allowed; none named means sealed-v1.
+        let mut sealed = request();
+        sealed.algorithm = Some(GameAlgorithm::SealedV1);
+        assert!(sealed.validate(0).is_ok());
+        sealed.algorithm = None;
+        assert_eq!(sealed.algorithm_or_sealed(), GameAlgorithm::SealedV1);
         for (field, change) in cases {
             let mut r = request();
             change(&mut r);

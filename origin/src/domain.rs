@@ -7,6 +7,9 @@ use api::{
     Metadata, RegionName, SeatResult, SeatView, SharedGame, TickMs, UserId,
 };
 use shared_engine::Params;
+
+/// The metadata key of a tournament table's round end (see [`Game::secret_held_until`]).
+pub const ROUND_ENDS_AT: &str = "roundEndsAt";
 use shared_engine::sealed::{self, Key, SealedParams};
 
 /// The secret of a `sealed-v1` game: its chain's root, and the commitment published from the
@@ -100,6 +103,34 @@ impl Game {
         Some((params, secret))
     }
 
+    /// Until when a sealed game's secret stays hidden after its end: a tournament table's
+    /// round end (metadata `roundEndsAt`, written by the service when it opens the table), as
+    /// every table of the round plays the same chain and the round goes on at the others.
+    /// Capped at a day after the start (the longest round): metadata a client wrote in an
+    /// ordinary start can only delay its own game's root, never reveal anything earlier.
+    pub fn secret_held_until(&self) -> Option<i64> {
+        self.sealed.as_ref()?;
+        let hold = self
+            .metadata
+            .as_ref()?
+            .as_map()
+            .get(ROUND_ENDS_AT)?
+            .as_i64()?;
+        Some(
+            hold.min(
+                self.start_at_ms
+                    .saturating_add(api::tournament::MAX_INTERVAL_MS),
+            ),
+        )
+    }
+
+    /// The end as public at `now`: a sealed game's end (which makes its remaining keys and
+    /// root public) only once [`Game::secret_held_until`] has passed; `None` before.
+    pub fn public_end(&self, now: i64) -> Option<i64> {
+        self.exited_at_ms
+            .filter(|_| self.secret_held_until().is_none_or(|hold| now >= hold))
+    }
+
     /// The game as the API shows it.
     pub fn view(&self) -> GameView {
         GameView {
@@ -123,8 +154,15 @@ impl Game {
                 .as_ref()
                 .map(|_| sealed::chain_rounds(self.tick_ms.get())),
             // The root only once the game is over: before, it would give every future break.
+            // (and a tournament table's only once its round is over: see `secret_held_until`).
             root: match (&self.sealed, self.status) {
-                (Some(secret), GameStatus::Exited) => Some(secret.root.to_string()),
+                (Some(secret), GameStatus::Exited)
+                    if self
+                        .secret_held_until()
+                        .is_none_or(|hold| kernel::clock::now_ms() >= hold) =>
+                {
+                    Some(secret.root.to_string())
+                }
                 _ => None,
             },
         }

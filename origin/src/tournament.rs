@@ -24,6 +24,7 @@ use async_trait::async_trait;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlTimestamp, CqlValue};
 
+use crate::domain::SealedSecret;
 use crate::error::AppError;
 use crate::store::{Claim, Store, StoreError, lwt_outcome, query_error};
 
@@ -44,12 +45,16 @@ pub struct Tournament {
     pub tick_ms: TickMs,
     /// Every table's odds.
     pub break_every: BreakEvery,
-    /// Every table's algorithm (seeded).
+    /// Every table's algorithm.
     pub algorithm: GameAlgorithm,
     /// Seats per table.
     pub seats_per_table: MaxPlayers,
-    /// Each round's seed: never shown, except in the games of the round's tables.
+    /// Each round's seed: never shown, except in the games of the round's tables (a seeded
+    /// algorithm: predictable to a seated player).
     pub seeds: Vec<u32>,
+    /// Each round's sealed secret (`sealed-v1`; empty otherwise): given to every table of the
+    /// round, whose keys come out one break at a time. Never in a view, log line or span.
+    pub sealed: Vec<SealedSecret>,
     /// Unix ms of its creation.
     pub created_at: i64,
 }
@@ -275,7 +280,7 @@ impl TournamentStore for MemoryTournaments {
     }
 }
 
-/// Tournaments on Cassandra (migration 0008).
+/// Tournaments on Cassandra (migrations 0008 and 0009).
 #[derive(Debug)]
 pub struct CassandraTournaments {
     store: Store,
@@ -308,6 +313,8 @@ type TournamentRow = (
     i32,
     Vec<i64>,
     CqlTimestamp,
+    Option<Vec<Vec<u8>>>,
+    Option<Vec<Vec<u8>>>,
 );
 
 fn corrupt(what: &str) -> StoreError {
@@ -315,7 +322,42 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 fn from_row(row: TournamentRow) -> Result<Tournament, StoreError> {
-    let (id, name, rounds, first, interval, tick, odds, algorithm, seats, seeds, created) = row;
+    let (
+        id,
+        name,
+        rounds,
+        first,
+        interval,
+        tick,
+        odds,
+        algorithm,
+        seats,
+        seeds,
+        created,
+        roots,
+        heads,
+    ) = row;
+    let key = |bytes: Vec<u8>, what: &str| {
+        <[u8; 32]>::try_from(bytes)
+            .map(shared_engine::sealed::Key)
+            .map_err(|_| corrupt(what))
+    };
+    let (roots, heads) = (roots.unwrap_or_default(), heads.unwrap_or_default());
+    if roots.len() != heads.len() {
+        return Err(corrupt(
+            "sealed_roots and sealed_commitments differ in length",
+        ));
+    }
+    let sealed = roots
+        .into_iter()
+        .zip(heads)
+        .map(|(root, head)| {
+            Ok(SealedSecret {
+                root: key(root, "a sealed root is not 32 bytes")?,
+                commitment: key(head, "a sealed commitment is not 32 bytes")?,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
     let u = |v: i32| u64::try_from(v).map_err(|_| corrupt("a negative number"));
     Ok(Tournament {
         id: GameId::from(id),
@@ -331,6 +373,7 @@ fn from_row(row: TournamentRow) -> Result<Tournament, StoreError> {
             .into_iter()
             .map(|s| u32::try_from(s).map_err(|_| corrupt("seeds")))
             .collect::<Result<_, _>>()?,
+        sealed,
         created_at: created.0,
     })
 }
@@ -349,13 +392,14 @@ impl CassandraTournaments {
             Ok::<_, StoreError>(statement)
         };
         let columns = "tournament_id, name, rounds, first_start_at, interval_ms, tick_ms, \
-                       break_every, algorithm, seats_per_table, seeds, created_at";
+                       break_every, algorithm, seats_per_table, seeds, created_at, \
+                       sealed_roots, sealed_commitments";
         let entry = "tournament_id = ? AND round = ? AND user_id = ?";
         Ok(CassandraTournaments {
             insert: prepare(
                 format!(
                     "INSERT INTO {keyspace}.tournaments ({columns}) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"
                 ),
                 true,
             )
@@ -457,6 +501,8 @@ fn game_of(value: Option<&Option<CqlValue>>) -> Entry {
 impl TournamentStore for CassandraTournaments {
     async fn insert(&self, t: &Tournament, ttl_seconds: i32) -> Result<(), StoreError> {
         let seeds: Vec<i64> = t.seeds.iter().map(|s| i64::from(*s)).collect();
+        let roots: Vec<Vec<u8>> = t.sealed.iter().map(|s| s.root.0.to_vec()).collect();
+        let heads: Vec<Vec<u8>> = t.sealed.iter().map(|s| s.commitment.0.to_vec()).collect();
         self.store
             .session()
             .execute_unpaged(
@@ -473,6 +519,8 @@ impl TournamentStore for CassandraTournaments {
                     int(t.seats_per_table.get()),
                     seeds,
                     CqlTimestamp(t.created_at),
+                    roots,
+                    heads,
                     ttl_seconds,
                 ),
             )

@@ -70,7 +70,8 @@ pub async fn exit(
 /// `POST /game/{id}/join`: a seat in a shared game for the body's user: 201 with the seat and
 /// its owner token, or 200 with the seat the user already holds (the token only with the
 /// `Idempotency-Key` that took it). Refusals: 409 `game_full`, `already_playing`,
-/// `not_joinable`; 410 `join_closed`, `game_ended`.
+/// `not_joinable` (also a tournament's table: joined only through its round's join); 410
+/// `join_closed`, `game_ended`.
 pub async fn join(
     State(state): State<AppState>,
     GamePath(id): GamePath,
@@ -80,7 +81,7 @@ pub async fn join(
     // `backendRegion` is the edge's routing hint: validated by the type, unused here.
     let joined = state
         .service
-        .join(id, &request.user_id, key.as_ref())
+        .join_direct(&*state.tournaments, id, &request.user_id, key.as_ref())
         .await?;
     let status = if joined.created {
         StatusCode::CREATED

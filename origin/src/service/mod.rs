@@ -47,6 +47,14 @@ pub use sealed::{Rounds, Schedule};
 pub use seats::{Joined, SeatExited, creator_seat, join_refusal, seat_order};
 pub use settings::GameDefaults;
 
+/// The secret a tournament round gives every one of its tables.
+enum RoundSecret {
+    /// A seeded algorithm's seed.
+    Seed(u32),
+    /// `sealed-v1`'s root and commitment.
+    Sealed(crate::domain::SealedSecret),
+}
+
 /// The answer to a start request.
 #[derive(Debug, Clone)]
 pub struct Started {
@@ -226,16 +234,34 @@ impl GameService {
         request: &NewGame,
         key: Option<&IdempotencyKey>,
     ) -> Result<Game, AppError> {
+        self.build_game_with(id, request, key, None).await
+    }
+
+    /// As [`GameService::build_game`], with `secret` (a tournament round's) instead of a fresh
+    /// one when given: its seed for a seeded algorithm, its sealed secret for `sealed-v1`.
+    async fn build_game_with(
+        &self,
+        id: GameId,
+        request: &NewGame,
+        key: Option<&IdempotencyKey>,
+        secret: Option<RoundSecret>,
+    ) -> Result<Game, AppError> {
         let defaults = self.defaults();
         let algorithm = request
             .algorithm
             .unwrap_or_else(|| api::GameAlgorithm::from(defaults.algorithm));
         let tick_ms = request.tick_ms.unwrap_or(defaults.tick_ms);
         let break_every = request.break_every.unwrap_or(defaults.break_every);
-        let (seed, sealed) = if algorithm.is_sealed() {
-            (0, Some(sealed::draw_secret(tick_ms, break_every).await?))
-        } else {
-            (secure_seed()?, None)
+        let (seed, sealed) = match (algorithm.is_sealed(), secret) {
+            (true, Some(RoundSecret::Sealed(secret))) => (0, Some(secret)),
+            (false, Some(RoundSecret::Seed(seed))) => (seed, None),
+            (_, Some(_)) => {
+                return Err(AppError::Internal(format!(
+                    "game {id}: a round's secret does not fit algorithm {algorithm}"
+                )));
+            }
+            (true, None) => (0, Some(sealed::draw_secret(tick_ms, break_every).await?)),
+            (false, None) => (secure_seed()?, None),
         };
         let now = now_ms();
         let start_at_ms = request

@@ -20,6 +20,20 @@ pub(super) async fn draw_secret(
     tick_ms: TickMs,
     break_every: BreakEvery,
 ) -> Result<SealedSecret, AppError> {
+    let mut secrets = draw_secrets(tick_ms, break_every, 1).await?;
+    secrets
+        .pop()
+        .ok_or_else(|| AppError::Internal("no sealed secret drawn".into()))
+}
+
+/// `count` fresh roots and their commitments, as [`draw_secret`]: `count * N` hashes in one
+/// blocking task (at most 100 rounds of a tournament times [`sealed::chain_rounds`], 86,400
+/// at most: about 8.6 million SHA-256 of 32 bytes, a few seconds of one core at worst).
+pub(super) async fn draw_secrets(
+    tick_ms: TickMs,
+    break_every: BreakEvery,
+    count: usize,
+) -> Result<Vec<SealedSecret>, AppError> {
     let min = sealed::min_break_every(tick_ms.get());
     if u64::from(break_every.get()) < min {
         return Err(ApiError::invalid(
@@ -32,13 +46,23 @@ pub(super) async fn draw_secret(
         )
         .into());
     }
-    let mut root = [0u8; 32];
-    getrandom::fill(&mut root).map_err(|e| AppError::Internal(format!("no OS randomness: {e}")))?;
-    let root = Key(root);
+    let roots = (0..count)
+        .map(|_| {
+            let mut root = [0u8; 32];
+            getrandom::fill(&mut root)
+                .map_err(|e| AppError::Internal(format!("no OS randomness: {e}")))?;
+            Ok(Key(root))
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
     let rounds = sealed::chain_rounds(tick_ms.get());
-    tokio::task::spawn_blocking(move || SealedSecret {
-        root,
-        commitment: sealed::commitment(&root, rounds),
+    tokio::task::spawn_blocking(move || {
+        roots
+            .into_iter()
+            .map(|root| SealedSecret {
+                root,
+                commitment: sealed::commitment(&root, rounds),
+            })
+            .collect()
     })
     .await
     .map_err(|e| AppError::Internal(format!("commitment computation failed: {e}")))
@@ -115,8 +139,8 @@ impl GameService {
             .then(|| {
                 let chain = chain.as_ref()?;
                 Some(Schedule {
-                    public: chain.public_rounds(game.exited_at_ms, now),
-                    next_reveal: match game.exited_at_ms {
+                    public: chain.public_rounds(game.public_end(now), now),
+                    next_reveal: match game.public_end(now) {
                         Some(_) => None,
                         None => chain.next_reveal(now),
                     },
@@ -152,8 +176,10 @@ impl GameService {
             )
             .into());
         }
-        let public = chain.public_rounds(game.exited_at_ms, now);
-        let ended = game.exited_at_ms.is_some();
+        // A tournament table's end is public only once its round is over (the other tables
+        // play the same chain): until then its keys come out break by break, as if running.
+        let public = chain.public_rounds(game.public_end(now), now);
+        let ended = game.public_end(now).is_some();
         let commitment = chain.params().commitment().to_string();
         if from > public {
             if ended {

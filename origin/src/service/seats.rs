@@ -57,7 +57,7 @@ const JOINABLE_CAP: usize = 1_024;
 
 impl Joinable {
     /// The game `id` as first read, if it still takes joins at `now_ms`.
-    fn get(&self, id: GameId, now_ms: i64) -> Option<Game> {
+    pub(super) fn get(&self, id: GameId, now_ms: i64) -> Option<Game> {
         let games = self.games.lock().ok()?;
         games
             .get(&id)

@@ -29,13 +29,10 @@ use api::tournament::{
     CreateTournamentRequest, MAX_TABLES_PER_ROUND, RoundView, StandingsView, TournamentId,
     rank_standings,
 };
-use api::{
-    ApiError, ErrorCode, GameAlgorithm, GameId, GameStatus, IdempotencyKey, Metadata, SeatResult,
-    UserId,
-};
+use api::{ApiError, ErrorCode, GameId, GameStatus, IdempotencyKey, Metadata, SeatResult, UserId};
 use kernel::clock::now_ms;
 
-use super::{GameService, Joined, creator_seat, secure_seed};
+use super::{GameService, Joined, RoundSecret, creator_seat, secure_seed};
 use crate::domain::NewGame;
 use crate::error::AppError;
 use crate::store::Claim;
@@ -64,6 +61,15 @@ fn value_of(result: &SeatResult) -> u64 {
     result.final_tick.map_or(0, |t| t.value)
 }
 
+/// The tournament and round a game's metadata names (as a table's does), if it names them.
+fn table_claim(metadata: Option<&Metadata>) -> Option<(TournamentId, u32)> {
+    let map = metadata?.as_map();
+    let tournament = map.get("tournamentId")?.as_str()?;
+    let tournament = TournamentId::from(uuid::Uuid::parse_str(tournament).ok()?);
+    let round = u32::try_from(map.get("round")?.as_u64()?).ok()?;
+    Some((tournament, round))
+}
+
 impl GameService {
     /// The TTL of a tournament's rows: until its last round ends, plus the game retention.
     fn tournament_ttl(&self, t: &Tournament) -> i32 {
@@ -82,21 +88,37 @@ impl GameService {
         let now = now_ms();
         request.validate(now)?;
         let defaults = self.defaults();
+        let algorithm = request.algorithm_or_sealed();
+        let tick_ms = request.tick_ms.unwrap_or(defaults.tick_ms);
+        let break_every = request.break_every.unwrap_or(defaults.break_every);
+        let rounds = request.rounds as usize;
+        // One secret per round: a sealed chain (its commitment costs `chain_rounds` hashes,
+        // off the async workers) or a seed.
+        let (seeds, sealed) = if algorithm.is_sealed() {
+            (
+                vec![0; rounds],
+                super::sealed::draw_secrets(tick_ms, break_every, rounds).await?,
+            )
+        } else {
+            (
+                (0..rounds)
+                    .map(|_| secure_seed())
+                    .collect::<Result<_, _>>()?,
+                Vec::new(),
+            )
+        };
         let tournament = Tournament {
             id: GameId::from(uuid::Uuid::new_v4()),
             name: request.name.trim().to_owned(),
             rounds: request.rounds,
             first_start_at: request.first_start_at,
             interval_ms: request.interval_ms,
-            tick_ms: request.tick_ms.unwrap_or(defaults.tick_ms),
-            break_every: request.break_every.unwrap_or(defaults.break_every),
-            algorithm: request
-                .algorithm
-                .unwrap_or_else(|| GameAlgorithm::from(defaults.algorithm)),
+            tick_ms,
+            break_every,
+            algorithm,
             seats_per_table: request.seats_per_table,
-            seeds: (0..request.rounds)
-                .map(|_| secure_seed())
-                .collect::<Result<_, _>>()?,
+            seeds,
+            sealed,
             created_at: now,
         };
         store
@@ -180,6 +202,49 @@ impl GameService {
                 "the entry of {user} in round {round} of tournament {id} vanished"
             ))),
         }
+    }
+
+    /// `POST /game/{id}/join`: as [`GameService::join`], but a tournament's table is refused
+    /// (409 `not_joinable`, naming the tournament): a seat at a table is taken only through
+    /// the round's join, which records the player's entry.
+    ///
+    /// A table is known by its game's metadata (`tournamentId`, `round`, `table`) AND the
+    /// tournament's own record of that table holding this game: metadata alone is a client's
+    /// to write in an ordinary start, and must neither block a game that is no table (its id
+    /// is in no tournament's tables) nor let a table be joined (a table's metadata is the
+    /// service's, written when it opens the table, before anyone can join it).
+    pub async fn join_direct(
+        &self,
+        store: &dyn TournamentStore,
+        id: GameId,
+        user: &UserId,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Joined, AppError> {
+        let game = match self.joinable.get(id, now_ms()) {
+            Some(game) => game,
+            None => {
+                let game = self.game(id).await?;
+                self.joinable.keep(&game, now_ms());
+                game
+            }
+        };
+        if let Some((tournament, round)) = table_claim(game.metadata.as_ref())
+            && store
+                .tables(tournament, round)
+                .await?
+                .iter()
+                .any(|table| table.game_id == id)
+        {
+            return Err(ApiError::new(
+                ErrorCode::NotJoinable,
+                format!(
+                    "game {id} is a table of round {round} of tournament {tournament}: join it \
+                     with POST /tournaments/{tournament}/rounds/{round}/join"
+                ),
+            )
+            .into());
+        }
+        self.join(id, user, key).await
     }
 
     /// Refuses (409 `already_playing`) a user who plays another active game: checked before
@@ -297,6 +362,7 @@ impl GameService {
         about.insert("tournamentId".into(), t.id.to_string().into());
         about.insert("round".into(), r.round.into());
         about.insert("table".into(), table.number.into());
+        about.insert(crate::domain::ROUND_ENDS_AT.into(), r.end_at.into());
         let request = NewGame {
             user_id: user.clone(),
             algorithm: Some(t.algorithm),
@@ -306,13 +372,21 @@ impl GameService {
             start_at_ms: Some(r.start_at),
             shared: Some((t.seats_per_table, None)),
         };
-        let mut game = self.build_game(table.game_id, &request, key).await?;
-        game.seed = *t.seeds.get(r.round as usize).ok_or_else(|| {
+        let missing = || {
             AppError::Internal(format!(
-                "tournament {} has no seed for round {}",
+                "tournament {} has no secret for round {}",
                 t.id, r.round
             ))
-        })?;
+        };
+        let round = r.round as usize;
+        let secret = if t.algorithm.is_sealed() {
+            RoundSecret::Sealed(t.sealed.get(round).cloned().ok_or_else(missing)?)
+        } else {
+            RoundSecret::Seed(*t.seeds.get(round).ok_or_else(missing)?)
+        };
+        let game = self
+            .build_game_with(table.game_id, &request, key, Some(secret))
+            .await?;
         // As a start (see the module docs of the service): the game row and its event's row,
         // the creator's seat, then the slot claim that commits it.
         let ttl = self.running_ttl(&game);
@@ -423,15 +497,22 @@ impl GameService {
                 return Ok::<_, AppError>(Vec::new());
             };
             let seats = self.store.seats(game.id, t.seats_per_table.get()).await?;
-            let params = game.params();
+            // Not out by the end: the engine's value at the end (a sealed game's from its
+            // chain, whose keys up to the end are public once the round is over).
+            let at_end = if !over {
+                None
+            } else if let Some(chain) = self.chain(&game).await? {
+                Some(value_of(&chain.seat_result(r.end_at)))
+            } else {
+                game.params()
+                    .map(|params| value_of(&SeatResult::at(&params, r.end_at)))
+            };
             Ok(seats
                 .into_iter()
                 .filter_map(|seat| {
                     let score = match seat.result {
                         Some(result) if result.exited_at <= r.end_at => value_of(&result),
-                        // Not out by the end: the engine's value at the end.
-                        _ if over => value_of(&SeatResult::at(params.as_ref()?, r.end_at)),
-                        _ => return None,
+                        _ => at_end?,
                     };
                     Some((seat.user_id, score))
                 })

@@ -36,7 +36,7 @@ use crate::config::Settings;
 
 /// The migration files, in version order. Adding one: a new file `NNNN_name.cql` in
 /// `origin/migrations/` and a line here (a unit test checks the two agree).
-const FILES: [(&str, &str); 8] = [
+const FILES: [(&str, &str); 9] = [
     (
         "0001_initial.cql",
         include_str!("../../migrations/0001_initial.cql"),
@@ -68,6 +68,10 @@ const FILES: [(&str, &str); 8] = [
     (
         "0008_tournaments.cql",
         include_str!("../../migrations/0008_tournaments.cql"),
+    ),
+    (
+        "0009_tournaments_sealed.cql",
+        include_str!("../../migrations/0009_tournaments_sealed.cql"),
     ),
 ];
 

@@ -131,7 +131,10 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, reqwest::header::Head
 }
 
 /// Every key and the instant it may be revealed, from the root.
-fn schedule(view: &Value, root: &Key) -> (SealedParams, HashMap<String, (u64, i64)>, Vec<Key>) {
+pub(crate) fn schedule(
+    view: &Value,
+    root: &Key,
+) -> (SealedParams, HashMap<String, (u64, i64)>, Vec<Key>) {
     let commitment = Key::from_hex(view["commitment"].as_str().unwrap()).unwrap();
     let params = SealedParams::new(
         view["startAt"].as_i64().unwrap(),

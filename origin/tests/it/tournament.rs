@@ -386,7 +386,6 @@ async fn only_the_operator_creates_and_every_refusal_is_a_clear_error() {
         (json!({"intervalMs": 10}), "intervalMs"),
         (json!({"seatsPerTable": 101}), "seatsPerTable"),
         (json!({"tickMs": 0}), "tickMs"),
-        (json!({"algorithm": "sealed-v1"}), "algorithm"),
         (json!({"name": " "}), "name"),
     ] {
         let mut bad = body.clone();
@@ -510,6 +509,195 @@ async fn a_round_opens_at_most_ten_tables_and_seats_nobody_twice() {
     );
     assert_eq!(table_of.len(), 20, "20 seated");
     assert!(full >= 3, "the 3 left over are refused: {full}");
+    for origin in origins {
+        origin.stop().await;
+    }
+}
+
+/// A `sealed-v1` tournament (the default): both tables of a round play one chain (same
+/// commitment), no answer holds a seed, the root or a key before its break, not even once one
+/// table has ended while the other plays on; a table is joined only through the round's join
+/// (a forged table marker in an ordinary start blocks nothing); the standings equal the sealed
+/// engine's values from the revealed keys.
+#[tokio::test]
+async fn a_sealed_round_plays_one_hidden_chain_at_every_table() {
+    use crate::sealed::{hex64, schedule};
+    use shared_engine::sealed::{self, Key};
+
+    let origins = three_origins().await;
+    let first_start = now_ms() + 3_000;
+    let interval = 5_000;
+    let end_at = first_start + interval;
+    let (status, t) = create(
+        &origins[0],
+        &json!({
+            "name": "Sealed cup", "rounds": 1, "firstStartAt": first_start,
+            "intervalMs": interval, "tickMs": 100, "breakEvery": 20, "seatsPerTable": 2,
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{t}");
+    assert_eq!(t["algorithm"], "sealed-v1", "the default: {t}");
+    let id = t["tournamentId"].as_str().unwrap().to_owned();
+    // (instant, source, text) of every answer.
+    let mut seen: Vec<(i64, String, String)> = vec![(now_ms(), "create".into(), t.to_string())];
+
+    // Four players, one after the other: two tables of two.
+    let players: Vec<String> = (0..4).map(|n| unique_user(&format!("s{n}"))).collect();
+    let mut seat_of: Vec<(String, String)> = Vec::new(); // (game id, token)
+    let mut tables: BTreeMap<String, Value> = BTreeMap::new();
+    for (n, user) in players.iter().enumerate() {
+        let (status, body) = join(&origins[n % 3], &id, 0, user).await;
+        assert_eq!(status, 201, "{user}: {body}");
+        seen.push((now_ms(), format!("join {n}"), body.to_string()));
+        let game = body["game"].clone();
+        assert_eq!(game["algorithm"], "sealed-v1", "{game}");
+        assert!(game.get("root").is_none_or(Value::is_null), "{game}");
+        assert!(game.get("seed").is_none_or(|s| s == 0), "no seed: {game}");
+        let game_id = game["gameId"].as_str().unwrap().to_owned();
+        seat_of.push((
+            game_id.clone(),
+            body["ownerToken"].as_str().unwrap().to_owned(),
+        ));
+        tables.insert(game_id, game);
+    }
+    assert_eq!(tables.len(), 2, "two tables: {tables:?}");
+    let commitments: HashSet<&Value> = tables.values().map(|g| &g["commitment"]).collect();
+    assert_eq!(commitments.len(), 1, "one chain per round: {commitments:?}");
+    let (table_a, table_b) = (seat_of[0].0.clone(), seat_of[2].0.clone());
+    assert_eq!((&seat_of[1].0, &seat_of[3].0), (&table_a, &table_b));
+
+    // A table is joined only through the round's join; a forged marker blocks nothing.
+    let (status, answer) = send(
+        &origins[1],
+        "POST",
+        &format!("/game/{table_a}/join"),
+        Some(&json!({"userId": unique_user("direct")})),
+        None,
+    )
+    .await;
+    assert_eq!((status, code(&answer)), (409, "not_joinable"), "{answer}");
+    assert!(
+        answer["error"]["message"].as_str().unwrap().contains(&id),
+        "names the tournament: {answer}"
+    );
+    let (status, forged) = send(
+        &origins[2],
+        "POST",
+        "/game/start",
+        Some(
+            &json!({"userId": unique_user("forger"), "maxPlayers": 2, "tickMs": 100,
+                     "metadata": {"tournamentId": id, "round": 0, "table": 0}}),
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{forged}");
+    let (status, answer) = send(
+        &origins[0],
+        "POST",
+        &format!("/game/{}/join", forged["gameId"].as_str().unwrap()),
+        Some(&json!({"userId": unique_user("guest")})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status, 201,
+        "an ordinary game with a forged marker: {answer}"
+    );
+
+    // Table A: both exit early (it ends); table B: one exits, one plays to the round's end.
+    // Meanwhile every origin is polled.
+    let exits_after = [1_200i64, 2_000, 3_000];
+    let mut exited: HashMap<String, i64> = HashMap::new();
+    let mut turn = 0usize;
+    let mut next = 0usize;
+    while now_ms() < end_at + 300 {
+        if next < exits_after.len() && now_ms() >= first_start + exits_after[next] {
+            let (game_id, token) = &seat_of[next];
+            let (status, body) = exit(&origins[next % 3], game_id, &players[next], token).await;
+            assert_eq!(status, 200, "{body}");
+            seen.push((now_ms(), format!("exit {next}"), body.to_string()));
+            exited.insert(players[next].clone(), body["exitedAt"].as_i64().unwrap());
+            next += 1;
+            continue;
+        }
+        let app = &origins[turn % 3];
+        turn += 1;
+        for path in [
+            format!("/game/{table_a}"),
+            format!("/game/{table_a}/rounds"),
+            format!("/game/{table_b}/rounds"),
+            format!("/game/{table_a}/results"),
+            format!("/game/{table_b}/state"),
+            format!("/tournaments/{id}"),
+            format!("/tournaments/{id}/standings"),
+        ] {
+            let response = app.client.get(app.url(&path)).send().await.unwrap();
+            let text = response.text().await.unwrap();
+            seen.push((now_ms(), path, text));
+        }
+        tokio::time::sleep(Duration::from_millis(80)).await;
+    }
+    assert_eq!(next, 3, "the three exits ran");
+
+    // After the round: table A's root is public; it gives the whole chain of both tables.
+    let (status, view) = origins[1].get(&format!("/game/{table_a}")).await;
+    assert_eq!((status, &view["status"]), (200, &json!("exited")), "{view}");
+    let root = Key::from_hex(view["root"].as_str().expect("the root after the round")).unwrap();
+    let (params, reveal, keys) = schedule(&view, &root);
+    let mut found = 0;
+    // Until the round's end, that is: then the root of the ended table is public.
+    for (at, source, text) in seen.iter().filter(|s| s.0 < end_at) {
+        for (at_seed, _) in text.match_indices("\"seed\":") {
+            let digit = text[at_seed + 7..].chars().next();
+            assert!(
+                !digit.is_some_and(|d| ('1'..='9').contains(&d)),
+                "a seed in {source}: {text}"
+            );
+        }
+        for token in hex64(text) {
+            assert_ne!(token, root.to_string(), "the root in {source} at {at}");
+            if let Some(&(round, reveal_at)) = reveal.get(token) {
+                found += 1;
+                assert!(
+                    reveal_at <= *at,
+                    "{source}: round {round}'s key at {at} before its reveal at {reveal_at}"
+                );
+            }
+        }
+    }
+    assert!(found > 0, "keys came out at the breaks");
+
+    // The standings: the sealed engine's value at each exit, or at the round's end.
+    let value =
+        |at: i64| match sealed::state_at(&params.clone().with_end(Some(at)), &keys, at).state {
+            shared_engine::State::Ended(tick) => tick.map_or(0, |t| t.value),
+            other => panic!("{other:?}"),
+        };
+    let (status, standings) = origins[2]
+        .get(&format!("/tournaments/{id}/standings"))
+        .await;
+    assert_eq!(status, 200, "{standings}");
+    let entries = standings["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 4, "{standings}");
+    for entry in entries {
+        let user = entry["userId"].as_str().unwrap();
+        let expected = value(exited.get(user).copied().unwrap_or(end_at));
+        assert_eq!(
+            entry["total"].as_u64(),
+            Some(expected),
+            "{user}: {standings}"
+        );
+    }
+    eprintln!(
+        "sealed tournament: {found} keys seen in {} answers; totals {:?}",
+        seen.len(),
+        entries
+            .iter()
+            .map(|e| e["total"].clone())
+            .collect::<Vec<_>>()
+    );
     for origin in origins {
         origin.stop().await;
     }

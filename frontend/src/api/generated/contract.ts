@@ -823,7 +823,8 @@ tickMs?: TickMs,
  */
 breakEvery?: BreakEvery, 
 /**
- * Every table's algorithm (a seeded one; not `sealed-v1`), else the region default.
+ * Every table's algorithm, else `sealed-v1` (whatever the region default: a seeded one
+ * makes every round predictable to a seated player).
  */
 algorithm?: GameAlgorithm, 
 /**
