@@ -20,6 +20,8 @@ use serde_json::Value;
 use tokio::sync::{Mutex, oneshot};
 use tower::ServiceExt;
 
+pub mod sweep;
+
 /// One keyspace per test process, so runs never see each other's data.
 pub static KEYSPACE: LazyLock<String> = LazyLock::new(|| {
     let nanos = std::time::SystemTime::now()
@@ -129,6 +131,7 @@ fn owner_header(path: &str, body: &Value) -> Option<String> {
 
 pub async fn connect(settings: &Settings) -> Store {
     let _guard = CONNECT.lock().await;
+    sweep::sweep_stale_test_keyspaces().await;
     Store::connect(&settings.cassandra).await.unwrap_or_else(|e| {
         panic!("{e}\nThe origin's integration tests need a real Cassandra: run `scripts/cassandra.sh start` (make test does)")
     })
@@ -150,6 +153,7 @@ pub async fn spawn_app(region: &str) -> TestApp {
 /// binary builds it; schema creation is serialized (see `CONNECT`).
 pub async fn build(settings: Settings) -> Application {
     let _guard = CONNECT.lock().await;
+    sweep::sweep_stale_test_keyspaces().await;
     Application::build(settings).await.unwrap_or_else(|e| {
         panic!("{e}\nThe origin's integration tests need a real Cassandra: run `scripts/cassandra.sh start` (make test does)")
     })
