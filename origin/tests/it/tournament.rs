@@ -399,6 +399,25 @@ async fn only_the_operator_creates_and_every_refusal_is_a_clear_error() {
     let (status, t) = create(app, &body).await;
     assert_eq!(status, 201, "{t}");
     let id = t["tournamentId"].as_str().unwrap().to_owned();
+    assert_eq!(t["algorithm"], "sealed-v1", "the default: {t}");
+    // The costliest creation: 100 sealed rounds of the longest chain (86,400 keys each, at
+    // tickMs 100), while the origin keeps answering (the hashing is off its async workers).
+    let mut most = body.clone();
+    most["rounds"] = json!(100);
+    most["breakEvery"] = json!(20);
+    let began = std::time::Instant::now();
+    let (created, health) = tokio::join!(create(&origins[1], &most), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let began = std::time::Instant::now();
+        let (status, _) = origins[1].get(&format!("/tournaments/{id}")).await;
+        (status, began.elapsed())
+    });
+    let took = began.elapsed();
+    assert_eq!(created.0, 201, "{}", created.1);
+    assert_eq!(health.0, 200);
+    eprintln!("100 sealed rounds created in {took:?}; a read meanwhile took {:?}", health.1);
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert!(health.1 < Duration::from_secs(2), "{:?}", health.1);
 
     // Unknown and forged ids, rounds out of range or not numbers.
     let unknown = uuid::Uuid::new_v4();
