@@ -415,7 +415,10 @@ async fn only_the_operator_creates_and_every_refusal_is_a_clear_error() {
     let took = began.elapsed();
     assert_eq!(created.0, 201, "{}", created.1);
     assert_eq!(health.0, 200);
-    eprintln!("100 sealed rounds created in {took:?}; a read meanwhile took {:?}", health.1);
+    eprintln!(
+        "100 sealed rounds created in {took:?}; a read meanwhile took {:?}",
+        health.1
+    );
     assert!(took < Duration::from_secs(30), "{took:?}");
     assert!(health.1 < Duration::from_secs(2), "{:?}", health.1);
 
