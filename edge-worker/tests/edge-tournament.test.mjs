@@ -48,7 +48,7 @@ describe('tournaments at the edge', () => {
     const firstStartAt = Date.now() + 8_000;
     const created = await call(`${origins.eu.url}/admin/tournaments`, {
       method: 'POST',
-      body: { name: 'Edge cup', rounds: 2, firstStartAt, intervalMs: 8_000, tickMs: 50, breakEvery: 30, seatsPerTable: 2 },
+      body: { name: 'Edge cup', rounds: 2, firstStartAt, intervalMs: 8_000, tickMs: 50, breakEvery: 30, algorithm: 'mix32-v1', seatsPerTable: 2 },
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     });
     assert.equal(created.status, 201, created.text);
@@ -103,6 +103,16 @@ describe('tournaments at the edge', () => {
     const tables = new Map();
     for (const r of seated) tables.set(r.body.game.gameId, (tables.get(r.body.game.gameId) ?? 0) + 1);
     assert.deepEqual([...tables.values()].sort(), [1, 2], JSON.stringify([...tables]));
+    // A table is taken only through the round's join, even with a free seat (issue 22).
+    const lone = [...tables].find(([, n]) => n === 1)[0];
+    const dave = await guest();
+    const directJoin = await call(`${edge.url}/edge/game/${lone}/join`, {
+      method: 'POST',
+      body: { userId: dave.userId },
+      headers: { ...client(), authorization: auth(dave) },
+    });
+    assertError(assert, directJoin, 409, 'not_joinable', undefined);
+    assert.ok(directJoin.body.error.message.includes(id), directJoin.text);
     // A repeat answers the same seat; the edge mints the seat's token for its own user.
     const repeat = await join(id, 0, alice.userId, auth(alice));
     assert.equal(repeat.status, 200, repeat.text);
