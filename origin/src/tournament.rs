@@ -26,7 +26,7 @@ use scylla::value::{CqlTimestamp, CqlValue};
 
 use crate::domain::SealedSecret;
 use crate::error::AppError;
-use crate::store::{Claim, Store, StoreError, lwt_outcome, query_error};
+use crate::store::{Claim, Kind, Store, StoreError, lwt_outcome, query_error};
 
 /// A stored tournament.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -466,6 +466,7 @@ impl CassandraTournaments {
     /// columns of the row it found.
     async fn lwt(
         &self,
+        name: &'static str,
         statement: &PreparedStatement,
         values: impl scylla::serialize::row::SerializeRow + Clone,
         columns: &[&str],
@@ -475,8 +476,7 @@ impl CassandraTournaments {
         loop {
             match self
                 .store
-                .session()
-                .execute_unpaged(statement, values.clone())
+                .run(name, Kind::Lwt, statement, values.clone())
                 .await
             {
                 Ok(result) => return lwt_outcome(result, columns, operation),
@@ -504,8 +504,9 @@ impl TournamentStore for CassandraTournaments {
         let roots: Vec<Vec<u8>> = t.sealed.iter().map(|s| s.root.0.to_vec()).collect();
         let heads: Vec<Vec<u8>> = t.sealed.iter().map(|s| s.commitment.0.to_vec()).collect();
         self.store
-            .session()
-            .execute_unpaged(
+            .run(
+                "insert_tournament",
+                Kind::Plain,
                 &self.insert,
                 (
                     t.id.uuid(),
@@ -533,8 +534,7 @@ impl TournamentStore for CassandraTournaments {
         let operation = "read tournament";
         let rows = self
             .store
-            .session()
-            .execute_unpaged(&self.select, (id.uuid(),))
+            .run("select_tournament", Kind::Plain, &self.select, (id.uuid(),))
             .await
             .map_err(|e| query_error(operation)(&e))?
             .into_rows_result()
@@ -549,8 +549,12 @@ impl TournamentStore for CassandraTournaments {
         let operation = "read tournament tables";
         let rows = self
             .store
-            .session()
-            .execute_unpaged(&self.select_tables, (id.uuid(), int(round)))
+            .run(
+                "select_tournament_tables",
+                Kind::Plain,
+                &self.select_tables,
+                (id.uuid(), int(round)),
+            )
             .await
             .map_err(|e| query_error(operation)(&e))?
             .into_rows_result()
@@ -588,6 +592,7 @@ impl TournamentStore for CassandraTournaments {
         );
         let (applied, found) = self
             .lwt(
+                "open_tournament_table",
                 &self.open_table,
                 values,
                 &["game_id"],
@@ -613,6 +618,7 @@ impl TournamentStore for CassandraTournaments {
         let values = (id.uuid(), int(round), user.as_str(), ttl_seconds);
         let (applied, found) = self
             .lwt(
+                "claim_tournament_entry",
                 &self.claim_entry,
                 values,
                 &["game_id"],
@@ -645,6 +651,7 @@ impl TournamentStore for CassandraTournaments {
         );
         let (applied, found) = self
             .lwt(
+                "seat_tournament_entry",
                 &self.seat_entry,
                 values,
                 &["game_id"],
@@ -662,8 +669,12 @@ impl TournamentStore for CassandraTournaments {
         let operation = "read tournament scores";
         let rows = self
             .store
-            .session()
-            .execute_unpaged(&self.select_scores, (id.uuid(), int(round)))
+            .run(
+                "select_tournament_scores",
+                Kind::Plain,
+                &self.select_scores,
+                (id.uuid(), int(round)),
+            )
             .await
             .map_err(|e| query_error(operation)(&e))?
             .into_rows_result()
@@ -682,8 +693,9 @@ impl TournamentStore for CassandraTournaments {
         ttl_seconds: i32,
     ) -> Result<(), StoreError> {
         self.store
-            .session()
-            .execute_unpaged(
+            .run(
+                "insert_tournament_scores",
+                Kind::Plain,
                 &self.insert_scores,
                 (id.uuid(), int(round), scores, ttl_seconds),
             )

@@ -10,7 +10,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 
 use super::ResultLine;
-use crate::store::{Store, StoreError, lwt_outcome, query_error};
+use crate::store::{Kind, Store, StoreError, lwt_outcome, query_error};
 
 /// One player's standing: (player, best value, games).
 pub type Standing = (UserId, Option<u64>, u64);
@@ -171,11 +171,12 @@ impl LeaderboardStore for CassandraLeaderboard {
         } else {
             line.game_id.uuid()
         };
-        let session = self.store.session();
         let user = line.user_id.as_str();
         let (period, algorithm) = (line.period.as_str(), line.algorithm.as_str());
-        session
-            .execute_unpaged(
+        self.store
+            .run(
+                "insert_leaderboard_result",
+                Kind::Plain,
                 &self.insert_result,
                 (
                     period,
@@ -191,8 +192,14 @@ impl LeaderboardStore for CassandraLeaderboard {
             .map_err(|e| query_error("write leaderboard result")(&e))?;
         // Recount the player's results (this one included, and any written meanwhile).
         let operation = "read leaderboard results";
-        let rows = session
-            .execute_unpaged(&self.select_results, (period, algorithm, user))
+        let rows = self
+            .store
+            .run(
+                "select_leaderboard_results",
+                Kind::Plain,
+                &self.select_results,
+                (period, algorithm, user),
+            )
             .await
             .map_err(|e| query_error(operation)(&e))?
             .into_rows_result()
@@ -209,14 +216,23 @@ impl LeaderboardStore for CassandraLeaderboard {
         }
         // Store the recount only if it grew: a recount never shrinks (rows are only added), so
         // the largest is the most complete, whoever writes it and in whatever order.
-        let result = session
-            .execute_unpaged(&self.insert_totals, (period, algorithm, user, games, best))
+        let result = self
+            .store
+            .run(
+                "insert_leaderboard_totals",
+                Kind::Lwt,
+                &self.insert_totals,
+                (period, algorithm, user, games, best),
+            )
             .await
             .map_err(|e| query_error("write leaderboard totals")(&e))?;
         let (applied, _) = lwt_outcome(result, &[], "write leaderboard totals")?;
         if !applied {
-            let result = session
-                .execute_unpaged(
+            let result = self
+                .store
+                .run(
+                    "grow_leaderboard_totals",
+                    Kind::Lwt,
                     &self.grow_totals,
                     (games, best, period, algorithm, user, games),
                 )
@@ -232,8 +248,12 @@ impl LeaderboardStore for CassandraLeaderboard {
         let operation = "read leaderboard";
         let rows = self
             .store
-            .session()
-            .execute_unpaged(&self.select_board, (period, algorithm))
+            .run(
+                "select_leaderboard",
+                Kind::Plain,
+                &self.select_board,
+                (period, algorithm),
+            )
             .await
             .map_err(|e| query_error(operation)(&e))?
             .into_rows_result()

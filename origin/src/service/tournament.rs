@@ -80,6 +80,7 @@ impl GameService {
     }
 
     /// Creates a tournament (the caller checked the admin token).
+    #[tracing::instrument(name = "service.create_tournament", skip_all)]
     pub async fn create_tournament(
         &self,
         store: &dyn TournamentStore,
@@ -129,6 +130,7 @@ impl GameService {
     }
 
     /// A tournament, or 404.
+    #[tracing::instrument(name = "service.tournament", skip_all)]
     pub async fn tournament(
         &self,
         store: &dyn TournamentStore,
@@ -141,6 +143,7 @@ impl GameService {
     }
 
     /// Seats `user` at a table of round `round` (or answers the seat they hold in it).
+    #[tracing::instrument(name = "service.join_round", skip_all)]
     pub async fn join_round(
         &self,
         store: &dyn TournamentStore,
@@ -213,6 +216,7 @@ impl GameService {
     /// to write in an ordinary start, and must neither block a game that is no table (its id
     /// is in no tournament's tables) nor let a table be joined (a table's metadata is the
     /// service's, written when it opens the table, before anyone can join it).
+    #[tracing::instrument(name = "service.join_direct", skip_all)]
     pub async fn join_direct(
         &self,
         store: &dyn TournamentStore,
@@ -427,6 +431,7 @@ impl GameService {
     }
 
     /// The standings of a tournament now (see the module docs for what they cost).
+    #[tracing::instrument(name = "service.standings", skip_all)]
     pub async fn standings(
         &self,
         store: &dyn TournamentStore,

@@ -45,7 +45,7 @@ use scylla::frame::types::{Consistency, SerialConsistency};
 use scylla::policies::load_balancing::DefaultPolicy;
 use uuid::Uuid;
 
-use traced::Kind;
+pub(crate) use traced::Kind;
 pub use traced::STATEMENT_DURATION;
 
 use crate::domain::{Game, Seat};

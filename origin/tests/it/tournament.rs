@@ -302,6 +302,28 @@ async fn twenty_five_players_three_origins_three_tables_engine_totals() {
         }
     }
 
+    // Every tournament statement is timed (and, in a traced request, traced) like the game
+    // store's: the operator sees them in the statement latency histogram.
+    let metrics = origins[0].metrics().await;
+    for statement in [
+        "select_tournament",
+        "select_tournament_tables",
+        "claim_tournament_entry",
+        "seat_tournament_entry",
+    ] {
+        assert!(
+            metrics.contains(&format!(
+                "seedsync_cassandra_statement_duration_seconds_count{{statement=\"{statement}\","
+            )),
+            "no latency of {statement} in /metrics: {}",
+            metrics
+                .lines()
+                .filter(|l| l.contains("statement_duration_seconds_count"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
     // Once settled, a finished round's scores are stored and read back, not recomputed: the
     // same standings everywhere, then (with round 1's stored row emptied here) without it.
     sleep_until(first_start + 2 * interval + 15_200).await;
