@@ -6,7 +6,7 @@
 
 use api::{
     ApiError, EdgeGameView, EdgeJoinView, ExitRequest, GameId, GameView, IdempotencyKey,
-    JoinRequest, StartRequest,
+    JoinRequest, JoinView, RegionName, StartRequest,
 };
 use worker::Request;
 
@@ -22,7 +22,7 @@ use crate::cache_policy;
 use crate::config::Config;
 use crate::engine_state::Timeline;
 use crate::ids;
-use crate::origin::{self, Answer};
+use crate::origin::{self, Answer, OffContract};
 use crate::routing;
 use crate::views::{HealthView, TimeView};
 
@@ -120,52 +120,11 @@ pub(super) async fn join(
     limit: impl FnOnce(&str) -> Result<(), Reply>,
 ) -> Result<Reply, ApiError> {
     let id = game_id(raw_id)?;
-    let body = read_json_body(req).await?;
-    let join: JoinRequest = api::json::parse_body(&body)?;
-    let identity = match super::users::authenticate(req, cfg).await {
-        Ok(identity) => identity,
-        Err(refused) => return Ok(refused),
-    };
-    crate::user_auth::start_user(identity.as_ref(), &join.user_id)?;
-    if let Err(refused) = limit(join.user_id.as_str()) {
-        return Ok(refused);
-    }
-    let idempotency_key = match header(req, "idempotency-key") {
-        Some(k) => IdempotencyKey::parse(&k)
-            .map_err(|e| ApiError::invalid("Idempotency-Key", e))?
-            .into(),
-        None => ids::new_id(),
-    };
-    let location = Location::of(req);
-    let (first, _) = routing::select_region(cfg, &location.hints(join.backend_region.as_ref()));
-    let order = routing::attempt_order(cfg, first.as_str());
     let path = format!("/game/{id}/join");
-    let call = OriginCall::post(&path, to_json(&join)?, trace)
-        .with("idempotency-key", idempotency_key.clone())
-        .for_user(identity.as_ref().map(|i| i.user_id.as_str().to_owned()));
-    let served = upstream::call_with_failover(cfg, &order, &call).await?;
-    let reply = match origin::joined(&served.region, served.status, &served.body, &id)
-        .map_err(off_contract)?
-    {
-        Answer::Refused(status, error) => refused(&served.region, status, &error),
-        Answer::Ok(status, mut joined) => {
-            let backend = backend_region(cfg, &joined.game, &served.region);
-            remember_region(id, &backend);
-            if let Some(token) = crate::user_auth::seat_token_for(
-                super::users::owner_keyring(cfg),
-                identity.as_ref(),
-                &joined,
-            ) {
-                joined.owner_token = Some(token);
-            }
-            let view = EdgeJoinView {
-                join: joined,
-                backend_region: backend,
-            };
-            Reply::json(status, &view).with("x-edge-region", served.region.as_str())
-        }
-    };
-    Ok(reply.with("idempotency-key", idempotency_key))
+    seat_join(req, cfg, trace, path, limit, |region, status, body| {
+        origin::joined(region, status, body, &id)
+    })
+    .await
 }
 
 /// `POST /edge/tournament/{id}/rounds/{round}/join`: a seat at a table of a tournament's round
@@ -182,6 +141,25 @@ pub(super) async fn tournament_join(
 ) -> Result<Reply, ApiError> {
     let id = api::tournament::parse_id(raw_id)?;
     let round = api::tournament::parse_round(raw_round)?;
+    let path = format!("/tournaments/{id}/rounds/{round}/join");
+    seat_join(req, cfg, trace, path, limit, |region, status, body| {
+        origin::tournament_joined(region, status, body, &id)
+    })
+    .await
+}
+
+/// A join of either kind, once its path is checked: the body, the user's identity and budget,
+/// one `Idempotency-Key` for every attempt, the origin call at `path` with failover, and its
+/// answer, which `check` holds to the contract, given back with the seat's token made for
+/// this user.
+async fn seat_join(
+    req: &mut Request,
+    cfg: &Config,
+    trace: &Trace,
+    path: String,
+    limit: impl FnOnce(&str) -> Result<(), Reply>,
+    check: impl FnOnce(&RegionName, u16, &[u8]) -> Result<Answer<JoinView>, OffContract>,
+) -> Result<Reply, ApiError> {
     let body = read_json_body(req).await?;
     let join: JoinRequest = api::json::parse_body(&body)?;
     let identity = match super::users::authenticate(req, cfg).await {
@@ -201,14 +179,11 @@ pub(super) async fn tournament_join(
     let location = Location::of(req);
     let (first, _) = routing::select_region(cfg, &location.hints(join.backend_region.as_ref()));
     let order = routing::attempt_order(cfg, first.as_str());
-    let path = format!("/tournaments/{id}/rounds/{round}/join");
     let call = OriginCall::post(&path, to_json(&join)?, trace)
         .with("idempotency-key", idempotency_key.clone())
         .for_user(identity.as_ref().map(|i| i.user_id.as_str().to_owned()));
     let served = upstream::call_with_failover(cfg, &order, &call).await?;
-    let reply = match origin::tournament_joined(&served.region, served.status, &served.body, &id)
-        .map_err(off_contract)?
-    {
+    let reply = match check(&served.region, served.status, &served.body).map_err(off_contract)? {
         Answer::Refused(status, error) => refused(&served.region, status, &error),
         Answer::Ok(status, mut joined) => {
             let backend = backend_region(cfg, &joined.game, &served.region);
