@@ -333,17 +333,20 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
     [open],
   );
 
-  /** Takes a seat in a shared game as `userId` (from the join form or a join link). */
-  const takeSeat = useCallback(
-    async (gameId: string, userId: string, region?: string) => {
-      setBusy('seat');
+  /**
+   * Takes a seat with `join` (given the user token when `userId` is the signed-in identity)
+   * and plays it; a 401 on that token forgets the identity so a fresh one is made.
+   */
+  const seatWith = useCallback(
+    async (what: 'seat' | 'round', userId: string, join: (userToken?: string) => Promise<Joined>) => {
+      setBusy(what);
       setError(null);
       setNotice(null);
       try {
         const signedIn = typeof identity === 'object' && identity !== null && identity.userId === userId ? identity : null;
         let joined;
         try {
-          joined = await api.joinGame(gameId, userId, region, signedIn?.userToken);
+          joined = await join(signedIn?.userToken);
         } catch (err) {
           if (signedIn && err instanceof EdgeError && err.status === 401) {
             storeIdentity(null);
@@ -359,37 +362,23 @@ export function App({ api, clock }: { api: EdgeClient; clock: ClockSync }) {
         setBusy(null);
       }
     },
-    [api, identity, openSeat, waitForClock],
+    [identity, openSeat, waitForClock],
+  );
+
+  /** Takes a seat in a shared game as `userId` (from the join form or a join link). */
+  const takeSeat = useCallback(
+    (gameId: string, userId: string, region?: string) =>
+      seatWith('seat', userId, (userToken) => api.joinGame(gameId, userId, region, userToken)),
+    [api, seatWith],
   );
 
   /** Takes a seat at a table of round `round` of the tournament as `userId`, and plays it. */
   const joinRound = useCallback(
     async (round: number, userId: string) => {
       if (tournamentId === null) return;
-      setBusy('round');
-      setError(null);
-      setNotice(null);
-      try {
-        const signedIn = typeof identity === 'object' && identity !== null && identity.userId === userId ? identity : null;
-        let joined;
-        try {
-          joined = await api.joinRound(tournamentId, round, userId, signedIn?.userToken);
-        } catch (err) {
-          if (signedIn && err instanceof EdgeError && err.status === 401) {
-            storeIdentity(null);
-            setIdentity('loading');
-          }
-          throw err;
-        }
-        await waitForClock();
-        openSeat(joined);
-      } catch (err) {
-        setError(describeError(err));
-      } finally {
-        setBusy(null);
-      }
+      await seatWith('round', userId, (userToken) => api.joinRound(tournamentId, round, userId, userToken));
     },
-    [api, identity, openSeat, tournamentId, waitForClock],
+    [api, seatWith, tournamentId],
   );
 
   const join = useCallback(
